@@ -1,0 +1,126 @@
+//! Deterministic integer fixed-point arithmetic: 256-bit `mul_div` and the half-life decay
+//! `v · 2^(−n/h)`. No floats anywhere: every node on every platform computes the same bits.
+
+use ethnum::U256;
+
+/// `floor(a · b / c)`, or `None` if `c == 0` or the result does not fit in `u128`.
+pub fn mul_div(a: u128, b: u128, c: u128) -> Option<u128> {
+    if c == 0 {
+        return None;
+    }
+    let q = U256::from(a) * U256::from(b) / U256::from(c);
+    u128::try_from(q).ok()
+}
+
+/// `Q64` one: fixed-point numbers below have 64 fractional bits.
+const Q64_ONE: u128 = 1 << 64;
+
+/// `T[i] = 2^(−2^−(i+1))` in Q64, rounded down: 2^−1/2, 2^−1/4, … Each entry is the integer square
+/// root of the previous, so the table is exact integer arithmetic evaluated at compile time.
+const EXP2_NEG_TABLE: [u128; 64] = {
+    let mut t = [0u128; 64];
+    let mut prev: u128 = 1 << 63; // 0.5
+    let mut i = 0;
+    while i < 64 {
+        // sqrt(x / 2^64) · 2^64 = sqrt(x · 2^64); x < 2^64 so x · 2^64 < 2^128.
+        prev = (prev << 64).isqrt();
+        t[i] = prev;
+        i += 1;
+    }
+    t
+};
+
+/// `2^(−r/h)` in Q64 for `0 <= r < h`, rounded down.
+fn exp2_neg_fraction(r: u64, h: u64) -> u128 {
+    debug_assert!(r < h);
+    let mut acc = Q64_ONE;
+    let mut rem = r;
+    // The binary digits of r/h, by long division; digit i contributes the factor T[i].
+    for factor in EXP2_NEG_TABLE {
+        if rem == 0 {
+            break;
+        }
+        rem *= 2;
+        if rem >= h {
+            rem -= h;
+            acc = acc * factor >> 64;
+        }
+    }
+    acc
+}
+
+/// `floor(v · 2^(−n/h))`: what `v` decays to after `n` periods with a half-life of `h` periods.
+/// Monotone in `v` and `n`, never more than `v`, and superadditive rounding (the decay of a sum is
+/// at least the sum of the decays), so a total decayed at once stays ≥ the parts decayed apart.
+pub fn decay(v: u128, n: u64, h: u32) -> u128 {
+    assert!(h > 0, "half-life is validated to be at least one period");
+    let h = u64::from(h);
+    let halvings = n / h;
+    if halvings >= 128 || v == 0 {
+        return 0;
+    }
+    let v = v >> halvings;
+    let r = n % h;
+    if r == 0 {
+        return v;
+    }
+    let f = exp2_neg_fraction(r, h);
+    u128::try_from(U256::from(v) * U256::from(f) >> 64).expect("f < 1, so the product fits")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decay_halves_every_half_life_and_is_exact_on_whole_half_lives() {
+        assert_eq!(decay(1 << 40, 6, 6), 1 << 39);
+        assert_eq!(decay(1 << 40, 12, 6), 1 << 38);
+        assert_eq!(decay(1000, 0, 6), 1000);
+        assert_eq!(decay(u128::MAX, 128 * 6, 6), 0);
+    }
+
+    #[test]
+    fn decay_after_one_period_of_a_six_period_half_life_is_the_sixth_root_of_one_half() {
+        // 2^(-1/6) = 0.890898718140339…
+        let v = 1_000_000_000_000u128;
+        let d = decay(v, 1, 6);
+        assert!((890_898_718_130..=890_898_718_141).contains(&d), "{d}");
+        // Applying one period six times is (within rounding) one half.
+        let mut x = v;
+        for _ in 0..6 {
+            x = decay(x, 1, 6);
+        }
+        assert!(x <= v / 2 && x + 10 >= v / 2, "{x}");
+    }
+
+    #[test]
+    fn decay_never_grows_and_is_monotone() {
+        let mut prev = u128::MAX;
+        for n in 0..50 {
+            let d = decay(1 << 100, n, 7);
+            assert!(d <= prev);
+            assert!(d <= 1 << 100);
+            prev = d;
+        }
+        assert!(decay(1000, 3, 7) >= decay(999, 3, 7));
+    }
+
+    #[test]
+    fn the_decay_of_a_sum_is_at_least_the_sum_of_the_decays() {
+        let parts = [12_345u128, 99_999, 1, 7_777_777, 3];
+        for n in [1u64, 2, 5, 13] {
+            let sum: u128 = parts.iter().sum();
+            let apart: u128 = parts.iter().map(|p| decay(*p, n, 6)).sum();
+            assert!(decay(sum, n, 6) >= apart);
+        }
+    }
+
+    #[test]
+    fn mul_div_uses_a_wide_intermediate_and_reports_overflow() {
+        assert_eq!(mul_div(u128::MAX, u128::MAX, u128::MAX), Some(u128::MAX));
+        assert_eq!(mul_div(u128::MAX, 2, 1), None);
+        assert_eq!(mul_div(1, 1, 0), None);
+        assert_eq!(mul_div(7, 3, 2), Some(10));
+    }
+}

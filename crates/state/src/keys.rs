@@ -1,0 +1,127 @@
+//! State keys: the one place that defines where everything lives. Keys are public API (proofs and
+//! the auditor address values by key). Integers in keys are big-endian so that key order is
+//! numeric order; values are Borsh (little-endian).
+
+use kassa_types::{Address, AmendmentId, AssetId, RequestId, SocietyId};
+
+/// Chain parameters ([`crate::records::ChainParams`]).
+pub const CHAIN: &[u8] = b"c";
+/// Sequence counters and the last block ([`crate::records::Counters`]).
+pub const COUNTERS: &[u8] = b"x";
+/// Prefix of account records.
+pub const ACCOUNT: u8 = b'a';
+/// Prefix of balances.
+pub const BALANCE: u8 = b'b';
+/// Prefix of asset records.
+pub const ASSET: u8 = b'A';
+/// Prefix of the symbol index.
+pub const SYMBOL: u8 = b'Y';
+/// Prefix of society records (name, purpose, asset, rules).
+pub const SOCIETY: u8 = b'S';
+/// Prefix of society books (pool, totals, queue).
+pub const BOOK: u8 = b's';
+/// Prefix of memberships.
+pub const MEMBER: u8 = b'm';
+/// Prefix of karma checkpoints.
+pub const CHECKPOINT: u8 = b'k';
+/// Prefix of checkpoint counts.
+pub const CHECKPOINT_COUNT: u8 = b'n';
+/// Prefix of delegated stakes.
+pub const DELEGATED: u8 = b'g';
+/// Prefix of requests.
+pub const REQUEST: u8 = b'R';
+/// Prefix of payout-queue entries.
+pub const QUEUE: u8 = b'q';
+/// Prefix of votes.
+pub const VOTE: u8 = b'v';
+/// Prefix of per-ballot delegation overrides.
+pub const OVERRIDE: u8 = b'o';
+/// Prefix of amendments.
+pub const AMENDMENT: u8 = b'M';
+
+/// Which karma history a checkpoint belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Track {
+    /// A member's own stake.
+    Own = 0,
+    /// The sum of the stakes delegated to a member.
+    Delegated = 1,
+}
+
+/// What is being voted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BallotId {
+    Request(RequestId),
+    Amendment(AmendmentId),
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = vec![prefix];
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+pub fn account(a: &Address) -> Vec<u8> {
+    key(ACCOUNT, &[&a.0])
+}
+pub fn balance(a: &Address, asset: AssetId) -> Vec<u8> {
+    key(BALANCE, &[&a.0, &asset.0.to_be_bytes()])
+}
+pub fn asset(id: AssetId) -> Vec<u8> {
+    key(ASSET, &[&id.0.to_be_bytes()])
+}
+pub fn symbol(sym: &str) -> Vec<u8> {
+    key(SYMBOL, &[sym.as_bytes()])
+}
+pub fn society(id: SocietyId) -> Vec<u8> {
+    key(SOCIETY, &[&id.0.to_be_bytes()])
+}
+pub fn book(id: SocietyId) -> Vec<u8> {
+    key(BOOK, &[&id.0.to_be_bytes()])
+}
+pub fn member(s: SocietyId, a: &Address) -> Vec<u8> {
+    key(MEMBER, &[&s.0.to_be_bytes(), &a.0])
+}
+/// Prefix of every membership of a society (auditor only).
+pub fn members_of(s: SocietyId) -> Vec<u8> {
+    key(MEMBER, &[&s.0.to_be_bytes()])
+}
+pub fn checkpoint(s: SocietyId, a: &Address, t: Track, index: u64) -> Vec<u8> {
+    key(
+        CHECKPOINT,
+        &[&s.0.to_be_bytes(), &a.0, &[t as u8], &index.to_be_bytes()],
+    )
+}
+pub fn checkpoint_count(s: SocietyId, a: &Address, t: Track) -> Vec<u8> {
+    key(CHECKPOINT_COUNT, &[&s.0.to_be_bytes(), &a.0, &[t as u8]])
+}
+pub fn delegated(s: SocietyId, a: &Address) -> Vec<u8> {
+    key(DELEGATED, &[&s.0.to_be_bytes(), &a.0])
+}
+pub fn request(id: RequestId) -> Vec<u8> {
+    key(REQUEST, &[&id.0.to_be_bytes()])
+}
+pub fn queue(s: SocietyId, seq: u64) -> Vec<u8> {
+    key(QUEUE, &[&s.0.to_be_bytes(), &seq.to_be_bytes()])
+}
+fn ballot_bytes(b: BallotId) -> [u8; 9] {
+    let (tag, id) = match b {
+        BallotId::Request(r) => (0u8, r.0),
+        BallotId::Amendment(a) => (1u8, a.0),
+    };
+    let mut out = [tag; 9];
+    out[1..].copy_from_slice(&id.to_be_bytes());
+    out
+}
+pub fn vote(b: BallotId, voter: &Address) -> Vec<u8> {
+    key(VOTE, &[&ballot_bytes(b), &voter.0])
+}
+pub fn vote_override(b: BallotId, delegate: &Address) -> Vec<u8> {
+    key(OVERRIDE, &[&ballot_bytes(b), &delegate.0])
+}
+pub fn amendment(id: AmendmentId) -> Vec<u8> {
+    key(AMENDMENT, &[&id.0.to_be_bytes()])
+}

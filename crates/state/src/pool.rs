@@ -1,0 +1,284 @@
+//! O(1) pro-rata sharing of a society's gift funds, and lazily derived karma.
+//!
+//! This is the product/sum technique of "Scalable Reward Distribution" (Batog et al. 2018) as
+//! Liquity's stability pool uses it, adapted to gift accounts:
+//!
+//! - The pool keeps `total` (the recorded gift funds) and a running product `p`. Drawing `D` from
+//!   `G` multiplies `p` by `(G − D)/G`; adding a forfeited bond `B` multiplies it by `(G + B)/G`.
+//!   One update, whatever the number of members.
+//! - A member's [`Position`] stores `s = balance · P_ONE / p` at their last touch; their balance now
+//!   is `s · p / P_ONE`. Every division rounds down, so the sum of derived balances never exceeds
+//!   `total` (PROTOCOL §9.2): the dust stays with the society.
+//! - Giving-karma from automatic shares is derived the same way: `k` accumulates every draw's drop
+//!   in `p`, decayed by the karma half-life ("decayed units"), so `s · (k_now − decay(k_then)) /
+//!   P_ONE` is what the member gave, each draw weighted by how much its karma has decayed since.
+//! - When `p` falls below `P_MIN` it is shifted back up to about `P_ONE` and a new *era* begins; a
+//!   draw that empties the pool also starts an era (every balance becomes zero). Positions from the
+//!   previous era are converted using [`EraEnd`]; positions two or more eras old are worth nothing
+//!   (at most `2^−40` of what they were, since an era shifts by at least 40 bits) and their giving-karma is estimated conservatively.
+
+use crate::fixed::{decay, mul_div};
+use borsh::{BorshDeserialize, BorshSerialize};
+
+/// The product's starting value (one), 2^100.
+pub const P_ONE: u128 = 1 << 100;
+/// Below this the product is rescaled (a new era).
+pub const P_MIN: u128 = 1 << 60;
+/// The product never grows past this (forfeited bonds beyond it stay with the society as dust).
+pub const P_MAX: u128 = 1 << 108;
+/// The accumulator `k` saturates here, so it can never overflow. Reaching it needs thousands of
+/// draws of a product inflated by forfeited bonds within one half-life; it would only make
+/// share-karma estimates low, never move money.
+pub const K_MAX: u128 = 1 << 120;
+/// Karma is stored with this many fractional bits (karma units are the society asset's base
+/// units). Half of an amount given or contributed is `amount << KARMA_HALF_SHIFT`.
+pub const KARMA_FRACTION_BITS: u32 = 32;
+const KARMA_HALF_SHIFT: u32 = KARMA_FRACTION_BITS - 1;
+
+/// Karma (fixed point) earned by contributing or giving `amount`: half of it.
+pub fn half_karma(amount: u64) -> u128 {
+    u128::from(amount) << KARMA_HALF_SHIFT
+}
+
+/// How the previous era ended.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct EraEnd {
+    /// `k` at the end of the era (in that era's units), as of `period`.
+    pub k: u128,
+    pub period: u64,
+    /// `Some(bits)` if balances carried over, with normalized deposits shifted right by `bits`;
+    /// `None` if the pool was emptied.
+    pub carry: Option<u32>,
+}
+
+/// The society-wide sharing state.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Pool {
+    /// Recorded gift funds, in base units: the sum of all gift accounts plus dust.
+    pub total: u64,
+    pub p: u128,
+    pub era: u64,
+    /// Decayed accumulator of drops in `p`, as of `k_period`.
+    pub k: u128,
+    pub k_period: u64,
+    pub prev: Option<EraEnd>,
+}
+
+/// A gift account's share of the pool, as of its last touch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Position {
+    /// Normalized deposit: `balance · P_ONE / p` at the touch.
+    pub s: u128,
+    /// Balance at the touch (used only when the position is two or more eras old).
+    pub d: u64,
+    /// `s · k / P_ONE` at the touch.
+    pub sk: u128,
+    pub era: u64,
+    pub period: u64,
+}
+
+/// What a position is worth now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Valuation {
+    /// The gift account balance.
+    pub balance: u64,
+    /// Karma earned by automatic shares since the touch, decayed to now.
+    pub share_karma: u128,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            total: 0,
+            p: P_ONE,
+            era: 0,
+            k: 0,
+            k_period: 0,
+            prev: None,
+        }
+    }
+}
+
+impl Pool {
+    /// `k` decayed to `now`.
+    pub fn k_at(&self, now: u64, half_life: u32) -> u128 {
+        decay(self.k, now.saturating_sub(self.k_period), half_life)
+    }
+
+    fn set_k(&mut self, k: u128, now: u64) {
+        self.k = k;
+        self.k_period = now;
+    }
+
+    /// What `pos` is worth at period `now`.
+    pub fn value(&self, pos: &Position, now: u64, half_life: u32) -> Valuation {
+        let own_k_then = decay(pos.sk, now.saturating_sub(pos.period), half_life);
+        let given = |s: u128, k: u128| mul_div(s, k, P_ONE).expect("s < 2^105, k < 2^112");
+        let (balance, given_total) = match self.era.checked_sub(pos.era) {
+            Some(0) => {
+                let bal = mul_div(pos.s, self.p, P_ONE).expect("fits");
+                (
+                    bal,
+                    given(pos.s, self.k_at(now, half_life)).saturating_sub(own_k_then),
+                )
+            }
+            Some(1) => {
+                let prev = self.prev.as_ref().expect("era > 0 has a previous era");
+                let prev_k = decay(prev.k, now.saturating_sub(prev.period), half_life);
+                let before = given(pos.s, prev_k).saturating_sub(own_k_then);
+                if let Some(bits) = prev.carry {
+                    let s = pos.s >> bits;
+                    let bal = mul_div(s, self.p, P_ONE).expect("fits");
+                    (bal, before + given(s, self.k_at(now, half_life)))
+                } else {
+                    (0, before)
+                }
+            }
+            // Two or more eras old: the balance is below 2^-40 of what it was (rounded to zero, in
+            // the pool's favour) and nearly all of it was given; credit it as given at the touch,
+            // which can only under-count the karma.
+            _ => (
+                0,
+                decay(u128::from(pos.d), now.saturating_sub(pos.period), half_life),
+            ),
+        };
+        let balance = u64::try_from(balance).expect("a balance never exceeds the pool total");
+        Valuation {
+            balance,
+            share_karma: given_total << KARMA_HALF_SHIFT,
+        }
+    }
+
+    /// A fresh position holding `balance` at `now`.
+    pub fn position(&self, balance: u64, now: u64, half_life: u32) -> Position {
+        let s = mul_div(u128::from(balance), P_ONE, self.p).expect("p >= 1, balance < 2^64");
+        let sk = mul_div(s, self.k_at(now, half_life), P_ONE).expect("fits");
+        Position {
+            s,
+            d: balance,
+            sk,
+            era: self.era,
+            period: now,
+        }
+    }
+
+    /// Adds `amount` to the recorded funds (a contribution; the caller adds it to a position).
+    pub fn deposit(&mut self, amount: u64) -> Option<()> {
+        self.total = self.total.checked_add(amount)?;
+        Some(())
+    }
+
+    /// Removes `amount` from the recorded funds (a gift or a refund taken from one position).
+    pub fn take(&mut self, amount: u64) {
+        self.total = self
+            .total
+            .checked_sub(amount)
+            .expect("a position never holds more than the pool");
+    }
+
+    /// Draws `amount` pro rata from every gift account. O(1). Returns the amount drawn.
+    pub fn draw(&mut self, amount: u64, now: u64, half_life: u32) -> u64 {
+        assert!(amount <= self.total, "callers cap draws at the pool total");
+        if amount == 0 {
+            return 0;
+        }
+        let total = u128::from(self.total);
+        let remaining = total - u128::from(amount);
+        let p_new = mul_div(self.p, remaining, total).expect("p · (G − D)/G <= p");
+        let k = (self.k_at(now, half_life) + (self.p - p_new)).min(K_MAX);
+        self.total -= amount;
+        if p_new == 0 {
+            // Every balance is gone (whatever is left of `total` is dust): a new era.
+            self.new_era(k, now, None, P_ONE);
+        } else if p_new < P_MIN {
+            // Shift back up to [P_ONE, 2·P_ONE): at least RESCALE_BITS, more after a near-total draw.
+            let bits = P_ONE.ilog2() - p_new.ilog2();
+            self.new_era(k, now, Some(bits), p_new << bits);
+        } else {
+            self.p = p_new;
+            self.set_k(k, now);
+        }
+        amount
+    }
+
+    fn new_era(&mut self, k_end: u128, now: u64, carry: Option<u32>, p: u128) {
+        self.prev = Some(EraEnd {
+            k: k_end,
+            period: now,
+            carry,
+        });
+        self.era += 1;
+        self.p = p;
+        self.set_k(0, now);
+    }
+
+    /// Adds `amount` pro rata to every gift account (a forfeited bond). O(1). With no funds to
+    /// share it with, or if the product would grow past `P_MAX`, the amount stays with the
+    /// society as dust (still counted in `total`).
+    pub fn add_pro_rata(&mut self, amount: u64) -> Option<()> {
+        let new_total = self.total.checked_add(amount)?;
+        if self.total > 0 {
+            if let Some(p) = mul_div(self.p, u128::from(new_total), u128::from(self.total)) {
+                if p <= P_MAX {
+                    self.p = p;
+                }
+            }
+        }
+        self.total = new_total;
+        Some(())
+    }
+}
+
+/// Karma plus a gift-account position, as of one period: what a member holds in a society. The
+/// same type sums the stakes delegated to a member (karma and positions are linear).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Stake {
+    /// Karma (fixed point, [`KARMA_FRACTION_BITS`]) as of `pos.period`, excluding share-karma
+    /// accrued since.
+    pub karma: u128,
+    pub pos: Position,
+}
+
+impl Stake {
+    /// Karma and balance at `now`.
+    pub fn value(&self, pool: &Pool, now: u64, half_life: u32) -> (u128, u64) {
+        let v = pool.value(&self.pos, now, half_life);
+        let karma =
+            decay(self.karma, now.saturating_sub(self.pos.period), half_life) + v.share_karma;
+        (karma, v.balance)
+    }
+
+    /// Brings the stake to `now`: share-karma is realized and the position re-based.
+    pub fn settle(&mut self, pool: &Pool, now: u64, half_life: u32) {
+        let (karma, balance) = self.value(pool, now, half_life);
+        self.karma = karma;
+        self.pos = pool.position(balance, now, half_life);
+    }
+
+    /// Adds another stake settled at the same period and era.
+    pub fn add(&mut self, other: &Stake) {
+        assert_eq!(
+            (self.pos.period, self.pos.era),
+            (other.pos.period, other.pos.era),
+            "settle both first"
+        );
+        self.karma += other.karma;
+        self.pos.s += other.pos.s;
+        self.pos.sk += other.pos.sk;
+        self.pos.d = self.pos.d.saturating_add(other.pos.d);
+    }
+
+    /// Removes another stake settled at the same period and era. Saturating: an aggregate and its
+    /// parts are rounded separately, so a part may exceed what is left by a few units.
+    pub fn sub(&mut self, other: &Stake) {
+        assert_eq!(
+            (self.pos.period, self.pos.era),
+            (other.pos.period, other.pos.era),
+            "settle both first"
+        );
+        self.karma = self.karma.saturating_sub(other.karma);
+        self.pos.s = self.pos.s.saturating_sub(other.pos.s);
+        self.pos.sk = self.pos.sk.saturating_sub(other.pos.sk);
+        self.pos.d = self.pos.d.saturating_sub(other.pos.d);
+    }
+}

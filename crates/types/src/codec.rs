@@ -1,0 +1,217 @@
+//! The canonical encoding: Borsh (little-endian fixed-width integers, `u32` length prefixes,
+//! one-byte enum tags, `0/1` for `Option` and `bool`), plus two rules of our own:
+//!
+//! 1. Every variable-length field is a [`BoundedString`] or [`BoundedVec`] whose maximum length is
+//!    part of its type; the length prefix is checked *before* anything is allocated.
+//! 2. [`decode`] takes a size limit, refuses longer input without looking at it, and refuses
+//!    trailing bytes, so every value has exactly one encoding that decodes.
+//!
+//! Borsh itself never panics on malformed input; a `bool` must be `0` or `1`, an `Option` tag `0`
+//! or `1`, an enum tag in range, a string valid UTF-8.
+
+use borsh::io::{Error as IoError, ErrorKind, Read, Write};
+use borsh::{BorshDeserialize, BorshSerialize};
+use std::fmt;
+use std::ops::Deref;
+
+/// Why bytes did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The input is longer than the limit for this type.
+    #[error("input is {len} bytes, more than the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    /// The bytes are not a valid encoding (bad tag, short input, over-long field, trailing bytes…).
+    #[error("malformed encoding: {0}")]
+    Malformed(String),
+}
+
+/// Encodes a value canonically.
+pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).expect("writing to a Vec cannot fail")
+}
+
+/// Decodes exactly one value from `bytes`, which must be at most `max_len` long.
+pub fn decode<T: BorshDeserialize>(bytes: &[u8], max_len: usize) -> Result<T, DecodeError> {
+    if bytes.len() > max_len {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: max_len,
+        });
+    }
+    borsh::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// A value whose encoded length is bounded by its type.
+pub trait Bounded {
+    /// The largest length (in bytes or items) a value of this type may have.
+    const MAX: usize;
+}
+
+fn read_len<R: Read>(reader: &mut R, max: usize, what: &str) -> Result<usize, IoError> {
+    let len = u32::deserialize_reader(reader)?;
+    let len = usize::try_from(len).map_err(|_| IoError::new(ErrorKind::InvalidData, "length"))?;
+    if len > max {
+        return Err(IoError::new(
+            ErrorKind::InvalidData,
+            format!("{what} of length {len} exceeds the maximum {max}"),
+        ));
+    }
+    Ok(len)
+}
+
+/// A UTF-8 string of at most `MAX` bytes.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BoundedString<const MAX: usize>(String);
+
+impl<const MAX: usize> BoundedString<MAX> {
+    /// Wraps `s`, or returns `None` if it is longer than `MAX` bytes.
+    pub fn new(s: impl Into<String>) -> Option<Self> {
+        let s = s.into();
+        (s.len() <= MAX).then_some(Self(s))
+    }
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> Bounded for BoundedString<MAX> {
+    const MAX: usize = MAX;
+}
+
+impl<const MAX: usize> Deref for BoundedString<MAX> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> fmt::Debug for BoundedString<MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<const MAX: usize> fmt::Display for BoundedString<MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<const MAX: usize> BorshSerialize for BoundedString<MAX> {
+    fn serialize<W: Write>(&self, writer: &mut W) -> Result<(), IoError> {
+        assert!(self.0.len() <= MAX, "BoundedString invariant");
+        self.0.serialize(writer)
+    }
+}
+
+impl<const MAX: usize> BorshDeserialize for BoundedString<MAX> {
+    fn deserialize_reader<R: Read>(reader: &mut R) -> Result<Self, IoError> {
+        let len = read_len(reader, MAX, "string")?;
+        let mut buf = vec![0u8; len];
+        reader.read_exact(&mut buf)?;
+        String::from_utf8(buf)
+            .map(Self)
+            .map_err(|_| IoError::new(ErrorKind::InvalidData, "string is not UTF-8"))
+    }
+}
+
+/// A vector of at most `MAX` items.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct BoundedVec<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> BoundedVec<T, MAX> {
+    /// Wraps `v`, or returns `None` if it has more than `MAX` items.
+    pub fn new(v: Vec<T>) -> Option<Self> {
+        (v.len() <= MAX).then_some(Self(v))
+    }
+    /// The items.
+    pub fn into_inner(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const MAX: usize> Bounded for BoundedVec<T, MAX> {
+    const MAX: usize = MAX;
+}
+
+impl<T, const MAX: usize> Deref for BoundedVec<T, MAX> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug, const MAX: usize> fmt::Debug for BoundedVec<T, MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<T: BorshSerialize, const MAX: usize> BorshSerialize for BoundedVec<T, MAX> {
+    fn serialize<W: Write>(&self, writer: &mut W) -> Result<(), IoError> {
+        assert!(self.0.len() <= MAX, "BoundedVec invariant");
+        self.0.serialize(writer)
+    }
+}
+
+impl<T: BorshDeserialize, const MAX: usize> BorshDeserialize for BoundedVec<T, MAX> {
+    fn deserialize_reader<R: Read>(reader: &mut R) -> Result<Self, IoError> {
+        let len = read_len(reader, MAX, "list")?;
+        // Items are at least one byte each, so a hostile length cannot make us allocate more than
+        // the (already size-limited) input; still, grow as we read rather than trusting `len`.
+        let mut items = Vec::with_capacity(len.min(1024));
+        for _ in 0..len {
+            items.push(T::deserialize_reader(reader)?);
+        }
+        Ok(Self(items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_longer_than_its_bound_is_refused_before_allocation() {
+        let mut bytes = u32::MAX.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"abc");
+        let err = decode::<BoundedString<8>>(&bytes, 1024).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(m) if m.contains("exceeds the maximum 8")));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut bytes = encode(&BoundedString::<8>::new("hi").unwrap());
+        assert_eq!(
+            decode::<BoundedString<8>>(&bytes, 64).unwrap().as_str(),
+            "hi"
+        );
+        bytes.push(0);
+        assert!(decode::<BoundedString<8>>(&bytes, 64).is_err());
+    }
+
+    #[test]
+    fn input_over_the_size_limit_is_refused_unread() {
+        let err = decode::<u8>(&[0u8; 10], 4).unwrap_err();
+        assert_eq!(err, DecodeError::TooLarge { len: 10, max: 4 });
+    }
+
+    #[test]
+    fn a_list_with_more_items_than_its_bound_is_refused() {
+        let v: Vec<u8> = vec![1, 2, 3];
+        let bytes = encode(&v);
+        assert!(decode::<BoundedVec<u8, 2>>(&bytes, 64).is_err());
+        assert_eq!(
+            &*decode::<BoundedVec<u8, 3>>(&bytes, 64).unwrap(),
+            &[1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn strings_must_be_utf8() {
+        let mut bytes = 2u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        assert!(decode::<BoundedString<8>>(&bytes, 64).is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! Keys, addresses, signatures and hashes.
+//!
+//! An account *is* an ed25519 public key. Signatures are checked with `ed25519-consensus`, which
+//! implements the ZIP-215 validation rules: a signature is valid iff the cofactored verification
+//! equation holds, with non-canonical point encodings accepted and `s >= L` rejected. Because the
+//! rule is fully specified, single and batch verification agree on every input and every platform
+//! — a requirement for consensus (a node that accepted a transaction its peers reject would fork).
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_consensus::{SigningKey, VerificationKey, VerificationKeyBytes, batch};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// Human-readable prefix of addresses.
+pub const ADDRESS_HRP: &str = "kassa";
+
+/// A SHA-256 digest.
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// SHA-256 of the concatenation of `parts`.
+    pub fn of(parts: &[&[u8]]) -> Hash {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p);
+        }
+        Hash(h.finalize().into())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(self.0))
+    }
+}
+
+/// An account: the 32 bytes of an ed25519 public key. Displayed as bech32 (`kassa1…`).
+///
+/// Any 32 bytes are an address (an address that is not a valid point simply can never sign).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Address(pub [u8; 32]);
+
+/// Why a string is not an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("not bech32: {0}")]
+    Bech32(String),
+    #[error("wrong prefix {0:?}, expected \"kassa\"")]
+    Prefix(String),
+    #[error("an address is 32 bytes, this one is {0}")]
+    Length(usize),
+}
+
+impl Address {
+    /// The bech32 form, e.g. `kassa1qy…`.
+    pub fn to_bech32(&self) -> String {
+        let hrp = bech32::Hrp::parse(ADDRESS_HRP).expect("valid hrp");
+        bech32::encode::<bech32::Bech32>(hrp, &self.0).expect("32 bytes always encode")
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_bech32())
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_bech32())
+    }
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use bech32::primitives::decode::CheckedHrpstring;
+        let checked = CheckedHrpstring::new::<bech32::Bech32>(s)
+            .map_err(|e| AddressError::Bech32(e.to_string()))?;
+        if checked.hrp().as_str() != ADDRESS_HRP {
+            return Err(AddressError::Prefix(checked.hrp().to_string()));
+        }
+        let bytes: Vec<u8> = checked.byte_iter().collect();
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| AddressError::Length(bytes.len()))?;
+        Ok(Address(arr))
+    }
+}
+
+/// An ed25519 signature (R ‖ s).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Signature(pub [u8; 64]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(self.0))
+    }
+}
+
+/// Verifies `signature` by `signer` over `message` under ZIP-215 rules.
+pub fn verify(signer: &Address, message: &[u8], signature: &Signature) -> bool {
+    let Ok(key) = VerificationKey::try_from(signer.0) else {
+        return false;
+    };
+    key.verify(&ed25519_consensus::Signature::from(signature.0), message)
+        .is_ok()
+}
+
+/// Verifies many signatures at once. Returns `true` iff every one of them is valid; by ZIP-215
+/// this is exactly the conjunction of [`verify`] on each item.
+pub fn verify_batch<'a>(
+    items: impl IntoIterator<Item = (&'a Address, &'a [u8], &'a Signature)>,
+) -> bool {
+    let mut verifier = batch::Verifier::new();
+    for (signer, message, signature) in items {
+        verifier.queue((
+            VerificationKeyBytes::from(signer.0),
+            ed25519_consensus::Signature::from(signature.0),
+            message,
+        ));
+    }
+    verifier.verify(rand_core::OsRng).is_ok()
+}
+
+/// A secret signing key. Never encoded, never printed.
+#[derive(Clone)]
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// A key from 32 secret seed bytes.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self(SigningKey::from(seed))
+    }
+    /// A deterministic key derived from a label, for development accounts and tests only.
+    pub fn from_label(label: &str) -> Self {
+        Self::from_seed(Hash::of(&[b"KASSA_DEV_KEY_V1", label.as_bytes()]).0)
+    }
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self(SigningKey::new(rand_core::OsRng))
+    }
+    /// The 32 seed bytes (for an encrypted keystore).
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The account of this key.
+    pub fn address(&self) -> Address {
+        Address(self.0.verification_key().to_bytes())
+    }
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message).to_bytes())
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({})", self.address())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::scalar::Scalar;
+
+    #[test]
+    fn addresses_round_trip_through_bech32_with_the_kassa_prefix() {
+        let a = SecretKey::from_label("alice").address();
+        let s = a.to_bech32();
+        assert!(s.starts_with("kassa1"));
+        assert_eq!(s.parse::<Address>().unwrap(), a);
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused_with_a_reason() {
+        let a = SecretKey::from_label("alice").address().to_bech32();
+        let mut flipped = a.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'q' { b'p' } else { b'q' };
+        assert!(matches!(
+            String::from_utf8(flipped).unwrap().parse::<Address>(),
+            Err(AddressError::Bech32(_))
+        ));
+        let hrp = bech32::Hrp::parse("cosmos").unwrap();
+        let other = bech32::encode::<bech32::Bech32>(hrp, &[0u8; 32]).unwrap();
+        assert!(matches!(
+            other.parse::<Address>(),
+            Err(AddressError::Prefix(_))
+        ));
+        let hrp = bech32::Hrp::parse(ADDRESS_HRP).unwrap();
+        let short = bech32::encode::<bech32::Bech32>(hrp, &[0u8; 20]).unwrap();
+        assert_eq!(short.parse::<Address>(), Err(AddressError::Length(20)));
+    }
+
+    #[test]
+    fn a_valid_signature_verifies_and_a_tampered_one_does_not() {
+        let k = SecretKey::from_label("bob");
+        let sig = k.sign(b"hello");
+        assert!(verify(&k.address(), b"hello", &sig));
+        assert!(!verify(&k.address(), b"hellO", &sig));
+        let mut bad = sig;
+        bad.0[10] ^= 1;
+        assert!(!verify(&k.address(), b"hello", &bad));
+        assert!(verify_batch([(&k.address(), &b"hello"[..], &sig)]));
+        assert!(!verify_batch([
+            (&k.address(), &b"hello"[..], &sig),
+            (&k.address(), &b"hello"[..], &bad)
+        ]));
+    }
+
+    /// Encodings of the eight small-order points, canonical and (where y < 19) non-canonical.
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        let mut out = Vec::new();
+        for p in EIGHT_TORSION.iter() {
+            let enc = p.compress().to_bytes();
+            out.push(enc);
+            // y + p (non-canonical) exists only for y < 19; p = 2^255 - 19.
+            let mut y = enc;
+            let sign = y[31] & 0x80;
+            y[31] &= 0x7f;
+            let small = y[1..].iter().all(|b| *b == 0) && y[0] < 19;
+            if small {
+                let mut nc = [0xffu8; 32];
+                nc[0] = 0xed + y[0];
+                nc[31] = 0x7f | sign;
+                out.push(nc);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn single_and_batch_verification_agree_on_small_order_and_non_canonical_edge_cases() {
+        let encodings = small_order_encodings();
+        assert!(encodings.len() > 8, "expected non-canonical variants too");
+        let mut checked = 0;
+        let mut accepted = 0;
+        for a in &encodings {
+            for r in &encodings {
+                for s in [Scalar::ZERO.to_bytes(), Scalar::ONE.to_bytes(), [0xff; 32]] {
+                    let mut sig = [0u8; 64];
+                    sig[..32].copy_from_slice(r);
+                    sig[32..].copy_from_slice(&s);
+                    let sig = Signature(sig);
+                    let addr = Address(*a);
+                    let single = verify(&addr, b"edge", &sig);
+                    let batch = verify_batch([(&addr, &b"edge"[..], &sig)]);
+                    assert_eq!(
+                        single,
+                        batch,
+                        "A={} R={} s={}",
+                        hex::encode(a),
+                        hex::encode(r),
+                        hex::encode(s)
+                    );
+                    if s == [0xff; 32] {
+                        assert!(!single, "s >= L must be rejected");
+                    }
+                    checked += 1;
+                    accepted += usize::from(single);
+                }
+            }
+        }
+        // ZIP-215: with s = 0 and small-order A and R the cofactored equation holds, so these
+        // (including non-canonical encodings) are accepted. A library with other rules would not.
+        assert!(
+            accepted >= encodings.len() * encodings.len(),
+            "accepted {accepted} of {checked}"
+        );
+    }
+
+    #[test]
+    fn random_garbage_never_verifies_and_single_and_batch_agree() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed
+        };
+        for _ in 0..200 {
+            let mut a = [0u8; 32];
+            let mut sig = [0u8; 64];
+            for b in a.iter_mut().chain(sig.iter_mut()) {
+                *b = (next() >> 56) as u8;
+            }
+            let (addr, sig) = (Address(a), Signature(sig));
+            let single = verify(&addr, b"x", &sig);
+            assert!(!single);
+            assert_eq!(single, verify_batch([(&addr, &b"x"[..], &sig)]));
+        }
+    }
+}
