@@ -1,0 +1,375 @@
+//! A small chain for tests: genesis with funded dev accounts, one block per call, the §9 auditor
+//! after every block, and a check that every transaction that failed changed nothing but its fee
+//! and nonce.
+#![allow(dead_code)]
+
+use kassa_state::audit::{self, Snapshot};
+use kassa_state::exec::{balance, chain_params, nonce};
+use kassa_state::keys;
+use kassa_state::records::Event;
+use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, init_genesis};
+use kassa_types::rules::Rules;
+use kassa_types::tx::{Body, ChainId};
+use kassa_types::{
+    Address, AssetId, Rejection, RequestId, SecretKey, SignedTransaction, SocietyId, Transaction,
+};
+
+pub const FEE: u64 = 1_000;
+pub const GENESIS_MS: u64 = 1_700_000_000_000;
+pub const KAS_EACH: u64 = 1_000_000_000_000;
+
+pub struct Chain {
+    pub st: MemStore,
+    pub height: u64,
+    pub time_ms: u64,
+    pub snapshot: Snapshot,
+    pub blocks: u64,
+}
+
+pub fn key(i: usize) -> SecretKey {
+    SecretKey::from_label(&format!("test-{i}"))
+}
+
+impl Chain {
+    /// A chain whose accounts `key(0..n)` each hold `KAS_EACH` KAS.
+    pub fn new(n: usize) -> Chain {
+        let mut st = MemStore::new();
+        let allocations = (0..n).map(|i| (key(i).address(), KAS_EACH)).collect();
+        init_genesis(
+            &mut st,
+            &Genesis {
+                chain_id: ChainId::new("kassa-test").unwrap(),
+                min_fee: FEE,
+                allocations,
+                time_ms: GENESIS_MS,
+            },
+        )
+        .unwrap();
+        let snapshot = audit::audit(&st, None).expect("genesis is sound");
+        Chain {
+            st,
+            height: 0,
+            time_ms: GENESIS_MS,
+            snapshot,
+            blocks: 0,
+        }
+    }
+
+    pub fn sign(&self, k: &SecretKey, body: Body) -> SignedTransaction {
+        Transaction {
+            chain_id: chain_params(&self.st).unwrap().chain_id,
+            signer: k.address(),
+            nonce: nonce(&self.st, &k.address()),
+            fee: FEE,
+            expiry_height: self.height + 100,
+            body,
+        }
+        .sign(k)
+    }
+
+    /// Advances block time.
+    pub fn advance_ms(&mut self, ms: u64) {
+        self.time_ms += ms;
+    }
+
+    /// Applies one block of already-signed transactions, then audits. For each transaction that
+    /// was not includable, checks that the state is unchanged; for each that failed in execution,
+    /// checks that only the signer's account, KAS balance and the KAS supply were written.
+    pub fn block(&mut self, txs: &[SignedTransaction]) -> Vec<Result<Receipt, Rejection>> {
+        self.height += 1;
+        self.time_ms += 1;
+        let ctx = BlockContext {
+            height: self.height,
+            time_ms: self.time_ms,
+            proposer: key(0).address(),
+        };
+        // Apply transaction by transaction so that each one's effect can be checked.
+        let mut out = Vec::new();
+        kassa_state::begin_block(&mut self.st, &ctx).unwrap();
+        for t in txs {
+            let before = self.st.clone();
+            let r = kassa_state::apply_tx(&mut self.st, &ctx, t, false);
+            match &r {
+                Err(_) => assert_eq!(before, self.st, "a rejected transaction changed state"),
+                Ok(rc) if rc.rejection().is_some() => {
+                    let allowed = [
+                        keys::account(&t.tx.signer),
+                        keys::balance(&t.tx.signer, AssetId::NATIVE),
+                        keys::asset(AssetId::NATIVE),
+                    ];
+                    let changed = diff_keys(&before, &self.st);
+                    assert!(
+                        changed.iter().all(|k| allowed.contains(k)),
+                        "a failed transaction ({:?}) wrote more than its fee and nonce",
+                        rc.rejection()
+                    );
+                }
+                Ok(_) => {}
+            }
+            out.push(r);
+        }
+        kassa_state::end_block(&mut self.st, &ctx);
+        self.snapshot = audit::audit(&self.st, Some(&self.snapshot))
+            .unwrap_or_else(|v| panic!("after block {}: {v}", self.height));
+        self.blocks += 1;
+        out
+    }
+
+    /// One transaction in its own block; returns its events or the rejection.
+    pub fn exec(&mut self, k: &SecretKey, body: Body) -> Result<Vec<Event>, Rejection> {
+        let t = self.sign(k, body);
+        let r = self.block(&[t]).pop().unwrap()?;
+        match r.rejection() {
+            Some(rej) => Err(rej),
+            None => Ok(r.events().to_vec()),
+        }
+    }
+
+    /// Like `exec`, but panics on failure.
+    pub fn ok(&mut self, k: &SecretKey, body: Body) -> Vec<Event> {
+        let kind = body.kind();
+        self.exec(k, body)
+            .unwrap_or_else(|e| panic!("{kind} failed: {e}"))
+    }
+
+    pub fn balance(&self, a: &Address, asset: AssetId) -> u64 {
+        balance(&self.st, a, asset)
+    }
+
+    pub fn member(&self, s: SocietyId, a: &Address) -> kassa_state::view::MemberView {
+        kassa_state::view::member(&self.st, s, a, self.time_ms).expect("member exists")
+    }
+
+    pub fn request(&self, r: RequestId) -> kassa_state::records::Request {
+        kassa_state::view::request(&self.st, r).expect("request exists")
+    }
+
+    pub fn book(&self, s: SocietyId) -> kassa_state::records::Book {
+        kassa_state::view::society(&self.st, s).unwrap().1
+    }
+
+    /// Creates asset `USDK` issued by `key(0)` and mints `each` to `key(0..n)`.
+    pub fn stable_asset(&mut self, n: usize, each: u64) -> AssetId {
+        let issuer = key(0);
+        let ev = self.ok(
+            &issuer,
+            Body::CreateAsset {
+                symbol: kassa_types::tx::Symbol::new("USDK").unwrap(),
+                decimals: 2,
+                max_supply: None,
+            },
+        );
+        let asset = ev
+            .iter()
+            .find_map(|e| {
+                if let Event::AssetCreated { asset, .. } = e {
+                    Some(*asset)
+                } else {
+                    None
+                }
+            })
+            .unwrap();
+        let txs: Vec<_> = (0..n)
+            .map(|i| {
+                let mut t = self.sign(
+                    &issuer,
+                    Body::Mint {
+                        asset,
+                        to: key(i).address(),
+                        amount: each,
+                    },
+                );
+                t.tx.nonce += u64::try_from(i).unwrap();
+                t.tx.clone().sign(&issuer)
+            })
+            .collect();
+        for r in self.block(&txs) {
+            assert!(r.unwrap().rejection().is_none());
+        }
+        asset
+    }
+
+    /// Creates a society and returns its id.
+    pub fn society(&mut self, founder: &SecretKey, asset: AssetId, rules: Rules) -> SocietyId {
+        let ev = self.ok(
+            founder,
+            Body::CreateSociety {
+                name: kassa_types::tx::SocietyName::new("Broodfonds Test").unwrap(),
+                purpose: kassa_types::tx::Purpose::new("Income when a member is too ill to work.")
+                    .unwrap(),
+                asset,
+                rules,
+            },
+        );
+        ev.iter()
+            .find_map(|e| {
+                if let Event::SocietyCreated { society } = e {
+                    Some(*society)
+                } else {
+                    None
+                }
+            })
+            .unwrap()
+    }
+
+    /// Many signers, one transaction each, in one block; asserts all succeed.
+    pub fn all_ok(&mut self, signers: &[SecretKey], body: impl Fn(&SecretKey) -> Body) {
+        let txs: Vec<_> = signers.iter().map(|k| self.sign(k, body(k))).collect();
+        for (i, r) in self.block(&txs).into_iter().enumerate() {
+            let r = r.unwrap_or_else(|e| panic!("tx {i} not includable: {e}"));
+            assert!(
+                r.rejection().is_none(),
+                "tx {i} failed: {:?}",
+                r.rejection()
+            );
+        }
+    }
+
+    pub fn digest(&self) -> kassa_types::Hash {
+        self.st.digest()
+    }
+
+    pub fn entries(&self) -> usize {
+        self.st.scan_prefix(b"").len()
+    }
+}
+
+fn diff_keys(a: &MemStore, b: &MemStore) -> Vec<Vec<u8>> {
+    let a: std::collections::BTreeMap<_, _> = a.scan_prefix(b"").into_iter().collect();
+    let b: std::collections::BTreeMap<_, _> = b.scan_prefix(b"").into_iter().collect();
+    let mut out: Vec<Vec<u8>> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    out.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
+    out
+}
+
+/// Rules for tests: one-second periods (a year of a society passes in seconds of block time),
+/// otherwise the protocol defaults.
+pub fn fast_rules(min_pledge: u64, max_pledge: u64) -> Rules {
+    let mut r = Rules::defaults(min_pledge, max_pledge);
+    r.period_secs = 1;
+    r.voting_window_secs = 3;
+    r
+}
+
+pub fn request_id(events: &[Event]) -> RequestId {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::RequestFiled { request, .. } => Some(*request),
+            Event::Applied { application, .. } => Some(*application),
+            _ => None,
+        })
+        .expect("a request was filed")
+}
+
+/// A society of `n` members (`key(0..n)`), each pledging `rules.min_pledge` of USDK and having
+/// contributed it for `periods` periods. Accounts `key(n..n+3)` are funded outsiders.
+pub struct Fund {
+    pub chain: Chain,
+    pub asset: AssetId,
+    pub soc: SocietyId,
+    pub members: Vec<SecretKey>,
+    pub period_ms: u64,
+}
+
+pub const USDK_EACH: u64 = 10_000_000;
+
+impl Fund {
+    pub fn new(n: usize, rules: Rules, periods: u64) -> Fund {
+        let mut chain = Chain::new(n + 3);
+        let asset = chain.stable_asset(n + 3, USDK_EACH);
+        let period_ms = rules.period_secs * 1000;
+        let pledge = rules.min_pledge;
+        let soc = chain.society(&key(0), asset, rules);
+        let members: Vec<_> = (0..n).map(key).collect();
+        chain.all_ok(&members, |_| Body::Join {
+            society: soc,
+            pledge,
+            identity_commitment: None,
+        });
+        let mut f = Fund {
+            chain,
+            asset,
+            soc,
+            members,
+            period_ms,
+        };
+        for _ in 0..periods {
+            f.contribute_all(pledge);
+            f.next_period();
+        }
+        f
+    }
+
+    pub fn contribute_all(&mut self, amount: u64) {
+        let soc = self.soc;
+        let members = self.members.clone();
+        self.chain.all_ok(&members, |_| Body::Contribute {
+            society: soc,
+            amount,
+        });
+    }
+
+    pub fn next_period(&mut self) {
+        self.chain.advance_ms(self.period_ms);
+    }
+
+    /// Sum of every member's derived gift balance.
+    pub fn gift_sum(&self) -> u128 {
+        self.members
+            .iter()
+            .filter_map(|k| {
+                kassa_state::view::member(
+                    &self.chain.st,
+                    self.soc,
+                    &k.address(),
+                    self.chain.time_ms,
+                )
+            })
+            .map(|m| u128::from(m.gift_balance))
+            .sum()
+    }
+
+    pub fn file(&mut self, who: usize, amount: u64) -> Result<RequestId, Rejection> {
+        let k = self.members[who].clone();
+        let ev = self.chain.exec(
+            &k,
+            Body::FileRequest {
+                society: self.soc,
+                amount,
+                evidence_hash: kassa_types::Hash::of(&[b"doctor's note"]),
+                memo: kassa_types::tx::Memo::new("ipfs://evidence").unwrap(),
+            },
+        )?;
+        Ok(request_id(&ev))
+    }
+
+    /// All members except `except` vote `approve` on `r`.
+    pub fn vote_all(&mut self, r: RequestId, approve: bool, except: usize) {
+        let voters: Vec<_> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != except)
+            .map(|(_, k)| k.clone())
+            .collect();
+        self.chain.all_ok(&voters, |_| Body::Vote {
+            request: r,
+            approve,
+        });
+    }
+
+    /// Moves past the request's deadline and finalizes it.
+    pub fn finalize(&mut self, r: RequestId) -> Vec<Event> {
+        let deadline = self.chain.request(r).ballot.deadline_ms;
+        if self.chain.time_ms < deadline {
+            self.chain.time_ms = deadline;
+        }
+        let k = key(self.members.len());
+        self.chain.ok(&k, Body::Finalize { request: r })
+    }
+}
