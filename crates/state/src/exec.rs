@@ -847,7 +847,7 @@ impl<S: StoreMut> Ex<'_, S> {
         }
         let stake = Stake {
             karma: 0,
-            pos: soc.book.pool.position(0, soc.now, soc.h()),
+            pos: soc.book.pool.empty_position(soc.now, soc.h()),
         };
         let mut m = Member {
             status: MemberStatus::Active,
@@ -897,7 +897,7 @@ impl<S: StoreMut> Ex<'_, S> {
         self.touch(&mut soc, &signer, &mut m, |stake, soc| {
             soc.book.pool.deposit(amount).ok_or(Rejection::Overflow)?;
             let h = soc.h();
-            stake.pos = soc.book.pool.position(balance + amount, soc.now, h);
+            stake.deposit(&soc.book.pool, amount, soc.now, h);
             stake.karma = stake.karma.saturating_add(half_karma(amount));
             soc.add_total(half_karma(amount));
             Ok(())
@@ -1294,7 +1294,7 @@ impl<S: StoreMut> Ex<'_, S> {
         self.touch(&mut soc, &signer, &mut m, |stake, soc| {
             soc.book.pool.take(amount);
             let h = soc.h();
-            stake.pos = soc.book.pool.position(balance - amount, soc.now, h);
+            stake.withdraw(&soc.book.pool, amount, soc.now, h);
             stake.karma = stake.karma.saturating_add(half_karma(amount));
             soc.add_total(half_karma(amount));
             Ok(())
@@ -1340,7 +1340,7 @@ impl<S: StoreMut> Ex<'_, S> {
                     m.joined_period = soc.now;
                     m.stake = Stake {
                         karma: 0,
-                        pos: soc.book.pool.position(0, soc.now, soc.h()),
+                        pos: soc.book.pool.empty_position(soc.now, soc.h()),
                     };
                     soc.book.member_count += 1;
                     self.checkpoint(&soc, &requester, Track::Own, &m.stake, None);

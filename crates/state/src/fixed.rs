@@ -12,6 +12,16 @@ pub fn mul_div(a: u128, b: u128, c: u128) -> Option<u128> {
     u128::try_from(q).ok()
 }
 
+/// `ceil(a · b / c)`, or `None` if `c == 0` or the result does not fit in `u128`.
+pub fn mul_div_ceil(a: u128, b: u128, c: u128) -> Option<u128> {
+    if c == 0 {
+        return None;
+    }
+    let c = U256::from(c);
+    let q = (U256::from(a) * U256::from(b) + c - 1) / c;
+    u128::try_from(q).ok()
+}
+
 /// `Q64` one: fixed-point numbers below have 64 fractional bits.
 const Q64_ONE: u128 = 1 << 64;
 
@@ -122,5 +132,7 @@ mod tests {
         assert_eq!(mul_div(u128::MAX, 2, 1), None);
         assert_eq!(mul_div(1, 1, 0), None);
         assert_eq!(mul_div(7, 3, 2), Some(10));
+        assert_eq!(mul_div_ceil(7, 3, 2), Some(11));
+        assert_eq!(mul_div_ceil(6, 3, 2), Some(9));
     }
 }

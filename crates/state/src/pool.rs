@@ -6,18 +6,18 @@
 //! - The pool keeps `total` (the recorded gift funds) and a running product `p`. Drawing `D` from
 //!   `G` multiplies `p` by `(G − D)/G`; adding a forfeited bond `B` multiplies it by `(G + B)/G`.
 //!   One update, whatever the number of members.
-//! - A member's [`Position`] stores `s = balance · P_ONE / p` at their last touch; their balance now
-//!   is `s · p / P_ONE`. Every division rounds down, so the sum of derived balances never exceeds
+//! - A member's [`Position`] stores `s = balance · S_ONE / p` at their last touch; their balance now
+//!   is `s · p / S_ONE`. Every division rounds down, so the sum of derived balances never exceeds
 //!   `total` (PROTOCOL §9.2): the dust stays with the society.
 //! - Giving-karma from automatic shares is derived the same way: `k` accumulates every draw's drop
 //!   in `p`, decayed by the karma half-life ("decayed units"), so `s · (k_now − decay(k_then)) /
-//!   P_ONE` is what the member gave, each draw weighted by how much its karma has decayed since.
+//!   S_ONE` is what the member gave, each draw weighted by how much its karma has decayed since.
 //! - When `p` falls below `P_MIN` it is shifted back up to about `P_ONE` and a new *era* begins; a
 //!   draw that empties the pool also starts an era (every balance becomes zero). Positions from the
 //!   previous era are converted using [`EraEnd`]; positions two or more eras old are worth nothing
 //!   (at most `2^−40` of what they were, since an era shifts by at least 40 bits) and their giving-karma is estimated conservatively.
 
-use crate::fixed::{decay, mul_div};
+use crate::fixed::{decay, mul_div, mul_div_ceil};
 use borsh::{BorshDeserialize, BorshSerialize};
 
 /// The product's starting value (one), 2^100.
@@ -26,6 +26,9 @@ pub const P_ONE: u128 = 1 << 100;
 pub const P_MIN: u128 = 1 << 60;
 /// The product never grows past this (forfeited bonds beyond it stay with the society as dust).
 pub const P_MAX: u128 = 1 << 108;
+/// Normalizer of deposits: a position holds `s = balance · S_ONE / p`. Being above `P_MAX`, it
+/// makes the rounding of `s` worth less than one base unit of balance at any `p`.
+pub const S_ONE: u128 = 1 << 110;
 /// The accumulator `k` saturates here, so it can never overflow. Reaching it needs thousands of
 /// draws of a product inflated by forfeited bonds within one half-life; it would only make
 /// share-karma estimates low, never move money.
@@ -67,11 +70,11 @@ pub struct Pool {
 /// A gift account's share of the pool, as of its last touch.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Position {
-    /// Normalized deposit: `balance · P_ONE / p` at the touch.
+    /// Normalized deposit: `balance · S_ONE / p` at the touch.
     pub s: u128,
     /// Balance at the touch (used only when the position is two or more eras old).
     pub d: u64,
-    /// `s · k / P_ONE` at the touch.
+    /// `s · k / S_ONE` at the touch.
     pub sk: u128,
     pub era: u64,
     pub period: u64,
@@ -113,10 +116,10 @@ impl Pool {
     /// What `pos` is worth at period `now`.
     pub fn value(&self, pos: &Position, now: u64, half_life: u32) -> Valuation {
         let own_k_then = decay(pos.sk, now.saturating_sub(pos.period), half_life);
-        let given = |s: u128, k: u128| mul_div(s, k, P_ONE).expect("s < 2^105, k < 2^112");
+        let given = |s: u128, k: u128| mul_div(s, k, S_ONE).expect("s < 2^115, k < 2^121");
         let (balance, given_total) = match self.era.checked_sub(pos.era) {
             Some(0) => {
-                let bal = mul_div(pos.s, self.p, P_ONE).expect("fits");
+                let bal = mul_div(pos.s, self.p, S_ONE).expect("fits");
                 (
                     bal,
                     given(pos.s, self.k_at(now, half_life)).saturating_sub(own_k_then),
@@ -128,7 +131,7 @@ impl Pool {
                 let before = given(pos.s, prev_k).saturating_sub(own_k_then);
                 if let Some(bits) = prev.carry {
                     let s = pos.s >> bits;
-                    let bal = mul_div(s, self.p, P_ONE).expect("fits");
+                    let bal = mul_div(s, self.p, S_ONE).expect("fits");
                     (bal, before + given(s, self.k_at(now, half_life)))
                 } else {
                     (0, before)
@@ -149,17 +152,70 @@ impl Pool {
         }
     }
 
-    /// A fresh position holding `balance` at `now`.
-    pub fn position(&self, balance: u64, now: u64, half_life: u32) -> Position {
-        let s = mul_div(u128::from(balance), P_ONE, self.p).expect("p >= 1, balance < 2^64");
-        let sk = mul_div(s, self.k_at(now, half_life), P_ONE).expect("fits");
+    /// The balance a normalized deposit `s` of the current era is worth.
+    fn balance_of(&self, s: u128) -> u64 {
+        let b = mul_div(s, self.p, S_ONE).expect("s · p / S_ONE is a balance");
+        u64::try_from(b).expect("a balance never exceeds the pool total")
+    }
+
+    fn position_from(&self, s: u128, now: u64, half_life: u32) -> Position {
+        let sk = mul_div(s, self.k_at(now, half_life), S_ONE).expect("fits");
         Position {
             s,
-            d: balance,
+            d: self.balance_of(s),
             sk,
             era: self.era,
             period: now,
         }
+    }
+
+    /// An empty position at `now`.
+    pub fn empty_position(&self, now: u64, half_life: u32) -> Position {
+        self.position_from(0, now, half_life)
+    }
+
+    /// `pos` carried into the current era and re-based to `now` (its giving so far must already be
+    /// realized). Within an era the normalized deposit is kept exactly, so a touch loses nothing to
+    /// rounding; across one era boundary it is shifted (or zeroed if the pool was emptied).
+    pub fn rebase(&self, pos: &Position, now: u64, half_life: u32) -> Position {
+        let s = match self.era.checked_sub(pos.era) {
+            Some(0) => pos.s,
+            Some(1) => match self
+                .prev
+                .as_ref()
+                .expect("era > 0 has a previous era")
+                .carry
+            {
+                Some(bits) => pos.s >> bits,
+                None => 0,
+            },
+            _ => 0,
+        };
+        self.position_from(s, now, half_life)
+    }
+
+    /// A re-based position with `amount` more in it (rounded down, for the pool).
+    pub fn with_deposit(&self, pos: &Position, amount: u64, now: u64, half_life: u32) -> Position {
+        assert_eq!(pos.era, self.era, "rebase first");
+        let add = mul_div(u128::from(amount), S_ONE, self.p).expect("fits");
+        self.position_from(pos.s + add, now, half_life)
+    }
+
+    /// A re-based position with `amount` (at most its balance) taken out (rounded up, for the pool).
+    pub fn with_withdrawal(
+        &self,
+        pos: &Position,
+        amount: u64,
+        now: u64,
+        half_life: u32,
+    ) -> Position {
+        assert_eq!(pos.era, self.era, "rebase first");
+        assert!(
+            amount <= self.balance_of(pos.s),
+            "callers check the balance"
+        );
+        let sub = mul_div_ceil(u128::from(amount), S_ONE, self.p).expect("fits");
+        self.position_from(pos.s.saturating_sub(sub), now, half_life)
     }
 
     /// Adds `amount` to the recorded funds (a contribution; the caller adds it to a position).
@@ -191,7 +247,7 @@ impl Pool {
             // Every balance is gone (whatever is left of `total` is dust): a new era.
             self.new_era(k, now, None, P_ONE);
         } else if p_new < P_MIN {
-            // Shift back up to [P_ONE, 2·P_ONE): at least RESCALE_BITS, more after a near-total draw.
+            // Shift back up to [P_ONE, 2·P_ONE): at least 40 bits, more after a near-total draw.
             let bits = P_ONE.ilog2() - p_new.ilog2();
             self.new_era(k, now, Some(bits), p_new << bits);
         } else {
@@ -250,9 +306,19 @@ impl Stake {
 
     /// Brings the stake to `now`: share-karma is realized and the position re-based.
     pub fn settle(&mut self, pool: &Pool, now: u64, half_life: u32) {
-        let (karma, balance) = self.value(pool, now, half_life);
+        let (karma, _) = self.value(pool, now, half_life);
         self.karma = karma;
-        self.pos = pool.position(balance, now, half_life);
+        self.pos = pool.rebase(&self.pos, now, half_life);
+    }
+
+    /// Adds `amount` to a settled stake's gift account (the caller adds it to the pool).
+    pub fn deposit(&mut self, pool: &Pool, amount: u64, now: u64, half_life: u32) {
+        self.pos = pool.with_deposit(&self.pos, amount, now, half_life);
+    }
+
+    /// Takes `amount` from a settled stake's gift account (the caller takes it from the pool).
+    pub fn withdraw(&mut self, pool: &Pool, amount: u64, now: u64, half_life: u32) {
+        self.pos = pool.with_withdrawal(&self.pos, amount, now, half_life);
     }
 
     /// Adds another stake settled at the same period and era.
