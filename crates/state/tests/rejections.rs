@@ -630,6 +630,7 @@ fn every_rejection_reason_is_produced_by_a_real_transaction_and_covered_here() {
                 time_ms: template.chain.time_ms,
                 snapshot: template.chain.snapshot.clone(),
                 blocks: 0,
+                paranoid: true,
             },
             asset: template.asset,
             soc: template.soc,

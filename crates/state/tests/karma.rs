@@ -1,0 +1,122 @@
+//! PROTOCOL §4: karma is earned half when contributing and half when giving, decays with a
+//! half-life, and a steady monthly contributor plateaus near 10× the monthly amount (MUXER).
+//!
+//! With a half-life of h periods, one period multiplies karma by d = 2^(−1/h); earning k per
+//! period, karma converges to k / (1 − d). For h = 6, 1/(1 − d) ≈ 9.17. In a working society a
+//! steady member's pledge is both contributed (half the karma) and, as requests are approved,
+//! given on by automatic shares (the other half): k ≈ the pledge, so the plateau is ≈ 9.2× the
+//! pledge — "near 10×". A member whose gift account is never drawn earns only the contributing
+//! half and plateaus near 4.6×.
+
+mod common;
+
+use common::*;
+use kassa_types::tx::Body;
+
+const P: u64 = 1_000;
+
+fn rules() -> kassa_types::Rules {
+    let mut r = fast_rules(P, P);
+    r.voting_window_secs = 1;
+    r.max_request = 100 * P;
+    r
+}
+
+#[test]
+fn a_steady_monthly_contributor_whose_pledges_are_given_on_plateaus_near_ten_times_the_pledge() {
+    let mut f = Fund::new(20, rules(), 4);
+    let soc = f.soc;
+    let watcher = key(19).address(); // never files a request
+    let mut open: Vec<kassa_types::RequestId> = Vec::new();
+    let mut history = Vec::new();
+    for period in 0..72u64 {
+        f.contribute_all(P);
+        // One member (never the watcher) asks for about what the society collects per period;
+        // everyone else approves; the draw budget (10% of the funds) paces the payments.
+        let who = usize::try_from(period % 19).unwrap();
+        if let Ok(r) = f.file(who, 20 * P) {
+            f.vote_all(r, true, who);
+            open.push(r);
+        }
+        f.next_period();
+        for r in std::mem::take(&mut open) {
+            f.chain.ok(&key(21), Body::Finalize { request: r });
+        }
+        let m = f.chain.member(soc, &watcher);
+        history.push(m.karma);
+        assert!(m.good_standing, "period {period}");
+    }
+    // The last year: karma has plateaued (moves by under 10%) near 10× the pledge.
+    let last_year = &history[history.len() - 12..];
+    let (lo, hi) = (
+        *last_year.iter().min().unwrap(),
+        *last_year.iter().max().unwrap(),
+    );
+    assert!(hi - lo < hi / 10, "not a plateau: {last_year:?}");
+    let avg = last_year.iter().sum::<u128>() / 12;
+    eprintln!("plateau over the last year: {avg} for a pledge of {P}");
+    assert!(
+        (8 * u128::from(P)..=11 * u128::from(P)).contains(&avg),
+        "plateau {avg} for pledge {P}: {history:?}"
+    );
+    // It is made of both halves: the watcher gave about what it contributed.
+    let book = f.chain.book(soc);
+    assert!(
+        book.stats.paid_by_shares > u128::from(40 * 20 * P),
+        "draws really happened: {}",
+        book.stats.paid_by_shares
+    );
+}
+
+#[test]
+fn a_contributor_whose_gift_account_is_never_drawn_plateaus_near_half_of_that() {
+    let mut f = Fund::new(1, rules(), 0);
+    let mut history = Vec::new();
+    for _ in 0..36 {
+        f.chain.ok(
+            &key(0),
+            Body::Contribute {
+                society: f.soc,
+                amount: P,
+            },
+        );
+        history.push(f.chain.member(f.soc, &key(0).address()).karma);
+        f.next_period();
+    }
+    let last = *history.last().unwrap();
+    // (P/2) / (1 − 2^(−1/6)) ≈ 4.58 P, measured right after a contribution.
+    assert!((4_500..=4_650).contains(&last), "{history:?}");
+}
+
+#[test]
+fn after_contributions_stop_karma_decays_towards_zero_but_never_below() {
+    let mut f = Fund::new(1, rules(), 0);
+    for _ in 0..24 {
+        f.chain.ok(
+            &key(0),
+            Body::Contribute {
+                society: f.soc,
+                amount: P,
+            },
+        );
+        f.next_period();
+    }
+    let mut prev = f.chain.member(f.soc, &key(0).address()).karma;
+    let peak = prev;
+    for period in 0..200 {
+        f.next_period();
+        let k = f.chain.member(f.soc, &key(0).address()).karma;
+        assert!(
+            k <= prev,
+            "karma grew without contributions at period {period}"
+        );
+        if period == 5 {
+            assert!(
+                k <= peak / 2 + 1 && k + 2 >= peak / 2,
+                "one half-life: {peak} -> {k}"
+            );
+        }
+        prev = k;
+    }
+    assert_eq!(prev, 0);
+}
