@@ -7,7 +7,8 @@ use kassa_state::audit::{self, Snapshot};
 use kassa_state::exec::{balance, chain_params, nonce};
 use kassa_state::keys;
 use kassa_state::records::Event;
-use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, init_genesis};
+use kassa_state::store::apply_writes;
+use kassa_state::{BlockContext, Genesis, MemStore, Overlay, Receipt, ScanStore, init_genesis};
 use kassa_types::rules::Rules;
 use kassa_types::tx::{Body, ChainId};
 use kassa_types::{
@@ -91,29 +92,29 @@ impl Chain {
         let mut out = Vec::new();
         kassa_state::begin_block(&mut self.st, &ctx).unwrap();
         for t in txs {
-            if !self.paranoid {
-                out.push(kassa_state::apply_tx(&mut self.st, &ctx, t, false));
-                continue;
-            }
-            let before = self.st.clone();
-            let r = kassa_state::apply_tx(&mut self.st, &ctx, t, false);
-            match &r {
-                Err(_) => assert_eq!(before, self.st, "a rejected transaction changed state"),
-                Ok(rc) if rc.rejection().is_some() => {
-                    let allowed = [
-                        keys::account(&t.tx.signer),
-                        keys::balance(&t.tx.signer, AssetId::NATIVE),
-                        keys::asset(AssetId::NATIVE),
-                    ];
-                    let changed = diff_keys(&before, &self.st);
-                    assert!(
-                        changed.iter().all(|k| allowed.contains(k)),
-                        "a failed transaction ({:?}) wrote more than its fee and nonce",
-                        rc.rejection()
-                    );
+            // Run against an overlay to see exactly which keys the transaction wrote.
+            let mut o = Overlay::new(&self.st);
+            let r = kassa_state::apply_tx(&mut o, &ctx, t, false);
+            let writes = o.into_writes();
+            if self.paranoid {
+                match &r {
+                    Err(_) => assert!(writes.is_empty(), "a rejected transaction wrote state"),
+                    Ok(rc) if rc.rejection().is_some() => {
+                        let allowed = [
+                            keys::account(&t.tx.signer),
+                            keys::balance(&t.tx.signer, AssetId::NATIVE),
+                            keys::asset(AssetId::NATIVE),
+                        ];
+                        assert!(
+                            writes.keys().all(|k| allowed.contains(k)),
+                            "a failed transaction ({:?}) wrote more than its fee and nonce",
+                            rc.rejection()
+                        );
+                    }
+                    Ok(_) => {}
                 }
-                Ok(_) => {}
             }
+            apply_writes(&mut self.st, writes);
             out.push(r);
         }
         kassa_state::end_block(&mut self.st, &ctx);
@@ -247,18 +248,6 @@ impl Chain {
     pub fn entries(&self) -> usize {
         self.st.scan_prefix(b"").len()
     }
-}
-
-fn diff_keys(a: &MemStore, b: &MemStore) -> Vec<Vec<u8>> {
-    let a: std::collections::BTreeMap<_, _> = a.scan_prefix(b"").into_iter().collect();
-    let b: std::collections::BTreeMap<_, _> = b.scan_prefix(b"").into_iter().collect();
-    let mut out: Vec<Vec<u8>> = a
-        .iter()
-        .filter(|(k, v)| b.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect();
-    out.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
-    out
 }
 
 /// Rules for tests: one-second periods (a year of a society passes in seconds of block time),
