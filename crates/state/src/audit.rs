@@ -179,20 +179,20 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
     for (k, v) in st.scan_prefix(&[keys::ACCOUNT]) {
         let who = addr_at(&k, 1);
         let acc: Account = decode(&v);
-        if let Some(old) = prev.and_then(|p| p.nonces.get(&who)) {
-            if acc.nonce < *old {
-                return fail(
-                    5,
-                    format!("nonce of {who} went from {old} to {}", acc.nonce),
-                );
-            }
+        if let Some(old) = prev.and_then(|p| p.nonces.get(&who))
+            && acc.nonce < *old
+        {
+            return fail(
+                5,
+                format!("nonce of {who} went from {old} to {}", acc.nonce),
+            );
         }
         nonces.insert(who, acc.nonce);
     }
-    if let Some(p) = prev {
-        if let Some(who) = p.nonces.keys().find(|w| !nonces.contains_key(*w)) {
-            return fail(5, format!("account {who} disappeared"));
-        }
+    if let Some(p) = prev
+        && let Some(who) = p.nonces.keys().find(|w| !nonces.contains_key(*w))
+    {
+        return fail(5, format!("account {who} disappeared"));
     }
     Ok(Snapshot { nonces, requests })
 }

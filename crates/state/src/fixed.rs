@@ -53,7 +53,7 @@ fn exp2_neg_fraction(r: u64, h: u64) -> u128 {
         rem *= 2;
         if rem >= h {
             rem -= h;
-            acc = acc * factor >> 64;
+            acc = (acc * factor) >> 64;
         }
     }
     acc
@@ -75,7 +75,7 @@ pub fn decay(v: u128, n: u64, h: u32) -> u128 {
         return v;
     }
     let f = exp2_neg_fraction(r, h);
-    u128::try_from(U256::from(v) * U256::from(f) >> 64).expect("f < 1, so the product fits")
+    u128::try_from((U256::from(v) * U256::from(f)) >> 64).expect("f < 1, so the product fits")
 }
 
 #[cfg(test)]

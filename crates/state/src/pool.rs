@@ -273,12 +273,11 @@ impl Pool {
     /// society as dust (still counted in `total`).
     pub fn add_pro_rata(&mut self, amount: u64) -> Option<()> {
         let new_total = self.total.checked_add(amount)?;
-        if self.total > 0 {
-            if let Some(p) = mul_div(self.p, u128::from(new_total), u128::from(self.total)) {
-                if p <= P_MAX {
-                    self.p = p;
-                }
-            }
+        if self.total > 0
+            && let Some(p) = mul_div(self.p, u128::from(new_total), u128::from(self.total))
+            && p <= P_MAX
+        {
+            self.p = p;
         }
         self.total = new_total;
         Some(())

@@ -259,7 +259,8 @@ mod tests {
 
     #[test]
     fn out_of_range_rules_are_refused_naming_the_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Rules)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Rules)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("period_secs", Box::new(|r| r.period_secs = 0)),
             ("min_pledge", Box::new(|r| r.min_pledge = 0)),
             ("max_pledge", Box::new(|r| r.max_pledge = r.min_pledge - 1)),

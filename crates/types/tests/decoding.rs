@@ -106,7 +106,7 @@ fn the_transaction_root_commits_to_order_and_content() {
         kassa_types::block::tx_root(&[b.clone(), a.clone()])
     );
     assert_ne!(
-        kassa_types::block::tx_root(&[a.clone()]),
+        kassa_types::block::tx_root(std::slice::from_ref(&a)),
         kassa_types::block::tx_root(&[a.clone(), a])
     );
     assert_ne!(

@@ -38,7 +38,7 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
             Body::CreateAsset {
                 symbol: Symbol::new("USDK").unwrap(),
                 decimals: 2,
-                max_supply: Some(1_000_000_000_00),
+                max_supply: Some(100_000_000_000),
             },
         ),
         (
