@@ -10,7 +10,7 @@
 //! 4. The body executes in a second buffer. Failure: that buffer is dropped — the fee and nonce
 //!    of step 3 still apply, nothing else does. Success: both buffers are written.
 
-use crate::fixed::decay;
+use crate::fixed::{Q64_ONE, decay, mul_div, mul_div_ceil};
 use crate::keys::{self, BallotId, Track};
 use crate::pool::{Pool, Stake, half_karma};
 use crate::records::*;
@@ -473,14 +473,21 @@ impl Soc {
 
 fn request_passes(meta: &Society, b: &Ballot) -> bool {
     let total = b.start.total_karma;
-    let net_needed = total * u128::from(meta.rules.approval_net_bps) / u128::from(BPS);
-    let quorum = total * u128::from(meta.rules.quorum_bps) / u128::from(BPS);
+    let share = |bps: u32| mul_div(total, u128::from(bps), u128::from(BPS)).expect("bps <= 10,000");
+    let (net_needed, quorum) = (
+        share(meta.rules.approval_net_bps),
+        share(meta.rules.quorum_bps),
+    );
     b.yes >= b.no && b.yes - b.no >= net_needed && b.yes >= quorum
 }
 
 fn amendment_passes(meta: &Society, b: &Ballot) -> bool {
-    let needed =
-        b.start.total_karma * u128::from(meta.rules.amendment_threshold_bps) / u128::from(BPS);
+    let needed = mul_div(
+        b.start.total_karma,
+        u128::from(meta.rules.amendment_threshold_bps),
+        u128::from(BPS),
+    )
+    .expect("bps <= 10,000");
     b.yes >= needed && b.yes > 0
 }
 
@@ -651,6 +658,7 @@ impl<S: StoreMut> Ex<'_, S> {
                 total_karma: 0,
             },
             drawn_in_period: 0,
+            retained_in_period: Q64_ONE,
             queue_head: 0,
             queue_tail: 0,
             amendment: None,
@@ -682,6 +690,7 @@ impl<S: StoreMut> Ex<'_, S> {
                 total_karma: soc.book.total_karma,
             };
             soc.book.drawn_in_period = 0;
+            soc.book.retained_in_period = Q64_ONE;
         }
         self.settle_queue(&mut soc);
         Ok(soc)
@@ -710,12 +719,19 @@ impl<S: StoreMut> Ex<'_, S> {
             let need = req.need();
             let amount = need
                 .min(budget.saturating_sub(soc.book.drawn_in_period))
-                .min(soc.book.pool.total);
+                .min(Self::fraction_budget(soc));
             if need > 0 && amount == 0 {
                 break;
             }
             if amount > 0 {
                 let h = soc.h();
+                let total = u128::from(soc.book.pool.total);
+                soc.book.retained_in_period = mul_div(
+                    soc.book.retained_in_period,
+                    total - u128::from(amount),
+                    total,
+                )
+                .expect("shrinks");
                 soc.book.pool.draw(amount, soc.now, h);
                 soc.book.drawn_in_period += amount;
                 soc.add_total(half_karma(amount));
@@ -738,6 +754,23 @@ impl<S: StoreMut> Ex<'_, S> {
             }
             put(self.st, keys::request(rid), &req);
         }
+    }
+
+    /// The most one more draw may take this period so that no gift account keeps less than
+    /// `1 − max_draw_bps` of what it held when the period began.
+    fn fraction_budget(soc: &Soc) -> u64 {
+        let total = u128::from(soc.book.pool.total);
+        let retained = soc.book.retained_in_period;
+        let floor =
+            Q64_ONE * u128::from(BPS - u64::from(soc.meta.rules.max_draw_bps)) / u128::from(BPS);
+        if retained == 0 {
+            return 0;
+        }
+        // retained · (G − D) / G ≥ floor  ⇔  D ≤ G − ⌈G · floor / retained⌉
+        let keep = mul_div_ceil(total, floor, retained)
+            .expect("floor <= retained")
+            .min(total);
+        u64::try_from(total - keep).expect("at most the pool total")
     }
 
     fn member(&self, soc: &Soc, who: &Address) -> R<Member> {
@@ -952,21 +985,29 @@ impl<S: StoreMut> Ex<'_, S> {
             MemberStatus::Applicant { .. } => return Err(Rejection::NotYetAdmitted),
             MemberStatus::Leaving { .. } => return Err(Rejection::AlreadyLeaving),
         }
+        // A member whose own request is still being decided stays until it is: otherwise they
+        // could leave and rejoin to hold two open requests.
+        if m.open_request.is_some() {
+            return Err(Rejection::OpenRequestExists);
+        }
         if soc.amendment_waiting(&*self.st, self.now_ms) {
             // §7: exit before a rule change you did not accept, at once and with a refund.
             return self.exit(&mut soc, m, true);
         }
         let mut m = m;
-        let until_period = soc.now + u64::from(soc.meta.rules.notice_periods);
+        // Notice runs a full `notice_periods` from this moment, not to a period boundary, so that
+        // leaving cannot dodge requests already in view.
+        let until_ms =
+            self.now_ms + u64::from(soc.meta.rules.notice_periods) * soc.meta.period_ms();
         self.drop_karma(&mut soc, &signer, &mut m);
-        m.status = MemberStatus::Leaving { until_period };
+        m.status = MemberStatus::Leaving { until_ms };
         soc.book.member_count -= 1;
         self.save_member(&soc, &signer, &m);
         self.save(&soc);
         self.events.push(Event::Left {
             society: id,
             member: signer,
-            until_period,
+            until_ms,
         });
         Ok(())
     }
@@ -987,7 +1028,7 @@ impl<S: StoreMut> Ex<'_, S> {
         let m = self.member(&soc, &self.signer)?;
         let waiting = soc.amendment_waiting(&*self.st, self.now_ms);
         match m.status {
-            MemberStatus::Leaving { until_period } if soc.now >= until_period || waiting => {}
+            MemberStatus::Leaving { until_ms } if self.now_ms >= until_ms || waiting => {}
             MemberStatus::Leaving { .. } => return Err(Rejection::NoticeNotOver),
             MemberStatus::Active => return Err(Rejection::NotLeaving),
             MemberStatus::Applicant { .. } => return Err(Rejection::NotYetAdmitted),
@@ -1003,6 +1044,10 @@ impl<S: StoreMut> Ex<'_, S> {
         if m.status == MemberStatus::Active {
             self.drop_karma(soc, &signer, &mut m);
             soc.book.member_count -= 1;
+        } else {
+            // Karma earned during notice (shares, gifts) leaves the society's total with them.
+            m.stake.settle(&soc.book.pool, soc.now, soc.h());
+            soc.sub_total(m.stake.karma);
         }
         let balance = soc.balance_of(&m);
         let refunded = if refund { balance } else { 0 };
@@ -1051,6 +1096,16 @@ impl<S: StoreMut> Ex<'_, S> {
             paid: 0,
             gifted: 0,
         };
+        // The requester cannot vote on their own request (§4), not even through a delegate: their
+        // weight is taken out of their delegate's power on this ballot from the start.
+        let (own, delegate) = self.weight_at(soc, &self.signer, Track::Own, &req.ballot);
+        if let Some(d) = delegate.filter(|_| own > 0) {
+            put(
+                self.st,
+                keys::vote_override(BallotId::Request(id), &d),
+                &own,
+            );
+        }
         put(self.st, keys::request(id), &req);
         id
     }
@@ -1098,7 +1153,8 @@ impl<S: StoreMut> Ex<'_, S> {
             .ok_or(Rejection::Overflow)?;
         let filing_bps = u128::from(rules.filing_karma_bps);
         self.touch(&mut soc, &signer, &mut m, |stake, soc| {
-            let consumed = stake.karma * filing_bps / u128::from(BPS);
+            let consumed =
+                mul_div(stake.karma, filing_bps, u128::from(BPS)).expect("bps <= 10,000");
             stake.karma -= consumed;
             soc.sub_total(consumed);
             Ok(())
@@ -1360,7 +1416,9 @@ impl<S: StoreMut> Ex<'_, S> {
             }
             RequestKind::Help { bond, .. } => {
                 soc.book.bonds -= bond;
-                if let Some(mut m) = get::<Member>(&*self.st, &keys::member(soc.id, &requester)) {
+                if let Some(mut m) = get::<Member>(&*self.st, &keys::member(soc.id, &requester))
+                    && m.open_request == Some(rid)
+                {
                     m.open_request = None;
                     self.save_member(&soc, &requester, &m);
                 }

@@ -23,7 +23,7 @@ pub fn mul_div_ceil(a: u128, b: u128, c: u128) -> Option<u128> {
 }
 
 /// `Q64` one: fixed-point numbers below have 64 fractional bits.
-const Q64_ONE: u128 = 1 << 64;
+pub const Q64_ONE: u128 = 1 << 64;
 
 /// `T[i] = 2^(−2^−(i+1))` in Q64, rounded down: 2^−1/2, 2^−1/4, … Each entry is the integer square
 /// root of the previous, so the table is exact integer arithmetic evaluated at compile time.

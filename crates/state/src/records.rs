@@ -110,6 +110,10 @@ pub struct Book {
     pub start: PeriodStart,
     /// Automatic draws made in the current period.
     pub drawn_in_period: u64,
+    /// Share of each gift account the current period's draws have left, in Q64 (1.0 = 2^64).
+    /// Draws stop at `1 − max_draw_bps`, so no account loses more than that in one period even
+    /// if others withdraw from the pool meanwhile.
+    pub retained_in_period: u128,
     /// Payout queue of approved requests, in approval order: `[queue_head, queue_tail)`.
     pub queue_head: u64,
     pub queue_tail: u64,
@@ -125,8 +129,9 @@ pub enum MemberStatus {
     Applicant { application: RequestId },
     /// A member.
     Active,
-    /// Gave notice; may withdraw from `until_period` on.
-    Leaving { until_period: u64 },
+    /// Gave notice; may withdraw from block time `until_ms` on (a full notice from the moment
+    /// of leaving).
+    Leaving { until_ms: u64 },
 }
 
 /// A membership.
@@ -360,7 +365,7 @@ pub enum Event {
     Left {
         society: SocietyId,
         member: Address,
-        until_period: u64,
+        until_ms: u64,
     },
     Withdrawn {
         society: SocietyId,
