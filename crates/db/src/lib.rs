@@ -1,0 +1,335 @@
+//! Kassa's persistent, authenticated state.
+//!
+//! One [`redb`] database (ACID, copy-on-write B-trees, crash-safe: a commit is durable and atomic
+//! or absent) holds, per finalized block, in **one write transaction**:
+//! - the current state (`state`: key → value), read by the state machine through [`Reader`];
+//! - a Jellyfish Merkle tree over the state (`jmt_nodes`, `jmt_values`), versioned by height, whose
+//!   root is the state root and which serves inclusion and exclusion proofs at any height;
+//! - the block, its transactions' receipts, and the chain head.
+//!
+//! Start reading at [`Db::commit_block`]. The byte-level layout is in `docs/storage.md`.
+//!
+//! Why not Commonware's authenticated databases: the state machine reads state synchronously in
+//! its hot path and needs proofs of *current* values at a given height; a JMT over an embedded
+//! B-tree gives both with one well-kept crate each (`jmt` is used by Penumbra and Sovereign), and
+//! keeps the state machine independent of the async runtime. Consensus' own storage (journals,
+//! archives) does live on Commonware's runtime storage.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
+use kassa_state::{Receipt, ScanStore, Store};
+use kassa_types::{Block, Hash};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A state proof (borsh-encodable, so clients can verify it with the `jmt` crate).
+pub type Proof = jmt::proof::SparseMerkleProof<Sha256>;
+
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const HEAD: &str = "head";
+
+/// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Redb(String),
+    #[error("merkle tree: {0}")]
+    Tree(String),
+    #[error("block {got} committed, but the next height is {expected}")]
+    NotNext { got: u64, expected: u64 },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DbError {
+            fn from(e: $t) -> Self {
+                DbError::Redb(e.to_string())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+type Result<T> = std::result::Result<T, DbError>;
+
+/// The last committed block.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Head {
+    pub height: u64,
+    pub block_hash: Hash,
+    /// Root of the state after this block.
+    pub state_root: Hash,
+    pub time_ms: u64,
+}
+
+/// Where an included transaction is, and what it did.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TxRecord {
+    pub height: u64,
+    pub index: u32,
+    pub receipt: Receipt,
+}
+
+/// The state changes of one block, computed but not yet committed.
+#[derive(Debug)]
+pub struct PendingState {
+    pub height: u64,
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub state_root: Hash,
+    batch: NodeBatch,
+}
+
+/// The database.
+#[derive(Debug)]
+pub struct Db {
+    db: Database,
+}
+
+fn key_hash(key: &[u8]) -> KeyHash {
+    KeyHash::with::<Sha256>(key)
+}
+
+fn value_key(kh: &KeyHash, version: Version) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(&kh.0);
+    k[32..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn enc<T: BorshSerialize>(v: &T) -> Vec<u8> {
+    borsh::to_vec(v).expect("encoding to a Vec cannot fail")
+}
+
+fn dec<T: BorshDeserialize>(bytes: &[u8]) -> T {
+    borsh::from_slice(bytes).expect("the database holds only values this code wrote")
+}
+
+impl Db {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Db> {
+        let db = Database::create(path)?;
+        let w = db.begin_write()?;
+        {
+            w.open_table(STATE)?;
+            w.open_table(JMT_NODES)?;
+            w.open_table(JMT_VALUES)?;
+            w.open_table(BLOCKS)?;
+            w.open_table(RECEIPTS)?;
+            w.open_table(META)?;
+        }
+        w.commit()?;
+        Ok(Db { db })
+    }
+
+    /// The last committed block, if genesis was committed.
+    pub fn head(&self) -> Result<Option<Head>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(META)?;
+        Ok(t.get(HEAD)?.map(|v| dec(v.value())))
+    }
+
+    /// A consistent snapshot of the current state, for the state machine and queries.
+    pub fn reader(&self) -> Result<Reader> {
+        let r = self.db.begin_read()?;
+        Ok(Reader {
+            state: r.open_table(STATE)?,
+            txn: r,
+        })
+    }
+
+    /// Computes the state root after applying `writes` at `height` (the next height), without
+    /// committing anything.
+    pub fn prepare(
+        &self,
+        height: u64,
+        writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<PendingState> {
+        let reader = self.reader()?;
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
+        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+            .iter()
+            .map(|(k, v)| (key_hash(k), v.clone()))
+            .collect();
+        let (root, update) = tree
+            .put_value_set(set, height)
+            .map_err(|e| DbError::Tree(e.to_string()))?;
+        Ok(PendingState {
+            height,
+            writes,
+            state_root: Hash(root.0),
+            batch: update.node_batch,
+        })
+    }
+
+    /// Commits a block atomically: its state changes, tree nodes, the block, its receipts, and
+    /// the new head. Either all of it is durable or none of it is.
+    pub fn commit_block(
+        &self,
+        pending: PendingState,
+        block: Option<&Block>,
+        receipts: &[(Hash, Receipt)],
+        time_ms: u64,
+    ) -> Result<Head> {
+        let expected = self.head()?.map_or(0, |h| h.height + 1);
+        if pending.height != expected {
+            return Err(DbError::NotNext {
+                got: pending.height,
+                expected,
+            });
+        }
+        let block_hash = block.map_or(Hash::default(), |b| b.header.hash());
+        let head = Head {
+            height: pending.height,
+            block_hash,
+            state_root: pending.state_root,
+            time_ms,
+        };
+        let w = self.db.begin_write()?;
+        {
+            let mut state = w.open_table(STATE)?;
+            for (k, v) in &pending.writes {
+                match v {
+                    Some(v) => state.insert(k.as_slice(), v.as_slice())?,
+                    None => state.remove(k.as_slice())?,
+                };
+            }
+            let mut nodes = w.open_table(JMT_NODES)?;
+            for (k, n) in pending.batch.nodes() {
+                nodes.insert(enc(k).as_slice(), enc(n).as_slice())?;
+            }
+            let mut values = w.open_table(JMT_VALUES)?;
+            for ((version, kh), v) in pending.batch.values() {
+                values.insert(value_key(kh, *version).as_slice(), enc(v).as_slice())?;
+            }
+            if let Some(b) = block {
+                w.open_table(BLOCKS)?
+                    .insert(pending.height, b.encode().as_slice())?;
+            }
+            let mut rt = w.open_table(RECEIPTS)?;
+            for (i, (hash, receipt)) in receipts.iter().enumerate() {
+                let rec = TxRecord {
+                    height: pending.height,
+                    index: u32::try_from(i).expect("bounded block"),
+                    receipt: receipt.clone(),
+                };
+                rt.insert(hash.0.as_slice(), enc(&rec).as_slice())?;
+            }
+            w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
+        }
+        w.commit()?;
+        Ok(head)
+    }
+
+    /// The value under `key` at `height`, with a proof against that height's state root.
+    pub fn prove(&self, key: &[u8], height: u64) -> Result<(Option<Vec<u8>>, Proof)> {
+        let reader = self.reader()?;
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
+        tree.get_with_proof(key_hash(key), height)
+            .map_err(|e| DbError::Tree(e.to_string()))
+    }
+
+    /// The state root at `height`.
+    pub fn root_at(&self, height: u64) -> Result<Hash> {
+        let reader = self.reader()?;
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
+        let root = tree
+            .get_root_hash(height)
+            .map_err(|e| DbError::Tree(e.to_string()))?;
+        Ok(Hash(root.0))
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        Ok(t.get(height)?
+            .map(|v| Block::decode(v.value()).expect("stored blocks decode")))
+    }
+
+    /// Where a transaction was included, and its receipt.
+    pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(RECEIPTS)?;
+        Ok(t.get(hash.0.as_slice())?.map(|v| dec(v.value())))
+    }
+}
+
+/// Checks a proof for `key` having `value` (or being absent) under `state_root`.
+pub fn verify_proof(state_root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &Proof) -> bool {
+    proof
+        .verify(RootHash(state_root.0), key_hash(key), value)
+        .is_ok()
+}
+
+/// A read snapshot of the state.
+#[derive(Debug)]
+pub struct Reader {
+    state: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    txn: redb::ReadTransaction,
+}
+
+impl Store for Reader {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.state
+            .get(key)
+            .expect("database read")
+            .map(|v| v.value().to_vec())
+    }
+}
+
+impl ScanStore for Reader {
+    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        for item in self.state.range(prefix..).expect("database read") {
+            let (k, v) = item.expect("database read");
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        out
+    }
+}
+
+impl TreeReader for Reader {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let t = self.txn.open_table(JMT_NODES)?;
+        Ok(t.get(enc(node_key).as_slice())?.map(|v| dec(v.value())))
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let t = self.txn.open_table(JMT_VALUES)?;
+        let lo = value_key(&key_hash, 0);
+        let hi = value_key(&key_hash, max_version);
+        let last = t
+            .range(lo.as_slice()..=hi.as_slice())?
+            .next_back()
+            .transpose()?;
+        Ok(last.and_then(|(_, v)| dec::<Option<OwnedValue>>(v.value())))
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only used when restoring a tree from a snapshot (state sync), which Kassa does not do:
+        // a node that is behind replays blocks instead.
+        anyhow::bail!("restoring a Jellyfish Merkle tree from a snapshot is not supported")
+    }
+}

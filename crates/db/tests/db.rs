@@ -1,0 +1,109 @@
+//! The authenticated store: roots, proofs, durability across reopening, ordering.
+
+use kassa_db::{Db, DbError, verify_proof};
+use kassa_state::{Genesis, MemStore, ScanStore, Store};
+use kassa_types::tx::ChainId;
+use kassa_types::{Hash, SecretKey};
+use std::collections::BTreeMap;
+
+fn writes(pairs: &[(&[u8], Option<&[u8]>)]) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+        .collect()
+}
+
+#[test]
+fn committed_state_is_readable_and_every_value_has_a_proof_against_its_heights_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("kassa.redb")).unwrap();
+    let p0 = db
+        .prepare(0, writes(&[(b"a", Some(b"1")), (b"b", Some(b"2"))]))
+        .unwrap();
+    let h0 = db.commit_block(p0, None, &[], 0).unwrap();
+    let p1 = db
+        .prepare(
+            1,
+            writes(&[(b"a", Some(b"3")), (b"b", None), (b"c", Some(b"4"))]),
+        )
+        .unwrap();
+    let h1 = db.commit_block(p1, None, &[], 1).unwrap();
+    assert_ne!(h0.state_root, h1.state_root);
+    assert_eq!(db.root_at(0).unwrap(), h0.state_root);
+    assert_eq!(db.root_at(1).unwrap(), h1.state_root);
+
+    let r = db.reader().unwrap();
+    assert_eq!(r.get(b"a"), Some(b"3".to_vec()));
+    assert_eq!(r.get(b"b"), None);
+    assert_eq!(r.scan_prefix(b"").len(), 2);
+
+    // Inclusion at both heights, exclusion where deleted, and no proof for a wrong value.
+    let (v, proof) = db.prove(b"a", 1).unwrap();
+    assert_eq!(v.as_deref(), Some(&b"3"[..]));
+    assert!(verify_proof(&h1.state_root, b"a", Some(b"3"), &proof));
+    assert!(!verify_proof(&h1.state_root, b"a", Some(b"1"), &proof));
+    assert!(!verify_proof(&h0.state_root, b"a", Some(b"3"), &proof));
+    let (v, proof) = db.prove(b"a", 0).unwrap();
+    assert_eq!(v.as_deref(), Some(&b"1"[..]));
+    assert!(verify_proof(&h0.state_root, b"a", Some(b"1"), &proof));
+    let (v, proof) = db.prove(b"b", 1).unwrap();
+    assert_eq!(v, None);
+    assert!(verify_proof(&h1.state_root, b"b", None, &proof));
+    assert!(!verify_proof(&h1.state_root, b"b", Some(b"2"), &proof));
+}
+
+#[test]
+fn the_head_and_state_survive_reopening_and_blocks_must_come_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kassa.redb");
+    let root = {
+        let db = Db::open(&path).unwrap();
+        assert!(db.head().unwrap().is_none());
+        let p = db.prepare(1, writes(&[(b"x", Some(b"y"))])).unwrap();
+        assert!(matches!(
+            db.commit_block(p, None, &[], 0),
+            Err(DbError::NotNext {
+                got: 1,
+                expected: 0
+            })
+        ));
+        let p = db.prepare(0, writes(&[(b"x", Some(b"y"))])).unwrap();
+        db.commit_block(p, None, &[], 0).unwrap().state_root
+    };
+    let db = Db::open(&path).unwrap();
+    let head = db.head().unwrap().unwrap();
+    assert_eq!((head.height, head.state_root), (0, root));
+    assert_eq!(db.reader().unwrap().get(b"x"), Some(b"y".to_vec()));
+}
+
+#[test]
+fn the_same_genesis_gives_the_same_root_in_any_database() {
+    let genesis = Genesis {
+        chain_id: ChainId::new("kassa-test").unwrap(),
+        min_fee: 1,
+        allocations: vec![
+            (SecretKey::from_label("a").address(), 5),
+            (SecretKey::from_label("b").address(), 7),
+        ],
+        time_ms: 0,
+    };
+    let mut roots = Vec::new();
+    for _ in 0..2 {
+        let mut mem = MemStore::new();
+        kassa_state::init_genesis(&mut mem, &genesis).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.redb")).unwrap();
+        let w = mem
+            .scan_prefix(b"")
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        roots.push(
+            db.commit_block(db.prepare(0, w).unwrap(), None, &[], 0)
+                .unwrap()
+                .state_root,
+        );
+    }
+    assert_eq!(roots[0], roots[1]);
+    assert_ne!(roots[0], Hash::default());
+}
