@@ -1,0 +1,437 @@
+//! The application that consensus drives: propose a block, verify a peer's block, apply a
+//! finalized block. Consensus-agnostic: the Commonware adapter calls these three functions, and
+//! so do tests directly.
+//!
+//! A block's header commits to the state root *after* executing it. Blocks that are proposed or
+//! verified but not yet finalized are executed speculatively on top of the committed state plus
+//! their not-yet-finalized ancestors (kept in memory, keyed by block id); their roots come from
+//! the Merkle tree without writing anything. Finalizing a block commits exactly what was
+//! verified, in one atomic database transaction.
+
+use crate::mempool::{AdmitError, Mempool, MempoolConfig};
+use kassa_db::{Db, DbError, Head};
+use kassa_state::records::ChainParams;
+use kassa_state::store::{Overlay, Store};
+use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx};
+use kassa_types::block::tx_root;
+use kassa_types::{Address, Block, BlockHeader, BoundedVec, Hash, SignedTransaction};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Limits on what one block may hold.
+#[derive(Clone, Debug)]
+pub struct BlockLimits {
+    pub txs_max: usize,
+    pub bytes_max: usize,
+}
+
+impl Default for BlockLimits {
+    fn default() -> Self {
+        BlockLimits {
+            txs_max: kassa_types::BLOCK_TXS_MAX,
+            bytes_max: kassa_types::BLOCK_SIZE_MAX - 4096,
+        }
+    }
+}
+
+/// Why the application could not do what consensus asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("unknown parent block {0}")]
+    UnknownParent(Hash),
+    #[error("finalized block {height} does not extend the head {head}")]
+    NotNext { height: u64, head: u64 },
+    #[error(
+        "finalized block at height {height} has state root {header}, execution gives {computed}"
+    )]
+    StateRootMismatch {
+        height: u64,
+        header: Hash,
+        computed: Hash,
+    },
+}
+
+/// A block executed but not finalized.
+#[derive(Clone, Debug)]
+struct Executed {
+    block: Block,
+    writes: Writes,
+    receipts: Vec<(Hash, Receipt)>,
+}
+
+/// The result of executing a block's transactions.
+struct Execution {
+    included: Vec<SignedTransaction>,
+    receipts: Vec<(Hash, Receipt)>,
+    writes: Writes,
+    root: Hash,
+}
+
+/// What finalizing a block did (for the event stream and metrics).
+#[derive(Clone, Debug)]
+pub struct Finalized {
+    pub head: Head,
+    pub block: Block,
+    pub receipts: Vec<(Hash, Receipt)>,
+}
+
+/// The node's application state.
+#[derive(Debug)]
+pub struct App {
+    db: Db,
+    params: ChainParams,
+    head: Head,
+    /// Executed blocks that are not finalized yet, by id.
+    pending: BTreeMap<Hash, Executed>,
+    pub mempool: Mempool,
+    pub limits: BlockLimits,
+}
+
+/// The state after a chain of not-yet-finalized blocks: their writes layered over the database.
+struct Layered<'a, S: Store> {
+    base: &'a S,
+    layer: Writes,
+}
+
+impl<S: Store> Store for Layered<'_, S> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.layer.get(key) {
+            Some(v) => v.clone(),
+            None => self.base.get(key),
+        }
+    }
+}
+
+/// The genesis block: height 0, no transactions, committing to the genesis state.
+pub fn genesis_block(genesis: &Genesis, state_root: Hash) -> Block {
+    Block {
+        header: BlockHeader {
+            height: 0,
+            parent: Hash::default(),
+            timestamp_ms: genesis.time_ms,
+            proposer: Address([0; 32]),
+            tx_root: tx_root(&[]),
+            state_root,
+        },
+        txs: BoundedVec::new(Vec::new()).expect("empty"),
+    }
+}
+
+impl App {
+    /// Opens the database in `dir`, writing `genesis` on first start.
+    pub fn open(dir: &Path, genesis: &Genesis, mempool: MempoolConfig) -> Result<App, AppError> {
+        std::fs::create_dir_all(dir).map_err(|e| DbError::Redb(e.to_string()))?;
+        let db = Db::open(&dir.join("state.redb"))?;
+        let head = match db.head()? {
+            Some(h) => h,
+            None => {
+                let mut mem = MemStore::new();
+                kassa_state::init_genesis(&mut mem, genesis).expect("a fresh store takes genesis");
+                let writes: Writes = mem
+                    .scan_prefix(b"")
+                    .into_iter()
+                    .map(|(k, v)| (k, Some(v)))
+                    .collect();
+                let pending = db.prepare(0, writes)?;
+                let block = genesis_block(genesis, pending.state_root);
+                db.commit_block(pending, Some(&block), &[], genesis.time_ms)?
+            }
+        };
+        let params = kassa_state::exec::chain_params(&db.reader()?).expect("genesis written");
+        Ok(App {
+            db,
+            params,
+            head,
+            pending: BTreeMap::new(),
+            mempool: Mempool::new(mempool),
+            limits: BlockLimits::default(),
+        })
+    }
+
+    /// The last finalized block.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Chain parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The database (for queries and proofs).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Admits transactions to the mempool, checked against the finalized state.
+    pub fn submit(
+        &mut self,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
+        let reader = self.db.reader()?;
+        let next = self.head.height + 1;
+        Ok(self.mempool.admit_batch(txs, &reader, &self.params, next))
+    }
+
+    /// The not-finalized ancestors of `parent`, oldest first (empty if `parent` is the head).
+    fn ancestry(&self, parent: &Hash) -> Result<Vec<&Executed>, AppError> {
+        let mut chain = Vec::new();
+        let mut at = *parent;
+        while at != self.head.block_hash {
+            let e = self.pending.get(&at).ok_or(AppError::UnknownParent(at))?;
+            chain.push(e);
+            at = e.block.header.parent;
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    fn parent_header(&self, parent: &Hash) -> Result<BlockHeader, AppError> {
+        if *parent == self.head.block_hash {
+            let b = self
+                .db
+                .block(self.head.height)?
+                .expect("the head block is stored");
+            return Ok(b.header);
+        }
+        Ok(self
+            .pending
+            .get(parent)
+            .ok_or(AppError::UnknownParent(*parent))?
+            .block
+            .header
+            .clone())
+    }
+
+    /// Executes `txs` as the block after `parent`. With `strict`, any transaction that is not
+    /// includable makes the whole block invalid (`None`); otherwise such transactions are
+    /// dropped. Returns the included transactions, their receipts, the writes and the root.
+    fn execute(
+        &self,
+        parent: &Hash,
+        ctx: &BlockContext,
+        txs: Vec<SignedTransaction>,
+        strict: bool,
+    ) -> Result<Option<Execution>, AppError> {
+        let ancestry = self.ancestry(parent)?;
+        let reader = self.db.reader()?;
+        let mut layer = Writes::new();
+        for e in &ancestry {
+            layer.extend(e.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let layered = Layered {
+            base: &reader,
+            layer,
+        };
+        let mut overlay = Overlay::new(&layered);
+        kassa_state::begin_block(&mut overlay, ctx).expect("height and time were checked");
+        let mut included = Vec::new();
+        let mut receipts = Vec::new();
+        for tx in txs {
+            match apply_tx(&mut overlay, ctx, &tx, false) {
+                Ok(r) => {
+                    receipts.push((r.tx_hash, r));
+                    included.push(tx);
+                }
+                Err(_) if strict => return Ok(None),
+                Err(_) => {}
+            }
+        }
+        kassa_state::end_block(&mut overlay, ctx);
+        let writes = overlay.into_writes();
+        let mut sets: Vec<&Writes> = ancestry.iter().map(|e| &e.writes).collect();
+        sets.push(&writes);
+        let root = *self
+            .db
+            .roots_for(self.head.height + 1, &sets)?
+            .last()
+            .expect("one set at least");
+        Ok(Some(Execution {
+            included,
+            receipts,
+            writes,
+            root,
+        }))
+    }
+
+    /// Builds a block on `parent` at block time `time_ms` (raised to the parent's time if
+    /// earlier), with transactions from the mempool.
+    pub fn propose(
+        &mut self,
+        parent: &Hash,
+        time_ms: u64,
+        proposer: Address,
+    ) -> Result<Block, AppError> {
+        let ph = self.parent_header(parent)?;
+        let height = ph.height + 1;
+        let time_ms = time_ms.max(ph.timestamp_ms);
+        let candidates = {
+            let ancestry = self.ancestry(parent)?;
+            let reader = self.db.reader()?;
+            let mut layer = Writes::new();
+            for e in &ancestry {
+                layer.extend(e.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            let layered = Layered {
+                base: &reader,
+                layer,
+            };
+            self.mempool
+                .select(&layered, self.limits.txs_max, self.limits.bytes_max)
+        };
+        let ctx = BlockContext {
+            height,
+            time_ms,
+            proposer,
+        };
+        let Execution {
+            included: txs,
+            receipts,
+            writes,
+            root: state_root,
+        } = self
+            .execute(parent, &ctx, candidates, false)?
+            .expect("lenient execution always yields a block");
+        let header = BlockHeader {
+            height,
+            parent: *parent,
+            timestamp_ms: time_ms,
+            proposer,
+            tx_root: tx_root(&txs),
+            state_root,
+        };
+        let block = Block {
+            header,
+            txs: BoundedVec::new(txs).expect("selected within limits"),
+        };
+        self.pending.insert(
+            block.header.hash(),
+            Executed {
+                block: block.clone(),
+                writes,
+                receipts,
+            },
+        );
+        Ok(block)
+    }
+
+    /// Checks a block proposed by someone else: it extends a known parent, its time does not go
+    /// back (nor more than `max_future_ms` past `now_ms`), every transaction is includable, and
+    /// the transaction root and state root are what executing it gives.
+    pub fn verify(
+        &mut self,
+        block: &Block,
+        now_ms: u64,
+        max_future_ms: u64,
+    ) -> Result<bool, AppError> {
+        let id = block.header.hash();
+        if self.pending.contains_key(&id)
+            || block.header.height <= self.head.height
+                && self
+                    .db
+                    .block(block.header.height)?
+                    .is_some_and(|b| b.header.hash() == id)
+        {
+            return Ok(true);
+        }
+        let h = &block.header;
+        let Ok(ph) = self.parent_header(&h.parent) else {
+            return Ok(false);
+        };
+        if h.height != ph.height + 1
+            || h.timestamp_ms < ph.timestamp_ms
+            || h.timestamp_ms > now_ms + max_future_ms
+        {
+            return Ok(false);
+        }
+        if h.tx_root != tx_root(&block.txs) || block.txs.len() > self.limits.txs_max {
+            return Ok(false);
+        }
+        let ctx = BlockContext {
+            height: h.height,
+            time_ms: h.timestamp_ms,
+            proposer: h.proposer,
+        };
+        let Some(Execution {
+            receipts,
+            writes,
+            root,
+            ..
+        }) = self.execute(&h.parent, &ctx, block.txs.to_vec(), true)?
+        else {
+            return Ok(false);
+        };
+        if root != h.state_root {
+            return Ok(false);
+        }
+        self.pending.insert(
+            id,
+            Executed {
+                block: block.clone(),
+                writes,
+                receipts,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Applies a finalized block durably. Idempotent: a block at or below the head is ignored
+    /// (consensus may deliver it again after a restart).
+    pub fn finalize(&mut self, block: &Block) -> Result<Option<Finalized>, AppError> {
+        let h = &block.header;
+        if h.height <= self.head.height {
+            return Ok(None);
+        }
+        if h.height != self.head.height + 1 || h.parent != self.head.block_hash {
+            return Err(AppError::NotNext {
+                height: h.height,
+                head: self.head.height,
+            });
+        }
+        let id = h.hash();
+        let executed = match self.pending.remove(&id) {
+            Some(e) => e,
+            None => {
+                // Not seen before (e.g. after a restart): execute it now.
+                if !self.verify(block, u64::MAX / 2, 0)? {
+                    let computed = Hash::default();
+                    return Err(AppError::StateRootMismatch {
+                        height: h.height,
+                        header: h.state_root,
+                        computed,
+                    });
+                }
+                self.pending.remove(&id).expect("just verified")
+            }
+        };
+        let pending = self.db.prepare(h.height, executed.writes)?;
+        if pending.state_root != h.state_root {
+            return Err(AppError::StateRootMismatch {
+                height: h.height,
+                header: h.state_root,
+                computed: pending.state_root,
+            });
+        }
+        self.head =
+            self.db
+                .commit_block(pending, Some(block), &executed.receipts, h.timestamp_ms)?;
+        // Forget executions that can no longer be finalized (at or below the new head).
+        let head_height = self.head.height;
+        self.pending
+            .retain(|_, e| e.block.header.height > head_height);
+        for tx in block.txs.iter() {
+            self.mempool.remove(&tx.hash());
+        }
+        let reader = self.db.reader()?;
+        self.mempool.prune(&reader, head_height + 1);
+        Ok(Some(Finalized {
+            head: self.head.clone(),
+            block: block.clone(),
+            receipts: executed.receipts,
+        }))
+    }
+}

@@ -1,0 +1,11 @@
+//! The Kassa node: what turns the state machine into a running chain.
+//!
+//! Start at [`app::App`]: the three calls consensus makes (propose, verify, finalize) and the
+//! mempool they draw from. The consensus adapter (Commonware `simplex` + `marshal`) and the
+//! runtime wiring sit on top of it.
+
+pub mod app;
+pub mod mempool;
+
+pub use app::{App, AppError, BlockLimits, Finalized};
+pub use mempool::{AdmitError, Mempool, MempoolConfig};

@@ -1,0 +1,265 @@
+//! The mempool: signed transactions waiting for a block.
+//!
+//! Admission runs the stateless checks (decoding limits, signature, chain id, fee floor, static
+//! fields) and cheap checks against the current state (expiry, nonce window, fee balance), then
+//! keeps each sender's transactions ordered by nonce. Everything is bounded: total count, total
+//! bytes, transactions per sender, and how far ahead of the account's nonce a transaction may be.
+
+use kassa_state::exec::{self, balance, nonce};
+use kassa_state::records::ChainParams;
+use kassa_state::{Store, check_stateless};
+use kassa_types::{Address, AssetId, Hash, Rejection, SignedTransaction, crypto};
+use std::collections::BTreeMap;
+
+/// Limits of the mempool.
+#[derive(Clone, Debug)]
+pub struct MempoolConfig {
+    /// Most transactions held.
+    pub txs_max: usize,
+    /// Most encoded bytes held.
+    pub bytes_max: usize,
+    /// Most transactions held per sender.
+    pub per_sender_max: usize,
+    /// A transaction's nonce may be at most this far ahead of its account's next nonce.
+    pub nonce_window: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            txs_max: 50_000,
+            bytes_max: 64 * 1024 * 1024,
+            per_sender_max: 256,
+            nonce_window: 256,
+        }
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// It would be refused by the state machine.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// The very same transaction is already waiting.
+    #[error("the transaction is already in the mempool")]
+    Duplicate,
+    /// Another transaction from the same sender with the same nonce is waiting.
+    #[error("another transaction with this nonce is already waiting")]
+    NonceTaken,
+    /// The sender already has the most transactions allowed waiting.
+    #[error("too many transactions from this sender are waiting")]
+    SenderFull,
+    /// The mempool is full.
+    #[error("the mempool is full; try again later")]
+    Full,
+}
+
+impl AdmitError {
+    /// A stable snake_case code for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmitError::Rejected(r) => r.name(),
+            AdmitError::Duplicate => "duplicate",
+            AdmitError::NonceTaken => "nonce_taken",
+            AdmitError::SenderFull => "sender_full",
+            AdmitError::Full => "mempool_full",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    tx: SignedTransaction,
+    hash: Hash,
+    bytes: usize,
+}
+
+/// Waiting transactions.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    config: MempoolConfig,
+    by_sender: BTreeMap<Address, BTreeMap<u64, Entry>>,
+    hashes: BTreeMap<Hash, (Address, u64)>,
+    bytes: usize,
+}
+
+impl Mempool {
+    /// An empty mempool.
+    pub fn new(config: MempoolConfig) -> Self {
+        Mempool {
+            config,
+            ..Default::default()
+        }
+    }
+
+    /// Number of waiting transactions.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Whether a transaction is waiting.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.hashes.contains_key(hash)
+    }
+
+    /// Admits one transaction whose signature was not yet checked.
+    pub fn admit(
+        &mut self,
+        tx: SignedTransaction,
+        state: &impl Store,
+        params: &ChainParams,
+        next_height: u64,
+    ) -> Result<Hash, AdmitError> {
+        self.admit_checked(tx, state, params, next_height, false)
+    }
+
+    /// Admits many transactions, verifying their signatures as one batch (falling back to one by
+    /// one only if the batch fails, to find the bad ones). ZIP-215 makes both give the same answer.
+    pub fn admit_batch(
+        &mut self,
+        txs: Vec<SignedTransaction>,
+        state: &impl Store,
+        params: &ChainParams,
+        next_height: u64,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        let sighashes: Vec<Hash> = txs.iter().map(|t| t.tx.sighash()).collect();
+        let all_valid = crypto::verify_batch(
+            txs.iter()
+                .zip(&sighashes)
+                .map(|(t, h)| (&t.tx.signer, h.0.as_slice(), &t.signature)),
+        );
+        txs.into_iter()
+            .map(|t| self.admit_checked(t, state, params, next_height, all_valid))
+            .collect()
+    }
+
+    fn admit_checked(
+        &mut self,
+        tx: SignedTransaction,
+        state: &impl Store,
+        params: &ChainParams,
+        next_height: u64,
+        signature_verified: bool,
+    ) -> Result<Hash, AdmitError> {
+        check_stateless(&tx, params, !signature_verified).map_err(AdmitError::Rejected)?;
+        let t = &tx.tx;
+        if next_height > t.expiry_height {
+            return Err(AdmitError::Rejected(Rejection::Expired));
+        }
+        let account_nonce = nonce(state, &t.signer);
+        if t.nonce < account_nonce {
+            return Err(AdmitError::Rejected(Rejection::NonceTooLow));
+        }
+        if t.nonce >= account_nonce.saturating_add(self.config.nonce_window) {
+            return Err(AdmitError::Rejected(Rejection::NonceTooHigh));
+        }
+        if balance(state, &t.signer, AssetId::NATIVE) < t.fee {
+            return Err(AdmitError::Rejected(Rejection::CannotPayFee));
+        }
+        let hash = tx.hash();
+        if self.hashes.contains_key(&hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        let queue = self.by_sender.get(&t.signer);
+        if queue.is_some_and(|q| q.contains_key(&t.nonce)) {
+            return Err(AdmitError::NonceTaken);
+        }
+        if queue.is_some_and(|q| q.len() >= self.config.per_sender_max) {
+            return Err(AdmitError::SenderFull);
+        }
+        let bytes = tx.encode().len();
+        if self.hashes.len() >= self.config.txs_max || self.bytes + bytes > self.config.bytes_max {
+            return Err(AdmitError::Full);
+        }
+        let (signer, n) = (t.signer, t.nonce);
+        self.hashes.insert(hash, (signer, n));
+        self.bytes += bytes;
+        self.by_sender
+            .entry(signer)
+            .or_default()
+            .insert(n, Entry { tx, hash, bytes });
+        Ok(hash)
+    }
+
+    /// Transactions for the next block: for each sender, the run of consecutive nonces starting
+    /// at the account's next nonce, taken round-robin across senders so that no sender can crowd
+    /// out the others, up to `txs_max` transactions and `bytes_max` bytes.
+    pub fn select(
+        &self,
+        state: &impl Store,
+        txs_max: usize,
+        bytes_max: usize,
+    ) -> Vec<SignedTransaction> {
+        let mut runs: Vec<(u64, std::collections::btree_map::Range<'_, u64, Entry>)> = self
+            .by_sender
+            .iter()
+            .map(|(sender, q)| {
+                let next = nonce(state, sender);
+                (next, q.range(next..))
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let mut progressed = false;
+            for (expected, run) in runs.iter_mut() {
+                if out.len() >= txs_max {
+                    return out;
+                }
+                let Some((n, e)) = run.next() else { continue };
+                if *n != *expected || bytes + e.bytes > bytes_max {
+                    // A gap (or no room): this sender's later transactions must wait.
+                    *run = Default::default();
+                    continue;
+                }
+                *expected += 1;
+                bytes += e.bytes;
+                out.push(e.tx.clone());
+                progressed = true;
+            }
+            if !progressed {
+                return out;
+            }
+        }
+    }
+
+    /// Drops what can no longer be included: nonces already used and expired transactions.
+    pub fn prune(&mut self, state: &impl Store, next_height: u64) {
+        let mut dead = Vec::new();
+        for (sender, q) in &self.by_sender {
+            let next = nonce(state, sender);
+            for (n, e) in q {
+                if *n < next || next_height > e.tx.tx.expiry_height {
+                    dead.push(e.hash);
+                }
+            }
+        }
+        for h in dead {
+            self.remove(&h);
+        }
+    }
+
+    /// Removes one transaction.
+    pub fn remove(&mut self, hash: &Hash) {
+        let Some((sender, n)) = self.hashes.remove(hash) else {
+            return;
+        };
+        let q = self.by_sender.get_mut(&sender).expect("indexed");
+        let e = q.remove(&n).expect("indexed");
+        self.bytes -= e.bytes;
+        if q.is_empty() {
+            self.by_sender.remove(&sender);
+        }
+    }
+}
+
+/// The chain parameters, if the state has a genesis.
+pub fn params(state: &impl Store) -> Option<ChainParams> {
+    exec::chain_params(state)
+}

@@ -1,0 +1,236 @@
+//! The application as consensus drives it: a proposer and an independent verifier (each with its
+//! own database) agree on every block and state root; tampered blocks are refused; blocks can be
+//! built on parents that are not finalized yet; a restart resumes from the committed head.
+
+use kassa_node::{AdmitError, App, MempoolConfig};
+use kassa_state::Genesis;
+use kassa_types::tx::{Body, ChainId};
+use kassa_types::{Address, AssetId, Hash, Rejection, SecretKey, SignedTransaction, Transaction};
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: ChainId::new("kassa-test").unwrap(),
+        min_fee: 10,
+        allocations: (0..4).map(|i| (key(i).address(), 1_000_000)).collect(),
+        time_ms: 1_000,
+    }
+}
+
+fn key(i: u8) -> SecretKey {
+    SecretKey::from_label(&format!("node-test-{i}"))
+}
+
+fn transfer(from: u8, to: u8, nonce: u64, amount: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new("kassa-test").unwrap(),
+        signer: key(from).address(),
+        nonce,
+        fee: 10,
+        expiry_height: 1_000,
+        body: Body::Transfer {
+            to: key(to).address(),
+            asset: AssetId::NATIVE,
+            amount,
+        },
+    }
+    .sign(&key(from))
+}
+
+fn proposer() -> Address {
+    key(0).address()
+}
+
+#[test]
+fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_state_root() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), MempoolConfig::default()).unwrap();
+    assert_eq!(a.head(), b.head());
+    let admitted = a
+        .submit(vec![
+            transfer(1, 2, 0, 5),
+            transfer(1, 2, 1, 6),
+            transfer(2, 3, 0, 7),
+        ])
+        .unwrap();
+    assert!(admitted.iter().all(Result::is_ok));
+    let parent = a.head().block_hash;
+    let block = a.propose(&parent, 2_000, proposer()).unwrap();
+    assert_eq!(block.txs.len(), 3);
+    assert!(b.verify(&block, 2_000, 1_000).unwrap());
+    let fa = a.finalize(&block).unwrap().unwrap();
+    let fb = b.finalize(&block).unwrap().unwrap();
+    assert_eq!(fa.head, fb.head);
+    assert_eq!(fa.head.state_root, block.header.state_root);
+    assert!(a.mempool.is_empty());
+    // Finalizing again is a no-op (consensus delivers at least once).
+    assert!(a.finalize(&block).unwrap().is_none());
+    // Proofs: a balance verifies against the finalized root.
+    let key = kassa_state::keys::balance(&crate::key(2).address(), AssetId::NATIVE);
+    let (value, proof) = a.db().prove(&key, 1).unwrap();
+    assert!(kassa_db::verify_proof(
+        &block.header.state_root,
+        &key,
+        value.as_deref(),
+        &proof
+    ));
+}
+
+#[test]
+fn a_block_with_a_wrong_state_root_or_an_unincludable_transaction_is_refused() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), MempoolConfig::default()).unwrap();
+    a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
+    let parent = a.head().block_hash;
+    let good = a.propose(&parent, 2_000, proposer()).unwrap();
+
+    let mut bad_root = good.clone();
+    bad_root.header.state_root = Hash::of(&[b"lie"]);
+    assert!(!b.verify(&bad_root, 2_000, 1_000).unwrap());
+
+    let mut replay = good.clone();
+    let txs = vec![good.txs[0].clone(), good.txs[0].clone()];
+    replay.header.tx_root = kassa_types::block::tx_root(&txs);
+    replay.txs = kassa_types::BoundedVec::new(txs).unwrap();
+    assert!(
+        !b.verify(&replay, 2_000, 1_000).unwrap(),
+        "a replayed transaction makes the block invalid"
+    );
+
+    let mut future = good.clone();
+    future.header.timestamp_ms = 10_000_000;
+    assert!(
+        !b.verify(&future, 2_000, 1_000).unwrap(),
+        "too far in the future"
+    );
+
+    assert!(b.verify(&good, 2_000, 1_000).unwrap());
+}
+
+#[test]
+fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
+    let d = tempfile::tempdir().unwrap();
+    let mut a = App::open(d.path(), &genesis(), MempoolConfig::default()).unwrap();
+    a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
+    let b1 = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer())
+        .unwrap();
+    a.submit(vec![transfer(1, 2, 1, 5)]).unwrap_or_default();
+    // The second transaction depends on the first (nonce 1): the mempool admits it against the
+    // finalized state only within the nonce window, and the proposer sequences it after b1.
+    let b2 = a.propose(&b1.header.hash(), 3_000, proposer()).unwrap();
+    assert_eq!(b2.header.height, 2);
+    assert_eq!(b2.txs.len(), 1);
+    a.finalize(&b1).unwrap().unwrap();
+    let f2 = a.finalize(&b2).unwrap().unwrap();
+    assert_eq!(f2.head.state_root, b2.header.state_root);
+    assert_eq!(
+        kassa_state::exec::nonce(&a.db().reader().unwrap(), &key(1).address()),
+        2
+    );
+}
+
+#[test]
+fn a_restarted_node_resumes_from_its_committed_head() {
+    let d = tempfile::tempdir().unwrap();
+    let head = {
+        let mut a = App::open(d.path(), &genesis(), MempoolConfig::default()).unwrap();
+        a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
+        let b = a
+            .propose(&a.head().block_hash.clone(), 2_000, proposer())
+            .unwrap();
+        a.finalize(&b).unwrap().unwrap().head
+    };
+    let a = App::open(d.path(), &genesis(), MempoolConfig::default()).unwrap();
+    assert_eq!(a.head(), &head);
+}
+
+#[test]
+fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
+    let d = tempfile::tempdir().unwrap();
+    let mut a = App::open(
+        d.path(),
+        &genesis(),
+        MempoolConfig {
+            per_sender_max: 2,
+            ..MempoolConfig::default()
+        },
+    )
+    .unwrap();
+    let mut bad_sig = transfer(1, 2, 0, 5);
+    bad_sig.signature.0[3] ^= 1;
+    let wrong_chain = {
+        let mut t = transfer(1, 2, 0, 5).tx;
+        t.chain_id = ChainId::new("other").unwrap();
+        t.sign(&key(1))
+    };
+    let low_fee = {
+        let mut t = transfer(1, 2, 0, 5).tx;
+        t.fee = 1;
+        t.sign(&key(1))
+    };
+    let broke = Transaction {
+        signer: SecretKey::from_label("nobody").address(),
+        ..transfer(1, 2, 0, 5).tx
+    }
+    .sign(&SecretKey::from_label("nobody"));
+    let r = a
+        .submit(vec![
+            bad_sig,
+            wrong_chain,
+            low_fee,
+            transfer(1, 2, 10_000, 5),
+            broke,
+            transfer(1, 2, 0, 5),
+            transfer(1, 2, 0, 5),
+            transfer(1, 2, 0, 6),
+            transfer(1, 2, 1, 5),
+            transfer(1, 2, 2, 5),
+        ])
+        .unwrap();
+    let expected = vec![
+        Err(AdmitError::Rejected(Rejection::BadSignature)),
+        Err(AdmitError::Rejected(Rejection::WrongChain)),
+        Err(AdmitError::Rejected(Rejection::FeeBelowMinimum)),
+        Err(AdmitError::Rejected(Rejection::NonceTooHigh)),
+        Err(AdmitError::Rejected(Rejection::CannotPayFee)),
+        Ok(transfer(1, 2, 0, 5).hash()),
+        Err(AdmitError::Duplicate),
+        Err(AdmitError::NonceTaken),
+        Ok(transfer(1, 2, 1, 5).hash()),
+        Err(AdmitError::SenderFull),
+    ];
+    assert_eq!(r, expected);
+    // After inclusion, the same transaction is a replay.
+    let b = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer())
+        .unwrap();
+    a.finalize(&b).unwrap();
+    assert_eq!(
+        a.submit(vec![transfer(1, 2, 0, 5)]).unwrap(),
+        vec![Err(AdmitError::Rejected(Rejection::NonceTooLow))]
+    );
+}
+
+#[test]
+fn the_mempool_is_bounded_and_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let mut a = App::open(
+        d.path(),
+        &genesis(),
+        MempoolConfig {
+            txs_max: 2,
+            ..MempoolConfig::default()
+        },
+    )
+    .unwrap();
+    let r = a
+        .submit(vec![
+            transfer(1, 2, 0, 5),
+            transfer(2, 1, 0, 5),
+            transfer(3, 1, 0, 5),
+        ])
+        .unwrap();
+    assert_eq!(r[2], Err(AdmitError::Full));
+}
