@@ -17,6 +17,7 @@ use kassa_types::block::tx_root;
 use kassa_types::{Address, Block, BlockHeader, BoundedVec, Hash, SignedTransaction};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -82,7 +83,7 @@ pub struct Finalized {
 /// The node's application state.
 #[derive(Debug)]
 pub struct App {
-    db: Db,
+    db: Arc<Db>,
     params: ChainParams,
     head: Head,
     /// Executed blocks that are not finalized yet, by id.
@@ -143,7 +144,7 @@ impl App {
         };
         let params = kassa_state::exec::chain_params(&db.reader()?).expect("genesis written");
         Ok(App {
-            db,
+            db: Arc::new(db),
             params,
             head,
             pending: BTreeMap::new(),
@@ -162,8 +163,9 @@ impl App {
         &self.params
     }
 
-    /// The database (for queries and proofs).
-    pub fn db(&self) -> &Db {
+    /// The database (for queries and proofs). Safe to use from other threads: reads see
+    /// committed blocks only.
+    pub fn db(&self) -> &Arc<Db> {
         &self.db
     }
 

@@ -5,7 +5,9 @@
 //! runtime wiring sit on top of it.
 
 pub mod app;
+pub mod handle;
 pub mod mempool;
 
 pub use app::{App, AppError, BlockLimits, Finalized};
+pub use handle::{Faucet, Metrics, Node};
 pub use mempool::{AdmitError, Mempool, MempoolConfig};

@@ -229,6 +229,18 @@ impl Mempool {
         }
     }
 
+    /// The nonce a new transaction from `sender` should carry: the first one after the account's
+    /// next nonce (`from`) that no waiting transaction uses.
+    pub fn next_nonce(&self, sender: &Address, from: u64) -> u64 {
+        let mut n = from;
+        if let Some(q) = self.by_sender.get(sender) {
+            while q.contains_key(&n) {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Drops what can no longer be included: nonces already used and expired transactions.
     pub fn prune(&mut self, state: &impl Store, next_height: u64) {
         let mut dead = Vec::new();

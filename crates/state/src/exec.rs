@@ -107,7 +107,8 @@ impl Receipt {
 // ---------------------------------------------------------------------------------------------
 // Typed access.
 
-pub(crate) fn get<T: BorshDeserialize>(st: &impl Store, key: &[u8]) -> Option<T> {
+/// Reads and decodes a state record (state holds only values this code wrote; a decode failure is a bug).
+pub fn get<T: BorshDeserialize>(st: &impl Store, key: &[u8]) -> Option<T> {
     st.get(key)
         .map(|bytes| borsh::from_slice(&bytes).expect("state holds only values this code wrote"))
 }

@@ -16,7 +16,7 @@
 use std::fmt;
 
 macro_rules! rejections {
-    ($( $(#[$doc:meta])* $name:ident = $code:literal => $msg:literal, )*) => {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal as $snake:literal => $msg:literal, )*) => {
         /// A reason a transaction was refused. See the module docs for phases.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u16)]
@@ -44,7 +44,7 @@ macro_rules! rejections {
             /// A stable snake_case name, e.g. `nonce_too_low`.
             pub fn name(self) -> &'static str {
                 match self {
-                    $( Rejection::$name => stringify!($name), )*
+                    $( Rejection::$name => $snake, )*
                 }
             }
 
@@ -61,118 +61,118 @@ macro_rules! rejections {
 rejections! {
     // -- stateless ----------------------------------------------------------------------------
     /// The bytes are not a canonical transaction encoding.
-    Malformed = 1 => "the transaction bytes are not a valid encoding",
+    Malformed = 1 as "malformed" => "the transaction bytes are not a valid encoding",
     /// The encoding is larger than `TX_SIZE_MAX`.
-    Oversized = 2 => "the transaction is larger than the maximum size",
+    Oversized = 2 as "oversized" => "the transaction is larger than the maximum size",
     /// The signature is not the signer's over the signing message.
-    BadSignature = 3 => "the signature does not verify for the signer",
+    BadSignature = 3 as "bad_signature" => "the signature does not verify for the signer",
     /// The transaction is for another chain.
-    WrongChain = 4 => "the transaction is for another chain id",
+    WrongChain = 4 as "wrong_chain" => "the transaction is for another chain id",
     /// The fee is below the chain's minimum.
-    FeeBelowMinimum = 5 => "the fee is below the minimum",
+    FeeBelowMinimum = 5 as "fee_below_minimum" => "the fee is below the minimum",
     /// An amount that must be positive is zero.
-    ZeroAmount = 6 => "the amount must be greater than zero",
+    ZeroAmount = 6 as "zero_amount" => "the amount must be greater than zero",
     /// An asset symbol is not 2–12 characters of A–Z and 0–9.
-    InvalidSymbol = 7 => "asset symbols are 2 to 12 characters of A-Z and 0-9",
+    InvalidSymbol = 7 as "invalid_symbol" => "asset symbols are 2 to 12 characters of A-Z and 0-9",
     /// A society's rules are out of range.
-    InvalidRules = 8 => "the society rules are out of range",
+    InvalidRules = 8 as "invalid_rules" => "the society rules are out of range",
     /// A society's name is empty.
-    EmptyName = 9 => "the society name must not be empty",
+    EmptyName = 9 as "empty_name" => "the society name must not be empty",
     /// Decimals above 18.
-    InvalidDecimals = 10 => "an asset has at most 18 decimals",
+    InvalidDecimals = 10 as "invalid_decimals" => "an asset has at most 18 decimals",
     // -- against the signer's account ---------------------------------------------------------
     /// The block height is past the transaction's expiry height.
-    Expired = 20 => "the transaction has expired",
+    Expired = 20 as "expired" => "the transaction has expired",
     /// The nonce was already used (a replay).
-    NonceTooLow = 21 => "the nonce was already used",
+    NonceTooLow = 21 as "nonce_too_low" => "the nonce was already used",
     /// The nonce is ahead of the signer's next nonce.
-    NonceTooHigh = 22 => "the nonce is ahead of the account's next nonce",
+    NonceTooHigh = 22 as "nonce_too_high" => "the nonce is ahead of the account's next nonce",
     /// The signer cannot pay the fee in KAS.
-    CannotPayFee = 23 => "the account cannot pay the fee",
+    CannotPayFee = 23 as "cannot_pay_fee" => "the account cannot pay the fee",
     // -- execution ----------------------------------------------------------------------------
     /// No asset with this id.
-    UnknownAsset = 40 => "no such asset",
+    UnknownAsset = 40 as "unknown_asset" => "no such asset",
     /// No society with this id.
-    UnknownSociety = 41 => "no such society",
+    UnknownSociety = 41 as "unknown_society" => "no such society",
     /// No request with this id.
-    UnknownRequest = 42 => "no such request",
+    UnknownRequest = 42 as "unknown_request" => "no such request",
     /// No amendment with this id.
-    UnknownAmendment = 43 => "no such amendment",
+    UnknownAmendment = 43 as "unknown_amendment" => "no such amendment",
     /// The account does not hold enough of the asset.
-    InsufficientBalance = 44 => "the account balance is too low",
+    InsufficientBalance = 44 as "insufficient_balance" => "the account balance is too low",
     /// An amount would overflow.
-    Overflow = 45 => "the amount would overflow",
+    Overflow = 45 as "overflow" => "the amount would overflow",
     /// Only the asset's issuer may mint.
-    NotIssuer = 46 => "only the asset's issuer may mint it",
+    NotIssuer = 46 as "not_issuer" => "only the asset's issuer may mint it",
     /// Minting would exceed the asset's maximum supply (KAS has none left: it is fixed at genesis).
-    MaxSupplyExceeded = 47 => "minting would exceed the maximum supply",
+    MaxSupplyExceeded = 47 as "max_supply_exceeded" => "minting would exceed the maximum supply",
     /// Another asset already uses this symbol.
-    SymbolTaken = 48 => "an asset with this symbol already exists",
+    SymbolTaken = 48 as "symbol_taken" => "an asset with this symbol already exists",
     /// The signer is already a member or applicant of this society.
-    AlreadyMember = 50 => "already a member or applicant of this society",
+    AlreadyMember = 50 as "already_member" => "already a member or applicant of this society",
     /// The signer (or the named account) is not a member of this society.
-    NotMember = 51 => "not a member of this society",
+    NotMember = 51 as "not_member" => "not a member of this society",
     /// The pledge is outside the society's range.
-    PledgeOutOfRange = 52 => "the pledge is outside the society's pledge range",
+    PledgeOutOfRange = 52 as "pledge_out_of_range" => "the pledge is outside the society's pledge range",
     /// The society requires an identity commitment to join.
-    IdentityCommitmentRequired = 53 => "this society requires an identity commitment",
+    IdentityCommitmentRequired = 53 as "identity_commitment_required" => "this society requires an identity commitment",
     /// The society's identity rule is public; a commitment is not accepted.
-    IdentityCommitmentNotAllowed = 54 => "this society does not take identity commitments",
+    IdentityCommitmentNotAllowed = 54 as "identity_commitment_not_allowed" => "this society does not take identity commitments",
     /// The gift account would exceed its cap.
-    GiftAccountCapExceeded = 55 => "the contribution would exceed the gift account cap",
+    GiftAccountCapExceeded = 55 as "gift_account_cap_exceeded" => "the contribution would exceed the gift account cap",
     /// The member is behind on pledges beyond the grace periods.
-    NotInGoodStanding = 56 => "the member is not in good standing; catch up on contributions first",
+    NotInGoodStanding = 56 as "not_in_good_standing" => "the member is not in good standing; catch up on contributions first",
     /// The member joined too recently to file a request.
-    InWaitingPeriod = 57 => "the member is still in the waiting period",
+    InWaitingPeriod = 57 as "in_waiting_period" => "the member is still in the waiting period",
     /// The member already has an open request in this society.
-    OpenRequestExists = 58 => "the member already has an open request",
+    OpenRequestExists = 58 as "open_request_exists" => "the member already has an open request",
     /// The society has fewer members than its minimum for requests.
-    TooFewMembers = 59 => "the society has too few members for requests",
+    TooFewMembers = 59 as "too_few_members" => "the society has too few members for requests",
     /// The amount exceeds karma × benefit ratio.
-    ExceedsMaximumBenefit = 60 => "the amount exceeds the member's maximum benefit",
+    ExceedsMaximumBenefit = 60 as "exceeds_maximum_benefit" => "the amount exceeds the member's maximum benefit",
     /// The amount exceeds the society's per-request cap.
-    ExceedsMaxRequest = 61 => "the amount exceeds the society's maximum request",
+    ExceedsMaxRequest = 61 as "exceeds_max_request" => "the amount exceeds the society's maximum request",
     /// The signer is an applicant, not yet a member.
-    NotYetAdmitted = 62 => "the applicant has not been admitted yet",
+    NotYetAdmitted = 62 as "not_yet_admitted" => "the applicant has not been admitted yet",
     /// The member has given notice and can no longer do this.
-    MemberLeaving = 63 => "the member is leaving and can no longer do this",
+    MemberLeaving = 63 as "member_leaving" => "the member is leaving and can no longer do this",
     /// A requester or applicant cannot vote on their own case.
-    CannotVoteOnOwnRequest = 64 => "a member cannot vote on their own request",
+    CannotVoteOnOwnRequest = 64 as "cannot_vote_on_own_request" => "a member cannot vote on their own request",
     /// The voting window has closed.
-    VotingClosed = 65 => "voting has closed",
+    VotingClosed = 65 as "voting_closed" => "voting has closed",
     /// The voting window is still open.
-    VotingStillOpen = 66 => "voting is still open",
+    VotingStillOpen = 66 as "voting_still_open" => "voting is still open",
     /// The voter had no karma (own or delegated) in the request's filing period.
-    NoVotingWeight = 67 => "the voter had no voting weight when this was filed",
+    NoVotingWeight = 67 as "no_voting_weight" => "the voter had no voting weight when this was filed",
     /// Gifts go only to approved requests.
-    RequestNotApproved = 68 => "the request is not approved",
+    RequestNotApproved = 68 as "request_not_approved" => "the request is not approved",
     /// The request has already received its whole amount.
-    RequestFullyFunded = 69 => "the request is already fully funded",
+    RequestFullyFunded = 69 as "request_fully_funded" => "the request is already fully funded",
     /// The request or amendment was already finalized.
-    AlreadyFinalized = 70 => "already finalized",
+    AlreadyFinalized = 70 as "already_finalized" => "already finalized",
     /// The notice period has not ended.
-    NoticeNotOver = 71 => "the notice period has not ended",
+    NoticeNotOver = 71 as "notice_not_over" => "the notice period has not ended",
     /// `Withdraw` needs a prior `Leave`.
-    NotLeaving = 72 => "the member has not given notice",
+    NotLeaving = 72 as "not_leaving" => "the member has not given notice",
     /// The member has already given notice.
-    AlreadyLeaving = 73 => "the member has already given notice",
+    AlreadyLeaving = 73 as "already_leaving" => "the member has already given notice",
     /// The society already has an amendment open or waiting.
-    AmendmentInProgress = 74 => "the society already has an amendment in progress",
+    AmendmentInProgress = 74 as "amendment_in_progress" => "the society already has an amendment in progress",
     /// Amendments cannot change the asset or the period.
-    AmendmentChangesFixedRule = 75 => "an amendment cannot change the society's period",
+    AmendmentChangesFixedRule = 75 as "amendment_changes_fixed_rule" => "an amendment cannot change the society's period",
     /// The amendment's timelock has not ended.
-    TimelockNotOver = 76 => "the amendment's timelock has not ended",
+    TimelockNotOver = 76 as "timelock_not_over" => "the amendment's timelock has not ended",
     /// A member cannot delegate to themselves.
-    SelfDelegation = 77 => "a member cannot delegate to themselves",
+    SelfDelegation = 77 as "self_delegation" => "a member cannot delegate to themselves",
     /// The gift account holds less than the gift.
-    InsufficientGiftBalance = 78 => "the gift account holds less than this",
+    InsufficientGiftBalance = 78 as "insufficient_gift_balance" => "the gift account holds less than this",
     /// The gift is more than the request still needs.
-    GiftExceedsNeed = 79 => "the gift is more than the request still needs",
+    GiftExceedsNeed = 79 as "gift_exceeds_need" => "the gift is more than the request still needs",
     /// The request is an application for admission, not a request for help.
-    NotAHelpRequest = 80 => "this is an application, not a request for help",
+    NotAHelpRequest = 80 as "not_a_help_request" => "this is an application, not a request for help",
     /// A requester cannot gift to their own request (it would move their gift account to
     /// themselves).
-    CannotGiftToOwnRequest = 81 => "a member cannot gift to their own request",
+    CannotGiftToOwnRequest = 81 as "cannot_gift_to_own_request" => "a member cannot gift to their own request",
 }
 
 impl fmt::Display for Rejection {
@@ -199,6 +199,13 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for r in Rejection::ALL {
             assert!(seen.insert(r.code()), "duplicate code {}", r.code());
+            assert!(
+                r.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                r.name()
+            );
             assert_eq!(Rejection::from_code(r.code()), Some(*r));
             assert!(!r.message().is_empty());
         }

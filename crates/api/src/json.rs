@@ -1,0 +1,330 @@
+//! Domain types as JSON. Amounts and karma are decimal strings (JavaScript numbers lose precision
+//! above 2^53); hashes and bytes are lowercase hex; accounts are bech32 addresses.
+
+use kassa_state::records::*;
+use kassa_state::view::MemberView;
+use kassa_types::rules::{Admission, Identity, Rules};
+use kassa_types::{Address, Hash};
+use serde_json::{Value, json};
+
+pub fn s<T: ToString>(v: T) -> Value {
+    Value::String(v.to_string())
+}
+
+pub fn hash(h: &Hash) -> Value {
+    Value::String(hex::encode(h.0))
+}
+
+pub fn addr(a: &Address) -> Value {
+    Value::String(a.to_bech32())
+}
+
+pub fn rules(r: &Rules) -> Value {
+    json!({
+        "period_secs": r.period_secs,
+        "min_pledge": s(r.min_pledge),
+        "max_pledge": s(r.max_pledge),
+        "admission": match r.admission { Admission::Open => "open", Admission::Vote => "vote" },
+        "identity": match r.identity { Identity::Public => "public", Identity::Commitment => "commitment" },
+        "waiting_periods": r.waiting_periods,
+        "grace_periods": r.grace_periods,
+        "gift_cap_pledges": r.gift_cap_pledges,
+        "min_members": r.min_members,
+        "karma_half_life_periods": r.karma_half_life_periods,
+        "benefit_ratio": r.benefit_ratio,
+        "max_request": s(r.max_request),
+        "bond_bps": r.bond_bps,
+        "filing_karma_bps": r.filing_karma_bps,
+        "voting_window_secs": r.voting_window_secs,
+        "approval_net_bps": r.approval_net_bps,
+        "quorum_bps": r.quorum_bps,
+        "auto_share": r.auto_share,
+        "max_draw_bps": r.max_draw_bps,
+        "notice_periods": r.notice_periods,
+        "exit_refund": r.exit_refund,
+        "amendment_threshold_bps": r.amendment_threshold_bps,
+        "amendment_timelock_periods": r.amendment_timelock_periods,
+    })
+}
+
+pub fn karma(raw: u128) -> Value {
+    s(raw >> kassa_state::pool::KARMA_FRACTION_BITS)
+}
+
+pub fn society(id: u64, meta: &Society, book: &Book, now_ms: u64) -> Value {
+    json!({
+        "id": id,
+        "name": meta.name.as_str(),
+        "purpose": meta.purpose.as_str(),
+        "asset": meta.asset.0,
+        "rules": rules(&meta.rules),
+        "created_ms": meta.created_ms,
+        "current_period": meta.period_at(now_ms),
+        "member_count": book.member_count,
+        "gift_funds": s(book.pool.total),
+        "bonds": s(book.bonds),
+        "total_karma": karma(kassa_state::fixed::decay(
+            book.total_karma,
+            meta.period_at(now_ms).saturating_sub(book.total_karma_period),
+            meta.rules.karma_half_life_periods,
+        )),
+        "queue_length": book.queue_tail - book.queue_head,
+        "amendment": book.amendment.map(|a| a.0),
+        "stats": {
+            "requests_filed": book.stats.requests_filed,
+            "requests_approved": book.stats.requests_approved,
+            "requests_rejected": book.stats.requests_rejected,
+            "paid_by_shares": s(book.stats.paid_by_shares),
+            "paid_by_gifts": s(book.stats.paid_by_gifts),
+            "bonds_forfeited": s(book.stats.bonds_forfeited),
+        },
+    })
+}
+
+pub fn member_status(st: &MemberStatus) -> Value {
+    match st {
+        MemberStatus::Applicant { application } => {
+            json!({"state": "applicant", "application": application.0})
+        }
+        MemberStatus::Active => json!({"state": "active"}),
+        MemberStatus::Leaving { until_ms } => json!({"state": "leaving", "until_ms": until_ms}),
+    }
+}
+
+pub fn member(society: u64, who: &Address, m: &MemberView) -> Value {
+    json!({
+        "society": society,
+        "address": addr(who),
+        "status": member_status(&m.status),
+        "pledge": s(m.pledge),
+        "gift_balance": s(m.gift_balance),
+        "karma": s(m.karma),
+        "good_standing": m.good_standing,
+        "max_benefit": s(m.max_benefit),
+        "paid_through_periods": s(m.paid_through_periods),
+        "contributed": s(m.contributed),
+        "delegate": m.delegate.as_ref().map(addr),
+    })
+}
+
+fn ballot(b: &Ballot, meta: &Society, amendment: bool) -> Value {
+    let total = b.start.total_karma;
+    let bps =
+        |v: u32| kassa_state::fixed::mul_div(total, u128::from(v), 10_000).unwrap_or(u128::MAX);
+    let thresholds = if amendment {
+        json!({ "yes_needed": karma(bps(meta.rules.amendment_threshold_bps)) })
+    } else {
+        json!({
+            "net_needed": karma(bps(meta.rules.approval_net_bps)),
+            "quorum": karma(bps(meta.rules.quorum_bps)),
+        })
+    };
+    json!({
+        "society": b.society.0,
+        "filed_period": b.filed_period,
+        "deadline_ms": b.deadline_ms,
+        "extended": b.extended,
+        "yes": karma(b.yes),
+        "no": karma(b.no),
+        "total_karma": karma(total),
+        "thresholds": thresholds,
+    })
+}
+
+pub fn request(id: u64, r: &Request, meta: &Society) -> Value {
+    let (kind, amount, bond, evidence, memo) = match &r.kind {
+        RequestKind::Help {
+            amount,
+            bond,
+            evidence_hash,
+            memo,
+        } => (
+            "help",
+            s(*amount),
+            s(*bond),
+            hash(evidence_hash),
+            Value::String(memo.to_string()),
+        ),
+        RequestKind::Admission => ("admission", s(0), s(0), Value::Null, Value::Null),
+    };
+    json!({
+        "id": id,
+        "kind": kind,
+        "requester": addr(&r.requester),
+        "amount": amount,
+        "bond": bond,
+        "evidence_hash": evidence,
+        "memo": memo,
+        "status": match r.status {
+            RequestStatus::Open => "open",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Paid => "paid",
+            RequestStatus::Rejected => "rejected",
+        },
+        "paid": s(r.paid),
+        "gifted": s(r.gifted),
+        "ballot": ballot(&r.ballot, meta, false),
+    })
+}
+
+pub fn amendment(id: u64, a: &Amendment, meta: &Society) -> Value {
+    json!({
+        "id": id,
+        "proposer": addr(&a.proposer),
+        "rules": rules(&a.rules),
+        "status": match a.status {
+            AmendmentStatus::Open => "open",
+            AmendmentStatus::Enacted => "enacted",
+            AmendmentStatus::Rejected => "rejected",
+        },
+        "ballot": ballot(&a.ballot, meta, true),
+    })
+}
+
+/// One event, tagged by `type`.
+pub fn event(e: &Event) -> Value {
+    match e {
+        Event::FeeBurned { payer, amount } => {
+            json!({"type": "fee_burned", "payer": addr(payer), "amount": s(amount)})
+        }
+        Event::Transferred {
+            from,
+            to,
+            asset,
+            amount,
+        } => {
+            json!({"type": "transferred", "from": addr(from), "to": addr(to), "asset": asset.0, "amount": s(amount)})
+        }
+        Event::AssetCreated { asset, issuer } => {
+            json!({"type": "asset_created", "asset": asset.0, "issuer": addr(issuer)})
+        }
+        Event::Minted { asset, to, amount } => {
+            json!({"type": "minted", "asset": asset.0, "to": addr(to), "amount": s(amount)})
+        }
+        Event::Burned {
+            asset,
+            from,
+            amount,
+        } => json!({"type": "burned", "asset": asset.0, "from": addr(from), "amount": s(amount)}),
+        Event::SocietyCreated { society } => {
+            json!({"type": "society_created", "society": society.0})
+        }
+        Event::Joined { society, member } => {
+            json!({"type": "joined", "society": society.0, "member": addr(member)})
+        }
+        Event::Applied {
+            society,
+            applicant,
+            application,
+        } => {
+            json!({"type": "applied", "society": society.0, "applicant": addr(applicant), "application": application.0})
+        }
+        Event::Contributed {
+            society,
+            member,
+            amount,
+        } => {
+            json!({"type": "contributed", "society": society.0, "member": addr(member), "amount": s(amount)})
+        }
+        Event::RequestFiled {
+            society,
+            request,
+            amount,
+            bond,
+        } => {
+            json!({"type": "request_filed", "society": society.0, "request": request.0, "amount": s(amount), "bond": s(bond)})
+        }
+        Event::Voted {
+            request,
+            voter,
+            approve,
+            weight,
+        } => {
+            json!({"type": "voted", "request": request.0, "voter": addr(voter), "approve": approve, "weight": karma(*weight)})
+        }
+        Event::VotingExtended {
+            request,
+            deadline_ms,
+        } => {
+            json!({"type": "voting_extended", "request": request.0, "deadline_ms": deadline_ms})
+        }
+        Event::Delegated {
+            society,
+            member,
+            to,
+        } => {
+            json!({"type": "delegated", "society": society.0, "member": addr(member), "to": to.as_ref().map(addr)})
+        }
+        Event::Gifted {
+            request,
+            from,
+            amount,
+        } => {
+            json!({"type": "gifted", "request": request.0, "from": addr(from), "amount": s(amount)})
+        }
+        Event::Finalized { request, approved } => {
+            json!({"type": "finalized", "request": request.0, "approved": approved})
+        }
+        Event::Admitted { society, member } => {
+            json!({"type": "admitted", "society": society.0, "member": addr(member)})
+        }
+        Event::BondReturned { request, amount } => {
+            json!({"type": "bond_returned", "request": request.0, "amount": s(amount)})
+        }
+        Event::BondForfeited { request, amount } => {
+            json!({"type": "bond_forfeited", "request": request.0, "amount": s(amount)})
+        }
+        Event::SharePaid { request, amount } => {
+            json!({"type": "share_paid", "request": request.0, "amount": s(amount)})
+        }
+        Event::RequestPaid { request } => json!({"type": "request_paid", "request": request.0}),
+        Event::Left {
+            society,
+            member,
+            until_ms,
+        } => {
+            json!({"type": "left", "society": society.0, "member": addr(member), "until_ms": until_ms})
+        }
+        Event::Withdrawn {
+            society,
+            member,
+            refund,
+        } => {
+            json!({"type": "withdrawn", "society": society.0, "member": addr(member), "refund": s(refund)})
+        }
+        Event::AmendmentProposed { society, amendment } => {
+            json!({"type": "amendment_proposed", "society": society.0, "amendment": amendment.0})
+        }
+        Event::AmendmentVoted {
+            amendment,
+            voter,
+            approve,
+            weight,
+        } => json!({
+            "type": "amendment_voted", "amendment": amendment.0, "voter": addr(voter), "approve": approve, "weight": karma(*weight)
+        }),
+        Event::AmendmentEnacted { amendment } => {
+            json!({"type": "amendment_enacted", "amendment": amendment.0})
+        }
+        Event::AmendmentRejected { amendment } => {
+            json!({"type": "amendment_rejected", "amendment": amendment.0})
+        }
+    }
+}
+
+pub fn receipt(r: &kassa_state::Receipt) -> Value {
+    match r.rejection() {
+        None => json!({
+            "hash": hash(&r.tx_hash),
+            "fee": s(r.fee),
+            "status": "applied",
+            "events": r.events().iter().map(event).collect::<Vec<_>>(),
+        }),
+        Some(rej) => json!({
+            "hash": hash(&r.tx_hash),
+            "fee": s(r.fee),
+            "status": "failed",
+            "error": { "code": rej.name(), "number": rej.code(), "message": rej.message() },
+        }),
+    }
+}

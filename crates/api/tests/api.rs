@@ -1,0 +1,408 @@
+//! The HTTP API against a real node (blocks are produced by calling the application directly, as
+//! consensus would): typed errors for hostile input, state unchanged by refused transactions,
+//! queries, and a balance proof that verifies client-side.
+
+use axum::body::Body as HttpBody;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use kassa_node::{App, Faucet, MempoolConfig, Node};
+use kassa_state::Genesis;
+use kassa_types::rules::Rules;
+use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
+use kassa_types::{AssetId, Hash, RequestId, SecretKey, SignedTransaction, SocietyId, Transaction};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const CHAIN: &str = "kassa-api-test";
+
+fn key(i: u8) -> SecretKey {
+    SecretKey::from_label(&format!("api-test-{i}"))
+}
+
+fn node(dir: &std::path::Path) -> Arc<Node> {
+    let genesis = Genesis {
+        chain_id: ChainId::new(CHAIN).unwrap(),
+        min_fee: 100,
+        allocations: (0..4).map(|i| (key(i).address(), 1_000_000_000)).collect(),
+        time_ms: 1_000,
+    };
+    let app = App::open(dir, &genesis, MempoolConfig::default()).unwrap();
+    Node::new(
+        app,
+        Some(Faucet {
+            key: key(0),
+            amount: 5_000_000,
+        }),
+    )
+}
+
+/// Produces one block from the mempool, as consensus would.
+fn produce(node: &Node) -> u64 {
+    let head = node.head();
+    let block = node
+        .propose(&head.block_hash, head.time_ms + 1_000, key(0).address())
+        .unwrap();
+    node.finalize(&block).unwrap().unwrap().head.height
+}
+
+fn tx(node: &Node, k: &SecretKey, nonce: u64, body: Body) -> SignedTransaction {
+    let _ = node;
+    Transaction {
+        chain_id: ChainId::new(CHAIN).unwrap(),
+        signer: k.address(),
+        nonce,
+        fee: 100,
+        expiry_height: 1_000,
+        body,
+    }
+    .sign(k)
+}
+
+async fn call(
+    node: &Arc<Node>,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    let req = match body {
+        Some(b) => req.body(HttpBody::from(b.to_string())).unwrap(),
+        None => req.body(HttpBody::empty()).unwrap(),
+    };
+    let resp = kassa_api::router(node.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, v)
+}
+
+async fn submit(node: &Arc<Node>, t: &SignedTransaction) -> (StatusCode, Value) {
+    call(
+        node,
+        "POST",
+        "/api/v1/txs",
+        Some(json!({"tx": hex::encode(t.encode())})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn status_reports_chain_height_and_state_root() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    let (s, v) = call(&n, "GET", "/api/v1/status", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["chain_id"], CHAIN);
+    assert_eq!(v["height"], 0);
+    assert_eq!(v["state_root"].as_str().unwrap().len(), 64);
+    let (s, v) = call(&n, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["openapi"], "3.1.0");
+    let (s, v) = call(&n, "GET", "/api/v1/nothing-here", None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn hostile_input_gets_typed_errors_and_changes_no_state() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    let a = key(1);
+    // Set up: an asset and a society, so that society-level refusals can be shown.
+    let setup = vec![
+        tx(
+            &n,
+            &a,
+            0,
+            Body::CreateAsset {
+                symbol: Symbol::new("USDK").unwrap(),
+                decimals: 2,
+                max_supply: None,
+            },
+        ),
+        tx(
+            &n,
+            &a,
+            1,
+            Body::CreateSociety {
+                name: SocietyName::new("Test fund").unwrap(),
+                purpose: Purpose::new("tests").unwrap(),
+                asset: AssetId(1),
+                rules: Rules::defaults(100, 1_000),
+            },
+        ),
+    ];
+    for t in &setup {
+        assert_eq!(submit(&n, t).await.0, StatusCode::OK);
+    }
+    produce(&n);
+    let (_, before) = call(
+        &n,
+        "GET",
+        &format!("/api/v1/accounts/{}", a.address()),
+        None,
+    )
+    .await;
+
+    // Refused before the mempool: nothing at all changes.
+    let (s, v) = call(&n, "POST", "/api/v1/txs", Some(json!({"tx": "zz"}))).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+    let (s, v) = call(&n, "POST", "/api/v1/txs", Some(json!({"tx": "00010203"}))).await;
+    assert_eq!(
+        (
+            s,
+            v["error"]["code"].as_str(),
+            v["error"]["number"].as_u64()
+        ),
+        (StatusCode::BAD_REQUEST, Some("malformed"), Some(1))
+    );
+    let mut bad_sig = tx(
+        &n,
+        &a,
+        2,
+        Body::Leave {
+            society: SocietyId(0),
+        },
+    );
+    bad_sig.signature.0[0] ^= 1;
+    let (s, v) = submit(&n, &bad_sig).await;
+    assert_eq!(
+        (
+            s,
+            v["error"]["code"].as_str(),
+            v["error"]["number"].as_u64()
+        ),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("bad_signature"),
+            Some(3)
+        )
+    );
+    let wrong_chain = Transaction {
+        chain_id: ChainId::new("elsewhere").unwrap(),
+        ..tx(
+            &n,
+            &a,
+            2,
+            Body::Leave {
+                society: SocietyId(0),
+            },
+        )
+        .tx
+    }
+    .sign(&a);
+    assert_eq!(
+        submit(&n, &wrong_chain).await.1["error"]["code"],
+        "wrong_chain"
+    );
+    assert_eq!(
+        submit(&n, &setup[0]).await.1["error"]["code"],
+        "nonce_too_low",
+        "a replay"
+    );
+    // An over-long memo cannot even be encoded by a correct client; hand-craft the bytes.
+    let long = tx(
+        &n,
+        &a,
+        2,
+        Body::FileRequest {
+            society: SocietyId(0),
+            amount: 1,
+            evidence_hash: Hash::default(),
+            memo: Memo::new("m").unwrap(),
+        },
+    );
+    let mut bytes = long.encode();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == [1, 0, 0, 0, b'm'])
+        .unwrap();
+    bytes.splice(
+        at..at + 5,
+        [(257u32).to_le_bytes().to_vec(), vec![b'x'; 257]].concat(),
+    );
+    let (s, v) = call(
+        &n,
+        "POST",
+        "/api/v1/txs",
+        Some(json!({"tx": hex::encode(&bytes)})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+    let huge = json!({"tx": "00".repeat(40_000)});
+    assert_eq!(
+        call(&n, "POST", "/api/v1/txs", Some(huge)).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let height = produce(&n);
+    let (_, block) = call(&n, "GET", &format!("/api/v1/blocks/{height}"), None).await;
+    assert_eq!(
+        block["txs"].as_array().unwrap().len(),
+        0,
+        "nothing refused at the door was included"
+    );
+    let (_, after) = call(
+        &n,
+        "GET",
+        &format!("/api/v1/accounts/{}", a.address()),
+        None,
+    )
+    .await;
+    assert_eq!(before, after, "nor changed the account");
+
+    // Refused in execution: a typed receipt; only the fee and nonce change.
+    let cases = [
+        (
+            Body::Transfer {
+                to: key(2).address(),
+                asset: AssetId(1),
+                amount: u64::MAX,
+            },
+            "insufficient_balance",
+            44,
+        ),
+        (
+            Body::Join {
+                society: SocietyId(9),
+                pledge: 100,
+                identity_commitment: None,
+            },
+            "unknown_society",
+            41,
+        ),
+        (
+            Body::Vote {
+                request: RequestId(0),
+                approve: true,
+            },
+            "unknown_request",
+            42,
+        ),
+        (
+            Body::Contribute {
+                society: SocietyId(0),
+                amount: 100,
+            },
+            "not_member",
+            51,
+        ),
+    ];
+    for (i, (body, code, number)) in cases.into_iter().enumerate() {
+        let t = tx(&n, &a, 2 + u64::try_from(i).unwrap(), body);
+        let (s, v) = call(
+            &n,
+            "POST",
+            "/api/v1/txs?wait=false",
+            Some(json!({"tx": hex::encode(t.encode())})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        produce(&n);
+        let (_, r) = call(
+            &n,
+            "GET",
+            &format!("/api/v1/txs/{}", hex::encode(t.hash().0)),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (
+                r["status"].as_str(),
+                r["error"]["code"].as_str(),
+                r["error"]["number"].as_u64()
+            ),
+            (Some("failed"), Some(code), Some(number)),
+            "{r}"
+        );
+    }
+    let (_, acct) = call(
+        &n,
+        "GET",
+        &format!("/api/v1/accounts/{}", a.address()),
+        None,
+    )
+    .await;
+    assert_eq!(acct["nonce"], 6);
+    assert_eq!(
+        acct["balances"][0]["amount"],
+        (1_000_000_000u64 - 6 * 100).to_string(),
+        "only fees left the account"
+    );
+}
+
+#[tokio::test]
+async fn queries_and_a_balance_proof_that_verifies_without_trusting_the_node() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    let newcomer = SecretKey::from_label("newcomer").address();
+    let (s, v) = call(
+        &n,
+        "POST",
+        "/api/v1/faucet",
+        Some(json!({"address": newcomer.to_bech32()})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    produce(&n);
+    let (_, acct) = call(&n, "GET", &format!("/api/v1/accounts/{newcomer}"), None).await;
+    assert_eq!(acct["balances"][0]["amount"], "5000000");
+    assert_eq!(acct["balances"][0]["symbol"], "KAS");
+
+    let key = kassa_state::keys::balance(&newcomer, AssetId::NATIVE);
+    let (s, p) = call(
+        &n,
+        "GET",
+        &format!("/api/v1/proofs/{}", hex::encode(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // The client checks: the root is the one in the finalized block header, and the proof ties
+    // the value to it.
+    let (_, block) = call(&n, "GET", &format!("/api/v1/blocks/{}", p["height"]), None).await;
+    assert_eq!(block["state_root"], p["state_root"]);
+    let root = Hash(
+        hex::decode(p["state_root"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let value = hex::decode(p["value"].as_str().unwrap()).unwrap();
+    assert_eq!(borsh::from_slice::<u64>(&value).unwrap(), 5_000_000);
+    let proof = kassa_api::decode_proof(p["proof"].as_str().unwrap()).unwrap();
+    assert!(kassa_db::verify_proof(&root, &key, Some(&value), &proof));
+    let forged = borsh::to_vec(&6_000_000u64).unwrap();
+    assert!(!kassa_db::verify_proof(&root, &key, Some(&forged), &proof));
+
+    let (s, v) = call(&n, "GET", "/api/v1/societies/7", None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (s, v) = call(&n, "GET", "/api/v1/accounts/not-an-address", None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_address"))
+    );
+    let (_, v) = call(&n, "GET", "/api/v1/blocks?limit=1000", None).await;
+    assert_eq!(
+        v["items"].as_array().unwrap().len(),
+        2,
+        "genesis and one block"
+    );
+    let (_, m) = call(&n, "GET", "/metrics", None).await;
+    assert!(m.as_str().unwrap().contains("kassa_height 1"));
+}

@@ -1,0 +1,224 @@
+//! The running node as the rest of the process sees it: the application behind a lock, a
+//! broadcast of finalized blocks (for the event stream), a watch of the head (for clients that
+//! wait for inclusion), and, on a development chain, the faucet.
+
+use crate::app::{App, AppError, Finalized};
+use crate::mempool::AdmitError;
+use kassa_db::{Db, Head};
+use kassa_state::records::ChainParams;
+use kassa_types::tx::Body;
+use kassa_types::{Address, AssetId, Block, Hash, SecretKey, SignedTransaction, Transaction};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{broadcast, watch};
+
+/// How many finalized blocks the event stream buffers for slow subscribers.
+const EVENTS_BUFFER: usize = 256;
+
+/// A development faucet: a funded key that sends KAS to whoever asks.
+#[derive(Debug)]
+pub struct Faucet {
+    pub key: SecretKey,
+    /// KAS base units per request.
+    pub amount: u64,
+}
+
+/// The node, shared between consensus, the API and the command line.
+#[derive(Debug)]
+pub struct Node {
+    app: Mutex<App>,
+    db: Arc<Db>,
+    params: ChainParams,
+    events: broadcast::Sender<Arc<Finalized>>,
+    head: watch::Sender<Head>,
+    faucet: Option<Faucet>,
+    metrics: Counters,
+    /// When this node proposed each block it has not seen finalized yet (wall clock, for the
+    /// finalization-latency metric only; never seen by the state machine).
+    proposed_at: Mutex<BTreeMap<Hash, Instant>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    txs_total: AtomicU64,
+    block_interval_ms: AtomicU64,
+    finalization_latency_ms: AtomicU64,
+    apply_ms: AtomicU64,
+}
+
+/// A snapshot of the node's metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Metrics {
+    pub txs_total: u64,
+    pub block_interval_ms: u64,
+    pub finalization_latency_ms: u64,
+    pub apply_ms: u64,
+}
+
+impl Node {
+    /// Wraps an opened application.
+    pub fn new(app: App, faucet: Option<Faucet>) -> Arc<Node> {
+        let (events, _) = broadcast::channel(EVENTS_BUFFER);
+        let (head, _) = watch::channel(app.head().clone());
+        Arc::new(Node {
+            db: app.db().clone(),
+            params: app.params().clone(),
+            app: Mutex::new(app),
+            events,
+            head,
+            faucet,
+            metrics: Counters::default(),
+            proposed_at: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Runs `f` with the application locked.
+    pub fn with_app<R>(&self, f: impl FnOnce(&mut App) -> R) -> R {
+        f(&mut self
+            .app
+            .lock()
+            .expect("a panic while holding the app lock is fatal"))
+    }
+
+    /// The database (committed state, blocks, receipts, proofs).
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    /// Chain parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The last finalized block.
+    pub fn head(&self) -> Head {
+        self.head.borrow().clone()
+    }
+
+    /// Number of transactions waiting.
+    pub fn mempool_len(&self) -> usize {
+        self.with_app(|a| a.mempool.len())
+    }
+
+    /// Admits transactions to the mempool.
+    pub fn submit(
+        &self,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
+        self.with_app(|a| a.submit(txs))
+    }
+
+    /// Builds a block (consensus asks when this node leads).
+    pub fn propose(
+        &self,
+        parent: &Hash,
+        time_ms: u64,
+        proposer: Address,
+    ) -> Result<Block, AppError> {
+        let block = self.with_app(|a| a.propose(parent, time_ms, proposer))?;
+        let mut proposed = self.proposed_at.lock().expect("lock");
+        // Bounded: entries are removed at finalization, and at most a window of views is open.
+        if proposed.len() > 1_024 {
+            proposed.clear();
+        }
+        proposed.insert(block.header.hash(), Instant::now());
+        Ok(block)
+    }
+
+    /// A snapshot of the metrics.
+    pub fn metrics(&self) -> Metrics {
+        let c = &self.metrics;
+        Metrics {
+            txs_total: c.txs_total.load(Ordering::Relaxed),
+            block_interval_ms: c.block_interval_ms.load(Ordering::Relaxed),
+            finalization_latency_ms: c.finalization_latency_ms.load(Ordering::Relaxed),
+            apply_ms: c.apply_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Checks a peer's block.
+    pub fn verify(&self, block: &Block, now_ms: u64, max_future_ms: u64) -> Result<bool, AppError> {
+        self.with_app(|a| a.verify(block, now_ms, max_future_ms))
+    }
+
+    /// Applies a finalized block and tells subscribers.
+    pub fn finalize(&self, block: &Block) -> Result<Option<Arc<Finalized>>, AppError> {
+        let started = Instant::now();
+        let previous_time = self.head().time_ms;
+        let done = self.with_app(|a| a.finalize(block))?;
+        Ok(done.map(|f| {
+            let c = &self.metrics;
+            c.apply_ms.store(
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            c.txs_total.fetch_add(
+                u64::try_from(f.block.txs.len()).expect("bounded"),
+                Ordering::Relaxed,
+            );
+            c.block_interval_ms.store(
+                f.head.time_ms.saturating_sub(previous_time),
+                Ordering::Relaxed,
+            );
+            if let Some(at) = self
+                .proposed_at
+                .lock()
+                .expect("lock")
+                .remove(&f.head.block_hash)
+            {
+                let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                c.finalization_latency_ms.store(ms, Ordering::Relaxed);
+            }
+            let f = Arc::new(f);
+            self.head.send_replace(f.head.clone());
+            // No subscribers is fine.
+            let _ = self.events.send(f.clone());
+            f
+        }))
+    }
+
+    /// Finalized blocks as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Finalized>> {
+        self.events.subscribe()
+    }
+
+    /// The head, as it changes.
+    pub fn watch_head(&self) -> watch::Receiver<Head> {
+        self.head.subscribe()
+    }
+
+    /// Whether this node has a faucet (development chains only).
+    pub fn has_faucet(&self) -> bool {
+        self.faucet.is_some()
+    }
+
+    /// Sends the faucet's amount of KAS to `to`. `None` if there is no faucet.
+    pub fn drip(&self, to: Address) -> Option<Result<Hash, AdmitError>> {
+        let faucet = self.faucet.as_ref()?;
+        let from = faucet.key.address();
+        Some(self.with_app(|a| {
+            let reader = a.db().reader().map_err(|_| AdmitError::Full)?;
+            let nonce = a
+                .mempool
+                .next_nonce(&from, kassa_state::exec::nonce(&reader, &from));
+            let tx = Transaction {
+                chain_id: self.params.chain_id.clone(),
+                signer: from,
+                nonce,
+                fee: self.params.min_fee,
+                expiry_height: a.head().height + 1_000,
+                body: Body::Transfer {
+                    to,
+                    asset: AssetId::NATIVE,
+                    amount: faucet.amount,
+                },
+            }
+            .sign(&faucet.key);
+            let next = a.head().height + 1;
+            let params = self.params.clone();
+            a.mempool.admit(tx, &reader, &params, next)
+        }))
+    }
+}
