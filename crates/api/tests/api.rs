@@ -27,7 +27,7 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
         allocations: (0..4).map(|i| (key(i).address(), 1_000_000_000)).collect(),
         time_ms: 1_000,
     };
-    let app = App::open(dir, &genesis, MempoolConfig::default()).unwrap();
+    let app = App::open(dir, &genesis, &[], MempoolConfig::default()).unwrap();
     Node::new(
         app,
         Some(Faucet {
@@ -41,7 +41,7 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
 fn produce(node: &Node) -> u64 {
     let head = node.head();
     let block = node
-        .propose(&head.block_hash, head.time_ms + 1_000, key(0).address())
+        .propose(&head.block_hash, head.time_ms + 1_000, key(0).address(), &[])
         .unwrap();
     node.finalize(&block).unwrap().unwrap().head.height
 }

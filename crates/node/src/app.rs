@@ -42,6 +42,8 @@ impl Default for BlockLimits {
 pub enum AppError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("the consensus context is longer than a header allows")]
+    ContextTooLong,
     #[error("unknown parent block {0}")]
     UnknownParent(Hash),
     #[error("finalized block {height} does not extend the head {head}")]
@@ -107,8 +109,9 @@ impl<S: Store> Store for Layered<'_, S> {
     }
 }
 
-/// The genesis block: height 0, no transactions, committing to the genesis state.
-pub fn genesis_block(genesis: &Genesis, state_root: Hash) -> Block {
+/// The genesis block: height 0, no transactions, committing to the genesis state and to the
+/// consensus engine's genesis context (`consensus`, opaque bytes; empty without consensus).
+pub fn genesis_block(genesis: &Genesis, state_root: Hash, consensus: &[u8]) -> Block {
     Block {
         header: BlockHeader {
             height: 0,
@@ -117,14 +120,21 @@ pub fn genesis_block(genesis: &Genesis, state_root: Hash) -> Block {
             proposer: Address([0; 32]),
             tx_root: tx_root(&[]),
             state_root,
+            consensus: BoundedVec::new(consensus.to_vec()).expect("a short context"),
         },
         txs: BoundedVec::new(Vec::new()).expect("empty"),
     }
 }
 
 impl App {
-    /// Opens the database in `dir`, writing `genesis` on first start.
-    pub fn open(dir: &Path, genesis: &Genesis, mempool: MempoolConfig) -> Result<App, AppError> {
+    /// Opens the database in `dir`, writing `genesis` on first start. `genesis_consensus` is the
+    /// consensus engine's genesis context (see [`genesis_block`]).
+    pub fn open(
+        dir: &Path,
+        genesis: &Genesis,
+        genesis_consensus: &[u8],
+        mempool: MempoolConfig,
+    ) -> Result<App, AppError> {
         std::fs::create_dir_all(dir).map_err(|e| DbError::Redb(e.to_string()))?;
         let db = Db::open(&dir.join("state.redb"))?;
         let head = match db.head()? {
@@ -138,7 +148,7 @@ impl App {
                     .map(|(k, v)| (k, Some(v)))
                     .collect();
                 let pending = db.prepare(0, writes)?;
-                let block = genesis_block(genesis, pending.state_root);
+                let block = genesis_block(genesis, pending.state_root, genesis_consensus);
                 db.commit_block(pending, Some(&block), &[], genesis.time_ms)?
             }
         };
@@ -267,6 +277,7 @@ impl App {
         parent: &Hash,
         time_ms: u64,
         proposer: Address,
+        consensus: &[u8],
     ) -> Result<Block, AppError> {
         let ph = self.parent_header(parent)?;
         let height = ph.height + 1;
@@ -305,6 +316,7 @@ impl App {
             proposer,
             tx_root: tx_root(&txs),
             state_root,
+            consensus: BoundedVec::new(consensus.to_vec()).ok_or(AppError::ContextTooLong)?,
         };
         let block = Block {
             header,

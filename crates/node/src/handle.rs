@@ -116,8 +116,9 @@ impl Node {
         parent: &Hash,
         time_ms: u64,
         proposer: Address,
+        consensus: &[u8],
     ) -> Result<Block, AppError> {
-        let block = self.with_app(|a| a.propose(parent, time_ms, proposer))?;
+        let block = self.with_app(|a| a.propose(parent, time_ms, proposer, consensus))?;
         let mut proposed = self.proposed_at.lock().expect("lock");
         // Bounded: entries are removed at finalization, and at most a window of views is open.
         if proposed.len() > 1_024 {

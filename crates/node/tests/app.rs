@@ -43,8 +43,8 @@ fn proposer() -> Address {
 #[test]
 fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_state_root() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), MempoolConfig::default()).unwrap();
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
     assert_eq!(a.head(), b.head());
     let admitted = a
         .submit(vec![
@@ -55,7 +55,7 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
         .unwrap();
     assert!(admitted.iter().all(Result::is_ok));
     let parent = a.head().block_hash;
-    let block = a.propose(&parent, 2_000, proposer()).unwrap();
+    let block = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
     assert_eq!(block.txs.len(), 3);
     assert!(b.verify(&block, 2_000, 1_000).unwrap());
     let fa = a.finalize(&block).unwrap().unwrap();
@@ -79,11 +79,11 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
 #[test]
 fn a_block_with_a_wrong_state_root_or_an_unincludable_transaction_is_refused() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), MempoolConfig::default()).unwrap();
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
     a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
     let parent = a.head().block_hash;
-    let good = a.propose(&parent, 2_000, proposer()).unwrap();
+    let good = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
 
     let mut bad_root = good.clone();
     bad_root.header.state_root = Hash::of(&[b"lie"]);
@@ -111,15 +111,17 @@ fn a_block_with_a_wrong_state_root_or_an_unincludable_transaction_is_refused() {
 #[test]
 fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(d.path(), &genesis(), MempoolConfig::default()).unwrap();
+    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
     a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
     let b1 = a
-        .propose(&a.head().block_hash.clone(), 2_000, proposer())
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
     a.submit(vec![transfer(1, 2, 1, 5)]).unwrap_or_default();
     // The second transaction depends on the first (nonce 1): the mempool admits it against the
     // finalized state only within the nonce window, and the proposer sequences it after b1.
-    let b2 = a.propose(&b1.header.hash(), 3_000, proposer()).unwrap();
+    let b2 = a
+        .propose(&b1.header.hash(), 3_000, proposer(), &[])
+        .unwrap();
     assert_eq!(b2.header.height, 2);
     assert_eq!(b2.txs.len(), 1);
     a.finalize(&b1).unwrap().unwrap();
@@ -135,14 +137,14 @@ fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
 fn a_restarted_node_resumes_from_its_committed_head() {
     let d = tempfile::tempdir().unwrap();
     let head = {
-        let mut a = App::open(d.path(), &genesis(), MempoolConfig::default()).unwrap();
+        let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
         a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
         let b = a
-            .propose(&a.head().block_hash.clone(), 2_000, proposer())
+            .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
             .unwrap();
         a.finalize(&b).unwrap().unwrap().head
     };
-    let a = App::open(d.path(), &genesis(), MempoolConfig::default()).unwrap();
+    let a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
     assert_eq!(a.head(), &head);
 }
 
@@ -152,6 +154,7 @@ fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
     let mut a = App::open(
         d.path(),
         &genesis(),
+        &[],
         MempoolConfig {
             per_sender_max: 2,
             ..MempoolConfig::default()
@@ -204,7 +207,7 @@ fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
     assert_eq!(r, expected);
     // After inclusion, the same transaction is a replay.
     let b = a
-        .propose(&a.head().block_hash.clone(), 2_000, proposer())
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
     a.finalize(&b).unwrap();
     assert_eq!(
@@ -219,6 +222,7 @@ fn the_mempool_is_bounded_and_says_so() {
     let mut a = App::open(
         d.path(),
         &genesis(),
+        &[],
         MempoolConfig {
             txs_max: 2,
             ..MempoolConfig::default()

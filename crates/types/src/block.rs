@@ -20,7 +20,14 @@ pub struct BlockHeader {
     pub tx_root: Hash,
     /// Root of the state after executing this block.
     pub state_root: Hash,
+    /// The consensus engine's context of this proposal (round, leader, parent view), in the
+    /// engine's own encoding. Opaque here; committed by the block id so that a block cannot be
+    /// replayed into another round. Empty for the genesis block of a chain without consensus.
+    pub consensus: BoundedVec<u8, CONSENSUS_CONTEXT_LEN_MAX>,
 }
+
+/// Upper bound of the consensus context carried in a header, in bytes.
+pub const CONSENSUS_CONTEXT_LEN_MAX: usize = 256;
 
 impl BlockHeader {
     /// The block's id.

@@ -84,6 +84,7 @@ fn a_block_with_more_transactions_than_its_bound_is_refused_without_allocating_t
         proposer: SecretKey::from_label("p").address(),
         tx_root: kassa_types::block::tx_root(&[]),
         state_root: Hash::default(),
+        consensus: BoundedVec::new(vec![7; 40]).unwrap(),
     };
     let block = Block {
         header,
