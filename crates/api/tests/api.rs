@@ -41,7 +41,12 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
 fn produce(node: &Node) -> u64 {
     let head = node.head();
     let block = node
-        .propose(&head.block_hash, head.time_ms + 1_000, key(0).address(), &[])
+        .propose(
+            &head.block_hash,
+            head.time_ms + 1_000,
+            key(0).address(),
+            &[],
+        )
         .unwrap();
     node.finalize(&block).unwrap().unwrap().head.height
 }

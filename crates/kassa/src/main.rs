@@ -1,9 +1,13 @@
-//! The `kassa` command. For now it offers offline tools only; `kassa node`, the wallet and
-//! `kassa audit` arrive with Part 2 (see README.md). Thin by design: parsing here, logic in the
-//! library crates.
+//! The `kassa` command: run a node, keep keys, send transactions, query, audit. Thin by design:
+//! argument parsing here; the work is in the library crates and the modules below.
 
-use clap::{Parser, Subcommand};
+mod genesis;
+mod node;
+
+use clap::{Args, Parser, Subcommand};
 use kassa_types::{Rejection, SignedTransaction};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Kassa: a blockchain for mutual-aid societies.
@@ -16,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node: `--dev` for a single-node development chain, or `--config FILE.toml`.
+    Node(NodeArgs),
     /// Decode a signed transaction from hex, check its signature, and print it.
     DecodeTx {
         /// The canonical signed-transaction bytes, hex-encoded.
@@ -23,10 +29,74 @@ enum Command {
     },
 }
 
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// A single-validator development chain with funded dev accounts and a faucet. Created on
+    /// first start, resumed afterwards.
+    #[arg(long, conflicts_with = "config")]
+    dev: bool,
+    /// A node configuration file (TOML): data directory, genesis, validator key, addresses.
+    #[arg(long, required_unless_present = "dev")]
+    config: Option<PathBuf>,
+    /// Where a dev node keeps its data.
+    #[arg(long, default_value = ".kassa/dev")]
+    data_dir: PathBuf,
+    /// HTTP address of the API (dev).
+    #[arg(long, default_value = "127.0.0.1:8645")]
+    http: SocketAddr,
+    /// p2p address (dev).
+    #[arg(long, default_value = "127.0.0.1:30645")]
+    p2p: SocketAddr,
+    /// Block pacing in milliseconds (dev).
+    #[arg(long, default_value_t = genesis::default_block_ms())]
+    block_ms: u64,
+}
+
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::DecodeTx { hex } => decode_tx(&hex),
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::DecodeTx { hex } => return decode_tx(&hex),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KASSA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,commonware=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    init_logs();
+    let plan = match &args.config {
+        Some(path) => node::config_plan(path)?,
+        None => {
+            let plan = node::dev_plan(args.data_dir.clone(), args.http, args.p2p, args.block_ms)?;
+            println!(
+                "kassa node --dev: chain {} in {}",
+                plan.genesis.chain_id,
+                args.data_dir.display()
+            );
+            println!(
+                "dev accounts (public keys; secret keys are SecretKey::from_label(\"kassa-dev-N\")):"
+            );
+            for i in 0..genesis::DEV_ACCOUNTS {
+                println!("  dev-{i}: {}", genesis::dev_key(i).address());
+            }
+            plan
+        }
+    };
+    node::run(plan)
 }
 
 fn decode_tx(hex_str: &str) -> ExitCode {

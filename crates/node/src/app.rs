@@ -189,6 +189,19 @@ impl App {
         Ok(self.mempool.admit_batch(txs, &reader, &self.params, next))
     }
 
+    /// Whether the block `id` at `height` is executed here: committed, or executed and pending.
+    pub fn knows(&self, id: &Hash, height: u64) -> bool {
+        if height <= self.head.height {
+            return self
+                .db
+                .block(height)
+                .ok()
+                .flatten()
+                .is_some_and(|b| b.header.hash() == *id);
+        }
+        self.pending.contains_key(id)
+    }
+
     /// The not-finalized ancestors of `parent`, oldest first (empty if `parent` is the head).
     fn ancestry(&self, parent: &Hash) -> Result<Vec<&Executed>, AppError> {
         let mut chain = Vec::new();

@@ -128,6 +128,11 @@ impl Node {
         Ok(block)
     }
 
+    /// Whether the block `id` at `height` is executed here: finalized (committed) or pending.
+    pub fn knows(&self, id: &Hash, height: u64) -> bool {
+        self.with_app(|a| a.knows(id, height))
+    }
+
     /// A snapshot of the metrics.
     pub fn metrics(&self) -> Metrics {
         let c = &self.metrics;

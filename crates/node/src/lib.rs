@@ -5,6 +5,7 @@
 //! runtime wiring sit on top of it.
 
 pub mod app;
+pub mod consensus;
 pub mod handle;
 pub mod mempool;
 

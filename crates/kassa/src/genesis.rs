@@ -1,0 +1,183 @@
+//! The genesis file (JSON) and the node configuration (TOML).
+
+use anyhow::{Context as _, Result, bail};
+use kassa_state::Genesis;
+use kassa_types::tx::ChainId;
+use kassa_types::{Address, SecretKey};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Dev chain id.
+pub const DEV_CHAIN_ID: &str = "kassa-dev";
+/// How many dev accounts a dev genesis funds.
+pub const DEV_ACCOUNTS: usize = 10;
+/// KAS (base units) each dev account starts with: one million KAS.
+pub const DEV_ACCOUNT_KAS: u64 = 1_000_000 * 1_000_000;
+/// KAS (base units) the dev faucet sends per request: 100 KAS.
+pub const DEV_FAUCET_KAS: u64 = 100 * 1_000_000;
+
+/// The deterministic key of dev account `i` (`SecretKey::from_label("kassa-dev-{i}")`).
+/// Public knowledge: use only on development chains.
+pub fn dev_key(i: usize) -> SecretKey {
+    SecretKey::from_label(&format!("kassa-dev-{i}"))
+}
+
+/// A chain's genesis, as a file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GenesisFile {
+    pub chain_id: String,
+    /// Minimum fee per transaction, KAS base units.
+    pub min_fee: u64,
+    /// Genesis time, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Initial KAS balances.
+    pub allocations: Vec<Allocation>,
+    /// The validator set, fixed at genesis: consensus public keys (hex).
+    pub validators: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Allocation {
+    pub address: String,
+    /// KAS base units.
+    pub amount: u64,
+}
+
+impl GenesisFile {
+    pub fn load(path: &Path) -> Result<GenesisFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading genesis {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing genesis {}", path.display()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The state machine's genesis.
+    pub fn to_genesis(&self) -> Result<Genesis> {
+        let chain_id =
+            ChainId::new(self.chain_id.clone()).context("chain id longer than 32 bytes")?;
+        let mut allocations = Vec::new();
+        for a in &self.allocations {
+            let addr: Address = a
+                .address
+                .parse()
+                .with_context(|| format!("allocation address {}", a.address))?;
+            allocations.push((addr, a.amount));
+        }
+        Ok(Genesis {
+            chain_id,
+            min_fee: self.min_fee,
+            allocations,
+            time_ms: self.time_ms,
+        })
+    }
+
+    /// The validators' public keys (32 bytes each).
+    pub fn validator_keys(&self) -> Result<Vec<[u8; 32]>> {
+        if self.validators.is_empty() {
+            bail!("the genesis lists no validators");
+        }
+        self.validators
+            .iter()
+            .map(|v| {
+                let bytes = hex::decode(v).with_context(|| format!("validator key {v}"))?;
+                bytes
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("validator key {v} is not 32 bytes"))
+            })
+            .collect()
+    }
+
+    /// A development genesis: the dev accounts funded, one validator.
+    pub fn dev(time_ms: u64, validator: [u8; 32]) -> GenesisFile {
+        GenesisFile {
+            chain_id: DEV_CHAIN_ID.into(),
+            min_fee: 1_000,
+            time_ms,
+            allocations: (0..DEV_ACCOUNTS)
+                .map(|i| Allocation {
+                    address: dev_key(i).address().to_bech32(),
+                    amount: DEV_ACCOUNT_KAS,
+                })
+                .collect(),
+            validators: vec![hex::encode(validator)],
+        }
+    }
+}
+
+/// A peer validator's address.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Peer {
+    /// Consensus public key, hex.
+    pub public_key: String,
+    /// Where it listens for p2p.
+    pub address: SocketAddr,
+}
+
+/// `kassa node --config FILE.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the node keeps its state (relative paths are relative to the config file).
+    pub data_dir: PathBuf,
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// The validator key file (hex of 32 secret seed bytes).
+    pub validator_key: PathBuf,
+    /// HTTP API and web app.
+    pub http: SocketAddr,
+    /// p2p listen address.
+    pub p2p: SocketAddr,
+    /// Pacing of block proposals, milliseconds.
+    #[serde(default = "default_block_ms")]
+    pub block_time_ms: u64,
+    /// The other validators' p2p addresses.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+pub fn default_block_ms() -> u64 {
+    1_000
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let mut cfg: NodeConfig =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut cfg.data_dir, &mut cfg.genesis, &mut cfg.validator_key] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Reads a 32-byte secret seed stored as hex.
+pub fn read_seed(path: &Path) -> Result<[u8; 32]> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    let bytes = hex::decode(text.trim()).context("the key file is not hex")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the key file does not hold 32 bytes"))
+}
+
+/// Writes a 32-byte secret seed as hex, readable by the owner only.
+pub fn write_seed(path: &Path, seed: &[u8; 32]) -> Result<()> {
+    std::fs::write(path, hex::encode(seed) + "\n")
+        .with_context(|| format!("writing key {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! `kassa node`: opens the state, starts consensus and the HTTP API on one runtime, and stops
+//! cleanly on Ctrl-C.
+
+use crate::genesis::{self, GenesisFile, NodeConfig, Peer};
+use anyhow::{Context as _, Result, bail};
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
+use kassa_node::consensus::{self, ConsensusConfig};
+use kassa_node::{App, Faucet, MempoolConfig, Node};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Everything a node needs, from `--dev` flags or a config file.
+#[derive(Debug)]
+pub struct Plan {
+    pub data_dir: PathBuf,
+    pub genesis: GenesisFile,
+    pub seed: [u8; 32],
+    pub http: SocketAddr,
+    pub p2p: SocketAddr,
+    pub block_time: Duration,
+    pub peers: Vec<Peer>,
+    pub faucet: Option<Faucet>,
+}
+
+/// A development node: creates the data directory, a validator key and a dev genesis on first
+/// start; resumes from them afterwards.
+pub fn dev_plan(
+    data_dir: PathBuf,
+    http: SocketAddr,
+    p2p: SocketAddr,
+    block_ms: u64,
+) -> Result<Plan> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let key_path = data_dir.join("validator.key");
+    let seed = if key_path.exists() {
+        genesis::read_seed(&key_path)?
+    } else {
+        let seed = kassa_types::SecretKey::generate().seed();
+        genesis::write_seed(&key_path, &seed)?;
+        seed
+    };
+    let key = consensus::key_from_seed(seed).context("invalid validator key")?;
+    let genesis_path = data_dir.join("genesis.json");
+    let genesis = if genesis_path.exists() {
+        GenesisFile::load(&genesis_path)?
+    } else {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+        let g = GenesisFile::dev(
+            u64::try_from(now)?,
+            consensus::public_key_bytes(&consensus::public_key(&key)),
+        );
+        g.save(&genesis_path)?;
+        g
+    };
+    Ok(Plan {
+        data_dir,
+        genesis,
+        seed,
+        http,
+        p2p,
+        block_time: Duration::from_millis(block_ms),
+        peers: Vec::new(),
+        faucet: Some(Faucet {
+            key: genesis::dev_key(0),
+            amount: genesis::DEV_FAUCET_KAS,
+        }),
+    })
+}
+
+/// A node from a config file (a validator of a network).
+pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
+    let cfg = NodeConfig::load(path)?;
+    Ok(Plan {
+        genesis: GenesisFile::load(&cfg.genesis)?,
+        seed: genesis::read_seed(&cfg.validator_key)?,
+        data_dir: cfg.data_dir,
+        http: cfg.http,
+        p2p: cfg.p2p,
+        block_time: Duration::from_millis(cfg.block_time_ms),
+        peers: cfg.peers,
+        faucet: None,
+    })
+}
+
+/// Runs the node until Ctrl-C.
+pub fn run(plan: Plan) -> Result<()> {
+    let genesis = plan.genesis.to_genesis()?;
+    let key = consensus::key_from_seed(plan.seed).context("invalid validator key")?;
+    let me = consensus::public_key(&key);
+    let mut validators = Vec::new();
+    for v in plan.genesis.validator_keys()? {
+        let pk = consensus::public_key_from_bytes(v).context("invalid validator key in genesis")?;
+        let addr = if pk == me {
+            plan.p2p
+        } else {
+            let hexkey = hex::encode(v);
+            plan.peers
+                .iter()
+                .find(|p| p.public_key == hexkey)
+                .map(|p| p.address)
+                .with_context(|| {
+                    format!("no address for validator {hexkey} in the config's peers")
+                })?
+        };
+        validators.push((pk, addr));
+    }
+    if !validators.iter().any(|(k, _)| *k == me) {
+        bail!("this node's key is not a validator of the genesis (followers arrive with Part 3)");
+    }
+    let app = App::open(
+        &plan.data_dir.join("state"),
+        &genesis,
+        &consensus::genesis_context(),
+        MempoolConfig::default(),
+    )?;
+    let head = app.head().clone();
+    let node = Node::new(app, plan.faucet);
+    tracing::info!(chain = %plan.genesis.chain_id, height = head.height, root = %head.state_root, "state opened");
+
+    let runtime = cw_tokio::Config::new()
+        .with_worker_threads(2)
+        .with_storage_directory(plan.data_dir.join("consensus"))
+        .with_catch_panics(false);
+    let namespace = format!("KASSA_{}", plan.genesis.chain_id).into_bytes();
+    let http = plan.http;
+    let cfg = ConsensusConfig {
+        key,
+        validators,
+        listen: plan.p2p,
+        namespace,
+        block_time: plan.block_time,
+    };
+    cw_tokio::Runner::new(runtime).start(|context| async move {
+        let listener = match tokio::net::TcpListener::bind(http).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%http, error = %e, "cannot listen for HTTP");
+                std::process::exit(1);
+            }
+        };
+        let router = kassa_api::router(node.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        println!("kassa node: API on http://{http}/api/v1/status");
+        tokio::select! {
+            () = consensus::run(context.child("consensus"), node, cfg) => {
+                tracing::warn!("consensus stopped");
+            }
+            _ = tokio::signal::ctrl_c() => {
+                println!("kassa node: stopping");
+            }
+        }
+        let _ = context.stop(0, Some(Duration::from_secs(5))).await;
+    });
+    Ok(())
+}

@@ -1,0 +1,587 @@
+//! The consensus adapter: Commonware `simplex` (BFT ordering and finalization) and `marshal`
+//! (block dissemination, storage, in-order delivery of finalized blocks) drive the [`Node`].
+//!
+//! - [`CBlock`] is a Kassa block as the engine sees it. Its digest is the Kassa block id
+//!   (`header.hash()`), which commits to the engine's context (round, leader, parent view)
+//!   carried opaquely in `header.consensus`.
+//! - [`KassaApp`] implements the engine's `Application`: `propose` paces blocks and asks the node
+//!   to build one; `verify` re-executes a peer's block. Both first make sure every
+//!   not-yet-finalized ancestor is executed (after a restart, marshal hands them over).
+//! - [`Finalizer`] receives finalized blocks in height order, at least once, and acknowledges each
+//!   only after the node committed it (a crash before the ack means a re-delivery, which the node
+//!   skips by height).
+//!
+//! The same code runs one validator (`kassa node --dev`) or many: only the validator set and the
+//! peer addresses differ.
+
+use crate::handle::Node;
+use bytes::{BufMut, Bytes};
+use commonware_actor::Feedback;
+use commonware_broadcast::buffered;
+use commonware_codec::{
+    Buf, DecodeExt as _, Encode as _, EncodeSize, Error as CodecError, Read, Write,
+};
+use commonware_consensus::marshal::ancestry::Ancestry;
+use commonware_consensus::marshal::core::Actor as MarshalActor;
+use commonware_consensus::marshal::resolver::p2p as marshal_resolver;
+use commonware_consensus::marshal::standard::{Deferred, Standard};
+use commonware_consensus::marshal::{self, Update};
+use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolicy};
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::types::Context as SimplexContext;
+use commonware_consensus::types::{Epoch, FixedEpocher, Height, Round, View, ViewDelta};
+use commonware_consensus::{
+    Application, Block as ConsensusBlock, BoundedBlock, CertifiableBlock, Heightable, Reporter,
+    simplex,
+};
+use commonware_cryptography::Digest as _;
+use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
+use commonware_cryptography::{
+    ChaCha20Poly1305, Digested, Digestible, Sha256, Signer as _, ed25519, sha256,
+};
+use commonware_p2p::authenticated::{self, lookup};
+use commonware_p2p::{Address as PeerAddress, AddressableManager as _, max_message_size};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::{CacheRef, page_size};
+use commonware_runtime::{Clock, Quota, Spawner as _, Supervisor as _, tokio as cw_tokio};
+use commonware_storage::archive::immutable;
+use commonware_stream::cups::{self, Cups};
+use commonware_stream::sake::{self, Sake};
+use commonware_utils::{
+    Acknowledgement as _, NZDuration, NZU32, NZU64, NZUsize, TryCollect as _, ordered::Map,
+    ordered::Set, union,
+};
+use futures::StreamExt as _;
+use futures::channel::mpsc;
+use kassa_types::{Address, BLOCK_SIZE_MAX, Block, Hash};
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Block ids, parent links and the engine's payload.
+pub type Digest = sha256::Digest;
+/// The engine's context of a proposal.
+pub type Context = SimplexContext<Digest, ed25519::PublicKey>;
+/// Validators sign votes with ed25519 (attributable: a double vote is provable).
+pub type Scheme = simplex::scheme::ed25519::Scheme;
+
+const IO_BUFFER: NonZeroUsize = NZUsize!(64 * 1024);
+const PAGE_CACHE_PAGES: NonZeroUsize = NZUsize!(2_048);
+const MAILBOX: NonZeroUsize = NZUsize!(1_024);
+
+/// p2p channels (identical on every validator).
+const CH_VOTES: u64 = 0;
+const CH_CERTS: u64 = 1;
+const CH_RESOLVER: u64 = 2;
+const CH_BACKFILL: u64 = 3;
+const CH_BROADCAST: u64 = 4;
+
+/// A Kassa block as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CBlock {
+    pub block: Block,
+    context: Context,
+    digest: Digest,
+}
+
+fn digest_of(h: &Hash) -> Digest {
+    sha256::Digest(h.0)
+}
+
+impl CBlock {
+    /// Wraps a block, decoding the engine context it carries.
+    pub fn new(block: Block) -> Result<CBlock, CodecError> {
+        let context = Context::decode(Bytes::copy_from_slice(&block.header.consensus))?;
+        Ok(CBlock {
+            digest: digest_of(&block.header.hash()),
+            context,
+            block,
+        })
+    }
+}
+
+impl Write for CBlock {
+    fn write(&self, buf: &mut impl BufMut) {
+        Bytes::from(self.block.encode()).write(buf);
+    }
+}
+
+impl EncodeSize for CBlock {
+    fn encode_size(&self) -> usize {
+        Bytes::from(self.block.encode()).encode_size()
+    }
+}
+
+impl Read for CBlock {
+    /// The largest encoded block accepted.
+    type Cfg = usize;
+
+    fn read_cfg(buf: &mut impl Buf, max: &usize) -> Result<Self, CodecError> {
+        let bytes = Bytes::read_cfg(buf, &(..=*max).into())?;
+        let block = Block::decode(&bytes).map_err(|_| CodecError::Invalid("kassa", "block"))?;
+        CBlock::new(block)
+    }
+}
+
+impl Digestible for CBlock {
+    type Digest = Digest;
+    fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
+impl Heightable for CBlock {
+    fn height(&self) -> Height {
+        Height::new(self.block.header.height)
+    }
+}
+
+impl ConsensusBlock for CBlock {
+    fn parent(&self) -> Digest {
+        digest_of(&self.block.header.parent)
+    }
+}
+
+impl CertifiableBlock for CBlock {
+    type Context = Context;
+    fn context(&self) -> Context {
+        self.context.clone()
+    }
+}
+
+impl BoundedBlock for CBlock {
+    fn max_encode_size(max: &usize) -> usize {
+        *max + 10 // varint length prefix
+    }
+}
+
+/// The engine context of the genesis block: identical on every node of a chain.
+pub fn genesis_context() -> Vec<u8> {
+    let leader = ed25519::PrivateKey::from_seed(0).public_key();
+    Context {
+        round: Round::new(Epoch::zero(), View::zero()),
+        leader,
+        parent: (View::zero(), Digest::EMPTY),
+    }
+    .encode()
+    .to_vec()
+}
+
+fn now_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The `Application` the engine drives.
+#[derive(Clone, Debug)]
+pub struct KassaApp {
+    node: Arc<Node>,
+    /// Minimum spacing between a block and its parent (the leader's pacing).
+    block_time: Duration,
+    /// How far in the future a peer's timestamp may be before we wait for our clock to catch up.
+    max_clock_drift: Duration,
+}
+
+impl KassaApp {
+    /// Makes sure every ancestor of the block `ancestry` will yield next is executed: pulls
+    /// ancestors until one the node knows, then verifies the unknown ones oldest first.
+    async fn catch_up(
+        &self,
+        first: &Digested<CBlock>,
+        ancestry: &mut impl Ancestry<CBlock>,
+    ) -> bool {
+        let mut unknown = Vec::new();
+        let mut at = first.inner().block.clone();
+        while !self.node.knows(&at.header.parent, at.header.height - 1) {
+            let Some(parent) = ancestry.next().await else {
+                return false;
+            };
+            at = parent.inner().block.clone();
+            unknown.push(at.clone());
+        }
+        for b in unknown.iter().rev() {
+            match self.node.verify(b, u64::MAX / 2, 0) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+impl<E: Clock> Application<E> for KassaApp {
+    type SigningScheme = Scheme;
+    type Context = Context;
+    type Block = CBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, context): (E, Context),
+        mut ancestry: impl Ancestry<CBlock>,
+        _: (),
+    ) -> Option<Digested<CBlock>> {
+        let parent = ancestry.next().await?;
+        let p = &parent.inner().block.header;
+        if !self.node.knows(&p.hash(), p.height) {
+            // The parent itself is not executed yet (e.g. after a restart).
+            let mut chain = vec![parent.inner().block.clone()];
+            while !self.node.knows(
+                &chain.last().expect("non-empty").header.parent,
+                chain.last().expect("non-empty").header.height - 1,
+            ) {
+                chain.push(ancestry.next().await?.inner().block.clone());
+            }
+            for b in chain.iter().rev() {
+                if !self.node.verify(b, u64::MAX / 2, 0).ok()? {
+                    return None;
+                }
+            }
+        }
+        // Pacing: simplex proposes as soon as the parent is certified; the leader waits.
+        let block_ms = u64::try_from(self.block_time.as_millis()).unwrap_or(u64::MAX);
+        let earliest = p.timestamp_ms.saturating_add(block_ms);
+        let now = now_ms(runtime.current());
+        if now < earliest {
+            runtime.sleep(Duration::from_millis(earliest - now)).await;
+        }
+        let time_ms = now_ms(runtime.current()).max(earliest);
+        let proposer = Address(context.leader.encode().as_ref().try_into().ok()?);
+        let block = match self
+            .node
+            .propose(&p.hash(), time_ms, proposer, &context.encode())
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not build a block");
+                return None;
+            }
+        };
+        let cblock = CBlock::new(block).ok()?;
+        let digest = cblock.digest();
+        Some(Digested::precomputed(cblock, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (runtime, _context): (E, Context),
+        mut ancestry: impl Ancestry<CBlock>,
+    ) -> bool {
+        let Some(block) = ancestry.next().await else {
+            return false;
+        };
+        if !self.catch_up(&block, &mut ancestry).await {
+            return false;
+        }
+        let b = &block.inner().block;
+        // A timestamp ahead of our clock is a temporary condition: wait rather than refuse.
+        let drift = u64::try_from(self.max_clock_drift.as_millis()).unwrap_or(u64::MAX);
+        let now = now_ms(runtime.current());
+        if b.header.timestamp_ms > now + drift {
+            runtime
+                .sleep(Duration::from_millis(b.header.timestamp_ms - now - drift))
+                .await;
+        }
+        match self.node.verify(b, now_ms(runtime.current()), drift) {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not verify a block");
+                false
+            }
+        }
+    }
+}
+
+/// Receives finalized blocks from marshal and hands them to [`run_finalizer`].
+#[derive(Clone, Debug)]
+pub struct Finalizer {
+    sender: mpsc::UnboundedSender<Update<CBlock>>,
+}
+
+impl Reporter for Finalizer {
+    type Activity = Update<CBlock>;
+
+    fn report(&mut self, update: Update<CBlock>) -> Feedback {
+        match self.sender.unbounded_send(update) {
+            Ok(()) => Feedback::Ok,
+            Err(_) => Feedback::Closed,
+        }
+    }
+}
+
+/// Applies finalized blocks in order and acknowledges each only once it is durable.
+async fn run_finalizer(node: Arc<Node>, mut updates: mpsc::UnboundedReceiver<Update<CBlock>>) {
+    while let Some(update) = updates.next().await {
+        let (block, ack) = match update {
+            Update::Tip(..) => continue,
+            Update::Block(block, ack) => (block, ack),
+        };
+        match node.finalize(&block.inner().block) {
+            Ok(Some(f)) => {
+                tracing::info!(height = f.head.height, txs = f.block.txs.len(), root = %f.head.state_root, "finalized")
+            }
+            Ok(None) => {} // already applied (re-delivery after a restart, or genesis)
+            Err(e) => {
+                // Executing a finalized block gave a different state than its header commits
+                // to, or the database failed: continuing would serve a wrong state.
+                tracing::error!(error = %e, height = block.inner().block.header.height, "cannot apply a finalized block; stopping");
+                std::process::exit(70);
+            }
+        }
+        ack.acknowledge();
+    }
+}
+
+/// How this validator takes part in consensus.
+#[derive(Clone, Debug)]
+pub struct ConsensusConfig {
+    /// This validator's consensus key.
+    pub key: ed25519::PrivateKey,
+    /// Every validator's key and p2p address (including this one), fixed at genesis.
+    pub validators: Vec<(ed25519::PublicKey, SocketAddr)>,
+    /// Where to listen for peers.
+    pub listen: SocketAddr,
+    /// Network namespace (derived from the chain id, so that chains never cross-talk).
+    pub namespace: Vec<u8>,
+    /// Pacing of block proposals.
+    pub block_time: Duration,
+}
+
+/// Starts p2p, marshal and simplex on the runtime and runs until the engine stops.
+pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConfig) {
+    let me = cfg.key.public_key();
+    let validators: Set<ed25519::PublicKey> = cfg
+        .validators
+        .iter()
+        .map(|(k, _)| k.clone())
+        .try_collect()
+        .expect("validator keys are unique");
+    let n = u32::try_from(validators.len()).expect("few validators");
+    let max_block = BLOCK_SIZE_MAX;
+
+    // -- p2p: encrypted, key-authenticated connections; addresses come from the genesis.
+    let max_msg = max_message_size(&[
+        simplex::max_payload_size::<Scheme, Digest>(n),
+        marshal::max_payload_size::<Standard<CBlock>, Scheme>(n, &max_block),
+    ]);
+    let p2p_cfg = lookup::Config::local(
+        Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: cfg.key.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        ),
+        &union(&cfg.namespace, b"_P2P"),
+        cfg.listen,
+        authenticated::peer_set_limit(validators.iter(), &me),
+        max_msg,
+        MAILBOX,
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
+    let peers: Map<ed25519::PublicKey, PeerAddress> = cfg
+        .validators
+        .iter()
+        .map(|(k, a)| (k.clone(), PeerAddress::from(*a)))
+        .try_collect()
+        .expect("validator keys are unique");
+    let _ = oracle.track(0, peers);
+    let quota = Quota::per_second(NZU32!(10_000));
+    let votes = network.register(CH_VOTES, quota);
+    let certificates = network.register(CH_CERTS, quota);
+    let resolver = network.register(CH_RESOLVER, quota);
+    let backfill = network.register(CH_BACKFILL, quota);
+    let broadcast = network.register(CH_BROADCAST, quota);
+    network.start();
+
+    let scheme = Scheme::signer(
+        &union(&cfg.namespace, b"_CONSENSUS"),
+        validators.clone(),
+        cfg.key.clone(),
+    )
+    .expect("this validator is in the validator set");
+    let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
+    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let page_cache = CacheRef::new(page_size(4096), PAGE_CACHE_PAGES);
+    let genesis_block = node
+        .db()
+        .block(0)
+        .expect("database")
+        .expect("genesis is stored");
+    let genesis = CBlock::new(genesis_block).expect("the genesis carries a valid context");
+    let genesis_digest = genesis.digest();
+
+    // -- marshal: fetches missing blocks, stores finalized ones, delivers them in order.
+    let (resolver_rx, resolver_mailbox) = marshal_resolver::init(
+        context.child("marshal_resolver"),
+        marshal_resolver::Config {
+            public_key: me.clone(),
+            peer_provider: oracle.clone(),
+            blocker: oracle.clone(),
+            mailbox_size: MAILBOX,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        backfill,
+    );
+    let (broadcast_engine, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: MAILBOX,
+            deque_size: 10,
+            priority: false,
+            codec_config: max_block,
+            peer_provider: oracle.clone(),
+            strategy: Sequential,
+        },
+    );
+    broadcast_engine.start(broadcast);
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive_config(
+            "finalizations-by-height",
+            &page_cache,
+            Scheme::certificate_codec_config_unbounded(),
+        ),
+    )
+    .await
+    .expect("open the finalizations archive");
+    let blocks = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive_config("finalized-blocks", &page_cache, max_block),
+    )
+    .await
+    .expect("open the blocks archive");
+    let (marshal_actor, marshal_mailbox, _floor) =
+        MarshalActor::<_, Standard<CBlock>, _, _, _, _, _>::init(
+            context.child("marshal"),
+            finalizations,
+            blocks,
+            marshal::Config {
+                provider,
+                epocher: epocher.clone(),
+                start: marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+                partition_prefix: "kassa-marshal".into(),
+                mailbox_size: MAILBOX,
+                view_retention: ViewDelta::new(10),
+                prunable_items_per_section: NZU64!(4_096),
+                page_cache: page_cache.clone(),
+                replay_buffer: IO_BUFFER,
+                key_write_buffer: IO_BUFFER,
+                value_write_buffer: IO_BUFFER,
+                block_codec_config: max_block,
+                max_repair: NZUsize!(10),
+                max_pending_acks: NZUsize!(1),
+                strategy: Sequential,
+            },
+        )
+        .await;
+    let (sender, updates) = mpsc::unbounded();
+    let finalizer_node = node.clone();
+    context
+        .child("finalizer")
+        .spawn(move |_| run_finalizer(finalizer_node, updates));
+    marshal_actor.start(
+        Finalizer { sender },
+        buffer,
+        (resolver_rx, resolver_mailbox),
+    );
+
+    // -- simplex: the BFT engine.
+    let app = KassaApp {
+        node,
+        block_time: cfg.block_time,
+        max_clock_drift: Duration::from_millis(500),
+    };
+    let deferred = Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
+    let engine = simplex::Engine::new(
+        context.child("simplex"),
+        simplex::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker: oracle,
+            automaton: deferred.clone(),
+            relay: deferred.clone(),
+            reporter: deferred,
+            strategy: Sequential,
+            partition: "kassa-simplex-epoch-0".into(),
+            mailbox_size: MAILBOX,
+            epoch: Epoch::zero(),
+            floor: simplex::Floor::Genesis(genesis_digest),
+            replay_buffer: IO_BUFFER,
+            write_buffer: IO_BUFFER,
+            page_cache,
+            // Must exceed the pacing delay plus build time, or our own proposal is nullified.
+            leader_timeout: cfg.block_time + Duration::from_secs(2),
+            certification_timeout: cfg.block_time + Duration::from_secs(3),
+            timeout_retry: Duration::from_secs(2),
+            view_retention: ViewDelta::new(10),
+            skip: SkipPolicy::Enabled {
+                timeout: cfg.block_time + Duration::from_secs(10),
+                budget: SkipBudget::Participants,
+            },
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(500),
+            forward: ForwardPolicy::Disabled,
+            track_historical_votes: false,
+        },
+    );
+    let _ = engine.start(votes, certificates, resolver).await;
+}
+
+fn archive_config<C>(name: &str, page_cache: &CacheRef, codec_config: C) -> immutable::Config<C> {
+    let p = format!("kassa-marshal-{name}");
+    immutable::Config {
+        metadata_partition: format!("{p}-metadata"),
+        freezer_table_partition: format!("{p}-freezer-table"),
+        freezer_table_initial_size: 65_536,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 16_384,
+        freezer_key_partition: format!("{p}-freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_value_partition: format!("{p}-freezer-value"),
+        freezer_value_target_size: 1024 * 1024 * 1024,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{p}-ordinal"),
+        items_per_section: NZU64!(262_144),
+        freezer_key_write_buffer: IO_BUFFER,
+        freezer_value_write_buffer: IO_BUFFER,
+        ordinal_write_buffer: IO_BUFFER,
+        replay_buffer: IO_BUFFER,
+        codec_config,
+    }
+}
+
+/// A validator's secret key.
+pub type PrivateKey = ed25519::PrivateKey;
+/// A validator's public key.
+pub type PublicKey = ed25519::PublicKey;
+
+/// The public key of a validator key.
+pub fn public_key(key: &PrivateKey) -> PublicKey {
+    key.public_key()
+}
+
+/// Reads a validator key from its 32 seed bytes.
+pub fn key_from_seed(seed: [u8; 32]) -> Option<ed25519::PrivateKey> {
+    ed25519::PrivateKey::decode(Bytes::copy_from_slice(&seed)).ok()
+}
+
+/// The 32 bytes of a validator's public key (also its Kassa address).
+pub fn public_key_bytes(key: &ed25519::PublicKey) -> [u8; 32] {
+    key.encode()
+        .as_ref()
+        .try_into()
+        .expect("ed25519 public keys are 32 bytes")
+}
+
+/// A validator public key from its 32 bytes.
+pub fn public_key_from_bytes(bytes: [u8; 32]) -> Option<ed25519::PublicKey> {
+    ed25519::PublicKey::decode(Bytes::copy_from_slice(&bytes)).ok()
+}
