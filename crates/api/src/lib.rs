@@ -117,9 +117,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/v1/amendments/{id}", get(amendment))
         .route("/api/v1/blocks", get(blocks))
         .route("/api/v1/blocks/{height}", get(block))
+        .route("/api/v1/blocks/{height}/raw", get(block_raw))
         .route("/api/v1/proofs/{key}", get(proof))
         .route("/api/v1/events", get(events))
         .route("/api/v1/faucet", post(faucet))
+        .route("/api/v1/genesis", get(genesis))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("endpoint") })
@@ -232,9 +234,12 @@ fn tx_json(rec: &kassa_db::TxRecord) -> Value {
 
 async fn tx(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> ApiResult {
     let hash = parse_hash(&hash)?;
+    // Look in the mempool first: finalization commits a transaction's receipt before removing it
+    // from the mempool, so in this order a transaction is always found in one of the two.
+    let waiting = node.with_app(|a| a.mempool.contains(&hash));
     match node.db().tx(&hash).map_err(ApiError::internal)? {
         Some(rec) => Ok(Json(tx_json(&rec))),
-        None if node.with_app(|a| a.mempool.contains(&hash)) => Ok(Json(
+        None if waiting => Ok(Json(
             json!({"hash": json::hash(&hash), "status": "pending"}),
         )),
         None => Err(ApiError::not_found("transaction")),
@@ -256,9 +261,11 @@ async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> 
             json!({"asset": asset, "symbol": meta.map(|a| a.symbol.to_string()), "amount": json::s(amount)})
         })
         .collect();
+    let nonce = kassa_state::exec::nonce(&r, &who);
     Ok(Json(json!({
         "address": json::addr(&who),
-        "nonce": kassa_state::exec::nonce(&r, &who),
+        "nonce": nonce,
+        "next_nonce": node.next_nonce(&who, nonce),
         "balances": balances,
     })))
 }
@@ -446,6 +453,18 @@ async fn block(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> ApiRes
     Ok(Json(block_json(&b)))
 }
 
+/// The block's canonical bytes (hex), for auditors that replay the chain.
+async fn block_raw(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> ApiResult {
+    let b = node
+        .db()
+        .block(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("block"))?;
+    Ok(Json(
+        json!({"height": height, "hex": hex::encode(b.encode())}),
+    ))
+}
+
 #[derive(Debug, Deserialize)]
 struct BlocksQuery {
     before: Option<u64>,
@@ -537,6 +556,15 @@ async fn faucet(State(node): State<Arc<Node>>, body: Json<FaucetBody>) -> ApiRes
             "this chain has no faucet (only --dev chains do)",
         )),
         Some(r) => Ok(Json(json!({"hash": json::hash(&r?), "status": "pending"}))),
+    }
+}
+
+async fn genesis(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
+    match node.genesis_json() {
+        Some(g) => {
+            Ok(([(header::CONTENT_TYPE, "application/json")], g.to_string()).into_response())
+        }
+        None => Err(ApiError::not_found("genesis file")),
     }
 }
 

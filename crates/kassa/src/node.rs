@@ -116,7 +116,8 @@ pub fn run(plan: Plan) -> Result<()> {
         MempoolConfig::default(),
     )?;
     let head = app.head().clone();
-    let node = Node::new(app, plan.faucet);
+    let genesis_json = serde_json::to_string_pretty(&plan.genesis)?;
+    let node = Node::with_genesis(app, plan.faucet, Some(genesis_json));
     tracing::info!(chain = %plan.genesis.chain_id, height = head.height, root = %head.state_root, "state opened");
 
     let runtime = cw_tokio::Config::new()

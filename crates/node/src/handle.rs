@@ -34,6 +34,7 @@ pub struct Node {
     events: broadcast::Sender<Arc<Finalized>>,
     head: watch::Sender<Head>,
     faucet: Option<Faucet>,
+    genesis_json: Option<String>,
     metrics: Counters,
     /// When this node proposed each block it has not seen finalized yet (wall clock, for the
     /// finalization-latency metric only; never seen by the state machine).
@@ -60,6 +61,15 @@ pub struct Metrics {
 impl Node {
     /// Wraps an opened application.
     pub fn new(app: App, faucet: Option<Faucet>) -> Arc<Node> {
+        Self::with_genesis(app, faucet, None)
+    }
+
+    /// Like [`Node::new`], also serving the genesis file it was started from (for auditors).
+    pub fn with_genesis(
+        app: App,
+        faucet: Option<Faucet>,
+        genesis_json: Option<String>,
+    ) -> Arc<Node> {
         let (events, _) = broadcast::channel(EVENTS_BUFFER);
         let (head, _) = watch::channel(app.head().clone());
         Arc::new(Node {
@@ -69,6 +79,7 @@ impl Node {
             events,
             head,
             faucet,
+            genesis_json,
             metrics: Counters::default(),
             proposed_at: Mutex::new(BTreeMap::new()),
         })
@@ -193,6 +204,16 @@ impl Node {
     /// The head, as it changes.
     pub fn watch_head(&self) -> watch::Receiver<Head> {
         self.head.subscribe()
+    }
+
+    /// The genesis file this node started from, if it was given one.
+    pub fn genesis_json(&self) -> Option<&str> {
+        self.genesis_json.as_deref()
+    }
+
+    /// The nonce the next transaction of `who` should carry, counting waiting transactions.
+    pub fn next_nonce(&self, who: &Address, committed: u64) -> u64 {
+        self.with_app(|a| a.mempool.next_nonce(who, committed))
     }
 
     /// Whether this node has a faucet (development chains only).

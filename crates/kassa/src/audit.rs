@@ -1,0 +1,153 @@
+//! `kassa audit`: anyone can check the chain. Replays every block from genesis into a fresh
+//! database, recomputes every state root and compares it with the block header (and, for a data
+//! directory, with the root the node stored), checks every invariant of PROTOCOL §9 after every
+//! block, and reports the first divergence.
+
+use crate::client::Client;
+use crate::genesis::GenesisFile;
+use anyhow::{Context as _, Result, bail};
+use kassa_db::Db;
+use kassa_node::{App, MempoolConfig};
+use kassa_types::Block;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Where the blocks come from.
+pub enum Source {
+    /// A stopped node's data directory.
+    DataDir {
+        dir: PathBuf,
+        genesis: Option<PathBuf>,
+    },
+    /// A running node's API.
+    Node(String),
+}
+
+struct Blocks {
+    db: Option<Db>,
+    client: Option<Client>,
+    genesis: GenesisFile,
+    head: u64,
+}
+
+impl Blocks {
+    fn open(source: &Source) -> Result<Blocks> {
+        match source {
+            Source::DataDir { dir, genesis } => {
+                let db = Db::open(&dir.join("state").join("state.redb")).with_context(|| {
+                    format!(
+                        "opening {} (stop the node first, or audit it with --node URL)",
+                        dir.display()
+                    )
+                })?;
+                let head = db
+                    .head()?
+                    .context("the data directory has no chain")?
+                    .height;
+                let gpath = genesis.clone().unwrap_or_else(|| dir.join("genesis.json"));
+                Ok(Blocks {
+                    db: Some(db),
+                    client: None,
+                    genesis: GenesisFile::load(&gpath)?,
+                    head,
+                })
+            }
+            Source::Node(url) => {
+                let c = Client::new(url);
+                let genesis: GenesisFile = serde_json::from_value(c.get("/api/v1/genesis")?)
+                    .context("the node's genesis")?;
+                let head = c.get("/api/v1/status")?["height"]
+                    .as_u64()
+                    .context("status")?;
+                Ok(Blocks {
+                    db: None,
+                    client: Some(c),
+                    genesis,
+                    head,
+                })
+            }
+        }
+    }
+
+    fn block(&self, height: u64) -> Result<Block> {
+        if let Some(db) = &self.db {
+            return db
+                .block(height)?
+                .with_context(|| format!("block {height} is missing"));
+        }
+        let c = self.client.as_ref().expect("one source");
+        let v = c.get(&format!("/api/v1/blocks/{height}/raw"))?;
+        let bytes = hex::decode(v["hex"].as_str().context("raw block")?)?;
+        Block::decode(&bytes).map_err(|e| anyhow::anyhow!("block {height} does not decode: {e}"))
+    }
+}
+
+/// What an audit found.
+#[derive(Debug)]
+pub struct Summary {
+    pub blocks: u64,
+    pub txs: u64,
+    pub state_root: kassa_types::Hash,
+}
+
+pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
+    let started = Instant::now();
+    let blocks = Blocks::open(source)?;
+    let genesis = blocks.genesis.to_genesis()?;
+    let scratch = tempfile::tempdir()?;
+    let mut replay = App::open(
+        scratch.path(),
+        &genesis,
+        &kassa_node::consensus::genesis_context(),
+        MempoolConfig::default(),
+    )?;
+
+    let genesis_block = blocks.block(0)?;
+    if genesis_block.header.hash() != replay.head().block_hash {
+        bail!("divergence at height 0: the genesis file does not give the chain's genesis block");
+    }
+    let mut snapshot = kassa_state::audit::audit(&replay.db().reader()?, None)
+        .map_err(|v| anyhow::anyhow!("divergence at height 0: {v}"))?;
+    let mut txs = 0;
+    let step = (blocks.head / 20).max(1);
+    for h in 1..=blocks.head {
+        let block = blocks.block(h)?;
+        let f = replay
+            .finalize(&block)
+            .map_err(|e| anyhow::anyhow!("divergence at height {h}: {e}"))?
+            .with_context(|| {
+                format!(
+                    "divergence at height {h}: the block does not extend height {}",
+                    h - 1
+                )
+            })?;
+        if let Some(db) = &blocks.db {
+            let stored = db.root_at(h)?;
+            if stored != f.head.state_root {
+                bail!(
+                    "divergence at height {h}: the node stored state root {stored}, replay gives {}",
+                    f.head.state_root
+                );
+            }
+        }
+        snapshot = kassa_state::audit::audit(&replay.db().reader()?, Some(&snapshot))
+            .map_err(|v| anyhow::anyhow!("divergence at height {h}: {v}"))?;
+        txs += u64::try_from(block.txs.len())?;
+        if !quiet && (h % step == 0 || h == blocks.head) {
+            eprintln!(
+                "audit: {h}/{} blocks ({}%), {txs} transactions",
+                blocks.head,
+                h * 100 / blocks.head
+            );
+        }
+    }
+    let summary = Summary {
+        blocks: blocks.head,
+        txs,
+        state_root: replay.head().state_root,
+    };
+    if !quiet {
+        eprintln!("audit: done in {:.1?}", started.elapsed());
+    }
+    Ok(summary)
+}

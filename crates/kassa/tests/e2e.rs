@@ -1,0 +1,551 @@
+//! A whole society on a real `kassa node --dev` process, through the CLI and the API: an issued
+//! stable asset, 22 members who join and contribute over several periods, a request with an
+//! evidence hash, votes, finalization with pro-rata shares visible in every member's gift
+//! account, gifts, a member who leaves and withdraws; then `kill -9`, a restart to the same state
+//! root with every finalized transaction, `kassa audit` (from the running node and from the data
+//! directory), and a balance proof verified by the client.
+//!
+//! Bounded: the node listens on free loopback ports and every wait has a deadline.
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+const MEMBERS: usize = 22;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct NodeProc {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    http: u16,
+    p2p: u16,
+}
+
+impl NodeProc {
+    fn start(data_dir: &Path, http: u16, p2p: u16) -> NodeProc {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["node", "--dev", "--block-ms", "200"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--http",
+                &format!("127.0.0.1:{http}"),
+                "--p2p",
+                &format!("127.0.0.1:{p2p}"),
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let n = NodeProc {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            http,
+            p2p,
+        };
+        n.wait_until(Duration::from_secs(60), |s| {
+            s["height"].as_u64().unwrap_or(0) >= 1
+        });
+        n
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let mut resp = ureq::get(format!("{}{path}", self.url()))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log_tail()));
+        resp.body_mut().read_json().unwrap()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "--- node log (last 40 lines) ---\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
+    }
+
+    fn wait_until(&self, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(mut r) = ureq::get(format!("{}/api/v1/status", self.url())).call() {
+                let v: Value = r.body_mut().read_json().unwrap();
+                if done(&v) {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the node (log: {})",
+                self.data_dir.with_extension("log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for a transaction's receipt.
+    fn receipt(&self, hash: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.get(&format!("/api/v1/txs/{hash}"));
+            if v["status"] == "applied" || v["status"] == "failed" {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "transaction {hash} not finalized"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill9(&mut self) {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap(); // SIGKILL
+        c.wait().unwrap();
+    }
+
+    fn interrupt(&mut self) {
+        let c = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut c = c;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the node did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Cli {
+    home: PathBuf,
+    node: String,
+}
+
+impl Cli {
+    /// Runs `kassa --json ARGS`, returns its JSON output; panics with its stderr on failure.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kassa {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "kassa {args:?}: not JSON: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("--json")
+            .args(args)
+            .env("KASSA_HOME", &self.home)
+            .env("KASSA_PASSPHRASE", "correct horse battery staple")
+            .env("KASSA_NODE", &self.node)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Sends a transaction without waiting; returns its hash.
+    fn send(&self, args: &[&str]) -> String {
+        let mut a = vec!["tx"];
+        a.extend_from_slice(args);
+        self.json(&a)["hash"].as_str().unwrap().to_string()
+    }
+}
+
+fn units(v: &Value) -> u64 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn member(node: &NodeProc, addr: &str) -> Value {
+    node.get(&format!("/api/v1/societies/0/members/{addr}"))
+}
+
+#[test]
+fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("node");
+    let mut node = NodeProc::start(&data, free_port(), free_port());
+    let cli = Cli {
+        home: tmp.path().join("home"),
+        node: node.url(),
+    };
+    let mut hashes: Vec<String> = Vec::new();
+
+    // Keys: the issuer is a dev account; the members are new keys in the encrypted keystore.
+    cli.json(&["keys", "import", "issuer", "--dev", "1"]);
+    let addrs: Vec<String> = (0..MEMBERS)
+        .map(|i| {
+            cli.json(&["keys", "new", &format!("m{i}")])["address"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let listed = cli.json(&["keys", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), MEMBERS + 1);
+    let ks = std::fs::read_to_string(tmp.path().join("home/keys/m0.json")).unwrap();
+    assert!(ks.contains("argon2id") && ks.contains("chacha20poly1305"));
+
+    // Fees for everyone from the faucet; a stable asset issued and minted to every member.
+    for i in 0..MEMBERS {
+        hashes.push(
+            cli.json(&["faucet", &format!("m{i}")])["hash"]
+                .as_str()
+                .unwrap()
+                .into(),
+        );
+    }
+    let created = cli.json(&[
+        "tx",
+        "--from",
+        "issuer",
+        "--wait",
+        "create-asset",
+        "--symbol",
+        "USDK",
+        "--decimals",
+        "2",
+    ]);
+    assert_eq!(created["status"], "applied", "{created}");
+    for i in 0..MEMBERS {
+        hashes.push(cli.send(&[
+            "--from",
+            "issuer",
+            "mint",
+            "--to",
+            &format!("m{i}"),
+            "--amount",
+            "1000 USDK",
+        ]));
+    }
+    for h in &hashes {
+        assert_eq!(node.receipt(h)["status"], "applied");
+    }
+
+    // A society with 10-second periods (a year passes in an hour of block time).
+    let society = cli.json(&[
+        "tx",
+        "--from",
+        "m0",
+        "--wait",
+        "create-society",
+        "--name",
+        "Broodfonds E2E",
+        "--purpose",
+        "Income for members too ill to work.",
+        "--asset",
+        "USDK",
+        "--min-pledge",
+        "10 USDK",
+        "--max-pledge",
+        "100 USDK",
+        "--period-secs",
+        "10",
+        "--voting-window-secs",
+        "40",
+        "--waiting-periods",
+        "1",
+        "--min-members",
+        "20",
+        "--notice-periods",
+        "1",
+    ]);
+    assert_eq!(society["status"], "applied", "{society}");
+    let mut round = Vec::new();
+    for i in 0..MEMBERS {
+        round.push(cli.send(&[
+            "--from",
+            &format!("m{i}"),
+            "join",
+            "--society",
+            "0",
+            "--pledge",
+            "10 USDK",
+        ]));
+    }
+    for i in 0..MEMBERS {
+        round.push(cli.send(&[
+            "--from",
+            &format!("m{i}"),
+            "contribute",
+            "--society",
+            "0",
+            "--amount",
+            "50 USDK",
+        ]));
+    }
+    for h in &round {
+        assert_eq!(node.receipt(h)["status"], "applied", "{h}");
+    }
+    hashes.append(&mut round);
+    // Contributions over several periods: wait for the next period, contribute again.
+    let first_period = node.get("/api/v1/societies/0")["current_period"]
+        .as_u64()
+        .unwrap();
+    node.wait_until(Duration::from_secs(30), |_| {
+        node.get("/api/v1/societies/0")["current_period"]
+            .as_u64()
+            .unwrap()
+            > first_period
+    });
+    for i in 0..MEMBERS {
+        round.push(cli.send(&[
+            "--from",
+            &format!("m{i}"),
+            "contribute",
+            "--society",
+            "0",
+            "--amount",
+            "50 USDK",
+        ]));
+    }
+    for h in &round {
+        assert_eq!(node.receipt(h)["status"], "applied");
+    }
+    hashes.append(&mut round);
+    let soc = node.get("/api/v1/societies/0");
+    assert_eq!(soc["member_count"], MEMBERS);
+    assert_eq!(units(&soc["gift_funds"]), 22 * 10_000);
+
+    // Member 1 asks for help with an evidence file (hashed locally, never uploaded).
+    let evidence = tmp.path().join("doctor.pdf");
+    std::fs::write(&evidence, b"%PDF- a doctor's note").unwrap();
+    let filed = cli.json(&[
+        "tx",
+        "--from",
+        "m1",
+        "--wait",
+        "file-request",
+        "--society",
+        "0",
+        "--amount",
+        "300 USDK",
+        "--evidence",
+        evidence.to_str().unwrap(),
+        "--memo",
+        "hospital stay",
+    ]);
+    assert_eq!(filed["status"], "applied", "{filed}");
+    let req = node.get("/api/v1/requests/0");
+    assert_eq!(
+        req["evidence_hash"].as_str().unwrap(),
+        kassa_types::Hash::of(&[b"%PDF- a doctor's note"]).to_string()
+    );
+    for i in (0..MEMBERS).filter(|i| *i != 1) {
+        round.push(cli.send(&["--from", &format!("m{i}"), "vote", "--request", "0"]));
+    }
+    for h in &round {
+        assert_eq!(node.receipt(h)["status"], "applied");
+    }
+    hashes.append(&mut round);
+    let before: Vec<u64> = addrs
+        .iter()
+        .map(|a| units(&member(&node, a)["gift_balance"]))
+        .collect();
+    let deadline = node.get("/api/v1/requests/0")["ballot"]["deadline_ms"]
+        .as_u64()
+        .unwrap();
+    node.wait_until(Duration::from_secs(60), |s| {
+        s["time_ms"].as_u64().unwrap() > deadline
+    });
+    let fin = cli.json(&["tx", "--from", "m0", "--wait", "finalize", "--request", "0"]);
+    let events = fin["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "finalized" && e["approved"] == true),
+        "{fin}"
+    );
+    let shared: u64 = events
+        .iter()
+        .filter(|e| e["type"] == "share_paid")
+        .map(|e| units(&e["amount"]))
+        .sum();
+    assert!(
+        shared > 0 && shared < 30_000,
+        "the period's budget pays part: {shared}"
+    );
+    // Every member's gift account paid its pro-rata share.
+    for (i, a) in addrs.iter().enumerate() {
+        let now = units(&member(&node, a)["gift_balance"]);
+        let expected = before[i] - shared / 22;
+        assert!(
+            now <= expected + 1 && now + 2 >= expected,
+            "member {i}: {} -> {now}, share {}",
+            before[i],
+            shared / 22
+        );
+    }
+    // Others gift the rest.
+    let rest = 30_000 - shared;
+    let g1 = cli.json(&[
+        "tx",
+        "--from",
+        "m2",
+        "--wait",
+        "gift",
+        "--request",
+        "0",
+        "--amount",
+        &format!("{}.{:02}", (rest / 2) / 100, (rest / 2) % 100),
+    ]);
+    assert_eq!(g1["status"], "applied", "{g1}");
+    let left = 30_000 - shared - rest / 2;
+    let g2 = cli.json(&[
+        "tx",
+        "--from",
+        "m3",
+        "--wait",
+        "gift",
+        "--request",
+        "0",
+        "--amount",
+        &format!("{}.{:02}", left / 100, left % 100),
+    ]);
+    assert!(
+        g2["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "request_paid"),
+        "{g2}"
+    );
+    assert_eq!(node.get("/api/v1/requests/0")["status"], "paid");
+    let over = cli.run(&[
+        "tx",
+        "--from",
+        "m4",
+        "--wait",
+        "gift",
+        "--request",
+        "0",
+        "--amount",
+        "1 USDK",
+    ]);
+    assert!(
+        !over.status.success(),
+        "a gift to a fully funded request fails"
+    );
+    let receipt: Value = serde_json::from_slice(&over.stdout).unwrap();
+    assert_eq!(
+        (
+            receipt["error"]["code"].as_str(),
+            receipt["error"]["number"].as_u64()
+        ),
+        (Some("request_fully_funded"), Some(69))
+    );
+
+    // Member 5 leaves: a full period of notice, then the refund.
+    assert_eq!(
+        cli.json(&["tx", "--from", "m5", "--wait", "leave", "--society", "0"])["status"],
+        "applied"
+    );
+    let early = cli.run(&["tx", "--from", "m5", "--wait", "withdraw", "--society", "0"]);
+    assert!(!early.status.success());
+    let early: Value = serde_json::from_slice(&early.stdout).unwrap();
+    assert_eq!(early["error"]["code"], "notice_not_over");
+    let gift5 = units(&member(&node, &addrs[5])["gift_balance"]);
+    let bal = |node: &NodeProc, a: &str| -> u64 {
+        let acct = node.get(&format!("/api/v1/accounts/{a}"));
+        acct["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["symbol"] == "USDK")
+            .map_or(0, |b| units(&b["amount"]))
+    };
+    let usdk5 = bal(&node, &addrs[5]);
+    let leave_time = node.get("/api/v1/status")["time_ms"].as_u64().unwrap();
+    node.wait_until(Duration::from_secs(30), |s| {
+        s["time_ms"].as_u64().unwrap() > leave_time + 10_500
+    });
+    let w = cli.json(&["tx", "--from", "m5", "--wait", "withdraw", "--society", "0"]);
+    assert_eq!(w["status"], "applied", "{w}");
+    assert!(
+        bal(&node, &addrs[5]) >= usdk5 + gift5 - 10,
+        "refund of about {gift5}"
+    );
+
+    // A balance proof, verified by the client against the finalized block's state root.
+    let proof = cli.json(&["query", "proof", "m2", "USDK"]);
+    assert_eq!(proof["verified"], true, "{proof}");
+
+    // The API refuses hostile input with typed errors.
+    let r = ureq::post(format!("{}/api/v1/txs", node.url()))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(serde_json::json!({"tx": "deadbeef"}))
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // kill -9, restart: the same finalized state, every transaction still there.
+    let head = node.get("/api/v1/status");
+    let (h1, root1) = (head["height"].as_u64().unwrap(), head["state_root"].clone());
+    let (http, p2p) = (node.http, node.p2p);
+    node.kill9();
+    let node = NodeProc::start(&data, http, p2p);
+    node.wait_until(Duration::from_secs(30), |s| {
+        s["height"].as_u64().unwrap() > h1
+    });
+    assert_eq!(
+        node.get(&format!("/api/v1/blocks/{h1}"))["state_root"],
+        root1
+    );
+    for h in &hashes {
+        assert_eq!(
+            node.get(&format!("/api/v1/txs/{h}"))["status"],
+            "applied",
+            "{h} lost"
+        );
+    }
+
+    // Anyone can audit: from the running node, then from the stopped node's data directory.
+    let audit = cli.json(&["audit", "--from-node", &node.url()]);
+    assert_eq!(audit["ok"], true);
+    assert!(audit["blocks"].as_u64().unwrap() > h1);
+    let mut node = node;
+    node.interrupt();
+    let audit = cli.json(&["audit", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert!(audit["transactions"].as_u64().unwrap() >= u64::try_from(hashes.len()).unwrap());
+}
