@@ -411,3 +411,43 @@ async fn queries_and_a_balance_proof_that_verifies_without_trusting_the_node() {
     let (_, m) = call(&n, "GET", "/metrics", None).await;
     assert!(m.as_str().unwrap().contains("kassa_height 1"));
 }
+
+#[tokio::test]
+async fn the_event_stream_sends_each_finalized_block_with_its_receipts() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    let req = Request::builder()
+        .uri("/api/v1/events")
+        .body(HttpBody::empty())
+        .unwrap();
+    let resp = kassa_api::router(n.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    submit(
+        &n,
+        &tx(
+            &n,
+            &key(1),
+            0,
+            Body::Transfer {
+                to: key(2).address(),
+                asset: AssetId::NATIVE,
+                amount: 1,
+            },
+        ),
+    )
+    .await;
+    produce(&n);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: block\n"), "{text}");
+    let data: Value =
+        serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["height"], 1);
+    assert_eq!(data["txs"][0]["status"], "applied");
+    assert_eq!(data["txs"][0]["events"][1]["type"], "transferred");
+}

@@ -549,3 +549,55 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
     assert_eq!(audit["ok"], true, "{audit}");
     assert!(audit["transactions"].as_u64().unwrap() >= u64::try_from(hashes.len()).unwrap());
 }
+
+#[test]
+fn a_node_runs_from_a_genesis_file_and_a_toml_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = [7u8; 32];
+    std::fs::write(tmp.path().join("validator.key"), hex::encode(seed)).unwrap();
+    // The validator's public key is the address of the same seed.
+    let validator = kassa_types::SecretKey::from_seed(seed).address();
+    let funded = kassa_types::SecretKey::from_label("config-test").address();
+    let genesis = serde_json::json!({
+        "chain_id": "kassa-config-test",
+        "min_fee": 10,
+        "time_ms": 1_700_000_000_000u64,
+        "allocations": [{"address": funded.to_bech32(), "amount": 5_000}],
+        "validators": [hex::encode(validator.0)],
+    });
+    std::fs::write(tmp.path().join("genesis.json"), genesis.to_string()).unwrap();
+    let (http, p2p) = (free_port(), free_port());
+    std::fs::write(
+        tmp.path().join("node.toml"),
+        format!(
+            "data_dir = \"data\"\ngenesis = \"genesis.json\"\nvalidator_key = \"validator.key\"\nhttp = \"127.0.0.1:{http}\"\np2p = \"127.0.0.1:{p2p}\"\nblock_time_ms = 200\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(tmp.path().join("node.log")).unwrap();
+    let child = Command::new(BIN)
+        .args(["node", "--config"])
+        .arg(tmp.path().join("node.toml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut node = NodeProc {
+        child: Some(child),
+        data_dir: tmp.path().join("node"),
+        http,
+        p2p,
+    };
+    let status = node.wait_until(Duration::from_secs(60), |s| {
+        s["height"].as_u64().unwrap_or(0) >= 3
+    });
+    assert_eq!(status["chain_id"], "kassa-config-test");
+    assert_eq!(status["faucet"], false, "only dev chains have a faucet");
+    let acct = node.get(&format!("/api/v1/accounts/{funded}"));
+    assert_eq!(acct["balances"][0]["amount"], "5000");
+    assert!(
+        tmp.path().join("data/state/state.redb").exists(),
+        "paths are relative to the config file"
+    );
+    node.interrupt();
+}
