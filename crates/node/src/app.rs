@@ -109,6 +109,15 @@ impl<S: Store> Store for Layered<'_, S> {
     }
 }
 
+/// The combined writes of a chain of not-yet-finalized blocks, oldest first.
+fn layer_of(ancestry: &[&Executed]) -> Writes {
+    let mut layer = Writes::new();
+    for e in ancestry {
+        layer.extend(e.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    layer
+}
+
 /// The genesis block: height 0, no transactions, committing to the genesis state and to the
 /// consensus engine's genesis context (`consensus`, opaque bytes; empty without consensus).
 pub fn genesis_block(genesis: &Genesis, state_root: Hash, consensus: &[u8]) -> Block {
@@ -244,13 +253,9 @@ impl App {
     ) -> Result<Option<Execution>, AppError> {
         let ancestry = self.ancestry(parent)?;
         let reader = self.db.reader()?;
-        let mut layer = Writes::new();
-        for e in &ancestry {
-            layer.extend(e.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
         let layered = Layered {
             base: &reader,
-            layer,
+            layer: layer_of(&ancestry),
         };
         let mut overlay = Overlay::new(&layered);
         kassa_state::begin_block(&mut overlay, ctx).expect("height and time were checked");
@@ -296,15 +301,10 @@ impl App {
         let height = ph.height + 1;
         let time_ms = time_ms.max(ph.timestamp_ms);
         let candidates = {
-            let ancestry = self.ancestry(parent)?;
             let reader = self.db.reader()?;
-            let mut layer = Writes::new();
-            for e in &ancestry {
-                layer.extend(e.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
             let layered = Layered {
                 base: &reader,
-                layer,
+                layer: layer_of(&self.ancestry(parent)?),
             };
             self.mempool
                 .select(&layered, self.limits.txs_max, self.limits.bytes_max)
