@@ -73,7 +73,9 @@ impl From<AdmitError> for ApiError {
         let status = match e {
             AdmitError::Full | AdmitError::SenderFull => StatusCode::SERVICE_UNAVAILABLE,
             AdmitError::Duplicate | AdmitError::NonceTaken => StatusCode::CONFLICT,
-            AdmitError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AdmitError::Rejected(_) | AdmitError::ExpiryTooFar | AdmitError::FeesExceedBalance => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
         };
         let number = match e {
             AdmitError::Rejected(r) => Some(r.code()),
@@ -126,7 +128,38 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(node)
+}
+
+/// Rewrites the framework's own refusals (oversized or non-JSON bodies, malformed JSON, bad path
+/// or query parameters, wrong method) into the API's JSON error shape.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json")
+            || v.as_bytes().starts_with(b"text/event-stream")
+    });
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "not_json",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        _ => "bad_request",
+    };
+    let bytes = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 fn reader(node: &Node) -> Result<Reader, ApiError> {

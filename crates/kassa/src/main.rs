@@ -42,17 +42,15 @@ enum Command {
         /// Address or key name.
         who: String,
     },
-    /// Replay every block from genesis, recompute every state root and check every invariant.
+    /// Replay every block from genesis, recompute every state root and check every invariant:
+    /// of a stopped node's `--data-dir`, or else of the running node at `--node URL`.
     Audit {
         /// A stopped node's data directory.
-        #[arg(long, conflicts_with = "from_node")]
+        #[arg(long)]
         data_dir: Option<PathBuf>,
         /// The genesis file (default: DATA_DIR/genesis.json).
         #[arg(long)]
         genesis: Option<PathBuf>,
-        /// Audit a running node through its API instead.
-        #[arg(long = "from-node")]
-        from_node: Option<String>,
     },
     /// Decode a signed transaction from hex, check its signature, and print it.
     DecodeTx {
@@ -92,11 +90,7 @@ fn main() -> ExitCode {
         Command::Tx(args) => wallet_cli::tx(*args, &cli.common),
         Command::Query(cmd) => wallet_cli::query(cmd, &cli.common),
         Command::Faucet { who } => wallet_cli::faucet(&who, &cli.common),
-        Command::Audit {
-            data_dir,
-            genesis,
-            from_node,
-        } => run_audit(data_dir, genesis, from_node, &cli.common),
+        Command::Audit { data_dir, genesis } => run_audit(data_dir, genesis, &cli.common),
         Command::DecodeTx { hex } => return decode_tx(&hex),
     };
     match result {
@@ -143,13 +137,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 fn run_audit(
     data_dir: Option<PathBuf>,
     genesis: Option<PathBuf>,
-    from_node: Option<String>,
     common: &wallet_cli::Common,
 ) -> anyhow::Result<()> {
-    let source = match (data_dir, from_node) {
-        (Some(dir), None) => audit::Source::DataDir { dir, genesis },
-        (None, Some(url)) => audit::Source::Node(url),
-        _ => anyhow::bail!("give --data-dir DIR (a stopped node) or --from-node URL"),
+    let source = match data_dir {
+        Some(dir) => audit::Source::DataDir { dir, genesis },
+        None => audit::Source::Node(common.node.clone()),
     };
     let s = audit::run(&source, common.json)?;
     if common.json {

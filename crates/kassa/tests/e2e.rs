@@ -377,6 +377,17 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         assert_eq!(node.receipt(h)["status"], "applied");
     }
     hashes.append(&mut round);
+    // An outsider's vote is refused with its typed code and changes nothing but fee and nonce.
+    let outsider = cli.run(&["tx", "--from", "issuer", "--wait", "vote", "--request", "0"]);
+    assert!(!outsider.status.success());
+    let outsider: Value = serde_json::from_slice(&outsider.stdout).unwrap();
+    assert_eq!(
+        (
+            outsider["error"]["code"].as_str(),
+            outsider["error"]["number"].as_u64()
+        ),
+        (Some("not_member"), Some(51))
+    );
     let before: Vec<u64> = addrs
         .iter()
         .map(|a| units(&member(&node, a)["gift_balance"]))
@@ -540,7 +551,7 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
     }
 
     // Anyone can audit: from the running node, then from the stopped node's data directory.
-    let audit = cli.json(&["audit", "--from-node", &node.url()]);
+    let audit = cli.json(&["audit", "--node", &node.url()]);
     assert_eq!(audit["ok"], true);
     assert!(audit["blocks"].as_u64().unwrap() > h1);
     let mut node = node;

@@ -42,6 +42,12 @@ impl Default for BlockLimits {
 pub enum AppError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("finalized block at height {height} differs from the one committed at that height")]
+    Conflict { height: u64 },
+    #[error("the genesis file does not match the chain in this data directory")]
+    WrongGenesis,
+    #[error("invalid genesis: {0}")]
+    BadGenesis(String),
     #[error("the consensus context is longer than a header allows")]
     ContextTooLong,
     #[error("unknown parent block {0}")]
@@ -69,6 +75,8 @@ struct Executed {
 /// The result of executing a block's transactions.
 struct Execution {
     included: Vec<SignedTransaction>,
+    /// Transactions that could not be included (lenient execution only).
+    refused: Vec<Hash>,
     receipts: Vec<(Hash, Receipt)>,
     writes: Writes,
     root: Hash,
@@ -150,7 +158,8 @@ impl App {
             Some(h) => h,
             None => {
                 let mut mem = MemStore::new();
-                kassa_state::init_genesis(&mut mem, genesis).expect("a fresh store takes genesis");
+                kassa_state::init_genesis(&mut mem, genesis)
+                    .map_err(|e| AppError::BadGenesis(e.to_string()))?;
                 let writes: Writes = mem
                     .scan_prefix(b"")
                     .into_iter()
@@ -162,6 +171,14 @@ impl App {
             }
         };
         let params = kassa_state::exec::chain_params(&db.reader()?).expect("genesis written");
+        let stored_genesis = db.block(0)?.expect("genesis written");
+        if params.chain_id != genesis.chain_id
+            || params.min_fee != genesis.min_fee
+            || stored_genesis.header.timestamp_ms != genesis.time_ms
+            || stored_genesis.header.consensus.as_ref() != genesis_consensus
+        {
+            return Err(AppError::WrongGenesis);
+        }
         Ok(App {
             db: Arc::new(db),
             params,
@@ -261,6 +278,7 @@ impl App {
         kassa_state::begin_block(&mut overlay, ctx).expect("height and time were checked");
         let mut included = Vec::new();
         let mut receipts = Vec::new();
+        let mut refused = Vec::new();
         for tx in txs {
             match apply_tx(&mut overlay, ctx, &tx, false) {
                 Ok(r) => {
@@ -268,7 +286,7 @@ impl App {
                     included.push(tx);
                 }
                 Err(_) if strict => return Ok(None),
-                Err(_) => {}
+                Err(_) => refused.push(tx.hash()),
             }
         }
         kassa_state::end_block(&mut overlay, ctx);
@@ -285,6 +303,7 @@ impl App {
             receipts,
             writes,
             root,
+            refused,
         }))
     }
 
@@ -319,9 +338,15 @@ impl App {
             receipts,
             writes,
             root: state_root,
+            refused,
         } = self
             .execute(parent, &ctx, candidates, false)?
             .expect("lenient execution always yields a block");
+        // What cannot be included now (fee no longer payable, nonce used, expired) is dropped
+        // rather than re-tried in every block.
+        for h in &refused {
+            self.mempool.remove(h);
+        }
         let header = BlockHeader {
             height,
             parent: *parent,
@@ -411,7 +436,16 @@ impl App {
     pub fn finalize(&mut self, block: &Block) -> Result<Option<Finalized>, AppError> {
         let h = &block.header;
         if h.height <= self.head.height {
-            return Ok(None);
+            // A re-delivery: it must be the block we committed at that height.
+            let id = h.hash();
+            if self
+                .db
+                .block(h.height)?
+                .is_some_and(|b| b.header.hash() == id)
+            {
+                return Ok(None);
+            }
+            return Err(AppError::Conflict { height: h.height });
         }
         if h.height != self.head.height + 1 || h.parent != self.head.block_hash {
             return Err(AppError::NotNext {

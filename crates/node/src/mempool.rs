@@ -22,6 +22,9 @@ pub struct MempoolConfig {
     pub per_sender_max: usize,
     /// A transaction's nonce may be at most this far ahead of its account's next nonce.
     pub nonce_window: u64,
+    /// A transaction may not expire more than this many blocks after the next one (so nothing
+    /// can wait forever).
+    pub expiry_window: u64,
 }
 
 impl Default for MempoolConfig {
@@ -31,6 +34,7 @@ impl Default for MempoolConfig {
             bytes_max: 64 * 1024 * 1024,
             per_sender_max: 256,
             nonce_window: 256,
+            expiry_window: 100_000,
         }
     }
 }
@@ -53,6 +57,12 @@ pub enum AdmitError {
     /// The mempool is full.
     #[error("the mempool is full; try again later")]
     Full,
+    /// The expiry height is further ahead than the mempool keeps transactions.
+    #[error("the expiry height is too far ahead")]
+    ExpiryTooFar,
+    /// The sender cannot pay the fees of all its waiting transactions and this one.
+    #[error("the account cannot pay the fees of all its waiting transactions")]
+    FeesExceedBalance,
 }
 
 impl AdmitError {
@@ -64,6 +74,8 @@ impl AdmitError {
             AdmitError::NonceTaken => "nonce_taken",
             AdmitError::SenderFull => "sender_full",
             AdmitError::Full => "mempool_full",
+            AdmitError::ExpiryTooFar => "expiry_too_far",
+            AdmitError::FeesExceedBalance => "fees_exceed_balance",
         }
     }
 }
@@ -159,8 +171,21 @@ impl Mempool {
         if t.nonce >= account_nonce.saturating_add(self.config.nonce_window) {
             return Err(AdmitError::Rejected(Rejection::NonceTooHigh));
         }
-        if balance(state, &t.signer, AssetId::NATIVE) < t.fee {
+        if t.expiry_height > next_height.saturating_add(self.config.expiry_window) {
+            return Err(AdmitError::ExpiryTooFar);
+        }
+        let kas = balance(state, &t.signer, AssetId::NATIVE);
+        if kas < t.fee {
             return Err(AdmitError::Rejected(Rejection::CannotPayFee));
+        }
+        // Every waiting transaction of the sender will burn its fee: refuse what could not be
+        // paid, so that one funded fee cannot queue hundreds of transactions.
+        let queued_fees: u128 = self
+            .by_sender
+            .get(&t.signer)
+            .map_or(0, |q| q.values().map(|e| u128::from(e.tx.tx.fee)).sum());
+        if queued_fees + u128::from(t.fee) > u128::from(kas) {
+            return Err(AdmitError::FeesExceedBalance);
         }
         let hash = tx.hash();
         if self.hashes.contains_key(&hash) {

@@ -238,3 +238,83 @@ fn the_mempool_is_bounded_and_says_so() {
         .unwrap();
     assert_eq!(r[2], Err(AdmitError::Full));
 }
+
+#[test]
+fn one_funded_fee_cannot_queue_many_transactions_and_nothing_waits_forever() {
+    let d = tempfile::tempdir().unwrap();
+    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    // key(1) gives a fresh account exactly two fees' worth of KAS.
+    let poor = SecretKey::from_label("poor");
+    let fund = Transaction {
+        body: Body::Transfer {
+            to: poor.address(),
+            asset: AssetId::NATIVE,
+            amount: 20,
+        },
+        ..transfer(1, 2, 0, 0).tx
+    }
+    .sign(&key(1));
+    a.submit(vec![fund]).unwrap();
+    let b = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
+        .unwrap();
+    a.finalize(&b).unwrap();
+    let from_poor = |nonce: u64, expiry: u64| {
+        Transaction {
+            chain_id: ChainId::new("kassa-test").unwrap(),
+            signer: poor.address(),
+            nonce,
+            fee: 10,
+            expiry_height: expiry,
+            body: Body::Transfer {
+                to: key(2).address(),
+                asset: AssetId::NATIVE,
+                amount: 1,
+            },
+        }
+        .sign(&poor)
+    };
+    let r = a
+        .submit(vec![
+            from_poor(0, 100),
+            from_poor(1, 100),
+            from_poor(2, 100),
+            from_poor(3, u64::MAX),
+        ])
+        .unwrap();
+    assert!(r[0].is_ok() && r[1].is_ok());
+    assert_eq!(r[2], Err(AdmitError::FeesExceedBalance));
+    assert_eq!(r[3], Err(AdmitError::ExpiryTooFar));
+}
+
+#[test]
+fn a_re_delivered_block_must_be_the_one_committed_at_its_height() {
+    let d = tempfile::tempdir().unwrap();
+    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let b = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
+        .unwrap();
+    a.finalize(&b).unwrap().unwrap();
+    assert!(
+        a.finalize(&b).unwrap().is_none(),
+        "the same block again is skipped"
+    );
+    let mut other = b.clone();
+    other.header.timestamp_ms += 1;
+    assert!(matches!(
+        a.finalize(&other),
+        Err(kassa_node::AppError::Conflict { height: 1 })
+    ));
+}
+
+#[test]
+fn a_data_directory_refuses_another_chains_genesis() {
+    let d = tempfile::tempdir().unwrap();
+    drop(App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap());
+    let mut other = genesis();
+    other.time_ms += 1;
+    assert!(matches!(
+        App::open(d.path(), &other, &[], MempoolConfig::default()),
+        Err(kassa_node::AppError::WrongGenesis)
+    ));
+}
