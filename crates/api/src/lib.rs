@@ -294,11 +294,11 @@ async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> 
             json!({"asset": asset, "symbol": meta.map(|a| a.symbol.to_string()), "amount": json::s(amount)})
         })
         .collect();
-    let nonce = kassa_state::exec::nonce(&r, &who);
+    let (nonce, next_nonce) = node.nonces(&who).map_err(ApiError::internal)?;
     Ok(Json(json!({
         "address": json::addr(&who),
         "nonce": nonce,
-        "next_nonce": node.next_nonce(&who, nonce),
+        "next_nonce": next_nonce,
         "balances": balances,
     })))
 }

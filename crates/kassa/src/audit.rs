@@ -141,6 +141,45 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
             );
         }
     }
+    if let Some(db) = &blocks.db {
+        // The node's current state table (what it executes on and serves) must be exactly the
+        // replayed one, and its head and every receipt must match the replay's.
+        use kassa_state::ScanStore as _;
+        let stored = db.reader()?.scan_prefix(b"");
+        let replayed = replay.db().reader()?.scan_prefix(b"");
+        if stored != replayed {
+            let at = stored
+                .iter()
+                .zip(&replayed)
+                .position(|(a, b)| a != b)
+                .unwrap_or(stored.len().min(replayed.len()));
+            let key = stored
+                .get(at)
+                .or(replayed.get(at))
+                .map(|(k, _)| hex::encode(k))
+                .unwrap_or_default();
+            bail!("divergence in the stored state: entry {key} differs from the replay");
+        }
+        let head = db.head()?.context("head")?;
+        if head.state_root != replay.head().state_root
+            || head.block_hash != replay.head().block_hash
+        {
+            bail!(
+                "divergence at height {}: the stored head differs from the replay",
+                head.height
+            );
+        }
+        for h in 1..=blocks.head {
+            for t in blocks.block(h)?.txs.iter() {
+                let hash = t.hash();
+                if db.tx(&hash)? != replay.db().tx(&hash)? {
+                    bail!(
+                        "divergence at height {h}: the stored receipt of {hash} differs from the replay"
+                    );
+                }
+            }
+        }
+    }
     let summary = Summary {
         blocks: blocks.head,
         txs,

@@ -172,12 +172,24 @@ pub fn read_seed(path: &Path) -> Result<[u8; 32]> {
 
 /// Writes a 32-byte secret seed as hex, readable by the owner only.
 pub fn write_seed(path: &Path, seed: &[u8; 32]) -> Result<()> {
-    std::fs::write(path, hex::encode(seed) + "\n")
-        .with_context(|| format!("writing key {}", path.display()))?;
+    write_secret(path, (hex::encode(seed) + "\n").as_bytes())
+}
+
+/// Creates `path` (never overwriting) readable by the owner only from the first byte, writes
+/// `bytes` and syncs them.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
     Ok(())
 }

@@ -76,6 +76,9 @@ impl Keystore {
         if path.exists() {
             bail!("a key named {name} already exists");
         }
+        if passphrase.is_empty() {
+            bail!("the passphrase must not be empty");
+        }
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let mut salt = [0u8; 16];
@@ -109,12 +112,10 @@ impl Keystore {
             nonce: hex::encode(nonce),
             ciphertext: hex::encode(ciphertext),
         };
-        std::fs::write(&path, serde_json::to_string_pretty(&file)? + "\n")?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
+        crate::genesis::write_secret(
+            &path,
+            (serde_json::to_string_pretty(&file)? + "\n").as_bytes(),
+        )?;
         Ok(address)
     }
 
@@ -138,6 +139,10 @@ impl Keystore {
         let f = self.read(name)?;
         if f.kdf != "argon2id" || f.cipher != "chacha20poly1305" {
             bail!("key file {name} uses an unknown format");
+        }
+        // A tampered file must not be able to demand unbounded memory or time.
+        if f.m_cost_kib > 1024 * 1024 || f.t_cost > 16 || f.p_cost > 8 {
+            bail!("key file {name} asks for excessive key-derivation cost");
         }
         let address: Address = f
             .address

@@ -559,6 +559,34 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
     let audit = cli.json(&["audit", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(audit["ok"], true, "{audit}");
     assert!(audit["transactions"].as_u64().unwrap() >= u64::try_from(hashes.len()).unwrap());
+
+    // Tamper with one balance in the stored state: the audit must find it.
+    {
+        const STATE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("state");
+        let db = redb::Database::open(data.join("state/state.redb")).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table(STATE).unwrap();
+            let addr: kassa_types::Address = addrs[7].parse().unwrap();
+            let key = kassa_state::keys::balance(&addr, kassa_types::AssetId(1));
+            t.insert(
+                key.as_slice(),
+                borsh::to_vec(&999_999_999u64).unwrap().as_slice(),
+            )
+            .unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let tampered = cli.run(&["audit", "--data-dir", data.to_str().unwrap()]);
+    assert!(
+        !tampered.status.success(),
+        "the audit must fail on tampered state"
+    );
+    assert!(
+        String::from_utf8_lossy(&tampered.stderr).contains("divergence in the stored state"),
+        "{}",
+        String::from_utf8_lossy(&tampered.stderr)
+    );
 }
 
 #[test]

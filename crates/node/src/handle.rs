@@ -211,9 +211,14 @@ impl Node {
         self.genesis_json.as_deref()
     }
 
-    /// The nonce the next transaction of `who` should carry, counting waiting transactions.
-    pub fn next_nonce(&self, who: &Address, committed: u64) -> u64 {
-        self.with_app(|a| a.mempool.next_nonce(who, committed))
+    /// `who`'s committed nonce and the nonce its next transaction should carry (counting waiting
+    /// transactions), read together under the app lock so that a block finalizing in between
+    /// cannot make them disagree.
+    pub fn nonces(&self, who: &Address) -> Result<(u64, u64), AppError> {
+        self.with_app(|a| {
+            let committed = kassa_state::exec::nonce(&a.db().reader()?, who);
+            Ok((committed, a.mempool.next_nonce(who, committed)))
+        })
     }
 
     /// Whether this node has a faucet (development chains only).
