@@ -265,7 +265,7 @@ impl<E: Clock> Application<E> for KassaApp {
 
     async fn verify(
         &mut self,
-        (runtime, _context): (E, Context),
+        (runtime, context): (E, Context),
         mut ancestry: impl Ancestry<CBlock>,
     ) -> bool {
         let Some(block) = ancestry.next().await else {
@@ -275,6 +275,10 @@ impl<E: Clock> Application<E> for KassaApp {
             return false;
         }
         let b = &block.inner().block;
+        // The header names its proposer: it must be this round's leader.
+        if context.leader.encode().as_ref() != b.header.proposer.0.as_slice() {
+            return false;
+        }
         // A timestamp ahead of our clock is a temporary condition: wait rather than refuse.
         let drift = u64::try_from(self.max_clock_drift.as_millis()).unwrap_or(u64::MAX);
         let now = now_ms(runtime.current());
