@@ -285,7 +285,7 @@ async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> 
     let mut prefix = vec![keys::BALANCE];
     prefix.extend_from_slice(&who.0);
     let balances: Vec<Value> = r
-        .scan_prefix(&prefix)
+        .page(&prefix, 0, PAGE_MAX)
         .into_iter()
         .map(|(k, v)| {
             let asset = u64::from_be_bytes(k[33..41].try_into().expect("balance key"));
@@ -317,10 +317,8 @@ fn asset_json(id: u64, a: &Asset) -> Value {
 async fn assets(State(node): State<Arc<Node>>, Query(page): Query<Page>) -> ApiResult {
     let r = reader(&node)?;
     let items: Vec<Value> = r
-        .scan_prefix(&[keys::ASSET])
+        .page(&[keys::ASSET], page.offset, page.limit())
         .into_iter()
-        .skip(page.offset)
-        .take(page.limit())
         .map(|(k, v)| {
             asset_json(
                 u64::from_be_bytes(k[1..9].try_into().expect("asset key")),
@@ -342,10 +340,8 @@ async fn societies(State(node): State<Arc<Node>>, Query(page): Query<Page>) -> A
     let r = reader(&node)?;
     let now = node.head().time_ms;
     let items: Vec<Value> = r
-        .scan_prefix(&[keys::SOCIETY])
+        .page(&[keys::SOCIETY], page.offset, page.limit())
         .into_iter()
-        .skip(page.offset)
-        .take(page.limit())
         .filter_map(|(k, _)| {
             let id = u64::from_be_bytes(k[1..9].try_into().expect("society key"));
             let (meta, book) = kassa_state::view::society(&r, SocietyId(id))?;
@@ -371,10 +367,8 @@ async fn members(
     kassa_state::view::society(&r, SocietyId(id)).ok_or_else(|| ApiError::not_found("society"))?;
     let now = node.head().time_ms;
     let items: Vec<Value> = r
-        .scan_prefix(&keys::members_of(SocietyId(id)))
+        .page(&keys::members_of(SocietyId(id)), page.offset, page.limit())
         .into_iter()
-        .skip(page.offset)
-        .take(page.limit())
         .filter_map(|(k, _)| {
             let who = Address(k[9..41].try_into().expect("member key"));
             let m = kassa_state::view::member(&r, SocietyId(id), &who, now)?;
@@ -437,10 +431,8 @@ async fn votes(
     kassa_state::view::request(&r, RequestId(id)).ok_or_else(|| ApiError::not_found("request"))?;
     let prefix = &keys::vote(keys::BallotId::Request(RequestId(id)), &Address([0; 32]))[..10];
     let items: Vec<Value> = r
-        .scan_prefix(prefix)
+        .page(prefix, page.offset, page.limit())
         .into_iter()
-        .skip(page.offset)
-        .take(page.limit())
         .map(|(k, v)| {
             let voter = Address(k[10..42].try_into().expect("vote key"));
             let vote: VoteRecord = borsh::from_slice(&v).expect("vote");

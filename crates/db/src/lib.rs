@@ -313,6 +313,22 @@ impl Store for Reader {
     }
 }
 
+impl Reader {
+    /// At most `limit` entries whose key starts with `prefix`, after skipping `offset` of them,
+    /// in key order. Reads only what it returns (plus the skipped keys), never the whole range.
+    pub fn page(&self, prefix: &[u8], offset: usize, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.state
+            .range(prefix..)
+            .expect("database read")
+            .map(|item| item.expect("database read"))
+            .take_while(|(k, _)| k.value().starts_with(prefix))
+            .skip(offset)
+            .take(limit)
+            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+            .collect()
+    }
+}
+
 impl ScanStore for Reader {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();

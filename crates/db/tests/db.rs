@@ -107,3 +107,30 @@ fn the_same_genesis_gives_the_same_root_in_any_database() {
     assert_eq!(roots[0], roots[1]);
     assert_ne!(roots[0], Hash::default());
 }
+
+#[test]
+fn a_page_reads_only_its_prefix_from_the_offset_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("kassa.redb")).unwrap();
+    let w: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0u8..10)
+        .map(|i| (vec![b'm', i], Some(vec![i])))
+        .chain([
+            (b"n0".to_vec(), Some(vec![0])),
+            (b"a".to_vec(), Some(vec![1])),
+        ])
+        .collect();
+    db.commit_block(db.prepare(0, w).unwrap(), None, &[], 0)
+        .unwrap();
+    let r = db.reader().unwrap();
+    let page = r.page(b"m", 3, 4);
+    assert_eq!(
+        page.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    assert_eq!(
+        r.page(b"m", 8, 100).len(),
+        2,
+        "stops at the end of the prefix"
+    );
+    assert!(r.page(b"m", 10, 5).is_empty());
+}
