@@ -191,6 +191,28 @@ impl Cli {
     }
 }
 
+/// Each member in `who` sends `kassa tx --from mI ARGS`; waits until all are applied; returns the
+/// transaction hashes.
+fn every(
+    cli: &Cli,
+    node: &NodeProc,
+    who: impl Iterator<Item = usize>,
+    args: &[&str],
+) -> Vec<String> {
+    let hashes: Vec<String> = who
+        .map(|i| {
+            let from = format!("m{i}");
+            let mut a = vec!["--from", from.as_str()];
+            a.extend_from_slice(args);
+            cli.send(&a)
+        })
+        .collect();
+    for h in &hashes {
+        assert_eq!(node.receipt(h)["status"], "applied", "{h}");
+    }
+    hashes
+}
+
 fn units(v: &Value) -> u64 {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -290,33 +312,14 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         "1",
     ]);
     assert_eq!(society["status"], "applied", "{society}");
-    let mut round = Vec::new();
-    for i in 0..MEMBERS {
-        round.push(cli.send(&[
-            "--from",
-            &format!("m{i}"),
-            "join",
-            "--society",
-            "0",
-            "--pledge",
-            "10 USDK",
-        ]));
-    }
-    for i in 0..MEMBERS {
-        round.push(cli.send(&[
-            "--from",
-            &format!("m{i}"),
-            "contribute",
-            "--society",
-            "0",
-            "--amount",
-            "50 USDK",
-        ]));
-    }
-    for h in &round {
-        assert_eq!(node.receipt(h)["status"], "applied", "{h}");
-    }
-    hashes.append(&mut round);
+    hashes.extend(every(
+        &cli,
+        &node,
+        0..MEMBERS,
+        &["join", "--society", "0", "--pledge", "10 USDK"],
+    ));
+    let contribute = ["contribute", "--society", "0", "--amount", "50 USDK"];
+    hashes.extend(every(&cli, &node, 0..MEMBERS, &contribute));
     // Contributions over several periods: wait for the next period, contribute again.
     let first_period = node.get("/api/v1/societies/0")["current_period"]
         .as_u64()
@@ -327,21 +330,7 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
             .unwrap()
             > first_period
     });
-    for i in 0..MEMBERS {
-        round.push(cli.send(&[
-            "--from",
-            &format!("m{i}"),
-            "contribute",
-            "--society",
-            "0",
-            "--amount",
-            "50 USDK",
-        ]));
-    }
-    for h in &round {
-        assert_eq!(node.receipt(h)["status"], "applied");
-    }
-    hashes.append(&mut round);
+    hashes.extend(every(&cli, &node, 0..MEMBERS, &contribute));
     let soc = node.get("/api/v1/societies/0");
     assert_eq!(soc["member_count"], MEMBERS);
     assert_eq!(units(&soc["gift_funds"]), 22 * 10_000);
@@ -370,13 +359,12 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         req["evidence_hash"].as_str().unwrap(),
         kassa_types::Hash::of(&[b"%PDF- a doctor's note"]).to_string()
     );
-    for i in (0..MEMBERS).filter(|i| *i != 1) {
-        round.push(cli.send(&["--from", &format!("m{i}"), "vote", "--request", "0"]));
-    }
-    for h in &round {
-        assert_eq!(node.receipt(h)["status"], "applied");
-    }
-    hashes.append(&mut round);
+    hashes.extend(every(
+        &cli,
+        &node,
+        (0..MEMBERS).filter(|i| *i != 1),
+        &["vote", "--request", "0"],
+    ));
     // An outsider's vote is refused with its typed code and changes nothing but fee and nonce.
     let outsider = cli.run(&["tx", "--from", "issuer", "--wait", "vote", "--request", "0"]);
     assert!(!outsider.status.success());

@@ -5,7 +5,7 @@
 //! keeps each sender's transactions ordered by nonce. Everything is bounded: total count, total
 //! bytes, transactions per sender, and how far ahead of the account's nonce a transaction may be.
 
-use kassa_state::exec::{self, balance, nonce};
+use kassa_state::exec::{balance, nonce};
 use kassa_state::records::ChainParams;
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, AssetId, Hash, Rejection, SignedTransaction, crypto};
@@ -294,9 +294,4 @@ impl Mempool {
             self.by_sender.remove(&sender);
         }
     }
-}
-
-/// The chain parameters, if the state has a genesis.
-pub fn params(state: &impl Store) -> Option<ChainParams> {
-    exec::chain_params(state)
 }
