@@ -120,6 +120,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/v1/blocks", get(blocks))
         .route("/api/v1/blocks/{height}", get(block))
         .route("/api/v1/blocks/{height}/raw", get(block_raw))
+        .route("/api/v1/blocks/{height}/finality", get(finality))
         .route("/api/v1/proofs/{key}", get(proof))
         .route("/api/v1/events", get(events))
         .route("/api/v1/faucet", post(faucet))
@@ -488,6 +489,20 @@ async fn block_raw(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> Ap
     Ok(Json(
         json!({"height": height, "hex": hex::encode(b.encode())}),
     ))
+}
+
+/// The first finalization certificate at or above `height`: what a follower checks the blocks
+/// it syncs against.
+async fn finality(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> ApiResult {
+    let f = node
+        .finality(height)
+        .await
+        .ok_or_else(|| ApiError::not_found("finalization certificate"))?;
+    Ok(Json(json!({
+        "height": f.height,
+        "block": json::hash(&f.block),
+        "certificate": hex::encode(f.certificate),
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -56,6 +56,19 @@ impl Client {
         Self::finish(resp)
     }
 
+    /// Like [`Client::get`], but a 404 is `None`.
+    pub fn get_opt(&self, path: &str) -> Result<Option<Value>> {
+        let resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
+        if resp.status() == ureq::http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Self::finish(resp).map(Some)
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let resp = self
             .agent

@@ -126,18 +126,30 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The genesis file.
     pub genesis: PathBuf,
-    /// The validator key file (hex of 32 secret seed bytes).
-    pub validator_key: PathBuf,
+    /// The validator key file (hex of 32 secret seed bytes). Without one, the node is a
+    /// follower: it syncs finalized blocks from `bootstrap` and validates nothing.
+    #[serde(default)]
+    pub validator_key: Option<PathBuf>,
+    /// A follower's source of finalized blocks: the HTTP API of any node of the chain. Every
+    /// block is checked against its finalization certificate (signed by the genesis validators)
+    /// and re-executed, so the bootstrapper is not trusted. Submitted transactions are forwarded
+    /// there too.
+    #[serde(default)]
+    pub bootstrap: Option<String>,
     /// HTTP API and web app.
     pub http: SocketAddr,
-    /// p2p listen address.
-    pub p2p: SocketAddr,
+    /// p2p listen address (validators).
+    #[serde(default)]
+    pub p2p: Option<SocketAddr>,
     /// Pacing of block proposals, milliseconds.
     #[serde(default = "default_block_ms")]
     pub block_time_ms: u64,
     /// The other validators' p2p addresses.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// Test networks only: run a faucet that pays from dev account N (whose key is public).
+    #[serde(default)]
+    pub dev_faucet: Option<usize>,
 }
 
 pub fn default_block_ms() -> u64 {
@@ -151,10 +163,22 @@ impl NodeConfig {
         let mut cfg: NodeConfig =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.data_dir, &mut cfg.genesis, &mut cfg.validator_key] {
+        for p in [&mut cfg.data_dir, &mut cfg.genesis]
+            .into_iter()
+            .chain(cfg.validator_key.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        if cfg.validator_key.is_some() && cfg.p2p.is_none() {
+            bail!("{}: a validator needs a p2p address", path.display());
+        }
+        if cfg.validator_key.is_none() && cfg.bootstrap.is_none() {
+            bail!(
+                "{}: a node needs a validator_key (validator) or a bootstrap URL (follower)",
+                path.display()
+            );
         }
         Ok(cfg)
     }

@@ -4,8 +4,10 @@
 mod amount;
 mod audit;
 mod client;
+mod follower;
 mod genesis;
 mod node;
+mod testnet;
 mod wallet;
 mod wallet_cli;
 
@@ -29,6 +31,9 @@ struct Cli {
 enum Command {
     /// Run a node: `--dev` for a single-node development chain, or `--config FILE.toml`.
     Node(NodeArgs),
+    /// A local network of validators on loopback.
+    #[command(subcommand)]
+    Testnet(TestnetCmd),
     /// Keys in the encrypted keystore.
     #[command(subcommand)]
     Keys(wallet_cli::KeysCmd),
@@ -82,10 +87,74 @@ struct NodeArgs {
     block_ms: u64,
 }
 
+#[derive(Debug, Subcommand)]
+enum TestnetCmd {
+    /// Write a new network: genesis, validator keys, one config per validator, a follower's.
+    Init(TestnetArgs),
+    /// Start every validator as its own process (initializing the network first if needed);
+    /// Ctrl-C stops them all.
+    Run(TestnetArgs),
+}
+
+#[derive(Debug, Args)]
+struct TestnetArgs {
+    /// How many validators (tolerates f faulty of 3f+1).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Where the network's files and data live.
+    #[arg(long, default_value = ".kassa/testnet")]
+    dir: PathBuf,
+    /// Validator i serves its API on 127.0.0.1:(http-port + i); the follower on the next port.
+    #[arg(long, default_value_t = 8650)]
+    http_port: u16,
+    /// Validator i listens for peers on 127.0.0.1:(p2p-port + i).
+    #[arg(long, default_value_t = 30650)]
+    p2p_port: u16,
+    /// Block pacing in milliseconds.
+    #[arg(long, default_value_t = genesis::default_block_ms())]
+    block_ms: u64,
+}
+
+impl TestnetArgs {
+    fn layout(&self) -> testnet::Layout {
+        testnet::Layout {
+            dir: self.dir.clone(),
+            validators: self.validators,
+            http_port: self.http_port,
+            p2p_port: self.p2p_port,
+            block_ms: self.block_ms,
+        }
+    }
+}
+
+fn run_testnet(cmd: TestnetCmd) -> anyhow::Result<()> {
+    match cmd {
+        TestnetCmd::Init(args) => {
+            let layout = args.layout();
+            testnet::init(&layout)?;
+            println!(
+                "kassa testnet: {} validators in {}",
+                layout.validators,
+                layout.dir.display()
+            );
+            for i in 0..layout.validators {
+                println!("  kassa node --config {}", layout.config(i).display());
+            }
+            println!(
+                "  follower: kassa node --config {}",
+                layout.follower_config().display()
+            );
+            Ok(())
+        }
+        TestnetCmd::Run(args) => testnet::run(&args.layout()),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Node(args) => run_node(args),
+        Command::Testnet(cmd) => run_testnet(cmd),
         Command::Keys(cmd) => wallet_cli::keys(cmd, &cli.common),
         Command::Tx(args) => wallet_cli::tx(*args, &cli.common),
         Command::Query(cmd) => wallet_cli::query(cmd, &cli.common),

@@ -1,6 +1,7 @@
 //! `kassa node`: opens the state, starts consensus and the HTTP API on one runtime, and stops
 //! cleanly on Ctrl-C.
 
+use crate::follower;
 use crate::genesis::{self, GenesisFile, NodeConfig, Peer};
 use anyhow::{Context as _, Result, bail};
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
@@ -15,12 +16,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Plan {
     pub data_dir: PathBuf,
     pub genesis: GenesisFile,
-    pub seed: [u8; 32],
     pub http: SocketAddr,
-    pub p2p: SocketAddr,
     pub block_time: Duration,
-    pub peers: Vec<Peer>,
+    pub role: Role,
     pub faucet: Option<Faucet>,
+}
+
+/// What a node does for its chain.
+#[derive(Debug)]
+pub enum Role {
+    /// Orders and finalizes blocks with the other validators of the genesis.
+    Validator {
+        seed: [u8; 32],
+        p2p: SocketAddr,
+        peers: Vec<Peer>,
+    },
+    /// Syncs finalized blocks from a bootstrapper's API, checking each against the validators'
+    /// finalization certificates and re-executing it.
+    Follower { bootstrap: String },
 }
 
 /// A development node: creates the data directory, a validator key and a dev genesis on first
@@ -57,11 +70,13 @@ pub fn dev_plan(
     Ok(Plan {
         data_dir,
         genesis,
-        seed,
         http,
-        p2p,
         block_time: Duration::from_millis(block_ms),
-        peers: Vec::new(),
+        role: Role::Validator {
+            seed,
+            p2p,
+            peers: Vec::new(),
+        },
         faucet: Some(Faucet {
             key: genesis::dev_key(0),
             amount: genesis::DEV_FAUCET_KAS,
@@ -72,31 +87,46 @@ pub fn dev_plan(
 /// A node from a config file (a validator of a network).
 pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
     let cfg = NodeConfig::load(path)?;
+    let role = match (&cfg.validator_key, cfg.p2p, &cfg.bootstrap) {
+        (Some(key), Some(p2p), _) => Role::Validator {
+            seed: genesis::read_seed(key)?,
+            p2p,
+            peers: cfg.peers,
+        },
+        (None, _, Some(bootstrap)) => Role::Follower {
+            bootstrap: bootstrap.trim_end_matches('/').to_string(),
+        },
+        _ => bail!("a node needs a validator_key and p2p address, or a bootstrap URL"),
+    };
     Ok(Plan {
         genesis: GenesisFile::load(&cfg.genesis)?,
-        seed: genesis::read_seed(&cfg.validator_key)?,
         data_dir: cfg.data_dir,
         http: cfg.http,
-        p2p: cfg.p2p,
         block_time: Duration::from_millis(cfg.block_time_ms),
-        peers: cfg.peers,
-        faucet: None,
+        role,
+        faucet: cfg.dev_faucet.map(|i| Faucet {
+            key: genesis::dev_key(i),
+            amount: genesis::DEV_FAUCET_KAS,
+        }),
     })
 }
 
-/// Runs the node until Ctrl-C.
-pub fn run(plan: Plan) -> Result<()> {
-    let genesis = plan.genesis.to_genesis()?;
-    let key = consensus::key_from_seed(plan.seed).context("invalid validator key")?;
-    let me = consensus::public_key(&key);
+/// The genesis validators with their p2p addresses: this validator's from `p2p`, the others'
+/// from the config's peers.
+fn validator_addresses(
+    genesis: &GenesisFile,
+    me: &consensus::PublicKey,
+    p2p: SocketAddr,
+    peers: &[Peer],
+) -> Result<Vec<(consensus::PublicKey, SocketAddr)>> {
     let mut validators = Vec::new();
-    for v in plan.genesis.validator_keys()? {
+    for v in genesis.validator_keys()? {
         let pk = consensus::public_key_from_bytes(v).context("invalid validator key in genesis")?;
-        let addr = if pk == me {
-            plan.p2p
+        let addr = if pk == *me {
+            p2p
         } else {
             let hexkey = hex::encode(v);
-            plan.peers
+            peers
                 .iter()
                 .find(|p| p.public_key == hexkey)
                 .map(|p| p.address)
@@ -106,9 +136,47 @@ pub fn run(plan: Plan) -> Result<()> {
         };
         validators.push((pk, addr));
     }
-    if !validators.iter().any(|(k, _)| *k == me) {
-        bail!("this node's key is not a validator of the genesis (followers arrive with Part 3)");
+    if !validators.iter().any(|(k, _)| k == me) {
+        bail!(
+            "this node's key is not a validator of the genesis (a follower's config has a \
+             bootstrap URL and no validator_key)"
+        );
     }
+    Ok(validators)
+}
+
+/// Runs the node until Ctrl-C.
+pub fn run(plan: Plan) -> Result<()> {
+    let genesis = plan.genesis.to_genesis()?;
+    let namespace = consensus::namespace(&plan.genesis.chain_id);
+    let validator_keys = plan
+        .genesis
+        .validator_keys()?
+        .into_iter()
+        .map(|v| consensus::public_key_from_bytes(v).context("invalid validator key in genesis"))
+        .collect::<Result<Vec<_>>>()?;
+    enum Work {
+        Validate(ConsensusConfig),
+        Follow(follower::Config),
+    }
+    let work = match plan.role {
+        Role::Validator { seed, p2p, peers } => {
+            let key = consensus::key_from_seed(seed).context("invalid validator key")?;
+            let me = consensus::public_key(&key);
+            Work::Validate(ConsensusConfig {
+                validators: validator_addresses(&plan.genesis, &me, p2p, &peers)?,
+                key,
+                listen: p2p,
+                namespace,
+                block_time: plan.block_time,
+            })
+        }
+        Role::Follower { bootstrap } => Work::Follow(follower::Config {
+            bootstrap,
+            validators: validator_keys,
+            namespace,
+        }),
+    };
     let app = App::open(
         &plan.data_dir.join("state"),
         &genesis,
@@ -124,15 +192,7 @@ pub fn run(plan: Plan) -> Result<()> {
         .with_worker_threads(2)
         .with_storage_directory(plan.data_dir.join("consensus"))
         .with_catch_panics(false);
-    let namespace = format!("KASSA_{}", plan.genesis.chain_id).into_bytes();
     let http = plan.http;
-    let cfg = ConsensusConfig {
-        key,
-        validators,
-        listen: plan.p2p,
-        namespace,
-        block_time: plan.block_time,
-    };
     cw_tokio::Runner::new(runtime).start(|context| async move {
         let listener = match tokio::net::TcpListener::bind(http).await {
             Ok(l) => l,
@@ -148,10 +208,26 @@ pub fn run(plan: Plan) -> Result<()> {
             }
         });
         println!("kassa node: API on http://{http}/api/v1/status");
-        tokio::select! {
-            () = consensus::run(context.child("consensus"), node, cfg) => {
-                tracing::warn!("consensus stopped");
+        let work = async {
+            match work {
+                Work::Validate(cfg) => {
+                    if consensus::run(context.child("consensus"), node, cfg)
+                        .await
+                        .is_err()
+                    {
+                        // A finalized block did not apply (logged): never serve a wrong state.
+                        std::process::exit(70);
+                    }
+                    tracing::warn!("consensus stopped");
+                }
+                Work::Follow(cfg) => {
+                    println!("kassa node: following {}", cfg.bootstrap);
+                    follower::run(node, cfg, context.child("follower")).await;
+                }
             }
+        };
+        tokio::select! {
+            () = work => {}
             _ = tokio::signal::ctrl_c() => {
                 println!("kassa node: stopping");
             }

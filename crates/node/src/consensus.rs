@@ -14,12 +14,13 @@
 //! The same code runs one validator (`kassa node --dev`) or many: only the validator set and the
 //! peer addresses differ.
 
-use crate::handle::Node;
+use crate::app::AppError;
+use crate::handle::{Certificates, Node};
 use bytes::{BufMut, Bytes};
 use commonware_actor::Feedback;
 use commonware_broadcast::buffered;
 use commonware_codec::{
-    Buf, DecodeExt as _, Encode as _, EncodeSize, Error as CodecError, Read, Write,
+    Buf, Decode as _, DecodeExt as _, Encode as _, EncodeSize, Error as CodecError, Read, Write,
 };
 use commonware_consensus::marshal::ancestry::Ancestry;
 use commonware_consensus::marshal::core::Actor as MarshalActor;
@@ -28,7 +29,7 @@ use commonware_consensus::marshal::standard::{Deferred, Standard};
 use commonware_consensus::marshal::{self, Update};
 use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolicy};
 use commonware_consensus::simplex::elector::RoundRobin;
-use commonware_consensus::simplex::types::Context as SimplexContext;
+use commonware_consensus::simplex::types::{Context as SimplexContext, Finalization};
 use commonware_consensus::types::{Epoch, FixedEpocher, Height, Round, View, ViewDelta};
 use commonware_consensus::{
     Application, Block as ConsensusBlock, BoundedBlock, CertifiableBlock, Heightable, Reporter,
@@ -40,10 +41,15 @@ use commonware_cryptography::{
     ChaCha20Poly1305, Digested, Digestible, Sha256, Signer as _, ed25519, sha256,
 };
 use commonware_p2p::authenticated::{self, lookup};
-use commonware_p2p::{Address as PeerAddress, AddressableManager as _, max_message_size};
+use commonware_p2p::{
+    Address as PeerAddress, AddressableManager as _, Blocker, Provider, Receiver as P2pReceiver,
+    Recipients, Sender as P2pSender, max_message_size,
+};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::{CacheRef, page_size};
-use commonware_runtime::{Clock, Quota, Spawner as _, Supervisor as _, tokio as cw_tokio};
+use commonware_runtime::{
+    Clock, Metrics, Quota, Spawner, Storage, Supervisor as _, tokio as cw_tokio,
+};
 use commonware_storage::archive::immutable;
 use commonware_stream::cups::{self, Cups};
 use commonware_stream::sake::{self, Sake};
@@ -53,7 +59,9 @@ use commonware_utils::{
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc;
-use kassa_types::{Address, BLOCK_SIZE_MAX, Block, Hash};
+use futures::future::BoxFuture;
+use kassa_types::codec::{self as kcodec, BoundedVec};
+use kassa_types::{Address, BLOCK_SIZE_MAX, Block, Hash, SignedTransaction, TX_SIZE_MAX};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -76,6 +84,16 @@ const CH_CERTS: u64 = 1;
 const CH_RESOLVER: u64 = 2;
 const CH_BACKFILL: u64 = 3;
 const CH_BROADCAST: u64 = 4;
+const CH_TXS: u64 = 5;
+
+/// At most this many transactions travel in one relay message.
+const RELAY_BATCH_MAX: usize = 256;
+/// Transactions relayed between validators, as one p2p message.
+type RelayBatch = BoundedVec<SignedTransaction, RELAY_BATCH_MAX>;
+/// The largest relay message accepted.
+const RELAY_MSG_MAX: usize = 8 + RELAY_BATCH_MAX * TX_SIZE_MAX;
+/// Batches waiting to be relayed; beyond this, new transactions stay local (see `Node::relay`).
+pub const RELAY_QUEUE: usize = 1_024;
 
 /// A Kassa block as the engine sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +172,12 @@ impl BoundedBlock for CBlock {
     fn max_encode_size(max: &usize) -> usize {
         *max + 10 // varint length prefix
     }
+}
+
+/// The network and signing namespace of a chain (so that chains never cross-talk or replay
+/// each other's votes).
+pub fn namespace(chain_id: &str) -> Vec<u8> {
+    format!("KASSA_{chain_id}").into_bytes()
 }
 
 /// The engine context of the genesis block: identical on every node of a chain.
@@ -314,8 +338,13 @@ impl Reporter for Finalizer {
     }
 }
 
-/// Applies finalized blocks in order and acknowledges each only once it is durable.
-async fn run_finalizer(node: Arc<Node>, mut updates: mpsc::UnboundedReceiver<Update<CBlock>>) {
+/// Applies finalized blocks in order and acknowledges each only once it is durable. Returns an
+/// error if a finalized block cannot be applied: executing it gave a different state than its
+/// header commits to, or the database failed. The node must not go on serving a wrong state.
+async fn run_finalizer(
+    node: Arc<Node>,
+    mut updates: mpsc::UnboundedReceiver<Update<CBlock>>,
+) -> Result<(), AppError> {
     while let Some(update) = updates.next().await {
         let (block, ack) = match update {
             Update::Tip(..) => continue,
@@ -323,87 +352,126 @@ async fn run_finalizer(node: Arc<Node>, mut updates: mpsc::UnboundedReceiver<Upd
         };
         match node.finalize(&block.inner().block) {
             Ok(Some(f)) => {
-                tracing::info!(height = f.head.height, txs = f.block.txs.len(), root = %f.head.state_root, "finalized")
+                tracing::debug!(height = f.head.height, txs = f.block.txs.len(), root = %f.head.state_root, "finalized")
             }
             Ok(None) => {} // already applied (re-delivery after a restart, or genesis)
             Err(e) => {
-                // Executing a finalized block gave a different state than its header commits
-                // to, or the database failed: continuing would serve a wrong state.
                 tracing::error!(error = %e, height = block.inner().block.header.height, "cannot apply a finalized block; stopping");
-                std::process::exit(70);
+                return Err(e);
             }
         }
         ack.acknowledge();
     }
+    Ok(())
 }
 
-/// How this validator takes part in consensus.
+/// Sends the transactions this node admits from clients to every other validator, in batches
+/// (whatever queued while the previous batch was sent goes together).
+async fn relay_out<S: P2pSender<PublicKey = PublicKey>>(
+    mut sender: S,
+    mut queue: tokio::sync::mpsc::Receiver<Vec<SignedTransaction>>,
+) {
+    while let Some(mut txs) = queue.recv().await {
+        while txs.len() < RELAY_BATCH_MAX
+            && let Ok(more) = queue.try_recv()
+        {
+            txs.extend(more);
+        }
+        for chunk in txs.chunks(RELAY_BATCH_MAX) {
+            let batch = RelayBatch::new(chunk.to_vec()).expect("chunks are bounded");
+            let _ = sender.send(Recipients::All, kcodec::encode(&batch), false);
+        }
+    }
+}
+
+/// Admits the transactions other validators relay. A malformed message is dropped (the
+/// mempool checks each transaction as it would a client's).
+async fn relay_in<R: P2pReceiver<PublicKey = PublicKey>>(node: Arc<Node>, mut receiver: R) {
+    while let Ok((peer, message)) = receiver.recv().await {
+        match kcodec::decode::<RelayBatch>(message.as_ref(), RELAY_MSG_MAX) {
+            Ok(batch) => {
+                if let Err(e) = node.admit_relayed(batch.into_inner()) {
+                    tracing::warn!(error = %e, "cannot admit relayed transactions");
+                }
+            }
+            Err(e) => tracing::warn!(%peer, error = %e, "malformed transaction relay message"),
+        }
+    }
+}
+
+/// The p2p channels the engine uses (one sender and receiver per channel).
+#[derive(Debug)]
+pub struct Channels<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub resolver: (S, R),
+    pub backfill: (S, R),
+    pub broadcast: (S, R),
+    pub txs: (S, R),
+}
+
+/// A validator's part in consensus, independent of the runtime and the network.
 #[derive(Clone, Debug)]
-pub struct ConsensusConfig {
+pub struct EngineConfig {
     /// This validator's consensus key.
-    pub key: ed25519::PrivateKey,
-    /// Every validator's key and p2p address (including this one), fixed at genesis.
-    pub validators: Vec<(ed25519::PublicKey, SocketAddr)>,
-    /// Where to listen for peers.
-    pub listen: SocketAddr,
-    /// Network namespace (derived from the chain id, so that chains never cross-talk).
+    pub key: PrivateKey,
+    /// The validator set, fixed at genesis.
+    pub validators: Set<PublicKey>,
+    /// Namespace of the chain (see [`namespace`]).
     pub namespace: Vec<u8>,
     /// Pacing of block proposals.
     pub block_time: Duration,
+    /// Prefix of this validator's storage partitions (simulations run several in one runtime).
+    pub partition_prefix: String,
 }
 
-/// Starts p2p, marshal and simplex on the runtime and runs until the engine stops.
-pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConfig) {
-    let me = cfg.key.public_key();
-    let validators: Set<ed25519::PublicKey> = cfg
-        .validators
-        .iter()
-        .map(|(k, _)| k.clone())
-        .try_collect()
-        .expect("validator keys are unique");
-    let n = u32::try_from(validators.len()).expect("few validators");
-    let max_block = BLOCK_SIZE_MAX;
-
-    // -- p2p: encrypted, key-authenticated connections; addresses come from the genesis.
-    let max_msg = max_message_size(&[
+/// The largest p2p message any channel carries, for `n` validators.
+pub fn max_message(n: u32) -> u32 {
+    max_message_size(&[
         simplex::max_payload_size::<Scheme, Digest>(n),
-        marshal::max_payload_size::<Standard<CBlock>, Scheme>(n, &max_block),
-    ]);
-    let p2p_cfg = lookup::Config::local(
-        Cups::<_, ChaCha20Poly1305>::new(
-            Sake {
-                signer: cfg.key.clone(),
-                synchrony_bound: Duration::from_secs(5),
-                max_handshake_age: Duration::from_secs(10),
-                version: sake::Version::V1,
-            },
-            cups::Version::V1,
-        ),
-        &union(&cfg.namespace, b"_P2P"),
-        cfg.listen,
-        authenticated::peer_set_limit(validators.iter(), &me),
-        max_msg,
-        MAILBOX,
-    );
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
-    let peers: Map<ed25519::PublicKey, PeerAddress> = cfg
-        .validators
-        .iter()
-        .map(|(k, a)| (k.clone(), PeerAddress::from(*a)))
-        .try_collect()
-        .expect("validator keys are unique");
-    let _ = oracle.track(0, peers);
-    let quota = Quota::per_second(NZU32!(10_000));
-    let votes = network.register(CH_VOTES, quota);
-    let certificates = network.register(CH_CERTS, quota);
-    let resolver = network.register(CH_RESOLVER, quota);
-    let backfill = network.register(CH_BACKFILL, quota);
-    let broadcast = network.register(CH_BROADCAST, quota);
-    network.start();
+        marshal::max_payload_size::<Standard<CBlock>, Scheme>(n, &BLOCK_SIZE_MAX),
+        RELAY_MSG_MAX,
+    ])
+}
+
+/// Runs marshal, simplex and the transaction relay for `node` on any Commonware runtime and
+/// network (the tokio runtime with authenticated p2p in `kassa node`, the deterministic runtime
+/// with the simulated network in tests). Returns when the engine stops, or with an error if a
+/// finalized block could not be applied.
+pub async fn run_engine<E, S, R, P, B>(
+    context: E,
+    node: Arc<Node>,
+    cfg: EngineConfig,
+    channels: Channels<S, R>,
+    peers: P,
+    blocker: B,
+) -> Result<(), AppError>
+where
+    E: Spawner + Clock + Storage + Metrics + rand_core_10::CryptoRng,
+    S: P2pSender<PublicKey = PublicKey>,
+    R: P2pReceiver<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+{
+    let me = cfg.key.public_key();
+    let max_block = BLOCK_SIZE_MAX;
+    let prefix = &cfg.partition_prefix;
+
+    // -- transactions: what clients submit here goes to every other validator.
+    let (relay, relay_queue) = tokio::sync::mpsc::channel(RELAY_QUEUE);
+    node.set_relay(relay);
+    let (txs_out, txs_in) = channels.txs;
+    context
+        .child("relay_out")
+        .spawn(move |_| relay_out(txs_out, relay_queue));
+    let relay_node = node.clone();
+    context
+        .child("relay_in")
+        .spawn(move |_| relay_in(relay_node, txs_in));
 
     let scheme = Scheme::signer(
         &union(&cfg.namespace, b"_CONSENSUS"),
-        validators.clone(),
+        cfg.validators.clone(),
         cfg.key.clone(),
     )
     .expect("this validator is in the validator set");
@@ -423,15 +491,15 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
         context.child("marshal_resolver"),
         marshal_resolver::Config {
             public_key: me.clone(),
-            peer_provider: oracle.clone(),
-            blocker: oracle.clone(),
+            peer_provider: peers.clone(),
+            blocker: blocker.clone(),
             mailbox_size: MAILBOX,
             fetch_timeout: NZDuration!(Duration::from_secs(2)),
             fetch_retry_delay: Duration::from_millis(100),
             priority_requests: false,
             priority_responses: false,
         },
-        backfill,
+        channels.backfill,
     );
     let (broadcast_engine, buffer) = buffered::Engine::new(
         context.child("broadcast"),
@@ -441,15 +509,15 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
             deque_size: 10,
             priority: false,
             codec_config: max_block,
-            peer_provider: oracle.clone(),
+            peer_provider: peers,
             strategy: Sequential,
         },
     );
-    broadcast_engine.start(broadcast);
+    broadcast_engine.start(channels.broadcast);
     let finalizations = immutable::Archive::init(
         context.child("finalizations_by_height"),
         archive_config(
-            "finalizations-by-height",
+            &format!("{prefix}-marshal-finalizations-by-height"),
             &page_cache,
             Scheme::certificate_codec_config_unbounded(),
         ),
@@ -458,7 +526,11 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
     .expect("open the finalizations archive");
     let blocks = immutable::Archive::init(
         context.child("finalized_blocks"),
-        archive_config("finalized-blocks", &page_cache, max_block),
+        archive_config(
+            &format!("{prefix}-marshal-finalized-blocks"),
+            &page_cache,
+            max_block,
+        ),
     )
     .await
     .expect("open the blocks archive");
@@ -471,7 +543,7 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
                 provider,
                 epocher: epocher.clone(),
                 start: marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
-                partition_prefix: "kassa-marshal".into(),
+                partition_prefix: format!("{prefix}-marshal"),
                 mailbox_size: MAILBOX,
                 view_retention: ViewDelta::new(10),
                 prunable_items_per_section: NZU64!(4_096),
@@ -486,9 +558,10 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
             },
         )
         .await;
+    node.set_certificates(Box::new(MarshalCertificates(marshal_mailbox.clone())));
     let (sender, updates) = mpsc::unbounded();
     let finalizer_node = node.clone();
-    context
+    let finalizer = context
         .child("finalizer")
         .spawn(move |_| run_finalizer(finalizer_node, updates));
     marshal_actor.start(
@@ -509,12 +582,12 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
         simplex::Config {
             scheme,
             elector: RoundRobin::<Sha256>::default(),
-            blocker: oracle,
+            blocker,
             automaton: deferred.clone(),
             relay: deferred.clone(),
             reporter: deferred,
             strategy: Sequential,
-            partition: "kassa-simplex-epoch-0".into(),
+            partition: format!("{prefix}-simplex-epoch-0"),
             mailbox_size: MAILBOX,
             epoch: Epoch::zero(),
             floor: simplex::Floor::Genesis(genesis_digest),
@@ -536,11 +609,157 @@ pub async fn run(context: cw_tokio::Context, node: Arc<Node>, cfg: ConsensusConf
             track_historical_votes: false,
         },
     );
-    let _ = engine.start(votes, certificates, resolver).await;
+    let engine = engine.start(channels.votes, channels.certificates, channels.resolver);
+    futures::pin_mut!(engine);
+    match futures::future::select(engine, finalizer).await {
+        futures::future::Either::Left(_) => Ok(()),
+        futures::future::Either::Right((done, _)) => done.unwrap_or(Ok(())),
+    }
 }
 
-fn archive_config<C>(name: &str, page_cache: &CacheRef, codec_config: C) -> immutable::Config<C> {
-    let p = format!("kassa-marshal-{name}");
+/// How this validator takes part in a network of real machines.
+#[derive(Clone, Debug)]
+pub struct ConsensusConfig {
+    /// This validator's consensus key.
+    pub key: PrivateKey,
+    /// Every validator's key and p2p address (including this one), fixed at genesis.
+    pub validators: Vec<(PublicKey, SocketAddr)>,
+    /// Where to listen for peers.
+    pub listen: SocketAddr,
+    /// Network namespace (see [`namespace`]).
+    pub namespace: Vec<u8>,
+    /// Pacing of block proposals.
+    pub block_time: Duration,
+}
+
+/// Starts authenticated p2p (encrypted, key-authenticated connections to the genesis
+/// validators at their configured addresses) and the engine on the tokio runtime.
+pub async fn run(
+    context: cw_tokio::Context,
+    node: Arc<Node>,
+    cfg: ConsensusConfig,
+) -> Result<(), AppError> {
+    let me = cfg.key.public_key();
+    let validators: Set<PublicKey> = cfg
+        .validators
+        .iter()
+        .map(|(k, _)| k.clone())
+        .try_collect()
+        .expect("validator keys are unique");
+    let n = u32::try_from(validators.len()).expect("few validators");
+    let p2p_cfg = lookup::Config::local(
+        Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: cfg.key.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        ),
+        &union(&cfg.namespace, b"_P2P"),
+        cfg.listen,
+        authenticated::peer_set_limit(validators.iter(), &me),
+        max_message(n),
+        MAILBOX,
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
+    let peers: Map<PublicKey, PeerAddress> = cfg
+        .validators
+        .iter()
+        .map(|(k, a)| (k.clone(), PeerAddress::from(*a)))
+        .try_collect()
+        .expect("validator keys are unique");
+    let _ = oracle.track(0, peers);
+    let quota = Quota::per_second(NZU32!(10_000));
+    let channels = Channels {
+        votes: network.register(CH_VOTES, quota),
+        certificates: network.register(CH_CERTS, quota),
+        resolver: network.register(CH_RESOLVER, quota),
+        backfill: network.register(CH_BACKFILL, quota),
+        broadcast: network.register(CH_BROADCAST, quota),
+        txs: network.register(CH_TXS, quota),
+    };
+    network.start();
+    let engine = EngineConfig {
+        key: cfg.key,
+        validators,
+        namespace: cfg.namespace,
+        block_time: cfg.block_time,
+        partition_prefix: "kassa".into(),
+    };
+    run_engine(
+        context.child("engine"),
+        node,
+        engine,
+        channels,
+        oracle.clone(),
+        oracle,
+    )
+    .await
+}
+
+/// The channel numbers, in the order of [`Channels`]' fields (for networks that register them
+/// one by one, like the simulated one).
+pub const CHANNELS: [u64; 6] = [
+    CH_VOTES,
+    CH_CERTS,
+    CH_RESOLVER,
+    CH_BACKFILL,
+    CH_BROADCAST,
+    CH_TXS,
+];
+
+/// Finalization certificates from marshal's archive.
+struct MarshalCertificates(MarshalMailbox);
+
+type MarshalMailbox = marshal::core::Mailbox<Scheme, Standard<CBlock>>;
+
+impl std::fmt::Debug for MarshalCertificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarshalCertificates")
+    }
+}
+
+impl Certificates for MarshalCertificates {
+    fn finalization(&self, height: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
+        Box::pin(async move {
+            self.0
+                .get_finalization(Height::new(height))
+                .await
+                .map(|f| f.encode().to_vec())
+        })
+    }
+}
+
+/// Checks that `certificate` is a finalization of block `block` signed by a quorum of the
+/// genesis `validators` of the chain `namespace`.
+pub fn verify_finalization(
+    rng: &mut impl rand_core_10::CryptoRng,
+    namespace: &[u8],
+    validators: &[PublicKey],
+    certificate: &[u8],
+    block: &Hash,
+) -> Result<(), &'static str> {
+    let set: Set<PublicKey> = validators
+        .iter()
+        .cloned()
+        .try_collect()
+        .map_err(|_| "duplicate validator keys")?;
+    let n = set.len();
+    let verifier = Scheme::verifier(&union(namespace, b"_CONSENSUS"), set);
+    let f = Finalization::<Scheme, Digest>::decode_cfg(Bytes::copy_from_slice(certificate), &n)
+        .map_err(|_| "malformed finalization certificate")?;
+    if f.proposal.payload != digest_of(block) {
+        return Err("the certificate finalizes a different block");
+    }
+    if !f.verify(rng, &verifier, &Sequential) {
+        return Err("the certificate's signatures do not verify");
+    }
+    Ok(())
+}
+
+fn archive_config<C>(p: &str, page_cache: &CacheRef, codec_config: C) -> immutable::Config<C> {
     immutable::Config {
         metadata_partition: format!("{p}-metadata"),
         freezer_table_partition: format!("{p}-freezer-table"),

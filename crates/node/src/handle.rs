@@ -4,15 +4,16 @@
 
 use crate::app::{App, AppError, Finalized};
 use crate::mempool::AdmitError;
+use futures::future::BoxFuture;
 use kassa_db::{Db, Head};
 use kassa_state::records::ChainParams;
 use kassa_types::tx::Body;
 use kassa_types::{Address, AssetId, Block, Hash, SecretKey, SignedTransaction, Transaction};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// How many finalized blocks the event stream buffers for slow subscribers.
 const EVENTS_BUFFER: usize = 256;
@@ -24,6 +25,26 @@ pub struct Faucet {
     /// KAS base units per request.
     pub amount: u64,
 }
+
+/// Where a node finds the finalization certificate of a height (marshal's archive on a
+/// validator).
+pub trait Certificates: Send + Sync + std::fmt::Debug {
+    /// The encoded finalization certificate of the block at `height`, if stored here.
+    fn finalization(&self, height: u64) -> BoxFuture<'_, Option<Vec<u8>>>;
+}
+
+/// A finalization certificate and the block it finalizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finality {
+    pub height: u64,
+    pub block: Hash,
+    /// The encoded certificate (Commonware simplex `Finalization`, ed25519 signatures).
+    pub certificate: Vec<u8>,
+}
+
+/// How far past the asked height [`Node::finality`] looks for a certificate (a block finalized
+/// through a descendant's certificate has none of its own).
+pub const FINALITY_SEARCH: u64 = 1_024;
 
 /// The node, shared between consensus, the API and the command line.
 #[derive(Debug)]
@@ -39,6 +60,10 @@ pub struct Node {
     /// When this node proposed each block it has not seen finalized yet (wall clock, for the
     /// finalization-latency metric only; never seen by the state machine).
     proposed_at: Mutex<BTreeMap<Hash, Instant>>,
+    /// Where transactions admitted here go next: to the other validators (p2p gossip) or, on a
+    /// follower, to its bootstrapper. Set once by whoever runs the network side.
+    relay: OnceLock<mpsc::Sender<Vec<SignedTransaction>>>,
+    certificates: OnceLock<Box<dyn Certificates>>,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +107,8 @@ impl Node {
             genesis_json,
             metrics: Counters::default(),
             proposed_at: Mutex::new(BTreeMap::new()),
+            relay: OnceLock::new(),
+            certificates: OnceLock::new(),
         })
     }
 
@@ -113,12 +140,70 @@ impl Node {
         self.with_app(|a| a.mempool.len())
     }
 
-    /// Admits transactions to the mempool.
+    /// Admits transactions from a client to the mempool, and relays the admitted ones.
     pub fn submit(
         &self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
-        self.with_app(|a| a.submit(txs))
+        let results = self.with_app(|a| a.submit(txs.clone()))?;
+        let admitted: Vec<SignedTransaction> = txs
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(t, _)| t)
+            .collect();
+        self.relay(admitted);
+        Ok(results)
+    }
+
+    /// Admits transactions a peer relayed (not relayed again: validators are fully connected).
+    /// Returns how many were new here.
+    pub fn admit_relayed(&self, txs: Vec<SignedTransaction>) -> Result<usize, AppError> {
+        let results = self.with_app(|a| a.submit(txs))?;
+        Ok(results.iter().filter(|r| r.is_ok()).count())
+    }
+
+    /// Sets where finalization certificates are found (once; later calls are ignored).
+    pub fn set_certificates(&self, certificates: Box<dyn Certificates>) {
+        let _ = self.certificates.set(certificates);
+    }
+
+    /// The first finalization certificate at or above `height` (up to [`FINALITY_SEARCH`]
+    /// heights on, and not above the head): it finalizes that block and, through the parent
+    /// links, every block below it. `None` if there is none here (a follower keeps none).
+    pub async fn finality(&self, height: u64) -> Option<Finality> {
+        let certificates = self.certificates.get()?;
+        let head = self.head().height;
+        let last = head.min(height.saturating_add(FINALITY_SEARCH));
+        for h in height.max(1)..=last {
+            if let Some(certificate) = certificates.finalization(h).await {
+                let block = self.db.block(h).ok().flatten()?.header.hash();
+                return Some(Finality {
+                    height: h,
+                    block,
+                    certificate,
+                });
+            }
+        }
+        None
+    }
+
+    /// Sets where admitted transactions are relayed (once; later calls are ignored).
+    pub fn set_relay(&self, relay: mpsc::Sender<Vec<SignedTransaction>>) {
+        let _ = self.relay.set(relay);
+    }
+
+    fn relay(&self, txs: Vec<SignedTransaction>) {
+        if txs.is_empty() {
+            return;
+        }
+        if let Some(relay) = self.relay.get()
+            && relay.try_send(txs).is_err()
+        {
+            // The relay is saturated (or gone): the transactions stay in this mempool and are
+            // included when this node proposes, or re-sent by their client.
+            tracing::debug!("transaction relay full; not relayed");
+        }
     }
 
     /// Builds a block (consensus asks when this node leads).
@@ -230,27 +315,35 @@ impl Node {
     pub fn drip(&self, to: Address) -> Option<Result<Hash, AdmitError>> {
         let faucet = self.faucet.as_ref()?;
         let from = faucet.key.address();
-        Some(self.with_app(|a| {
-            let reader = a.db().reader().map_err(|_| AdmitError::Full)?;
-            let nonce = a
-                .mempool
-                .next_nonce(&from, kassa_state::exec::nonce(&reader, &from));
-            let tx = Transaction {
-                chain_id: self.params.chain_id.clone(),
-                signer: from,
-                nonce,
-                fee: self.params.min_fee,
-                expiry_height: a.head().height + 1_000,
-                body: Body::Transfer {
-                    to,
-                    asset: AssetId::NATIVE,
-                    amount: faucet.amount,
-                },
-            }
-            .sign(&faucet.key);
-            let next = a.head().height + 1;
-            let params = self.params.clone();
-            a.mempool.admit(tx, &reader, &params, next)
-        }))
+        Some(
+            self.with_app(|a| {
+                let reader = a.db().reader().map_err(|_| AdmitError::Full)?;
+                let nonce = a
+                    .mempool
+                    .next_nonce(&from, kassa_state::exec::nonce(&reader, &from));
+                let tx = Transaction {
+                    chain_id: self.params.chain_id.clone(),
+                    signer: from,
+                    nonce,
+                    fee: self.params.min_fee,
+                    expiry_height: a.head().height + 1_000,
+                    body: Body::Transfer {
+                        to,
+                        asset: AssetId::NATIVE,
+                        amount: faucet.amount,
+                    },
+                }
+                .sign(&faucet.key);
+                let next = a.head().height + 1;
+                let params = self.params.clone();
+                a.mempool
+                    .admit(tx.clone(), &reader, &params, next)
+                    .map(|h| (h, tx))
+            })
+            .map(|(h, tx)| {
+                self.relay(vec![tx]);
+                h
+            }),
+        )
     }
 }
