@@ -33,6 +33,12 @@ pub trait Certificates: Send + Sync + std::fmt::Debug {
     fn finalization(&self, height: u64) -> BoxFuture<'_, Option<Vec<u8>>>;
 }
 
+/// Told about each block this node finalizes, right after it is committed and before the next
+/// one (so the database holds exactly the state after that block). Simulations audit here.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    fn finalized(&self, db: &Db, finalized: &Finalized);
+}
+
 /// A finalization certificate and the block it finalizes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finality {
@@ -64,6 +70,7 @@ pub struct Node {
     /// follower, to its bootstrapper. Set once by whoever runs the network side.
     relay: OnceLock<mpsc::Sender<Vec<SignedTransaction>>>,
     certificates: OnceLock<Box<dyn Certificates>>,
+    observer: OnceLock<Box<dyn Observer>>,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +116,7 @@ impl Node {
             proposed_at: Mutex::new(BTreeMap::new()),
             relay: OnceLock::new(),
             certificates: OnceLock::new(),
+            observer: OnceLock::new(),
         })
     }
 
@@ -161,6 +169,11 @@ impl Node {
     pub fn admit_relayed(&self, txs: Vec<SignedTransaction>) -> Result<usize, AppError> {
         let results = self.with_app(|a| a.submit(txs))?;
         Ok(results.iter().filter(|r| r.is_ok()).count())
+    }
+
+    /// Sets who is told about each finalized block (once; later calls are ignored).
+    pub fn set_observer(&self, observer: Box<dyn Observer>) {
+        let _ = self.observer.set(observer);
     }
 
     /// Sets where finalization certificates are found (once; later calls are ignored).
@@ -249,7 +262,13 @@ impl Node {
     pub fn finalize(&self, block: &Block) -> Result<Option<Arc<Finalized>>, AppError> {
         let started = Instant::now();
         let previous_time = self.head().time_ms;
-        let done = self.with_app(|a| a.finalize(block))?;
+        let done = self.with_app(|a| {
+            let done = a.finalize(block)?;
+            if let (Some(f), Some(observer)) = (&done, self.observer.get()) {
+                observer.finalized(&self.db, f);
+            }
+            Ok::<_, AppError>(done)
+        })?;
         Ok(done.map(|f| {
             let c = &self.metrics;
             c.apply_ms.store(

@@ -10,5 +10,5 @@ pub mod handle;
 pub mod mempool;
 
 pub use app::{App, AppError, BlockLimits, Finalized};
-pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node};
+pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node, Observer};
 pub use mempool::{AdmitError, Mempool, MempoolConfig};
