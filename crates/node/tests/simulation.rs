@@ -20,7 +20,9 @@
 use commonware_consensus::simplex::mocks;
 use commonware_cryptography::{Sha256, Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link};
-use commonware_runtime::deterministic::{self, Context};
+use commonware_runtime::deterministic::{
+    self, Context, FaultConfig, PartialWriteMode, WriteConfig,
+};
 use commonware_runtime::{Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_utils::{NZU32, NZUsize, TryCollect as _, ordered::Set};
 use kassa_db::Db;
@@ -156,10 +158,15 @@ enum Fault {
     Crash,
     /// Validator 3 runs Commonware's `Conflicter`: conflicting notarize and finalize votes.
     Byzantine,
+    /// Every validator loses power at once, mid-flight; writes the storage had not synced are
+    /// torn (a random subset of their bytes survives); all restart from what is left.
+    PowerLoss,
 }
 
 struct SimNode {
-    dir: tempfile::TempDir,
+    /// The node's state database lives here (outside the runtime's storage, which holds the
+    /// consensus journals and archives).
+    dir: std::path::PathBuf,
     key: ed25519::PrivateKey,
     handle: Option<Handle<Result<(), AppError>>>,
 }
@@ -233,7 +240,7 @@ async fn start(
     nodes: &Nodes,
 ) {
     let app = App::open(
-        sim.dir.path(),
+        &sim.dir,
         &genesis(),
         &consensus::genesis_context(),
         MempoolConfig::default(),
@@ -429,183 +436,297 @@ struct Fingerprint {
     heads: Vec<(u64, Hash)>,
 }
 
-fn simulate(fault: Fault, seed: u64) -> Fingerprint {
-    let cfg = deterministic::Config::new()
-        .with_seed(seed)
-        .with_start_time(UNIX_EPOCH + Duration::from_secs(1))
-        .with_timeout(Some(Duration::from_secs(600)));
-    deterministic::Runner::new(cfg).start(|context| async move {
-        let mut sims: Vec<SimNode> = (0..VALIDATORS)
-            .map(|i| SimNode {
-                dir: tempfile::tempdir().unwrap(),
-                key: ed25519::PrivateKey::from_seed(u64::try_from(i).unwrap() + seed * 100),
-                handle: None,
-            })
-            .collect();
-        let keys: Vec<PublicKey> = sims.iter().map(|s| s.key.public_key()).collect();
-        let validators: Set<PublicKey> = keys.iter().cloned().try_collect().unwrap();
-        let n = u32::try_from(VALIDATORS).unwrap();
-        let (network, oracle) = simulated::Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: consensus::max_message(n),
-                max_peers_per_set: NZUsize!(VALIDATORS),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            keys.clone(),
-        )
-        .await;
-        network.start();
-        let link = link(fault);
-        connect(&oracle, &keys, &link, None).await;
+/// A running simulated network.
+struct Net {
+    oracle: Oracle,
+    keys: Vec<PublicKey>,
+    validators: Set<PublicKey>,
+    link: Link,
+    sims: Vec<SimNode>,
+    nodes: Nodes,
+    record: Arc<Mutex<Record>>,
+    honest: Vec<usize>,
+}
 
-        let record = Arc::new(Mutex::new(Record::default()));
-        let nodes: Nodes = Arc::new(Mutex::new(vec![None; VALIDATORS]));
-        let faulty = 3;
-        let honest: Vec<usize> = if fault == Fault::Byzantine {
-            (0..faulty).collect()
-        } else {
-            (0..VALIDATORS).collect()
-        };
-        for i in 0..VALIDATORS {
-            if fault == Fault::Byzantine && i == faulty {
-                let scheme = consensus::Scheme::signer(
-                    &commonware_utils::union(&consensus::namespace(CHAIN), b"_CONSENSUS"),
-                    validators.clone(),
-                    sims[i].key.clone(),
-                )
-                .unwrap();
-                let ch = channels(&oracle, &keys[i]).await;
-                let byzantine: mocks::conflicter::Conflicter<_, _, Sha256> =
-                    mocks::conflicter::Conflicter::new(
-                        context.child("byzantine"),
-                        mocks::conflicter::Config { scheme },
-                    );
-                byzantine.start(ch.votes);
-                continue;
-            }
-            start(&context, &oracle, &mut sims[i], i, &validators, &record, &nodes).await;
-        }
+/// The validator that fails, in the scenarios where one does.
+const FAULTY: usize = 3;
 
-        // The workload runs for 40 s; the faults happen inside that window.
-        let t0 = context.current();
-        let workload = context.child("client").spawn({
-            let (nodes, record, honest) = (nodes.clone(), record.clone(), honest.clone());
-            move |ctx| client(ctx, nodes, honest, record, seed, t0 + Duration::from_secs(40))
-        });
-        match fault {
-            Fault::Partition => {
-                context.sleep(Duration::from_secs(10)).await;
-                connect(&oracle, &keys, &link, Some(faulty)).await;
-                let (cut_at, alone_at) = (height_of(&nodes, 0), height_of(&nodes, faulty));
-                context.sleep(Duration::from_secs(15)).await;
-                let (after, alone) = (height_of(&nodes, 0), height_of(&nodes, faulty));
-                assert!(
-                    after > cut_at + 5,
-                    "the other three keep finalizing while one is cut off ({cut_at} -> {after})"
+/// Starts the simulated network and the validators (from whatever their storage holds).
+async fn boot(
+    context: &Context,
+    fault: Fault,
+    seed: u64,
+    dirs: &[std::path::PathBuf],
+    record: Arc<Mutex<Record>>,
+) -> Net {
+    let sims: Vec<SimNode> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| SimNode {
+            dir: dir.clone(),
+            key: ed25519::PrivateKey::from_seed(u64::try_from(i).unwrap() + seed * 100),
+            handle: None,
+        })
+        .collect();
+    let keys: Vec<PublicKey> = sims.iter().map(|s| s.key.public_key()).collect();
+    let validators: Set<PublicKey> = keys.iter().cloned().try_collect().unwrap();
+    let (network, oracle) = simulated::Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: consensus::max_message(u32::try_from(VALIDATORS).unwrap()),
+            max_peers_per_set: NZUsize!(VALIDATORS),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.clone(),
+    )
+    .await;
+    network.start();
+    let link = link(fault);
+    connect(&oracle, &keys, &link, None).await;
+    let honest: Vec<usize> = if fault == Fault::Byzantine {
+        (0..VALIDATORS).filter(|i| *i != FAULTY).collect()
+    } else {
+        (0..VALIDATORS).collect()
+    };
+    let mut net = Net {
+        oracle,
+        keys,
+        validators,
+        link,
+        sims,
+        nodes: Arc::new(Mutex::new(vec![None; VALIDATORS])),
+        record,
+        honest,
+    };
+    for i in 0..VALIDATORS {
+        if fault == Fault::Byzantine && i == FAULTY {
+            let scheme = consensus::Scheme::signer(
+                &commonware_utils::union(&consensus::namespace(CHAIN), b"_CONSENSUS"),
+                net.validators.clone(),
+                net.sims[i].key.clone(),
+            )
+            .unwrap();
+            let ch = channels(&net.oracle, &net.keys[i]).await;
+            let byzantine: mocks::conflicter::Conflicter<_, _, Sha256> =
+                mocks::conflicter::Conflicter::new(
+                    context.child("byzantine"),
+                    mocks::conflicter::Config { scheme },
                 );
-                assert!(
-                    alone <= alone_at + 1,
-                    "the cut-off validator cannot finalize alone ({alone_at} -> {alone})"
-                );
-                connect(&oracle, &keys, &link, None).await;
-            }
-            Fault::Crash => {
-                context.sleep(Duration::from_secs(10)).await;
-                crash(&context, &mut sims[faulty], faulty, &nodes).await;
-                let down_at = height_of(&nodes, 0);
-                context.sleep(Duration::from_secs(10)).await;
-                assert!(height_of(&nodes, 0) > down_at + 5, "the others keep finalizing");
-                start(&context, &oracle, &mut sims[faulty], faulty, &validators, &record, &nodes)
-                    .await;
-            }
-            _ => {}
+            byzantine.start(ch.votes);
+            continue;
         }
-        let _ = workload.await;
+        restart(context, &mut net, i).await;
+    }
+    net
+}
 
-        // Drain: every honest node must reach the same head, with every accepted transaction.
-        let mut target = 0;
-        for _ in 0..120 {
-            context.sleep(Duration::from_secs(1)).await;
-            let heights: Vec<u64> = honest.iter().map(|i| height_of(&nodes, *i)).collect();
-            let max = *heights.iter().max().unwrap();
-            if target == 0 && pending(&nodes, &honest) == 0 {
-                target = max;
-            }
-            if target > 0 && heights.iter().all(|h| *h >= target) {
-                break;
-            }
-        }
-        assert!(target > 0, "every mempool drained");
-        let record = record.lock().unwrap();
-        assert!(
-            record.violations.is_empty(),
-            "invariants and agreement: {:#?}",
-            record.violations
-        );
-        let heads: Vec<(u64, Hash)> = honest
-            .iter()
-            .map(|i| {
-                let node = nodes.lock().unwrap()[*i].clone().unwrap();
-                let b = node.db().block(target).unwrap().expect("caught up");
-                (target, b.header.state_root)
-            })
-            .collect();
-        assert!(
-            heads.windows(2).all(|w| w[0] == w[1]),
-            "every honest node has the same state root at {target}: {heads:?}"
-        );
-        let progress = if fault == Fault::Lossy { 10 } else { 30 };
-        assert!(target >= progress, "the chain made progress: {target} blocks");
-        let crashed = matches!(fault, Fault::Crash).then_some(faulty);
-        let mut checked = 0;
-        for (hash, at) in &record.accepted {
-            if Some(*at) == crashed {
-                continue; // its mempool died with it
-            }
-            for i in &honest {
-                let node = nodes.lock().unwrap()[*i].clone().unwrap();
-                assert!(
-                    node.db().tx(hash).unwrap().is_some(),
-                    "transaction {hash} accepted by node {at} is final on node {i}"
-                );
-            }
-            checked += 1;
-        }
-        assert!(checked > 200, "the workload was accepted ({checked} transactions)");
-        for kind in [
-            "create_society",
-            "join",
-            "contribute",
-            "file_request",
-            "vote",
-            "finalize",
-            "gift",
-        ] {
-            if fault == Fault::Lossy && kind == "gift" {
-                continue; // too few blocks for a request to be approved and then helped
-            }
+/// Starts (or restarts) validator `i` from its storage.
+async fn restart(context: &Context, net: &mut Net, i: usize) {
+    start(
+        context,
+        &net.oracle,
+        &mut net.sims[i],
+        i,
+        &net.validators,
+        &net.record,
+        &net.nodes,
+    )
+    .await;
+}
+
+/// Starts the client for `secs` seconds of simulated time.
+fn workload(context: &Context, net: &Net, seed: u64, secs: u64) -> Handle<()> {
+    let until = context.current() + Duration::from_secs(secs);
+    let (nodes, record, honest) = (net.nodes.clone(), net.record.clone(), net.honest.clone());
+    context
+        .child("client")
+        .spawn(move |ctx| client(ctx, nodes, honest, record, seed, until))
+}
+
+/// Injects the scenario's fault while the workload runs.
+async fn inject(context: &Context, net: &mut Net, fault: Fault) {
+    match fault {
+        Fault::Partition => {
+            context.sleep(Duration::from_secs(10)).await;
+            connect(&net.oracle, &net.keys, &net.link, Some(FAULTY)).await;
+            let (cut_at, alone_at) = (height_of(&net.nodes, 0), height_of(&net.nodes, FAULTY));
+            context.sleep(Duration::from_secs(15)).await;
+            let (after, alone) = (height_of(&net.nodes, 0), height_of(&net.nodes, FAULTY));
             assert!(
-                record.kinds.get(kind).copied().unwrap_or(0) > 0,
-                "the workload exercised {kind}: {:?}",
-                record.kinds
+                after > cut_at + 5,
+                "the other three keep finalizing while one is cut off ({cut_at} -> {after})"
+            );
+            assert!(
+                alone <= alone_at + 1,
+                "the cut-off validator cannot finalize alone ({alone_at} -> {alone})"
+            );
+            connect(&net.oracle, &net.keys, &net.link, None).await;
+        }
+        Fault::Crash => {
+            context.sleep(Duration::from_secs(10)).await;
+            crash(context, &mut net.sims[FAULTY], FAULTY, &net.nodes).await;
+            let down_at = height_of(&net.nodes, 0);
+            context.sleep(Duration::from_secs(10)).await;
+            assert!(
+                height_of(&net.nodes, 0) > down_at + 5,
+                "the others keep finalizing"
+            );
+            restart(context, net, FAULTY).await;
+        }
+        _ => {}
+    }
+}
+
+/// Stops nothing: waits until every honest node has the same head with every transaction
+/// accepted, then checks everything and returns the fingerprint.
+async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Fingerprint {
+    let (nodes, honest) = (&net.nodes, &net.honest);
+    let mut target = 0;
+    for _ in 0..120 {
+        context.sleep(Duration::from_secs(1)).await;
+        let heights: Vec<u64> = honest.iter().map(|i| height_of(nodes, *i)).collect();
+        let max = *heights.iter().max().unwrap();
+        if target == 0 && pending(nodes, honest) == 0 {
+            target = max;
+        }
+        if target > 0 && heights.iter().all(|h| *h >= target) {
+            break;
+        }
+    }
+    assert!(target > 0, "every mempool drained");
+    let record = net.record.lock().unwrap();
+    assert!(
+        record.violations.is_empty(),
+        "invariants and agreement: {:#?}",
+        record.violations
+    );
+    let heads: Vec<(u64, Hash)> = honest
+        .iter()
+        .map(|i| {
+            let node = nodes.lock().unwrap()[*i].clone().unwrap();
+            let b = node.db().block(target).unwrap().expect("caught up");
+            (target, b.header.state_root)
+        })
+        .collect();
+    assert!(
+        heads.windows(2).all(|w| w[0] == w[1]),
+        "every honest node has the same state root at {target}: {heads:?}"
+    );
+    let progress = if fault == Fault::Lossy { 10 } else { 30 };
+    assert!(
+        target >= progress,
+        "the chain made progress: {target} blocks"
+    );
+    let crashed = matches!(fault, Fault::Crash).then_some(FAULTY);
+    let mut checked = 0;
+    for (hash, at) in &record.accepted {
+        if Some(*at) == crashed {
+            continue; // its mempool died with it
+        }
+        for i in honest {
+            let node = nodes.lock().unwrap()[*i].clone().unwrap();
+            assert!(
+                node.db().tx(hash).unwrap().is_some(),
+                "transaction {hash} accepted by node {at} is final on node {i}"
             );
         }
-        let blocks = target * u64::try_from(honest.len()).unwrap();
+        checked += 1;
+    }
+    assert!(
+        checked > 200,
+        "the workload was accepted ({checked} transactions)"
+    );
+    for kind in [
+        "create_society",
+        "join",
+        "contribute",
+        "file_request",
+        "vote",
+        "finalize",
+        "gift",
+    ] {
+        if fault == Fault::Lossy && kind == "gift" {
+            continue; // too few blocks for a request to be approved and then helped
+        }
+        assert!(
+            record.kinds.get(kind).copied().unwrap_or(0) > 0,
+            "the workload exercised {kind}: {:?}",
+            record.kinds
+        );
+    }
+    let blocks = target * u64::try_from(honest.len()).unwrap();
+    if fault != Fault::PowerLoss {
         assert!(
             record.audits >= blocks,
             "an audit after every block on every honest node ({} < {blocks})",
             record.audits
         );
-        eprintln!(
-            "{fault:?} seed {seed}: {target} blocks, {checked} accepted transactions final on every honest node, {} audits, finalized {:?}",
-            record.audits, record.kinds
-        );
-        Fingerprint {
-            runtime: context.auditor().state(),
-            heads,
+    }
+    eprintln!(
+        "{fault:?} seed {seed}: {target} blocks, {checked} accepted transactions final on every honest node, {} audits, finalized {:?}",
+        record.audits, record.kinds
+    );
+    Fingerprint {
+        runtime: context.auditor().state(),
+        heads,
+    }
+}
+
+fn simulate(fault: Fault, seed: u64) -> Fingerprint {
+    let temp: Vec<tempfile::TempDir> = (0..VALIDATORS)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let dirs: Vec<std::path::PathBuf> = temp.iter().map(|t| t.path().to_path_buf()).collect();
+    let record = Arc::new(Mutex::new(Record::default()));
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_start_time(UNIX_EPOCH + Duration::from_secs(1))
+        .with_timeout(Some(Duration::from_secs(600)));
+    if fault != Fault::PowerLoss {
+        return deterministic::Runner::new(cfg).start(|context| async move {
+            let mut net = boot(&context, fault, seed, &dirs, record).await;
+            let client = workload(&context, &net, seed, 40);
+            inject(&context, &mut net, fault).await;
+            let _ = client.await;
+            finish(&context, &net, fault, seed).await
+        });
+    }
+    // Power loss: run for a while, then drop every task at once; unsynced writes are torn.
+    let torn = FaultConfig::default().write(WriteConfig {
+        failure_rate: commonware_utils::probability!(0.0),
+        retention_rate: commonware_utils::probability!(0.5),
+        mode: PartialWriteMode::Subset,
+    });
+    let (heights, checkpoint) = deterministic::Runner::new(cfg.with_storage_fault_config(torn))
+        .start_and_recover({
+            let (dirs, record) = (dirs.clone(), record.clone());
+            |context| async move {
+                let net = boot(&context, fault, seed, &dirs, record).await;
+                let _client = workload(&context, &net, seed, 30);
+                context.sleep(Duration::from_secs(20)).await;
+                (0..VALIDATORS)
+                    .map(|i| height_of(&net.nodes, i))
+                    .collect::<Vec<_>>()
+            }
+        });
+    assert!(
+        heights.iter().all(|h| *h > 20),
+        "blocks were finalized before the power loss: {heights:?}"
+    );
+    // What the mempools held is gone; what was finalized must not be.
+    record.lock().unwrap().accepted.clear();
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let net = boot(&context, fault, seed, &dirs, record).await;
+        for (i, h) in heights.iter().enumerate() {
+            assert!(
+                height_of(&net.nodes, i) >= *h,
+                "node {i} kept every finalized block through the power loss"
+            );
         }
+        let client = workload(&context, &net, seed ^ 1, 20);
+        let _ = client.await;
+        finish(&context, &net, fault, seed).await
     })
 }
 
@@ -659,6 +780,11 @@ fn a_partitioned_validator_catches_up_after_the_partition_heals() {
 #[test]
 fn a_validator_killed_mid_flight_restarts_from_its_storage_and_catches_up() {
     scenario(Fault::Crash);
+}
+
+#[test]
+fn a_power_loss_on_every_validator_tearing_unsynced_writes_loses_no_finalized_block() {
+    scenario(Fault::PowerLoss);
 }
 
 #[test]
