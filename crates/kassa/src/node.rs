@@ -156,20 +156,20 @@ pub fn run(plan: Plan) -> Result<()> {
         .map(|v| consensus::public_key_from_bytes(v).context("invalid validator key in genesis"))
         .collect::<Result<Vec<_>>>()?;
     enum Work {
-        Validate(ConsensusConfig),
+        Validate(Box<ConsensusConfig>),
         Follow(follower::Config),
     }
     let work = match plan.role {
         Role::Validator { seed, p2p, peers } => {
             let key = consensus::key_from_seed(seed).context("invalid validator key")?;
             let me = consensus::public_key(&key);
-            Work::Validate(ConsensusConfig {
+            Work::Validate(Box::new(ConsensusConfig {
                 validators: validator_addresses(&plan.genesis, &me, p2p, &peers)?,
                 key,
                 listen: p2p,
                 namespace,
                 block_time: plan.block_time,
-            })
+            }))
         }
         Role::Follower { bootstrap } => Work::Follow(follower::Config {
             bootstrap,
@@ -211,7 +211,7 @@ pub fn run(plan: Plan) -> Result<()> {
         let work = async {
             match work {
                 Work::Validate(cfg) => {
-                    if consensus::run(context.child("consensus"), node, cfg)
+                    if consensus::run(context.child("consensus"), node, *cfg)
                         .await
                         .is_err()
                     {

@@ -808,3 +808,61 @@ pub fn public_key_bytes(key: &ed25519::PublicKey) -> [u8; 32] {
 pub fn public_key_from_bytes(bytes: [u8; 32]) -> Option<ed25519::PublicKey> {
     ed25519::PublicKey::decode(Bytes::copy_from_slice(&bytes)).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kassa_types::tx::{Body, ChainId};
+    use kassa_types::{AssetId, SecretKey, Transaction};
+
+    fn tx(nonce: u64) -> SignedTransaction {
+        let key = SecretKey::from_label("relay");
+        Transaction {
+            chain_id: ChainId::new("kassa-test".to_string()).unwrap(),
+            signer: key.address(),
+            nonce,
+            fee: 1_000,
+            expiry_height: 10,
+            body: Body::Transfer {
+                to: key.address(),
+                asset: AssetId::NATIVE,
+                amount: 1,
+            },
+        }
+        .sign(&key)
+    }
+
+    #[test]
+    fn a_relay_message_decodes_to_the_batch_it_encodes() {
+        let batch = RelayBatch::new((0..3).map(tx).collect()).unwrap();
+        let bytes = kcodec::encode(&batch);
+        let back: RelayBatch = kcodec::decode(&bytes, RELAY_MSG_MAX).unwrap();
+        assert_eq!(back.into_inner(), batch.into_inner());
+    }
+
+    #[test]
+    fn a_relay_message_with_too_many_transactions_or_trailing_bytes_is_refused() {
+        // 257 transactions: refused from the length prefix, before anything is read.
+        let too_many: Vec<SignedTransaction> = (0..=RELAY_BATCH_MAX as u64).map(tx).collect();
+        let bytes = borsh::to_vec(&too_many).unwrap();
+        assert!(kcodec::decode::<RelayBatch>(&bytes, usize::MAX).is_err());
+        let mut bytes = kcodec::encode(&RelayBatch::new(vec![tx(0)]).unwrap());
+        bytes.push(0);
+        assert!(kcodec::decode::<RelayBatch>(&bytes, RELAY_MSG_MAX).is_err());
+        assert!(kcodec::decode::<RelayBatch>(&[0xff; 16], RELAY_MSG_MAX).is_err());
+    }
+
+    #[test]
+    fn a_finalization_certificate_that_does_not_decode_is_refused() {
+        let validators: Vec<PublicKey> = (0..4)
+            .map(|i| ed25519::PrivateKey::from_seed(i).public_key())
+            .collect();
+        let mut rng = commonware_utils::test_rng();
+        let block = Hash::of(&[b"block"]);
+        for garbage in [vec![], vec![0u8; 7], vec![0xffu8; 300]] {
+            assert!(
+                verify_finalization(&mut rng, b"KASSA_x", &validators, &garbage, &block).is_err()
+            );
+        }
+    }
+}

@@ -395,7 +395,7 @@ async fn client(
     seed: u64,
     until: SystemTime,
 ) {
-    let mut rng = Rng(seed ^ 0xC11E_47);
+    let mut rng = Rng(seed ^ 0x00C1_1E47);
     let chain_id = ChainId::new(CHAIN.to_string()).unwrap();
     while context.current() < until {
         context
