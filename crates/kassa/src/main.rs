@@ -3,6 +3,7 @@
 
 mod amount;
 mod audit;
+mod bench;
 mod client;
 mod follower;
 mod genesis;
@@ -57,6 +58,8 @@ enum Command {
         #[arg(long)]
         genesis: Option<PathBuf>,
     },
+    /// Measure throughput, latency, CPU and memory on realistic signed transactions.
+    Bench(BenchArgs),
     /// Decode a signed transaction from hex, check its signature, and print it.
     DecodeTx {
         /// The canonical signed-transaction bytes, hex-encoded.
@@ -85,6 +88,28 @@ struct NodeArgs {
     /// Block pacing in milliseconds (dev).
     #[arg(long, default_value_t = genesis::default_block_ms())]
     block_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Which benchmark: state, node, network (4 validators), scale, or all.
+    #[arg(value_enum, default_value = "all")]
+    which: bench::Which,
+    /// Signed transactions in the measured load.
+    #[arg(long, default_value_t = 20_000)]
+    txs: usize,
+    /// Accounts signing them (every account is a member of the benchmark's society).
+    #[arg(long, default_value_t = 1_000)]
+    accounts: usize,
+    /// What the load is made of.
+    #[arg(long, value_enum, default_value = "mix")]
+    mix: bench::Load,
+    /// Block pacing of the node and network benchmarks, milliseconds.
+    #[arg(long, default_value_t = 100)]
+    block_ms: u64,
+    /// Also write the results as JSON to this file (for comparing commits).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +185,14 @@ fn main() -> ExitCode {
         Command::Query(cmd) => wallet_cli::query(cmd, &cli.common),
         Command::Faucet { who } => wallet_cli::faucet(&who, &cli.common),
         Command::Audit { data_dir, genesis } => run_audit(data_dir, genesis, &cli.common),
+        Command::Bench(a) => bench::run(&bench::Options {
+            which: a.which,
+            txs: a.txs,
+            accounts: a.accounts,
+            mix: a.mix,
+            block_ms: a.block_ms,
+            json: a.out,
+        }),
         Command::DecodeTx { hex } => return decode_tx(&hex),
     };
     match result {

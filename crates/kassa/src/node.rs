@@ -9,6 +9,7 @@ use kassa_node::consensus::{self, ConsensusConfig};
 use kassa_node::{App, Faucet, MempoolConfig, Node};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Everything a node needs, from `--dev` flags or a config file.
@@ -20,6 +21,7 @@ pub struct Plan {
     pub block_time: Duration,
     pub role: Role,
     pub faucet: Option<Faucet>,
+    pub mempool: MempoolConfig,
 }
 
 /// What a node does for its chain.
@@ -81,6 +83,7 @@ pub fn dev_plan(
             key: genesis::dev_key(0),
             amount: genesis::DEV_FAUCET_KAS,
         }),
+        mempool: MempoolConfig::default(),
     })
 }
 
@@ -108,6 +111,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
             key: genesis::dev_key(i),
             amount: genesis::DEV_FAUCET_KAS,
         }),
+        mempool: MempoolConfig::default(),
     })
 }
 
@@ -147,6 +151,27 @@ fn validator_addresses(
 
 /// Runs the node until Ctrl-C.
 pub fn run(plan: Plan) -> Result<()> {
+    run_until(
+        plan,
+        || async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("kassa node: stopping");
+        },
+        |_| {},
+    )
+}
+
+/// Runs the node until `stop()` completes; `started` gets the node once it is serving (the
+/// benchmarks drive it in-process).
+pub fn run_until<S, F>(
+    plan: Plan,
+    stop: S,
+    started: impl FnOnce(Arc<Node>) + Send + 'static,
+) -> Result<()>
+where
+    S: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send,
+{
     let genesis = plan.genesis.to_genesis()?;
     let namespace = consensus::namespace(&plan.genesis.chain_id);
     let validator_keys = plan
@@ -181,7 +206,7 @@ pub fn run(plan: Plan) -> Result<()> {
         &plan.data_dir.join("state"),
         &genesis,
         &consensus::genesis_context(),
-        MempoolConfig::default(),
+        plan.mempool,
     )?;
     let head = app.head().clone();
     let genesis_json = serde_json::to_string_pretty(&plan.genesis)?;
@@ -208,6 +233,7 @@ pub fn run(plan: Plan) -> Result<()> {
             }
         });
         println!("kassa node: API on http://{http}/api/v1/status");
+        started(node.clone());
         let work = async {
             match work {
                 Work::Validate(cfg) => {
@@ -228,9 +254,7 @@ pub fn run(plan: Plan) -> Result<()> {
         };
         tokio::select! {
             () = work => {}
-            _ = tokio::signal::ctrl_c() => {
-                println!("kassa node: stopping");
-            }
+            () = stop() => {}
         }
         let _ = context.stop(0, Some(Duration::from_secs(5))).await;
     });

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod pool;
 pub mod records;
 pub mod store;
+pub mod testkit;
 pub mod view;
 
 pub use exec::{

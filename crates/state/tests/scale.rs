@@ -5,12 +5,9 @@
 mod common;
 
 use common::*;
-use kassa_state::keys;
-use kassa_state::pool::{Stake, half_karma};
-use kassa_state::records::{Asset, Book, Event, Member, MemberStatus};
-use kassa_state::{Store, StoreMut};
+use kassa_state::records::Event;
+use kassa_types::Rules;
 use kassa_types::tx::Body;
-use kassa_types::{Address, Rules};
 
 fn rules() -> Rules {
     let mut r = fast_rules(100, 1_000);
@@ -20,52 +17,22 @@ fn rules() -> Rules {
     r
 }
 
-/// Adds `n` members straight into storage, each with a gift account of 400 and matching karma,
-/// keeping every §9 invariant (the asset's supply grows by what their gift accounts hold).
-fn seed_members(f: &mut Fund, n: u64) {
-    let st = &mut f.chain.st;
-    let mut book: Book = borsh::from_slice(&st.get(&keys::book(f.soc)).unwrap()).unwrap();
-    let now = book.start.period;
-    let h = rules().karma_half_life_periods;
-    for i in 0..n {
-        let mut who = [0xEEu8; 32];
-        who[..8].copy_from_slice(&i.to_be_bytes());
-        let mut stake = Stake {
-            karma: half_karma(400),
-            pos: book.pool.empty_position(now, h),
-        };
-        book.pool.deposit(400).unwrap();
-        stake.deposit(&book.pool, 400, now, h);
-        let m = Member {
-            status: MemberStatus::Active,
-            joined_period: 0,
-            pledge: 100,
-            identity_commitment: None,
-            contributed: 400,
-            stake,
-            delegate: None,
-            open_request: None,
-        };
-        st.put(
-            keys::member(f.soc, &Address(who)),
-            borsh::to_vec(&m).unwrap(),
-        );
-    }
-    book.member_count += n;
-    book.total_karma += half_karma(400) * u128::from(n);
-    st.put(keys::book(f.soc), borsh::to_vec(&book).unwrap());
-    let mut asset: Asset = borsh::from_slice(&st.get(&keys::asset(f.asset)).unwrap()).unwrap();
-    asset.supply += 400 * n;
-    st.put(keys::asset(f.asset), borsh::to_vec(&asset).unwrap());
-}
-
 /// Files, approves and finalizes a request; returns the number of state entries the finalizing
 /// transaction wrote and the amount it drew.
 fn approve_and_finalize(members: u64) -> (u64, u64) {
     let mut f = Fund::new(10, rules(), 4);
     if members > 10 {
         f.chain.paranoid = false;
-        seed_members(&mut f, members - 10);
+        let h = rules().karma_half_life_periods;
+        kassa_state::testkit::seed_members(
+            &mut f.chain.st,
+            f.soc,
+            f.asset,
+            members - 10,
+            100,
+            400,
+            h,
+        );
         f.chain.audit();
     }
     let r = f.file(0, 500).unwrap();

@@ -1,0 +1,50 @@
+//! `kassa bench` runs its workloads for real (small ones here) and reports them as JSON.
+
+use serde_json::Value;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+
+fn bench(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let run = Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "kassa bench {args:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+#[test]
+fn the_state_benchmark_admits_executes_and_commits_every_generated_transaction() {
+    let r = bench(&["state", "--txs", "300", "--accounts", "30"]);
+    assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "admit, execute + commit, end to end");
+    for row in results {
+        assert_eq!(row["txs"], 300, "{row}");
+        assert!(row["tx_per_s"].as_u64().unwrap() > 0, "{row}");
+    }
+    assert!(results[1]["p50_us"].as_u64().is_some(), "per-block latency");
+}
+
+#[test]
+fn the_node_benchmark_measures_submit_to_finalized_latency_on_a_real_validator() {
+    let r = bench(&["node", "--txs", "200", "--accounts", "20", "--mix", "vote"]);
+    let row = &r["results"][0];
+    assert_eq!(row["txs"], 200);
+    let (p50, p99) = (
+        row["p50_us"].as_u64().unwrap(),
+        row["p99_us"].as_u64().unwrap(),
+    );
+    assert!(p50 > 0 && p50 <= p99, "{row}");
+}

@@ -1,0 +1,60 @@
+//! Building large states quickly, for the scale test and `kassa bench scale`: members written
+//! straight into storage, keeping every §9 invariant, instead of a million signed joins.
+
+use crate::keys;
+use crate::pool::{Stake, half_karma};
+use crate::records::{Asset, Book, Member, MemberStatus};
+use crate::{Store, StoreMut};
+use kassa_types::{Address, AssetId, SocietyId};
+
+/// The address of seeded member `i` (never a real key's address: `0xEE…` with `i` in front).
+pub fn seeded_member(i: u64) -> Address {
+    let mut who = [0xEEu8; 32];
+    who[..8].copy_from_slice(&i.to_be_bytes());
+    Address(who)
+}
+
+/// Adds `n` active members to society `soc` (whose asset is `asset`), each with a pledge of
+/// `pledge`, `gift` contributed and held in their gift account, and the karma that goes with it.
+/// The asset's supply grows by what the gift accounts hold, so conservation still holds.
+pub fn seed_members<S: Store + StoreMut>(
+    st: &mut S,
+    soc: SocietyId,
+    asset: AssetId,
+    n: u64,
+    pledge: u64,
+    gift: u64,
+    half_life_periods: u32,
+) {
+    let decode = |st: &S, key: &[u8]| st.get(key).expect("present");
+    let mut book: Book = borsh::from_slice(&decode(st, &keys::book(soc))).expect("book");
+    let now = book.start.period;
+    for i in 0..n {
+        let mut stake = Stake {
+            karma: half_karma(gift),
+            pos: book.pool.empty_position(now, half_life_periods),
+        };
+        book.pool.deposit(gift).expect("the pool has room");
+        stake.deposit(&book.pool, gift, now, half_life_periods);
+        let m = Member {
+            status: MemberStatus::Active,
+            joined_period: 0,
+            pledge,
+            identity_commitment: None,
+            contributed: u128::from(gift),
+            stake,
+            delegate: None,
+            open_request: None,
+        };
+        st.put(
+            keys::member(soc, &seeded_member(i)),
+            borsh::to_vec(&m).expect("encode"),
+        );
+    }
+    book.member_count += n;
+    book.total_karma += half_karma(gift) * u128::from(n);
+    st.put(keys::book(soc), borsh::to_vec(&book).expect("encode"));
+    let mut a: Asset = borsh::from_slice(&decode(st, &keys::asset(asset))).expect("asset");
+    a.supply += gift * n;
+    st.put(keys::asset(asset), borsh::to_vec(&a).expect("encode"));
+}
