@@ -261,6 +261,8 @@ impl App {
     /// Executes `txs` as the block after `parent`. With `strict`, any transaction that is not
     /// includable makes the whole block invalid (`None`); otherwise such transactions are
     /// dropped. Returns the included transactions, their receipts, the writes and the root.
+    /// Every signature must have been verified already (at mempool admission, or as one batch
+    /// by [`App::verify`]).
     fn execute(
         &self,
         parent: &Hash,
@@ -280,7 +282,7 @@ impl App {
         let mut receipts = Vec::new();
         let mut refused = Vec::new();
         for tx in txs {
-            match apply_tx(&mut overlay, ctx, &tx, false) {
+            match apply_tx(&mut overlay, ctx, &tx, true) {
                 Ok(r) => {
                     receipts.push((r.tx_hash, r));
                     included.push(tx);
@@ -401,6 +403,18 @@ impl App {
             return Ok(false);
         }
         if h.tx_root != tx_root(&block.txs) || block.txs.len() > self.limits.txs_max {
+            return Ok(false);
+        }
+        // One batch for the whole block (ZIP-215: valid iff each one is); a bad signature
+        // makes the block invalid.
+        let sighashes: Vec<Hash> = block.txs.iter().map(|t| t.tx.sighash()).collect();
+        if !kassa_types::crypto::verify_batch(
+            block
+                .txs
+                .iter()
+                .zip(&sighashes)
+                .map(|(t, h)| (&t.tx.signer, h.0.as_slice(), &t.signature)),
+        ) {
             return Ok(false);
         }
         let ctx = BlockContext {

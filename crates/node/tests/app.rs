@@ -77,7 +77,7 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
 }
 
 #[test]
-fn a_block_with_a_wrong_state_root_or_an_unincludable_transaction_is_refused() {
+fn a_block_with_a_wrong_state_root_a_forged_signature_or_an_unincludable_transaction_is_refused() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
     let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
@@ -96,6 +96,18 @@ fn a_block_with_a_wrong_state_root_or_an_unincludable_transaction_is_refused() {
     assert!(
         !b.verify(&replay, 2_000, 1_000).unwrap(),
         "a replayed transaction makes the block invalid"
+    );
+
+    // A forged signature: the block's root is even recomputed to match what executing it would
+    // give, so only the (batch) signature check stands in the way.
+    let mut forged = good.clone();
+    let mut t = good.txs[0].clone();
+    t.signature.0[5] ^= 1;
+    forged.header.tx_root = kassa_types::block::tx_root(std::slice::from_ref(&t));
+    forged.txs = kassa_types::BoundedVec::new(vec![t]).unwrap();
+    assert!(
+        !b.verify(&forged, 2_000, 1_000).unwrap(),
+        "a transaction with a bad signature makes the block invalid"
     );
 
     let mut future = good.clone();
