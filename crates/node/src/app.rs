@@ -9,7 +9,7 @@
 //! verified, in one atomic database transaction.
 
 use crate::mempool::{AdmitError, Mempool, MempoolConfig};
-use kassa_db::{Db, DbError, Head};
+use kassa_db::{Db, DbError, Head, PendingState};
 use kassa_state::records::ChainParams;
 use kassa_state::store::{Overlay, Store};
 use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx};
@@ -64,11 +64,31 @@ pub enum AppError {
     },
 }
 
+/// A block's state changes, and whether its tree update is computed already.
+#[derive(Debug)]
+enum Prepared {
+    /// Executed directly on the committed head: the tree update is ready to commit as it is
+    /// (the common case; saves hashing the tree twice).
+    Ready(PendingState),
+    /// Executed on a parent that was not finalized yet: the tree update is computed at
+    /// finalization.
+    Writes(Writes),
+}
+
+impl Prepared {
+    fn writes(&self) -> &Writes {
+        match self {
+            Prepared::Ready(p) => &p.writes,
+            Prepared::Writes(w) => w,
+        }
+    }
+}
+
 /// A block executed but not finalized.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Executed {
     block: Block,
-    writes: Writes,
+    state: Prepared,
     receipts: Vec<(Hash, Receipt)>,
 }
 
@@ -78,7 +98,7 @@ struct Execution {
     /// Transactions that could not be included (lenient execution only).
     refused: Vec<Hash>,
     receipts: Vec<(Hash, Receipt)>,
-    writes: Writes,
+    state: Prepared,
     root: Hash,
 }
 
@@ -121,7 +141,7 @@ impl<S: Store> Store for Layered<'_, S> {
 fn layer_of(ancestry: &[&Executed]) -> Writes {
     let mut layer = Writes::new();
     for e in ancestry {
-        layer.extend(e.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        layer.extend(e.state.writes().iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     layer
 }
@@ -293,17 +313,23 @@ impl App {
         }
         kassa_state::end_block(&mut overlay, ctx);
         let writes = overlay.into_writes();
-        let mut sets: Vec<&Writes> = ancestry.iter().map(|e| &e.writes).collect();
-        sets.push(&writes);
-        let root = *self
-            .db
-            .roots_for(self.head.height + 1, &sets)?
-            .last()
-            .expect("one set at least");
+        let (root, state) = if ancestry.is_empty() {
+            let p = self.db.prepare(self.head.height + 1, writes)?;
+            (p.state_root, Prepared::Ready(p))
+        } else {
+            let mut sets: Vec<&Writes> = ancestry.iter().map(|e| e.state.writes()).collect();
+            sets.push(&writes);
+            let root = *self
+                .db
+                .roots_for(self.head.height + 1, &sets)?
+                .last()
+                .expect("one set at least");
+            (root, Prepared::Writes(writes))
+        };
         Ok(Some(Execution {
             included,
             receipts,
-            writes,
+            state,
             root,
             refused,
         }))
@@ -338,7 +364,7 @@ impl App {
         let Execution {
             included: txs,
             receipts,
-            writes,
+            state,
             root: state_root,
             refused,
         } = self
@@ -366,7 +392,7 @@ impl App {
             block.header.hash(),
             Executed {
                 block: block.clone(),
-                writes,
+                state,
                 receipts,
             },
         );
@@ -424,7 +450,7 @@ impl App {
         };
         let Some(Execution {
             receipts,
-            writes,
+            state,
             root,
             ..
         }) = self.execute(&h.parent, &ctx, block.txs.to_vec(), true)?
@@ -438,7 +464,7 @@ impl App {
             id,
             Executed {
                 block: block.clone(),
-                writes,
+                state,
                 receipts,
             },
         );
@@ -483,7 +509,12 @@ impl App {
                 self.pending.remove(&id).expect("just verified")
             }
         };
-        let pending = self.db.prepare(h.height, executed.writes)?;
+        let pending = match executed.state {
+            // Computed on the committed state at height - 1, which is still the head.
+            Prepared::Ready(p) if p.height == h.height => p,
+            Prepared::Ready(p) => self.db.prepare(h.height, p.writes)?,
+            Prepared::Writes(w) => self.db.prepare(h.height, w)?,
+        };
         if pending.state_root != h.state_root {
             return Err(AppError::StateRootMismatch {
                 height: h.height,
