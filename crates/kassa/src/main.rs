@@ -185,14 +185,19 @@ fn main() -> ExitCode {
         Command::Query(cmd) => wallet_cli::query(cmd, &cli.common),
         Command::Faucet { who } => wallet_cli::faucet(&who, &cli.common),
         Command::Audit { data_dir, genesis } => run_audit(data_dir, genesis, &cli.common),
-        Command::Bench(a) => bench::run(&bench::Options {
-            which: a.which,
-            txs: a.txs,
-            accounts: a.accounts,
-            mix: a.mix,
-            block_ms: a.block_ms,
-            json: a.out,
-        }),
+        Command::Bench(a) => {
+            if std::env::var_os("KASSA_LOG").is_some() {
+                init_logs();
+            }
+            bench::run(&bench::Options {
+                which: a.which,
+                txs: a.txs,
+                accounts: a.accounts,
+                mix: a.mix,
+                block_ms: a.block_ms,
+                json: a.out,
+            })
+        }
         Command::DecodeTx { hex } => return decode_tx(&hex),
     };
     match result {

@@ -230,9 +230,22 @@ impl App {
         &mut self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
+        let all_valid = crate::mempool::signatures_valid(&txs);
+        self.submit_checked(txs, all_valid)
+    }
+
+    /// Like [`App::submit`], with the batch signature check done by the caller:
+    /// `all_valid` must be [`crate::mempool::signatures_valid`] of `txs`.
+    pub fn submit_checked(
+        &mut self,
+        txs: Vec<SignedTransaction>,
+        all_valid: bool,
+    ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let reader = self.db.reader()?;
         let next = self.head.height + 1;
-        Ok(self.mempool.admit_batch(txs, &reader, &self.params, next))
+        Ok(self
+            .mempool
+            .admit_batch_checked(txs, all_valid, &reader, &self.params, next))
     }
 
     /// Whether the block `id` at `height` is executed here: committed, or executed and pending.
@@ -433,14 +446,7 @@ impl App {
         }
         // One batch for the whole block (ZIP-215: valid iff each one is); a bad signature
         // makes the block invalid.
-        let sighashes: Vec<Hash> = block.txs.iter().map(|t| t.tx.sighash()).collect();
-        if !kassa_types::crypto::verify_batch(
-            block
-                .txs
-                .iter()
-                .zip(&sighashes)
-                .map(|(t, h)| (&t.tx.signer, h.0.as_slice(), &t.signature)),
-        ) {
+        if !crate::mempool::signatures_valid(&block.txs) {
             return Ok(false);
         }
         let ctx = BlockContext {

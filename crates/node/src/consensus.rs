@@ -272,10 +272,12 @@ impl<E: Clock> Application<E> for KassaApp {
         }
         let time_ms = now_ms(runtime.current()).max(earliest);
         let proposer = Address(context.leader.encode().as_ref().try_into().ok()?);
-        let block = match self
+        let started = std::time::Instant::now();
+        let built = self
             .node
-            .propose(&p.hash(), time_ms, proposer, &context.encode())
-        {
+            .propose(&p.hash(), time_ms, proposer, &context.encode());
+        tracing::debug!(took_us = started.elapsed().as_micros(), "proposal built");
+        let block = match built {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "could not build a block");
@@ -350,7 +352,10 @@ async fn run_finalizer(
             Update::Tip(..) => continue,
             Update::Block(block, ack) => (block, ack),
         };
-        match node.finalize(&block.inner().block) {
+        let started = std::time::Instant::now();
+        let applied = node.finalize(&block.inner().block);
+        tracing::debug!(took_us = started.elapsed().as_micros(), "finalize applied");
+        match applied {
             Ok(Some(f)) => {
                 tracing::debug!(height = f.head.height, txs = f.block.txs.len(), root = %f.head.state_root, "finalized")
             }

@@ -153,7 +153,10 @@ impl Node {
         &self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
-        let results = self.with_app(|a| a.submit(txs.clone()))?;
+        // The signatures are checked before taking the lock, so that this runs in parallel
+        // with block building and commits.
+        let all_valid = crate::mempool::signatures_valid(&txs);
+        let results = self.with_app(|a| a.submit_checked(txs.clone(), all_valid))?;
         let admitted: Vec<SignedTransaction> = txs
             .into_iter()
             .zip(&results)
@@ -167,7 +170,8 @@ impl Node {
     /// Admits transactions a peer relayed (not relayed again: validators are fully connected).
     /// Returns how many were new here.
     pub fn admit_relayed(&self, txs: Vec<SignedTransaction>) -> Result<usize, AppError> {
-        let results = self.with_app(|a| a.submit(txs))?;
+        let all_valid = crate::mempool::signatures_valid(&txs);
+        let results = self.with_app(|a| a.submit_checked(txs, all_valid))?;
         Ok(results.iter().filter(|r| r.is_ok()).count())
     }
 

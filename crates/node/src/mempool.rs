@@ -39,6 +39,17 @@ impl Default for MempoolConfig {
     }
 }
 
+/// Whether every transaction's signature is valid, checked as one batch (ZIP-215: the batch
+/// is valid iff each signature is).
+pub fn signatures_valid(txs: &[SignedTransaction]) -> bool {
+    let sighashes: Vec<Hash> = txs.iter().map(|t| t.tx.sighash()).collect();
+    crypto::verify_batch(
+        txs.iter()
+            .zip(&sighashes)
+            .map(|(t, h)| (&t.tx.signer, h.0.as_slice(), &t.signature)),
+    )
+}
+
 /// Why a transaction was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AdmitError {
@@ -140,12 +151,20 @@ impl Mempool {
         params: &ChainParams,
         next_height: u64,
     ) -> Vec<Result<Hash, AdmitError>> {
-        let sighashes: Vec<Hash> = txs.iter().map(|t| t.tx.sighash()).collect();
-        let all_valid = crypto::verify_batch(
-            txs.iter()
-                .zip(&sighashes)
-                .map(|(t, h)| (&t.tx.signer, h.0.as_slice(), &t.signature)),
-        );
+        let all_valid = signatures_valid(&txs);
+        self.admit_batch_checked(txs, all_valid, state, params, next_height)
+    }
+
+    /// Like [`Mempool::admit_batch`], with the batch verification done by the caller (outside
+    /// any lock): `all_valid` must be what [`signatures_valid`] says of `txs`.
+    pub fn admit_batch_checked(
+        &mut self,
+        txs: Vec<SignedTransaction>,
+        all_valid: bool,
+        state: &impl Store,
+        params: &ChainParams,
+        next_height: u64,
+    ) -> Vec<Result<Hash, AdmitError>> {
         txs.into_iter()
             .map(|t| self.admit_checked(t, state, params, next_height, all_valid))
             .collect()
