@@ -148,7 +148,8 @@ impl Db {
         let r = self.db.begin_read()?;
         Ok(Reader {
             state: r.open_table(STATE)?,
-            txn: r,
+            nodes: r.open_table(JMT_NODES)?,
+            values: r.open_table(JMT_VALUES)?,
         })
     }
 
@@ -159,8 +160,42 @@ impl Db {
         height: u64,
         writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<PendingState> {
+        self.prepare_on(height, writes, &[])
+    }
+
+    /// Like [`Db::prepare`], on top of blocks that are not committed yet: `below` are their
+    /// prepared states, oldest first, the first at the next height. The result can be committed
+    /// as it is once they are (the tree nodes it refers to are theirs), so each block's tree is
+    /// hashed once.
+    pub fn prepare_on(
+        &self,
+        height: u64,
+        writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        below: &[&PendingState],
+    ) -> Result<PendingState> {
+        let next = self.head()?.map_or(0, |h| h.height + 1);
+        for (i, p) in below.iter().enumerate() {
+            let expected = next + u64::try_from(i).expect("few pending blocks");
+            if p.height != expected {
+                return Err(DbError::NotNext {
+                    got: p.height,
+                    expected,
+                });
+            }
+        }
+        let expected = next + u64::try_from(below.len()).expect("few pending blocks");
+        if height != expected {
+            return Err(DbError::NotNext {
+                got: height,
+                expected,
+            });
+        }
         let reader = self.reader()?;
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
+        let stacked = Stacked {
+            base: &reader,
+            below,
+        };
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(&stacked);
         let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
             .iter()
             .map(|(k, v)| (key_hash(k), v.clone()))
@@ -301,7 +336,8 @@ pub fn verify_proof(state_root: &Hash, key: &[u8], value: Option<&[u8]>, proof: 
 #[derive(Debug)]
 pub struct Reader {
     state: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
-    txn: redb::ReadTransaction,
+    nodes: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    values: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
 impl Store for Reader {
@@ -345,8 +381,10 @@ impl ScanStore for Reader {
 
 impl TreeReader for Reader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let t = self.txn.open_table(JMT_NODES)?;
-        Ok(t.get(enc(node_key).as_slice())?.map(|v| dec(v.value())))
+        Ok(self
+            .nodes
+            .get(enc(node_key).as_slice())?
+            .map(|v| dec(v.value())))
     }
 
     fn get_value_option(
@@ -354,10 +392,10 @@ impl TreeReader for Reader {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let t = self.txn.open_table(JMT_VALUES)?;
         let lo = value_key(&key_hash, 0);
         let hi = value_key(&key_hash, max_version);
-        let last = t
+        let last = self
+            .values
             .range(lo.as_slice()..=hi.as_slice())?
             .next_back()
             .transpose()?;
@@ -368,5 +406,44 @@ impl TreeReader for Reader {
         // Only used when restoring a tree from a snapshot (state sync), which Kassa does not do:
         // a node that is behind replays blocks instead.
         anyhow::bail!("restoring a Jellyfish Merkle tree from a snapshot is not supported")
+    }
+}
+
+/// The committed tree with the prepared, not yet committed, blocks `below` on top (oldest
+/// first, one version each).
+struct Stacked<'a> {
+    base: &'a Reader,
+    below: &'a [&'a PendingState],
+}
+
+impl TreeReader for Stacked<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        for p in self.below.iter().rev() {
+            if let Some(n) = p.batch.get_node(node_key) {
+                return Ok(Some(n.clone()));
+            }
+        }
+        self.base.get_node_option(node_key)
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        // The newest version at or below `max_version`: the pending blocks are newer than
+        // anything committed, and each holds one version.
+        for p in self.below.iter().rev() {
+            if p.height <= max_version
+                && let Some(v) = p.batch.values().get(&(p.height, key_hash))
+            {
+                return Ok(v.clone());
+            }
+        }
+        self.base.get_value_option(max_version, key_hash)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.base.get_rightmost_leaf()
     }
 }

@@ -59,16 +59,30 @@ fn the_head_and_state_survive_reopening_and_blocks_must_come_in_order() {
     let root = {
         let db = Db::open(&path).unwrap();
         assert!(db.head().unwrap().is_none());
-        let p = db.prepare(1, writes(&[(b"x", Some(b"y"))])).unwrap();
-        assert!(matches!(
-            db.commit_block(p, None, &[], 0),
-            Err(DbError::NotNext {
-                got: 1,
-                expected: 0
-            })
-        ));
+        assert!(
+            matches!(
+                db.prepare(1, writes(&[(b"x", Some(b"y"))])),
+                Err(DbError::NotNext {
+                    got: 1,
+                    expected: 0
+                })
+            ),
+            "a block's state is prepared only at the next height"
+        );
         let p = db.prepare(0, writes(&[(b"x", Some(b"y"))])).unwrap();
-        db.commit_block(p, None, &[], 0).unwrap().state_root
+        let stale = db.prepare(0, writes(&[(b"z", Some(b"w"))])).unwrap();
+        let root = db.commit_block(p, None, &[], 0).unwrap().state_root;
+        assert!(
+            matches!(
+                db.commit_block(stale, None, &[], 0),
+                Err(DbError::NotNext {
+                    got: 0,
+                    expected: 1
+                })
+            ),
+            "and committed only in order"
+        );
+        root
     };
     let db = Db::open(&path).unwrap();
     let head = db.head().unwrap().unwrap();
@@ -133,4 +147,54 @@ fn a_page_reads_only_its_prefix_from_the_offset_up_to_the_limit() {
         "stops at the end of the prefix"
     );
     assert!(r.page(b"m", 10, 5).is_empty());
+}
+
+#[test]
+fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_them() {
+    let blocks = [
+        writes(&[(b"a", Some(b"1")), (b"b", Some(b"2")), (b"d", Some(b"9"))]),
+        writes(&[(b"a", Some(b"3")), (b"b", None), (b"c", Some(b"4"))]),
+        writes(&[(b"b", Some(b"5")), (b"c", None), (b"e", Some(b"6"))]),
+        writes(&[(b"a", None), (b"f", Some(b"7"))]),
+    ];
+    // One block at a time: prepare, commit, prepare the next.
+    let d1 = tempfile::tempdir().unwrap();
+    let one_by_one = Db::open(&d1.path().join("kassa.redb")).unwrap();
+    let mut roots = Vec::new();
+    for (h, w) in blocks.iter().enumerate() {
+        let p = one_by_one.prepare(h as u64, w.clone()).unwrap();
+        roots.push(one_by_one.commit_block(p, None, &[], 0).unwrap().state_root);
+    }
+    // Genesis committed, then three blocks prepared each on the uncommitted one before.
+    let d2 = tempfile::tempdir().unwrap();
+    let stacked = Db::open(&d2.path().join("kassa.redb")).unwrap();
+    let p0 = stacked.prepare(0, blocks[0].clone()).unwrap();
+    stacked.commit_block(p0, None, &[], 0).unwrap();
+    let p1 = stacked.prepare_on(1, blocks[1].clone(), &[]).unwrap();
+    let p2 = stacked.prepare_on(2, blocks[2].clone(), &[&p1]).unwrap();
+    let p3 = stacked.prepare_on(3, blocks[3].clone(), &[&p1, &p2]).unwrap();
+    assert!(
+        matches!(
+            stacked.prepare_on(3, blocks[3].clone(), &[&p2]),
+            Err(DbError::NotNext { .. })
+        ),
+        "the blocks below must be the uncommitted ones, in order"
+    );
+    assert_eq!(
+        [p1.state_root, p2.state_root, p3.state_root],
+        [roots[1], roots[2], roots[3]]
+    );
+    for p in [p1, p2, p3] {
+        stacked.commit_block(p, None, &[], 0).unwrap();
+    }
+    // The committed tree serves the same proofs at every height.
+    for h in 0..4u64 {
+        assert_eq!(stacked.root_at(h).unwrap(), roots[h as usize]);
+        for key in [&b"a"[..], b"b", b"c", b"d", b"e", b"f"] {
+            let (v, proof) = stacked.prove(key, h).unwrap();
+            let (expected, _) = one_by_one.prove(key, h).unwrap();
+            assert_eq!(v, expected, "{key:?} at {h}");
+            assert!(verify_proof(&roots[h as usize], key, v.as_deref(), &proof));
+        }
+    }
 }

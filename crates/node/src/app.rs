@@ -64,31 +64,13 @@ pub enum AppError {
     },
 }
 
-/// A block's state changes, and whether its tree update is computed already.
-#[derive(Debug)]
-enum Prepared {
-    /// Executed directly on the committed head: the tree update is ready to commit as it is
-    /// (the common case; saves hashing the tree twice).
-    Ready(PendingState),
-    /// Executed on a parent that was not finalized yet: the tree update is computed at
-    /// finalization.
-    Writes(Writes),
-}
-
-impl Prepared {
-    fn writes(&self) -> &Writes {
-        match self {
-            Prepared::Ready(p) => &p.writes,
-            Prepared::Writes(w) => w,
-        }
-    }
-}
-
 /// A block executed but not finalized.
 #[derive(Debug)]
 struct Executed {
     block: Block,
-    state: Prepared,
+    /// Its writes and tree update, computed on top of its not-finalized ancestors: committed
+    /// as it is when it is finalized.
+    state: PendingState,
     receipts: Vec<(Hash, Receipt)>,
 }
 
@@ -98,7 +80,7 @@ struct Execution {
     /// Transactions that could not be included (lenient execution only).
     refused: Vec<Hash>,
     receipts: Vec<(Hash, Receipt)>,
-    state: Prepared,
+    state: PendingState,
     root: Hash,
 }
 
@@ -141,7 +123,7 @@ impl<S: Store> Store for Layered<'_, S> {
 fn layer_of(ancestry: &[&Executed]) -> Writes {
     let mut layer = Writes::new();
     for e in ancestry {
-        layer.extend(e.state.writes().iter().map(|(k, v)| (k.clone(), v.clone())));
+        layer.extend(e.state.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     layer
 }
@@ -326,19 +308,9 @@ impl App {
         }
         kassa_state::end_block(&mut overlay, ctx);
         let writes = overlay.into_writes();
-        let (root, state) = if ancestry.is_empty() {
-            let p = self.db.prepare(self.head.height + 1, writes)?;
-            (p.state_root, Prepared::Ready(p))
-        } else {
-            let mut sets: Vec<&Writes> = ancestry.iter().map(|e| e.state.writes()).collect();
-            sets.push(&writes);
-            let root = *self
-                .db
-                .roots_for(self.head.height + 1, &sets)?
-                .last()
-                .expect("one set at least");
-            (root, Prepared::Writes(writes))
-        };
+        let below: Vec<&PendingState> = ancestry.iter().map(|e| &e.state).collect();
+        let state = self.db.prepare_on(ctx.height, writes, &below)?;
+        let root = state.state_root;
         Ok(Some(Execution {
             included,
             receipts,
@@ -515,12 +487,8 @@ impl App {
                 self.pending.remove(&id).expect("just verified")
             }
         };
-        let pending = match executed.state {
-            // Computed on the committed state at height - 1, which is still the head.
-            Prepared::Ready(p) if p.height == h.height => p,
-            Prepared::Ready(p) => self.db.prepare(h.height, p.writes)?,
-            Prepared::Writes(w) => self.db.prepare(h.height, w)?,
-        };
+        // Prepared on top of the blocks just below it, which are exactly the ones committed.
+        let pending = executed.state;
         if pending.state_root != h.state_root {
             return Err(AppError::StateRootMismatch {
                 height: h.height,
