@@ -161,8 +161,8 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
     let d1 = tempfile::tempdir().unwrap();
     let one_by_one = Db::open(&d1.path().join("kassa.redb")).unwrap();
     let mut roots = Vec::new();
-    for (h, w) in blocks.iter().enumerate() {
-        let p = one_by_one.prepare(h as u64, w.clone()).unwrap();
+    for (h, w) in (0u64..).zip(&blocks) {
+        let p = one_by_one.prepare(h, w.clone()).unwrap();
         roots.push(one_by_one.commit_block(p, None, &[], 0).unwrap().state_root);
     }
     // Genesis committed, then three blocks prepared each on the uncommitted one before.
@@ -172,7 +172,9 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
     stacked.commit_block(p0, None, &[], 0).unwrap();
     let p1 = stacked.prepare_on(1, blocks[1].clone(), &[]).unwrap();
     let p2 = stacked.prepare_on(2, blocks[2].clone(), &[&p1]).unwrap();
-    let p3 = stacked.prepare_on(3, blocks[3].clone(), &[&p1, &p2]).unwrap();
+    let p3 = stacked
+        .prepare_on(3, blocks[3].clone(), &[&p1, &p2])
+        .unwrap();
     assert!(
         matches!(
             stacked.prepare_on(3, blocks[3].clone(), &[&p2]),
@@ -188,13 +190,13 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
         stacked.commit_block(p, None, &[], 0).unwrap();
     }
     // The committed tree serves the same proofs at every height.
-    for h in 0..4u64 {
-        assert_eq!(stacked.root_at(h).unwrap(), roots[h as usize]);
+    for (h, root) in (0u64..).zip(&roots) {
+        assert_eq!(stacked.root_at(h).unwrap(), *root);
         for key in [&b"a"[..], b"b", b"c", b"d", b"e", b"f"] {
             let (v, proof) = stacked.prove(key, h).unwrap();
             let (expected, _) = one_by_one.prove(key, h).unwrap();
             assert_eq!(v, expected, "{key:?} at {h}");
-            assert!(verify_proof(&roots[h as usize], key, v.as_deref(), &proof));
+            assert!(verify_proof(root, key, v.as_deref(), &proof));
         }
     }
 }
