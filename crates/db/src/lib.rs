@@ -211,27 +211,6 @@ impl Db {
         })
     }
 
-    /// The state roots after applying each of `write_sets` in turn, at heights `first_height`,
-    /// `first_height + 1`, … on top of the committed state, without committing anything (used to
-    /// execute blocks whose parents are not finalized yet).
-    pub fn roots_for(
-        &self,
-        first_height: u64,
-        write_sets: &[&BTreeMap<Vec<u8>, Option<Vec<u8>>>],
-    ) -> Result<Vec<Hash>> {
-        let reader = self.reader()?;
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
-        let sets = write_sets.iter().map(|w| {
-            w.iter()
-                .map(|(k, v)| (key_hash(k), v.clone()))
-                .collect::<Vec<_>>()
-        });
-        let (roots, _) = tree
-            .put_value_sets(sets, first_height)
-            .map_err(|e| DbError::Tree(e.to_string()))?;
-        Ok(roots.into_iter().map(|r| Hash(r.0)).collect())
-    }
-
     /// Commits a block atomically: its state changes, tree nodes, the block, its receipts, and
     /// the new head. Either all of it is durable or none of it is.
     pub fn commit_block(

@@ -142,21 +142,10 @@ impl Mempool {
         self.admit_checked(tx, state, params, next_height, false)
     }
 
-    /// Admits many transactions, verifying their signatures as one batch (falling back to one by
-    /// one only if the batch fails, to find the bad ones). ZIP-215 makes both give the same answer.
-    pub fn admit_batch(
-        &mut self,
-        txs: Vec<SignedTransaction>,
-        state: &impl Store,
-        params: &ChainParams,
-        next_height: u64,
-    ) -> Vec<Result<Hash, AdmitError>> {
-        let all_valid = signatures_valid(&txs);
-        self.admit_batch_checked(txs, all_valid, state, params, next_height)
-    }
-
-    /// Like [`Mempool::admit_batch`], with the batch verification done by the caller (outside
-    /// any lock): `all_valid` must be what [`signatures_valid`] says of `txs`.
+    /// Admits many transactions whose signatures the caller checked as one batch, outside any
+    /// lock: `all_valid` must be what [`signatures_valid`] says of `txs`. If the batch failed,
+    /// each signature is checked on its own to find the bad ones (ZIP-215 makes both give the
+    /// same answer).
     pub fn admit_batch_checked(
         &mut self,
         txs: Vec<SignedTransaction>,

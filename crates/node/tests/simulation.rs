@@ -43,27 +43,7 @@ const ACCOUNTS: usize = 12;
 const BLOCK_MS: u64 = 200;
 const CHAIN: &str = "kassa-sim";
 
-/// SplitMix64: the workload's choices (seeded, so a run is reproducible).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn idx(&mut self, n: usize) -> usize {
-        usize::try_from(self.below(u64::try_from(n).unwrap())).unwrap()
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
-        (!items.is_empty()).then(|| items[self.idx(items.len())])
-    }
-}
+use kassa_state::testkit::SplitMix as Rng;
 
 fn account(i: usize) -> SecretKey {
     SecretKey::from_label(&format!("kassa-sim-{i}"))
@@ -352,7 +332,7 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
         30..=37 => Body::FileRequest {
             society: soc,
             amount: 10_000 * (1 + rng.below(100)),
-            evidence_hash: Hash::of(&[&rng.next().to_le_bytes()]),
+            evidence_hash: Hash::of(&[&rng.next_u64().to_le_bytes()]),
             memo: Memo::new("sick leave").unwrap(),
         },
         38..=64 => Body::Vote {

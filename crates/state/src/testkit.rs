@@ -1,5 +1,6 @@
-//! Building large states quickly, for the scale test and `kassa bench scale`: members written
-//! straight into storage, keeping every §9 invariant, instead of a million signed joins.
+//! Helpers for tests and benchmarks, never used by the node: members written straight into
+//! storage, keeping every §9 invariant, instead of a million signed joins (the scale test and
+//! `kassa bench scale`); a tiny seeded generator for random workloads.
 
 use crate::keys;
 use crate::pool::{Stake, half_karma};
@@ -57,4 +58,40 @@ pub fn seed_members<S: Store + StoreMut>(
     let mut a: Asset = borsh::from_slice(&decode(st, &keys::asset(asset))).expect("asset");
     a.supply += gift * n;
     st.put(keys::asset(asset), borsh::to_vec(&a).expect("encode"));
+}
+
+/// SplitMix64: a tiny deterministic generator for workload choices (the same seed gives the
+/// same workload).
+#[derive(Clone, Debug)]
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform-ish in `0..n` (`0` when `n` is `0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// An index into a collection of `n` items.
+    pub fn idx(&mut self, n: usize) -> usize {
+        usize::try_from(self.below(u64::try_from(n).expect("usize fits u64")))
+            .expect("below n fits usize")
+    }
+
+    /// `true` with the given percent probability.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A random item, if there is any.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        (!items.is_empty()).then(|| items[self.idx(items.len())])
+    }
 }
