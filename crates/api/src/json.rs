@@ -104,6 +104,8 @@ pub fn member(society: u64, who: &Address, m: &MemberView) -> Value {
         "paid_through_periods": s(m.paid_through_periods),
         "contributed": s(m.contributed),
         "delegate": m.delegate.as_ref().map(addr),
+        "joined_period": m.joined_period,
+        "next_due_ms": m.next_due_ms,
     })
 }
 

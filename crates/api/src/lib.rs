@@ -7,6 +7,7 @@
 //! [`BODY_BYTES_MAX`] and list pages to [`PAGE_MAX`] items.
 
 pub mod json;
+mod web;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -111,6 +112,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/v1/assets/{id}", get(asset))
         .route("/api/v1/societies", get(societies))
         .route("/api/v1/societies/{id}", get(society))
+        .route("/api/v1/societies/{id}/history", get(history))
         .route("/api/v1/societies/{id}/members", get(members))
         .route("/api/v1/societies/{id}/members/{address}", get(member))
         .route("/api/v1/societies/{id}/requests", get(society_requests))
@@ -125,6 +127,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/faucet", post(faucet))
         .route("/api/v1/genesis", get(genesis))
+        .route("/", get(web::index))
+        .route("/app/{file}", get(web::file))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("endpoint") })
@@ -357,6 +361,66 @@ async fn society(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiResul
     let (meta, book) = kassa_state::view::society(&r, SocietyId(id))
         .ok_or_else(|| ApiError::not_found("society"))?;
     Ok(Json(json::society(id, &meta, &book, node.head().time_ms)))
+}
+
+/// Most points in a society's history.
+pub const HISTORY_POINTS_MAX: u64 = 60;
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    points: Option<u64>,
+}
+
+/// The society's book sampled at up to `points` heights, evenly from the block that created it to
+/// the head: gift funds, members and request counts over time, read from the versioned state.
+async fn history(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<u64>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult {
+    let r = reader(&node)?;
+    let (meta, _) = kassa_state::view::society(&r, SocietyId(id))
+        .ok_or_else(|| ApiError::not_found("society"))?;
+    let db = node.db();
+    let time_at = |h: u64| -> Result<u64, ApiError> {
+        Ok(db
+            .block(h)
+            .map_err(ApiError::internal)?
+            .map_or(0, |b| b.header.timestamp_ms))
+    };
+    // The creating block is the first whose time reaches the society's creation time.
+    let head = node.head().height;
+    let (mut lo, mut hi) = (0, head);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if time_at(mid)? < meta.created_ms {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let points = q.points.unwrap_or(30).clamp(2, HISTORY_POINTS_MAX);
+    let span = head - lo;
+    let mut heights: Vec<u64> = (0..points).map(|i| lo + span * i / (points - 1)).collect();
+    heights.dedup();
+    let key = keys::book(SocietyId(id));
+    let mut items = Vec::with_capacity(heights.len());
+    for h in heights {
+        let Some(bytes) = db.value_at(&key, h).map_err(ApiError::internal)? else {
+            continue;
+        };
+        let book: kassa_state::records::Book = borsh::from_slice(&bytes).expect("book");
+        items.push(json!({
+            "height": h,
+            "time_ms": time_at(h)?,
+            "gift_funds": json::s(book.pool.total),
+            "member_count": book.member_count,
+            "requests_approved": book.stats.requests_approved,
+            "requests_rejected": book.stats.requests_rejected,
+            "paid": json::s(book.stats.paid_by_shares + book.stats.paid_by_gifts),
+        }));
+    }
+    Ok(Json(json!({"items": items})))
 }
 
 async fn members(

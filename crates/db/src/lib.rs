@@ -278,6 +278,14 @@ impl Db {
             .map_err(|e| DbError::Tree(e.to_string()))
     }
 
+    /// The value under `key` at `height` (for history views; [`Db::prove`] when it must be proven).
+    pub fn value_at(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>> {
+        let reader = self.reader()?;
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
+        tree.get(key_hash(key), height)
+            .map_err(|e| DbError::Tree(e.to_string()))
+    }
+
     /// The state root at `height`.
     pub fn root_at(&self, height: u64) -> Result<Hash> {
         let reader = self.reader()?;

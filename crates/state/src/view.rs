@@ -26,6 +26,11 @@ pub struct MemberView {
     pub paid_through_periods: u128,
     pub contributed: u128,
     pub delegate: Option<Address>,
+    /// The period the member joined (or was admitted) in.
+    pub joined_period: u64,
+    /// Block time at which the first period not yet paid for starts: the next pledge is due by
+    /// then (it may already have passed; standing allows `grace_periods` behind).
+    pub next_due_ms: u64,
 }
 
 /// A society and its book as stored.
@@ -59,5 +64,12 @@ pub fn member(st: &impl Store, id: SocietyId, who: &Address, now_ms: u64) -> Opt
         paid_through_periods: m.contributed / u128::from(m.pledge),
         contributed: m.contributed,
         delegate: m.delegate,
+        joined_period: m.joined_period,
+        next_due_ms: u64::try_from(
+            (u128::from(m.joined_period) + m.contributed / u128::from(m.pledge))
+                .saturating_mul(u128::from(meta.period_ms()))
+                .saturating_add(u128::from(meta.created_ms)),
+        )
+        .unwrap_or(u64::MAX),
     })
 }

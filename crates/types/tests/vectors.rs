@@ -187,6 +187,100 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
     ]
 }
 
+fn rules_json(r: &Rules) -> Value {
+    json!({
+        "period_secs": r.period_secs,
+        "min_pledge": r.min_pledge.to_string(),
+        "max_pledge": r.max_pledge.to_string(),
+        "admission": match r.admission { Admission::Open => "open", Admission::Vote => "vote" },
+        "identity": match r.identity { Identity::Public => "public", Identity::Commitment => "commitment" },
+        "waiting_periods": r.waiting_periods,
+        "grace_periods": r.grace_periods,
+        "gift_cap_pledges": r.gift_cap_pledges,
+        "min_members": r.min_members,
+        "karma_half_life_periods": r.karma_half_life_periods,
+        "benefit_ratio": r.benefit_ratio,
+        "max_request": r.max_request.to_string(),
+        "bond_bps": r.bond_bps,
+        "filing_karma_bps": r.filing_karma_bps,
+        "voting_window_secs": r.voting_window_secs,
+        "approval_net_bps": r.approval_net_bps,
+        "quorum_bps": r.quorum_bps,
+        "auto_share": r.auto_share,
+        "max_draw_bps": r.max_draw_bps,
+        "notice_periods": r.notice_periods,
+        "exit_refund": r.exit_refund,
+        "amendment_threshold_bps": r.amendment_threshold_bps,
+        "amendment_timelock_periods": r.amendment_timelock_periods,
+    })
+}
+
+/// The body as the browser wallet describes it (the API's JSON conventions: amounts as decimal
+/// strings, ids as numbers, hashes as hex, accounts as bech32), so that a client can build the
+/// same transaction from it and compare bytes.
+fn body_json(body: &Body) -> Value {
+    let n = |v: &u64| Value::String(v.to_string());
+    let h = |v: &Hash| Value::String(hex::encode(v.0));
+    let mut v = match body {
+        Body::Transfer { to, asset, amount } => {
+            json!({"to": to.to_bech32(), "asset": asset.0, "amount": n(amount)})
+        }
+        Body::CreateAsset {
+            symbol,
+            decimals,
+            max_supply,
+        } => {
+            json!({"symbol": symbol.as_str(), "decimals": decimals, "max_supply": max_supply.as_ref().map(n)})
+        }
+        Body::Mint { asset, to, amount } => {
+            json!({"asset": asset.0, "to": to.to_bech32(), "amount": n(amount)})
+        }
+        Body::Burn { asset, amount } => json!({"asset": asset.0, "amount": n(amount)}),
+        Body::CreateSociety {
+            name,
+            purpose,
+            asset,
+            rules,
+        } => {
+            json!({"name": name.as_str(), "purpose": purpose.as_str(), "asset": asset.0, "rules": rules_json(rules)})
+        }
+        Body::Join {
+            society,
+            pledge,
+            identity_commitment,
+        } => {
+            json!({"society": society.0, "pledge": n(pledge), "identity_commitment": identity_commitment.as_ref().map(h)})
+        }
+        Body::Contribute { society, amount } => json!({"society": society.0, "amount": n(amount)}),
+        Body::FileRequest {
+            society,
+            amount,
+            evidence_hash,
+            memo,
+        } => {
+            json!({"society": society.0, "amount": n(amount), "evidence_hash": h(evidence_hash), "memo": memo.as_str()})
+        }
+        Body::Vote { request, approve } => json!({"request": request.0, "approve": approve}),
+        Body::Delegate { society, to } => {
+            json!({"society": society.0, "to": to.as_ref().map(|a| a.to_bech32())})
+        }
+        Body::Gift { request, amount } => json!({"request": request.0, "amount": n(amount)}),
+        Body::Finalize { request } => json!({"request": request.0}),
+        Body::Settle { society } | Body::Leave { society } | Body::Withdraw { society } => {
+            json!({"society": society.0})
+        }
+        Body::ProposeAmendment { society, rules } => {
+            json!({"society": society.0, "rules": rules_json(rules)})
+        }
+        Body::VoteAmendment { amendment, approve } => {
+            json!({"amendment": amendment.0, "approve": approve})
+        }
+        Body::EnactAmendment { amendment } => json!({"amendment": amendment.0}),
+    };
+    v["kind"] = Value::String(body.kind().to_string());
+    v
+}
+
 fn generate() -> Value {
     let alice = SecretKey::from_label("alice");
     let bob = SecretKey::from_label("bob");
@@ -214,6 +308,7 @@ fn generate() -> Value {
                 expiry_height: 1_000_000,
                 body,
             };
+            let body_json = body_json(&tx.body);
             let signed = tx.clone().sign(&alice);
             assert!(signed.verify_signature());
             assert_eq!(SignedTransaction::decode(&signed.encode()).unwrap(), signed);
@@ -221,6 +316,9 @@ fn generate() -> Value {
                 "name": name,
                 "signer": "alice",
                 "nonce": i,
+                "fee": tx.fee.to_string(),
+                "expiry_height": tx.expiry_height,
+                "body": body_json,
                 "tx_hex": hex::encode(encode(&tx)),
                 "signing_bytes_hex": hex::encode(tx.signing_bytes()),
                 "sighash_hex": hex::encode(tx.sighash().0),

@@ -1,0 +1,291 @@
+// The app's core: the API client, signing and sending transactions, the live event stream, the
+// router and a tiny DOM builder. Pages are in views.js. Everything on screen that comes from the
+// chain is inserted as text (never as HTML), so a society's name cannot inject markup.
+
+import * as wallet from './wallet.js';
+import { views } from './views.js';
+
+// ---- DOM ---------------------------------------------------------------------------------------
+
+/** `h('p', {class: 'x', onclick: f}, 'text', child…)`: an element with attributes and children. */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// ---- API ---------------------------------------------------------------------------------------
+
+/** An error from the node, with its stable code (a rejection's name for refused transactions). */
+export class ApiError extends Error {
+  constructor(code, message, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export async function api(path, options = {}) {
+  let resp;
+  try {
+    resp = await fetch(`/api/v1${path}`, {
+      ...options,
+      headers: options.body ? { 'content-type': 'application/json' } : undefined,
+    });
+  } catch {
+    throw new ApiError('offline', 'The node cannot be reached. Is it running?', 0);
+  }
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) {
+    const e = body && body.error;
+    throw new ApiError(e ? e.code : 'http', e ? e.message : `HTTP ${resp.status}`, resp.status);
+  }
+  return body;
+}
+
+/** Like `api`, but a 404 is `null`. */
+export async function apiOpt(path) {
+  try {
+    return await api(path);
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
+}
+
+// ---- state shared by the pages -----------------------------------------------------------------
+
+export const app = {
+  status: null, // the node's /status: chain id, head, minimum fee, faucet
+  wallet: null, // the browser wallet, or null
+  assets: new Map(), // asset id → {symbol, decimals}
+};
+
+export async function refreshStatus() {
+  app.status = await api('/status');
+  renderStatus();
+  return app.status;
+}
+
+export async function asset(id) {
+  const key = Number(id);
+  if (!app.assets.has(key)) {
+    const a = await apiOpt(`/assets/${key}`);
+    app.assets.set(key, a ? { symbol: a.symbol, decimals: a.decimals } : { symbol: `asset#${key}`, decimals: 0 });
+  }
+  return app.assets.get(key);
+}
+
+export async function loadWallet() {
+  app.wallet = await wallet.load();
+  renderStatus();
+  return app.wallet;
+}
+
+// ---- messages ----------------------------------------------------------------------------------
+
+/** Shows a message in the page's live region (read out by screen readers). */
+export function notify(kind, text, link) {
+  const box = document.getElementById('notice');
+  box.replaceChildren(
+    h('div', { class: `message ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+      h('span', {}, text),
+      link ? h('a', { href: link.href }, link.text) : null,
+      h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss message', onclick: () => box.replaceChildren() }, '×')),
+  );
+}
+
+// ---- transactions ------------------------------------------------------------------------------
+
+/** How many blocks a signed transaction stays valid for. */
+const EXPIRY_BLOCKS = 600n;
+
+/**
+ * Signs `body` with the browser wallet and sends it, waiting for the block that includes it.
+ * Resolves to the receipt; throws ApiError (with the rejection's code and message) if the node
+ * refuses it or the block applies it as failed.
+ */
+export async function send(body, what) {
+  if (!app.wallet) throw new ApiError('no_wallet', 'Create or import a wallet first (My wallet).', 0);
+  const status = await refreshStatus();
+  const account = await api(`/accounts/${app.wallet.address}`);
+  const tx = {
+    chain_id: status.chain_id,
+    nonce: BigInt(account.next_nonce),
+    fee: BigInt(status.min_fee),
+    expiry_height: BigInt(status.height) + EXPIRY_BLOCKS,
+    body,
+  };
+  const signed = await wallet.signTransaction(app.wallet, tx);
+  notify('pending', `${what}: signed in this browser, waiting for the next block…`);
+  const receipt = await api('/txs?wait=true', { method: 'POST', body: JSON.stringify({ tx: signed.hex }) });
+  if (receipt.status === 'failed') {
+    throw new ApiError(receipt.error.code, receipt.error.message, 422);
+  }
+  if (receipt.status === 'pending') {
+    notify('pending', `${what}: sent, not yet in a block.`, { href: `#/tx/${signed.hash}`, text: 'Follow it' });
+    return receipt;
+  }
+  notify('ok', `${what}: done in block ${receipt.height}.`, { href: `#/tx/${signed.hash}`, text: 'See the transaction' });
+  return receipt;
+}
+
+/**
+ * Runs `fn` for a form's submit button: disables it while running, reports success or the
+ * node's typed error, and refreshes the page afterwards.
+ */
+export function action(fn) {
+  return async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget.closest('form') || event.currentTarget;
+    const buttons = form.querySelectorAll('button');
+    buttons.forEach((b) => (b.disabled = true));
+    try {
+      await fn(form);
+      await rerender();
+    } catch (e) {
+      notify('error', messageOf(e));
+    } finally {
+      buttons.forEach((b) => (b.disabled = false));
+    }
+  };
+}
+
+/** A sentence for the member: the node's message for typed rejections, else the error. */
+export function messageOf(e) {
+  if (e instanceof ApiError) return e.code && e.status ? `${e.message} (${e.code})` : e.message;
+  if (e instanceof wallet.WalletError) return e.message;
+  if (e && e.field) return `Check “${e.field.replace(/_/g, ' ')}”: ${e.message.split(': ').slice(1).join(': ')}`;
+  return String(e && e.message ? e.message : e);
+}
+
+// ---- live updates ------------------------------------------------------------------------------
+
+let liveRegions = [];
+let refreshing = false;
+let refreshAgain = false;
+
+/** Registers `fill(el)` to fill `el` now and again after every new block while the page is shown. */
+export function live(el, fill) {
+  liveRegions.push({ el, fill });
+  el.setAttribute('aria-busy', 'true');
+  fill(el)
+    .catch((e) => el.replaceChildren(h('p', { class: 'message error' }, messageOf(e))))
+    .finally(() => el.removeAttribute('aria-busy'));
+  return el;
+}
+
+async function refreshLive() {
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
+  refreshing = true;
+  try {
+    for (const { el, fill } of liveRegions.slice()) {
+      if (!el.isConnected) continue;
+      // Keep what the member is typing: only regions without focus are refreshed.
+      if (el.contains(document.activeElement) && document.activeElement.matches('input, textarea, select')) continue;
+      await fill(el).catch(() => {});
+    }
+  } finally {
+    refreshing = false;
+    if (refreshAgain) {
+      refreshAgain = false;
+      refreshLive();
+    }
+  }
+}
+
+function connectEvents() {
+  const source = new EventSource('/api/v1/events');
+  source.addEventListener('block', (e) => {
+    const block = JSON.parse(e.data);
+    if (app.status) {
+      app.status.height = block.height;
+      app.status.state_root = block.state_root;
+      app.status.block_hash = block.block_hash;
+      app.status.time_ms = block.time_ms;
+    }
+    renderStatus(true);
+    refreshLive();
+  });
+  source.onerror = () => renderStatus(false);
+}
+
+// ---- header and router -------------------------------------------------------------------------
+
+function renderStatus(online) {
+  const el = document.getElementById('chain');
+  if (!el) return;
+  const s = app.status;
+  el.replaceChildren(
+    h('span', { class: `dot ${online === false ? 'off' : 'on'}`, 'aria-hidden': 'true' }),
+    s ? `${s.chain_id} · block ${s.height}` : 'connecting…',
+  );
+  el.setAttribute('title', online === false ? 'Reconnecting to the node…' : 'Live: updated with every block');
+  const who = document.getElementById('who');
+  if (who) who.textContent = app.wallet ? `${app.wallet.address.slice(0, 12)}…${app.wallet.address.slice(-4)}` : 'No wallet';
+}
+
+/** Routes: `#/path/args`. The first segment picks the view. */
+function route() {
+  const [name, ...args] = (location.hash.replace(/^#\/?/, '') || 'societies').split('/');
+  return { name, args: args.map(decodeURIComponent) };
+}
+
+let rendering = 0;
+
+export async function rerender() {
+  const { name, args } = route();
+  const view = views[name] || views.notFound;
+  const main = document.getElementById('main');
+  const token = ++rendering;
+  liveRegions = [];
+  const content = h('div', { class: 'view' });
+  try {
+    await view(content, ...args);
+  } catch (e) {
+    content.replaceChildren(h('h1', {}, 'Something went wrong'), h('p', { class: 'message error' }, messageOf(e)));
+  }
+  if (token !== rendering) return; // a newer navigation won
+  const focused = main.contains(document.activeElement);
+  main.replaceChildren(content);
+  document.querySelectorAll('nav a').forEach((a) => {
+    if (a.getAttribute('href') === `#/${name}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  });
+  const title = content.querySelector('h1');
+  document.title = title ? `${title.textContent} · Kassa` : 'Kassa';
+  if (!focused && title) {
+    title.setAttribute('tabindex', '-1');
+    title.focus({ preventScroll: true });
+  }
+}
+
+async function start() {
+  window.addEventListener('hashchange', () => {
+    rerender();
+    window.scrollTo(0, 0);
+  });
+  try {
+    await refreshStatus();
+  } catch (e) {
+    notify('error', messageOf(e));
+  }
+  await loadWallet();
+  connectEvents();
+  await rerender();
+  document.body.dataset.ready = 'true';
+}
+
+if (typeof document !== 'undefined') start();

@@ -1,0 +1,454 @@
+// Kassa's canonical encoding in the browser: Borsh, exactly as crates/types encodes it
+// (little-endian fixed-width integers, u32 length prefixes, one-byte enum and Option tags).
+// Checked byte for byte against vectors/transactions.json by the browser tests.
+//
+// Amounts and ids are handled as BigInt (or decimal strings), never as floats.
+
+export const TX_NAMESPACE = new TextEncoder().encode('KASSA_TX_V1');
+export const ADDRESS_HRP = 'kassa';
+
+const U64_MAX = (1n << 64n) - 1n;
+const U32_MAX = 0xffffffffn;
+
+// Maximum byte lengths of bounded strings (crates/types/src/lib.rs).
+export const LIMITS = { chain_id: 32, symbol: 12, name: 64, purpose: 1024, memo: 256 };
+
+// Body variants, in wire order (append only).
+export const BODY_KINDS = [
+  'transfer', 'create_asset', 'mint', 'burn', 'create_society', 'join', 'contribute',
+  'file_request', 'vote', 'delegate', 'gift', 'finalize', 'settle', 'leave', 'withdraw',
+  'propose_amendment', 'vote_amendment', 'enact_amendment',
+];
+
+/** A value that cannot be encoded, naming the field. */
+export class EncodeError extends Error {
+  constructor(field, message) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+export function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function fromHex(hex) {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new EncodeError('hex', 'not an even number of hex digits');
+  }
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+}
+
+/** An unsigned integer from a BigInt, a safe integer or a decimal string, range-checked. */
+export function uint(value, max, field) {
+  let v;
+  if (typeof value === 'bigint') v = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) v = BigInt(value);
+  else if (typeof value === 'string' && /^[0-9]+$/.test(value.trim())) v = BigInt(value.trim());
+  else throw new EncodeError(field, 'expected a whole number');
+  if (v < 0n || v > max) throw new EncodeError(field, `must be between 0 and ${max}`);
+  return v;
+}
+
+class Writer {
+  constructor() {
+    this.parts = [];
+  }
+  bytes(b) {
+    this.parts.push(b);
+  }
+  u8(v, f) {
+    this.parts.push(Uint8Array.of(Number(uint(v, 255n, f))));
+  }
+  u32(v, f) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, Number(uint(v, U32_MAX, f)), true);
+    this.parts.push(b);
+  }
+  u64(v, f) {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, uint(v, U64_MAX, f), true);
+    this.parts.push(b);
+  }
+  bool(v, f) {
+    if (typeof v !== 'boolean') throw new EncodeError(f, 'expected true or false');
+    this.parts.push(Uint8Array.of(v ? 1 : 0));
+  }
+  string(s, max, f) {
+    if (typeof s !== 'string') throw new EncodeError(f, 'expected text');
+    const b = new TextEncoder().encode(s);
+    if (b.length > max) throw new EncodeError(f, `at most ${max} bytes (this is ${b.length})`);
+    this.u32(b.length, f);
+    this.parts.push(b);
+  }
+  fixed(b, len, f) {
+    if (!(b instanceof Uint8Array) || b.length !== len) throw new EncodeError(f, `expected ${len} bytes`);
+    this.parts.push(b);
+  }
+  hash(hex, f) {
+    let b;
+    try {
+      b = fromHex(hex);
+    } catch {
+      throw new EncodeError(f, 'expected 64 hex digits');
+    }
+    this.fixed(b, 32, f);
+  }
+  address(a, f) {
+    this.fixed(typeof a === 'string' ? decodeAddress(a) : a, 32, f);
+  }
+  option(v, f, write) {
+    if (v === null || v === undefined) {
+      this.parts.push(Uint8Array.of(0));
+    } else {
+      this.parts.push(Uint8Array.of(1));
+      write(v, f);
+    }
+  }
+  finish() {
+    return concat(...this.parts);
+  }
+}
+
+const ADMISSION = ['open', 'vote'];
+const IDENTITY = ['public', 'commitment'];
+
+function writeEnum(w, names, v, f) {
+  const i = names.indexOf(v);
+  if (i < 0) throw new EncodeError(f, `expected one of ${names.join(', ')}`);
+  w.u8(i, f);
+}
+
+/** Rules, in the API's JSON shape (amounts as strings). Field order is wire format. */
+function writeRules(w, r) {
+  if (!r || typeof r !== 'object') throw new EncodeError('rules', 'missing');
+  w.u64(r.period_secs, 'period_secs');
+  w.u64(r.min_pledge, 'min_pledge');
+  w.u64(r.max_pledge, 'max_pledge');
+  writeEnum(w, ADMISSION, r.admission, 'admission');
+  writeEnum(w, IDENTITY, r.identity, 'identity');
+  w.u32(r.waiting_periods, 'waiting_periods');
+  w.u32(r.grace_periods, 'grace_periods');
+  w.u32(r.gift_cap_pledges, 'gift_cap_pledges');
+  w.u32(r.min_members, 'min_members');
+  w.u32(r.karma_half_life_periods, 'karma_half_life_periods');
+  w.u32(r.benefit_ratio, 'benefit_ratio');
+  w.u64(r.max_request, 'max_request');
+  w.u32(r.bond_bps, 'bond_bps');
+  w.u32(r.filing_karma_bps, 'filing_karma_bps');
+  w.u64(r.voting_window_secs, 'voting_window_secs');
+  w.u32(r.approval_net_bps, 'approval_net_bps');
+  w.u32(r.quorum_bps, 'quorum_bps');
+  w.bool(r.auto_share, 'auto_share');
+  w.u32(r.max_draw_bps, 'max_draw_bps');
+  w.u32(r.notice_periods, 'notice_periods');
+  w.bool(r.exit_refund, 'exit_refund');
+  w.u32(r.amendment_threshold_bps, 'amendment_threshold_bps');
+  w.u32(r.amendment_timelock_periods, 'amendment_timelock_periods');
+}
+
+/** A transaction body `{kind, ...fields}`, in the vectors' JSON shape. */
+function writeBody(w, b) {
+  const tag = BODY_KINDS.indexOf(b && b.kind);
+  if (tag < 0) throw new EncodeError('kind', `unknown transaction kind ${b && b.kind}`);
+  w.u8(tag, 'kind');
+  switch (b.kind) {
+    case 'transfer':
+      w.address(b.to, 'to');
+      w.u64(b.asset, 'asset');
+      w.u64(b.amount, 'amount');
+      break;
+    case 'create_asset':
+      w.string(b.symbol, LIMITS.symbol, 'symbol');
+      w.u8(b.decimals, 'decimals');
+      w.option(b.max_supply, 'max_supply', (v, f) => w.u64(v, f));
+      break;
+    case 'mint':
+      w.u64(b.asset, 'asset');
+      w.address(b.to, 'to');
+      w.u64(b.amount, 'amount');
+      break;
+    case 'burn':
+      w.u64(b.asset, 'asset');
+      w.u64(b.amount, 'amount');
+      break;
+    case 'create_society':
+      w.string(b.name, LIMITS.name, 'name');
+      w.string(b.purpose, LIMITS.purpose, 'purpose');
+      w.u64(b.asset, 'asset');
+      writeRules(w, b.rules);
+      break;
+    case 'join':
+      w.u64(b.society, 'society');
+      w.u64(b.pledge, 'pledge');
+      w.option(b.identity_commitment, 'identity_commitment', (v, f) => w.hash(v, f));
+      break;
+    case 'contribute':
+      w.u64(b.society, 'society');
+      w.u64(b.amount, 'amount');
+      break;
+    case 'file_request':
+      w.u64(b.society, 'society');
+      w.u64(b.amount, 'amount');
+      w.hash(b.evidence_hash, 'evidence_hash');
+      w.string(b.memo, LIMITS.memo, 'memo');
+      break;
+    case 'vote':
+      w.u64(b.request, 'request');
+      w.bool(b.approve, 'approve');
+      break;
+    case 'delegate':
+      w.u64(b.society, 'society');
+      w.option(b.to, 'to', (v, f) => w.address(v, f));
+      break;
+    case 'gift':
+      w.u64(b.request, 'request');
+      w.u64(b.amount, 'amount');
+      break;
+    case 'finalize':
+      w.u64(b.request, 'request');
+      break;
+    case 'settle':
+    case 'leave':
+    case 'withdraw':
+      w.u64(b.society, 'society');
+      break;
+    case 'propose_amendment':
+      w.u64(b.society, 'society');
+      writeRules(w, b.rules);
+      break;
+    case 'vote_amendment':
+      w.u64(b.amendment, 'amendment');
+      w.bool(b.approve, 'approve');
+      break;
+    case 'enact_amendment':
+      w.u64(b.amendment, 'amendment');
+      break;
+  }
+}
+
+/**
+ * The canonical bytes of an unsigned transaction:
+ * `{chain_id, signer (32 bytes or bech32), nonce, fee, expiry_height, body}`.
+ */
+export function encodeTransaction(tx) {
+  const w = new Writer();
+  w.string(tx.chain_id, LIMITS.chain_id, 'chain_id');
+  w.address(tx.signer, 'signer');
+  w.u64(tx.nonce, 'nonce');
+  w.u64(tx.fee, 'fee');
+  w.u64(tx.expiry_height, 'expiry_height');
+  writeBody(w, tx.body);
+  return w.finish();
+}
+
+/** What is signed: `TX_NAMESPACE ‖ encode(tx)`. */
+export function signingBytes(txBytes) {
+  return concat(TX_NAMESPACE, txBytes);
+}
+
+/** The 32-byte message an ed25519 signature covers. */
+export async function sighash(txBytes) {
+  return sha256(signingBytes(txBytes));
+}
+
+// ---- bech32 (BIP-173) addresses ---------------------------------------------------------------
+
+const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+const GEN = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+
+function polymod(values) {
+  let chk = 1;
+  for (const v of values) {
+    const top = chk >>> 25;
+    chk = ((chk & 0x1ffffff) << 5) ^ v;
+    for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk ^= GEN[i];
+  }
+  return chk >>> 0;
+}
+
+function hrpExpand(hrp) {
+  const out = [];
+  for (const c of hrp) out.push(c.charCodeAt(0) >> 5);
+  out.push(0);
+  for (const c of hrp) out.push(c.charCodeAt(0) & 31);
+  return out;
+}
+
+function convertBits(data, from, to, pad) {
+  let acc = 0;
+  let bits = 0;
+  const out = [];
+  const maxv = (1 << to) - 1;
+  for (const v of data) {
+    acc = (acc << from) | v;
+    bits += from;
+    while (bits >= to) {
+      bits -= to;
+      out.push((acc >> bits) & maxv);
+    }
+  }
+  if (pad) {
+    if (bits > 0) out.push((acc << (to - bits)) & maxv);
+  } else if (bits >= from || ((acc << (to - bits)) & maxv)) {
+    return null;
+  }
+  return out;
+}
+
+/** `kassa1…` for 32 public-key bytes. */
+export function encodeAddress(bytes) {
+  const data = convertBits(bytes, 8, 5, true);
+  const values = hrpExpand(ADDRESS_HRP).concat(data, [0, 0, 0, 0, 0, 0]);
+  const mod = polymod(values) ^ 1;
+  const checksum = [];
+  for (let i = 0; i < 6; i++) checksum.push((mod >>> (5 * (5 - i))) & 31);
+  return ADDRESS_HRP + '1' + data.concat(checksum).map((d) => CHARSET[d]).join('');
+}
+
+/** The 32 bytes of a `kassa1…` address; throws EncodeError if it is not one. */
+export function decodeAddress(s) {
+  if (typeof s !== 'string') throw new EncodeError('address', 'expected a kassa1… address');
+  const str = s.trim();
+  if (str !== str.toLowerCase() && str !== str.toUpperCase()) {
+    throw new EncodeError('address', 'mixed case');
+  }
+  const lower = str.toLowerCase();
+  const sep = lower.lastIndexOf('1');
+  if (lower.slice(0, sep) !== ADDRESS_HRP) throw new EncodeError('address', 'must start with kassa1');
+  const data = [];
+  for (const c of lower.slice(sep + 1)) {
+    const d = CHARSET.indexOf(c);
+    if (d < 0) throw new EncodeError('address', `invalid character ${c}`);
+    data.push(d);
+  }
+  if (data.length < 6 || polymod(hrpExpand(ADDRESS_HRP).concat(data)) !== 1) {
+    throw new EncodeError('address', 'checksum does not match (a typo?)');
+  }
+  const bytes = convertBits(data.slice(0, -6), 5, 8, false);
+  if (!bytes || bytes.length !== 32) throw new EncodeError('address', 'an address is 32 bytes');
+  return Uint8Array.from(bytes);
+}
+
+// ---- amounts ----------------------------------------------------------------------------------
+
+/** Base units (string or BigInt) as a decimal amount, e.g. 1500000 with 6 decimals → "1.5". */
+export function formatAmount(units, decimals = 6) {
+  const v = BigInt(units);
+  const d = BigInt(decimals);
+  const scale = 10n ** d;
+  const whole = (v / scale).toLocaleString('en-US');
+  const frac = (v % scale).toString().padStart(decimals, '0').replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : whole;
+}
+
+/** A decimal amount typed by a person ("12.5") in base units, without floats. */
+export function parseAmount(text, decimals = 6, field = 'amount') {
+  const t = String(text).trim().replace(/[_,\s]/g, '');
+  const m = /^([0-9]+)(?:\.([0-9]*))?$/.exec(t);
+  if (!m) throw new EncodeError(field, 'enter a number such as 12.5');
+  const frac = m[2] || '';
+  if (frac.length > decimals) throw new EncodeError(field, `at most ${decimals} decimals`);
+  const v = BigInt(m[1]) * 10n ** BigInt(decimals) + BigInt((frac + '0'.repeat(decimals)).slice(0, decimals) || '0');
+  return uint(v, U64_MAX, field);
+}
+
+// ---- Merkle proofs (jmt SparseMerkleProof<Sha256>, Borsh-encoded by /api/v1/proofs) -----------
+
+const LEAF_DOMAIN = new TextEncoder().encode('JMT::LeafNode');
+const INTERNAL_DOMAIN = new TextEncoder().encode('JMT::IntrnalNode');
+const PLACEHOLDER = new TextEncoder().encode('SPARSE_MERKLE_PLACEHOLDER_HASH__');
+
+/** Parses a proof: `Option<Leaf{key_hash, value_hash}>`, then `Vec<Null | Internal | Leaf>`. */
+export function decodeProof(bytes) {
+  let at = 0;
+  const take = (n) => {
+    if (at + n > bytes.length) throw new EncodeError('proof', 'truncated');
+    const out = bytes.slice(at, at + n);
+    at += n;
+    return out;
+  };
+  const leafTag = take(1)[0];
+  let leaf = null;
+  if (leafTag === 1) leaf = { key_hash: take(32), value_hash: take(32) };
+  else if (leafTag !== 0) throw new EncodeError('proof', 'bad leaf tag');
+  const count = new DataView(take(4).buffer).getUint32(0, true);
+  if (count > 256) throw new EncodeError('proof', 'more than 256 siblings');
+  const siblings = [];
+  for (let i = 0; i < count; i++) {
+    const tag = take(1)[0];
+    if (tag === 0) siblings.push({ type: 'null' });
+    else if (tag === 1) siblings.push({ type: 'internal', left: take(32), right: take(32) });
+    else if (tag === 2) siblings.push({ type: 'leaf', key_hash: take(32), value_hash: take(32) });
+    else throw new EncodeError('proof', 'bad sibling tag');
+  }
+  if (at !== bytes.length) throw new EncodeError('proof', 'trailing bytes');
+  return { leaf, siblings };
+}
+
+function bitAt(bytes, i) {
+  return (bytes[i >> 3] >> (7 - (i & 7))) & 1;
+}
+
+function equal(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+async function nodeHash(n) {
+  if (n.type === 'null') return PLACEHOLDER;
+  if (n.type === 'internal') return sha256(concat(INTERNAL_DOMAIN, n.left, n.right));
+  return sha256(concat(LEAF_DOMAIN, n.key_hash, n.value_hash));
+}
+
+/**
+ * Checks that `key` has `value` (or, with `value === null`, is absent) under `root`, exactly as
+ * jmt's `SparseMerkleProof::verify` does. Returns `{ok, reason}`.
+ */
+export async function verifyProof(root, key, value, proofBytes) {
+  const proof = decodeProof(proofBytes);
+  const keyHash = await sha256(key);
+  if (value !== null) {
+    if (!proof.leaf) return { ok: false, reason: 'the proof says the key is absent' };
+    if (!equal(proof.leaf.key_hash, keyHash)) return { ok: false, reason: 'the proof is for another key' };
+    if (!equal(proof.leaf.value_hash, await sha256(value))) return { ok: false, reason: 'the value does not match the proof' };
+  } else if (proof.leaf) {
+    if (equal(proof.leaf.key_hash, keyHash)) return { ok: false, reason: 'the proof says the key exists' };
+    let common = 0;
+    while (common < 256 && bitAt(keyHash, common) === bitAt(proof.leaf.key_hash, common)) common++;
+    if (common < proof.siblings.length) return { ok: false, reason: 'the key would not be under the proof\'s leaf' };
+  }
+  let hash = proof.leaf ? await nodeHash({ type: 'leaf', ...proof.leaf }) : PLACEHOLDER;
+  const n = proof.siblings.length;
+  for (let i = 0; i < n; i++) {
+    // Siblings run from the bottom; sibling i sits beside the key's bit at depth n-1-i.
+    const depth = n - 1 - i;
+    const bit = bitAt(keyHash, depth);
+    const sib = await nodeHash(proof.siblings[i]);
+    hash = bit ? await sha256(concat(INTERNAL_DOMAIN, sib, hash)) : await sha256(concat(INTERNAL_DOMAIN, hash, sib));
+  }
+  if (!equal(hash, root)) return { ok: false, reason: 'the computed root differs from the state root' };
+  return { ok: true, reason: 'the proof matches the state root' };
+}
+
+/** The state key of an account's balance: `b ‖ address ‖ asset (u64 big-endian)`. */
+export function balanceKey(address, asset) {
+  const a = new Uint8Array(8);
+  new DataView(a.buffer).setBigUint64(0, BigInt(asset), false);
+  return concat(Uint8Array.of(0x62), decodeAddress(address), a);
+}
