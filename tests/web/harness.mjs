@@ -117,7 +117,8 @@ export async function person(browser, node, viewport = { width: 1280, height: 90
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
   page.on('console', (m) => {
-    if (m.type() === 'error') page.errors.push(m.text());
+    // A 404 is how the API says "not a member" or "no such object"; the app expects those.
+    if (m.type() === 'error' && !/status of 404/.test(m.text())) page.errors.push(m.text());
   });
   await page.goto(`${node.url}/`);
   await page.waitForSelector('body[data-ready="true"]');

@@ -141,21 +141,24 @@ export async function send(body, what) {
 
 /**
  * Runs `fn` for a form's submit button: disables it while running, reports success or the
- * node's typed error, and refreshes the page afterwards.
+ * node's typed error, and renders the page again afterwards (unless `refresh` is false).
  */
-export function action(fn) {
+export function action(fn, { refresh = true } = {}) {
   return async (event) => {
     event.preventDefault();
     const form = event.currentTarget.closest('form') || event.currentTarget;
     const buttons = form.querySelectorAll('button');
+    const main = document.getElementById('main');
     buttons.forEach((b) => (b.disabled = true));
+    main.setAttribute('aria-busy', 'true');
     try {
       await fn(form);
-      await rerender();
+      if (refresh) await rerender();
     } catch (e) {
       notify('error', messageOf(e));
     } finally {
       buttons.forEach((b) => (b.disabled = false));
+      main.removeAttribute('aria-busy');
     }
   };
 }
@@ -174,14 +177,34 @@ let liveRegions = [];
 let refreshing = false;
 let refreshAgain = false;
 
-/** Registers `fill(el)` to fill `el` now and again after every new block while the page is shown. */
+/**
+ * Registers `fill(el)` to fill `el` now and again after every new block while the page is shown.
+ * Each fill draws into a detached copy that replaces the region's content only when it is complete,
+ * is the newest fill of that region, and the member has not typed in the region meanwhile.
+ */
 export function live(el, fill) {
-  liveRegions.push({ el, fill });
+  const region = { el, fill, generation: 0, running: false };
+  liveRegions.push(region);
+  // Once the member types in a region, it is left alone until the page is next rendered.
+  el.addEventListener('input', () => (el.dataset.dirty = 'true'));
   el.setAttribute('aria-busy', 'true');
-  fill(el)
-    .catch((e) => el.replaceChildren(h('p', { class: 'message error' }, messageOf(e))))
-    .finally(() => el.removeAttribute('aria-busy'));
+  fillRegion(region).finally(() => el.removeAttribute('aria-busy'));
   return el;
+}
+
+async function fillRegion(region) {
+  const { el, fill } = region;
+  const generation = ++region.generation;
+  region.running = true;
+  const draft = el.cloneNode(false);
+  try {
+    await fill(draft);
+  } catch (e) {
+    draft.replaceChildren(h('p', { class: 'message error' }, messageOf(e)));
+  } finally {
+    region.running = false;
+  }
+  if (generation === region.generation && !el.dataset.dirty) el.replaceChildren(...draft.childNodes);
 }
 
 async function refreshLive() {
@@ -191,11 +214,12 @@ async function refreshLive() {
   }
   refreshing = true;
   try {
-    for (const { el, fill } of liveRegions.slice()) {
-      if (!el.isConnected) continue;
-      // Keep what the member is typing: only regions without focus are refreshed.
+    for (const region of liveRegions.slice()) {
+      const { el } = region;
+      if (!el.isConnected || el.dataset.dirty || region.running) continue;
+      // Keep what the member is doing: a region with focus on a control is not redrawn.
       if (el.contains(document.activeElement) && document.activeElement.matches('input, textarea, select')) continue;
-      await fill(el).catch(() => {});
+      await fillRegion(region);
     }
   } finally {
     refreshing = false;
@@ -245,7 +269,8 @@ function route() {
 
 let rendering = 0;
 
-export async function rerender() {
+/** Renders the current route; `navigated` moves keyboard focus to the new page's heading. */
+export async function rerender(navigated = false) {
   const { name, args } = route();
   const view = views[name] || views.notFound;
   const main = document.getElementById('main');
@@ -266,7 +291,7 @@ export async function rerender() {
   });
   const title = content.querySelector('h1');
   document.title = title ? `${title.textContent} · Kassa` : 'Kassa';
-  if (!focused && title) {
+  if (navigated && !focused && title) {
     title.setAttribute('tabindex', '-1');
     title.focus({ preventScroll: true });
   }
@@ -274,7 +299,7 @@ export async function rerender() {
 
 async function start() {
   window.addEventListener('hashchange', () => {
-    rerender();
+    rerender(true);
     window.scrollTo(0, 0);
   });
   try {

@@ -201,7 +201,7 @@ async function societiesView(root) {
   const list = h('div', { class: 'cards', id: 'society-list' });
   const search = input('society-search', { type: 'search', placeholder: 'Name or purpose', autocomplete: 'off' });
   let all = [];
-  const show = async () => {
+  const show = async (target = list) => {
     const q = search.value.trim().toLowerCase();
     const shown = all.filter((s) => !q || s.name.toLowerCase().includes(q) || s.purpose.toLowerCase().includes(q));
     const cards = [];
@@ -211,21 +211,21 @@ async function societiesView(root) {
         h('p', {}, s.purpose.length > 160 ? s.purpose.slice(0, 160) + '…' : s.purpose),
         h('p', { class: 'muted' }, `${s.member_count} members · gift funds ${await money(s.gift_funds, s.asset)} · pledge ${await money(s.rules.min_pledge, s.asset)}–${await money(s.rules.max_pledge, s.asset)} per ${duration(s.rules.period_secs)}`)));
     }
-    list.replaceChildren(...(cards.length ? cards : [h('p', { class: 'muted' }, all.length ? 'No society matches.' : 'No society yet. Be the first to create one.')]));
+    target.replaceChildren(...(cards.length ? cards : [h('p', { class: 'muted' }, all.length ? 'No society matches.' : 'No society yet. Be the first to create one.')]));
   };
-  search.addEventListener('input', show);
+  search.addEventListener('input', () => show());
   root.append(
     h('div', { class: 'title-row' }, h('h1', {}, 'Societies'), h('a', { class: 'button', href: '#/create' }, 'Create a society')),
     h('p', { class: 'lead' }, 'Groups who put money aside every period so that a member hit by a misfortune is helped by the others. Every rule runs on the chain; nobody holds a key to the money.'),
     field('society-search', 'Search societies', search),
-    live(list, async () => {
+    live(list, async (el) => {
       all = [];
       for (let offset = 0; ; offset += 100) {
         const page = (await api(`/societies?offset=${offset}&limit=100`)).items;
         all.push(...page);
         if (page.length < 100) break;
       }
-      await show();
+      await show(el);
     }),
   );
 }
@@ -446,6 +446,7 @@ async function requestsPanel(el, s) {
         h('p', {}, `Yes ${formatAmount(b.yes, a.decimals)} · No ${formatAmount(b.no, a.decimals)} karma; needs a margin of ${formatAmount(b.thresholds.net_needed, a.decimals)}`,
           b.thresholds.quorum !== '0' ? ` and ${formatAmount(b.thresholds.quorum, a.decimals)} yes` : '', '. ',
           open ? h('strong', {}, passing ? 'Passing now.' : 'Not passing now.') : null)),
+      open ? h('p', { class: 'hint' }, 'Each vote weighs the karma the voter had before the period this was filed in.') : null,
       h('p', { class: 'hint' }, open ? (closed ? `Voting closed ${relative(b.deadline_ms)}; anyone may finalize.` : `Voting closes ${relative(b.deadline_ms)} (${date(b.deadline_ms)})${b.extended ? ', extended once by a late vote' : ''}.`) : `Voting closed ${date(b.deadline_ms)}.`),
       r.kind === 'help' && r.status !== 'open' && r.status !== 'rejected'
         ? h('p', { class: 'paid', 'data-testid': 'request-paid' }, `Paid by shares ${await m(r.paid)} · by gifts ${await m(r.gifted)}`, need > 0n ? ` · still needed ${await m(need)}` : ' · fully paid')
@@ -569,8 +570,10 @@ async function walletView(root) {
   const faucet = app.status && app.status.faucet
     ? h('button', { type: 'button', id: 'faucet', onclick: action(async () => {
       const r = await api('/faucet', { method: 'POST', body: JSON.stringify({ address: w.address }) });
-      notify('ok', 'The faucet is sending you starting funds (development chain).', { href: `#/tx/${r.hash}`, text: 'See the transaction' });
-      await waitFor(r.hash);
+      notify('pending', 'The faucet is sending you test funds…');
+      const t = await waitFor(r.hash);
+      if (!t) throw new Error('The faucet’s transaction is not in a block yet; try again shortly.');
+      notify('ok', 'Test funds received (development chain).', { href: `#/tx/${r.hash}`, text: 'See the transaction' });
     }) }, 'Get test funds from the faucet')
     : null;
   const transfer = h('form', { class: 'stack', id: 'transfer-form' },
@@ -826,7 +829,7 @@ async function verifyView(root) {
         `${a.symbol}: ${formatAmount(amount, a.decimals)} at block ${height} — ${check.reason}.`));
     }
     result.replaceChildren(h('ul', { class: 'proofs' }, lines));
-  }));
+  }, { refresh: false }));
   root.append(h('h1', {}, 'Verify'),
     h('p', { class: 'lead' }, 'Check for yourself instead of trusting this node: every balance comes with a proof that your browser checks against the state root finalized by the validators.'),
     head,

@@ -1,0 +1,442 @@
+// Kassa for members, in real headless Chromium against a real `kassa node --dev`:
+// the browser's canonical encoding and signatures against the frozen test vectors, then two
+// members (two browser contexts) and two dev accounts through a whole request — create society →
+// join → contribute → file request → vote → finalize → shares → gift — checking what the pages
+// show against the API, and writing screenshots of the main pages under target/web-screenshots.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startNode, launchBrowser, person, devKey, sendAs, until, sleep, codec, VECTORS, SHOTS } from './harness.mjs';
+
+const PASSPHRASE = 'correct horse battery staple';
+const KAS = 1_000_000n;
+const fmt = (units) => codec.formatAmount(units, 6);
+
+let node;
+let browser;
+let alice; // founder and requester
+let bob; // member who votes and gives
+let society;
+let request;
+let request_tx; // the hash of the transaction that filed it
+
+before(async () => {
+  node = await startNode();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+});
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+function noPageErrors(p) {
+  assert.deepEqual(p.page.errors, [], 'the page logged no errors');
+}
+
+/** Waits for the app's message after an action; fails on an error message. */
+async function done(page, what) {
+  const msg = page.locator('#notice .message:not(.pending)');
+  await msg.first().waitFor({ timeout: 60_000 });
+  await page.locator('#main:not([aria-busy])').waitFor(); // the page is rendered again
+  const cls = await msg.first().getAttribute('class');
+  const text = await msg.first().textContent();
+  assert.ok(cls.includes('ok'), `${what}: expected success, the page said: ${text}`);
+  const link = await msg.first().locator('a').getAttribute('href').catch(() => null);
+  await page.locator('#notice button').click();
+  return link;
+}
+
+async function createWallet(page) {
+  await page.goto(page.url().replace(/#.*$/, '') + '#/wallet');
+  await page.fill('#new-pass', PASSPHRASE);
+  await page.fill('#new-pass2', PASSPHRASE);
+  await page.click('#create-wallet button[type=submit]');
+  const address = (await page.locator('#my-address').textContent()).trim();
+  assert.match(address, /^kassa1[02-9ac-hj-np-z]{58}$/);
+  return address;
+}
+
+async function faucet(p, times) {
+  for (let i = 0; i < times; i++) {
+    await p.page.click('#faucet');
+    await done(p.page, 'faucet');
+  }
+}
+
+test('the node serves the app with a strict content security policy, and the API beside it', async () => {
+  const page = await fetch(`${node.url}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /text\/html/);
+  assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+  const js = await fetch(`${node.url}/app/codec.js`);
+  assert.match(js.headers.get('content-type'), /javascript/);
+  assert.equal(await js.text(), readFileSync(new URL('../../crates/api/web/codec.js', import.meta.url), 'utf8'));
+  assert.equal((await fetch(`${node.url}/app/nope.js`)).status, 404);
+});
+
+test('the browser encodes and signs every test vector byte for byte, with WebCrypto Ed25519', async () => {
+  const p = await person(browser, node);
+  const results = await p.page.evaluate(async ({ vectors }) => {
+    const codec = await import('/app/codec.js');
+    const wallet = await import('/app/wallet.js');
+    const alice = vectors.keys.find((k) => k.label === 'alice');
+    const w = await wallet.fromSeed(alice.seed_hex, 'vectors passphrase');
+    const out = [];
+    for (const v of vectors.transactions) {
+      const tx = { chain_id: vectors.chain_id, signer: alice.address, nonce: v.nonce, fee: v.fee, expiry_height: v.expiry_height, body: v.body };
+      const bytes = codec.encodeTransaction(tx);
+      const signed = await wallet.signTransaction(w, tx);
+      out.push({
+        name: v.name,
+        address: w.address,
+        tx_hex: codec.toHex(bytes),
+        signing_bytes_hex: codec.toHex(codec.signingBytes(bytes)),
+        sighash_hex: codec.toHex(await codec.sighash(bytes)),
+        signature_hex: signed.signature,
+        signed_hex: signed.hex,
+        tx_hash_hex: signed.hash,
+        extractable: w.privateKey.extractable,
+      });
+    }
+    return out;
+  }, { vectors: VECTORS });
+  assert.equal(results.length, VECTORS.transactions.length);
+  assert.equal(new Set(VECTORS.transactions.map((v) => v.body.kind)).size, 18, 'every body kind is covered');
+  for (const [i, r] of results.entries()) {
+    const v = VECTORS.transactions[i];
+    assert.equal(r.address, VECTORS.keys[0].address);
+    for (const k of ['tx_hex', 'signing_bytes_hex', 'sighash_hex', 'signature_hex', 'signed_hex', 'tx_hash_hex']) {
+      assert.equal(r[k], v[k], `${v.name}: ${k}`);
+    }
+    assert.equal(r.extractable, false, 'the signing key is not extractable');
+  }
+  // And the same module in Node.js agrees (the dev accounts below sign with it).
+  const k = await (await import('./harness.mjs')).keyFromSeed(VECTORS.keys[0].seed_hex);
+  assert.equal(k.address, VECTORS.keys[0].address);
+  await p.context.close();
+});
+
+test('a bad encoding input is refused with the field named, and a tampered signature is refused by the node', async () => {
+  assert.throws(() => codec.encodeTransaction({ chain_id: 'kassa-dev', signer: 'kassa1qqq', nonce: 0, fee: 0, expiry_height: 0, body: { kind: 'leave', society: 0 } }), /address/);
+  assert.throws(() => codec.parseAmount('1.2345678', 6), /at most 6 decimals/);
+  assert.throws(() => codec.parseAmount('-1', 6), /enter a number/);
+  const v = VECTORS.transactions[0];
+  const bad = v.signed_hex.slice(0, -2) + (v.signed_hex.endsWith('00') ? '01' : '00');
+  const r = await node.post('/txs', { tx: bad });
+  assert.notEqual(r.status, 200);
+  assert.ok(r.body.error.code, 'a typed error code');
+});
+
+test('a new member creates a wallet in the browser, gets test funds, and sees the balance the API reports', async () => {
+  alice = await person(browser, node);
+  alice.address = await createWallet(alice.page);
+  await shot(alice.page, '01-wallet-new');
+  await faucet(alice, 2);
+  const acc = await node.get(`/accounts/${alice.address}`);
+  const kas = acc.balances.find((b) => b.asset === 0);
+  assert.equal(BigInt(kas.amount), 200n * KAS);
+  await until('the wallet page to show the balance', async () => (await alice.page.locator('#balances td[data-asset="0"]').textContent()) === fmt(kas.amount));
+  await shot(alice.page, '02-wallet-funded');
+
+  // The backup is encrypted: importing it elsewhere needs the passphrase, and gives the same account.
+  const [download] = await Promise.all([alice.page.waitForEvent('download'), alice.page.click('#export-backup')]);
+  const file = await download.path();
+  const backup = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(backup.address, alice.address);
+  assert.ok(!JSON.stringify(backup).includes('seed'), 'the backup holds no plain key');
+  const other = await person(browser, node);
+  await other.page.goto(`${node.url}/#/wallet`);
+  await other.page.setInputFiles('#import-file', file);
+  await other.page.fill('#import-pass', 'not the passphrase');
+  await other.page.click('#import-wallet button[type=submit]');
+  await other.page.locator('#notice .message.error').filter({ hasText: 'Wrong passphrase' }).waitFor();
+  await other.page.fill('#import-pass', PASSPHRASE);
+  await other.page.click('#import-wallet button[type=submit]');
+  assert.equal((await other.page.locator('#my-address').textContent()).trim(), alice.address);
+  noPageErrors(other);
+  await other.context.close();
+  noPageErrors(alice);
+});
+
+test('a member creates a society through the rules form, with every rule explained', async () => {
+  await alice.page.goto(`${node.url}/#/create`);
+  await alice.page.locator('#society-name').waitFor();
+  const hints = await alice.page.locator('#create-society .hint').count();
+  assert.ok(hints >= 23, `every rule has a plain-words explanation (${hints})`);
+  await alice.page.fill('#society-name', 'Broodfonds Browser');
+  await alice.page.fill('#society-purpose', 'Income for members too ill to work.');
+  await alice.page.fill('#rule-period_secs', '20');
+  await alice.page.selectOption('#rule-period_secs-unit', 'seconds');
+  await alice.page.fill('#rule-min_pledge', '1');
+  await alice.page.fill('#rule-max_pledge', '50');
+  await alice.page.fill('#rule-waiting_periods', '0');
+  await alice.page.fill('#rule-min_members', '4');
+  await alice.page.fill('#rule-max_request', '500');
+  await alice.page.fill('#rule-bond_bps', '10');
+  await alice.page.fill('#rule-voting_window_secs', '8');
+  await alice.page.selectOption('#rule-voting_window_secs-unit', 'seconds');
+  await alice.page.fill('#rule-max_draw_bps', '25');
+  await alice.page.fill('#rule-notice_periods', '0');
+  await shot(alice.page, '03-create-society');
+  await alice.page.click('#create-society button[type=submit]');
+  await alice.page.waitForURL(/#\/society\/\d+$/);
+  await done(alice.page, 'create society');
+  const id = Number(alice.page.url().split('/').pop());
+  society = await node.get(`/societies/${id}`);
+  assert.equal(society.name, 'Broodfonds Browser');
+  assert.equal(society.rules.period_secs, 20);
+  assert.equal(society.rules.voting_window_secs, 8);
+  assert.equal(society.rules.min_pledge, String(KAS));
+  assert.equal(society.rules.bond_bps, 1000);
+  assert.equal(society.rules.max_draw_bps, 2500);
+  assert.equal(society.rules.min_members, 4);
+  assert.equal(society.rules.amendment_threshold_bps, 6667, 'untouched rules keep the defaults');
+  await expectText(alice.page, 'h1', 'Broodfonds Browser');
+  noPageErrors(alice);
+});
+
+async function expectText(page, selector, text) {
+  await until(`${selector} to read ${text}`, async () => (await page.locator(selector).first().textContent()).trim() === text);
+}
+
+async function join(p, pledge, contribution) {
+  await p.page.goto(`${node.url}/#/society/${society.id}`);
+  await p.page.fill('#join-pledge', pledge);
+  await p.page.click('#join-form button[type=submit]');
+  await done(p.page, 'join');
+  await p.page.fill('#contribute-amount', contribution);
+  await p.page.click('#contribute-form button[type=submit]');
+  await done(p.page, 'contribute');
+}
+
+test('two members join and contribute in the browser, and two dev accounts bring the society to its minimum size', async () => {
+  bob = await person(browser, node);
+  bob.address = await createWallet(bob.page);
+  await faucet(bob, 1);
+  await join(alice, '10', '20');
+  await join(bob, '10', '10');
+  for (const i of [1, 2]) {
+    const k = await devKey(i);
+    await sendAs(node, k, { kind: 'join', society: society.id, pledge: String(10n * KAS), identity_commitment: null });
+    await sendAs(node, k, { kind: 'contribute', society: society.id, amount: String(10n * KAS) });
+  }
+  const api = await node.get(`/societies/${society.id}`);
+  society.contributed_period = api.current_period;
+  assert.equal(api.member_count, 4);
+  assert.equal(BigInt(api.gift_funds), 50n * KAS);
+  // Live: Alice's page follows the chain without a reload.
+  await expectText(alice.page, '#stat-members', '4');
+  await expectText(alice.page, '#stat-funds', `${fmt(api.gift_funds)} KAS`);
+
+  const me = await node.get(`/societies/${society.id}/members/${alice.address}`);
+  const facts = await alice.page.locator('#my-facts').textContent();
+  assert.ok(facts.includes(`Gift account${fmt(me.gift_balance)} KAS`), facts);
+  assert.ok(facts.includes(`Karma${fmt(me.karma)}`), facts);
+  assert.ok(facts.includes(`Maximum benefit${fmt(me.max_benefit)} KAS`), facts);
+  assert.ok(facts.includes('good standing'), facts);
+  assert.ok(facts.includes('Next pledge due'), facts);
+  noPageErrors(alice);
+  noPageErrors(bob);
+});
+
+test('a refused transaction is shown as a clear, typed message and changes nothing', async () => {
+  const before = await node.get(`/societies/${society.id}`);
+  await bob.page.fill('#request-amount', '100000');
+  await bob.page.fill('#request-memo', 'far more than my maximum benefit');
+  await bob.page.click('#request-form button[type=submit]');
+  const err = bob.page.locator('#notice .message.error');
+  await err.waitFor();
+  assert.match(await err.textContent(), /\([a-z_]+\)/, 'the rejection code is shown');
+  await bob.page.locator('#notice button').click();
+  const after = await node.get(`/societies/${society.id}`);
+  assert.equal(after.stats.requests_filed, before.stats.requests_filed);
+});
+
+test('a member files a request whose evidence is hashed in the browser and never uploaded', async () => {
+  // Votes weigh the karma held before the filing period: file in the period after the contributions.
+  await until('the next contribution period', async () => (await node.get(`/societies/${society.id}`)).current_period > society.contributed_period, 45_000);
+  const evidence = Buffer.from('Doctor’s note: unable to work for six weeks.');
+  const hash = codec.toHex(await codec.sha256(new Uint8Array(evidence)));
+  await alice.page.fill('#request-amount', '30');
+  await alice.page.fill('#request-memo', 'Six weeks off work');
+  await alice.page.setInputFiles('#request-evidence', { name: 'note.txt', mimeType: 'text/plain', buffer: evidence });
+  await expectText(alice.page, '#request-evidence-hash', hash);
+  await alice.page.click('#request-form button[type=submit]');
+  request_tx = (await done(alice.page, 'file request')).replace('#/tx/', '');
+  const reqs = (await node.get(`/societies/${society.id}/requests`)).items;
+  assert.equal(reqs.length, 1);
+  request = reqs[0];
+  assert.equal(request.evidence_hash, hash);
+  assert.equal(request.amount, String(30n * KAS));
+  assert.equal(request.status, 'open');
+  await alice.page.locator(`#request-${request.id}`).waitFor();
+  noPageErrors(alice);
+});
+
+test('members vote and change their vote; the tally updates live on every open page', async () => {
+  const card = `#request-${request.id}`;
+  await bob.page.goto(`${node.url}/#/society/${society.id}`);
+  await bob.page.locator(`${card} button`, { hasText: 'Vote no' }).click();
+  await done(bob.page, 'vote no');
+  await bob.page.locator(`${card} [data-testid=my-vote]`, { hasText: 'You voted no' }).waitFor();
+  await bob.page.locator(`${card} button`, { hasText: 'Vote yes' }).click();
+  await done(bob.page, 'vote yes');
+  await bob.page.locator(`${card} [data-testid=my-vote]`, { hasText: 'You voted yes' }).waitFor();
+  await sendAs(node, await devKey(1), { kind: 'vote', request: request.id, approve: true });
+  const r = await node.get(`/requests/${request.id}`);
+  const expected = `Yes ${fmt(r.ballot.yes)} · No ${fmt(r.ballot.no)} karma`;
+  // Alice did nothing: her page shows the new tally from the event stream.
+  await until('the tally on the requester’s page', async () => (await alice.page.locator(`${card} .tally`).textContent()).includes(expected));
+  await shot(alice.page, '04-society-voting');
+  noPageErrors(bob);
+});
+
+test('after the window anyone finalizes; the approved request is paid by pro-rata shares and then by a gift', async () => {
+  const card = `#request-${request.id}`;
+  const finalize = bob.page.locator(`${card} button`, { hasText: 'Finalize' });
+  await finalize.waitFor({ timeout: 30_000 });
+  await finalize.click();
+  await done(bob.page, 'finalize');
+  let r = await node.get(`/requests/${request.id}`);
+  assert.equal(r.status, 'approved');
+  // Shares are drawn from the period's budget (25% of the funds at its start): once a period has
+  // begun with funds in the pool, "Pay shares now" (Settle) draws them.
+  await until('pro-rata shares to be paid', async () => {
+    r = await node.get(`/requests/${request.id}`);
+    if (BigInt(r.paid) > 0n) return true;
+    await bob.page.locator(`${card} button`, { hasText: 'Pay shares now' }).click();
+    await bob.page.locator('#notice .message:not(.pending)').first().waitFor();
+    await bob.page.locator('#notice button').click();
+    await sleep(1000);
+    return false;
+  }, 90_000);
+  r = await node.get(`/requests/${request.id}`);
+  const paid = BigInt(r.paid);
+  assert.ok(paid > 0n && paid < 30n * KAS, `shares paid part of the request (${paid})`);
+  await until('the page to show the shares', async () => (await alice.page.locator(`${card} [data-testid=request-paid]`).textContent()).includes(`Paid by shares ${fmt(r.paid)} KAS`));
+
+  // Every member's gift account paid its share: Bob's shown balance is the API's.
+  await bob.page.reload();
+  await bob.page.waitForSelector('#my-facts');
+  const bobNow = await node.get(`/societies/${society.id}/members/${bob.address}`);
+  assert.ok(BigInt(bobNow.gift_balance) < 10n * KAS, 'Bob’s gift account shared in the request');
+  assert.ok((await bob.page.locator('#my-facts').textContent()).includes(`Gift account${fmt(bobNow.gift_balance)} KAS`));
+
+  // Bob gives from his gift account on top.
+  await bob.page.fill(`#gift-amount-${request.id}`, '2');
+  await bob.page.click(`#gift-form-${request.id} button[type=submit]`);
+  await done(bob.page, 'gift');
+  r = await node.get(`/requests/${request.id}`);
+  assert.equal(BigInt(r.gifted), 2n * KAS);
+  await until('the page to show the gift', async () => (await alice.page.locator(`${card} [data-testid=request-paid]`).textContent()).includes(`by gifts ${fmt(r.gifted)} KAS`));
+  const shown = await node.get(`/societies/${society.id}`);
+  await expectText(alice.page, '#stat-shares', `${fmt(shown.stats.paid_by_shares)} KAS`);
+  await expectText(alice.page, '#stat-gifts', `${fmt(shown.stats.paid_by_gifts)} KAS`);
+  await alice.page.locator('#charts svg').first().waitFor();
+  assert.equal(await alice.page.locator('#charts svg[role=img]').count(), 3, 'three charts, each an image with a description');
+  await shot(alice.page, '05-society-paid');
+  noPageErrors(alice);
+  noPageErrors(bob);
+});
+
+test('the society page works on a phone-sized screen', async () => {
+  const phone = await person(browser, node, { width: 390, height: 844 });
+  await phone.page.goto(`${node.url}/#/society/${society.id}`);
+  await phone.page.locator(`#request-${request.id}`).waitFor();
+  const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling (${overflow}px too wide)`);
+  await shot(phone.page, '06-society-phone');
+  noPageErrors(phone);
+  await phone.context.close();
+});
+
+test('every form control has a label, and the keyboard reaches the navigation first', async () => {
+  for (const hash of ['#/wallet', `#/society/${society.id}`, '#/create', '#/verify', '#/explorer']) {
+    await alice.page.goto(`${node.url}/${hash}`);
+    await alice.page.waitForSelector('main h1');
+    await alice.page.waitForFunction(() => !document.querySelector('[aria-busy=true]'));
+    const unlabeled = await alice.page.evaluate(() => Array.from(document.querySelectorAll('main input, main select, main textarea'))
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+      .map((el) => el.id || el.outerHTML.slice(0, 60)));
+    assert.deepEqual(unlabeled, [], `${hash}: controls without a label`);
+  }
+  await alice.page.reload();
+  await alice.page.waitForSelector('body[data-ready="true"]');
+  await alice.page.keyboard.press('Tab');
+  assert.equal(await alice.page.evaluate(() => document.activeElement.className), 'skip');
+});
+
+test('the explorer shows blocks and transactions as the API does', async () => {
+  await alice.page.goto(`${node.url}/#/explorer`);
+  await alice.page.locator('#blocks tbody tr').first().waitFor();
+  await shot(alice.page, '07-explorer');
+  // The filing transaction: searched by hash, then found again through its block.
+  const filed = await node.get(`/txs/${request_tx}`);
+  await alice.page.fill('#explore-q', request_tx);
+  await alice.page.click('form[role=search] button');
+  await expectText(alice.page, '#tx-status', 'applied');
+  await alice.page.goto(`${node.url}/#/explorer`);
+  await alice.page.fill('#explore-q', String(filed.height));
+  await alice.page.click('form[role=search] button');
+  await alice.page.waitForURL(new RegExp(`#/block/${filed.height}$`));
+  await alice.page.locator(`a[href="#/tx/${request_tx}"]`).click();
+  await expectText(alice.page, '#tx-status', 'applied');
+  const events = await alice.page.locator('#tx-events li').allTextContents();
+  assert.ok(events.some((e) => e.startsWith('request filed')), events.join('\n'));
+  await shot(alice.page, '08-transaction');
+  await alice.page.goto(`${node.url}/#/assets`);
+  await alice.page.locator('#assets tbody tr').first().waitFor();
+  assert.equal(await alice.page.locator('#assets tbody tr').count(), (await node.get('/assets')).items.length);
+});
+
+test('the verify page checks a Merkle proof of my balance in the browser against the finalized state root', async () => {
+  await alice.page.goto(`${node.url}/#/verify`);
+  await alice.page.locator('#state-root').waitFor();
+  await alice.page.click('#proof-form button[type=submit]');
+  const lines = alice.page.locator('#proof-result li');
+  await alice.page.locator('#proof-result li, #notice .message.error').first().waitFor();
+  assert.equal(await alice.page.locator('#notice .message.error').count(), 0, await alice.page.locator('#notice').textContent());
+  const verified = await lines.evaluateAll((ls) => ls.map((l) => l.dataset.verified));
+  assert.ok(verified.length >= 1 && verified.every((v) => v === 'true'), `all proofs check: ${verified}`);
+  const acc = await node.get(`/accounts/${alice.address}`);
+  const text = await lines.first().textContent();
+  const kas = acc.balances.find((b) => b.asset === 0);
+  assert.ok(text.includes(fmt(kas.amount)) || text.includes('KAS'), text);
+  await shot(alice.page, '09-verify');
+
+  // A forged value does not verify: the same proof against a different balance fails in the browser.
+  const forged = await alice.page.evaluate(async ({ address }) => {
+    const c = await import('/app/codec.js');
+    const st = await (await fetch('/api/v1/status')).json();
+    const key = c.balanceKey(address, 0);
+    const p = await (await fetch(`/api/v1/proofs/${c.toHex(key)}?height=${st.height}`)).json();
+    const real = c.fromHex(p.value);
+    const fake = real.slice();
+    fake[0] ^= 1;
+    const root = c.fromHex(p.state_root);
+    return [await c.verifyProof(root, key, real, c.fromHex(p.proof)), await c.verifyProof(root, key, fake, c.fromHex(p.proof))];
+  }, { address: alice.address });
+  assert.equal(forged[0].ok, true);
+  assert.equal(forged[1].ok, false);
+  noPageErrors(alice);
+});
+
+test('the societies list finds a society by name, and the main pages are captured', async () => {
+  await alice.page.goto(`${node.url}/#/societies`);
+  await alice.page.fill('#society-search', 'browser');
+  await alice.page.locator('#society-list .card', { hasText: 'Broodfonds Browser' }).waitFor();
+  await alice.page.fill('#society-search', 'no such society');
+  await alice.page.locator('#society-list', { hasText: 'No society matches' }).waitFor();
+  await alice.page.fill('#society-search', '');
+  await alice.page.locator('#society-list .card').first().waitFor();
+  await shot(alice.page, '00-societies');
+  await alice.page.goto(`${node.url}/#/wallet`);
+  await alice.page.locator('#balances td').first().waitFor();
+  await shot(alice.page, '10-wallet-member');
+});
