@@ -451,3 +451,101 @@ async fn the_event_stream_sends_each_finalized_block_with_its_receipts() {
     assert_eq!(data["txs"][0]["status"], "applied");
     assert_eq!(data["txs"][0]["events"][1]["type"], "transferred");
 }
+
+#[tokio::test]
+async fn a_societys_history_samples_its_gift_funds_from_creation_to_now_and_members_see_their_next_due_date()
+ {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    let mut rules = Rules::defaults(1_000, 10_000);
+    rules.period_secs = 10;
+    rules.min_members = 1;
+    let founder = key(1);
+    let create = Body::CreateSociety {
+        name: SocietyName::new("History").unwrap(),
+        purpose: Purpose::new("Charts").unwrap(),
+        asset: AssetId::NATIVE,
+        rules,
+    };
+    submit(&n, &tx(&n, &founder, 0, create)).await;
+    produce(&n); // height 1: before the society, nothing to sample
+    let join = Body::Join {
+        society: SocietyId(0),
+        pledge: 1_000,
+        identity_commitment: None,
+    };
+    submit(&n, &tx(&n, &founder, 1, join)).await;
+    produce(&n);
+    for nonce in 2..5 {
+        let c = Body::Contribute {
+            society: SocietyId(0),
+            amount: 1_000,
+        };
+        let (s, v) = submit(&n, &tx(&n, &founder, nonce, c)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        produce(&n);
+    }
+    let (s, h) = call(&n, "GET", "/api/v1/societies/0/history?points=60", None).await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    let funds: Vec<&str> = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["gift_funds"].as_str().unwrap())
+        .collect();
+    assert_eq!(funds, ["0", "0", "1000", "2000", "3000"], "{h}");
+    assert_eq!(
+        h["items"][0]["height"], 1,
+        "sampling starts at the creating block"
+    );
+    let (_, two) = call(&n, "GET", "/api/v1/societies/0/history?points=2", None).await;
+    assert_eq!(two["items"].as_array().unwrap().len(), 2);
+    assert_eq!(two["items"][1]["gift_funds"], "3000");
+    let (s, _) = call(&n, "GET", "/api/v1/societies/9/history", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Three pledges paid from the joining period: the next one is due at the start of period 3.
+    let (_, soc) = call(&n, "GET", "/api/v1/societies/0", None).await;
+    let (_, me) = call(
+        &n,
+        "GET",
+        &format!("/api/v1/societies/0/members/{}", founder.address()),
+        None,
+    )
+    .await;
+    let joined = me["joined_period"].as_u64().unwrap();
+    assert_eq!(
+        me["next_due_ms"].as_u64().unwrap(),
+        soc["created_ms"].as_u64().unwrap() + (joined + 3) * 10_000
+    );
+}
+
+#[tokio::test]
+async fn the_node_serves_the_web_app_with_its_scripts_and_a_content_security_policy() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    for (uri, kind) in [
+        ("/", "text/html"),
+        ("/app/app.js", "text/javascript"),
+        ("/app/app.css", "text/css"),
+    ] {
+        let resp = kassa_api::router(n.clone())
+            .oneshot(Request::get(uri).body(HttpBody::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+        let h = resp.headers();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{uri}"
+        );
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+    }
+    let (s, v) = call(&n, "GET", "/app/../Cargo.toml", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
