@@ -42,7 +42,12 @@ function noPageErrors(p) {
 /** Waits for the app's message after an action; fails on an error message. */
 async function done(page, what) {
   const msg = page.locator('#notice .message:not(.pending)');
-  await msg.first().waitFor({ timeout: 60_000 });
+  try {
+    await msg.first().waitFor({ timeout: 60_000 });
+  } catch (e) {
+    await shot(page, `failed-${what.replace(/\W+/g, '-')}`);
+    throw new Error(`${what}: no outcome shown; the page says: ${await page.locator('#notice').textContent()}\n${e.message}`);
+  }
   await page.locator('#main:not([aria-busy])').waitFor(); // the page is rendered again
   const cls = await msg.first().getAttribute('class');
   const text = await msg.first().textContent();
@@ -407,7 +412,7 @@ test('the verify page checks a Merkle proof of my balance in the browser against
   const acc = await node.get(`/accounts/${alice.address}`);
   const text = await lines.first().textContent();
   const kas = acc.balances.find((b) => b.asset === 0);
-  assert.ok(text.includes(fmt(kas.amount)) || text.includes('KAS'), text);
+  assert.ok(text.includes(`KAS: ${fmt(kas.amount)} at block`), `the proven balance is the API's: ${text}`);
   await shot(alice.page, '09-verify');
 
   // A forged value does not verify: the same proof against a different balance fails in the browser.
@@ -439,4 +444,62 @@ test('the societies list finds a society by name, and the main pages are capture
   await alice.page.goto(`${node.url}/#/wallet`);
   await alice.page.locator('#balances td').first().waitFor();
   await shot(alice.page, '10-wallet-member');
+});
+
+test('members delegate, propose and vote on a rule change, and a member gives notice and withdraws with a refund', async () => {
+  const page = `${node.url}/#/society/${society.id}`;
+  // Alice lends her votes to Bob.
+  await alice.page.goto(page);
+  await alice.page.locator('#membership summary', { hasText: 'Delegate, leave' }).click();
+  await alice.page.fill('#delegate-to', bob.address);
+  await alice.page.click('#delegate-form button[type=submit]');
+  await done(alice.page, 'delegate');
+  assert.equal((await node.get(`/societies/${society.id}/members/${alice.address}`)).delegate, bob.address);
+
+  // Bob has fallen behind on his pledge (20-second periods): he catches up, with a margin.
+  await bob.page.goto(page);
+  const cur = await node.get(`/societies/${society.id}`);
+  const bobBefore = await node.get(`/societies/${society.id}/members/${bob.address}`);
+  const owed = BigInt(cur.current_period - bobBefore.joined_period + 4) * BigInt(bobBefore.pledge) - BigInt(bobBefore.contributed);
+  await bob.page.fill('#contribute-amount', fmt(owed).replace(/,/g, ''));
+  await bob.page.click('#contribute-form button[type=submit]');
+  await done(bob.page, 'catch up');
+  assert.equal((await node.get(`/societies/${society.id}/members/${bob.address}`)).good_standing, true);
+
+  // Bob proposes a larger share per period and votes for it.
+  await bob.page.locator('#amendments summary', { hasText: 'Propose a rule change' }).click();
+  assert.equal(await bob.page.locator('#amend-period_secs').isDisabled(), true, 'the period cannot change');
+  await bob.page.fill('#amend-max_draw_bps', '50');
+  await bob.page.click('#amend-form button[type=submit]');
+  await done(bob.page, 'propose');
+  const soc = await node.get(`/societies/${society.id}`);
+  assert.notEqual(soc.amendment, null);
+  const proposed = await node.get(`/amendments/${soc.amendment}`);
+  assert.equal(proposed.rules.max_draw_bps, 5000);
+  assert.equal(proposed.rules.voting_window_secs, society.rules.voting_window_secs, 'other rules unchanged');
+  const card = bob.page.locator(`#amendment-${soc.amendment}`);
+  assert.ok((await card.textContent()).includes('Most shared per period: 25% → 50%'));
+  await card.locator('button', { hasText: 'Vote yes' }).click();
+  await done(bob.page, 'vote on the change');
+  const voted = await node.get(`/amendments/${soc.amendment}`);
+  assert.ok(BigInt(voted.ballot.yes) > 0n, 'Bob’s karma counts for the change');
+  assert.ok((await bob.page.locator(`#amendment-${soc.amendment}`).textContent()).includes(`Yes ${fmt(voted.ballot.yes)}`));
+
+  // Bob leaves: notice (0 periods in this society), then withdraw with the refund of his gift account.
+  await bob.page.locator('#membership summary', { hasText: 'Delegate, leave' }).click();
+  await bob.page.click('#leave');
+  await done(bob.page, 'give notice');
+  assert.equal((await node.get(`/societies/${society.id}/members/${bob.address}`)).status.state, 'leaving');
+  const gift = BigInt((await node.get(`/societies/${society.id}/members/${bob.address}`)).gift_balance);
+  const kas = async () => BigInt((await node.get(`/accounts/${bob.address}`)).balances.find((b) => b.asset === 0).amount);
+  const before = await kas();
+  await bob.page.locator('#membership summary', { hasText: 'Delegate, leave' }).click();
+  await bob.page.click('#withdraw');
+  await done(bob.page, 'withdraw');
+  const fee = BigInt((await node.get('/status')).min_fee);
+  assert.equal(await kas(), before + gift - fee, 'the gift account is refunded, less the fee');
+  assert.equal(await node.getOpt(`/societies/${society.id}/members/${bob.address}`), null);
+  await bob.page.locator('#join-form').waitFor();
+  noPageErrors(alice);
+  noPageErrors(bob);
 });

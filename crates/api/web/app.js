@@ -204,7 +204,13 @@ async function fillRegion(region) {
   } finally {
     region.running = false;
   }
-  if (generation === region.generation && !el.dataset.dirty) el.replaceChildren(...draft.childNodes);
+  if (generation !== region.generation || el.dataset.dirty) return;
+  // Sections the member opened stay open.
+  const opened = new Set(Array.from(el.querySelectorAll('details[open] > summary'), (s) => s.textContent));
+  draft.querySelectorAll('details > summary').forEach((s) => {
+    if (opened.has(s.textContent)) s.parentElement.open = true;
+  });
+  el.replaceChildren(...draft.childNodes);
 }
 
 async function refreshLive() {
@@ -217,8 +223,8 @@ async function refreshLive() {
     for (const region of liveRegions.slice()) {
       const { el } = region;
       if (!el.isConnected || el.dataset.dirty || region.running) continue;
-      // Keep what the member is doing: a region with focus on a control is not redrawn.
-      if (el.contains(document.activeElement) && document.activeElement.matches('input, textarea, select')) continue;
+      // Keep what the member is doing: a region holding the keyboard focus is not redrawn.
+      if (el.contains(document.activeElement)) continue;
       await fillRegion(region);
     }
   } finally {

@@ -143,6 +143,16 @@ function rulesFields(prefix, rules, decimals, fixed = []) {
   });
 }
 
+/** One rule's value in words: "25%", "7 days", "10 KAS", "yes". */
+function ruleValue(r, v, a) {
+  if (r.type === 'duration') return duration(v);
+  if (r.type === 'percent') return percent(v);
+  if (r.type === 'amount') return `${formatAmount(v, a.decimals)} ${a.symbol}`;
+  if (r.type === 'bool') return v ? 'yes' : 'no';
+  if (r.type === 'choice') return (r.options.find(([o]) => o === v) || [v, v])[1];
+  return `${v} ${r.unit}`;
+}
+
 /** Reads the rules back from a form (throws naming the field that is wrong). */
 function readRules(form, prefix, decimals) {
   const out = {};
@@ -518,7 +528,7 @@ async function amendmentsPanel(el, s) {
     const closed = now >= am.ballot.deadline_ms;
     parts.push(h('article', { class: 'card', id: `amendment-${am.id}` },
       h('h3', {}, `Proposal #${am.id} (${am.status})`),
-      h('p', {}, 'Proposed by ', addressLink(am.proposer), '. Changes: ', changed.length ? changed.map((r) => `${r.label} ${cur.rules[r.key]} → ${am.rules[r.key]}`).join('; ') : 'none'),
+      h('p', {}, 'Proposed by ', addressLink(am.proposer), '. Changes: ', changed.length ? changed.map((r) => `${r.label}: ${ruleValue(r, cur.rules[r.key], a)} → ${ruleValue(r, am.rules[r.key], a)}`).join('; ') : 'none'),
       h('p', {}, `Yes ${formatAmount(am.ballot.yes, a.decimals)} · No ${formatAmount(am.ballot.no, a.decimals)} karma; needs ${formatAmount(am.ballot.thresholds.yes_needed, a.decimals)} yes. Voting ${closed ? 'closed' : 'closes'} ${relative(am.ballot.deadline_ms)}.`),
       app.wallet && am.status === 'open'
         ? h('div', { class: 'inline' },
@@ -831,7 +841,7 @@ async function verifyView(root) {
     result.replaceChildren(h('ul', { class: 'proofs' }, lines));
   }, { refresh: false }));
   root.append(h('h1', {}, 'Verify'),
-    h('p', { class: 'lead' }, 'Check for yourself instead of trusting this node: every balance comes with a proof that your browser checks against the state root finalized by the validators.'),
+    h('p', { class: 'lead' }, 'Check for yourself instead of trusting this node’s word: every balance comes with a Merkle proof that your browser checks against the state root of the latest finalized block.'),
     head,
     h('section', { class: 'panel', 'aria-labelledby': 'proof-title' }, h('h2', { id: 'proof-title' }, 'Prove a balance'), form, result),
     h('p', { class: 'hint' }, 'What is checked here: the Merkle proof of each balance (SHA-256, the chain’s Jellyfish Merkle tree) against the state root in the finalized block header. The validators’ certificate over that block is checked by followers and by ', h('code', {}, 'kassa audit'), ', not yet in the browser.'));
