@@ -805,12 +805,14 @@ async function verifyView(root) {
   const head = h('section', { class: 'panel', 'aria-labelledby': 'head-title' });
   live(head, async (el) => {
     const st = await refreshStatus();
-    const [block, fin] = await Promise.all([api(`/blocks/${st.height}`), apiOpt(`/blocks/${st.height}/finality`)]);
+    const [block, fin, genesis] = await Promise.all([api(`/blocks/${st.height}`), apiOpt(`/blocks/${st.height}/finality`), apiOpt('/genesis')]);
+    const validators = genesis && Array.isArray(genesis.validators) ? genesis.validators : null;
     const consistent = block.state_root === st.state_root && block.hash === st.block_hash;
     el.replaceChildren(h('h2', { id: 'head-title' }, 'Latest finalized state'),
       dl([['Height', String(st.height)], ['Block hash', h('span', { class: 'mono break' }, st.block_hash)], ['State root', h('span', { class: 'mono break', id: 'state-root' }, st.state_root)],
         ['Block header agrees', consistent ? 'yes: the block header carries this root' : 'NO: the node reports a root its block does not carry'],
-        ['Finalization certificate', fin ? `${fin.certificate.length / 2} bytes from the validators, for block ${fin.height}` : 'not available from this node']]));
+        ['Finalization certificate', fin ? `${fin.certificate.length / 2} bytes from the validators, for block ${fin.height}` : 'not available from this node'],
+        ['Validators', validators ? h('span', { id: 'validators' }, `${validators.length} in the genesis (a block is final when more than two thirds sign it): `, validators.map((v) => short(v, 8)).join(', ')) : 'unknown']]));
   });
   const result = h('div', { id: 'proof-result', role: 'status' });
   const who = input('proof-address', { value: app.wallet ? app.wallet.address : '', required: true, autocomplete: 'off' });
