@@ -172,6 +172,7 @@ test('a new member creates a wallet in the browser, gets test funds, and sees th
 test('a member creates a society through the rules form, with every rule explained', async () => {
   await alice.page.goto(`${node.url}/#/create`);
   await alice.page.locator('#society-name').waitFor();
+  assert.doesNotMatch(await alice.page.locator('main').innerText(), /\bnull\b|undefined|NaN/, 'no placeholder leaks onto the page');
   const hints = await alice.page.locator('#create-society .hint').count();
   assert.ok(hints >= 23, `every rule has a plain-words explanation (${hints})`);
   await alice.page.fill('#society-name', 'Broodfonds Browser');
@@ -370,6 +371,7 @@ test('every form control has a label, and the keyboard reaches the navigation fi
       .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
       .map((el) => el.id || el.outerHTML.slice(0, 60)));
     assert.deepEqual(unlabeled, [], `${hash}: controls without a label`);
+    assert.doesNotMatch(await alice.page.locator('main').innerText(), /\bnull\b|undefined|NaN|\[object/, `${hash}: a placeholder leaked onto the page`);
   }
   // Text contrast: at least 4.5:1 (WCAG AA) for every visible text element on the society page.
   await alice.page.goto(`${node.url}/#/society/${society.id}`);

@@ -267,7 +267,7 @@ async function createView(root) {
     const ev = (receipt.events || []).find((e) => e.type === 'society_created');
     if (ev) location.hash = `#/society/${ev.society}`;
   }));
-  root.append(h('h1', { id: 'create-title' }, 'Create a society'), app.wallet ? null : needWallet(), form);
+  root.append(h('h1', { id: 'create-title' }, 'Create a society'), ...(app.wallet ? [] : [needWallet()]), form);
 }
 
 // ---- one society -------------------------------------------------------------------------------
@@ -563,7 +563,7 @@ async function walletView(root) {
   if (!w) {
     root.append(
       h('p', { class: 'lead' }, 'Your key is made in this browser and never leaves it. Choose a passphrase: it protects the backup file you can download to move or restore your wallet.'),
-      createWalletForm(), importWalletForm(), app.status && app.status.faucet ? devWalletForm() : null);
+      createWalletForm(), importWalletForm(), ...(app.status && app.status.faucet ? [devWalletForm()] : []));
     return;
   }
   const balances = h('section', { class: 'panel', id: 'balances', 'aria-labelledby': 'balances-title' });
