@@ -43,7 +43,7 @@ function noPageErrors(p) {
 async function done(page, what) {
   const msg = page.locator('#notice .message:not(.pending)');
   try {
-    await msg.first().waitFor({ timeout: 60_000 });
+    await msg.first().waitFor({ timeout: 180_000 });
   } catch (e) {
     await shot(page, `failed-${what.replace(/\W+/g, '-')}`);
     throw new Error(`${what}: no outcome shown; the page says: ${await page.locator('#notice').textContent()}\n${e.message}`);
@@ -317,7 +317,7 @@ test('after the window anyone finalizes; the approved request is paid by pro-rat
     r = await node.get(`/requests/${request.id}`);
     if (BigInt(r.paid) > 0n) return true;
     await bob.page.locator(`${card} button`, { hasText: 'Pay shares now' }).click();
-    await bob.page.locator('#notice .message:not(.pending)').first().waitFor();
+    await bob.page.locator('#notice .message:not(.pending)').first().waitFor({ timeout: 180_000 });
     await bob.page.locator('#notice button').click();
     await sleep(1000);
     return false;

@@ -108,6 +108,8 @@ export function notify(kind, text, link) {
 
 /** How many blocks a signed transaction stays valid for. */
 const EXPIRY_BLOCKS = 600n;
+/** How long the app follows a sent transaction after the node's own wait, in seconds. */
+const FOLLOW_SECS = 120;
 
 /**
  * Signs `body` with the browser wallet and sends it, waiting for the block that includes it.
@@ -127,7 +129,13 @@ export async function send(body, what) {
   };
   const signed = await wallet.signTransaction(app.wallet, tx);
   notify('pending', `${what}: signed in this browser, waiting for the next block…`);
-  const receipt = await api('/txs?wait=true', { method: 'POST', body: JSON.stringify({ tx: signed.hex }) });
+  let receipt = await api('/txs?wait=true', { method: 'POST', body: JSON.stringify({ tx: signed.hex }) });
+  // The node waits up to 30 s; on a busy chain keep following the transaction a while longer.
+  for (let i = 0; receipt.status === 'pending' && i < FOLLOW_SECS; i++) {
+    if (i === 0) notify('pending', `${what}: sent, still waiting for a block…`, { href: `#/tx/${signed.hash}`, text: 'Follow it' });
+    await new Promise((r) => setTimeout(r, 1000));
+    receipt = (await apiOpt(`/txs/${signed.hash}`)) || receipt;
+  }
   if (receipt.status === 'failed') {
     throw new ApiError(receipt.error.code, receipt.error.message, 422);
   }

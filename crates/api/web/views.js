@@ -586,7 +586,7 @@ async function walletView(root) {
       notify('ok', 'Test funds received (development chain).', { href: `#/tx/${r.hash}`, text: 'See the transaction' });
     }) }, 'Get test funds from the faucet')
     : null;
-  const transfer = h('form', { class: 'stack', id: 'transfer-form' },
+  const transfer = h('form', { class: 'panel stack', id: 'transfer-form' },
     h('h2', {}, 'Send'),
     field('transfer-to', 'To (address)', input('transfer-to', { required: true, autocomplete: 'off' })),
     field('transfer-amount', 'Amount (KAS)', input('transfer-amount', { type: 'text', inputmode: 'decimal', required: true })),

@@ -95,12 +95,15 @@ const RELAY_MSG_MAX: usize = 8 + RELAY_BATCH_MAX * TX_SIZE_MAX;
 /// Batches waiting to be relayed; beyond this, new transactions stay local (see `Node::relay`).
 pub const RELAY_QUEUE: usize = 1_024;
 
-/// A Kassa block as the engine sees it.
+/// A Kassa block as the engine sees it. Its canonical bytes are computed once, when it is made
+/// or read, because the engine asks for a block's size and bytes many times (broadcast, storage,
+/// backfill); the block cannot change afterwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CBlock {
-    pub block: Block,
+    block: Block,
     context: Context,
     digest: Digest,
+    encoded: Bytes,
 }
 
 fn digest_of(h: &Hash) -> Digest {
@@ -110,24 +113,41 @@ fn digest_of(h: &Hash) -> Digest {
 impl CBlock {
     /// Wraps a block, decoding the engine context it carries.
     pub fn new(block: Block) -> Result<CBlock, CodecError> {
+        let encoded = Bytes::from(block.encode());
+        CBlock::with_encoding(block, encoded)
+    }
+
+    /// `block` with `encoded`, which must be its canonical encoding.
+    fn with_encoding(block: Block, encoded: Bytes) -> Result<CBlock, CodecError> {
         let context = Context::decode(Bytes::copy_from_slice(&block.header.consensus))?;
         Ok(CBlock {
             digest: digest_of(&block.header.hash()),
             context,
             block,
+            encoded,
         })
+    }
+
+    /// The Kassa block.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// The Kassa block, unwrapped.
+    pub fn into_block(self) -> Block {
+        self.block
     }
 }
 
 impl Write for CBlock {
     fn write(&self, buf: &mut impl BufMut) {
-        Bytes::from(self.block.encode()).write(buf);
+        self.encoded.write(buf);
     }
 }
 
 impl EncodeSize for CBlock {
     fn encode_size(&self) -> usize {
-        Bytes::from(self.block.encode()).encode_size()
+        self.encoded.encode_size()
     }
 }
 
@@ -138,7 +158,9 @@ impl Read for CBlock {
     fn read_cfg(buf: &mut impl Buf, max: &usize) -> Result<Self, CodecError> {
         let bytes = Bytes::read_cfg(buf, &(..=*max).into())?;
         let block = Block::decode(&bytes).map_err(|_| CodecError::Invalid("kassa", "block"))?;
-        CBlock::new(block)
+        // Decoding is canonical (one encoding per block, trailing bytes refused), so the bytes
+        // read are the block's encoding.
+        CBlock::with_encoding(block, bytes)
     }
 }
 
