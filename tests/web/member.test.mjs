@@ -530,3 +530,24 @@ test('members delegate, propose and vote on a rule change, and a member gives no
   noPageErrors(alice);
   noPageErrors(bob);
 });
+
+test('on a development chain a newcomer can try a society alone: demo rules, and dev accounts as the other members', async () => {
+  await alice.page.goto(`${node.url}/#/create`);
+  await alice.page.click('#demo-rules');
+  assert.equal(await alice.page.inputValue('#rule-period_secs'), '30');
+  assert.equal(await alice.page.inputValue('#rule-period_secs-unit'), 'seconds');
+  assert.equal(await alice.page.inputValue('#rule-min_members'), '4');
+  await alice.page.locator('#notice button').click();
+  await alice.page.click('#create-society button[type=submit]');
+  await alice.page.waitForURL((u) => /#\/society\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${society.id}`));
+  await done(alice.page, 'create the demo society');
+  const id = Number(alice.page.url().split('/').pop());
+  assert.equal((await node.get(`/societies/${id}`)).rules.voting_window_secs, 60);
+  await alice.page.locator('#dev-tools button', { hasText: 'join up to the minimum size' }).click();
+  await done(alice.page, 'dev accounts join');
+  const demo = await node.get(`/societies/${id}`);
+  assert.equal(demo.member_count, 4, 'dev accounts filled the society to its minimum');
+  assert.equal(BigInt(demo.gift_funds), 4n * BigInt(demo.rules.min_pledge), 'each paid one pledge');
+  await expectText(alice.page, '#stat-members', '4');
+  noPageErrors(alice);
+});

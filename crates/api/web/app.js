@@ -112,14 +112,15 @@ const EXPIRY_BLOCKS = 600n;
 const FOLLOW_SECS = 120;
 
 /**
- * Signs `body` with the browser wallet and sends it, waiting for the block that includes it.
+ * Signs `body` with the browser wallet (or `signer`) and sends it, waiting for the block that
+ * includes it.
  * Resolves to the receipt; throws ApiError (with the rejection's code and message) if the node
  * refuses it or the block applies it as failed.
  */
-export async function send(body, what) {
-  if (!app.wallet) throw new ApiError('no_wallet', 'Create or import a wallet first (My wallet).', 0);
+export async function send(body, what, signer = app.wallet) {
+  if (!signer) throw new ApiError('no_wallet', 'Create or import a wallet first (My wallet).', 0);
   const status = await refreshStatus();
-  const account = await api(`/accounts/${app.wallet.address}`);
+  const account = await api(`/accounts/${signer.address}`);
   const tx = {
     chain_id: status.chain_id,
     nonce: BigInt(account.next_nonce),
@@ -127,7 +128,7 @@ export async function send(body, what) {
     expiry_height: BigInt(status.height) + EXPIRY_BLOCKS,
     body,
   };
-  const signed = await wallet.signTransaction(app.wallet, tx);
+  const signed = await wallet.signTransaction(signer, tx);
   notify('pending', `${what}: signed in this browser, waiting for the next block…`);
   let receipt = await api('/txs?wait=true', { method: 'POST', body: JSON.stringify({ tx: signed.hex }) });
   // The node waits up to 30 s; on a busy chain keep following the transaction a while longer.

@@ -254,6 +254,11 @@ async function createView(root) {
       h('p', { class: 'hint' }, 'The defaults follow the Broodfonds model. The founder gets no privilege: rules change only by the members’ vote.'),
       ...rulesFields('rule', rules, kas.decimals)),
     h('button', { type: 'submit' }, 'Create the society'));
+  const demo = app.status && app.status.faucet
+    ? h('p', { class: 'callout' }, 'Trying Kassa on a development chain? ',
+      h('button', { type: 'button', class: 'secondary', id: 'demo-rules', onclick: () => fillDemoRules(form, kas.decimals) }, 'Use quick demo rules'),
+      ' — 30-second periods, 60-second votes, no waiting time, 4 members minimum.')
+    : null;
   form.addEventListener('submit', action(async () => {
     const a = assets.find((x) => String(x.id) === assetSelect.value) || kas;
     const body = {
@@ -267,7 +272,24 @@ async function createView(root) {
     const ev = (receipt.events || []).find((e) => e.type === 'society_created');
     if (ev) location.hash = `#/society/${ev.society}`;
   }));
-  root.append(h('h1', { id: 'create-title' }, 'Create a society'), ...(app.wallet ? [] : [needWallet()]), form);
+  root.append(h('h1', { id: 'create-title' }, 'Create a society'), ...(app.wallet ? [] : [needWallet()]), ...(demo ? [demo] : []), form);
+}
+
+/** Rules for trying a society out in minutes on a development chain. */
+function fillDemoRules(form, decimals) {
+  const set = (key, value, unit) => {
+    form.querySelector(`#rule-${key}`).value = value;
+    if (unit) form.querySelector(`#rule-${key}-unit`).value = unit;
+  };
+  if (!form.querySelector('#society-name').value) form.querySelector('#society-name').value = 'Demo bread fund';
+  if (!form.querySelector('#society-purpose').value) form.querySelector('#society-purpose').value = 'Income for members too ill to work.';
+  set('period_secs', 30, 'seconds');
+  set('voting_window_secs', 60, 'seconds');
+  set('waiting_periods', 0);
+  set('min_members', 4);
+  set('notice_periods', 0);
+  set('min_pledge', formatAmount(10n ** BigInt(decimals), decimals));
+  notify('ok', 'Demo rules filled in. Check them, then create the society.');
 }
 
 // ---- one society -------------------------------------------------------------------------------
@@ -318,6 +340,7 @@ async function societyView(root, id) {
   const amendments = h('section', { class: 'panel', id: 'amendments', 'aria-labelledby': 'amendments-title' });
   live(amendments, (el) => amendmentsPanel(el, s));
 
+  const dev = app.status && app.status.faucet ? devPanel(s) : null;
   root.append(
     h('p', { class: 'crumbs' }, h('a', { href: '#/societies' }, 'Societies'), ' / ', s.name),
     h('h1', {}, s.name),
@@ -328,7 +351,63 @@ async function societyView(root, id) {
       h('div', {}, charts, h('section', { class: 'panel', 'aria-labelledby': 'rules-title' }, h('h2', { id: 'rules-title' }, 'Rules in plain words'), await rulesInWords(s.rules, s.asset)))),
     members,
     amendments,
+    ...(dev ? [dev] : []),
   );
+}
+
+/** Development chains only: the public dev accounts 1–9 act as other members, signing here. */
+function devPanel(s) {
+  const run = (label, fn) => h('button', { type: 'button', class: 'secondary', onclick: action(async () => {
+    const done = await fn();
+    notify('ok', `${label}: ${done}`);
+  }) }, label);
+  const accounts = async () => Promise.all(Array.from({ length: 9 }, (_, i) => wallet.devAccount(i + 1)));
+  const fill = async () => {
+    let joined = 0;
+    for (const k of await accounts()) {
+      const cur = await api(`/societies/${s.id}`);
+      if (cur.member_count >= cur.rules.min_members) break;
+      if (await apiOpt(`/societies/${s.id}/members/${k.address}`)) continue;
+      await send({ kind: 'join', society: s.id, pledge: cur.rules.min_pledge, identity_commitment: s.rules.identity === 'commitment' ? toHex(await sha256(new TextEncoder().encode(k.address))) : null }, `dev account joins`, k);
+      await send({ kind: 'contribute', society: s.id, amount: cur.rules.min_pledge }, 'dev account contributes', k);
+      joined++;
+    }
+    return `${joined} dev account(s) joined and paid a pledge.`;
+  };
+  const contribute = async () => {
+    let n = 0;
+    for (const k of await accounts()) {
+      const me = await apiOpt(`/societies/${s.id}/members/${k.address}`);
+      if (!me || me.status.state !== 'active') continue;
+      await send({ kind: 'contribute', society: s.id, amount: me.pledge }, 'dev account contributes', k);
+      n++;
+    }
+    return `${n} dev member(s) paid a pledge.`;
+  };
+  const vote = async (approve) => {
+    const open = (await api(`/societies/${s.id}/requests?limit=100`)).items.filter((r) => r.status === 'open');
+    let n = 0;
+    for (const k of await accounts()) {
+      if (!(await apiOpt(`/societies/${s.id}/members/${k.address}`))) continue;
+      for (const r of open) {
+        try {
+          await send({ kind: 'vote', request: r.id, approve }, 'dev account votes', k);
+          n++;
+        } catch {
+          // e.g. no voting weight yet (karma counts from the period before filing)
+        }
+      }
+    }
+    return `${n} vote(s) cast.`;
+  };
+  return h('section', { class: 'panel', id: 'dev-tools', 'aria-labelledby': 'dev-title' },
+    h('h2', { id: 'dev-title' }, 'Development chain helpers'),
+    h('p', { class: 'hint' }, 'This chain is a development chain: its dev accounts’ keys are public, so this page can let them act as the other members you need to try a request. Nothing like this exists on a real chain.'),
+    h('div', { class: 'inline' },
+      run('Dev accounts join up to the minimum size', fill),
+      run('Dev members pay a pledge', contribute),
+      run('Dev members vote yes on open requests', () => vote(true)),
+      run('Dev members vote no on open requests', () => vote(false))));
 }
 
 function stat(label, value, id) {

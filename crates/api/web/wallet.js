@@ -125,6 +125,17 @@ export async function devSeed(index) {
   return toHex(await sha256(new TextEncoder().encode(`KASSA_DEV_KEY_V1kassa-dev-${index}`)));
 }
 
+/**
+ * A development account's key for one-off signing, not stored: a non-extractable key made from
+ * the account's public seed (development chains only; their keys are public by design).
+ */
+export async function devAccount(index) {
+  const pkcs8 = concat(PKCS8_PREFIX, fromHex(await devSeed(index)));
+  const publicKey = await publicKeyOf(pkcs8);
+  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
+  return { privateKey, publicKey, address: encodeAddress(publicKey) };
+}
+
 /** Restores a wallet from a backup file's JSON. */
 export async function importBackup(backup, passphrase) {
   if (!backup || backup.kassa_wallet_backup !== 1 || !backup.kdf || !backup.cipher) {
