@@ -282,6 +282,8 @@ test('a member files a request whose evidence is hashed in the browser and never
   assert.equal(request.amount, String(30n * KAS));
   assert.equal(request.status, 'open');
   await alice.page.locator(`#request-${request.id}`).waitFor();
+  await expectText(alice.page, '#my-open-request', `Your request #${request.id} is being decided: see it under Requests. You can ask again once it is.`);
+  assert.equal((await node.get(`/societies/${society.id}/members/${alice.address}`)).open_request, request.id);
   noPageErrors(alice);
 });
 

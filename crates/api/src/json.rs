@@ -104,6 +104,7 @@ pub fn member(society: u64, who: &Address, m: &MemberView) -> Value {
         "paid_through_periods": s(m.paid_through_periods),
         "contributed": s(m.contributed),
         "delegate": m.delegate.as_ref().map(addr),
+        "open_request": m.open_request.map(|r| r.0),
         "joined_period": m.joined_period,
         "next_due_ms": m.next_due_ms,
     })

@@ -504,7 +504,10 @@ async function membershipPanel(el, s) {
   } else if (me.status.state === 'leaving') {
     exit.append(h('button', { type: 'button', class: 'secondary', id: 'withdraw', onclick: action(() => send({ kind: 'withdraw', society: s.id }, 'Withdraw')) }, 'Leave and withdraw'));
   }
-  el.replaceChildren(title, facts, contribute, me.status.state === 'active' ? request : null,
+  const asking = me.open_request !== null && me.open_request !== undefined
+    ? h('p', { class: 'callout', id: 'my-open-request' }, `Your request #${me.open_request} is being decided: see it under Requests. You can ask again once it is.`)
+    : request;
+  el.replaceChildren(title, facts, contribute, me.status.state === 'active' ? asking : null,
     h('details', {}, h('summary', {}, 'Delegate, leave'), delegate, exit));
 }
 

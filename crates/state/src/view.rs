@@ -26,6 +26,8 @@ pub struct MemberView {
     pub paid_through_periods: u128,
     pub contributed: u128,
     pub delegate: Option<Address>,
+    /// The member's own request still being decided, if any (one at a time).
+    pub open_request: Option<kassa_types::RequestId>,
     /// The period the member joined (or was admitted) in.
     pub joined_period: u64,
     /// Block time at which the first period not yet paid for starts: the next pledge is due by
@@ -64,6 +66,7 @@ pub fn member(st: &impl Store, id: SocietyId, who: &Address, now_ms: u64) -> Opt
         paid_through_periods: m.contributed / u128::from(m.pledge),
         contributed: m.contributed,
         delegate: m.delegate,
+        open_request: m.open_request,
         joined_period: m.joined_period,
         next_due_ms: u64::try_from(
             (u128::from(m.joined_period) + m.contributed / u128::from(m.pledge))
