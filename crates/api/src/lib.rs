@@ -384,9 +384,9 @@ async fn history(
     let db = node.db();
     let time_at = |h: u64| -> Result<u64, ApiError> {
         Ok(db
-            .block(h)
+            .header(h)
             .map_err(ApiError::internal)?
-            .map_or(0, |b| b.header.timestamp_ms))
+            .map_or(0, |hd| hd.timestamp_ms))
     };
     // The creating block is the first whose time reaches the society's creation time.
     let head = node.head().height;
@@ -403,12 +403,12 @@ async fn history(
     let span = head - lo;
     let mut heights: Vec<u64> = (0..points).map(|i| lo + span * i / (points - 1)).collect();
     heights.dedup();
-    let key = keys::book(SocietyId(id));
+    let books = db
+        .values_at(&keys::book(SocietyId(id)), &heights)
+        .map_err(ApiError::internal)?;
     let mut items = Vec::with_capacity(heights.len());
-    for h in heights {
-        let Some(bytes) = db.value_at(&key, h).map_err(ApiError::internal)? else {
-            continue;
-        };
+    for (h, bytes) in heights.into_iter().zip(books) {
+        let Some(bytes) = bytes else { continue };
         let book: kassa_state::records::Book = borsh::from_slice(&bytes).expect("book");
         items.push(json!({
             "height": h,

@@ -19,7 +19,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use kassa_state::{Receipt, ScanStore, Store};
-use kassa_types::{Block, Hash};
+use kassa_types::{Block, BlockHeader, Hash};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use sha2::Sha256;
 use std::collections::BTreeMap;
@@ -278,12 +278,16 @@ impl Db {
             .map_err(|e| DbError::Tree(e.to_string()))
     }
 
-    /// The value under `key` at `height` (for history views; [`Db::prove`] when it must be proven).
-    pub fn value_at(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>> {
+    /// The values under `key` at each of `heights`, read from one snapshot (for history views;
+    /// [`Db::prove`] when a value must be proven).
+    pub fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
         let reader = self.reader()?;
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
-        tree.get(key_hash(key), height)
-            .map_err(|e| DbError::Tree(e.to_string()))
+        let kh = key_hash(key);
+        heights
+            .iter()
+            .map(|&h| tree.get(kh, h).map_err(|e| DbError::Tree(e.to_string())))
+            .collect()
     }
 
     /// The state root at `height`.
@@ -302,6 +306,15 @@ impl Db {
         let t = r.open_table(BLOCKS)?;
         Ok(t.get(height)?
             .map(|v| Block::decode(v.value()).expect("stored blocks decode")))
+    }
+
+    /// The header of the block at `height`, without decoding its transactions (a block's
+    /// encoding starts with its header).
+    pub fn header(&self, height: u64) -> Result<Option<BlockHeader>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        Ok(t.get(height)?
+            .map(|v| BlockHeader::deserialize(&mut v.value()).expect("stored blocks decode")))
     }
 
     /// Where a transaction was included, and its receipt.
