@@ -222,6 +222,27 @@ async function fillRegion(region) {
   el.replaceChildren(...draft.childNodes);
 }
 
+/**
+ * `load()` at most once per finalized block: the live regions of a page that show the same data
+ * share one fetch per block instead of each asking the node.
+ */
+export function perBlock(load) {
+  let height;
+  let pending = null;
+  return () => {
+    const now = app.status ? app.status.height : null;
+    if (!pending || now !== height) {
+      height = now;
+      const p = load();
+      pending = p;
+      p.catch(() => {
+        if (pending === p) pending = null; // a failed fetch is retried on the next call
+      });
+    }
+    return pending;
+  };
+}
+
 async function refreshLive() {
   if (refreshing) {
     refreshAgain = true;

@@ -1,7 +1,7 @@
 // The app's pages. Each view fills a container; parts that change with every block are `live`
 // regions, refreshed from the node's event stream.
 
-import { h, api, apiOpt, app, asset, send, action, live, notify, messageOf, loadWallet, refreshStatus, rerender } from './app.js';
+import { h, api, apiOpt, app, asset, send, action, live, perBlock, notify, messageOf, loadWallet, refreshStatus, rerender } from './app.js';
 import * as wallet from './wallet.js';
 import { formatAmount, parseAmount, decodeAddress, toHex, fromHex, sha256, balanceKey, verifyProof, LIMITS } from './codec.js';
 import { lineChart, barChart, histogram } from './charts.js';
@@ -302,9 +302,18 @@ async function societyView(root, id) {
   }
   const a = await asset(s.asset);
   const m = (v) => money(v, s.asset);
+  // What several regions show, fetched once per block.
+  const data = perBlock(async () => {
+    const [soc, requests, members] = await Promise.all([
+      api(`/societies/${id}`),
+      api(`/societies/${id}/requests?limit=100`),
+      api(`/societies/${id}/members?limit=100`),
+    ]);
+    return { soc, requests: requests.items, members: members.items };
+  });
 
   const stats = live(h('section', { class: 'stats', 'aria-label': 'Society at a glance' }), async (el) => {
-    const cur = await api(`/societies/${id}`);
+    const cur = (await data()).soc;
     el.replaceChildren(
       stat('Members', String(cur.member_count), 'stat-members'),
       stat('Gift funds', await m(cur.gift_funds), 'stat-funds'),
@@ -318,27 +327,27 @@ async function societyView(root, id) {
   live(mine, (el) => membershipPanel(el, s));
 
   const requests = h('section', { class: 'panel', id: 'requests', 'aria-labelledby': 'requests-title' });
-  live(requests, (el) => requestsPanel(el, s));
+  live(requests, (el) => requestsPanel(el, s, data));
 
   const charts = h('section', { class: 'panel', id: 'charts', 'aria-labelledby': 'charts-title' });
-  live(charts, (el) => chartsPanel(el, s));
+  live(charts, (el) => chartsPanel(el, s, data));
 
   const members = h('section', { class: 'panel', id: 'members', 'aria-labelledby': 'members-title' });
   live(members, async (el) => {
-    const items = (await api(`/societies/${id}/members?limit=100`)).items;
+    const { soc: cur, members: items } = await data();
     const rows = [];
     for (const x of items) {
       rows.push(h('tr', {}, h('td', {}, addressLink(x.address)), h('td', {}, x.status.state), h('td', {}, await m(x.pledge)),
         h('td', {}, x.good_standing ? 'good' : 'behind'), h('td', { class: 'num' }, formatAmount(x.karma, a.decimals)), h('td', { class: 'num' }, await m(x.gift_balance))));
     }
-    el.replaceChildren(h('h2', { id: 'members-title' }, `Members (${s.member_count})`),
+    el.replaceChildren(h('h2', { id: 'members-title' }, `Members (${cur.member_count})`),
       h('div', { class: 'table-wrap' }, h('table', {},
         h('thead', {}, h('tr', {}, ['Member', 'Status', 'Pledge', 'Standing', 'Karma', 'Gift account'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, rows))));
   });
 
   const amendments = h('section', { class: 'panel', id: 'amendments', 'aria-labelledby': 'amendments-title' });
-  live(amendments, (el) => amendmentsPanel(el, s));
+  live(amendments, (el) => amendmentsPanel(el, s, data));
 
   const dev = app.status && app.status.faucet ? devPanel(s) : null;
   root.append(
@@ -511,10 +520,10 @@ async function membershipPanel(el, s) {
     h('details', {}, h('summary', {}, 'Delegate, leave'), delegate, exit));
 }
 
-async function requestsPanel(el, s) {
+async function requestsPanel(el, s, data) {
   const a = await asset(s.asset);
   const m = (v) => money(v, s.asset);
-  const items = (await api(`/societies/${s.id}/requests?limit=100`)).items;
+  const items = (await data()).requests;
   const now = app.status ? app.status.time_ms : Date.now();
   const cards = [];
   for (const r of items) {
@@ -574,17 +583,12 @@ async function requestsPanel(el, s) {
   el.replaceChildren(h('h2', { id: 'requests-title' }, 'Requests'), ...(cards.length ? cards : [h('p', { class: 'muted' }, 'No requests yet.')]));
 }
 
-async function chartsPanel(el, s) {
+async function chartsPanel(el, s, data) {
   const a = await asset(s.asset);
-  const [hist, cur, reqs, members] = await Promise.all([
-    api(`/societies/${s.id}/history?points=30`),
-    api(`/societies/${s.id}`),
-    api(`/societies/${s.id}/requests?limit=100`),
-    api(`/societies/${s.id}/members?limit=100`),
-  ]);
+  const [hist, { soc: cur, requests, members }] = await Promise.all([api(`/societies/${s.id}/history?points=30`), data()]);
   const points = hist.items.map((p) => ({ label: `#${p.height}`, value: BigInt(p.gift_funds) }));
-  const count = (st) => reqs.items.filter((r) => r.kind === 'help' && r.status === st).length;
-  const karma = members.items.map((x) => BigInt(x.karma));
+  const count = (st) => requests.filter((r) => r.kind === 'help' && r.status === st).length;
+  const karma = members.map((x) => BigInt(x.karma));
   const buckets = histogram(karma, 5);
   el.replaceChildren(
     h('h2', { id: 'charts-title' }, 'Over time'),
@@ -598,9 +602,9 @@ async function chartsPanel(el, s) {
     h('figure', {}, barChart(buckets.map((b) => ({ label: formatAmount(b.from, a.decimals), value: b.count })), { label: `Karma of ${karma.length} members, in ${buckets.length} ranges` }), h('figcaption', {}, 'Karma distribution (members per karma range)')));
 }
 
-async function amendmentsPanel(el, s) {
+async function amendmentsPanel(el, s, data) {
   const title = h('h2', { id: 'amendments-title' }, 'Rule changes');
-  const cur = await api(`/societies/${s.id}`);
+  const cur = (await data()).soc;
   const a = await asset(s.asset);
   const parts = [title];
   if (cur.amendment !== null && cur.amendment !== undefined) {
