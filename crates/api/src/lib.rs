@@ -274,7 +274,7 @@ async fn tx(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> ApiResul
     let hash = parse_hash(&hash)?;
     // Look in the mempool first: finalization commits a transaction's receipt before removing it
     // from the mempool, so in this order a transaction is always found in one of the two.
-    let waiting = node.with_app(|a| a.mempool.contains(&hash));
+    let waiting = node.is_waiting(&hash);
     match node.db().tx(&hash).map_err(ApiError::internal)? {
         Some(rec) => Ok(Json(tx_json(&rec))),
         None if waiting => Ok(Json(

@@ -381,7 +381,7 @@ fn mempool_config(opts: &Options) -> MempoolConfig {
 fn drain(app: &mut App, time_ms: &mut u64, proposer: Address) -> Result<Vec<Duration>> {
     let ctx = genesis_context();
     let mut times = Vec::new();
-    while !app.mempool.is_empty() {
+    while !app.mempool().is_empty() {
         *time_ms += 1_000;
         let started = Instant::now();
         let parent = app.head().block_hash;

@@ -17,7 +17,7 @@ use kassa_types::block::tx_root;
 use kassa_types::{Address, Block, BlockHeader, BoundedVec, Hash, SignedTransaction};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -100,7 +100,9 @@ pub struct App {
     head: Head,
     /// Executed blocks that are not finalized yet, by id.
     pending: BTreeMap<Hash, Executed>,
-    pub mempool: Mempool,
+    /// Shared with the node, which admits transactions without taking the application's lock
+    /// (so admissions go on while a block is built or committed).
+    mempool: Arc<Mutex<Mempool>>,
     pub limits: BlockLimits,
 }
 
@@ -186,7 +188,7 @@ impl App {
             params,
             head,
             pending: BTreeMap::new(),
-            mempool: Mempool::new(mempool),
+            mempool: Arc::new(Mutex::new(Mempool::new(mempool))),
             limits: BlockLimits::default(),
         })
     }
@@ -205,6 +207,16 @@ impl App {
     /// committed blocks only.
     pub fn db(&self) -> &Arc<Db> {
         &self.db
+    }
+
+    /// The mempool, locked.
+    pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        lock(&self.mempool)
+    }
+
+    /// The mempool, for whoever admits transactions without this application's lock.
+    pub fn shared_mempool(&self) -> Arc<Mutex<Mempool>> {
+        self.mempool.clone()
     }
 
     /// Admits transactions to the mempool, checked against the finalized state.
@@ -226,7 +238,7 @@ impl App {
         let reader = self.db.reader()?;
         let next = self.head.height + 1;
         Ok(self
-            .mempool
+            .mempool()
             .admit_batch_checked(txs, all_valid, &reader, &self.params, next))
     }
 
@@ -338,7 +350,7 @@ impl App {
                 base: &reader,
                 layer: layer_of(&self.ancestry(parent)?),
             };
-            self.mempool
+            self.mempool()
                 .select(&layered, self.limits.txs_max, self.limits.bytes_max)
         };
         let ctx = BlockContext {
@@ -357,9 +369,11 @@ impl App {
             .expect("lenient execution always yields a block");
         // What cannot be included now (fee no longer payable, nonce used, expired) is dropped
         // rather than re-tried in every block.
+        let mut mempool = self.mempool();
         for h in &refused {
-            self.mempool.remove(h);
+            mempool.remove(h);
         }
+        drop(mempool);
         let header = BlockHeader {
             height,
             parent: *parent,
@@ -503,15 +517,21 @@ impl App {
         let head_height = self.head.height;
         self.pending
             .retain(|_, e| e.block.header.height > head_height);
-        for tx in block.txs.iter() {
-            self.mempool.remove(&tx.hash());
-        }
         let reader = self.db.reader()?;
-        self.mempool.prune(&reader, head_height + 1);
+        let mut mempool = self.mempool();
+        for tx in block.txs.iter() {
+            mempool.remove(&tx.hash());
+        }
+        mempool.prune(&reader, head_height + 1);
         Ok(Some(Finalized {
             head: self.head.clone(),
             block: block.clone(),
             receipts: executed.receipts,
         }))
     }
+}
+
+/// Locks a mutex; a panic while holding one of the node's locks is fatal.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().expect("a panic while holding a node lock is fatal")
 }

@@ -2,8 +2,8 @@
 //! broadcast of finalized blocks (for the event stream), a watch of the head (for clients that
 //! wait for inclusion), and, on a development chain, the faucet.
 
-use crate::app::{App, AppError, Finalized};
-use crate::mempool::AdmitError;
+use crate::app::{App, AppError, Finalized, lock};
+use crate::mempool::{AdmitError, Mempool};
 use futures::future::BoxFuture;
 use kassa_db::{Db, Head};
 use kassa_state::records::ChainParams;
@@ -56,6 +56,8 @@ pub const FINALITY_SEARCH: u64 = 1_024;
 #[derive(Debug)]
 pub struct Node {
     app: Mutex<App>,
+    /// The application's mempool: admissions take this lock only, never the application's.
+    mempool: Arc<Mutex<Mempool>>,
     db: Arc<Db>,
     params: ChainParams,
     events: broadcast::Sender<Arc<Finalized>>,
@@ -107,6 +109,7 @@ impl Node {
         Arc::new(Node {
             db: app.db().clone(),
             params: app.params().clone(),
+            mempool: app.shared_mempool(),
             app: Mutex::new(app),
             events,
             head,
@@ -122,10 +125,7 @@ impl Node {
 
     /// Runs `f` with the application locked.
     pub fn with_app<R>(&self, f: impl FnOnce(&mut App) -> R) -> R {
-        f(&mut self
-            .app
-            .lock()
-            .expect("a panic while holding the app lock is fatal"))
+        f(&mut lock(&self.app))
     }
 
     /// The database (committed state, blocks, receipts, proofs).
@@ -145,7 +145,24 @@ impl Node {
 
     /// Number of transactions waiting.
     pub fn mempool_len(&self) -> usize {
-        self.with_app(|a| a.mempool.len())
+        lock(&self.mempool).len()
+    }
+
+    /// Whether the transaction `hash` is waiting in the mempool.
+    pub fn is_waiting(&self, hash: &Hash) -> bool {
+        lock(&self.mempool).contains(hash)
+    }
+
+    /// Admits transactions whose signatures were checked as one batch (`all_valid`), against
+    /// the committed state, without the application's lock.
+    fn admit(
+        &self,
+        txs: Vec<SignedTransaction>,
+        all_valid: bool,
+    ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
+        let reader = self.db.reader()?;
+        let next = self.head().height + 1;
+        Ok(lock(&self.mempool).admit_batch_checked(txs, all_valid, &reader, &self.params, next))
     }
 
     /// Admits transactions from a client to the mempool, and relays the admitted ones.
@@ -153,10 +170,10 @@ impl Node {
         &self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
-        // The signatures are checked before taking the lock, so that this runs in parallel
-        // with block building and commits.
+        // The signatures are checked before taking any lock, and admission takes only the
+        // mempool's: this runs in parallel with block building and commits.
         let all_valid = crate::mempool::signatures_valid(&txs);
-        let results = self.with_app(|a| a.submit_checked(txs.clone(), all_valid))?;
+        let results = self.admit(txs.clone(), all_valid)?;
         let admitted: Vec<SignedTransaction> = txs
             .into_iter()
             .zip(&results)
@@ -171,7 +188,7 @@ impl Node {
     /// Returns how many were new here.
     pub fn admit_relayed(&self, txs: Vec<SignedTransaction>) -> Result<usize, AppError> {
         let all_valid = crate::mempool::signatures_valid(&txs);
-        let results = self.with_app(|a| a.submit_checked(txs, all_valid))?;
+        let results = self.admit(txs, all_valid)?;
         Ok(results.iter().filter(|r| r.is_ok()).count())
     }
 
@@ -320,13 +337,13 @@ impl Node {
     }
 
     /// `who`'s committed nonce and the nonce its next transaction should carry (counting waiting
-    /// transactions), read together under the app lock so that a block finalizing in between
-    /// cannot make them disagree.
+    /// transactions). The committed nonce is read while the mempool is locked: a block that
+    /// finalizes meanwhile has either not been committed yet, or its transactions are still
+    /// waiting with nonces below the committed one, so the two always agree.
     pub fn nonces(&self, who: &Address) -> Result<(u64, u64), AppError> {
-        self.with_app(|a| {
-            let committed = kassa_state::exec::nonce(&a.db().reader()?, who);
-            Ok((committed, a.mempool.next_nonce(who, committed)))
-        })
+        let mempool = lock(&self.mempool);
+        let committed = kassa_state::exec::nonce(&self.db.reader()?, who);
+        Ok((committed, mempool.next_nonce(who, committed)))
     }
 
     /// Whether this node has a faucet (development chains only).
@@ -338,31 +355,33 @@ impl Node {
     pub fn drip(&self, to: Address) -> Option<Result<Hash, AdmitError>> {
         let faucet = self.faucet.as_ref()?;
         let from = faucet.key.address();
+        // The mempool stays locked from choosing the nonce to admitting, so that two drips
+        // never take the same one.
+        let mut mempool = lock(&self.mempool);
+        let admitted = (|| {
+            let reader = self.db.reader().map_err(|_| AdmitError::Full)?;
+            let head = self.head().height;
+            let nonce = mempool.next_nonce(&from, kassa_state::exec::nonce(&reader, &from));
+            let tx = Transaction {
+                chain_id: self.params.chain_id.clone(),
+                signer: from,
+                nonce,
+                fee: self.params.min_fee,
+                expiry_height: head + 1_000,
+                body: Body::Transfer {
+                    to,
+                    asset: AssetId::NATIVE,
+                    amount: faucet.amount,
+                },
+            }
+            .sign(&faucet.key);
+            mempool
+                .admit(tx.clone(), &reader, &self.params, head + 1)
+                .map(|h| (h, tx))
+        })();
+        drop(mempool);
         Some(
-            self.with_app(|a| {
-                let reader = a.db().reader().map_err(|_| AdmitError::Full)?;
-                let nonce = a
-                    .mempool
-                    .next_nonce(&from, kassa_state::exec::nonce(&reader, &from));
-                let tx = Transaction {
-                    chain_id: self.params.chain_id.clone(),
-                    signer: from,
-                    nonce,
-                    fee: self.params.min_fee,
-                    expiry_height: a.head().height + 1_000,
-                    body: Body::Transfer {
-                        to,
-                        asset: AssetId::NATIVE,
-                        amount: faucet.amount,
-                    },
-                }
-                .sign(&faucet.key);
-                let next = a.head().height + 1;
-                let params = self.params.clone();
-                a.mempool
-                    .admit(tx.clone(), &reader, &params, next)
-                    .map(|h| (h, tx))
-            })
+            admitted
             .map(|(h, tx)| {
                 self.relay(vec![tx]);
                 h

@@ -62,7 +62,7 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
     let fb = b.finalize(&block).unwrap().unwrap();
     assert_eq!(fa.head, fb.head);
     assert_eq!(fa.head.state_root, block.header.state_root);
-    assert!(a.mempool.is_empty());
+    assert!(a.mempool().is_empty());
     // Finalizing again is a no-op (consensus delivers at least once).
     assert!(a.finalize(&block).unwrap().is_none());
     // Proofs: a balance verifies against the finalized root.
