@@ -121,6 +121,29 @@ fn a_block_with_a_wrong_state_root_a_forged_signature_or_an_unincludable_transac
 }
 
 #[test]
+fn a_waiting_transaction_spares_a_block_its_signature_check_only_with_the_very_signature_admitted()
+{
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let tx = transfer(1, 2, 0, 5);
+    a.submit(vec![tx.clone()]).unwrap();
+    // The verifier admitted the same transaction (relayed), so its signature was checked there.
+    assert!(b.submit(vec![tx.clone()]).unwrap()[0].is_ok());
+    let parent = a.head().block_hash;
+    let good = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
+    // The same transaction with another signature is another transaction (the hash covers the
+    // signature): it is checked, and refused, although its twin is waiting.
+    let mut forged = good.clone();
+    let mut t = tx.clone();
+    t.signature.0[7] ^= 1;
+    forged.header.tx_root = kassa_types::block::tx_root(std::slice::from_ref(&t));
+    forged.txs = kassa_types::BoundedVec::new(vec![t]).unwrap();
+    assert!(!b.verify(&forged, 2_000, 1_000).unwrap());
+    assert!(b.verify(&good, 2_000, 1_000).unwrap());
+}
+
+#[test]
 fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
     let d = tempfile::tempdir().unwrap();
     let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
