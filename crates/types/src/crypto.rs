@@ -1,13 +1,13 @@
 //! Keys, addresses, signatures and hashes.
 //!
-//! An account *is* an ed25519 public key. Signatures are checked with `ed25519-consensus`, which
+//! An account *is* an ed25519 public key. Signatures are checked with `ed25519-zebra`, which
 //! implements the ZIP-215 validation rules: a signature is valid iff the cofactored verification
 //! equation holds, with non-canonical point encodings accepted and `s >= L` rejected. Because the
 //! rule is fully specified, single and batch verification agree on every input and every platform
 //! — a requirement for consensus (a node that accepted a transaction its peers reject would fork).
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_consensus::{SigningKey, VerificationKey, VerificationKeyBytes, batch};
+use ed25519_zebra::{SigningKey, VerificationKey, VerificationKeyBytes, batch};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
@@ -114,7 +114,7 @@ pub fn verify(signer: &Address, message: &[u8], signature: &Signature) -> bool {
     let Ok(key) = VerificationKey::try_from(signer.0) else {
         return false;
     };
-    key.verify(&ed25519_consensus::Signature::from(signature.0), message)
+    key.verify(&ed25519_zebra::Signature::from(signature.0), message)
         .is_ok()
 }
 
@@ -127,7 +127,7 @@ pub fn verify_batch<'a>(
     for (signer, message, signature) in items {
         verifier.queue((
             VerificationKeyBytes::from(signer.0),
-            ed25519_consensus::Signature::from(signature.0),
+            ed25519_zebra::Signature::from(signature.0),
             message,
         ));
     }
@@ -157,7 +157,7 @@ impl SecretKey {
     }
     /// The account of this key.
     pub fn address(&self) -> Address {
-        Address(self.0.verification_key().to_bytes())
+        Address(self.0.verification_key().into())
     }
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {

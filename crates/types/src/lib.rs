@@ -8,7 +8,7 @@
 //! Architecture invariants:
 //! - The encoding of every type here is frozen by `vectors/transactions.json` (see the
 //!   `vectors` test). Changing a field order or a variant order is a hard fork.
-//! - Signature acceptance is ZIP-215 (`ed25519-consensus`): single and batch verification accept
+//! - Signature acceptance is ZIP-215 (`ed25519-zebra`): single and batch verification accept
 //!   exactly the same set of (key, message, signature) on every platform.
 //! - No floats, no `usize` on the wire, no host-endian bytes.
 
