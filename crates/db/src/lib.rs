@@ -146,7 +146,9 @@ impl Db {
     /// A consistent snapshot of the current state, for the state machine and queries.
     pub fn reader(&self) -> Result<Reader> {
         let r = self.db.begin_read()?;
+        let head = r.open_table(META)?.get(HEAD)?.map(|v| dec(v.value()));
         Ok(Reader {
+            head,
             state: r.open_table(STATE)?,
             nodes: r.open_table(JMT_NODES)?,
             values: r.open_table(JMT_VALUES)?,
@@ -164,16 +166,22 @@ impl Db {
     }
 
     /// Like [`Db::prepare`], on top of blocks that are not committed yet: `below` are their
-    /// prepared states, oldest first, the first at the next height. The result can be committed
-    /// as it is once they are (the tree nodes it refers to are theirs), so each block's tree is
-    /// hashed once.
+    /// prepared states, oldest first, consecutive, up to `height - 1`. Those at or below the
+    /// committed head are skipped (a block may be committed while a child is prepared on it:
+    /// its state is then in the database, identical). The result can be committed as it is
+    /// once they are (the tree nodes it refers to are theirs), so each block's tree is hashed
+    /// once.
     pub fn prepare_on(
         &self,
         height: u64,
         writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         below: &[&PendingState],
     ) -> Result<PendingState> {
-        let next = self.head()?.map_or(0, |h| h.height + 1);
+        // The head and the state from one snapshot.
+        let reader = self.reader()?;
+        let next = reader.head.as_ref().map_or(0, |h| h.height + 1);
+        let skip = below.iter().take_while(|p| p.height < next).count();
+        let below = &below[skip..];
         for (i, p) in below.iter().enumerate() {
             let expected = next + u64::try_from(i).expect("few pending blocks");
             if p.height != expected {
@@ -190,7 +198,6 @@ impl Db {
                 expected,
             });
         }
-        let reader = self.reader()?;
         let stacked = Stacked {
             base: &reader,
             below,
@@ -215,7 +222,7 @@ impl Db {
     /// the new head. Either all of it is durable or none of it is.
     pub fn commit_block(
         &self,
-        pending: PendingState,
+        pending: &PendingState,
         block: Option<&Block>,
         receipts: &[(Hash, Receipt)],
         time_ms: u64,
@@ -335,6 +342,8 @@ pub fn verify_proof(state_root: &Hash, key: &[u8], value: Option<&[u8]>, proof: 
 /// A read snapshot of the state.
 #[derive(Debug)]
 pub struct Reader {
+    /// The last block committed in this snapshot.
+    head: Option<Head>,
     state: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     nodes: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     values: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -350,6 +359,11 @@ impl Store for Reader {
 }
 
 impl Reader {
+    /// The last block committed in this snapshot (`None` before genesis).
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
+    }
+
     /// At most `limit` entries whose key starts with `prefix`, after skipping `offset` of them,
     /// in key order. Reads only what it returns (plus the skipped keys), never the whole range.
     pub fn page(&self, prefix: &[u8], offset: usize, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -20,14 +20,14 @@ fn committed_state_is_readable_and_every_value_has_a_proof_against_its_heights_r
     let p0 = db
         .prepare(0, writes(&[(b"a", Some(b"1")), (b"b", Some(b"2"))]))
         .unwrap();
-    let h0 = db.commit_block(p0, None, &[], 0).unwrap();
+    let h0 = db.commit_block(&p0, None, &[], 0).unwrap();
     let p1 = db
         .prepare(
             1,
             writes(&[(b"a", Some(b"3")), (b"b", None), (b"c", Some(b"4"))]),
         )
         .unwrap();
-    let h1 = db.commit_block(p1, None, &[], 1).unwrap();
+    let h1 = db.commit_block(&p1, None, &[], 1).unwrap();
     assert_ne!(h0.state_root, h1.state_root);
     assert_eq!(db.root_at(0).unwrap(), h0.state_root);
     assert_eq!(db.root_at(1).unwrap(), h1.state_root);
@@ -71,10 +71,10 @@ fn the_head_and_state_survive_reopening_and_blocks_must_come_in_order() {
         );
         let p = db.prepare(0, writes(&[(b"x", Some(b"y"))])).unwrap();
         let stale = db.prepare(0, writes(&[(b"z", Some(b"w"))])).unwrap();
-        let root = db.commit_block(p, None, &[], 0).unwrap().state_root;
+        let root = db.commit_block(&p, None, &[], 0).unwrap().state_root;
         assert!(
             matches!(
-                db.commit_block(stale, None, &[], 0),
+                db.commit_block(&stale, None, &[], 0),
                 Err(DbError::NotNext {
                     got: 0,
                     expected: 1
@@ -113,7 +113,7 @@ fn the_same_genesis_gives_the_same_root_in_any_database() {
             .map(|(k, v)| (k, Some(v)))
             .collect();
         roots.push(
-            db.commit_block(db.prepare(0, w).unwrap(), None, &[], 0)
+            db.commit_block(&db.prepare(0, w).unwrap(), None, &[], 0)
                 .unwrap()
                 .state_root,
         );
@@ -133,7 +133,7 @@ fn a_page_reads_only_its_prefix_from_the_offset_up_to_the_limit() {
             (b"a".to_vec(), Some(vec![1])),
         ])
         .collect();
-    db.commit_block(db.prepare(0, w).unwrap(), None, &[], 0)
+    db.commit_block(&db.prepare(0, w).unwrap(), None, &[], 0)
         .unwrap();
     let r = db.reader().unwrap();
     let page = r.page(b"m", 3, 4);
@@ -163,13 +163,13 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
     let mut roots = Vec::new();
     for (h, w) in (0u64..).zip(&blocks) {
         let p = one_by_one.prepare(h, w.clone()).unwrap();
-        roots.push(one_by_one.commit_block(p, None, &[], 0).unwrap().state_root);
+        roots.push(one_by_one.commit_block(&p, None, &[], 0).unwrap().state_root);
     }
     // Genesis committed, then three blocks prepared each on the uncommitted one before.
     let d2 = tempfile::tempdir().unwrap();
     let stacked = Db::open(&d2.path().join("kassa.redb")).unwrap();
     let p0 = stacked.prepare(0, blocks[0].clone()).unwrap();
-    stacked.commit_block(p0, None, &[], 0).unwrap();
+    stacked.commit_block(&p0, None, &[], 0).unwrap();
     let p1 = stacked.prepare_on(1, blocks[1].clone(), &[]).unwrap();
     let p2 = stacked.prepare_on(2, blocks[2].clone(), &[&p1]).unwrap();
     let p3 = stacked
@@ -186,8 +186,14 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
         [p1.state_root, p2.state_root, p3.state_root],
         [roots[1], roots[2], roots[3]]
     );
-    for p in [p1, p2, p3] {
-        stacked.commit_block(p, None, &[], 0).unwrap();
+    stacked.commit_block(&p1, None, &[], 0).unwrap();
+    // A block committed while a child is prepared on it is skipped: the same root comes out.
+    let again = stacked
+        .prepare_on(3, blocks[3].clone(), &[&p1, &p2])
+        .unwrap();
+    assert_eq!(again.state_root, roots[3]);
+    for p in [p2, p3] {
+        stacked.commit_block(&p, None, &[], 0).unwrap();
     }
     // The committed tree serves the same proofs at every height.
     for (h, root) in (0u64..).zip(&roots) {

@@ -69,9 +69,33 @@ pub enum AppError {
 struct Executed {
     block: Block,
     /// Its writes and tree update, computed on top of its not-finalized ancestors: committed
-    /// as it is when it is finalized.
-    state: PendingState,
+    /// as it is when it is finalized (shared with the [`Commit`] that writes it, while children
+    /// are still executed on top of it).
+    state: Arc<PendingState>,
     receipts: Vec<(Hash, Receipt)>,
+}
+
+/// A finalized block whose state is being written: made by [`App::begin_finalize`], written by
+/// [`Commit::write`] without the application's lock (so the next block is built meanwhile),
+/// completed by [`App::end_finalize`].
+#[derive(Debug)]
+pub struct Commit {
+    db: Arc<Db>,
+    block: Block,
+    state: Arc<PendingState>,
+    receipts: Vec<(Hash, Receipt)>,
+}
+
+impl Commit {
+    /// Writes the block and its state durably, in one database transaction.
+    pub fn write(&self) -> Result<Head, AppError> {
+        Ok(self.db.commit_block(
+            &self.state,
+            Some(&self.block),
+            &self.receipts,
+            self.block.header.timestamp_ms,
+        )?)
+    }
 }
 
 /// The result of executing a block's transactions.
@@ -80,7 +104,7 @@ struct Execution {
     /// Transactions that could not be included (lenient execution only).
     refused: Vec<Hash>,
     receipts: Vec<(Hash, Receipt)>,
-    state: PendingState,
+    state: Arc<PendingState>,
     root: Hash,
 }
 
@@ -98,36 +122,33 @@ pub struct App {
     db: Arc<Db>,
     params: ChainParams,
     head: Head,
-    /// Executed blocks that are not finalized yet, by id.
+    /// Executed blocks that are not finalized yet, by id. A block being committed stays here
+    /// until [`App::end_finalize`].
     pending: BTreeMap<Hash, Executed>,
+    /// The block between [`App::begin_finalize`] and [`App::end_finalize`], if any.
+    committing: Option<Hash>,
     /// Shared with the node, which admits transactions without taking the application's lock
     /// (so admissions go on while a block is built or committed).
     mempool: Arc<Mutex<Mempool>>,
     pub limits: BlockLimits,
 }
 
-/// The state after a chain of not-yet-finalized blocks: their writes layered over the database.
+/// The state after a chain of not-yet-finalized blocks: their writes layered over the database
+/// (newest first), read in place rather than merged into a copy.
 struct Layered<'a, S: Store> {
     base: &'a S,
-    layer: Writes,
+    ancestry: &'a [&'a Executed],
 }
 
 impl<S: Store> Store for Layered<'_, S> {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.layer.get(key) {
-            Some(v) => v.clone(),
-            None => self.base.get(key),
+        for e in self.ancestry.iter().rev() {
+            if let Some(v) = e.state.writes.get(key) {
+                return v.clone();
+            }
         }
+        self.base.get(key)
     }
-}
-
-/// The combined writes of a chain of not-yet-finalized blocks, oldest first.
-fn layer_of(ancestry: &[&Executed]) -> Writes {
-    let mut layer = Writes::new();
-    for e in ancestry {
-        layer.extend(e.state.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    layer
 }
 
 /// The genesis block: height 0, no transactions, committing to the genesis state and to the
@@ -171,7 +192,7 @@ impl App {
                     .collect();
                 let pending = db.prepare(0, writes)?;
                 let block = genesis_block(genesis, pending.state_root, genesis_consensus);
-                db.commit_block(pending, Some(&block), &[], genesis.time_ms)?
+                db.commit_block(&pending, Some(&block), &[], genesis.time_ms)?
             }
         };
         let params = kassa_state::exec::chain_params(&db.reader()?).expect("genesis written");
@@ -188,6 +209,7 @@ impl App {
             params,
             head,
             pending: BTreeMap::new(),
+            committing: None,
             mempool: Arc::new(Mutex::new(Mempool::new(mempool))),
             limits: BlockLimits::default(),
         })
@@ -301,7 +323,7 @@ impl App {
         let reader = self.db.reader()?;
         let layered = Layered {
             base: &reader,
-            layer: layer_of(&ancestry),
+            ancestry: &ancestry,
         };
         let mut overlay = Overlay::new(&layered);
         kassa_state::begin_block(&mut overlay, ctx).expect("height and time were checked");
@@ -320,13 +342,13 @@ impl App {
         }
         kassa_state::end_block(&mut overlay, ctx);
         let writes = overlay.into_writes();
-        let below: Vec<&PendingState> = ancestry.iter().map(|e| &e.state).collect();
+        let below: Vec<&PendingState> = ancestry.iter().map(|e| e.state.as_ref()).collect();
         let state = self.db.prepare_on(ctx.height, writes, &below)?;
         let root = state.state_root;
         Ok(Some(Execution {
             included,
             receipts,
-            state,
+            state: Arc::new(state),
             root,
             refused,
         }))
@@ -346,9 +368,10 @@ impl App {
         let time_ms = time_ms.max(ph.timestamp_ms);
         let candidates = {
             let reader = self.db.reader()?;
+            let ancestry = self.ancestry(parent)?;
             let layered = Layered {
                 base: &reader,
-                layer: layer_of(&self.ancestry(parent)?),
+                ancestry: &ancestry,
             };
             self.mempool()
                 .select(&layered, self.limits.txs_max, self.limits.bytes_max)
@@ -473,9 +496,26 @@ impl App {
         Ok(true)
     }
 
-    /// Applies a finalized block durably. Idempotent: a block at or below the head is ignored
+    /// Applies a finalized block durably: [`App::begin_finalize`], [`Commit::write`] and
+    /// [`App::end_finalize`] in one go. Idempotent: a block at or below the head is ignored
     /// (consensus may deliver it again after a restart).
     pub fn finalize(&mut self, block: &Block) -> Result<Option<Finalized>, AppError> {
+        let Some(commit) = self.begin_finalize(block)? else {
+            return Ok(None);
+        };
+        let written = commit.write();
+        self.end_finalize(commit, written).map(Some)
+    }
+
+    /// Checks that a finalized block extends the head and takes what committing it writes:
+    /// `None` if it is at or below the head (a re-delivery of the block committed there).
+    /// Blocks can still be built and verified on top of it while the [`Commit`] is written;
+    /// the next block cannot begin finalizing until [`App::end_finalize`].
+    pub fn begin_finalize(&mut self, block: &Block) -> Result<Option<Commit>, AppError> {
+        assert!(
+            self.committing.is_none(),
+            "finalized blocks are committed one at a time, in order"
+        );
         let h = &block.header;
         if h.height <= self.head.height {
             // A re-delivery: it must be the block we committed at that height.
@@ -496,48 +536,62 @@ impl App {
             });
         }
         let id = h.hash();
-        let executed = match self.pending.remove(&id) {
-            Some(e) => e,
-            None => {
-                // Not seen before (e.g. after a restart): execute it now.
-                if !self.verify(block, u64::MAX / 2, 0)? {
-                    let computed = Hash::default();
-                    return Err(AppError::StateRootMismatch {
-                        height: h.height,
-                        header: h.state_root,
-                        computed,
-                    });
-                }
-                self.pending.remove(&id).expect("just verified")
-            }
-        };
-        // Prepared on top of the blocks just below it, which are exactly the ones committed.
-        let pending = executed.state;
-        if pending.state_root != h.state_root {
+        // Not seen before (e.g. after a restart): execute it now.
+        if !self.pending.contains_key(&id) && !self.verify(block, u64::MAX / 2, 0)? {
             return Err(AppError::StateRootMismatch {
                 height: h.height,
                 header: h.state_root,
-                computed: pending.state_root,
+                computed: Hash::default(),
             });
         }
-        self.head =
-            self.db
-                .commit_block(pending, Some(block), &executed.receipts, h.timestamp_ms)?;
+        let executed = self.pending.get_mut(&id).expect("executed above");
+        // Prepared on top of the blocks just below it, which are exactly the ones committed.
+        if executed.state.state_root != h.state_root {
+            return Err(AppError::StateRootMismatch {
+                height: h.height,
+                header: h.state_root,
+                computed: executed.state.state_root,
+            });
+        }
+        self.committing = Some(id);
+        Ok(Some(Commit {
+            db: self.db.clone(),
+            block: block.clone(),
+            state: executed.state.clone(),
+            receipts: std::mem::take(&mut executed.receipts),
+        }))
+    }
+
+    /// Completes a finalization once its [`Commit`] is written (`written` is what
+    /// [`Commit::write`] returned): the head moves, executions that can no longer be finalized
+    /// are dropped, and so are the transactions the block included or made stale.
+    pub fn end_finalize(
+        &mut self,
+        commit: Commit,
+        written: Result<Head, AppError>,
+    ) -> Result<Finalized, AppError> {
+        assert_eq!(
+            self.committing.take(),
+            Some(commit.block.header.hash()),
+            "end_finalize follows the begin_finalize of the same block"
+        );
+        self.head = written?;
         // Forget executions that can no longer be finalized (at or below the new head).
         let head_height = self.head.height;
         self.pending
             .retain(|_, e| e.block.header.height > head_height);
         let reader = self.db.reader()?;
         let mut mempool = self.mempool();
-        for tx in block.txs.iter() {
+        for tx in commit.block.txs.iter() {
             mempool.remove(&tx.hash());
         }
         mempool.prune(&reader, head_height + 1);
-        Ok(Some(Finalized {
+        drop(mempool);
+        Ok(Finalized {
             head: self.head.clone(),
-            block: block.clone(),
-            receipts: executed.receipts,
-        }))
+            block: commit.block,
+            receipts: commit.receipts,
+        })
     }
 }
 

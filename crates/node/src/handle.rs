@@ -283,12 +283,17 @@ impl Node {
     pub fn finalize(&self, block: &Block) -> Result<Option<Arc<Finalized>>, AppError> {
         let started = Instant::now();
         let previous_time = self.head().time_ms;
+        let Some(commit) = self.with_app(|a| a.begin_finalize(block))? else {
+            return Ok(None);
+        };
+        // Written without the application's lock: the next block is built meanwhile.
+        let written = commit.write();
         let done = self.with_app(|a| {
-            let done = a.finalize(block)?;
-            if let (Some(f), Some(observer)) = (&done, self.observer.get()) {
-                observer.finalized(&self.db, f);
+            let done = a.end_finalize(commit, written)?;
+            if let Some(observer) = self.observer.get() {
+                observer.finalized(&self.db, &done);
             }
-            Ok::<_, AppError>(done)
+            Ok::<_, AppError>(Some(done))
         })?;
         Ok(done.map(|f| {
             let c = &self.metrics;

@@ -144,6 +144,37 @@ fn a_waiting_transaction_spares_a_block_its_signature_check_only_with_the_very_s
 }
 
 #[test]
+fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the_same() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    a.submit(vec![transfer(1, 2, 0, 5), transfer(2, 3, 0, 7)])
+        .unwrap();
+    let parent = a.head().block_hash;
+    let b1 = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
+    let commit = a.begin_finalize(&b1).unwrap().expect("extends the head");
+    // Before the commit is written: built on the executed, not yet written, parent.
+    a.submit(vec![transfer(1, 2, 1, 6)]).unwrap();
+    let b2 = a.propose(&b1.header.hash(), 3_000, proposer(), &[]).unwrap();
+    // Written but not yet completed: the database is one block ahead of the head.
+    let written = commit.write();
+    a.submit(vec![transfer(3, 1, 0, 8)]).unwrap();
+    let b3 = a.propose(&b2.header.hash(), 4_000, proposer(), &[]).unwrap();
+    a.end_finalize(commit, written).unwrap();
+    assert_eq!(a.head().height, 1);
+    // An independent node, one block at a time, agrees on every root.
+    for block in [&b1, &b2, &b3] {
+        assert_eq!(block.txs.len(), if block == &b1 { 2 } else { 1 });
+        assert!(b.verify(block, 4_000, 1_000).unwrap());
+        b.finalize(block).unwrap().unwrap();
+    }
+    for block in [&b2, &b3] {
+        a.finalize(block).unwrap().unwrap();
+    }
+    assert_eq!(a.head(), b.head());
+}
+
+#[test]
 fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
     let d = tempfile::tempdir().unwrap();
     let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
