@@ -163,7 +163,12 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
     let mut roots = Vec::new();
     for (h, w) in (0u64..).zip(&blocks) {
         let p = one_by_one.prepare(h, w.clone()).unwrap();
-        roots.push(one_by_one.commit_block(&p, None, &[], 0).unwrap().state_root);
+        roots.push(
+            one_by_one
+                .commit_block(&p, None, &[], 0)
+                .unwrap()
+                .state_root,
+        );
     }
     // Genesis committed, then three blocks prepared each on the uncommitted one before.
     let d2 = tempfile::tempdir().unwrap();

@@ -62,6 +62,9 @@ pub struct Options {
     pub accounts: usize,
     pub mix: Load,
     pub block_ms: u64,
+    /// Offered load of the node and network benchmarks, transactions per second; 0 submits as
+    /// fast as the node admits (throughput at saturation, where latency is mostly queueing).
+    pub rate: u64,
     pub json: Option<PathBuf>,
 }
 
@@ -214,7 +217,7 @@ pub fn run(opts: &Options) -> Result<()> {
     if let Some(path) = &opts.json {
         let out = json!({
             "machine": m,
-            "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms},
+            "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate},
             "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")
@@ -535,11 +538,13 @@ fn start_validators(opts: &Options, n: usize, dir: &std::path::Path) -> Result<V
 /// batches compete with block building for it (see "Performance" in the README).
 const SUBMIT_BATCH: usize = 2_000;
 
-/// Submits `(account, tx)` pairs, each account to its own node, retrying while mempools are full.
+/// Submits `(account, tx)` pairs, each account to its own node, retrying while mempools are full;
+/// at most `rate` per second if it is not 0.
 fn submit(
     nodes: &[Arc<Node>],
     txs: &[(usize, SignedTransaction)],
     sent: &mut Vec<Instant>,
+    rate: u64,
 ) -> Result<()> {
     let mut by_node: Vec<Vec<(usize, SignedTransaction)>> = vec![Vec::new(); nodes.len()];
     for (k, (account, tx)) in txs.iter().enumerate() {
@@ -547,7 +552,8 @@ fn submit(
     }
     sent.resize(txs.len(), Instant::now());
     let mut cursors = vec![0usize; nodes.len()];
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(600);
     while cursors.iter().zip(&by_node).any(|(c, b)| *c < b.len()) {
         ensure!(
             Instant::now() < deadline,
@@ -556,7 +562,14 @@ fn submit(
         let mut progress = false;
         for (i, node) in nodes.iter().enumerate() {
             let start = cursors[i];
-            let end = (start + SUBMIT_BATCH).min(by_node[i].len());
+            let mut end = (start + SUBMIT_BATCH).min(by_node[i].len());
+            if rate > 0 {
+                // What this node's share of the offered load allows by now.
+                let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let share = rate.div_ceil(u64::try_from(nodes.len())?);
+                let due = usize::try_from(elapsed.saturating_mul(share) / 1_000_000)?;
+                end = end.min(due.max(start));
+            }
             if start == end {
                 continue;
             }
@@ -579,7 +592,7 @@ fn submit(
             }
         }
         if !progress {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(if rate > 0 { 1 } else { 5 }));
         }
     }
     Ok(())
@@ -635,7 +648,7 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     for stage in &w.setup {
         let mut events = observer.subscribe();
         let mut sent = Vec::new();
-        submit(&nodes, stage, &mut sent)?;
+        submit(&nodes, stage, &mut sent, 0)?;
         let hashes: Vec<Hash> = stage.iter().map(|(_, t)| t.hash()).collect();
         finalized_at(&mut events, &hashes)?;
     }
@@ -651,9 +664,10 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let submitter = {
         let nodes = nodes.clone();
         let txs = w.measured.clone();
+        let rate = opts.rate;
         std::thread::spawn(move || {
             let mut sent = Vec::new();
-            submit(&nodes, &txs, &mut sent).map(|()| sent)
+            submit(&nodes, &txs, &mut sent, rate).map(|()| sent)
         })
     };
     let done = finalized_at(&mut events, &hashes)?;
@@ -681,7 +695,12 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         cpu: cpu1.saturating_sub(cpu0),
         rss_kib: rss,
         note: format!(
-            "in-process, batches of {SUBMIT_BATCH}; {} ms pacing",
+            "in-process, {}; {} ms pacing",
+            if opts.rate == 0 {
+                format!("saturated (batches of {SUBMIT_BATCH})")
+            } else {
+                format!("offered {} tx/s", opts.rate)
+            },
             opts.block_ms
         ),
     })

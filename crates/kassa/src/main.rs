@@ -107,6 +107,10 @@ struct BenchArgs {
     /// Block pacing of the node and network benchmarks, milliseconds.
     #[arg(long, default_value_t = 100)]
     block_ms: u64,
+    /// Offered load of the node and network benchmarks, transactions per second (latency at
+    /// that load); 0 submits as fast as the node admits (throughput at saturation).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Also write the results as JSON to this file (for comparing commits).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
                 accounts: a.accounts,
                 mix: a.mix,
                 block_ms: a.block_ms,
+                rate: a.rate,
                 json: a.out,
             })
         }

@@ -48,3 +48,17 @@ fn the_node_benchmark_measures_submit_to_finalized_latency_on_a_real_validator()
     );
     assert!(p50 > 0 && p50 <= p99, "{row}");
 }
+
+#[test]
+fn an_offered_rate_paces_the_submissions_and_is_reported() {
+    // 200 transactions offered at 400 a second take at least half a second to submit.
+    let r = bench(&["node", "--txs", "200", "--accounts", "20", "--rate", "400"]);
+    let row = &r["results"][0];
+    assert_eq!(row["txs"], 200);
+    assert_eq!(r["options"]["rate"], 400);
+    assert!(row["wall_us"].as_u64().unwrap() >= 450_000, "{row}");
+    assert!(
+        row["note"].as_str().unwrap().contains("offered 400 tx/s"),
+        "{row}"
+    );
+}

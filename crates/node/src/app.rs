@@ -597,5 +597,6 @@ impl App {
 
 /// Locks a mutex; a panic while holding one of the node's locks is fatal.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().expect("a panic while holding a node lock is fatal")
+    m.lock()
+        .expect("a panic while holding a node lock is fatal")
 }

@@ -385,12 +385,9 @@ impl Node {
                 .map(|h| (h, tx))
         })();
         drop(mempool);
-        Some(
-            admitted
-            .map(|(h, tx)| {
-                self.relay(vec![tx]);
-                h
-            }),
-        )
+        Some(admitted.map(|(h, tx)| {
+            self.relay(vec![tx]);
+            h
+        }))
     }
 }

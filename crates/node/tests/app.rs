@@ -155,11 +155,15 @@ fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the
     let commit = a.begin_finalize(&b1).unwrap().expect("extends the head");
     // Before the commit is written: built on the executed, not yet written, parent.
     a.submit(vec![transfer(1, 2, 1, 6)]).unwrap();
-    let b2 = a.propose(&b1.header.hash(), 3_000, proposer(), &[]).unwrap();
+    let b2 = a
+        .propose(&b1.header.hash(), 3_000, proposer(), &[])
+        .unwrap();
     // Written but not yet completed: the database is one block ahead of the head.
     let written = commit.write();
     a.submit(vec![transfer(3, 1, 0, 8)]).unwrap();
-    let b3 = a.propose(&b2.header.hash(), 4_000, proposer(), &[]).unwrap();
+    let b3 = a
+        .propose(&b2.header.hash(), 4_000, proposer(), &[])
+        .unwrap();
     a.end_finalize(commit, written).unwrap();
     assert_eq!(a.head().height, 1);
     // An independent node, one block at a time, agrees on every root.
