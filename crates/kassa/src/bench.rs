@@ -592,7 +592,7 @@ fn submit(
             }
         }
         if !progress {
-            std::thread::sleep(Duration::from_millis(if rate > 0 { 1 } else { 5 }));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
     Ok(())
@@ -612,7 +612,9 @@ fn finalized_at(
             Instant::now() < deadline,
             "{left} transactions never finalized"
         );
-        match events.try_recv() {
+        // Blocks come every pacing interval, empty or not: waiting for the next one does not
+        // outlive the deadline by more than that (and does not burn CPU polling).
+        match events.blocking_recv() {
             Ok(f) => {
                 let now = Instant::now();
                 for t in f.block.txs.iter() {
@@ -624,13 +626,10 @@ fn finalized_at(
                     }
                 }
             }
-            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                 bail!("the benchmark fell behind the node's event stream")
             }
-            Err(tokio::sync::broadcast::error::TryRecvError::Closed) => bail!("the node stopped"),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => bail!("the node stopped"),
         }
     }
     Ok(at.into_iter().map(|a| a.expect("all seen")).collect())
