@@ -359,11 +359,6 @@ impl Store for Reader {
 }
 
 impl Reader {
-    /// The last block committed in this snapshot (`None` before genesis).
-    pub fn head(&self) -> Option<&Head> {
-        self.head.as_ref()
-    }
-
     /// At most `limit` entries whose key starts with `prefix`, after skipping `offset` of them,
     /// in key order. Reads only what it returns (plus the skipped keys), never the whole range.
     pub fn page(&self, prefix: &[u8], offset: usize, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {

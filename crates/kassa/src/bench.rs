@@ -534,8 +534,8 @@ fn start_validators(opts: &Options, n: usize, dir: &std::path::Path) -> Result<V
     Ok((nodes, w, stops))
 }
 
-/// Transactions handed to a node per call. Each call takes the application lock once; smaller
-/// batches compete with block building for it (see "Performance" in the README).
+/// Transactions handed to a node per call when saturating it: one batch signature check and one
+/// take of the mempool's lock each.
 const SUBMIT_BATCH: usize = 2_000;
 
 /// Submits `(account, tx)` pairs, each account to its own node, retrying while mempools are full;

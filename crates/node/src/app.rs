@@ -241,22 +241,14 @@ impl App {
         self.mempool.clone()
     }
 
-    /// Admits transactions to the mempool, checked against the finalized state.
+    /// Admits transactions to the mempool, checked against the finalized state (the signatures
+    /// as one batch). The running node admits through `Node::submit` instead, which checks the
+    /// signatures before taking any lock.
     pub fn submit(
         &mut self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let all_valid = crate::mempool::signatures_valid(&txs);
-        self.submit_checked(txs, all_valid)
-    }
-
-    /// Like [`App::submit`], with the batch signature check done by the caller:
-    /// `all_valid` must be [`crate::mempool::signatures_valid`] of `txs`.
-    pub fn submit_checked(
-        &mut self,
-        txs: Vec<SignedTransaction>,
-        all_valid: bool,
-    ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let reader = self.db.reader()?;
         let next = self.head.height + 1;
         Ok(self
