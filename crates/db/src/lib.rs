@@ -112,7 +112,7 @@ fn value_key(kh: &KeyHash, version: Version) -> [u8; 40] {
 }
 
 fn enc<T: BorshSerialize>(v: &T) -> Vec<u8> {
-    borsh::to_vec(v).expect("encoding to a Vec cannot fail")
+    kassa_types::codec::encode(v)
 }
 
 fn dec<T: BorshDeserialize>(bytes: &[u8]) -> T {

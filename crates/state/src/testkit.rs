@@ -6,6 +6,7 @@ use crate::keys;
 use crate::pool::{Stake, half_karma};
 use crate::records::{Asset, Book, Member, MemberStatus};
 use crate::{Store, StoreMut};
+use kassa_types::codec::encode;
 use kassa_types::{Address, AssetId, SocietyId};
 
 /// The address of seeded member `i` (never a real key's address: `0xEE…` with `i` in front).
@@ -49,15 +50,15 @@ pub fn seed_members<S: Store + StoreMut>(
         };
         st.put(
             keys::member(soc, &seeded_member(i)),
-            borsh::to_vec(&m).expect("encode"),
+            encode(&m),
         );
     }
     book.member_count += n;
     book.total_karma += half_karma(gift) * u128::from(n);
-    st.put(keys::book(soc), borsh::to_vec(&book).expect("encode"));
+    st.put(keys::book(soc), encode(&book));
     let mut a: Asset = borsh::from_slice(&decode(st, &keys::asset(asset))).expect("asset");
     a.supply += gift * n;
-    st.put(keys::asset(asset), borsh::to_vec(&a).expect("encode"));
+    st.put(keys::asset(asset), encode(&a));
 }
 
 /// SplitMix64: a tiny deterministic generator for workload choices (the same seed gives the

@@ -25,9 +25,15 @@ pub enum DecodeError {
     Malformed(String),
 }
 
-/// Encodes a value canonically.
+/// Encodes a value canonically, into a buffer of exactly its length (`borsh::to_vec` reserves
+/// 1 KiB for every value, which a store holding millions of small records would keep).
 pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    borsh::to_vec(value).expect("writing to a Vec cannot fail")
+    let len = borsh::object_length(value).expect("counting bytes cannot fail");
+    let mut out = Vec::with_capacity(len);
+    value
+        .serialize(&mut out)
+        .expect("writing to a Vec cannot fail");
+    out
 }
 
 /// Decodes exactly one value from `bytes`, which must be at most `max_len` long.
