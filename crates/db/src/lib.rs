@@ -202,14 +202,7 @@ impl Db {
             base: &reader,
             below,
         };
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&stacked);
-        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
-            .iter()
-            .map(|(k, v)| (key_hash(k), v.clone()))
-            .collect();
-        let (root, update) = tree
-            .put_value_set(set, height)
-            .map_err(|e| DbError::Tree(e.to_string()))?;
+        let (root, update) = update_tree(&stacked, &writes, height, Update::Batched)?;
         Ok(PendingState {
             height,
             writes,
@@ -420,6 +413,44 @@ impl TreeReader for Reader {
 
 /// The committed tree with the prepared, not yet committed, blocks `below` on top (oldest
 /// first, one version each).
+/// How the tree takes a block's writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Update {
+    /// Key by key: every internal node on a key's path is rebuilt and rehashed for that key,
+    /// so the nodes near the root are hashed once per key of the block.
+    Sequential,
+    /// All keys at once (sorted, split by nibble): every touched node is rebuilt and hashed once
+    /// per block. `jmt`'s batch insertion takes no deletions, so a block that deletes a key
+    /// goes key by key. Both give the same tree, node for node (tested below).
+    Batched,
+}
+
+/// The new root and tree nodes after `writes` at version `height`.
+fn update_tree(
+    reader: &Stacked<'_>,
+    writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    height: u64,
+    how: Update,
+) -> Result<(RootHash, jmt::storage::TreeUpdateBatch)> {
+    let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
+    let inserts_only = !writes.is_empty() && writes.values().all(Option::is_some);
+    let updated = if how == Update::Batched && inserts_only {
+        let set: Vec<(KeyHash, OwnedValue)> = writes
+            .iter()
+            .filter_map(|(k, v)| Some((key_hash(k), v.clone()?)))
+            .collect();
+        tree.batch_put_value_sets(vec![set], None, height)
+            .map(|(roots, update)| (roots[0], update))
+    } else {
+        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+            .iter()
+            .map(|(k, v)| (key_hash(k), v.clone()))
+            .collect();
+        tree.put_value_set(set, height)
+    };
+    updated.map_err(|e| DbError::Tree(e.to_string()))
+}
+
 struct Stacked<'a> {
     base: &'a Reader,
     below: &'a [&'a PendingState],
@@ -454,5 +485,63 @@ impl TreeReader for Stacked<'_> {
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
         self.base.get_rightmost_leaf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SplitMix64, so that the test's "random" blocks are the same on every run.
+    fn next(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn a_batched_tree_update_gives_the_same_root_and_nodes_as_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("state.redb")).unwrap();
+        let mut seed = 7;
+        let mut batched_blocks = 0;
+        // Blocks of 0 to 300 writes over 500 keys: new keys, updates, and (in some blocks)
+        // deletions, which take the key-by-key path in both.
+        for height in 0..40u64 {
+            let mut writes = BTreeMap::new();
+            let n = next(&mut seed) % 301;
+            let deletes = height % 5 == 4;
+            for _ in 0..n {
+                let key = (next(&mut seed) % 500).to_be_bytes().to_vec();
+                let value = (deletes && next(&mut seed) % 4 == 0)
+                    .then_some(None)
+                    .unwrap_or_else(|| Some(next(&mut seed).to_le_bytes().to_vec()));
+                writes.insert(key, value);
+            }
+            let reader = db.reader().unwrap();
+            let stacked = Stacked {
+                base: &reader,
+                below: &[],
+            };
+            let one = update_tree(&stacked, &writes, height, Update::Sequential).unwrap();
+            let all = update_tree(&stacked, &writes, height, Update::Batched).unwrap();
+            assert_eq!(one.0, all.0, "root at height {height}");
+            assert_eq!(
+                one.1.node_batch, all.1.node_batch,
+                "nodes at height {height}"
+            );
+            if !writes.is_empty() && writes.values().all(Option::is_some) {
+                batched_blocks += 1;
+            }
+            let pending = db.prepare(height, writes).unwrap();
+            assert_eq!(pending.state_root, Hash(all.0.0));
+            db.commit_block(&pending, None, &[], 0).unwrap();
+        }
+        assert!(
+            batched_blocks >= 20,
+            "the batched path ran {batched_blocks} times"
+        );
     }
 }

@@ -48,10 +48,7 @@ pub fn seed_members<S: Store + StoreMut>(
             delegate: None,
             open_request: None,
         };
-        st.put(
-            keys::member(soc, &seeded_member(i)),
-            encode(&m),
-        );
+        st.put(keys::member(soc, &seeded_member(i)), encode(&m));
     }
     book.member_count += n;
     book.total_karma += half_karma(gift) * u128::from(n);
