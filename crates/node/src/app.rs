@@ -108,6 +108,38 @@ struct Execution {
     root: Hash,
 }
 
+/// Where checking a peer's block stands after [`App::prepare_verify`].
+#[derive(Debug)]
+pub enum Verify {
+    /// Executed here already: valid.
+    Known,
+    /// Its parent is not executed here: not valid (yet).
+    UnknownParent,
+    /// To be checked with [`Base::check`], then kept with [`App::adopt`].
+    Check(Box<Base>),
+}
+
+impl Verify {
+    /// Checks the block if it needs it, and hands what it executed to `adopt` (which says
+    /// whether it was kept). Whether the block is valid.
+    pub fn conclude(
+        self,
+        block: &Block,
+        now_ms: u64,
+        max_future_ms: u64,
+        adopt: impl FnOnce(Executing) -> bool,
+    ) -> Result<bool, AppError> {
+        match self {
+            Verify::Known => Ok(true),
+            Verify::UnknownParent => Ok(false),
+            Verify::Check(base) => Ok(match base.check(block, now_ms, max_future_ms)? {
+                Some(executing) => adopt(executing),
+                None => false,
+            }),
+        }
+    }
+}
+
 /// What finalizing a block did (for the event stream and metrics).
 #[derive(Clone, Debug)]
 pub struct Finalized {
@@ -137,17 +169,232 @@ pub struct App {
 /// (newest first), read in place rather than merged into a copy.
 struct Layered<'a, S: Store> {
     base: &'a S,
-    ancestry: &'a [&'a Executed],
+    ancestry: &'a [Arc<PendingState>],
 }
 
 impl<S: Store> Store for Layered<'_, S> {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        for e in self.ancestry.iter().rev() {
-            if let Some(v) = e.state.writes.get(key) {
+        for state in self.ancestry.iter().rev() {
+            if let Some(v) = state.writes.get(key) {
                 return v.clone();
             }
         }
         self.base.get(key)
+    }
+}
+
+/// What building or checking a block on a parent needs: taken under the application's lock
+/// ([`App::base`]), used without it (so that a commit, an admission or the next finalization
+/// does not wait for a whole block's execution), its result handed back with [`App::adopt`].
+///
+/// If a block is finalized meanwhile, nothing read here changes: the ancestors' states are
+/// held here and equal what is committed ([`Db::prepare_on`] skips those already in the
+/// database). If the finalized chain leaves the parent behind, the result is useless and
+/// [`App::adopt`] refuses it.
+#[derive(Debug)]
+pub struct Base {
+    db: Arc<Db>,
+    parent: BlockHeader,
+    /// The parent's not-finalized ancestors' states and its own, oldest first (empty if the
+    /// parent is the head).
+    ancestry: Vec<Arc<PendingState>>,
+    mempool: Arc<Mutex<Mempool>>,
+    limits: BlockLimits,
+}
+
+/// A block executed on a [`Base`], for [`App::adopt`].
+#[derive(Debug)]
+pub struct Executing {
+    id: Hash,
+    executed: Executed,
+}
+
+impl Base {
+    /// Executes `txs` as the block after the parent. With `strict`, any transaction that is not
+    /// includable makes the whole block invalid (`None`); otherwise such transactions are
+    /// dropped. Returns the included transactions, their receipts, the writes and the root.
+    /// Every signature must have been verified already (at mempool admission, or as one batch
+    /// by [`Base::check`]).
+    fn execute(
+        &self,
+        ctx: &BlockContext,
+        txs: Vec<SignedTransaction>,
+        strict: bool,
+    ) -> Result<Option<Execution>, AppError> {
+        let reader = self.db.reader()?;
+        let layered = Layered {
+            base: &reader,
+            ancestry: &self.ancestry,
+        };
+        let started = std::time::Instant::now();
+        let mut overlay = Overlay::new(&layered);
+        kassa_state::begin_block(&mut overlay, ctx).expect("height and time were checked");
+        let mut included = Vec::new();
+        let mut receipts = Vec::new();
+        let mut refused = Vec::new();
+        for tx in txs {
+            match apply_tx(&mut overlay, ctx, &tx, true) {
+                Ok(r) => {
+                    receipts.push((r.tx_hash, r));
+                    included.push(tx);
+                }
+                Err(_) if strict => return Ok(None),
+                Err(_) => refused.push(tx.hash()),
+            }
+        }
+        kassa_state::end_block(&mut overlay, ctx);
+        let writes = overlay.into_writes();
+        let applied = started.elapsed();
+        let below: Vec<&PendingState> = self.ancestry.iter().map(AsRef::as_ref).collect();
+        let state = self.db.prepare_on(ctx.height, writes, &below)?;
+        let root = state.state_root;
+        tracing::debug!(
+            height = ctx.height,
+            txs = included.len(),
+            apply_us = applied.as_micros(),
+            tree_us = (started.elapsed() - applied).as_micros(),
+            "executed"
+        );
+        Ok(Some(Execution {
+            included,
+            receipts,
+            state: Arc::new(state),
+            root,
+            refused,
+        }))
+    }
+
+    /// Builds a block at block time `time_ms` (raised to the parent's time if earlier), with
+    /// transactions from the mempool.
+    pub fn build(
+        &self,
+        time_ms: u64,
+        proposer: Address,
+        consensus: &[u8],
+    ) -> Result<(Block, Executing), AppError> {
+        let height = self.parent.height + 1;
+        let time_ms = time_ms.max(self.parent.timestamp_ms);
+        let candidates = {
+            let reader = self.db.reader()?;
+            let layered = Layered {
+                base: &reader,
+                ancestry: &self.ancestry,
+            };
+            let started = std::time::Instant::now();
+            let selected =
+                lock(&self.mempool).select(&layered, self.limits.txs_max, self.limits.bytes_max);
+            tracing::debug!(
+                txs = selected.len(),
+                took_us = started.elapsed().as_micros(),
+                "selected"
+            );
+            selected
+        };
+        let ctx = BlockContext {
+            height,
+            time_ms,
+            proposer,
+        };
+        let Execution {
+            included: txs,
+            receipts,
+            state,
+            root: state_root,
+            refused,
+        } = self
+            .execute(&ctx, candidates, false)?
+            .expect("lenient execution always yields a block");
+        // What cannot be included now (fee no longer payable, nonce used, expired) is dropped
+        // rather than re-tried in every block.
+        let mut mempool = lock(&self.mempool);
+        for h in &refused {
+            mempool.remove(h);
+        }
+        drop(mempool);
+        let header = BlockHeader {
+            height,
+            parent: self.parent.hash(),
+            timestamp_ms: time_ms,
+            proposer,
+            tx_root: tx_root(&txs),
+            state_root,
+            consensus: BoundedVec::new(consensus.to_vec()).ok_or(AppError::ContextTooLong)?,
+        };
+        let block = Block {
+            header,
+            txs: BoundedVec::new(txs).expect("selected within limits"),
+        };
+        let executing = Executing {
+            id: block.header.hash(),
+            executed: Executed {
+                block: block.clone(),
+                state,
+                receipts,
+            },
+        };
+        Ok((block, executing))
+    }
+
+    /// Checks a peer's block on this parent: its time does not go back (nor more than
+    /// `max_future_ms` past `now_ms`), every transaction is includable, and the transaction
+    /// root and state root are what executing it gives. `None` if it is invalid.
+    pub fn check(
+        &self,
+        block: &Block,
+        now_ms: u64,
+        max_future_ms: u64,
+    ) -> Result<Option<Executing>, AppError> {
+        let h = &block.header;
+        if h.parent != self.parent.hash()
+            || h.height != self.parent.height + 1
+            || h.timestamp_ms < self.parent.timestamp_ms
+            || h.timestamp_ms > now_ms + max_future_ms
+        {
+            return Ok(None);
+        }
+        if h.tx_root != tx_root(&block.txs) || block.txs.len() > self.limits.txs_max {
+            return Ok(None);
+        }
+        // A transaction waiting in the mempool had its signature checked at admission, and its
+        // hash covers its signature: only the others are checked, as one batch (ZIP-215: valid
+        // iff each one is). A bad signature makes the block invalid.
+        let unchecked: Vec<SignedTransaction> = {
+            let mempool = lock(&self.mempool);
+            block
+                .txs
+                .iter()
+                .filter(|t| !mempool.contains(&t.hash()))
+                .cloned()
+                .collect()
+        };
+        if !crate::mempool::signatures_valid(&unchecked) {
+            return Ok(None);
+        }
+        let ctx = BlockContext {
+            height: h.height,
+            time_ms: h.timestamp_ms,
+            proposer: h.proposer,
+        };
+        let Some(Execution {
+            receipts,
+            state,
+            root,
+            ..
+        }) = self.execute(&ctx, block.txs.to_vec(), true)?
+        else {
+            return Ok(None);
+        };
+        if root != h.state_root {
+            return Ok(None);
+        }
+        Ok(Some(Executing {
+            id: h.hash(),
+            executed: Executed {
+                block: block.clone(),
+                state,
+                receipts,
+            },
+        }))
     }
 }
 
@@ -269,17 +516,23 @@ impl App {
         self.pending.contains_key(id)
     }
 
-    /// The not-finalized ancestors of `parent`, oldest first (empty if `parent` is the head).
-    fn ancestry(&self, parent: &Hash) -> Result<Vec<&Executed>, AppError> {
-        let mut chain = Vec::new();
+    /// What building or checking a block on `parent` needs (see [`Base`]).
+    pub fn base(&self, parent: &Hash) -> Result<Base, AppError> {
+        let mut ancestry = Vec::new();
         let mut at = *parent;
         while at != self.head.block_hash {
             let e = self.pending.get(&at).ok_or(AppError::UnknownParent(at))?;
-            chain.push(e);
+            ancestry.push(e.state.clone());
             at = e.block.header.parent;
         }
-        chain.reverse();
-        Ok(chain)
+        ancestry.reverse();
+        Ok(Base {
+            db: self.db.clone(),
+            parent: self.parent_header(parent)?,
+            ancestry,
+            mempool: self.mempool.clone(),
+            limits: self.limits.clone(),
+        })
     }
 
     fn parent_header(&self, parent: &Hash) -> Result<BlockHeader, AppError> {
@@ -299,55 +552,36 @@ impl App {
             .clone())
     }
 
-    /// Executes `txs` as the block after `parent`. With `strict`, any transaction that is not
-    /// includable makes the whole block invalid (`None`); otherwise such transactions are
-    /// dropped. Returns the included transactions, their receipts, the writes and the root.
-    /// Every signature must have been verified already (at mempool admission, or as one batch
-    /// by [`App::verify`]).
-    fn execute(
-        &self,
-        parent: &Hash,
-        ctx: &BlockContext,
-        txs: Vec<SignedTransaction>,
-        strict: bool,
-    ) -> Result<Option<Execution>, AppError> {
-        let ancestry = self.ancestry(parent)?;
-        let reader = self.db.reader()?;
-        let layered = Layered {
-            base: &reader,
-            ancestry: &ancestry,
-        };
-        let mut overlay = Overlay::new(&layered);
-        kassa_state::begin_block(&mut overlay, ctx).expect("height and time were checked");
-        let mut included = Vec::new();
-        let mut receipts = Vec::new();
-        let mut refused = Vec::new();
-        for tx in txs {
-            match apply_tx(&mut overlay, ctx, &tx, true) {
-                Ok(r) => {
-                    receipts.push((r.tx_hash, r));
-                    included.push(tx);
-                }
-                Err(_) if strict => return Ok(None),
-                Err(_) => refused.push(tx.hash()),
-            }
+    /// Keeps a block executed on a [`Base`], so that children can be built on it and it can be
+    /// finalized. Refused (`false`) if the finalized chain has meanwhile left its parent behind:
+    /// it could never be finalized.
+    pub fn adopt(&mut self, executing: Executing) -> bool {
+        let h = &executing.executed.block.header;
+        let parent_known = h.parent == self.head.block_hash || self.pending.contains_key(&h.parent);
+        if h.height <= self.head.height || !parent_known {
+            return false;
         }
-        kassa_state::end_block(&mut overlay, ctx);
-        let writes = overlay.into_writes();
-        let below: Vec<&PendingState> = ancestry.iter().map(|e| e.state.as_ref()).collect();
-        let state = self.db.prepare_on(ctx.height, writes, &below)?;
-        let root = state.state_root;
-        Ok(Some(Execution {
-            included,
-            receipts,
-            state: Arc::new(state),
-            root,
-            refused,
-        }))
+        // Executed twice (say, checked while it was built here): both are the same.
+        self.pending
+            .entry(executing.id)
+            .or_insert(executing.executed);
+        true
+    }
+
+    /// Whether a peer's block needs no check: it is executed here already.
+    fn already_verified(&self, block: &Block) -> Result<bool, AppError> {
+        let id = block.header.hash();
+        Ok(self.pending.contains_key(&id)
+            || block.header.height <= self.head.height
+                && self
+                    .db
+                    .block(block.header.height)?
+                    .is_some_and(|b| b.header.hash() == id))
     }
 
     /// Builds a block on `parent` at block time `time_ms` (raised to the parent's time if
-    /// earlier), with transactions from the mempool.
+    /// earlier), with transactions from the mempool: [`App::base`], [`Base::build`] and
+    /// [`App::adopt`] in one go.
     pub fn propose(
         &mut self,
         parent: &Hash,
@@ -355,137 +589,33 @@ impl App {
         proposer: Address,
         consensus: &[u8],
     ) -> Result<Block, AppError> {
-        let ph = self.parent_header(parent)?;
-        let height = ph.height + 1;
-        let time_ms = time_ms.max(ph.timestamp_ms);
-        let candidates = {
-            let reader = self.db.reader()?;
-            let ancestry = self.ancestry(parent)?;
-            let layered = Layered {
-                base: &reader,
-                ancestry: &ancestry,
-            };
-            self.mempool()
-                .select(&layered, self.limits.txs_max, self.limits.bytes_max)
-        };
-        let ctx = BlockContext {
-            height,
-            time_ms,
-            proposer,
-        };
-        let Execution {
-            included: txs,
-            receipts,
-            state,
-            root: state_root,
-            refused,
-        } = self
-            .execute(parent, &ctx, candidates, false)?
-            .expect("lenient execution always yields a block");
-        // What cannot be included now (fee no longer payable, nonce used, expired) is dropped
-        // rather than re-tried in every block.
-        let mut mempool = self.mempool();
-        for h in &refused {
-            mempool.remove(h);
-        }
-        drop(mempool);
-        let header = BlockHeader {
-            height,
-            parent: *parent,
-            timestamp_ms: time_ms,
-            proposer,
-            tx_root: tx_root(&txs),
-            state_root,
-            consensus: BoundedVec::new(consensus.to_vec()).ok_or(AppError::ContextTooLong)?,
-        };
-        let block = Block {
-            header,
-            txs: BoundedVec::new(txs).expect("selected within limits"),
-        };
-        self.pending.insert(
-            block.header.hash(),
-            Executed {
-                block: block.clone(),
-                state,
-                receipts,
-            },
-        );
+        let (block, executing) = self.base(parent)?.build(time_ms, proposer, consensus)?;
+        self.adopt(executing);
         Ok(block)
     }
 
-    /// Checks a block proposed by someone else: it extends a known parent, its time does not go
-    /// back (nor more than `max_future_ms` past `now_ms`), every transaction is includable, and
-    /// the transaction root and state root are what executing it gives.
+    /// Checks a block proposed by someone else: it extends a known parent, and passes
+    /// [`Base::check`].
     pub fn verify(
         &mut self,
         block: &Block,
         now_ms: u64,
         max_future_ms: u64,
     ) -> Result<bool, AppError> {
-        let id = block.header.hash();
-        if self.pending.contains_key(&id)
-            || block.header.height <= self.head.height
-                && self
-                    .db
-                    .block(block.header.height)?
-                    .is_some_and(|b| b.header.hash() == id)
-        {
-            return Ok(true);
+        self.prepare_verify(block)?
+            .conclude(block, now_ms, max_future_ms, |e| self.adopt(e))
+    }
+
+    /// The first, quick part of [`App::verify`], under the lock.
+    pub fn prepare_verify(&self, block: &Block) -> Result<Verify, AppError> {
+        if self.already_verified(block)? {
+            return Ok(Verify::Known);
         }
-        let h = &block.header;
-        let Ok(ph) = self.parent_header(&h.parent) else {
-            return Ok(false);
-        };
-        if h.height != ph.height + 1
-            || h.timestamp_ms < ph.timestamp_ms
-            || h.timestamp_ms > now_ms + max_future_ms
-        {
-            return Ok(false);
+        match self.base(&block.header.parent) {
+            Ok(base) => Ok(Verify::Check(Box::new(base))),
+            Err(AppError::UnknownParent(_)) => Ok(Verify::UnknownParent),
+            Err(e) => Err(e),
         }
-        if h.tx_root != tx_root(&block.txs) || block.txs.len() > self.limits.txs_max {
-            return Ok(false);
-        }
-        // A transaction waiting in the mempool had its signature checked at admission, and its
-        // hash covers its signature: only the others are checked, as one batch (ZIP-215: valid
-        // iff each one is). A bad signature makes the block invalid.
-        let unchecked: Vec<SignedTransaction> = {
-            let mempool = self.mempool();
-            block
-                .txs
-                .iter()
-                .filter(|t| !mempool.contains(&t.hash()))
-                .cloned()
-                .collect()
-        };
-        if !crate::mempool::signatures_valid(&unchecked) {
-            return Ok(false);
-        }
-        let ctx = BlockContext {
-            height: h.height,
-            time_ms: h.timestamp_ms,
-            proposer: h.proposer,
-        };
-        let Some(Execution {
-            receipts,
-            state,
-            root,
-            ..
-        }) = self.execute(&h.parent, &ctx, block.txs.to_vec(), true)?
-        else {
-            return Ok(false);
-        };
-        if root != h.state_root {
-            return Ok(false);
-        }
-        self.pending.insert(
-            id,
-            Executed {
-                block: block.clone(),
-                state,
-                receipts,
-            },
-        );
-        Ok(true)
     }
 
     /// Applies a finalized block durably: [`App::begin_finalize`], [`Commit::write`] and

@@ -248,7 +248,12 @@ impl Node {
         proposer: Address,
         consensus: &[u8],
     ) -> Result<Block, AppError> {
-        let block = self.with_app(|a| a.propose(parent, time_ms, proposer, consensus))?;
+        // Built without the application's lock: finalizations and admissions go on meanwhile.
+        let base = self.with_app(|a| a.base(parent))?;
+        let (block, executing) = base.build(time_ms, proposer, consensus)?;
+        if !self.with_app(|a| a.adopt(executing)) {
+            return Err(AppError::UnknownParent(*parent));
+        }
         let mut proposed = self.proposed_at.lock().expect("lock");
         // Bounded: entries are removed at finalization, and at most a window of views is open.
         if proposed.len() > 1_024 {
@@ -276,7 +281,11 @@ impl Node {
 
     /// Checks a peer's block.
     pub fn verify(&self, block: &Block, now_ms: u64, max_future_ms: u64) -> Result<bool, AppError> {
-        self.with_app(|a| a.verify(block, now_ms, max_future_ms))
+        // Checked without the application's lock, like a proposal is built.
+        self.with_app(|a| a.prepare_verify(block))?
+            .conclude(block, now_ms, max_future_ms, |e| {
+                self.with_app(|a| a.adopt(e))
+            })
     }
 
     /// Applies a finalized block and tells subscribers.

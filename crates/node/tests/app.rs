@@ -179,6 +179,54 @@ fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the
 }
 
 #[test]
+fn a_block_built_and_one_checked_while_their_parent_is_finalized_are_kept_and_agree() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    a.submit(vec![transfer(1, 2, 0, 5), transfer(2, 3, 0, 7)])
+        .unwrap();
+    let b1 = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
+        .unwrap();
+    assert!(b.verify(&b1, 2_000, 1_000).unwrap());
+    // Both take what they need under the lock, then b1 is finalized (begun, written and
+    // completed) before they execute: what they hold is what was committed.
+    a.submit(vec![transfer(1, 2, 1, 6)]).unwrap();
+    let base = a.base(&b1.header.hash()).unwrap();
+    a.finalize(&b1).unwrap().unwrap();
+    let (b2, executing) = base.build(3_000, proposer(), &[]).unwrap();
+    assert!(a.adopt(executing));
+    assert_eq!(b2.txs.len(), 1);
+    let check = b.prepare_verify(&b2).unwrap();
+    b.finalize(&b1).unwrap().unwrap();
+    assert!(check.conclude(&b2, 3_000, 1_000, |e| b.adopt(e)).unwrap());
+    // Both finalize it to the same state.
+    let fa = a.finalize(&b2).unwrap().unwrap();
+    let fb = b.finalize(&b2).unwrap().unwrap();
+    assert_eq!(fa.head, fb.head);
+    assert_eq!(fa.head.state_root, b2.header.state_root);
+}
+
+#[test]
+fn a_block_built_on_a_fork_that_finalization_abandoned_meanwhile_is_not_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let genesis_id = a.head().block_hash;
+    a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
+    // Two rival blocks at height 1 (another proposer's, at another time).
+    let left = a.propose(&genesis_id, 2_000, proposer(), &[]).unwrap();
+    let right = a.propose(&genesis_id, 2_001, key(9).address(), &[]).unwrap();
+    assert_ne!(left.header.hash(), right.header.hash());
+    let base = a.base(&right.header.hash()).unwrap();
+    a.finalize(&left).unwrap().unwrap();
+    let (orphan, executing) = base.build(3_000, proposer(), &[]).unwrap();
+    assert!(!a.adopt(executing), "its parent can never be finalized");
+    assert!(!a.knows(&orphan.header.hash(), orphan.header.height));
+    // Building on the abandoned block is refused outright now.
+    assert!(a.base(&right.header.hash()).is_err());
+}
+
+#[test]
 fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
     let d = tempfile::tempdir().unwrap();
     let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
