@@ -12,7 +12,7 @@ use crate::mempool::{AdmitError, Mempool, MempoolConfig};
 use kassa_db::{Db, DbError, Head, PendingState};
 use kassa_state::records::ChainParams;
 use kassa_state::store::{Overlay, Store};
-use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx};
+use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx_with};
 use kassa_types::block::tx_root;
 use kassa_types::{Address, Block, BlockHeader, BoundedVec, Hash, SignedTransaction};
 use std::collections::BTreeMap;
@@ -194,6 +194,7 @@ impl<S: Store> Store for Layered<'_, S> {
 #[derive(Debug)]
 pub struct Base {
     db: Arc<Db>,
+    params: ChainParams,
     parent: BlockHeader,
     /// The parent's not-finalized ancestors' states and its own, oldest first (empty if the
     /// parent is the head).
@@ -233,7 +234,7 @@ impl Base {
         let mut receipts = Vec::new();
         let mut refused = Vec::new();
         for tx in txs {
-            match apply_tx(&mut overlay, ctx, &tx, true) {
+            match apply_tx_with(&mut overlay, ctx, &self.params, &tx, true) {
                 Ok(r) => {
                     receipts.push((r.tx_hash, r));
                     included.push(tx);
@@ -528,6 +529,7 @@ impl App {
         ancestry.reverse();
         Ok(Base {
             db: self.db.clone(),
+            params: self.params.clone(),
             parent: self.parent_header(parent)?,
             ancestry,
             mempool: self.mempool.clone(),

@@ -215,7 +215,9 @@ fn a_block_built_on_a_fork_that_finalization_abandoned_meanwhile_is_not_kept() {
     a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
     // Two rival blocks at height 1 (another proposer's, at another time).
     let left = a.propose(&genesis_id, 2_000, proposer(), &[]).unwrap();
-    let right = a.propose(&genesis_id, 2_001, key(9).address(), &[]).unwrap();
+    let right = a
+        .propose(&genesis_id, 2_001, key(9).address(), &[])
+        .unwrap();
     assert_ne!(left.header.hash(), right.header.hash());
     let base = a.base(&right.header.hash()).unwrap();
     a.finalize(&left).unwrap().unwrap();

@@ -257,7 +257,7 @@ pub fn check_stateless(
     params: &ChainParams,
     verify_signature: bool,
 ) -> R<()> {
-    if stx.encode().len() > TX_SIZE_MAX {
+    if codec::encoded_len(stx) > TX_SIZE_MAX {
         return Err(Rejection::Oversized);
     }
     if verify_signature && !stx.verify_signature() {
@@ -330,7 +330,19 @@ pub fn apply_tx<S: StoreMut>(
     signature_verified: bool,
 ) -> R<Receipt> {
     let params = chain_params(st).expect("genesis applied before transactions");
-    check_stateless(stx, &params, !signature_verified)?;
+    apply_tx_with(st, ctx, &params, stx, signature_verified)
+}
+
+/// [`apply_tx`] with the chain parameters already read: they never change after genesis, so a
+/// block reads and decodes them once rather than once per transaction.
+pub fn apply_tx_with<S: StoreMut>(
+    st: &mut S,
+    ctx: &BlockContext,
+    params: &ChainParams,
+    stx: &SignedTransaction,
+    signature_verified: bool,
+) -> R<Receipt> {
+    check_stateless(stx, params, !signature_verified)?;
     let tx = &stx.tx;
     if ctx.height > tx.expiry_height {
         return Err(Rejection::Expired);

@@ -29,7 +29,7 @@ pub mod testkit;
 pub mod view;
 
 pub use exec::{
-    BlockContext, BlockError, Genesis, Outcome, Receipt, apply_block, apply_tx, begin_block,
-    check_stateless, decode_tx, end_block, init_genesis,
+    BlockContext, BlockError, Genesis, Outcome, Receipt, apply_block, apply_tx, apply_tx_with,
+    begin_block, check_stateless, decode_tx, end_block, init_genesis,
 };
 pub use store::{MemStore, Overlay, ScanStore, Store, StoreMut};

@@ -28,12 +28,27 @@ pub enum DecodeError {
 /// Encodes a value canonically, into a buffer of exactly its length (`borsh::to_vec` reserves
 /// 1 KiB for every value, which a store holding millions of small records would keep).
 pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    let len = borsh::object_length(value).expect("counting bytes cannot fail");
-    let mut out = Vec::with_capacity(len);
+    let mut out = Vec::with_capacity(encoded_len(value));
     value
         .serialize(&mut out)
         .expect("writing to a Vec cannot fail");
     out
+}
+
+/// The length of a value's canonical encoding, without building it.
+pub fn encoded_len<T: BorshSerialize>(value: &T) -> usize {
+    borsh::object_length(value).expect("counting bytes cannot fail")
+}
+
+/// SHA-256 of a value's canonical encoding, streamed into the hash (no buffer): equal to
+/// `Hash::of(&[&encode(value)])`.
+pub fn hash_of<T: BorshSerialize>(value: &T) -> crate::Hash {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    value
+        .serialize(&mut h)
+        .expect("writing to a hash cannot fail");
+    crate::Hash(h.finalize().into())
 }
 
 /// Decodes exactly one value from `bytes`, which must be at most `max_len` long.
@@ -184,6 +199,17 @@ mod tests {
         bytes.extend_from_slice(b"abc");
         let err = decode::<BoundedString<8>>(&bytes, 1024).unwrap_err();
         assert!(matches!(err, DecodeError::Malformed(m) if m.contains("exceeds the maximum 8")));
+    }
+
+    #[test]
+    fn a_streamed_hash_and_a_counted_length_equal_those_of_the_encoding() {
+        for text in ["", "hi", "a longer string, of some 40 bytes or so"] {
+            let value = (BoundedString::<64>::new(text).unwrap(), 7u64, [3u8; 5]);
+            let bytes = encode(&value);
+            assert_eq!(bytes.len(), bytes.capacity(), "exactly its length");
+            assert_eq!(encoded_len(&value), bytes.len());
+            assert_eq!(hash_of(&value), crate::Hash::of(&[&bytes]));
+        }
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl SignedTransaction {
 
     /// The transaction's id: SHA-256 of its canonical signed bytes.
     pub fn hash(&self) -> Hash {
-        Hash::of(&[&self.encode()])
+        codec::hash_of(self)
     }
 
     /// Whether the signature is the signer's over [`Transaction::sighash`] (ZIP-215).
