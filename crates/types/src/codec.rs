@@ -40,15 +40,12 @@ pub fn encoded_len<T: BorshSerialize>(value: &T) -> usize {
     borsh::object_length(value).expect("counting bytes cannot fail")
 }
 
-/// SHA-256 of a value's canonical encoding, streamed into the hash (no buffer): equal to
-/// `Hash::of(&[&encode(value)])`.
+/// SHA-256 of a value's canonical encoding: `Hash::of(&[&encode(value)])`, through a
+/// throw-away buffer (`borsh::to_vec`: one allocation, one pass; streaming Borsh's many small
+/// writes into the hash measured slower, and so did counting the length first).
 pub fn hash_of<T: BorshSerialize>(value: &T) -> crate::Hash {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    value
-        .serialize(&mut h)
-        .expect("writing to a hash cannot fail");
-    crate::Hash(h.finalize().into())
+    let bytes = borsh::to_vec(value).expect("writing to a Vec cannot fail");
+    crate::Hash::of(&[&bytes])
 }
 
 /// Decodes exactly one value from `bytes`, which must be at most `max_len` long.
