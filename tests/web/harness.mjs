@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, mkdirSync, rmSync, openSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync, rmSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,9 @@ export async function startNode() {
     async stop() {
       child.kill('SIGKILL');
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      // The node's log outlives its directory, beside the screenshots, for a failure's diagnosis.
+      mkdirSync(SHOTS, { recursive: true });
+      copyFileSync(join(dir, 'node.log'), join(SHOTS, 'node.log'));
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -9,6 +9,6 @@ pub mod consensus;
 pub mod handle;
 pub mod mempool;
 
-pub use app::{App, AppError, BlockLimits, Commit, Finalized};
+pub use app::{App, AppError, Base, BlockLimits, Commit, Executing, Finalized, Verify};
 pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node, Observer};
 pub use mempool::{AdmitError, Mempool, MempoolConfig};
