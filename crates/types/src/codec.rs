@@ -199,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn a_streamed_hash_and_a_counted_length_equal_those_of_the_encoding() {
+    fn a_hash_and_a_counted_length_equal_those_of_the_exact_length_encoding() {
         for text in ["", "hi", "a longer string, of some 40 bytes or so"] {
             let value = (BoundedString::<64>::new(text).unwrap(), 7u64, [3u8; 5]);
             let bytes = encode(&value);
