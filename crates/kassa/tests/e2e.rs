@@ -7,8 +7,9 @@
 //!
 //! Bounded: the node listens on free loopback ports and every wait has a deadline.
 
+mod common;
+
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,11 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 const MEMBERS: usize = 22;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_ports(1)
 }
 
 struct NodeProc {
@@ -76,12 +73,7 @@ impl NodeProc {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        format!(
-            "--- node log (last 40 lines) ---\n{}",
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        )
+        common::log_tail(&self.data_dir.with_extension("log"), 40)
     }
 
     fn wait_until(&self, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
@@ -95,8 +87,8 @@ impl NodeProc {
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for the node (log: {})",
-                self.data_dir.with_extension("log").display()
+                "timed out waiting for the node\n{}",
+                self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

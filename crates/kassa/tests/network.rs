@@ -10,30 +10,18 @@
 //!
 //! Bounded: free loopback ports, and every wait has a deadline.
 
+mod common;
+
+use common::free_ports;
 use kassa_types::tx::{Body, ChainId};
 use kassa_types::{AssetId, SecretKey, Transaction};
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// The first of `n` consecutive free loopback ports.
-fn free_ports(n: u16) -> u16 {
-    loop {
-        let first = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if first < 60_000 && (0..n).all(|i| TcpListener::bind(("127.0.0.1", first + i)).is_ok()) {
-            return first;
-        }
-    }
-}
 
 /// One running `kassa` process, killed when dropped.
 struct Proc {
@@ -104,6 +92,9 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", common::log_tail(&self.log, 60));
+        }
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
                 .args(["-INT", &c.id().to_string()])
