@@ -706,8 +706,9 @@ impl App {
             .retain(|_, e| e.block.header.height > head_height);
         let reader = self.db.reader()?;
         let mut mempool = self.mempool();
-        for tx in commit.block.txs.iter() {
-            mempool.remove(&tx.hash());
+        // The receipts carry the included transactions' hashes, in block order.
+        for (hash, _) in &commit.receipts {
+            mempool.remove(hash);
         }
         mempool.prune(&reader, head_height + 1);
         drop(mempool);
