@@ -20,7 +20,7 @@ use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use kassa_state::{Receipt, ScanStore, Store};
 use kassa_types::{Block, BlockHeader, Hash};
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,9 +32,16 @@ const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
 const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
-const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
+/// Receipts by position (height, index in the block): each block's receipts are appended at the
+/// end of the table, instead of being scattered over it by transaction hash.
+const RECEIPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("receipts_by_position");
+/// Transaction hash → position: the only table a receipt adds a random key to, with a small value.
+const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD: &str = "head";
+const SCHEMA: &str = "schema";
+/// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
+const SCHEMA_VERSION: u32 = 2;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +52,11 @@ pub enum DbError {
     Tree(String),
     #[error("block {got} committed, but the next height is {expected}")]
     NotNext { got: u64, expected: u64 },
+    #[error(
+        "the database has storage schema {found}, this Kassa reads schema {SCHEMA_VERSION}: \
+         start from an empty data directory (the chain is synced again from peers)"
+    )]
+    Schema { found: u32 },
 }
 
 macro_rules! from_redb {
@@ -130,7 +142,19 @@ impl Db {
             w.open_table(JMT_VALUES)?;
             w.open_table(BLOCKS)?;
             w.open_table(RECEIPTS)?;
-            w.open_table(META)?;
+            w.open_table(TX_INDEX)?;
+            let mut meta = w.open_table(META)?;
+            let found = meta.get(SCHEMA)?.map(|v| dec::<u32>(v.value()));
+            let has_head = meta.get(HEAD)?.is_some();
+            match found {
+                // Written before schemas were recorded: schema 1.
+                None if has_head => return Err(DbError::Schema { found: 1 }),
+                None => {
+                    meta.insert(SCHEMA, enc(&SCHEMA_VERSION).as_slice())?;
+                }
+                Some(v) if v != SCHEMA_VERSION => return Err(DbError::Schema { found: v }),
+                Some(_) => {}
+            }
         }
         w.commit()?;
         Ok(Db { db })
@@ -235,6 +259,8 @@ impl Db {
             time_ms,
         };
         let w = self.db.begin_write()?;
+        let started = std::time::Instant::now();
+        let mut took = [std::time::Duration::ZERO; 5];
         {
             let mut state = w.open_table(STATE)?;
             for (k, v) in &pending.writes {
@@ -243,30 +269,50 @@ impl Db {
                     None => state.remove(k.as_slice())?,
                 };
             }
+            took[0] = started.elapsed();
             let mut nodes = w.open_table(JMT_NODES)?;
             for (k, n) in pending.batch.nodes() {
                 nodes.insert(enc(k).as_slice(), enc(n).as_slice())?;
             }
+            took[1] = started.elapsed();
             let mut values = w.open_table(JMT_VALUES)?;
             for ((version, kh), v) in pending.batch.values() {
                 values.insert(value_key(kh, *version).as_slice(), enc(v).as_slice())?;
             }
+            took[2] = started.elapsed();
             if let Some(b) = block {
                 w.open_table(BLOCKS)?
                     .insert(pending.height, b.encode().as_slice())?;
             }
-            let mut rt = w.open_table(RECEIPTS)?;
+            let mut by_position = w.open_table(RECEIPTS)?;
+            let mut index = w.open_table(TX_INDEX)?;
             for (i, (hash, receipt)) in receipts.iter().enumerate() {
-                let rec = TxRecord {
-                    height: pending.height,
-                    index: u32::try_from(i).expect("bounded block"),
-                    receipt: receipt.clone(),
-                };
-                rt.insert(hash.0.as_slice(), enc(&rec).as_slice())?;
+                let position = (pending.height, u32::try_from(i).expect("bounded block"));
+                by_position.insert(position, enc(receipt).as_slice())?;
+                index.insert(hash.0.as_slice(), position)?;
             }
             w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
         }
+        took[3] = started.elapsed();
         w.commit()?;
+        took[4] = started.elapsed();
+        let ms = |i: usize| {
+            let from = if i == 0 {
+                Default::default()
+            } else {
+                took[i - 1]
+            };
+            (took[i] - from).as_millis()
+        };
+        tracing::debug!(
+            height = pending.height,
+            state_ms = ms(0),
+            nodes_ms = ms(1),
+            values_ms = ms(2),
+            block_and_receipts_ms = ms(3),
+            commit_ms = ms(4),
+            "committed"
+        );
         Ok(head)
     }
 
@@ -320,8 +366,20 @@ impl Db {
     /// Where a transaction was included, and its receipt.
     pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>> {
         let r = self.db.begin_read()?;
-        let t = r.open_table(RECEIPTS)?;
-        Ok(t.get(hash.0.as_slice())?.map(|v| dec(v.value())))
+        let Some(position) = r.open_table(TX_INDEX)?.get(hash.0.as_slice())? else {
+            return Ok(None);
+        };
+        let (height, index) = position.value();
+        let receipt = r
+            .open_table(RECEIPTS)?
+            .get((height, index))?
+            .map(|v| dec(v.value()))
+            .expect("every indexed transaction has its receipt");
+        Ok(Some(TxRecord {
+            height,
+            index,
+            receipt,
+        }))
     }
 }
 

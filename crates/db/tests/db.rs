@@ -211,3 +211,85 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
         }
     }
 }
+
+fn receipt(tag: u8, failed: bool) -> (Hash, kassa_state::Receipt) {
+    let tx_hash = Hash([tag; 32]);
+    let outcome = if failed {
+        kassa_state::exec::Outcome::Failed(u16::from(tag))
+    } else {
+        kassa_state::exec::Outcome::Applied(Vec::new())
+    };
+    let r = kassa_state::Receipt {
+        tx_hash,
+        fee: u64::from(tag) * 10,
+        outcome,
+        writes: u64::from(tag),
+    };
+    (tx_hash, r)
+}
+
+#[test]
+fn a_transaction_is_found_by_its_hash_with_its_block_position_and_receipt_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kassa.redb");
+    let blocks = [
+        vec![receipt(1, false), receipt(2, true)],
+        vec![],
+        vec![receipt(3, true), receipt(4, false), receipt(5, false)],
+    ];
+    {
+        let db = Db::open(&path).unwrap();
+        for (h, receipts) in blocks.iter().enumerate() {
+            let h = u64::try_from(h).unwrap();
+            let p = db.prepare(h, writes(&[(b"k", Some(&[1]))])).unwrap();
+            db.commit_block(&p, None, receipts, h).unwrap();
+        }
+    }
+    let db = Db::open(&path).unwrap();
+    for (h, receipts) in blocks.iter().enumerate() {
+        for (i, (hash, r)) in receipts.iter().enumerate() {
+            let rec = db.tx(hash).unwrap().expect("indexed");
+            assert_eq!(rec.height, u64::try_from(h).unwrap());
+            assert_eq!(rec.index, u32::try_from(i).unwrap());
+            assert_eq!(&rec.receipt, r);
+        }
+    }
+    assert_eq!(db.tx(&Hash([9; 32])).unwrap(), None, "an unknown hash");
+}
+
+#[test]
+fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kassa.redb");
+    {
+        let db = Db::open(&path).unwrap();
+        let p = db.prepare(0, writes(&[(b"a", Some(b"1"))])).unwrap();
+        db.commit_block(&p, None, &[], 0).unwrap();
+    }
+    const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let set_schema = |schema: Option<u32>| {
+        let raw = redb::Database::open(&path).unwrap();
+        let w = raw.begin_write().unwrap();
+        {
+            let mut meta = w.open_table(META).unwrap();
+            match schema {
+                Some(v) => meta.insert("schema", borsh::to_vec(&v).unwrap().as_slice()),
+                None => meta.remove("schema"),
+            }
+            .unwrap();
+        }
+        w.commit().unwrap();
+    };
+    // Written before schemas were recorded (schema 1: receipts keyed by hash).
+    set_schema(None);
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 1 })));
+    set_schema(Some(3));
+    let refused = Db::open(&path).unwrap_err();
+    assert!(matches!(refused, DbError::Schema { found: 3 }));
+    assert!(refused.to_string().contains("empty data directory"));
+    // Nothing was changed: back at schema 2, the same head and state.
+    set_schema(Some(2));
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.head().unwrap().unwrap().height, 0);
+    assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));
+}
