@@ -259,9 +259,15 @@ impl Db {
             time_ms,
         };
         let w = self.db.begin_write()?;
-        let started = std::time::Instant::now();
-        let mut took = [std::time::Duration::ZERO; 5];
-        {
+        // Milliseconds since the previous lap, for the debug timings below.
+        let mut last = std::time::Instant::now();
+        let mut lap = move || {
+            let now = std::time::Instant::now();
+            let ms = (now - last).as_millis();
+            last = now;
+            ms
+        };
+        let (state_ms, nodes_ms, values_ms, block_and_receipts_ms) = {
             let mut state = w.open_table(STATE)?;
             for (k, v) in &pending.writes {
                 match v {
@@ -269,17 +275,17 @@ impl Db {
                     None => state.remove(k.as_slice())?,
                 };
             }
-            took[0] = started.elapsed();
+            let state_ms = lap();
             let mut nodes = w.open_table(JMT_NODES)?;
             for (k, n) in pending.batch.nodes() {
                 nodes.insert(enc(k).as_slice(), enc(n).as_slice())?;
             }
-            took[1] = started.elapsed();
+            let nodes_ms = lap();
             let mut values = w.open_table(JMT_VALUES)?;
             for ((version, kh), v) in pending.batch.values() {
                 values.insert(value_key(kh, *version).as_slice(), enc(v).as_slice())?;
             }
-            took[2] = started.elapsed();
+            let values_ms = lap();
             if let Some(b) = block {
                 w.open_table(BLOCKS)?
                     .insert(pending.height, b.encode().as_slice())?;
@@ -292,25 +298,16 @@ impl Db {
                 index.insert(hash.0.as_slice(), position)?;
             }
             w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
-        }
-        took[3] = started.elapsed();
-        w.commit()?;
-        took[4] = started.elapsed();
-        let ms = |i: usize| {
-            let from = if i == 0 {
-                Default::default()
-            } else {
-                took[i - 1]
-            };
-            (took[i] - from).as_millis()
+            (state_ms, nodes_ms, values_ms, lap())
         };
+        w.commit()?;
         tracing::debug!(
             height = pending.height,
-            state_ms = ms(0),
-            nodes_ms = ms(1),
-            values_ms = ms(2),
-            block_and_receipts_ms = ms(3),
-            commit_ms = ms(4),
+            state_ms,
+            nodes_ms,
+            values_ms,
+            block_and_receipts_ms,
+            commit_ms = lap(),
             "committed"
         );
         Ok(head)

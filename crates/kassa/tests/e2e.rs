@@ -17,10 +17,6 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 const MEMBERS: usize = 22;
 
-fn free_port() -> u16 {
-    common::free_ports(1)
-}
-
 struct NodeProc {
     child: Option<Child>,
     data_dir: PathBuf,
@@ -217,7 +213,7 @@ fn member(node: &NodeProc, addr: &str) -> Value {
 fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("node");
-    let mut node = NodeProc::start(&data, free_port(), free_port());
+    let mut node = NodeProc::start(&data, common::free_ports(1), common::free_ports(1));
     let cli = Cli {
         home: tmp.path().join("home"),
         node: node.url(),
@@ -585,7 +581,7 @@ fn a_node_runs_from_a_genesis_file_and_a_toml_config() {
         "validators": [hex::encode(validator.0)],
     });
     std::fs::write(tmp.path().join("genesis.json"), genesis.to_string()).unwrap();
-    let (http, p2p) = (free_port(), free_port());
+    let (http, p2p) = (common::free_ports(1), common::free_ports(1));
     std::fs::write(
         tmp.path().join("node.toml"),
         format!(

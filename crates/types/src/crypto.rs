@@ -10,8 +10,10 @@
 //! on valid, tampered, small-order and non-canonical inputs.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use ed25519_zebra::{SigningKey, VerificationKey};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -133,7 +135,6 @@ pub fn verify_batch<'a>(
     items: impl IntoIterator<Item = (&'a Address, &'a [u8], &'a Signature)>,
 ) -> bool {
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
     use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
     use sha2::Sha512;
@@ -144,8 +145,7 @@ pub fn verify_batch<'a>(
     }
     // The distinct keys, each with the index of its coalesced coefficient.
     let mut keys: Vec<[u8; 32]> = Vec::new();
-    let mut slot_of: std::collections::HashMap<[u8; 32], usize> =
-        std::collections::HashMap::with_capacity(items.len());
+    let mut slot_of: HashMap<[u8; 32], usize> = HashMap::with_capacity(items.len());
     let slots: Vec<usize> = items
         .iter()
         .map(|(signer, _, _)| {
@@ -209,8 +209,8 @@ pub fn verify_batch<'a>(
 /// one, and when the young one is full the old one is dropped. A pure cache of a pure function
 /// (decompression of 32 bytes), so it never changes an answer; lookups only, never iterated.
 struct KeyCache {
-    young: std::collections::HashMap<[u8; 32], curve25519_dalek::edwards::EdwardsPoint>,
-    old: std::collections::HashMap<[u8; 32], curve25519_dalek::edwards::EdwardsPoint>,
+    young: HashMap<[u8; 32], EdwardsPoint>,
+    old: HashMap<[u8; 32], EdwardsPoint>,
 }
 
 impl KeyCache {
@@ -221,13 +221,13 @@ impl KeyCache {
         static CACHE: std::sync::OnceLock<std::sync::Mutex<KeyCache>> = std::sync::OnceLock::new();
         CACHE.get_or_init(|| {
             std::sync::Mutex::new(KeyCache {
-                young: std::collections::HashMap::new(),
-                old: std::collections::HashMap::new(),
+                young: HashMap::new(),
+                old: HashMap::new(),
             })
         })
     }
 
-    fn get(&mut self, key: &[u8; 32]) -> Option<curve25519_dalek::edwards::EdwardsPoint> {
+    fn get(&mut self, key: &[u8; 32]) -> Option<EdwardsPoint> {
         if let Some(p) = self.young.get(key) {
             return Some(*p);
         }
@@ -236,7 +236,7 @@ impl KeyCache {
         Some(p)
     }
 
-    fn insert(&mut self, key: [u8; 32], point: curve25519_dalek::edwards::EdwardsPoint) {
+    fn insert(&mut self, key: [u8; 32], point: EdwardsPoint) {
         if self.young.len() >= Self::GENERATION {
             self.old = std::mem::take(&mut self.young);
         }
@@ -245,7 +245,7 @@ impl KeyCache {
 
     /// The points of `keys`, decompressing (outside the lock) those not cached; `None` if one
     /// is not a point.
-    fn points(keys: &[[u8; 32]]) -> Option<Vec<curve25519_dalek::edwards::EdwardsPoint>> {
+    fn points(keys: &[[u8; 32]]) -> Option<Vec<EdwardsPoint>> {
         let cached: Vec<_> = {
             let mut cache = Self::shared().lock().unwrap_or_else(|e| e.into_inner());
             keys.iter().map(|k| cache.get(k)).collect()
@@ -256,7 +256,7 @@ impl KeyCache {
             .zip(cached)
             .map(|(k, c)| {
                 c.or_else(|| {
-                    let p = curve25519_dalek::edwards::CompressedEdwardsY(*k).decompress()?;
+                    let p = CompressedEdwardsY(*k).decompress()?;
                     fresh.push((*k, p));
                     Some(p)
                 })
