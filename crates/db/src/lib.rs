@@ -4,7 +4,9 @@
 //! or absent) holds, per finalized block, in **one write transaction**:
 //! - the current state (`state`: key → value), read by the state machine through [`Reader`];
 //! - a Jellyfish Merkle tree over the state (`jmt_nodes`, `jmt_values`), versioned by height, whose
-//!   root is the state root and which serves inclusion and exclusion proofs at any height;
+//!   root is the state root and which serves inclusion and exclusion proofs at any height (its
+//!   values are stored under their leaf's height, so a block's values are appended, see
+//!   [`Reader::get_value_option`]);
 //! - the block, its transactions' receipts, and the chain head.
 //!
 //! Start reading at [`Db::commit_block`]. The byte-level layout is in `docs/storage.md`.
@@ -16,7 +18,7 @@
 //! archives) does live on Commonware's runtime storage.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use kassa_state::{Receipt, ScanStore, Store};
 use kassa_types::{Block, BlockHeader, Hash};
@@ -30,7 +32,9 @@ pub type Proof = jmt::proof::SparseMerkleProof<Sha256>;
 
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
 const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
+/// The value of every leaf of the tree, under the leaf's version and key hash
+/// ([`leaf_value_key`]): a block's values are appended at the end of the table.
+const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_leaf_values");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Receipts by position (height, index in the block): each block's receipts are appended at the
 /// end of the table, instead of being scattered over it by transaction hash.
@@ -41,7 +45,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD: &str = "head";
 const SCHEMA: &str = "schema";
 /// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
-const SCHEMA_VERSION: u32 = 2;
+/// 3: tree values under their leaf's version instead of their key hash.
+const SCHEMA_VERSION: u32 = 3;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +109,9 @@ pub struct PendingState {
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub state_root: Hash,
     batch: NodeBatch,
+    /// The value of each new leaf of the tree, under [`leaf_value_key`]: the values this block
+    /// wrote, and those of leaves the tree moved (to make room for a new key) unchanged.
+    leaf_values: BTreeMap<[u8; 40], Vec<u8>>,
 }
 
 /// The database.
@@ -116,11 +124,44 @@ fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash::with::<Sha256>(key)
 }
 
-fn value_key(kh: &KeyHash, version: Version) -> [u8; 40] {
+/// Where the value of the leaf for `kh` created at `version` is stored: version first
+/// (big-endian), so that each block's values sort after all earlier ones.
+fn leaf_value_key(version: Version, kh: &KeyHash) -> [u8; 40] {
     let mut k = [0u8; 40];
-    k[..32].copy_from_slice(&kh.0);
-    k[32..].copy_from_slice(&version.to_be_bytes());
+    k[..8].copy_from_slice(&version.to_be_bytes());
+    k[8..].copy_from_slice(&kh.0);
     k
+}
+
+/// The key of the tree's leaf for `kh` at `version` (the tree as it was after that version),
+/// or `None` if the key had no value then: the walk from the root that `jmt` itself makes, one
+/// node per nibble of the key hash.
+fn leaf_at<R: TreeReader>(
+    reader: &R,
+    version: Version,
+    kh: &KeyHash,
+) -> anyhow::Result<Option<NodeKey>> {
+    let nibble = |i: usize| {
+        let b = kh.0[i / 2];
+        if i.is_multiple_of(2) {
+            b >> 4
+        } else {
+            b & 0x0f
+        }
+    };
+    let path = |depth: usize| -> NibblePath { (0..depth).map(|i| nibble(i).into()).collect() };
+    let mut key = NodeKey::new(version, path(0));
+    for depth in 0..=64 {
+        match reader.get_node_option(&key)? {
+            None | Some(Node::Null) => return Ok(None),
+            Some(Node::Leaf(leaf)) => return Ok((leaf.key_hash() == *kh).then_some(key)),
+            Some(Node::Internal(node)) => match node.child(nibble(depth).into()) {
+                None => return Ok(None),
+                Some(child) => key = NodeKey::new(child.version, path(depth + 1)),
+            },
+        }
+    }
+    anyhow::bail!("the tree is deeper than a key hash's 64 nibbles")
 }
 
 fn enc<T: BorshSerialize>(v: &T) -> Vec<u8> {
@@ -227,11 +268,14 @@ impl Db {
             below,
         };
         let (root, update) = update_tree(&stacked, &writes, height, Update::Batched)?;
+        let batch = update.node_batch;
+        let leaf_values = leaf_values(&stacked, &batch, height)?;
         Ok(PendingState {
             height,
             writes,
             state_root: Hash(root.0),
-            batch: update.node_batch,
+            batch,
+            leaf_values,
         })
     }
 
@@ -267,7 +311,7 @@ impl Db {
             last = now;
             ms
         };
-        let (state_ms, nodes_ms, values_ms, block_and_receipts_ms) = {
+        let (state_ms, nodes_ms, values_ms, block_ms, receipts_ms, index_ms) = {
             let mut state = w.open_table(STATE)?;
             for (k, v) in &pending.writes {
                 match v {
@@ -282,23 +326,31 @@ impl Db {
             }
             let nodes_ms = lap();
             let mut values = w.open_table(JMT_VALUES)?;
-            for ((version, kh), v) in pending.batch.values() {
-                values.insert(value_key(kh, *version).as_slice(), enc(v).as_slice())?;
+            for (k, v) in &pending.leaf_values {
+                values.insert(k.as_slice(), v.as_slice())?;
             }
             let values_ms = lap();
             if let Some(b) = block {
                 w.open_table(BLOCKS)?
                     .insert(pending.height, b.encode().as_slice())?;
             }
+            let block_ms = lap();
             let mut by_position = w.open_table(RECEIPTS)?;
-            let mut index = w.open_table(TX_INDEX)?;
+            let mut positions = Vec::with_capacity(receipts.len());
             for (i, (hash, receipt)) in receipts.iter().enumerate() {
                 let position = (pending.height, u32::try_from(i).expect("bounded block"));
                 by_position.insert(position, enc(receipt).as_slice())?;
+                positions.push((hash, position));
+            }
+            let receipts_ms = lap();
+            // In hash order: consecutive inserts then land on neighbouring pages.
+            positions.sort_unstable();
+            let mut index = w.open_table(TX_INDEX)?;
+            for (hash, position) in positions {
                 index.insert(hash.0.as_slice(), position)?;
             }
             w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
-            (state_ms, nodes_ms, values_ms, lap())
+            (state_ms, nodes_ms, values_ms, block_ms, receipts_ms, lap())
         };
         w.commit()?;
         tracing::debug!(
@@ -306,7 +358,9 @@ impl Db {
             state_ms,
             nodes_ms,
             values_ms,
-            block_and_receipts_ms,
+            block_ms,
+            receipts_ms,
+            index_ms,
             commit_ms = lap(),
             "committed"
         );
@@ -436,6 +490,17 @@ impl ScanStore for Reader {
     }
 }
 
+impl Reader {
+    /// The stored value of a committed leaf (keyed by [`leaf_value_key`]).
+    fn leaf_value(&self, key: &[u8; 40]) -> anyhow::Result<OwnedValue> {
+        let value = self
+            .values
+            .get(key.as_slice())?
+            .ok_or_else(|| anyhow::anyhow!("a leaf of the tree has no stored value"))?;
+        Ok(value.value().to_vec())
+    }
+}
+
 impl TreeReader for Reader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         Ok(self
@@ -444,19 +509,20 @@ impl TreeReader for Reader {
             .map(|v| dec(v.value())))
     }
 
+    /// The value of `key_hash` in the tree of `max_version`: found at its leaf, by walking the
+    /// tree. Values are stored under their leaf's version rather than by key hash, so that
+    /// committing a block appends its values instead of inserting each at a random place of
+    /// an ever-growing table (one dirtied page per value); reading history costs the walk.
     fn get_value_option(
         &self,
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let lo = value_key(&key_hash, 0);
-        let hi = value_key(&key_hash, max_version);
-        let last = self
-            .values
-            .range(lo.as_slice()..=hi.as_slice())?
-            .next_back()
-            .transpose()?;
-        Ok(last.and_then(|(_, v)| dec::<Option<OwnedValue>>(v.value())))
+        let Some(leaf) = leaf_at(self, max_version, &key_hash)? else {
+            return Ok(None);
+        };
+        self.leaf_value(&leaf_value_key(leaf.version(), &key_hash))
+            .map(Some)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -508,6 +574,33 @@ fn update_tree(
     updated.map_err(|e| DbError::Tree(e.to_string()))
 }
 
+/// The value of every leaf in `batch` (the tree's new nodes at `height`), keyed for
+/// [`JMT_VALUES`]: the block's own write if it wrote the key, else (a leaf moved down or copied
+/// to make room for another key) its value in the tree before.
+fn leaf_values(
+    reader: &Stacked<'_>,
+    batch: &NodeBatch,
+    height: u64,
+) -> Result<BTreeMap<[u8; 40], Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for (key, node) in batch.nodes() {
+        let Node::Leaf(leaf) = node else { continue };
+        let kh = leaf.key_hash();
+        let value = match batch.values().get(&(height, kh)) {
+            Some(Some(v)) => v.clone(),
+            _ => height
+                .checked_sub(1)
+                .map(|before| reader.get_value_option(before, kh))
+                .transpose()
+                .map_err(|e| DbError::Tree(e.to_string()))?
+                .flatten()
+                .ok_or_else(|| DbError::Tree("a moved leaf has no value before".into()))?,
+        };
+        out.insert(leaf_value_key(key.version(), &kh), value);
+    }
+    Ok(out)
+}
+
 struct Stacked<'a> {
     base: &'a Reader,
     below: &'a [&'a PendingState],
@@ -528,16 +621,19 @@ impl TreeReader for Stacked<'_> {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        // The newest version at or below `max_version`: the pending blocks are newer than
-        // anything committed, and each holds one version.
-        for p in self.below.iter().rev() {
-            if p.height <= max_version
-                && let Some(v) = p.batch.values().get(&(p.height, key_hash))
-            {
-                return Ok(v.clone());
-            }
+        let Some(leaf) = leaf_at(self, max_version, &key_hash)? else {
+            return Ok(None);
+        };
+        let key = leaf_value_key(leaf.version(), &key_hash);
+        match self.below.iter().find(|p| p.height == leaf.version()) {
+            Some(p) => p
+                .leaf_values
+                .get(&key)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("a prepared leaf of the tree has no value")),
+            None => self.base.leaf_value(&key).map(Some),
         }
-        self.base.get_value_option(max_version, key_hash)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

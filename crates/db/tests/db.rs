@@ -283,13 +283,93 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     // Written before schemas were recorded (schema 1: receipts keyed by hash).
     set_schema(None);
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 1 })));
-    set_schema(Some(3));
-    let refused = Db::open(&path).unwrap_err();
-    assert!(matches!(refused, DbError::Schema { found: 3 }));
-    assert!(refused.to_string().contains("empty data directory"));
-    // Nothing was changed: back at schema 2, the same head and state.
+    // Schema 2: tree values keyed by key hash.
     set_schema(Some(2));
+    let refused = Db::open(&path).unwrap_err();
+    assert!(matches!(refused, DbError::Schema { found: 2 }));
+    assert!(refused.to_string().contains("empty data directory"));
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 2 })));
+    // Nothing was changed: back at schema 3, the same head and state.
+    set_schema(Some(3));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));
+}
+
+/// SplitMix64, so that the "random" blocks below are the same on every run.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn every_key_reads_and_proves_at_every_past_height_the_value_its_blocks_left_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kassa.redb");
+    let db = Db::open(&path).unwrap();
+    let mut seed = 11;
+    // history[h] = the state after block h, as a plain map.
+    let mut history: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = Vec::new();
+    let mut state = BTreeMap::new();
+    let mut prepared = Vec::new();
+    // 60 blocks over 40 keys: new keys (the tree moves existing leaves down to make room),
+    // updates, deletions (leaves move up), empty blocks (the root is copied), a block that
+    // deletes every key, and a tree of a single leaf.
+    for height in 0..60u64 {
+        let mut w = BTreeMap::new();
+        match height {
+            20 => w.extend(state.keys().map(|k: &Vec<u8>| (k.clone(), None))),
+            21 => {
+                w.insert(b"only".to_vec(), Some(b"one".to_vec()));
+            }
+            22 | 23 | 40 => {}
+            _ => {
+                for _ in 0..next(&mut seed) % 12 {
+                    let key = format!("k{}", next(&mut seed) % 40).into_bytes();
+                    let value = (!next(&mut seed).is_multiple_of(4))
+                        .then(|| next(&mut seed).to_le_bytes().to_vec());
+                    w.insert(key, value);
+                }
+            }
+        }
+        for (k, v) in &w {
+            match v {
+                Some(v) => state.insert(k.clone(), v.clone()),
+                None => state.remove(k),
+            };
+        }
+        history.push(state.clone());
+        // Every third block is prepared on the two uncommitted ones before it.
+        let below: Vec<_> = prepared.iter().collect();
+        prepared.push(db.prepare_on(height, w, &below).unwrap());
+        if height % 3 == 2 || height == 59 {
+            for p in prepared.drain(..) {
+                db.commit_block(&p, None, &[], 0).unwrap();
+            }
+        }
+    }
+    drop(db);
+    let db = Db::open(&path).unwrap();
+    let mut keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).collect();
+    keys.push(b"only".to_vec());
+    let heights: Vec<u64> = (0..60).collect();
+    for key in &keys {
+        let values = db.values_at(key, &heights).unwrap();
+        for (h, value) in heights.iter().zip(values) {
+            let expected = history[usize::try_from(*h).unwrap()].get(key);
+            assert_eq!(value.as_ref(), expected, "{key:?} at {h}");
+            let (proven, proof) = db.prove(key, *h).unwrap();
+            assert_eq!(proven.as_ref(), expected, "{key:?} proven at {h}");
+            let root = db.root_at(*h).unwrap();
+            assert!(verify_proof(
+                &root,
+                key,
+                expected.map(Vec::as_slice),
+                &proof
+            ));
+        }
+    }
 }
