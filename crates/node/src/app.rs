@@ -15,7 +15,7 @@ use kassa_state::store::{Overlay, Store};
 use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx_with};
 use kassa_types::block::tx_root;
 use kassa_types::{Address, Block, BlockHeader, BoundedVec, Hash, SignedTransaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -710,7 +710,8 @@ impl App {
         for (hash, _) in &commit.receipts {
             mempool.remove(hash);
         }
-        mempool.prune(&reader, head_height + 1);
+        let senders: BTreeSet<&Address> = commit.block.txs.iter().map(|t| &t.tx.signer).collect();
+        mempool.prune(&reader, head_height + 1, senders);
         drop(mempool);
         Ok(Finalized {
             head: self.head.clone(),

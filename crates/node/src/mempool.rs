@@ -9,7 +9,7 @@ use kassa_state::exec::{balance, nonce};
 use kassa_state::records::ChainParams;
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, AssetId, Hash, Rejection, SignedTransaction, crypto};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Limits of the mempool.
 #[derive(Clone, Debug)]
@@ -104,6 +104,9 @@ pub struct Mempool {
     config: MempoolConfig,
     by_sender: BTreeMap<Address, BTreeMap<u64, Entry>>,
     hashes: BTreeMap<Hash, (Address, u64)>,
+    /// (expiry height, hash) of every waiting transaction, so that pruning the expired ones
+    /// reads only those.
+    by_expiry: BTreeSet<(u64, Hash)>,
     bytes: usize,
 }
 
@@ -212,6 +215,7 @@ impl Mempool {
         }
         let (signer, n) = (t.signer, t.nonce);
         self.hashes.insert(hash, (signer, n));
+        self.by_expiry.insert((t.expiry_height, hash));
         self.bytes += bytes;
         self.by_sender
             .entry(signer)
@@ -275,16 +279,29 @@ impl Mempool {
     }
 
     /// Drops what can no longer be included: nonces already used and expired transactions.
-    pub fn prune(&mut self, state: &impl Store, next_height: u64) {
+    ///
+    /// Only `senders`' nonces are read: an account's nonce moves only when a block includes a
+    /// transaction of its, so after a finalized block they are its transactions' senders. The
+    /// cost is the block's senders and the dropped transactions, never the whole mempool.
+    pub fn prune<'a>(
+        &mut self,
+        state: &impl Store,
+        next_height: u64,
+        senders: impl IntoIterator<Item = &'a Address>,
+    ) {
         let mut dead = Vec::new();
-        for (sender, q) in &self.by_sender {
-            let next = nonce(state, sender);
-            for (n, e) in q {
-                if *n < next || next_height > e.tx.tx.expiry_height {
-                    dead.push(e.hash);
-                }
+        for sender in senders {
+            if let Some(q) = self.by_sender.get(sender) {
+                let next = nonce(state, sender);
+                dead.extend(q.range(..next).map(|(_, e)| e.hash));
             }
         }
+        // Expired: the next height is past their expiry height.
+        dead.extend(
+            self.by_expiry
+                .range(..(next_height, Hash::default()))
+                .map(|(_, h)| *h),
+        );
         for h in dead {
             self.remove(&h);
         }
@@ -297,6 +314,7 @@ impl Mempool {
         };
         let q = self.by_sender.get_mut(&sender).expect("indexed");
         let e = q.remove(&n).expect("indexed");
+        self.by_expiry.remove(&(e.tx.tx.expiry_height, *hash));
         self.bytes -= e.bytes;
         if q.is_empty() {
             self.by_sender.remove(&sender);

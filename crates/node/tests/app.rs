@@ -408,6 +408,45 @@ fn one_funded_fee_cannot_queue_many_transactions_and_nothing_waits_forever() {
 }
 
 #[test]
+fn a_finalized_block_drops_the_waiting_transactions_whose_nonce_it_used_or_that_expired() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let stale = transfer(1, 2, 0, 5);
+    let expiring = Transaction {
+        expiry_height: 1,
+        ..transfer(2, 3, 0, 7).tx
+    }
+    .sign(&key(2));
+    let kept = transfer(3, 1, 0, 1);
+    let later = transfer(1, 2, 1, 8);
+    let admitted = a
+        .submit(vec![
+            stale.clone(),
+            expiring.clone(),
+            kept.clone(),
+            later.clone(),
+        ])
+        .unwrap();
+    assert!(admitted.iter().all(Result::is_ok), "{admitted:?}");
+    // Another validator's block uses sender 1's nonce 0 for another transfer.
+    b.submit(vec![transfer(1, 2, 0, 6)]).unwrap();
+    let block = b
+        .propose(&b.head().block_hash.clone(), 2_000, proposer(), &[])
+        .unwrap();
+    assert_eq!(block.txs.len(), 1);
+    a.finalize(&block).unwrap().unwrap();
+    let mempool = a.mempool();
+    assert!(!mempool.contains(&stale.hash()), "its nonce is used");
+    assert!(
+        !mempool.contains(&expiring.hash()),
+        "height 2 is past its expiry"
+    );
+    assert!(mempool.contains(&kept.hash()) && mempool.contains(&later.hash()));
+    assert_eq!(mempool.len(), 2);
+}
+
+#[test]
 fn a_re_delivered_block_must_be_the_one_committed_at_its_height() {
     let d = tempfile::tempdir().unwrap();
     let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
