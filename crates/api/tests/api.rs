@@ -48,7 +48,11 @@ fn produce(node: &Node) -> u64 {
             &[],
         )
         .unwrap();
-    node.finalize(&block).unwrap().unwrap().head.height
+    node.finalize(&block, kassa_node::Durability::Immediate)
+        .unwrap()
+        .unwrap()
+        .head
+        .height
 }
 
 fn tx(node: &Node, k: &SecretKey, nonce: u64, body: Body) -> SignedTransaction {

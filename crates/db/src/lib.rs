@@ -84,6 +84,19 @@ from_redb!(
 
 type Result<T> = std::result::Result<T, DbError>;
 
+/// Whether a commit is on disk when it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Written and fsync'ed before the commit returns.
+    Immediate,
+    /// Visible to readers at once, and on disk with the next immediate commit (or
+    /// [`Db::sync`]); a crash before that leaves the database at the last immediate commit,
+    /// whole. A run of blocks committed this way, then one immediately, costs one fsync, and
+    /// each page they all touch (the tables' upper levels and appended ends) is written once
+    /// instead of once per block.
+    Deferred,
+}
+
 /// The last committed block.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Head {
@@ -279,14 +292,27 @@ impl Db {
         })
     }
 
-    /// Commits a block atomically: its state changes, tree nodes, the block, its receipts, and
-    /// the new head. Either all of it is durable or none of it is.
+    /// Commits a block atomically and durably: its state changes, tree nodes, the block, its
+    /// receipts, and the new head. Either all of it is durable or none of it is.
     pub fn commit_block(
         &self,
         pending: &PendingState,
         block: Option<&Block>,
         receipts: &[(Hash, Receipt)],
         time_ms: u64,
+    ) -> Result<Head> {
+        self.commit_block_with(pending, block, receipts, time_ms, Durability::Immediate)
+    }
+
+    /// [`Db::commit_block`], durable now or with the next immediate commit ([`Durability`]).
+    /// Atomic either way: after a crash the database holds whole blocks only.
+    pub fn commit_block_with(
+        &self,
+        pending: &PendingState,
+        block: Option<&Block>,
+        receipts: &[(Hash, Receipt)],
+        time_ms: u64,
+        durability: Durability,
     ) -> Result<Head> {
         let expected = self.head()?.map_or(0, |h| h.height + 1);
         if pending.height != expected {
@@ -302,7 +328,11 @@ impl Db {
             state_root: pending.state_root,
             time_ms,
         };
-        let w = self.db.begin_write()?;
+        let mut w = self.db.begin_write()?;
+        if durability == Durability::Deferred {
+            w.set_durability(redb::Durability::None)
+                .map_err(|e| DbError::Redb(e.to_string()))?;
+        }
         // Milliseconds since the previous lap, for the debug timings below.
         let mut last = std::time::Instant::now();
         let mut lap = move || {
@@ -365,6 +395,12 @@ impl Db {
             "committed"
         );
         Ok(head)
+    }
+
+    /// Makes every [`Durability::Deferred`] commit durable (an empty immediate commit).
+    pub fn sync(&self) -> Result<()> {
+        self.db.begin_write()?.commit()?;
+        Ok(())
     }
 
     /// The value under `key` at `height`, with a proof against that height's state root.

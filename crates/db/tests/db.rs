@@ -1,6 +1,6 @@
 //! The authenticated store: roots, proofs, durability across reopening, ordering.
 
-use kassa_db::{Db, DbError, verify_proof};
+use kassa_db::{Db, DbError, Durability, verify_proof};
 use kassa_state::{Genesis, MemStore, ScanStore, Store};
 use kassa_types::tx::ChainId;
 use kassa_types::{Hash, SecretKey};
@@ -371,5 +371,69 @@ fn every_key_reads_and_proves_at_every_past_height_the_value_its_blocks_left_it(
                 &proof
             ));
         }
+    }
+}
+
+/// In a child process (see below): commits blocks 0 to 3, the first immediately and the others
+/// deferred, with a sync after block `synced` if any, checks that each is read at once, and
+/// aborts as a crash would.
+fn commit_deferred_then_crash(path: &std::path::Path, synced: Option<u64>) -> ! {
+    let db = Db::open(path).unwrap();
+    for h in 0..4u64 {
+        let durability = if h == 0 {
+            Durability::Immediate
+        } else {
+            Durability::Deferred
+        };
+        let value = h.to_be_bytes();
+        let p = db.prepare(h, writes(&[(b"k", Some(&value))])).unwrap();
+        db.commit_block_with(&p, None, &[], h, durability).unwrap();
+        assert_eq!(db.head().unwrap().unwrap().height, h);
+        assert_eq!(db.reader().unwrap().get(b"k"), Some(value.to_vec()));
+        if synced == Some(h) {
+            db.sync().unwrap();
+        }
+    }
+    std::process::abort()
+}
+
+#[test]
+fn deferred_commits_are_read_at_once_and_a_crash_loses_those_after_the_last_immediate_one_whole() {
+    const CHILD: &str = "KASSA_DB_TEST_CRASH_CHILD";
+    let name = "deferred_commits_are_read_at_once_and_a_crash_loses_those_after_the_last_immediate_one_whole";
+    if let Ok(dir) = std::env::var(CHILD) {
+        let synced = std::env::var("KASSA_DB_TEST_SYNCED").ok();
+        commit_deferred_then_crash(
+            &std::path::Path::new(&dir).join("kassa.redb"),
+            synced.map(|s| s.parse().unwrap()),
+        );
+    }
+    for (synced, survives) in [(None, 0u64), (Some(2u64), 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["--exact", name, "--test-threads=1"])
+            .env(CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(h) = synced {
+            child.env("KASSA_DB_TEST_SYNCED", h.to_string());
+        }
+        let status = child.status().unwrap();
+        assert!(!status.success(), "the child crashed on purpose");
+        let db = Db::open(&dir.path().join("kassa.redb")).unwrap();
+        let head = db.head().unwrap().unwrap();
+        assert_eq!(head.height, survives, "synced after {synced:?}");
+        assert_eq!(
+            db.reader().unwrap().get(b"k"),
+            Some(survives.to_be_bytes().to_vec())
+        );
+        assert_eq!(db.root_at(head.height).unwrap(), head.state_root);
+        // The lost blocks commit again, as a restarted node re-applies them.
+        let next = survives + 1;
+        let p = db
+            .prepare(next, writes(&[(b"k", Some(&next.to_be_bytes()))]))
+            .unwrap();
+        assert_eq!(db.commit_block(&p, None, &[], next).unwrap().height, next);
     }
 }

@@ -15,8 +15,8 @@
 
 use crate::client::Client;
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
-use kassa_node::Node;
 use kassa_node::consensus::{self, PublicKey, RELAY_QUEUE};
+use kassa_node::{Durability, Node};
 use kassa_types::{Block, Hash, SignedTransaction};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,8 +96,14 @@ async fn sync_once(
     )
     .map_err(|e| SyncError::Retry(anyhow!("the bootstrapper's certificate: {e}")))?;
     let n = blocks.len();
-    for b in &blocks {
-        node.finalize(b)
+    // One group commit: the run is on disk at its last block's immediate commit.
+    for (i, b) in blocks.iter().enumerate() {
+        let durability = if i + 1 == n {
+            Durability::Immediate
+        } else {
+            Durability::Deferred
+        };
+        node.finalize(b, durability)
             .with_context(|| format!("block {}", b.header.height))
             .map_err(SyncError::Fatal)?;
     }

@@ -9,7 +9,7 @@
 //! verified, in one atomic database transaction.
 
 use crate::mempool::{AdmitError, Mempool, MempoolConfig};
-use kassa_db::{Db, DbError, Head, PendingState};
+use kassa_db::{Db, DbError, Durability, Head, PendingState};
 use kassa_state::records::ChainParams;
 use kassa_state::store::{Overlay, Store};
 use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx_with};
@@ -87,13 +87,15 @@ pub struct Commit {
 }
 
 impl Commit {
-    /// Writes the block and its state durably, in one database transaction.
-    pub fn write(&self) -> Result<Head, AppError> {
-        Ok(self.db.commit_block(
+    /// Writes the block and its state in one database transaction, durable now or with the
+    /// next immediate commit.
+    pub fn write(&self, durability: Durability) -> Result<Head, AppError> {
+        Ok(self.db.commit_block_with(
             &self.state,
             Some(&self.block),
             &self.receipts,
             self.block.header.timestamp_ms,
+            durability,
         )?)
     }
 }
@@ -627,7 +629,7 @@ impl App {
         let Some(commit) = self.begin_finalize(block)? else {
             return Ok(None);
         };
-        let written = commit.write();
+        let written = commit.write(Durability::Immediate);
         self.end_finalize(commit, written).map(Some)
     }
 

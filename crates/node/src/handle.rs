@@ -5,7 +5,7 @@
 use crate::app::{App, AppError, Finalized, lock};
 use crate::mempool::{AdmitError, Mempool};
 use futures::future::BoxFuture;
-use kassa_db::{Db, Head};
+use kassa_db::{Db, Durability, Head};
 use kassa_state::records::ChainParams;
 use kassa_types::tx::Body;
 use kassa_types::{Address, AssetId, Block, Hash, SecretKey, SignedTransaction, Transaction};
@@ -288,15 +288,21 @@ impl Node {
             })
     }
 
-    /// Applies a finalized block and tells subscribers.
-    pub fn finalize(&self, block: &Block) -> Result<Option<Arc<Finalized>>, AppError> {
+    /// Applies a finalized block and tells subscribers. With [`Durability::Deferred`], the
+    /// block is on disk only after a later immediate commit (or [`kassa_db::Db::sync`]):
+    /// the caller must not acknowledge it to consensus before.
+    pub fn finalize(
+        &self,
+        block: &Block,
+        durability: Durability,
+    ) -> Result<Option<Arc<Finalized>>, AppError> {
         let started = Instant::now();
         let previous_time = self.head().time_ms;
         let Some(commit) = self.with_app(|a| a.begin_finalize(block))? else {
             return Ok(None);
         };
         // Written without the application's lock: the next block is built meanwhile.
-        let written = commit.write();
+        let written = commit.write(durability);
         let done = self.with_app(|a| {
             let done = a.end_finalize(commit, written)?;
             if let Some(observer) = self.observer.get() {

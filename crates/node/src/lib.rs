@@ -11,4 +11,5 @@ pub mod mempool;
 
 pub use app::{App, AppError, Base, BlockLimits, Commit, Executing, Finalized, Verify};
 pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node, Observer};
+pub use kassa_db::Durability;
 pub use mempool::{AdmitError, Mempool, MempoolConfig};

@@ -159,7 +159,7 @@ fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the
         .propose(&b1.header.hash(), 3_000, proposer(), &[])
         .unwrap();
     // Written but not yet completed: the database is one block ahead of the head.
-    let written = commit.write();
+    let written = commit.write(kassa_node::Durability::Immediate);
     a.submit(vec![transfer(3, 1, 0, 8)]).unwrap();
     let b3 = a
         .propose(&b2.header.hash(), 4_000, proposer(), &[])
