@@ -9,7 +9,7 @@ use kassa_state::exec::{balance, nonce};
 use kassa_state::records::ChainParams;
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, AssetId, Hash, Rejection, SignedTransaction, crypto};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Limits of the mempool.
 #[derive(Clone, Debug)]
@@ -91,6 +91,13 @@ impl AdmitError {
     }
 }
 
+/// One sender's waiting transactions, by nonce, and the sum of their fees.
+#[derive(Debug, Default)]
+struct Queue {
+    txs: BTreeMap<u64, Entry>,
+    fees: u128,
+}
+
 #[derive(Debug)]
 struct Entry {
     tx: SignedTransaction,
@@ -102,8 +109,9 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Mempool {
     config: MempoolConfig,
-    by_sender: BTreeMap<Address, BTreeMap<u64, Entry>>,
-    hashes: BTreeMap<Hash, (Address, u64)>,
+    by_sender: BTreeMap<Address, Queue>,
+    /// Looked up and changed, never iterated: a hash map.
+    hashes: HashMap<Hash, (Address, u64)>,
     /// (expiry height, hash) of every waiting transaction, so that pruning the expired ones
     /// reads only those.
     by_expiry: BTreeSet<(u64, Hash)>,
@@ -191,10 +199,7 @@ impl Mempool {
         }
         // Every waiting transaction of the sender will burn its fee: refuse what could not be
         // paid, so that one funded fee cannot queue hundreds of transactions.
-        let queued_fees: u128 = self
-            .by_sender
-            .get(&t.signer)
-            .map_or(0, |q| q.values().map(|e| u128::from(e.tx.tx.fee)).sum());
+        let queued_fees = self.by_sender.get(&t.signer).map_or(0, |q| q.fees);
         if queued_fees + u128::from(t.fee) > u128::from(kas) {
             return Err(AdmitError::FeesExceedBalance);
         }
@@ -202,7 +207,7 @@ impl Mempool {
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
-        let queue = self.by_sender.get(&t.signer);
+        let queue = self.by_sender.get(&t.signer).map(|q| &q.txs);
         if queue.is_some_and(|q| q.contains_key(&t.nonce)) {
             return Err(AdmitError::NonceTaken);
         }
@@ -217,10 +222,9 @@ impl Mempool {
         self.hashes.insert(hash, (signer, n));
         self.by_expiry.insert((t.expiry_height, hash));
         self.bytes += bytes;
-        self.by_sender
-            .entry(signer)
-            .or_default()
-            .insert(n, Entry { tx, hash, bytes });
+        let queue = self.by_sender.entry(signer).or_default();
+        queue.fees += u128::from(tx.tx.fee);
+        queue.txs.insert(n, Entry { tx, hash, bytes });
         Ok(hash)
     }
 
@@ -238,7 +242,7 @@ impl Mempool {
             .iter()
             .map(|(sender, q)| {
                 let next = nonce(state, sender);
-                (next, q.range(next..))
+                (next, q.txs.range(next..))
             })
             .collect();
         let mut out = Vec::new();
@@ -271,7 +275,7 @@ impl Mempool {
     pub fn next_nonce(&self, sender: &Address, from: u64) -> u64 {
         let mut n = from;
         if let Some(q) = self.by_sender.get(sender) {
-            while q.contains_key(&n) {
+            while q.txs.contains_key(&n) {
                 n += 1;
             }
         }
@@ -293,7 +297,7 @@ impl Mempool {
         for sender in senders {
             if let Some(q) = self.by_sender.get(sender) {
                 let next = nonce(state, sender);
-                dead.extend(q.range(..next).map(|(_, e)| e.hash));
+                dead.extend(q.txs.range(..next).map(|(_, e)| e.hash));
             }
         }
         // Expired: the next height is past their expiry height.
@@ -313,10 +317,11 @@ impl Mempool {
             return;
         };
         let q = self.by_sender.get_mut(&sender).expect("indexed");
-        let e = q.remove(&n).expect("indexed");
+        let e = q.txs.remove(&n).expect("indexed");
+        q.fees -= u128::from(e.tx.tx.fee);
         self.by_expiry.remove(&(e.tx.tx.expiry_height, *hash));
         self.bytes -= e.bytes;
-        if q.is_empty() {
+        if q.txs.is_empty() {
             self.by_sender.remove(&sender);
         }
     }

@@ -447,6 +447,56 @@ fn a_finalized_block_drops_the_waiting_transactions_whose_nonce_it_used_or_that_
 }
 
 #[test]
+fn a_senders_waiting_fees_no_longer_count_those_a_finalized_block_included() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let poor = SecretKey::from_label("poor");
+    let give = |nonce: u64, amount: u64| {
+        Transaction {
+            body: Body::Transfer {
+                to: poor.address(),
+                asset: AssetId::NATIVE,
+                amount,
+            },
+            ..transfer(1, 2, nonce, 0).tx
+        }
+        .sign(&key(1))
+    };
+    let from_poor = |nonce: u64| {
+        Transaction {
+            signer: poor.address(),
+            ..transfer(1, 2, nonce, 1).tx
+        }
+        .sign(&poor)
+    };
+    a.submit(vec![give(0, 40)]).unwrap();
+    let funded = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
+        .unwrap();
+    a.finalize(&funded).unwrap();
+    b.finalize(&funded).unwrap();
+    // 40 KAS: four fees of 10 may wait, not a fifth.
+    let r = a.submit((0..5).map(from_poor).collect()).unwrap();
+    assert!(r[..4].iter().all(Result::is_ok), "{r:?}");
+    assert_eq!(r[4], Err(AdmitError::FeesExceedBalance));
+    // Another validator's block includes the first (fee 10 + 1 sent) and a gift of 15.
+    b.submit(vec![from_poor(0), give(1, 15)]).unwrap();
+    let block = b
+        .propose(&b.head().block_hash.clone(), 3_000, proposer(), &[])
+        .unwrap();
+    assert_eq!(block.txs.len(), 2);
+    a.finalize(&block).unwrap().unwrap();
+    // 44 KAS now, three fees (30) still waiting: a fourth fits.
+    let fourth = a.submit(vec![from_poor(4)]).unwrap();
+    assert!(fourth[0].is_ok(), "{fourth:?}");
+    assert_eq!(
+        a.submit(vec![from_poor(5)]).unwrap()[0],
+        Err(AdmitError::FeesExceedBalance)
+    );
+}
+
+#[test]
 fn a_re_delivered_block_must_be_the_one_committed_at_its_height() {
     let d = tempfile::tempdir().unwrap();
     let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
