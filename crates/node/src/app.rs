@@ -630,7 +630,9 @@ impl App {
             return Ok(None);
         };
         let written = commit.write(Durability::Immediate);
-        self.end_finalize(commit, written).map(Some)
+        let (done, leftovers) = self.end_finalize(commit, written)?;
+        leftovers.run()?;
+        Ok(Some(done))
     }
 
     /// Checks that a finalized block extends the head and takes what committing it writes:
@@ -691,11 +693,14 @@ impl App {
     /// Completes a finalization once its [`Commit`] is written (`written` is what
     /// [`Commit::write`] returned): the head moves, executions that can no longer be finalized
     /// are dropped, and so are the transactions the block included or made stale.
+    ///
+    /// What it makes obsolete is handed back as [`Leftovers`], to be run after the
+    /// application's lock is released: the mempool cleanup and freeing the executed states.
     pub fn end_finalize(
         &mut self,
         commit: Commit,
         written: Result<Head, AppError>,
-    ) -> Result<Finalized, AppError> {
+    ) -> Result<(Finalized, Leftovers), AppError> {
         assert_eq!(
             self.committing.take(),
             Some(commit.block.header.hash()),
@@ -704,22 +709,56 @@ impl App {
         self.head = written?;
         // Forget executions that can no longer be finalized (at or below the new head).
         let head_height = self.head.height;
-        self.pending
-            .retain(|_, e| e.block.header.height > head_height);
-        let reader = self.db.reader()?;
-        let mut mempool = self.mempool();
-        // The receipts carry the included transactions' hashes, in block order.
-        for (hash, _) in &commit.receipts {
-            mempool.remove(hash);
-        }
-        let senders: BTreeSet<&Address> = commit.block.txs.iter().map(|t| &t.tx.signer).collect();
-        mempool.prune(&reader, head_height + 1, senders);
-        drop(mempool);
-        Ok(Finalized {
+        let obsolete: Vec<Executed> = self
+            .pending
+            .extract_if(.., |_, e| e.block.header.height <= head_height)
+            .map(|(_, e)| e)
+            .collect();
+        let leftovers = Leftovers {
+            db: self.db.clone(),
+            mempool: self.mempool.clone(),
+            next_height: head_height + 1,
+            // The receipts carry the included transactions' hashes, in block order.
+            included: commit.receipts.iter().map(|(h, _)| *h).collect(),
+            senders: commit.block.txs.iter().map(|t| t.tx.signer).collect(),
+            obsolete,
+        };
+        let done = Finalized {
             head: self.head.clone(),
             block: commit.block,
             receipts: commit.receipts,
-        })
+        };
+        Ok((done, leftovers))
+    }
+}
+
+/// What finalizing a block leaves to do, without the application's lock: take its
+/// transactions out of the mempool with those it made stale or expired, and free the executions
+/// it made obsolete (large maps). Until it runs, the finalized transactions still wait in the
+/// mempool, where block building skips them (their nonces are used in the state it builds on).
+#[derive(Debug)]
+#[must_use = "the finalized transactions stay in the mempool until this runs"]
+pub struct Leftovers {
+    db: Arc<Db>,
+    mempool: Arc<Mutex<Mempool>>,
+    next_height: u64,
+    included: Vec<Hash>,
+    senders: BTreeSet<Address>,
+    obsolete: Vec<Executed>,
+}
+
+impl Leftovers {
+    /// Cleans the mempool, then frees the obsolete executions.
+    pub fn run(self) -> Result<(), AppError> {
+        let reader = self.db.reader()?;
+        let mut mempool = lock(&self.mempool);
+        for hash in &self.included {
+            mempool.remove(hash);
+        }
+        mempool.prune(&reader, self.next_height, &self.senders);
+        drop(mempool);
+        drop(self.obsolete);
+        Ok(())
     }
 }
 

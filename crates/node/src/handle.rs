@@ -303,13 +303,14 @@ impl Node {
         };
         // Written without the application's lock: the next block is built meanwhile.
         let written = commit.write(durability);
-        let done = self.with_app(|a| {
-            let done = a.end_finalize(commit, written)?;
+        let (done, leftovers) = self.with_app(|a| {
+            let (done, leftovers) = a.end_finalize(commit, written)?;
             if let Some(observer) = self.observer.get() {
                 observer.finalized(&self.db, &done);
             }
-            Ok::<_, AppError>(Some(done))
+            Ok::<_, AppError>((Some(done), leftovers))
         })?;
+        leftovers.run()?;
         Ok(done.map(|f| {
             let c = &self.metrics;
             c.apply_ms.store(

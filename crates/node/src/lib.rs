@@ -9,7 +9,7 @@ pub mod consensus;
 pub mod handle;
 pub mod mempool;
 
-pub use app::{App, AppError, Base, BlockLimits, Commit, Executing, Finalized, Verify};
+pub use app::{App, AppError, Base, BlockLimits, Commit, Executing, Finalized, Leftovers, Verify};
 pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node, Observer};
 pub use kassa_db::Durability;
 pub use mempool::{AdmitError, Mempool, MempoolConfig};

@@ -164,7 +164,8 @@ fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the
     let b3 = a
         .propose(&b2.header.hash(), 4_000, proposer(), &[])
         .unwrap();
-    a.end_finalize(commit, written).unwrap();
+    let (_, leftovers) = a.end_finalize(commit, written).unwrap();
+    leftovers.run().unwrap();
     assert_eq!(a.head().height, 1);
     // An independent node, one block at a time, agrees on every root.
     for block in [&b1, &b2, &b3] {
