@@ -3,7 +3,7 @@
 //! One [`redb`] database (ACID, copy-on-write B-trees, crash-safe: a commit is durable and atomic
 //! or absent) holds, per finalized block, in **one write transaction**:
 //! - the current state (`state`: key → value), read by the state machine through [`Reader`];
-//! - a Jellyfish Merkle tree over the state (`jmt_nodes`, `jmt_values`), versioned by height, whose
+//! - a Jellyfish Merkle tree over the state (`jmt_nodes`, `jmt_leaf_values`), versioned by height, whose
 //!   root is the state root and which serves inclusion and exclusion proofs at any height (its
 //!   values are stored under their leaf's height, so a block's values are appended, see
 //!   [`Reader::get_value_option`]);
