@@ -45,7 +45,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD: &str = "head";
 const SCHEMA: &str = "schema";
 /// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
-/// 3: tree values under their leaf's version instead of their key hash.
+/// 3: tree values under their leaf's version instead of their key hash, and tree nodes under
+/// their big-endian version (both appended per block).
 const SCHEMA_VERSION: u32 = 3;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
@@ -144,6 +145,25 @@ fn leaf_value_key(version: Version, kh: &KeyHash) -> [u8; 40] {
     k[..8].copy_from_slice(&version.to_be_bytes());
     k[8..].copy_from_slice(&kh.0);
     k
+}
+
+/// Where a tree node is stored: its version (big-endian, so each block's nodes sort after all
+/// earlier ones and are appended), the length of its nibble path, and the path's nibbles
+/// packed two to a byte.
+fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
+    let path = key.nibble_path();
+    let mut out = Vec::with_capacity(8 + 1 + 32);
+    out.extend_from_slice(&key.version().to_be_bytes());
+    out.push(u8::try_from(path.num_nibbles()).expect("at most 64 nibbles"));
+    for (i, nibble) in path.nibbles().enumerate() {
+        let n = u8::from(nibble);
+        if i.is_multiple_of(2) {
+            out.push(n << 4);
+        } else {
+            *out.last_mut().expect("pushed above") |= n;
+        }
+    }
+    out
 }
 
 /// The key of the tree's leaf for `kh` at `version` (the tree as it was after that version),
@@ -351,8 +371,15 @@ impl Db {
             }
             let state_ms = lap();
             let mut nodes = w.open_table(JMT_NODES)?;
-            for (k, n) in pending.batch.nodes() {
-                nodes.insert(enc(k).as_slice(), enc(n).as_slice())?;
+            let mut batch: Vec<(Vec<u8>, &Node)> = pending
+                .batch
+                .nodes()
+                .iter()
+                .map(|(k, n)| (node_key_bytes(k), n))
+                .collect();
+            batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (k, n) in batch {
+                nodes.insert(k.as_slice(), enc(n).as_slice())?;
             }
             let nodes_ms = lap();
             let mut values = w.open_table(JMT_VALUES)?;
@@ -541,7 +568,7 @@ impl TreeReader for Reader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         Ok(self
             .nodes
-            .get(enc(node_key).as_slice())?
+            .get(node_key_bytes(node_key).as_slice())?
             .map(|v| dec(v.value())))
     }
 
