@@ -707,34 +707,27 @@ impl TreeReader for Stacked<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// SplitMix64, so that the test's "random" blocks are the same on every run.
-    fn next(seed: &mut u64) -> u64 {
-        *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    use kassa_state::testkit::SplitMix;
 
     #[test]
     fn a_batched_tree_update_gives_the_same_root_and_nodes_as_key_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("state.redb")).unwrap();
-        let mut seed = 7;
+        // The same "random" blocks on every run.
+        let mut rng = SplitMix(7);
         let mut batched_blocks = 0;
         // Blocks of 0 to 300 writes over 500 keys: new keys, updates, and (in some blocks)
         // deletions, which take the key-by-key path in both.
         for height in 0..40u64 {
             let mut writes = BTreeMap::new();
-            let n = next(&mut seed) % 301;
+            let n = rng.next_u64() % 301;
             let deletes = height % 5 == 4;
             for _ in 0..n {
-                let key = (next(&mut seed) % 500).to_be_bytes().to_vec();
-                let value = if deletes && next(&mut seed).is_multiple_of(4) {
+                let key = (rng.next_u64() % 500).to_be_bytes().to_vec();
+                let value = if deletes && rng.next_u64().is_multiple_of(4) {
                     None
                 } else {
-                    Some(next(&mut seed).to_le_bytes().to_vec())
+                    Some(rng.next_u64().to_le_bytes().to_vec())
                 };
                 writes.insert(key, value);
             }

@@ -1,6 +1,7 @@
 //! The authenticated store: roots, proofs, durability across reopening, ordering.
 
 use kassa_db::{Db, DbError, Durability, verify_proof};
+use kassa_state::testkit::SplitMix;
 use kassa_state::{Genesis, MemStore, ScanStore, Store};
 use kassa_types::tx::ChainId;
 use kassa_types::{Hash, SecretKey};
@@ -296,21 +297,13 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));
 }
 
-/// SplitMix64, so that the "random" blocks below are the same on every run.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[test]
 fn every_key_reads_and_proves_at_every_past_height_the_value_its_blocks_left_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kassa.redb");
     let db = Db::open(&path).unwrap();
-    let mut seed = 11;
+    // The same "random" blocks on every run.
+    let mut rng = SplitMix(11);
     // history[h] = the state after block h, as a plain map.
     let mut history: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = Vec::new();
     let mut state = BTreeMap::new();
@@ -327,10 +320,10 @@ fn every_key_reads_and_proves_at_every_past_height_the_value_its_blocks_left_it(
             }
             22 | 23 | 40 => {}
             _ => {
-                for _ in 0..next(&mut seed) % 12 {
-                    let key = format!("k{}", next(&mut seed) % 40).into_bytes();
-                    let value = (!next(&mut seed).is_multiple_of(4))
-                        .then(|| next(&mut seed).to_le_bytes().to_vec());
+                for _ in 0..rng.next_u64() % 12 {
+                    let key = format!("k{}", rng.next_u64() % 40).into_bytes();
+                    let value = (!rng.next_u64().is_multiple_of(4))
+                        .then(|| rng.next_u64().to_le_bytes().to_vec());
                     w.insert(key, value);
                 }
             }

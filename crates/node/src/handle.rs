@@ -303,43 +303,41 @@ impl Node {
         };
         // Written without the application's lock: the next block is built meanwhile.
         let written = commit.write(durability);
-        let (done, leftovers) = self.with_app(|a| {
-            let (done, leftovers) = a.end_finalize(commit, written)?;
+        let (f, leftovers) = self.with_app(|a| {
+            let (f, leftovers) = a.end_finalize(commit, written)?;
             if let Some(observer) = self.observer.get() {
-                observer.finalized(&self.db, &done);
+                observer.finalized(&self.db, &f);
             }
-            Ok::<_, AppError>((Some(done), leftovers))
+            Ok::<_, AppError>((f, leftovers))
         })?;
         leftovers.run()?;
-        Ok(done.map(|f| {
-            let c = &self.metrics;
-            c.apply_ms.store(
-                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
-            c.txs_total.fetch_add(
-                u64::try_from(f.block.txs.len()).expect("bounded"),
-                Ordering::Relaxed,
-            );
-            c.block_interval_ms.store(
-                f.head.time_ms.saturating_sub(previous_time),
-                Ordering::Relaxed,
-            );
-            if let Some(at) = self
-                .proposed_at
-                .lock()
-                .expect("lock")
-                .remove(&f.head.block_hash)
-            {
-                let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-                c.finalization_latency_ms.store(ms, Ordering::Relaxed);
-            }
-            let f = Arc::new(f);
-            self.head.send_replace(f.head.clone());
-            // No subscribers is fine.
-            let _ = self.events.send(f.clone());
-            f
-        }))
+        let c = &self.metrics;
+        c.apply_ms.store(
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        c.txs_total.fetch_add(
+            u64::try_from(f.block.txs.len()).expect("bounded"),
+            Ordering::Relaxed,
+        );
+        c.block_interval_ms.store(
+            f.head.time_ms.saturating_sub(previous_time),
+            Ordering::Relaxed,
+        );
+        if let Some(at) = self
+            .proposed_at
+            .lock()
+            .expect("lock")
+            .remove(&f.head.block_hash)
+        {
+            let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+            c.finalization_latency_ms.store(ms, Ordering::Relaxed);
+        }
+        let f = Arc::new(f);
+        self.head.send_replace(f.head.clone());
+        // No subscribers is fine.
+        let _ = self.events.send(f.clone());
+        Ok(Some(f))
     }
 
     /// Finalized blocks as they happen.
