@@ -19,7 +19,7 @@ use futures::Stream;
 use kassa_db::Reader;
 use kassa_node::{AdmitError, Node};
 use kassa_state::exec::get as state_get;
-use kassa_state::records::{Amendment, Asset, Request, VoteRecord};
+use kassa_state::records::{Account, Amendment, Asset, Request, VoteRecord};
 use kassa_state::{ScanStore, keys};
 use kassa_types::{Address, AmendmentId, AssetId, Hash, RequestId, SocietyId};
 use serde::Deserialize;
@@ -289,14 +289,20 @@ async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> 
     let r = reader(&node)?;
     let mut prefix = vec![keys::BALANCE];
     prefix.extend_from_slice(&who.0);
-    let balances: Vec<Value> = r
-        .page(&prefix, 0, PAGE_MAX)
+    // KAS is held in the account record, every other asset under its own balance key.
+    let kas = state_get::<Account>(&r, &keys::account(&who)).map_or(0, |a| a.kas);
+    let others = r.page(&prefix, 0, PAGE_MAX).into_iter().map(|(k, v)| {
+        let asset = u64::from_be_bytes(k[33..41].try_into().expect("balance key"));
+        let amount: u64 = borsh::from_slice(&v).expect("balance");
+        (AssetId(asset), amount)
+    });
+    let balances: Vec<Value> = (kas > 0)
+        .then_some((AssetId::NATIVE, kas))
         .into_iter()
-        .map(|(k, v)| {
-            let asset = u64::from_be_bytes(k[33..41].try_into().expect("balance key"));
-            let amount: u64 = borsh::from_slice(&v).expect("balance");
-            let meta: Option<Asset> = state_get(&r, &keys::asset(AssetId(asset)));
-            json!({"asset": asset, "symbol": meta.map(|a| a.symbol.to_string()), "amount": json::s(amount)})
+        .chain(others)
+        .map(|(asset, amount)| {
+            let meta: Option<Asset> = state_get(&r, &keys::asset(asset));
+            json!({"asset": asset.0, "symbol": meta.map(|a| a.symbol.to_string()), "amount": json::s(amount)})
         })
         .collect();
     let (nonce, next_nonce) = node.nonces(&who).map_err(ApiError::internal)?;

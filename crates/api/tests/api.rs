@@ -370,7 +370,7 @@ async fn queries_and_a_balance_proof_that_verifies_without_trusting_the_node() {
     assert_eq!(acct["balances"][0]["amount"], "5000000");
     assert_eq!(acct["balances"][0]["symbol"], "KAS");
 
-    let key = kassa_state::keys::balance(&newcomer, AssetId::NATIVE);
+    let key = kassa_state::keys::holding(&newcomer, AssetId::NATIVE);
     let (s, p) = call(
         &n,
         "GET",
@@ -390,10 +390,15 @@ async fn queries_and_a_balance_proof_that_verifies_without_trusting_the_node() {
             .unwrap(),
     );
     let value = hex::decode(p["value"].as_str().unwrap()).unwrap();
-    assert_eq!(borsh::from_slice::<u64>(&value).unwrap(), 5_000_000);
+    assert_eq!(
+        kassa_state::exec::balance_in(AssetId::NATIVE, Some(&value)).unwrap(),
+        5_000_000
+    );
     let proof = kassa_api::decode_proof(p["proof"].as_str().unwrap()).unwrap();
     assert!(kassa_db::verify_proof(&root, &key, Some(&value), &proof));
-    let forged = borsh::to_vec(&6_000_000u64).unwrap();
+    let mut account: kassa_state::records::Account = borsh::from_slice(&value).unwrap();
+    account.kas = 6_000_000;
+    let forged = borsh::to_vec(&account).unwrap();
     assert!(!kassa_db::verify_proof(&root, &key, Some(&forged), &proof));
 
     let (s, v) = call(&n, "GET", "/api/v1/societies/7", None).await;

@@ -446,9 +446,23 @@ export async function verifyProof(root, key, value, proofBytes) {
   return { ok: true, reason: 'the proof matches the state root' };
 }
 
-/** The state key of an account's balance: `b ‖ address ‖ asset (u64 big-endian)`. */
+/**
+ * The state key whose value holds an account's balance of an asset: for KAS (asset 0) the
+ * account record `a ‖ address`, for any other asset `b ‖ address ‖ asset (u64 big-endian)`.
+ */
 export function balanceKey(address, asset) {
+  if (BigInt(asset) === 0n) return concat(Uint8Array.of(0x61), decodeAddress(address));
   const a = new Uint8Array(8);
   new DataView(a.buffer).setBigUint64(0, BigInt(asset), false);
   return concat(Uint8Array.of(0x62), decodeAddress(address), a);
+}
+
+/**
+ * The balance in a value stored under `balanceKey(address, asset)` (`null`: nothing stored, 0):
+ * the account record is Borsh `{ nonce: u64, kas: u64 }`, a balance entry a Borsh `u64`.
+ */
+export function balanceIn(asset, value) {
+  if (value === null) return 0n;
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  return view.getBigUint64(BigInt(asset) === 0n ? 8 : 0, true);
 }

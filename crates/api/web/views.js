@@ -3,7 +3,7 @@
 
 import { h, api, apiOpt, app, asset, send, action, live, perBlock, notify, messageOf, loadWallet, refreshStatus, rerender } from './app.js';
 import * as wallet from './wallet.js';
-import { formatAmount, parseAmount, decodeAddress, toHex, fromHex, sha256, balanceKey, verifyProof, LIMITS } from './codec.js';
+import { formatAmount, parseAmount, decodeAddress, toHex, fromHex, sha256, balanceKey, balanceIn, verifyProof, LIMITS } from './codec.js';
 import { lineChart, barChart, histogram } from './charts.js';
 
 // ---- formatting --------------------------------------------------------------------------------
@@ -921,7 +921,7 @@ async function verifyView(root) {
       const value = p.value === null ? null : fromHex(p.value);
       const check = p.state_root === block.state_root ? await verifyProof(root, key, value, fromHex(p.proof)) : { ok: false, reason: 'the proof is for another root' };
       const a = await asset(id);
-      const amount = value ? new DataView(value.buffer).getBigUint64(0, true) : 0n;
+      const amount = balanceIn(id, value);
       lines.push(h('li', { class: check.ok ? 'ok' : 'bad', 'data-verified': String(check.ok) },
         check.ok ? '✓ ' : '✗ ',
         `${a.symbol}: ${formatAmount(amount, a.decimals)} at block ${height} — ${check.reason}.`));

@@ -46,8 +46,9 @@ const HEAD: &str = "head";
 const SCHEMA: &str = "schema";
 /// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
 /// 3: tree values under their leaf's version instead of their key hash, and tree nodes under
-/// their big-endian version (both appended per block).
-const SCHEMA_VERSION: u32 = 3;
+/// their big-endian version (both appended per block). 4: the state's account record holds the
+/// KAS balance (the tables are unchanged, the values they hold are not).
+const SCHEMA_VERSION: u32 = 4;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]

@@ -290,8 +290,11 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     assert!(matches!(refused, DbError::Schema { found: 2 }));
     assert!(refused.to_string().contains("empty data directory"));
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 2 })));
-    // Nothing was changed: back at schema 3, the same head and state.
+    // Schema 3: KAS balances outside the account records.
     set_schema(Some(3));
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 3 })));
+    // Nothing was changed: back at schema 4, the same head and state.
+    set_schema(Some(4));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));

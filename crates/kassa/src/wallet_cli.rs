@@ -763,7 +763,7 @@ pub fn query(cmd: QueryCmd, common: &Common) -> Result<()> {
         QueryCmd::Proof { who, asset } => {
             let who = address_arg(&ks, &who)?;
             let (asset, decimals, symbol) = find_asset(&c, &asset)?;
-            let key = kassa_state::keys::balance(&who, asset);
+            let key = kassa_state::keys::holding(&who, asset);
             let p = c.get(&format!("/api/v1/proofs/{}", hex::encode(&key)))?;
             // Trust nothing the node says but the block header: check the root against the
             // finalized block, then the value against the root.
@@ -782,11 +782,7 @@ pub fn query(cmd: QueryCmd, common: &Common) -> Result<()> {
             if !kassa_db::verify_proof(&root, &key, value.as_deref(), &proof) {
                 bail!("the proof does not verify against the state root");
             }
-            let units: u64 = value
-                .as_deref()
-                .map(borsh::from_slice)
-                .transpose()?
-                .unwrap_or(0);
+            let units = kassa_state::exec::balance_in(asset, value.as_deref())?;
             let out = json!({
                 "address": who.to_bech32(), "asset": asset.0, "balance": amount::format(u128::from(units), decimals),
                 "symbol": symbol, "height": p["height"], "state_root": p["state_root"], "verified": true,

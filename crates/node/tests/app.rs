@@ -66,7 +66,7 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
     // Finalizing again is a no-op (consensus delivers at least once).
     assert!(a.finalize(&block).unwrap().is_none());
     // Proofs: a balance verifies against the finalized root.
-    let key = kassa_state::keys::balance(&crate::key(2).address(), AssetId::NATIVE);
+    let key = kassa_state::keys::holding(&crate::key(2).address(), AssetId::NATIVE);
     let (value, proof) = a.db().prove(&key, 1).unwrap();
     assert!(kassa_db::verify_proof(
         &block.header.state_root,

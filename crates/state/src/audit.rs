@@ -54,9 +54,39 @@ fn decode<T: borsh::BorshDeserialize>(v: &[u8]) -> T {
 /// Checks every invariant; returns the snapshot to pass to the next audit.
 pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, Violation> {
     let mut held: BTreeMap<AssetId, u128> = BTreeMap::new();
+    // Accounts: nonces (only a used account has one to keep) and KAS balances.
+    let mut nonces = BTreeMap::new();
+    for (k, v) in st.scan_prefix(&[keys::ACCOUNT]) {
+        let who = addr_at(&k, 1);
+        let acc: Account = decode(&v);
+        if acc == Account::default() {
+            return fail(3, format!("empty account record stored for {who}"));
+        }
+        *held.entry(AssetId::NATIVE).or_default() += u128::from(acc.kas);
+        if let Some(old) = prev.and_then(|p| p.nonces.get(&who))
+            && acc.nonce < *old
+        {
+            return fail(
+                5,
+                format!("nonce of {who} went from {old} to {}", acc.nonce),
+            );
+        }
+        if acc.nonce > 0 {
+            nonces.insert(who, acc.nonce);
+        }
+    }
     for (k, v) in st.scan_prefix(&[keys::BALANCE]) {
         let asset = AssetId(u64_at(&k, 33));
         let amount: u64 = decode(&v);
+        if asset == AssetId::NATIVE {
+            return fail(
+                3,
+                format!(
+                    "KAS balance of {} stored outside its account",
+                    addr_at(&k, 1)
+                ),
+            );
+        }
         if amount == 0 {
             return fail(
                 3,
@@ -175,20 +205,6 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
         return fail(1, format!("{h} of unknown asset {id} is held"));
     }
 
-    let mut nonces = BTreeMap::new();
-    for (k, v) in st.scan_prefix(&[keys::ACCOUNT]) {
-        let who = addr_at(&k, 1);
-        let acc: Account = decode(&v);
-        if let Some(old) = prev.and_then(|p| p.nonces.get(&who))
-            && acc.nonce < *old
-        {
-            return fail(
-                5,
-                format!("nonce of {who} went from {old} to {}", acc.nonce),
-            );
-        }
-        nonces.insert(who, acc.nonce);
-    }
     if let Some(p) = prev
         && let Some(who) = p.nonces.keys().find(|w| !nonces.contains_key(*w))
     {

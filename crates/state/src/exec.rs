@@ -127,18 +127,49 @@ pub fn counters(st: &impl Store) -> Counters {
     get(st, keys::COUNTERS).unwrap_or_default()
 }
 
-/// An account's balance of an asset.
+/// An account's balance of an asset (KAS is held in the account record, other assets under
+/// their own keys).
 pub fn balance(st: &impl Store, a: &Address, asset: AssetId) -> u64 {
-    get(st, &keys::balance(a, asset)).unwrap_or(0)
+    if asset == AssetId::NATIVE {
+        account(st, a).kas
+    } else {
+        get(st, &keys::balance(a, asset)).unwrap_or(0)
+    }
+}
+
+/// An account's record (the default when nothing is stored).
+pub fn account(st: &impl Store, a: &Address) -> Account {
+    get(st, &keys::account(a)).unwrap_or_default()
+}
+
+/// The balance of `asset` in the value stored under [`keys::holding`] (nothing stored: 0).
+pub fn balance_in(asset: AssetId, value: Option<&[u8]>) -> Result<u64, borsh::io::Error> {
+    match value {
+        None => Ok(0),
+        Some(v) if asset == AssetId::NATIVE => borsh::from_slice::<Account>(v).map(|a| a.kas),
+        Some(v) => borsh::from_slice(v),
+    }
 }
 
 /// An account's next nonce.
 pub fn nonce(st: &impl Store, a: &Address) -> u64 {
-    get::<Account>(st, &keys::account(a)).map_or(0, |acc| acc.nonce)
+    account(st, a).nonce
+}
+
+fn set_account(st: &mut impl StoreMut, a: &Address, account: &Account) {
+    if *account == Account::default() {
+        st.delete(&keys::account(a));
+    } else {
+        put(st, keys::account(a), account);
+    }
 }
 
 fn set_balance(st: &mut impl StoreMut, a: &Address, asset: AssetId, v: u64) {
-    if v == 0 {
+    if asset == AssetId::NATIVE {
+        let mut account = account(st, a);
+        account.kas = v;
+        set_account(st, a, &account);
+    } else if v == 0 {
         st.delete(&keys::balance(a, asset));
     } else {
         put(st, keys::balance(a, asset), &v);
@@ -347,25 +378,25 @@ pub fn apply_tx_with<S: StoreMut>(
     if ctx.height > tx.expiry_height {
         return Err(Rejection::Expired);
     }
-    let mut account: Account = get(st, &keys::account(&tx.signer)).unwrap_or_default();
+    let mut account = account(st, &tx.signer);
     if tx.nonce < account.nonce {
         return Err(Rejection::NonceTooLow);
     }
     if tx.nonce > account.nonce {
         return Err(Rejection::NonceTooHigh);
     }
-    if balance(st, &tx.signer, AssetId::NATIVE) < tx.fee {
+    if account.kas < tx.fee {
         return Err(Rejection::CannotPayFee);
     }
 
-    // Phase 3: fee and nonce.
+    // Phase 3: fee and nonce, one write of the account record.
     let mut charged = Overlay::new(&*st);
-    debit(&mut charged, &tx.signer, AssetId::NATIVE, tx.fee).expect("checked above");
     let mut kas: Asset = get(&charged, &keys::asset(AssetId::NATIVE)).expect("KAS exists");
     kas.supply -= tx.fee; // burned
     put(&mut charged, keys::asset(AssetId::NATIVE), &kas);
+    account.kas -= tx.fee;
     account.nonce += 1;
-    put(&mut charged, keys::account(&tx.signer), &account);
+    set_account(&mut charged, &tx.signer, &account);
 
     // Phase 4: the body.
     let mut body = Overlay::new(&charged);

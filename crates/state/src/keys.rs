@@ -8,9 +8,9 @@ use kassa_types::{Address, AmendmentId, AssetId, RequestId, SocietyId};
 pub const CHAIN: &[u8] = b"c";
 /// Sequence counters and the last block ([`crate::records::Counters`]).
 pub const COUNTERS: &[u8] = b"x";
-/// Prefix of account records.
+/// Prefix of account records (nonce and KAS balance).
 pub const ACCOUNT: u8 = b'a';
-/// Prefix of balances.
+/// Prefix of balances of assets other than KAS.
 pub const BALANCE: u8 = b'b';
 /// Prefix of asset records.
 pub const ASSET: u8 = b'A';
@@ -67,8 +67,18 @@ fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
 pub fn account(a: &Address) -> Vec<u8> {
     key(ACCOUNT, &[&a.0])
 }
+/// An account's balance of a non-native asset (KAS is held in the [`account`] record).
 pub fn balance(a: &Address, asset: AssetId) -> Vec<u8> {
     key(BALANCE, &[&a.0, &asset.0.to_be_bytes()])
+}
+/// The key whose value holds an account's balance of `asset`: the [`account`] record for KAS,
+/// the [`balance`] entry otherwise. Read the amount with [`crate::exec::balance_in`].
+pub fn holding(a: &Address, asset: AssetId) -> Vec<u8> {
+    if asset == AssetId::NATIVE {
+        account(a)
+    } else {
+        balance(a, asset)
+    }
 }
 pub fn asset(id: AssetId) -> Vec<u8> {
     key(ASSET, &[&id.0.to_be_bytes()])

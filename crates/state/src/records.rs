@@ -27,11 +27,16 @@ pub struct Counters {
     pub time_ms: u64,
 }
 
-/// An account's sequence number. Balances are stored per asset under their own keys.
+/// An account: its sequence number and its KAS balance. Every transaction advances the nonce
+/// and burns its fee in KAS, so the two live in one record (one state key, one tree leaf per
+/// signer and block); balances of other assets are stored per asset under their own keys.
+/// Stored only while one of the two is non-zero.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Account {
     /// The nonce the next transaction must carry.
     pub nonce: u64,
+    /// The KAS balance, in base units.
+    pub kas: u64,
 }
 
 /// An asset.

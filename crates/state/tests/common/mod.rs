@@ -100,11 +100,7 @@ impl Chain {
                 match &r {
                     Err(_) => assert!(writes.is_empty(), "a rejected transaction wrote state"),
                     Ok(rc) if rc.rejection().is_some() => {
-                        let allowed = [
-                            keys::account(&t.tx.signer),
-                            keys::balance(&t.tx.signer, AssetId::NATIVE),
-                            keys::asset(AssetId::NATIVE),
-                        ];
+                        let allowed = [keys::account(&t.tx.signer), keys::asset(AssetId::NATIVE)];
                         assert!(
                             writes.keys().all(|k| allowed.contains(k)),
                             "a failed transaction ({:?}) wrote more than its fee and nonce",
