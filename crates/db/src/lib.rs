@@ -36,19 +36,25 @@ const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes
 /// ([`leaf_value_key`]): a block's values are appended at the end of the table.
 const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_leaf_values");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
-/// Receipts by position (height, index in the block): each block's receipts are appended at the
-/// end of the table, instead of being scattered over it by transaction hash.
-const RECEIPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("receipts_by_position");
-/// Transaction hash → position: the only table a receipt adds a random key to, with a small value.
-const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
+/// Receipts by position, [`RECEIPTS_PER_ROW`] to a row: (height, index in the block /
+/// `RECEIPTS_PER_ROW`) → Borsh `Vec<Receipt>`. Each block's receipts are appended at the end of
+/// the table, a few rows per block instead of one per transaction.
+const RECEIPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("receipt_rows");
+/// Receipts in one row of [`RECEIPTS`]: a look-up decodes at most this many.
+const RECEIPTS_PER_ROW: u32 = 64;
+/// (the transaction hash's first 8 bytes as a big-endian `u64`, height, index) → nothing: the
+/// only table a transaction adds a random key to, kept to 20 bytes. A look-up reads the receipts
+/// of every position under the prefix and keeps the one whose hash is the transaction's.
+const TX_INDEX: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("tx_index_by_prefix");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD: &str = "head";
 const SCHEMA: &str = "schema";
 /// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
 /// 3: tree values under their leaf's version instead of their key hash, and tree nodes under
 /// their big-endian version (both appended per block). 4: the state's account record holds the
-/// KAS balance (the tables are unchanged, the values they hold are not).
-const SCHEMA_VERSION: u32 = 4;
+/// KAS balance (the tables are unchanged, the values they hold are not). 5: receipts 64 to a
+/// row, and the hash index keyed by the hash's first 8 bytes and the position.
+const SCHEMA_VERSION: u32 = 5;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
@@ -393,19 +399,26 @@ impl Db {
                     .insert(pending.height, b.encode().as_slice())?;
             }
             let block_ms = lap();
-            let mut by_position = w.open_table(RECEIPTS)?;
-            let mut positions = Vec::with_capacity(receipts.len());
-            for (i, (hash, receipt)) in receipts.iter().enumerate() {
-                let position = (pending.height, u32::try_from(i).expect("bounded block"));
-                by_position.insert(position, enc(receipt).as_slice())?;
-                positions.push((hash, position));
+            let mut rows = w.open_table(RECEIPTS)?;
+            for (row, chunk) in receipts.chunks(RECEIPTS_PER_ROW as usize).enumerate() {
+                let chunk: Vec<&Receipt> = chunk.iter().map(|(_, r)| r).collect();
+                let row = u32::try_from(row).expect("bounded block");
+                rows.insert((pending.height, row), enc(&chunk).as_slice())?;
             }
             let receipts_ms = lap();
-            // In hash order: consecutive inserts then land on neighbouring pages.
+            let mut positions: Vec<(u64, u64, u32)> = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, (hash, _))| {
+                    let i = u32::try_from(i).expect("bounded block");
+                    (hash_prefix(hash), pending.height, i)
+                })
+                .collect();
+            // In key order: consecutive inserts then land on neighbouring pages.
             positions.sort_unstable();
             let mut index = w.open_table(TX_INDEX)?;
-            for (hash, position) in positions {
-                index.insert(hash.0.as_slice(), position)?;
+            for position in positions {
+                index.insert(position, ())?;
             }
             w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
             (state_ms, nodes_ms, values_ms, block_ms, receipts_ms, lap())
@@ -481,21 +494,36 @@ impl Db {
     /// Where a transaction was included, and its receipt.
     pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>> {
         let r = self.db.begin_read()?;
-        let Some(position) = r.open_table(TX_INDEX)?.get(hash.0.as_slice())? else {
-            return Ok(None);
-        };
-        let (height, index) = position.value();
-        let receipt = r
-            .open_table(RECEIPTS)?
-            .get((height, index))?
-            .map(|v| dec(v.value()))
-            .expect("every indexed transaction has its receipt");
-        Ok(Some(TxRecord {
-            height,
-            index,
-            receipt,
-        }))
+        let rows = r.open_table(RECEIPTS)?;
+        let prefix = hash_prefix(hash);
+        for entry in r
+            .open_table(TX_INDEX)?
+            .range((prefix, 0, 0)..=(prefix, u64::MAX, u32::MAX))?
+        {
+            let (_, height, index) = entry?.0.value();
+            let row: Vec<Receipt> = rows
+                .get((height, index / RECEIPTS_PER_ROW))?
+                .map(|v| dec(v.value()))
+                .expect("every indexed transaction has its receipt");
+            let receipt = row
+                .into_iter()
+                .nth((index % RECEIPTS_PER_ROW) as usize)
+                .expect("every indexed transaction has its receipt");
+            if receipt.tx_hash == *hash {
+                return Ok(Some(TxRecord {
+                    height,
+                    index,
+                    receipt,
+                }));
+            }
+        }
+        Ok(None)
     }
+}
+
+/// The first 8 bytes of a transaction hash, the [`TX_INDEX`] key's first part.
+fn hash_prefix(hash: &Hash) -> u64 {
+    u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
 }
 
 /// Checks a proof for `key` having `value` (or being absent) under `state_root`.

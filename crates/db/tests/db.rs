@@ -214,7 +214,10 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
 }
 
 fn receipt(tag: u8, failed: bool) -> (Hash, kassa_state::Receipt) {
-    let tx_hash = Hash([tag; 32]);
+    receipt_of(Hash([tag; 32]), tag, failed)
+}
+
+fn receipt_of(tx_hash: Hash, tag: u8, failed: bool) -> (Hash, kassa_state::Receipt) {
     let outcome = if failed {
         kassa_state::exec::Outcome::Failed(u16::from(tag))
     } else {
@@ -229,14 +232,32 @@ fn receipt(tag: u8, failed: bool) -> (Hash, kassa_state::Receipt) {
     (tx_hash, r)
 }
 
+/// A hash whose first 8 bytes are `prefix`'s and whose rest is `tail`'s.
+fn hash_with_prefix(prefix: u8, tail: u8) -> Hash {
+    let mut h = [tail; 32];
+    h[..8].fill(prefix);
+    Hash(h)
+}
+
 #[test]
 fn a_transaction_is_found_by_its_hash_with_its_block_position_and_receipt_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kassa.redb");
+    // A block of 150 spans three receipt rows; hashes 3 and 4 share their first 8 bytes with
+    // others of the same block and of an earlier one (the index is keyed by those 8 bytes).
+    let big: Vec<_> = (0..150u8)
+        .map(|i| match i {
+            10 => receipt_of(hash_with_prefix(3, 200), i, false),
+            70 => receipt_of(hash_with_prefix(4, 201), i, true),
+            140 => receipt_of(hash_with_prefix(4, 202), i, false),
+            _ => receipt_of(hash_with_prefix(i.wrapping_add(50), i), i, i % 3 == 0),
+        })
+        .collect();
     let blocks = [
         vec![receipt(1, false), receipt(2, true)],
         vec![],
         vec![receipt(3, true), receipt(4, false), receipt(5, false)],
+        big,
     ];
     {
         let db = Db::open(&path).unwrap();
@@ -256,6 +277,11 @@ fn a_transaction_is_found_by_its_hash_with_its_block_position_and_receipt_after_
         }
     }
     assert_eq!(db.tx(&Hash([9; 32])).unwrap(), None, "an unknown hash");
+    assert_eq!(
+        db.tx(&hash_with_prefix(4, 203)).unwrap(),
+        None,
+        "an unknown hash whose first 8 bytes are indexed"
+    );
 }
 
 #[test]
@@ -293,8 +319,11 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     // Schema 3: KAS balances outside the account records.
     set_schema(Some(3));
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 3 })));
-    // Nothing was changed: back at schema 4, the same head and state.
+    // Schema 4: a receipt per row, the hash index keyed by the whole hash.
     set_schema(Some(4));
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 4 })));
+    // Nothing was changed: back at schema 5, the same head and state.
+    set_schema(Some(5));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));
