@@ -13,7 +13,7 @@ use kassa_db::{Db, DbError, Durability, Head, PendingState};
 use kassa_state::records::ChainParams;
 use kassa_state::store::{Overlay, Store};
 use kassa_state::{BlockContext, Genesis, MemStore, Receipt, ScanStore, apply_tx_with};
-use kassa_types::block::tx_root;
+use kassa_types::block::{tx_root, tx_root_of};
 use kassa_types::{Address, Block, BlockHeader, BoundedVec, Hash, SignedTransaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -319,7 +319,8 @@ impl Base {
             parent: self.parent.hash(),
             timestamp_ms: time_ms,
             proposer,
-            tx_root: tx_root(&txs),
+            // The receipts carry the included transactions' hashes, in block order.
+            tx_root: tx_root_of(receipts.iter().map(|(h, _)| *h)),
             state_root,
             consensus: BoundedVec::new(consensus.to_vec()).ok_or(AppError::ContextTooLong)?,
         };

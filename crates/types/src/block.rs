@@ -57,13 +57,19 @@ impl Block {
 /// Binary Merkle root (SHA-256, domain-separated leaves and nodes; an odd node is promoted) of the
 /// transaction hashes. The empty list has root `sha256("KASSA_TXROOT_EMPTY")`.
 pub fn tx_root(txs: &[SignedTransaction]) -> Hash {
-    if txs.is_empty() {
+    tx_root_of(txs.iter().map(SignedTransaction::hash))
+}
+
+/// [`tx_root`] from the transactions' hashes, in block order (for a builder that has them
+/// already).
+pub fn tx_root_of(hashes: impl IntoIterator<Item = Hash>) -> Hash {
+    let mut level: Vec<Hash> = hashes
+        .into_iter()
+        .map(|h| Hash::of(&[&[0u8], &h.0]))
+        .collect();
+    if level.is_empty() {
         return Hash::of(&[b"KASSA_TXROOT_EMPTY"]);
     }
-    let mut level: Vec<Hash> = txs
-        .iter()
-        .map(|t| Hash::of(&[&[0u8], &t.hash().0]))
-        .collect();
     while level.len() > 1 {
         level = level
             .chunks(2)

@@ -108,7 +108,16 @@ fn the_transaction_root_commits_to_order_and_content() {
     );
     assert_ne!(
         kassa_types::block::tx_root(std::slice::from_ref(&a)),
-        kassa_types::block::tx_root(&[a.clone(), a])
+        kassa_types::block::tx_root(&[a.clone(), a.clone()])
+    );
+    assert_eq!(
+        kassa_types::block::tx_root(&[a.clone(), b.clone()]),
+        kassa_types::block::tx_root_of([a.hash(), b.hash()]),
+        "the root from the hashes is the root from the transactions"
+    );
+    assert_eq!(
+        kassa_types::block::tx_root(&[]),
+        kassa_types::block::tx_root_of([])
     );
     assert_ne!(
         kassa_types::block::tx_root(&[b]),
