@@ -5,10 +5,10 @@
 //! keeps each sender's transactions ordered by nonce. Everything is bounded: total count, total
 //! bytes, transactions per sender, and how far ahead of the account's nonce a transaction may be.
 
-use kassa_state::exec::{balance, nonce};
+use kassa_state::exec::{account, nonce};
 use kassa_state::records::ChainParams;
 use kassa_state::{Store, check_stateless};
-use kassa_types::{Address, AssetId, Hash, Rejection, SignedTransaction, crypto};
+use kassa_types::{Address, Hash, Rejection, SignedTransaction, crypto};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Limits of the mempool.
@@ -183,7 +183,8 @@ impl Mempool {
         if next_height > t.expiry_height {
             return Err(AdmitError::Rejected(Rejection::Expired));
         }
-        let account_nonce = nonce(state, &t.signer);
+        let account = account(state, &t.signer);
+        let account_nonce = account.nonce;
         if t.nonce < account_nonce {
             return Err(AdmitError::Rejected(Rejection::NonceTooLow));
         }
@@ -193,7 +194,7 @@ impl Mempool {
         if t.expiry_height > next_height.saturating_add(self.config.expiry_window) {
             return Err(AdmitError::ExpiryTooFar);
         }
-        let kas = balance(state, &t.signer, AssetId::NATIVE);
+        let kas = account.kas;
         if kas < t.fee {
             return Err(AdmitError::Rejected(Rejection::CannotPayFee));
         }
@@ -203,7 +204,7 @@ impl Mempool {
         if queued_fees + u128::from(t.fee) > u128::from(kas) {
             return Err(AdmitError::FeesExceedBalance);
         }
-        let hash = tx.hash();
+        let (hash, bytes) = tx.hash_and_size();
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
@@ -214,7 +215,6 @@ impl Mempool {
         if queue.is_some_and(|q| q.len() >= self.config.per_sender_max) {
             return Err(AdmitError::SenderFull);
         }
-        let bytes = tx.encode().len();
         if self.hashes.len() >= self.config.txs_max || self.bytes + bytes > self.config.bytes_max {
             return Err(AdmitError::Full);
         }

@@ -185,6 +185,12 @@ impl SignedTransaction {
         codec::hash_of(self)
     }
 
+    /// [`SignedTransaction::hash`] and the length of the canonical bytes, from one encoding.
+    pub fn hash_and_size(&self) -> (Hash, usize) {
+        let bytes = self.encode();
+        (Hash::of(&[&bytes]), bytes.len())
+    }
+
     /// Whether the signature is the signer's over [`Transaction::sighash`] (ZIP-215).
     pub fn verify_signature(&self) -> bool {
         crypto::verify(&self.tx.signer, &self.tx.sighash().0, &self.signature)

@@ -98,6 +98,14 @@ fn a_block_with_more_transactions_than_its_bound_is_refused_without_allocating_t
 }
 
 #[test]
+fn a_transactions_id_and_size_both_come_from_its_canonical_bytes() {
+    let t = sample();
+    let bytes = t.encode();
+    assert_eq!(t.hash_and_size(), (Hash::of(&[&bytes]), bytes.len()));
+    assert_eq!(t.hash_and_size().0, t.hash());
+}
+
+#[test]
 fn the_transaction_root_commits_to_order_and_content() {
     let a = sample();
     let mut b = sample();
