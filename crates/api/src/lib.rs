@@ -291,7 +291,8 @@ async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> 
     prefix.extend_from_slice(&who.0);
     // KAS is held in the account record, every other asset under its own balance key.
     let kas = state_get::<Account>(&r, &keys::account(&who)).map_or(0, |a| a.kas);
-    let others = r.page(&prefix, 0, PAGE_MAX).into_iter().map(|(k, v)| {
+    let others = r.page(&prefix, 0, PAGE_MAX - usize::from(kas > 0));
+    let others = others.into_iter().map(|(k, v)| {
         let asset = u64::from_be_bytes(k[33..41].try_into().expect("balance key"));
         let amount: u64 = borsh::from_slice(&v).expect("balance");
         (AssetId(asset), amount)

@@ -409,7 +409,9 @@ impl Db {
             let mut positions: Vec<(u64, u64, u32)> = receipts
                 .iter()
                 .enumerate()
-                .map(|(i, (hash, _))| {
+                .map(|(i, (hash, receipt))| {
+                    // A look-up finds a receipt by its own hash: the two must agree.
+                    debug_assert_eq!(*hash, receipt.tx_hash);
                     let i = u32::try_from(i).expect("bounded block");
                     (hash_prefix(hash), pending.height, i)
                 })

@@ -79,7 +79,8 @@ impl Chain {
 
     /// Applies one block of already-signed transactions, then audits. For each transaction that
     /// was not includable, checks that the state is unchanged; for each that failed in execution,
-    /// checks that only the signer's account, KAS balance and the KAS supply were written.
+    /// checks that only the signer's account (nonce and KAS balance) and the KAS supply were
+    /// written.
     pub fn block(&mut self, txs: &[SignedTransaction]) -> Vec<Result<Receipt, Rejection>> {
         self.height += 1;
         self.time_ms += 1;
