@@ -19,7 +19,7 @@ use futures::Stream;
 use kassa_db::Reader;
 use kassa_node::{AdmitError, Node};
 use kassa_state::exec::get as state_get;
-use kassa_state::records::{Account, Amendment, Asset, Request, VoteRecord};
+use kassa_state::records::{Amendment, Asset, Request, VoteRecord};
 use kassa_state::{ScanStore, keys};
 use kassa_types::{Address, AmendmentId, AssetId, Hash, RequestId, SocietyId};
 use serde::Deserialize;
@@ -290,7 +290,7 @@ async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> 
     let mut prefix = vec![keys::BALANCE];
     prefix.extend_from_slice(&who.0);
     // KAS is held in the account record, every other asset under its own balance key.
-    let kas = state_get::<Account>(&r, &keys::account(&who)).map_or(0, |a| a.kas);
+    let kas = kassa_state::exec::balance(&r, &who, AssetId::NATIVE);
     let others = r.page(&prefix, 0, PAGE_MAX - usize::from(kas > 0));
     let others = others.into_iter().map(|(k, v)| {
         let asset = u64::from_be_bytes(k[33..41].try_into().expect("balance key"));

@@ -130,11 +130,8 @@ pub fn counters(st: &impl Store) -> Counters {
 /// An account's balance of an asset (KAS is held in the account record, other assets under
 /// their own keys).
 pub fn balance(st: &impl Store, a: &Address, asset: AssetId) -> u64 {
-    if asset == AssetId::NATIVE {
-        account(st, a).kas
-    } else {
-        get(st, &keys::balance(a, asset)).unwrap_or(0)
-    }
+    balance_in(asset, st.get(&keys::holding(a, asset)).as_deref())
+        .expect("state holds only values this code wrote")
 }
 
 /// An account's record (the default when nothing is stored).

@@ -182,7 +182,7 @@ impl SignedTransaction {
 
     /// The transaction's id: SHA-256 of its canonical signed bytes.
     pub fn hash(&self) -> Hash {
-        codec::hash_of(self)
+        self.hash_and_size().0
     }
 
     /// [`SignedTransaction::hash`] and the length of the canonical bytes, from one encoding.
