@@ -53,8 +53,10 @@ const SCHEMA: &str = "schema";
 /// 3: tree values under their leaf's version instead of their key hash, and tree nodes under
 /// their big-endian version (both appended per block). 4: the state's account record holds the
 /// KAS balance (the tables are unchanged, the values they hold are not). 5: receipts 64 to a
-/// row, and the hash index keyed by the hash's first 8 bytes and the position.
-const SCHEMA_VERSION: u32 = 5;
+/// row, and the hash index keyed by the hash's first 8 bytes and the position. 6: membership,
+/// stake and checkpoint records write their counters as varints (the values change, the tables
+/// do not).
+const SCHEMA_VERSION: u32 = 6;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]

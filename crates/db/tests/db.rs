@@ -322,8 +322,11 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     // Schema 4: a receipt per row, the hash index keyed by the whole hash.
     set_schema(Some(4));
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 4 })));
-    // Nothing was changed: back at schema 5, the same head and state.
+    // Schema 5: membership records with fixed-width counters.
     set_schema(Some(5));
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 5 })));
+    // Nothing was changed: back at schema 6, the same head and state.
+    set_schema(Some(6));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));

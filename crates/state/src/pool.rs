@@ -19,6 +19,7 @@
 
 use crate::fixed::{decay, mul_div, mul_div_ceil};
 use borsh::{BorshDeserialize, BorshSerialize};
+use kassa_types::codec::varint;
 
 /// The product's starting value (one), 2^100.
 pub const P_ONE: u128 = 1 << 100;
@@ -71,12 +72,32 @@ pub struct Pool {
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Position {
     /// Normalized deposit: `balance · S_ONE / p` at the touch.
+    #[borsh(
+        serialize_with = "varint::write_u128",
+        deserialize_with = "varint::read_u128"
+    )]
     pub s: u128,
     /// Balance at the touch (used only when the position is two or more eras old).
+    #[borsh(
+        serialize_with = "varint::write_u64",
+        deserialize_with = "varint::read_u64"
+    )]
     pub d: u64,
     /// `s · k / S_ONE` at the touch.
+    #[borsh(
+        serialize_with = "varint::write_u128",
+        deserialize_with = "varint::read_u128"
+    )]
     pub sk: u128,
+    #[borsh(
+        serialize_with = "varint::write_u64",
+        deserialize_with = "varint::read_u64"
+    )]
     pub era: u64,
+    #[borsh(
+        serialize_with = "varint::write_u64",
+        deserialize_with = "varint::read_u64"
+    )]
     pub period: u64,
 }
 
@@ -290,6 +311,10 @@ impl Pool {
 pub struct Stake {
     /// Karma (fixed point, [`KARMA_FRACTION_BITS`]) as of `pos.period`, excluding share-karma
     /// accrued since.
+    #[borsh(
+        serialize_with = "varint::write_u128",
+        deserialize_with = "varint::read_u128"
+    )]
     pub karma: u128,
     pub pos: Position,
 }

@@ -3,6 +3,7 @@
 
 use crate::pool::{Pool, Stake};
 use borsh::{BorshDeserialize, BorshSerialize};
+use kassa_types::codec::varint;
 use kassa_types::tx::{ChainId, Memo, Purpose, SocietyName, Symbol};
 use kassa_types::{Address, AmendmentId, AssetId, Hash, RequestId, Rules, SocietyId};
 
@@ -139,16 +140,29 @@ pub enum MemberStatus {
     Leaving { until_ms: u64 },
 }
 
-/// A membership.
+/// A membership. A society may have millions, so its counters (and those of its [`Stake`]) are
+/// LEB128 varints ([`varint`]): a typical member's record is about 25 bytes instead of 108.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Member {
     pub status: MemberStatus,
     /// Period of admission (of application, while an applicant).
+    #[borsh(
+        serialize_with = "varint::write_u64",
+        deserialize_with = "varint::read_u64"
+    )]
     pub joined_period: u64,
     /// Monthly commitment, in base units.
+    #[borsh(
+        serialize_with = "varint::write_u64",
+        deserialize_with = "varint::read_u64"
+    )]
     pub pledge: u64,
     pub identity_commitment: Option<Hash>,
     /// Everything ever contributed (for standing: paid-through periods = contributed / pledge).
+    #[borsh(
+        serialize_with = "varint::write_u128",
+        deserialize_with = "varint::read_u128"
+    )]
     pub contributed: u128,
     /// Karma and gift account.
     pub stake: Stake,
@@ -178,6 +192,10 @@ impl Member {
 /// A karma snapshot: a stake (and, on the own track, the delegate) as of the end of `period`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Checkpoint {
+    #[borsh(
+        serialize_with = "varint::write_u64",
+        deserialize_with = "varint::read_u64"
+    )]
     pub period: u64,
     pub stake: Stake,
     pub delegate: Option<Address>,

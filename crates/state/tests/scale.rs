@@ -70,3 +70,33 @@ fn finalizing_an_approved_request_writes_the_same_entries_for_ten_members_as_for
     );
     assert!(small < 16, "a handful of entries: {small}");
 }
+
+#[test]
+fn a_members_record_after_forty_periods_of_contributions_and_a_paid_request_takes_at_most_40_bytes()
+{
+    use kassa_state::ScanStore;
+    use kassa_state::records::Member;
+    // Forty periods of contributions, then a request drawn from every gift account.
+    let mut rules = rules();
+    rules.gift_cap_pledges = 100;
+    let mut f = Fund::new(10, rules, 0);
+    for _ in 0..40 {
+        f.contribute_all(100);
+        f.next_period();
+    }
+    let r = f.file(0, 500).unwrap();
+    f.vote_all(r, true, 0);
+    f.chain.time_ms = f.chain.request(r).ballot.deadline_ms;
+    f.finalize(r);
+    let records = f
+        .chain
+        .st
+        .scan_prefix(&kassa_state::keys::members_of(f.soc));
+    assert_eq!(records.len(), 10);
+    for (_, bytes) in records {
+        let m: Member = kassa_types::codec::decode(&bytes, 1024).unwrap();
+        assert!(m.contributed >= 4_000 && m.stake.karma > 0, "{m:?}");
+        assert!(bytes.len() <= 40, "{} bytes: {m:?}", bytes.len());
+        assert_eq!(kassa_types::codec::encode(&m), bytes);
+    }
+}

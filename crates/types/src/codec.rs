@@ -6,6 +6,9 @@
 //! 2. [`decode`] takes a size limit, refuses longer input without looking at it, and refuses
 //!    trailing bytes, so every value has exactly one encoding that decodes.
 //!
+//! State records that millions of members each hold (a membership, its stake) write their
+//! counters as LEB128 varints instead ([`varint`]), decoded just as strictly.
+//!
 //! Borsh itself never panics on malformed input; a `bool` must be `0` or `1`, an `Option` tag `0`
 //! or `1`, an enum tag in range, a string valid UTF-8.
 
@@ -57,6 +60,76 @@ pub fn decode<T: BorshDeserialize>(bytes: &[u8], max_len: usize) -> Result<T, De
         });
     }
     borsh::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Compact unsigned integers (LEB128) for the state records every member holds, where most
+/// counters are small and a fixed 16-byte field would be mostly zeros: seven bits a byte, least
+/// significant first, the high bit set on every byte but the last. Use on a field with
+/// `#[borsh(serialize_with = "varint::write_u128", deserialize_with = "varint::read_u128")]`
+/// (or the `u64` pair). Decoding is canonical like the rest of [`decode`]: a value has exactly one
+/// encoding, so an over-long one (a redundant zero byte at the end) or one past the type's range
+/// is refused.
+pub mod varint {
+    use super::{ErrorKind, IoError, Read, Write};
+    use borsh::BorshDeserialize;
+
+    /// The longest encoding of a `u128`: ⌈128 / 7⌉ bytes.
+    const U128_BYTES: usize = 19;
+
+    fn malformed(what: &str) -> IoError {
+        IoError::new(ErrorKind::InvalidData, what.to_string())
+    }
+
+    /// Writes `v` in LEB128.
+    pub fn write_u128<W: Write>(v: &u128, writer: &mut W) -> Result<(), IoError> {
+        let mut v = *v;
+        let mut buf = [0u8; U128_BYTES];
+        let mut n = 0;
+        loop {
+            // The low seven bits; the cast keeps exactly them.
+            let low = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                buf[n] = low;
+                n += 1;
+                return writer.write_all(&buf[..n]);
+            }
+            buf[n] = low | 0x80;
+            n += 1;
+        }
+    }
+
+    /// Reads a canonical LEB128 `u128`.
+    pub fn read_u128<R: Read>(reader: &mut R) -> Result<u128, IoError> {
+        let mut v = 0u128;
+        for i in 0..U128_BYTES {
+            let byte = u8::deserialize_reader(reader)?;
+            let bits = u128::from(byte & 0x7f);
+            let shift = 7 * i;
+            // The last byte carries the top two bits only.
+            if i == U128_BYTES - 1 && byte > 0b11 {
+                return Err(malformed("varint exceeds 128 bits"));
+            }
+            v |= bits << shift;
+            if byte & 0x80 == 0 {
+                if byte == 0 && i > 0 {
+                    return Err(malformed("varint has a redundant zero byte"));
+                }
+                return Ok(v);
+            }
+        }
+        unreachable!("the last byte has no continuation bit, checked above")
+    }
+
+    /// Writes `v` in LEB128.
+    pub fn write_u64<W: Write>(v: &u64, writer: &mut W) -> Result<(), IoError> {
+        write_u128(&u128::from(*v), writer)
+    }
+
+    /// Reads a canonical LEB128 `u64`.
+    pub fn read_u64<R: Read>(reader: &mut R) -> Result<u64, IoError> {
+        u64::try_from(read_u128(reader)?).map_err(|_| malformed("varint exceeds 64 bits"))
+    }
 }
 
 /// A value whose encoded length is bounded by its type.
@@ -189,6 +262,87 @@ impl<T: BorshDeserialize, const MAX: usize> BorshDeserialize for BoundedVec<T, M
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, BorshSerialize, BorshDeserialize)]
+    struct Compact {
+        #[borsh(
+            serialize_with = "varint::write_u128",
+            deserialize_with = "varint::read_u128"
+        )]
+        wide: u128,
+        #[borsh(
+            serialize_with = "varint::write_u64",
+            deserialize_with = "varint::read_u64"
+        )]
+        narrow: u64,
+    }
+
+    fn compact(wide: u128, narrow: u64) -> Vec<u8> {
+        encode(&Compact { wide, narrow })
+    }
+
+    #[test]
+    fn a_varint_takes_one_byte_per_seven_bits_and_decodes_to_what_was_encoded() {
+        let mut rng = 0x1234_5678_9abc_def0_u64;
+        let mut cases = vec![
+            (0, 0),
+            (127, 128),
+            (128, 16_383),
+            (1 << 40, 1 << 32),
+            (u128::from(u64::MAX), u64::MAX),
+            (u128::MAX, u64::MAX - 1),
+        ];
+        for _ in 0..200 {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let shift = u32::try_from(rng % 128).expect("small");
+            cases.push((u128::from(rng) << shift >> (shift / 2), rng >> (rng % 64)));
+        }
+        for (wide, narrow) in cases {
+            let bytes = compact(wide, narrow);
+            let bits = |v: u128| (128 - v.leading_zeros()).max(1) as usize;
+            assert_eq!(
+                bytes.len(),
+                bits(wide).div_ceil(7) + bits(u128::from(narrow)).div_ceil(7)
+            );
+            assert_eq!(decode::<Compact>(&bytes, 64), Ok(Compact { wide, narrow }));
+        }
+        assert_eq!(compact(u128::MAX, u64::MAX).len(), 19 + 10);
+    }
+
+    #[test]
+    fn a_varint_with_a_redundant_zero_byte_is_refused() {
+        // 0 written in two bytes, then a valid `narrow`.
+        let err = decode::<Compact>(&[0x80, 0x00, 0x01], 64).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(m) if m.contains("redundant zero")));
+        // 1 written as 0x81 0x00.
+        assert!(decode::<Compact>(&[0x81, 0x00, 0x01], 64).is_err());
+    }
+
+    #[test]
+    fn a_varint_past_its_type_is_refused() {
+        // 2^128: eighteen full bytes, then 4 in the nineteenth.
+        let mut bytes = vec![0x80; 18];
+        bytes.extend_from_slice(&[0x04, 0x00]);
+        let err = decode::<Compact>(&bytes, 64).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(m) if m.contains("128 bits")));
+        // A u128 with a continuation bit on its nineteenth byte.
+        let mut bytes = vec![0xff; 19];
+        bytes.push(0x00);
+        assert!(decode::<Compact>(&bytes, 64).is_err());
+        // 2^64 in the u64 field.
+        let mut bytes = vec![0x00];
+        bytes.extend_from_slice(&[0x80; 9]);
+        bytes.push(0x02);
+        let err = decode::<Compact>(&bytes, 64).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(m) if m.contains("64 bits")));
+    }
+
+    #[test]
+    fn a_truncated_varint_is_refused() {
+        assert!(decode::<Compact>(&[0x80], 64).is_err());
+        assert!(decode::<Compact>(&[0x05, 0xff], 64).is_err());
+        assert!(decode::<Compact>(&[], 64).is_err());
+    }
 
     #[test]
     fn a_string_longer_than_its_bound_is_refused_before_allocation() {
