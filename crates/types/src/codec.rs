@@ -43,12 +43,13 @@ pub fn encoded_len<T: BorshSerialize>(value: &T) -> usize {
     borsh::object_length(value).expect("counting bytes cannot fail")
 }
 
-/// SHA-256 of a value's canonical encoding: `Hash::of(&[&encode(value)])`, through a
-/// throw-away buffer (`borsh::to_vec`: one allocation, one pass; streaming Borsh's many small
-/// writes into the hash measured slower, and so did counting the length first).
-pub fn hash_of<T: BorshSerialize>(value: &T) -> crate::Hash {
+/// SHA-256 of a value's canonical encoding (`Hash::of(&[&encode(value)])`) and the encoding's
+/// length, through a throw-away buffer (`borsh::to_vec`: one allocation, one pass; streaming
+/// Borsh's many small writes into the hash measured slower, and so did counting the length
+/// first, as [`encode`] does).
+pub fn hash_and_len<T: BorshSerialize>(value: &T) -> (crate::Hash, usize) {
     let bytes = borsh::to_vec(value).expect("writing to a Vec cannot fail");
-    crate::Hash::of(&[&bytes])
+    (crate::Hash::of(&[&bytes]), bytes.len())
 }
 
 /// Decodes exactly one value from `bytes`, which must be at most `max_len` long.
@@ -359,7 +360,10 @@ mod tests {
             let bytes = encode(&value);
             assert_eq!(bytes.len(), bytes.capacity(), "exactly its length");
             assert_eq!(encoded_len(&value), bytes.len());
-            assert_eq!(hash_of(&value), crate::Hash::of(&[&bytes]));
+            assert_eq!(
+                hash_and_len(&value),
+                (crate::Hash::of(&[&bytes]), bytes.len())
+            );
         }
     }
 

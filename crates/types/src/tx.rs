@@ -187,8 +187,7 @@ impl SignedTransaction {
 
     /// [`SignedTransaction::hash`] and the length of the canonical bytes, from one encoding.
     pub fn hash_and_size(&self) -> (Hash, usize) {
-        let bytes = self.encode();
-        (Hash::of(&[&bytes]), bytes.len())
+        codec::hash_and_len(self)
     }
 
     /// Whether the signature is the signer's over [`Transaction::sighash`] (ZIP-215).
