@@ -72,32 +72,17 @@ pub struct Pool {
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Position {
     /// Normalized deposit: `balance · S_ONE / p` at the touch.
-    #[borsh(
-        serialize_with = "varint::write_u128",
-        deserialize_with = "varint::read_u128"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub s: u128,
     /// Balance at the touch (used only when the position is two or more eras old).
-    #[borsh(
-        serialize_with = "varint::write_u64",
-        deserialize_with = "varint::read_u64"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub d: u64,
     /// `s · k / S_ONE` at the touch.
-    #[borsh(
-        serialize_with = "varint::write_u128",
-        deserialize_with = "varint::read_u128"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub sk: u128,
-    #[borsh(
-        serialize_with = "varint::write_u64",
-        deserialize_with = "varint::read_u64"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub era: u64,
-    #[borsh(
-        serialize_with = "varint::write_u64",
-        deserialize_with = "varint::read_u64"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub period: u64,
 }
 
@@ -311,10 +296,7 @@ impl Pool {
 pub struct Stake {
     /// Karma (fixed point, [`KARMA_FRACTION_BITS`]) as of `pos.period`, excluding share-karma
     /// accrued since.
-    #[borsh(
-        serialize_with = "varint::write_u128",
-        deserialize_with = "varint::read_u128"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub karma: u128,
     pub pos: Position,
 }

@@ -146,23 +146,14 @@ pub enum MemberStatus {
 pub struct Member {
     pub status: MemberStatus,
     /// Period of admission (of application, while an applicant).
-    #[borsh(
-        serialize_with = "varint::write_u64",
-        deserialize_with = "varint::read_u64"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub joined_period: u64,
     /// Monthly commitment, in base units.
-    #[borsh(
-        serialize_with = "varint::write_u64",
-        deserialize_with = "varint::read_u64"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub pledge: u64,
     pub identity_commitment: Option<Hash>,
     /// Everything ever contributed (for standing: paid-through periods = contributed / pledge).
-    #[borsh(
-        serialize_with = "varint::write_u128",
-        deserialize_with = "varint::read_u128"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub contributed: u128,
     /// Karma and gift account.
     pub stake: Stake,
@@ -192,10 +183,7 @@ impl Member {
 /// A karma snapshot: a stake (and, on the own track, the delegate) as of the end of `period`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Checkpoint {
-    #[borsh(
-        serialize_with = "varint::write_u64",
-        deserialize_with = "varint::read_u64"
-    )]
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub period: u64,
     pub stake: Stake,
     pub delegate: Option<Address>,

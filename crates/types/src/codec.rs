@@ -65,25 +65,35 @@ pub fn decode<T: BorshDeserialize>(bytes: &[u8], max_len: usize) -> Result<T, De
 
 /// Compact unsigned integers (LEB128) for the state records every member holds, where most
 /// counters are small and a fixed 16-byte field would be mostly zeros: seven bits a byte, least
-/// significant first, the high bit set on every byte but the last. Use on a field with
-/// `#[borsh(serialize_with = "varint::write_u128", deserialize_with = "varint::read_u128")]`
-/// (or the `u64` pair). Decoding is canonical like the rest of [`decode`]: a value has exactly one
-/// encoding, so an over-long one (a redundant zero byte at the end) or one past the type's range
-/// is refused.
+/// significant first, the high bit set on every byte but the last. Use on a `u64` or `u128` field
+/// with `#[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]`.
+/// Decoding is canonical like the rest of [`decode`]: a value has exactly one encoding, so an
+/// over-long one (a redundant zero byte at the end) or one past the field's type is refused.
 pub mod varint {
     use super::{ErrorKind, IoError, Read, Write};
     use borsh::BorshDeserialize;
 
+    /// An unsigned integer type a varint field may have.
+    pub trait Unsigned: Copy + Into<u128> + TryFrom<u128> {
+        const BITS: u32;
+    }
+    impl Unsigned for u64 {
+        const BITS: u32 = u64::BITS;
+    }
+    impl Unsigned for u128 {
+        const BITS: u32 = u128::BITS;
+    }
+
     /// The longest encoding of a `u128`: ⌈128 / 7⌉ bytes.
     const U128_BYTES: usize = 19;
 
-    fn malformed(what: &str) -> IoError {
-        IoError::new(ErrorKind::InvalidData, what.to_string())
+    fn malformed(what: String) -> IoError {
+        IoError::new(ErrorKind::InvalidData, what)
     }
 
     /// Writes `v` in LEB128.
-    pub fn write_u128<W: Write>(v: &u128, writer: &mut W) -> Result<(), IoError> {
-        let mut v = *v;
+    pub fn write<T: Unsigned, W: Write>(v: &T, writer: &mut W) -> Result<(), IoError> {
+        let mut v: u128 = (*v).into();
         let mut buf = [0u8; U128_BYTES];
         let mut n = 0;
         loop {
@@ -100,36 +110,29 @@ pub mod varint {
         }
     }
 
-    /// Reads a canonical LEB128 `u128`.
-    pub fn read_u128<R: Read>(reader: &mut R) -> Result<u128, IoError> {
+    /// Reads a canonical LEB128 value of type `T`.
+    pub fn read<T: Unsigned, R: Read>(reader: &mut R) -> Result<T, IoError> {
+        let v = read_u128(reader)?;
+        T::try_from(v).map_err(|_| malformed(format!("varint exceeds {} bits", T::BITS)))
+    }
+
+    fn read_u128<R: Read>(reader: &mut R) -> Result<u128, IoError> {
         let mut v = 0u128;
         for i in 0..U128_BYTES {
             let byte = u8::deserialize_reader(reader)?;
-            let bits = u128::from(byte & 0x7f);
-            let shift = 7 * i;
             // The last byte carries the top two bits only.
             if i == U128_BYTES - 1 && byte > 0b11 {
-                return Err(malformed("varint exceeds 128 bits"));
+                return Err(malformed("varint exceeds 128 bits".into()));
             }
-            v |= bits << shift;
+            v |= u128::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
                 if byte == 0 && i > 0 {
-                    return Err(malformed("varint has a redundant zero byte"));
+                    return Err(malformed("varint has a redundant zero byte".into()));
                 }
                 return Ok(v);
             }
         }
         unreachable!("the last byte has no continuation bit, checked above")
-    }
-
-    /// Writes `v` in LEB128.
-    pub fn write_u64<W: Write>(v: &u64, writer: &mut W) -> Result<(), IoError> {
-        write_u128(&u128::from(*v), writer)
-    }
-
-    /// Reads a canonical LEB128 `u64`.
-    pub fn read_u64<R: Read>(reader: &mut R) -> Result<u64, IoError> {
-        u64::try_from(read_u128(reader)?).map_err(|_| malformed("varint exceeds 64 bits"))
     }
 }
 
@@ -266,15 +269,9 @@ mod tests {
 
     #[derive(Debug, PartialEq, BorshSerialize, BorshDeserialize)]
     struct Compact {
-        #[borsh(
-            serialize_with = "varint::write_u128",
-            deserialize_with = "varint::read_u128"
-        )]
+        #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
         wide: u128,
-        #[borsh(
-            serialize_with = "varint::write_u64",
-            deserialize_with = "varint::read_u64"
-        )]
+        #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
         narrow: u64,
     }
 
