@@ -3,7 +3,10 @@
 //! simulations). [`Overlay`] buffers one transaction's writes so that a failed transaction can be
 //! dropped whole: nothing it wrote reaches the store.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 /// Read access to state.
 pub trait Store {
@@ -26,10 +29,68 @@ pub trait ScanStore: Store {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
 }
 
-/// State in a `BTreeMap`: deterministic iteration order, no I/O.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// State in a `BTreeSet` of entries, each key and value in one allocation: deterministic
+/// iteration order, no I/O, and one heap block per entry instead of two (a million members'
+/// records take about half the memory of a `BTreeMap<Vec<u8>, Vec<u8>>`).
+#[derive(Clone, Default)]
 pub struct MemStore {
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    map: BTreeSet<Entry>,
+}
+
+/// One stored entry: the key's length (4 bytes, little-endian), the key, then the value. Ordered
+/// and compared by its key alone, so the set holds one entry per key and looks entries up by key
+/// bytes (`Borrow<[u8]>`).
+#[derive(Clone)]
+struct Entry(Box<[u8]>);
+
+const KEY_LEN: usize = 4;
+
+impl Entry {
+    fn new(key: &[u8], value: &[u8]) -> Entry {
+        let len = u32::try_from(key.len()).expect("a key is under 4 GiB");
+        let mut bytes = Vec::with_capacity(KEY_LEN + key.len() + value.len());
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        Entry(bytes.into_boxed_slice())
+    }
+    fn split(&self) -> (&[u8], &[u8]) {
+        let (len, rest) = self.0.split_at(KEY_LEN);
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
+        rest.split_at(usize::try_from(len).expect("u32 fits usize"))
+    }
+    fn key(&self) -> &[u8] {
+        self.split().0
+    }
+    fn value(&self) -> &[u8] {
+        self.split().1
+    }
+}
+
+impl Borrow<[u8]> for Entry {
+    fn borrow(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Entry) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Entry) -> Ordering {
+        self.key().cmp(other.key())
+    }
 }
 
 impl MemStore {
@@ -45,12 +106,16 @@ impl MemStore {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+    /// Every `(key, value)`, in key order.
+    fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.map.iter().map(Entry::split)
+    }
     /// A digest of every entry (SHA-256 over length-prefixed keys and values in key order). A
     /// stand-in for the authenticated state root of the node's database; equal stores give equal
     /// digests, and any difference in any entry changes it.
     pub fn digest(&self) -> kassa_types::Hash {
         let mut parts: Vec<Vec<u8>> = Vec::with_capacity(self.map.len());
-        for (k, v) in &self.map {
+        for (k, v) in self.entries() {
             let mut e = Vec::with_capacity(k.len() + v.len() + 8);
             e.extend_from_slice(&u32::try_from(k.len()).expect("key < 4 GiB").to_le_bytes());
             e.extend_from_slice(k);
@@ -63,15 +128,30 @@ impl MemStore {
     }
 }
 
+/// Equal when they hold the same keys with the same values (entries alone compare by key).
+impl PartialEq for MemStore {
+    fn eq(&self, other: &MemStore) -> bool {
+        self.map.len() == other.map.len() && self.entries().eq(other.entries())
+    }
+}
+
+impl Eq for MemStore {}
+
+impl std::fmt::Debug for MemStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.entries()).finish()
+    }
+}
+
 impl Store for MemStore {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.map.get(key).cloned()
+        self.map.get(key).map(|e| e.value().to_vec())
     }
 }
 
 impl StoreMut for MemStore {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.map.insert(key, value);
+        self.map.replace(Entry::new(&key, &value));
     }
     fn delete(&mut self, key: &[u8]) {
         self.map.remove(key);
@@ -81,9 +161,10 @@ impl StoreMut for MemStore {
 impl ScanStore for MemStore {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.map
-            .range(prefix.to_vec()..)
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(Entry::split)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect()
     }
 }
@@ -160,5 +241,41 @@ mod tests {
         apply_writes(&mut base, w);
         assert_eq!(base.get(b"a"), None);
         assert_eq!(base.scan_prefix(b""), vec![(b"b".to_vec(), b"2".to_vec())]);
+    }
+
+    #[test]
+    fn a_memstore_replaces_a_keys_value_scans_by_prefix_and_compares_values_as_well_as_keys() {
+        let mut a = MemStore::new();
+        for (k, v) in [
+            (&b"ab"[..], &b"2"[..]),
+            (b"a", b"1"),
+            (b"b", b""),
+            (b"", b"0"),
+        ] {
+            a.put(k.to_vec(), v.to_vec());
+        }
+        a.put(b"a".to_vec(), b"a longer value".to_vec());
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.get(b"a"), Some(b"a longer value".to_vec()));
+        assert_eq!(a.get(b"b"), Some(Vec::new()));
+        assert_eq!(a.get(b"c"), None);
+        assert_eq!(
+            a.scan_prefix(b"a"),
+            vec![
+                (b"a".to_vec(), b"a longer value".to_vec()),
+                (b"ab".to_vec(), b"2".to_vec())
+            ]
+        );
+        assert_eq!(a.scan_prefix(b"").len(), 4);
+        let mut b = a.clone();
+        assert_eq!(a, b);
+        assert_eq!(a.digest(), b.digest());
+        b.put(b"ab".to_vec(), b"3".to_vec());
+        assert_ne!(a, b, "same keys, one value differs");
+        assert_ne!(a.digest(), b.digest());
+        b.delete(b"ab");
+        b.delete(b"not there");
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.get(b"ab"), None);
     }
 }
