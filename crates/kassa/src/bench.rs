@@ -538,8 +538,18 @@ fn start_validators(opts: &Options, n: usize, dir: &std::path::Path) -> Result<V
 /// take of the mempool's lock each.
 const SUBMIT_BATCH: usize = 2_000;
 
+/// How often an offered load (`--rate`) hands each node what has come due: one batch per node
+/// per tick, rather than a loop spinning on one or two transactions at a time, which took a
+/// core from the validators sharing this machine.
+const RATE_TICK: Duration = Duration::from_millis(10);
+
 /// Submits `(account, tx)` pairs, each account to its own node, retrying while mempools are full;
 /// at most `rate` per second if it is not 0.
+///
+/// `sent` gets each transaction's start of latency. Saturating (`rate` 0), that is when it was
+/// submitted. Under an offered load it is when the transaction was due, its place in an even
+/// stream of `rate` per second: time a transaction waited for the next tick, or for room in a
+/// full mempool, counts against the chain, as a member would feel it.
 fn submit(
     nodes: &[Arc<Node>],
     txs: &[(usize, SignedTransaction)],
@@ -554,6 +564,13 @@ fn submit(
     let mut cursors = vec![0usize; nodes.len()];
     let started = Instant::now();
     let deadline = started + Duration::from_secs(600);
+    // Each node's share of the offered load, per second.
+    let share = rate.div_ceil(u64::try_from(nodes.len())?);
+    let due_at = |j: usize| -> Result<Instant> {
+        let micros = u64::try_from(j)?.saturating_mul(1_000_000) / share.max(1);
+        Ok(started + Duration::from_micros(micros))
+    };
+    let mut tick = started;
     while cursors.iter().zip(&by_node).any(|(c, b)| *c < b.len()) {
         ensure!(
             Instant::now() < deadline,
@@ -566,7 +583,6 @@ fn submit(
             if rate > 0 {
                 // What this node's share of the offered load allows by now.
                 let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                let share = rate.div_ceil(u64::try_from(nodes.len())?);
                 let due = usize::try_from(elapsed.saturating_mul(share) / 1_000_000)?;
                 end = end.min(due.max(start));
             }
@@ -582,7 +598,8 @@ fn submit(
             for (offset, r) in results.iter().enumerate() {
                 match r {
                     Ok(_) => {
-                        sent[by_node[i][start + offset].0] = now;
+                        let j = start + offset;
+                        sent[by_node[i][j].0] = if rate > 0 { due_at(j)? } else { now };
                         cursors[i] += 1;
                         progress = true;
                     }
@@ -591,7 +608,10 @@ fn submit(
                 }
             }
         }
-        if !progress {
+        if rate > 0 {
+            tick += RATE_TICK;
+            std::thread::sleep(tick.saturating_duration_since(Instant::now()));
+        } else if !progress {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
