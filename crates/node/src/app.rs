@@ -719,8 +719,7 @@ impl App {
             db: self.db.clone(),
             mempool: self.mempool.clone(),
             next_height: head_height + 1,
-            // The receipts carry the included transactions' hashes, in block order.
-            included: commit.receipts.iter().map(|(h, _)| *h).collect(),
+            // Pruning by these senders' nonces drops every transaction the block included.
             senders: commit.block.txs.iter().map(|t| t.tx.signer).collect(),
             obsolete,
         };
@@ -743,7 +742,6 @@ pub struct Leftovers {
     db: Arc<Db>,
     mempool: Arc<Mutex<Mempool>>,
     next_height: u64,
-    included: Vec<Hash>,
     senders: BTreeSet<Address>,
     obsolete: Vec<Executed>,
 }
@@ -752,12 +750,7 @@ impl Leftovers {
     /// Cleans the mempool, then frees the obsolete executions.
     pub fn run(self) -> Result<(), AppError> {
         let reader = self.db.reader()?;
-        let mut mempool = lock(&self.mempool);
-        for hash in &self.included {
-            mempool.remove(hash);
-        }
-        mempool.prune(&reader, self.next_height, &self.senders);
-        drop(mempool);
+        lock(&self.mempool).prune(&reader, self.next_height, &self.senders);
         drop(self.obsolete);
         Ok(())
     }

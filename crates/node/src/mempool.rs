@@ -282,31 +282,41 @@ impl Mempool {
         n
     }
 
-    /// Drops what can no longer be included: nonces already used and expired transactions.
+    /// Drops what can no longer be included: nonces already used (so every transaction a
+    /// finalized block included) and expired transactions.
     ///
     /// Only `senders`' nonces are read: an account's nonce moves only when a block includes a
-    /// transaction of its, so after a finalized block they are its transactions' senders. The
-    /// cost is the block's senders and the dropped transactions, never the whole mempool.
+    /// transaction of its, so after a finalized block they are its transactions' senders. Each
+    /// sender's used nonces are split off its queue at once. The cost is the block's senders and
+    /// the dropped transactions, never the whole mempool.
     pub fn prune<'a>(
         &mut self,
         state: &impl Store,
         next_height: u64,
         senders: impl IntoIterator<Item = &'a Address>,
     ) {
-        let mut dead = Vec::new();
         for sender in senders {
-            if let Some(q) = self.by_sender.get(sender) {
-                let next = nonce(state, sender);
-                dead.extend(q.txs.range(..next).map(|(_, e)| e.hash));
+            let Some(q) = self.by_sender.get_mut(sender) else {
+                continue;
+            };
+            let waiting = q.txs.split_off(&nonce(state, sender));
+            for e in std::mem::replace(&mut q.txs, waiting).into_values() {
+                q.fees -= u128::from(e.tx.tx.fee);
+                self.hashes.remove(&e.hash);
+                self.by_expiry.remove(&(e.tx.tx.expiry_height, e.hash));
+                self.bytes -= e.bytes;
+            }
+            if q.txs.is_empty() {
+                self.by_sender.remove(sender);
             }
         }
         // Expired: the next height is past their expiry height.
-        dead.extend(
-            self.by_expiry
-                .range(..(next_height, Hash::default()))
-                .map(|(_, h)| *h),
-        );
-        for h in dead {
+        let expired: Vec<Hash> = self
+            .by_expiry
+            .range(..(next_height, Hash::default()))
+            .map(|(_, h)| *h)
+            .collect();
+        for h in expired {
             self.remove(&h);
         }
     }

@@ -448,6 +448,51 @@ fn a_finalized_block_drops_the_waiting_transactions_whose_nonce_it_used_or_that_
 }
 
 #[test]
+fn a_block_its_own_proposer_finalizes_leaves_the_mempool_with_the_room_its_transactions_took() {
+    let d = tempfile::tempdir().unwrap();
+    let size = transfer(1, 2, 0, 5).hash_and_size().1;
+    let mut a = App::open(
+        d.path(),
+        &genesis(),
+        &[],
+        MempoolConfig {
+            txs_max: 3,
+            bytes_max: 3 * size,
+            ..MempoolConfig::default()
+        },
+    )
+    .unwrap();
+    let first = vec![
+        transfer(1, 2, 0, 5),
+        transfer(1, 2, 1, 6),
+        transfer(2, 3, 0, 7),
+    ];
+    assert!(a.submit(first.clone()).unwrap().iter().all(Result::is_ok));
+    assert_eq!(
+        a.submit(vec![transfer(3, 1, 0, 1)]).unwrap()[0],
+        Err(AdmitError::Full)
+    );
+    let block = a
+        .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
+        .unwrap();
+    assert_eq!(block.txs.len(), 3);
+    a.finalize(&block).unwrap().unwrap();
+    assert!(a.mempool().is_empty());
+    for tx in &first {
+        assert!(!a.mempool().contains(&tx.hash()));
+    }
+    // Count, bytes and the senders' waiting fees were all given back.
+    let next = vec![
+        transfer(1, 2, 2, 5),
+        transfer(2, 3, 1, 6),
+        transfer(3, 1, 0, 7),
+    ];
+    let admitted = a.submit(next).unwrap();
+    assert!(admitted.iter().all(Result::is_ok), "{admitted:?}");
+    assert_eq!(a.mempool().len(), 3);
+}
+
+#[test]
 fn a_senders_waiting_fees_no_longer_count_those_a_finalized_block_included() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
