@@ -566,8 +566,10 @@ fn submit(
     let deadline = started + Duration::from_secs(600);
     // Each node's share of the offered load, per second.
     let share = rate.div_ceil(u64::try_from(nodes.len())?);
+    // The `j`th transaction (from 0) is due when `j + 1` have come due: the same arithmetic
+    // as `due` below, so none is counted as waiting before it was offered.
     let due_at = |j: usize| -> Result<Instant> {
-        let micros = u64::try_from(j)?.saturating_mul(1_000_000) / share.max(1);
+        let micros = (u64::try_from(j)? + 1).saturating_mul(1_000_000) / share.max(1);
         Ok(started + Duration::from_micros(micros))
     };
     let mut tick = started;
