@@ -300,14 +300,13 @@ impl Mempool {
                 continue;
             };
             let waiting = q.txs.split_off(&nonce(state, sender));
-            for e in std::mem::replace(&mut q.txs, waiting).into_values() {
-                q.fees -= u128::from(e.tx.tx.fee);
-                self.hashes.remove(&e.hash);
-                self.by_expiry.remove(&(e.tx.tx.expiry_height, e.hash));
-                self.bytes -= e.bytes;
-            }
+            let used = std::mem::replace(&mut q.txs, waiting);
+            q.fees -= used.values().map(|e| u128::from(e.tx.tx.fee)).sum::<u128>();
             if q.txs.is_empty() {
                 self.by_sender.remove(sender);
+            }
+            for e in used.into_values() {
+                self.forget(&e);
             }
         }
         // Expired: the next height is past their expiry height.
@@ -323,16 +322,23 @@ impl Mempool {
 
     /// Removes one transaction.
     pub fn remove(&mut self, hash: &Hash) {
-        let Some((sender, n)) = self.hashes.remove(hash) else {
+        let Some(&(sender, n)) = self.hashes.get(hash) else {
             return;
         };
         let q = self.by_sender.get_mut(&sender).expect("indexed");
         let e = q.txs.remove(&n).expect("indexed");
         q.fees -= u128::from(e.tx.tx.fee);
-        self.by_expiry.remove(&(e.tx.tx.expiry_height, *hash));
-        self.bytes -= e.bytes;
         if q.txs.is_empty() {
             self.by_sender.remove(&sender);
         }
+        self.forget(&e);
+    }
+
+    /// Takes a transaction already out of its sender's queue out of the hash and expiry
+    /// indexes and the byte count.
+    fn forget(&mut self, e: &Entry) {
+        self.hashes.remove(&e.hash);
+        self.by_expiry.remove(&(e.tx.tx.expiry_height, e.hash));
+        self.bytes -= e.bytes;
     }
 }
