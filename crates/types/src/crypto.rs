@@ -287,7 +287,9 @@ impl SecretKey {
     }
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self(SigningKey::new(rand_core::OsRng))
+        let mut seed = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+        Self::from_seed(seed)
     }
     /// The 32 seed bytes (for an encrypted keystore).
     pub fn seed(&self) -> [u8; 32] {
@@ -464,7 +466,9 @@ mod tests {
                 ));
             }
             assert_eq!(
-                zebra.verify(rand_core::OsRng).is_ok(),
+                zebra
+                    .verify(rand_core_10::UnwrapErr(getrandom::SysRng))
+                    .is_ok(),
                 expected,
                 "round {round}"
             );
