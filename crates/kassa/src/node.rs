@@ -22,7 +22,13 @@ pub struct Plan {
     pub role: Role,
     pub faucet: Option<Faucet>,
     pub mempool: MempoolConfig,
+    /// The runtime's worker threads ([`WORKER_THREADS`] for a node of its own; fewer when
+    /// several validators share a machine's cores, as in `kassa bench network`).
+    pub worker_threads: usize,
 }
+
+/// Worker threads of a node's runtime, unless its [`Plan`] says otherwise.
+pub const WORKER_THREADS: usize = 2;
 
 /// What a node does for its chain.
 #[derive(Debug)]
@@ -84,6 +90,7 @@ pub fn dev_plan(
             amount: genesis::DEV_FAUCET_KAS,
         }),
         mempool: MempoolConfig::default(),
+        worker_threads: WORKER_THREADS,
     })
 }
 
@@ -112,6 +119,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
             amount: genesis::DEV_FAUCET_KAS,
         }),
         mempool: MempoolConfig::default(),
+        worker_threads: WORKER_THREADS,
     })
 }
 
@@ -214,7 +222,7 @@ where
     tracing::info!(chain = %plan.genesis.chain_id, height = head.height, root = %head.state_root, "state opened");
 
     let runtime = cw_tokio::Config::new()
-        .with_worker_threads(2)
+        .with_worker_threads(plan.worker_threads.max(1))
         .with_storage_directory(plan.data_dir.join("consensus"))
         .with_catch_panics(false);
     let http = plan.http;
