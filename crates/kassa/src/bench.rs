@@ -184,18 +184,24 @@ pub fn run(opts: &Options) -> Result<()> {
     );
     let mut rows = Vec::new();
     let all = opts.which == Which::All;
+    // Scale runs first, though its rows come last: its resident memory per member is the
+    // growth of this process's RSS, which memory freed by the other benchmarks (and reused by
+    // the allocator) would hide.
+    let scale = if all || opts.which == Which::Scale {
+        bench_scale()?
+    } else {
+        Vec::new()
+    };
     if all || opts.which == Which::State {
         rows.extend(bench_state(opts)?);
     }
     if all || opts.which == Which::Node {
-        rows.push(bench_nodes(opts, 1)?);
+        rows.extend(bench_nodes_under_loads(opts, 1)?);
     }
     if all || opts.which == Which::Network {
-        rows.push(bench_nodes(opts, 4)?);
+        rows.extend(bench_nodes_under_loads(opts, 4)?);
     }
-    if all || opts.which == Which::Scale {
-        rows.extend(bench_scale()?);
-    }
+    rows.extend(scale);
     println!();
     println!(
         "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
@@ -670,10 +676,43 @@ fn finalized_at(
     Ok(at.into_iter().map(|a| a.expect("all seen")).collect())
 }
 
+/// Offered loads (transactions per second) at which a saturating run (`--rate 0`) of the node
+/// and network benchmarks also measures latency: a light load, and the network's target.
+/// Saturated, latency is mostly the queue the benchmark itself builds.
+const LATENCY_LOADS: [u64; 2] = [1_000, 10_000];
+
+/// Seconds each of [`LATENCY_LOADS`] is offered for (fewer if `--txs` is smaller).
+const LATENCY_SECS: u64 = 3;
+
+/// [`bench_nodes`] as asked; if saturating, then again at each of [`LATENCY_LOADS`], each on
+/// freshly started validators.
+fn bench_nodes_under_loads(opts: &Options, n: usize) -> Result<Vec<Row>> {
+    let mut rows = vec![bench_nodes(opts, n)?];
+    if opts.rate == 0 {
+        for rate in LATENCY_LOADS {
+            let txs = opts.txs.min(usize::try_from(rate * LATENCY_SECS)?);
+            rows.push(bench_nodes(
+                &Options {
+                    rate,
+                    txs,
+                    ..opts.clone()
+                },
+                n,
+            )?);
+        }
+    }
+    Ok(rows)
+}
+
 fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let what = if n == 1 { "node" } else { "network" };
+    let load = if opts.rate == 0 {
+        "saturating".to_string()
+    } else {
+        format!("offering {} tx/s", opts.rate)
+    };
     println!(
-        "{what}: starting {n} validator(s), {} ms blocks…",
+        "{what}: starting {n} validator(s), {} ms blocks, {load}…",
         opts.block_ms
     );
     let dir = tempfile::tempdir()?;

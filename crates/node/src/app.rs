@@ -499,12 +499,12 @@ impl App {
         &mut self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
-        let all_valid = crate::mempool::signatures_valid(&txs);
+        let valid = crate::mempool::signatures_each_valid(&txs);
         let reader = self.db.reader()?;
         let next = self.head.height + 1;
         Ok(self
             .mempool()
-            .admit_batch_checked(txs, all_valid, &reader, &self.params, next))
+            .admit_batch_checked(txs, &valid, &reader, &self.params, next))
     }
 
     /// Whether the block `id` at `height` is executed here: committed, or executed and pending.

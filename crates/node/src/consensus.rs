@@ -95,6 +95,9 @@ type RelayBatch = BoundedVec<SignedTransaction, RELAY_BATCH_MAX>;
 const RELAY_MSG_MAX: usize = 8 + RELAY_BATCH_MAX * TX_SIZE_MAX;
 /// Batches waiting to be relayed; beyond this, new transactions stay local (see `Node::relay`).
 pub const RELAY_QUEUE: usize = 1_024;
+/// Relayed transactions wait at most this long to be admitted, if no block is built or checked
+/// here first (see `Node::queue_relayed`).
+const RELAYED_ADMIT_EVERY: Duration = Duration::from_millis(100);
 
 /// A Kassa block as the engine sees it. Its canonical bytes are computed once, when it is made
 /// or read, because the engine asks for a block's size and bytes many times (broadcast, storage,
@@ -460,18 +463,34 @@ async fn relay_out<S: P2pSender<PublicKey = PublicKey>>(
     }
 }
 
-/// Admits the transactions other validators relay. A malformed message is dropped (the
-/// mempool checks each transaction as it would a client's).
+/// Takes in the transactions other validators relay, for admission as one signature batch
+/// (`Node::queue_relayed`). A malformed message is dropped (the mempool checks each
+/// transaction as it would a client's, signature included).
 async fn relay_in<R: P2pReceiver<PublicKey = PublicKey>>(node: Arc<Node>, mut receiver: R) {
     while let Ok((peer, message)) = receiver.recv().await {
         match kcodec::decode::<RelayBatch>(message.as_ref(), RELAY_MSG_MAX) {
             Ok(batch) => {
-                if let Err(e) = node.admit_relayed(batch.into_inner()) {
-                    tracing::warn!(error = %e, "cannot admit relayed transactions");
+                if node.queue_relayed(batch.into_inner()) {
+                    admit_relayed(&node);
                 }
             }
             Err(e) => tracing::warn!(%peer, error = %e, "malformed transaction relay message"),
         }
+    }
+}
+
+/// Admits what was relayed every [`RELAYED_ADMIT_EVERY`], so that a quiet chain's mempools
+/// show it soon (building or checking a block admits it before that).
+async fn relay_admit<E: Clock>(context: E, node: Arc<Node>) {
+    loop {
+        context.sleep(RELAYED_ADMIT_EVERY).await;
+        admit_relayed(&node);
+    }
+}
+
+fn admit_relayed(node: &Node) {
+    if let Err(e) = node.admit_queued_relayed() {
+        tracing::warn!(error = %e, "cannot admit relayed transactions");
     }
 }
 
@@ -544,6 +563,10 @@ where
     context
         .child("relay_in")
         .spawn(move |_| relay_in(relay_node, txs_in));
+    let relay_node = node.clone();
+    context
+        .child("relay_admit")
+        .spawn(move |context| relay_admit(context, relay_node));
 
     let scheme = Scheme::signer(
         &union(&cfg.namespace, b"_CONSENSUS"),

@@ -144,6 +144,70 @@ fn a_waiting_transaction_spares_a_block_its_signature_check_only_with_the_very_s
 }
 
 #[test]
+fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged() {
+    let forged_at = [0usize, 17, 18, 36];
+    let txs: Vec<SignedTransaction> = (0..37u8)
+        .map(|i| {
+            let mut t = transfer(i % 4, (i + 1) % 4, u64::from(i), 1);
+            if forged_at.contains(&usize::from(i)) {
+                t.signature.0[9] ^= 1;
+            }
+            t
+        })
+        .collect();
+    let valid = kassa_node::mempool::signatures_each_valid(&txs);
+    let expected: Vec<bool> = (0..37).map(|i| !forged_at.contains(&i)).collect();
+    assert_eq!(valid, expected);
+    assert_eq!(
+        kassa_node::mempool::signatures_each_valid(&txs[1..17]),
+        vec![true; 16]
+    );
+    assert!(kassa_node::mempool::signatures_each_valid(&[]).is_empty());
+}
+
+#[test]
+fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_builds_or_checks_a_block()
+ {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open = |d: &tempfile::TempDir| {
+        let app = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+        kassa_node::Node::new(app, None)
+    };
+    let (a, b) = (open(&d1), open(&d2));
+    let (t1, t2) = (transfer(1, 2, 0, 5), transfer(2, 3, 0, 7));
+    let mut forged = transfer(3, 1, 0, 9);
+    forged.signature.0[3] ^= 1;
+
+    // Queued, not yet admitted: nothing is checked or waiting until a block needs it.
+    assert!(!a.queue_relayed(vec![t1.clone(), forged.clone(), t2.clone()]));
+    assert!(!a.is_waiting(&t1.hash()) && !a.is_waiting(&t2.hash()));
+    // Building admits the queue first: the forged signature fails the batch, each is then
+    // checked on its own, and only the forged one is left out.
+    let parent = a.head().block_hash;
+    let block = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
+    assert_eq!(block.txs.to_vec(), vec![t1.clone(), t2.clone()]);
+    assert!(!a.is_waiting(&forged.hash()));
+    assert_eq!(
+        a.admit_queued_relayed().unwrap(),
+        0,
+        "the queue was emptied"
+    );
+
+    // Checking a block admits the queue first too: the block's transactions are then waiting,
+    // and an admission admits each only once.
+    assert!(!b.queue_relayed(vec![t2.clone(), t1.clone()]));
+    assert!(b.verify(&block, 2_000, 1_000).unwrap());
+    assert!(b.is_waiting(&t1.hash()) && b.is_waiting(&t2.hash()));
+    assert_eq!(b.admit_relayed(vec![t1.clone()]).unwrap(), 0);
+
+    // A full batch asks its caller to admit it at once.
+    let many = vec![t1.clone(); kassa_node::handle::RELAYED_BATCH - 1];
+    assert!(!b.queue_relayed(many));
+    assert!(b.queue_relayed(vec![t1]));
+    assert_eq!(b.admit_queued_relayed().unwrap(), 0, "all duplicates");
+}
+
+#[test]
 fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the_same() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
