@@ -26,7 +26,7 @@ use kassa_types::{
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -470,8 +470,11 @@ fn bench_state(opts: &Options) -> Result<Vec<Row>> {
 // ---------------------------------------------------------------------------------------------
 // node and network
 
+/// A free loopback address below the ephemeral port range: a port the OS picked for us could
+/// be taken, before the validator listens on it, by another validator dialling its peers.
 fn free_addr() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    let port = kassa_node::ports::free_loopback_ports(1).context("no free loopback port")?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 /// Validators running in this process, their workload, and what stops each.
