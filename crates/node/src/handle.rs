@@ -205,8 +205,9 @@ impl Node {
     /// A relayed transaction is not needed here until this node builds or checks a block, and
     /// both admit what is waiting first (and the relay admits it on a timer besides, so that
     /// the mempool shows it soon on a quiet chain). Checking the signatures of everything
-    /// relayed since then as one batch costs about a third of checking them message by message
-    /// (a message carries what a peer admitted since its last one, often a handful).
+    /// relayed since then as one batch is cheaper per signature than one batch per message (a
+    /// message carries what a peer admitted since its last one, often a handful): with IFMA,
+    /// about 9 µs in a batch of hundreds, 14 µs in one of 25, 41 µs alone.
     pub fn queue_relayed(&self, txs: Vec<SignedTransaction>) -> bool {
         let mut queued = lock(&self.relayed);
         queued.extend(txs);
