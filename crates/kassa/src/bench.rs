@@ -710,9 +710,9 @@ fn bench_nodes_under_loads(opts: &Options, n: usize) -> Result<Vec<Row>> {
 fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let what = if n == 1 { "node" } else { "network" };
     let load = if opts.rate == 0 {
-        "saturating".to_string()
+        format!("saturated (batches of {SUBMIT_BATCH})")
     } else {
-        format!("offering {} tx/s", opts.rate)
+        format!("offered {} tx/s", opts.rate)
     };
     println!(
         "{what}: starting {n} validator(s), {} ms blocks, {load}…",
@@ -770,15 +770,7 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         latencies,
         cpu: cpu1.saturating_sub(cpu0),
         rss_kib: rss,
-        note: format!(
-            "in-process, {}; {} ms pacing",
-            if opts.rate == 0 {
-                format!("saturated (batches of {SUBMIT_BATCH})")
-            } else {
-                format!("offered {} tx/s", opts.rate)
-            },
-            opts.block_ms
-        ),
+        note: format!("in-process, {load}; {} ms pacing", opts.block_ms),
     })
 }
 

@@ -471,7 +471,7 @@ async fn relay_in<R: P2pReceiver<PublicKey = PublicKey>>(node: Arc<Node>, mut re
         match kcodec::decode::<RelayBatch>(message.as_ref(), RELAY_MSG_MAX) {
             Ok(batch) => {
                 if node.queue_relayed(batch.into_inner()) {
-                    admit_relayed(&node);
+                    admit_queue(&node);
                 }
             }
             Err(e) => tracing::warn!(%peer, error = %e, "malformed transaction relay message"),
@@ -484,11 +484,11 @@ async fn relay_in<R: P2pReceiver<PublicKey = PublicKey>>(node: Arc<Node>, mut re
 async fn relay_admit<E: Clock>(context: E, node: Arc<Node>) {
     loop {
         context.sleep(RELAYED_ADMIT_EVERY).await;
-        admit_relayed(&node);
+        admit_queue(&node);
     }
 }
 
-fn admit_relayed(node: &Node) {
+fn admit_queue(node: &Node) {
     if let Err(e) = node.admit_queued_relayed() {
         tracing::warn!(error = %e, "cannot admit relayed transactions");
     }
