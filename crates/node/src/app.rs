@@ -217,11 +217,11 @@ impl Base {
     /// includable makes the whole block invalid (`None`); otherwise such transactions are
     /// dropped. Returns the included transactions, their receipts, the writes and the root.
     /// Every signature must have been verified already (at mempool admission, or as one batch
-    /// by [`Base::check`]).
+    /// by [`Base::check`]). Each transaction comes with its hash, computed once before.
     fn execute(
         &self,
         ctx: &BlockContext,
-        txs: Vec<SignedTransaction>,
+        txs: Vec<(SignedTransaction, Hash)>,
         strict: bool,
     ) -> Result<Option<Execution>, AppError> {
         let reader = self.db.reader()?;
@@ -235,14 +235,14 @@ impl Base {
         let mut included = Vec::new();
         let mut receipts = Vec::new();
         let mut refused = Vec::new();
-        for tx in txs {
-            match apply_tx_with(&mut overlay, ctx, &self.params, &tx, true) {
+        for (tx, hash) in txs {
+            match apply_tx_with(&mut overlay, ctx, &self.params, &tx, hash, true) {
                 Ok(r) => {
-                    receipts.push((r.tx_hash, r));
+                    receipts.push((hash, r));
                     included.push(tx);
                 }
                 Err(_) if strict => return Ok(None),
-                Err(_) => refused.push(tx.hash()),
+                Err(_) => refused.push(hash),
             }
         }
         kassa_state::end_block(&mut overlay, ctx);
@@ -356,7 +356,12 @@ impl Base {
         {
             return Ok(None);
         }
-        if h.tx_root != tx_root(&block.txs) || block.txs.len() > self.limits.txs_max {
+        if block.txs.len() > self.limits.txs_max {
+            return Ok(None);
+        }
+        // Each transaction is hashed once: for the root, the mempool and the receipts.
+        let hashes: Vec<Hash> = block.txs.iter().map(SignedTransaction::hash).collect();
+        if h.tx_root != tx_root_of(hashes.iter().copied()) {
             return Ok(None);
         }
         // A transaction waiting in the mempool had its signature checked at admission, and its
@@ -367,8 +372,9 @@ impl Base {
             block
                 .txs
                 .iter()
-                .filter(|t| !mempool.contains(&t.hash()))
-                .cloned()
+                .zip(&hashes)
+                .filter(|(_, h)| !mempool.contains(h))
+                .map(|(t, _)| t.clone())
                 .collect()
         };
         if !crate::mempool::signatures_valid(&unchecked) {
@@ -384,7 +390,7 @@ impl Base {
             state,
             root,
             ..
-        }) = self.execute(&ctx, block.txs.to_vec(), true)?
+        }) = self.execute(&ctx, block.txs.iter().cloned().zip(hashes).collect(), true)?
         else {
             return Ok(None);
         };

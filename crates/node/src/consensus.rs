@@ -552,9 +552,12 @@ where
     let max_block = BLOCK_SIZE_MAX;
     let prefix = &cfg.partition_prefix;
 
-    // -- transactions: what clients submit here goes to every other validator.
+    // -- transactions: what clients submit here goes to every other validator (a validator
+    // alone has nobody to relay to, and its submissions are not copied for the relay).
     let (relay, relay_queue) = tokio::sync::mpsc::channel(RELAY_QUEUE);
-    node.set_relay(relay);
+    if cfg.validators.len() > 1 {
+        node.set_relay(relay);
+    }
     let (txs_out, txs_in) = channels.txs;
     context
         .child("relay_out")

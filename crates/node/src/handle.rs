@@ -181,6 +181,10 @@ impl Node {
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         // The signatures are checked before taking any lock, and admission takes only the
         // mempool's: this runs in parallel with block building and commits.
+        if self.relay.get().is_none() {
+            // No peers (a node of one, or before consensus starts): nothing to copy for them.
+            return self.admit(txs);
+        }
         let results = self.admit(txs.clone())?;
         let admitted: Vec<SignedTransaction> = txs
             .into_iter()

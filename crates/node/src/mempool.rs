@@ -9,7 +9,14 @@ use kassa_state::exec::{account, nonce};
 use kassa_state::records::ChainParams;
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, Hash, Rejection, SignedTransaction, crypto};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The hasher of the mempool's hash maps: foldhash, seeded at random per process (so nobody can
+/// aim transactions at one bucket), several times cheaper than the standard SipHash on 32-byte
+/// keys. The mempool is the node's, not the state machine's, and no order of these maps can
+/// reach a block: they are looked up, and the expired ones' sets are read only to remove all
+/// they hold.
+type Hasher = foldhash::fast::RandomState;
 
 /// Limits of the mempool.
 #[derive(Clone, Debug)]
@@ -134,10 +141,11 @@ pub struct Mempool {
     config: MempoolConfig,
     by_sender: BTreeMap<Address, Queue>,
     /// Looked up and changed, never iterated: a hash map.
-    hashes: HashMap<Hash, (Address, u64)>,
-    /// (expiry height, hash) of every waiting transaction, so that pruning the expired ones
-    /// reads only those.
-    by_expiry: BTreeSet<(u64, Hash)>,
+    hashes: HashMap<Hash, (Address, u64), Hasher>,
+    /// The hashes of every waiting transaction by expiry height, so that pruning the expired
+    /// ones reads only those (one small ordered map of heights; each height's set is a hash
+    /// set, so taking a transaction out costs no ordered search over 32-byte keys).
+    by_expiry: BTreeMap<u64, HashSet<Hash, Hasher>>,
     bytes: usize,
 }
 
@@ -225,7 +233,8 @@ impl Mempool {
         }
         // Every waiting transaction of the sender will burn its fee: refuse what could not be
         // paid, so that one funded fee cannot queue hundreds of transactions.
-        let queued_fees = self.by_sender.get(&t.signer).map_or(0, |q| q.fees);
+        let queue = self.by_sender.get(&t.signer);
+        let queued_fees = queue.map_or(0, |q| q.fees);
         if queued_fees + u128::from(t.fee) > u128::from(kas) {
             return Err(AdmitError::FeesExceedBalance);
         }
@@ -233,11 +242,10 @@ impl Mempool {
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
-        let queue = self.by_sender.get(&t.signer).map(|q| &q.txs);
-        if queue.is_some_and(|q| q.contains_key(&t.nonce)) {
+        if queue.is_some_and(|q| q.txs.contains_key(&t.nonce)) {
             return Err(AdmitError::NonceTaken);
         }
-        if queue.is_some_and(|q| q.len() >= self.config.per_sender_max) {
+        if queue.is_some_and(|q| q.txs.len() >= self.config.per_sender_max) {
             return Err(AdmitError::SenderFull);
         }
         if self.hashes.len() >= self.config.txs_max || self.bytes + bytes > self.config.bytes_max {
@@ -245,7 +253,10 @@ impl Mempool {
         }
         let (signer, n) = (t.signer, t.nonce);
         self.hashes.insert(hash, (signer, n));
-        self.by_expiry.insert((t.expiry_height, hash));
+        self.by_expiry
+            .entry(t.expiry_height)
+            .or_default()
+            .insert(hash);
         self.bytes += bytes;
         let queue = self.by_sender.entry(signer).or_default();
         queue.fees += u128::from(tx.tx.fee);
@@ -253,15 +264,16 @@ impl Mempool {
         Ok(hash)
     }
 
-    /// Transactions for the next block: for each sender, the run of consecutive nonces starting
-    /// at the account's next nonce, taken round-robin across senders so that no sender can crowd
-    /// out the others, up to `txs_max` transactions and `bytes_max` bytes.
+    /// Transactions for the next block, each with its hash: for each sender, the run of
+    /// consecutive nonces starting at the account's next nonce, taken round-robin across senders
+    /// so that no sender can crowd out the others, up to `txs_max` transactions and `bytes_max`
+    /// bytes.
     pub fn select(
         &self,
         state: &impl Store,
         txs_max: usize,
         bytes_max: usize,
-    ) -> Vec<SignedTransaction> {
+    ) -> Vec<(SignedTransaction, Hash)> {
         let mut runs: Vec<(u64, std::collections::btree_map::Range<'_, u64, Entry>)> = self
             .by_sender
             .iter()
@@ -286,7 +298,7 @@ impl Mempool {
                 }
                 *expected += 1;
                 bytes += e.bytes;
-                out.push(e.tx.clone());
+                out.push((e.tx.clone(), e.hash));
                 progressed = true;
             }
             if !progressed {
@@ -337,8 +349,8 @@ impl Mempool {
         // Expired: the next height is past their expiry height.
         let expired: Vec<Hash> = self
             .by_expiry
-            .range(..(next_height, Hash::default()))
-            .map(|(_, h)| *h)
+            .range(..next_height)
+            .flat_map(|(_, hs)| hs.iter().copied())
             .collect();
         for h in expired {
             self.remove(&h);
@@ -363,7 +375,13 @@ impl Mempool {
     /// indexes and the byte count.
     fn forget(&mut self, e: &Entry) {
         self.hashes.remove(&e.hash);
-        self.by_expiry.remove(&(e.tx.tx.expiry_height, e.hash));
+        let expiry = e.tx.tx.expiry_height;
+        if let Some(hs) = self.by_expiry.get_mut(&expiry) {
+            hs.remove(&e.hash);
+            if hs.is_empty() {
+                self.by_expiry.remove(&expiry);
+            }
+        }
         self.bytes -= e.bytes;
     }
 }

@@ -358,18 +358,26 @@ pub fn apply_tx<S: StoreMut>(
     signature_verified: bool,
 ) -> R<Receipt> {
     let params = chain_params(st).expect("genesis applied before transactions");
-    apply_tx_with(st, ctx, &params, stx, signature_verified)
+    apply_tx_with(st, ctx, &params, stx, stx.hash(), signature_verified)
 }
 
-/// [`apply_tx`] with the chain parameters already read: they never change after genesis, so a
-/// block reads and decodes them once rather than once per transaction.
+/// [`apply_tx`] with the chain parameters already read (they never change after genesis, so a
+/// block reads and decodes them once rather than once per transaction) and the transaction's
+/// hash already known (`tx_hash` must be `stx.hash()`: the mempool keeps it, and a peer's block
+/// is hashed once for its transaction root), so no transaction is encoded and hashed twice.
 pub fn apply_tx_with<S: StoreMut>(
     st: &mut S,
     ctx: &BlockContext,
     params: &ChainParams,
     stx: &SignedTransaction,
+    tx_hash: Hash,
     signature_verified: bool,
 ) -> R<Receipt> {
+    debug_assert_eq!(
+        tx_hash,
+        stx.hash(),
+        "the caller's hash is the transaction's"
+    );
     check_stateless(stx, params, !signature_verified)?;
     let tx = &stx.tx;
     if ctx.height > tx.expiry_height {
@@ -428,7 +436,7 @@ pub fn apply_tx_with<S: StoreMut>(
     let all = charged.into_writes();
     apply_writes(st, all);
     Ok(Receipt {
-        tx_hash: stx.hash(),
+        tx_hash,
         fee: tx.fee,
         outcome,
         writes,
