@@ -95,8 +95,9 @@ struct BenchArgs {
     /// Which benchmark: state, node, network (4 validators), scale, or all.
     #[arg(value_enum, default_value = "all")]
     which: bench::Which,
-    /// Signed transactions in the measured load.
-    #[arg(long, default_value_t = 20_000)]
+    /// Signed transactions in the measured load (by default enough for about a second of a
+    /// saturated node: shorter runs measure mostly the first and last blocks).
+    #[arg(long, default_value_t = 50_000)]
     txs: usize,
     /// Accounts signing them (every account is a member of the benchmark's society).
     #[arg(long, default_value_t = 1_000)]

@@ -247,6 +247,7 @@ impl Base {
         }
         kassa_state::end_block(&mut overlay, ctx);
         let writes = overlay.into_writes();
+        let keys = writes.len();
         let applied = started.elapsed();
         let below: Vec<&PendingState> = self.ancestry.iter().map(AsRef::as_ref).collect();
         let state = self.db.prepare_on(ctx.height, writes, &below)?;
@@ -254,6 +255,7 @@ impl Base {
         tracing::debug!(
             height = ctx.height,
             txs = included.len(),
+            keys,
             apply_us = applied.as_micros(),
             tree_us = (started.elapsed() - applied).as_micros(),
             "executed"
