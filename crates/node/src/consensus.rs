@@ -457,10 +457,15 @@ async fn relay_out<S: P2pSender<PublicKey = PublicKey>>(
             txs.extend(more);
         }
         for chunk in txs.chunks(RELAY_BATCH_MAX) {
-            let batch = RelayBatch::new(chunk.to_vec()).expect("chunks are bounded");
-            let _ = sender.send(Recipients::All, kcodec::encode(&batch), false);
+            let message = relay_message(chunk.to_vec()).expect("chunks are bounded");
+            let _ = sender.send(Recipients::All, message, false);
         }
     }
+}
+
+/// The relay message carrying `txs` (`None` above [`RELAY_BATCH_MAX`] of them).
+pub fn relay_message(txs: Vec<SignedTransaction>) -> Option<Vec<u8>> {
+    RelayBatch::new(txs).map(|batch| kcodec::encode(&batch))
 }
 
 /// Takes in the transactions other validators relay, for admission as one signature batch
@@ -470,7 +475,7 @@ async fn relay_in<R: P2pReceiver<PublicKey = PublicKey>>(node: Arc<Node>, mut re
     while let Ok((peer, message)) = receiver.recv().await {
         match kcodec::decode::<RelayBatch>(message.as_ref(), RELAY_MSG_MAX) {
             Ok(batch) => {
-                if node.queue_relayed(batch.into_inner()) {
+                if node.queue_relayed(peer, batch.into_inner()) {
                     admit_queue(&node);
                 }
             }
@@ -558,6 +563,11 @@ where
     if cfg.validators.len() > 1 {
         node.set_relay(relay);
     }
+    // A validator that relays a forged signature is cut off (see `Node::admit_queued_relayed`).
+    let forgers = std::sync::Mutex::new(blocker.clone());
+    node.set_forgers(Box::new(move |peer| {
+        let _ = crate::app::lock(&forgers).block(peer);
+    }));
     let (txs_out, txs_in) = channels.txs;
     context
         .child("relay_out")

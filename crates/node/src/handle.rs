@@ -3,6 +3,7 @@
 //! wait for inclusion), and, on a development chain, the faucet.
 
 use crate::app::{App, AppError, Finalized, lock};
+use crate::consensus::PublicKey;
 use crate::mempool::{AdmitError, Mempool};
 use futures::future::BoxFuture;
 use kassa_db::{Db, Durability, Head};
@@ -78,9 +79,28 @@ pub struct Node {
     /// Transactions other validators relayed, not yet admitted: their signatures are checked
     /// later, together, as one batch (see [`Node::queue_relayed`]). Bounded by
     /// [`RELAYED_BATCH`] plus one relay message.
-    relayed: Mutex<Vec<SignedTransaction>>,
+    relayed: Mutex<RelayQueue>,
+    /// Told of each validator that relayed a forged signature (to block it).
+    forgers: OnceLock<Forgers>,
     certificates: OnceLock<Box<dyn Certificates>>,
     observer: OnceLock<Box<dyn Observer>>,
+}
+
+/// Relayed transactions waiting for admission, by message, with the validator that sent each.
+#[derive(Debug, Default)]
+struct RelayQueue {
+    messages: Vec<(PublicKey, Vec<SignedTransaction>)>,
+    /// How many transactions `messages` hold.
+    txs: usize,
+}
+
+/// What [`Node::set_forgers`] set.
+struct Forgers(Box<dyn Fn(PublicKey) + Send + Sync>);
+
+impl std::fmt::Debug for Forgers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Forgers")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -126,7 +146,8 @@ impl Node {
             metrics: Counters::default(),
             proposed_at: Mutex::new(BTreeMap::new()),
             relay: OnceLock::new(),
-            relayed: Mutex::new(Vec::new()),
+            relayed: Mutex::new(RelayQueue::default()),
+            forgers: OnceLock::new(),
             certificates: OnceLock::new(),
             observer: OnceLock::new(),
         })
@@ -169,9 +190,19 @@ impl Node {
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let valid = crate::mempool::signatures_each_valid(&txs);
+        self.admit_checked(txs, &valid)
+    }
+
+    /// Admits transactions whose signatures were checked: `valid` is what
+    /// [`crate::mempool::signatures_each_valid`] says of them.
+    fn admit_checked(
+        &self,
+        txs: Vec<SignedTransaction>,
+        valid: &[bool],
+    ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let reader = self.db.reader()?;
         let next = self.head().height + 1;
-        Ok(lock(&self.mempool).admit_batch_checked(txs, &valid, &reader, &self.params, next))
+        Ok(lock(&self.mempool).admit_batch_checked(txs, valid, &reader, &self.params, next))
     }
 
     /// Admits transactions from a client to the mempool, and relays the admitted ones.
@@ -212,20 +243,50 @@ impl Node {
     /// relayed since then as one batch is cheaper per signature than one batch per message (a
     /// message carries what a peer admitted since its last one, often a handful): with IFMA,
     /// about 9 µs in a batch of hundreds, 14 µs in one of 25, 41 µs alone.
-    pub fn queue_relayed(&self, txs: Vec<SignedTransaction>) -> bool {
-        let mut queued = lock(&self.relayed);
-        queued.extend(txs);
-        queued.len() >= RELAYED_BATCH
+    pub fn queue_relayed(&self, from: PublicKey, txs: Vec<SignedTransaction>) -> bool {
+        let mut queue = lock(&self.relayed);
+        queue.txs += txs.len();
+        queue.messages.push((from, txs));
+        queue.txs >= RELAYED_BATCH
     }
 
     /// Admits every queued relayed transaction ([`Node::queue_relayed`]), their signatures
     /// checked as one batch. Returns how many were new here.
+    ///
+    /// A validator relays only transactions it admitted, so only transactions whose signatures
+    /// it checked: one that relays a forged signature is faulty or malicious, and is reported
+    /// to [`Node::set_forgers`] (which blocks it) instead of making this node check its
+    /// forgeries forever.
     pub fn admit_queued_relayed(&self) -> Result<usize, AppError> {
-        let txs = std::mem::take(&mut *lock(&self.relayed));
-        if txs.is_empty() {
+        let queue = std::mem::take(&mut *lock(&self.relayed));
+        if queue.txs == 0 {
             return Ok(0);
         }
-        self.admit_relayed(txs)
+        let mut txs = Vec::with_capacity(queue.txs);
+        let mut senders = Vec::with_capacity(queue.messages.len());
+        for (from, message) in queue.messages {
+            txs.extend(message);
+            senders.push((from, txs.len()));
+        }
+        let valid = crate::mempool::signatures_each_valid(&txs);
+        let mut start = 0;
+        for (from, end) in senders {
+            if valid[start..end].contains(&false) {
+                tracing::warn!(peer = %from, "a validator relayed a forged signature");
+                if let Some(forgers) = self.forgers.get() {
+                    (forgers.0)(from);
+                }
+            }
+            start = end;
+        }
+        let results = self.admit_checked(txs, &valid)?;
+        Ok(results.iter().filter(|r| r.is_ok()).count())
+    }
+
+    /// Sets who is told of validators that relay forged signatures (once; later calls are
+    /// ignored).
+    pub fn set_forgers(&self, report: Box<dyn Fn(PublicKey) + Send + Sync>) {
+        let _ = self.forgers.set(Forgers(report));
     }
 
     /// Sets who is told about each finalized block (once; later calls are ignored).

@@ -36,6 +36,12 @@ fn transfer(from: u8, to: u8, nonce: u64, amount: u64) -> SignedTransaction {
     .sign(&key(from))
 }
 
+/// The public key of validator `n` (who relayed a message).
+fn validator(n: u64) -> kassa_node::consensus::PublicKey {
+    use commonware_cryptography::Signer as _;
+    commonware_cryptography::ed25519::PrivateKey::from_seed(n).public_key()
+}
+
 fn proposer() -> Address {
     key(0).address()
 }
@@ -179,7 +185,7 @@ fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_bui
     forged.signature.0[3] ^= 1;
 
     // Queued, not yet admitted: nothing is checked or waiting until a block needs it.
-    assert!(!a.queue_relayed(vec![t1.clone(), forged.clone(), t2.clone()]));
+    assert!(!a.queue_relayed(validator(1), vec![t1.clone(), forged.clone(), t2.clone()]));
     assert!(!a.is_waiting(&t1.hash()) && !a.is_waiting(&t2.hash()));
     // Building admits the queue first: the forged signature fails the batch, each is then
     // checked on its own, and only the forged one is left out.
@@ -195,16 +201,55 @@ fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_bui
 
     // Checking a block admits the queue first too: the block's transactions are then waiting,
     // and an admission admits each only once.
-    assert!(!b.queue_relayed(vec![t2.clone(), t1.clone()]));
+    assert!(!b.queue_relayed(validator(1), vec![t2.clone(), t1.clone()]));
     assert!(b.verify(&block, 2_000, 1_000).unwrap());
     assert!(b.is_waiting(&t1.hash()) && b.is_waiting(&t2.hash()));
     assert_eq!(b.admit_relayed(vec![t1.clone()]).unwrap(), 0);
 
     // A full batch asks its caller to admit it at once.
     let many = vec![t1.clone(); kassa_node::handle::RELAYED_BATCH - 1];
-    assert!(!b.queue_relayed(many));
-    assert!(b.queue_relayed(vec![t1]));
+    assert!(!b.queue_relayed(validator(1), many));
+    assert!(b.queue_relayed(validator(2), vec![t1]));
     assert_eq!(b.admit_queued_relayed().unwrap(), 0, "all duplicates");
+}
+
+#[test]
+fn a_validator_that_relays_a_forged_signature_is_reported_for_blocking_and_honest_relayers_are_not()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let node = kassa_node::Node::new(app, None);
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reported.clone();
+    node.set_forgers(Box::new(move |peer| sink.lock().unwrap().push(peer)));
+    let (t1, t2, t3) = (
+        transfer(1, 2, 0, 5),
+        transfer(2, 3, 0, 7),
+        transfer(3, 1, 0, 9),
+    );
+    let mut forged = transfer(1, 3, 1, 4);
+    forged.signature.0[10] ^= 1;
+
+    // Validator 2 hides one forgery among valid transactions; 1 and 3 relay valid ones only,
+    // one of them a transaction validator 2 relayed too.
+    assert!(!node.queue_relayed(validator(1), vec![t1.clone()]));
+    assert!(!node.queue_relayed(validator(2), vec![t2.clone(), forged.clone(), t3.clone()]));
+    assert!(!node.queue_relayed(validator(3), vec![t2.clone()]));
+    assert_eq!(node.admit_queued_relayed().unwrap(), 3);
+
+    assert_eq!(*reported.lock().unwrap(), vec![validator(2)]);
+    for t in [&t1, &t2, &t3] {
+        assert!(
+            node.is_waiting(&t.hash()),
+            "valid relayed transactions are admitted"
+        );
+    }
+    assert!(!node.is_waiting(&forged.hash()));
+
+    // Nothing is reported when every relayed signature is valid.
+    assert!(!node.queue_relayed(validator(3), vec![transfer(2, 1, 1, 1)]));
+    assert_eq!(node.admit_queued_relayed().unwrap(), 1);
+    assert_eq!(reported.lock().unwrap().len(), 1);
 }
 
 #[test]

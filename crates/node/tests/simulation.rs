@@ -20,6 +20,7 @@
 use commonware_consensus::simplex::mocks;
 use commonware_cryptography::{Sha256, Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link};
+use commonware_p2p::{Recipients, Sender as _};
 use commonware_runtime::deterministic::{
     self, Context, FaultConfig, PartialWriteMode, WriteConfig,
 };
@@ -138,6 +139,9 @@ enum Fault {
     Crash,
     /// Validator 3 runs Commonware's `Conflicter`: conflicting notarize and finalize votes.
     Byzantine,
+    /// Validator 3 takes no part in consensus and relays a transaction with a forged signature
+    /// every second.
+    Forger,
     /// Every validator loses power at once, mid-flight; writes the storage had not synced are
     /// torn (a random subset of their bytes survives); all restart from what is left.
     PowerLoss,
@@ -464,7 +468,7 @@ async fn boot(
     network.start();
     let link = link(fault);
     connect(&oracle, &keys, &link, None).await;
-    let honest: Vec<usize> = if fault == Fault::Byzantine {
+    let honest: Vec<usize> = if matches!(fault, Fault::Byzantine | Fault::Forger) {
         (0..VALIDATORS).filter(|i| *i != FAULTY).collect()
     } else {
         (0..VALIDATORS).collect()
@@ -480,6 +484,33 @@ async fn boot(
         honest,
     };
     for i in 0..VALIDATORS {
+        if fault == Fault::Forger && i == FAULTY {
+            let ch = channels(&net.oracle, &net.keys[i]).await;
+            let (mut relay, _) = ch.txs;
+            context.child("forger").spawn(move |context| async move {
+                let key = account(0);
+                for nonce in 0.. {
+                    context.sleep(Duration::from_secs(1)).await;
+                    let mut forged = Transaction {
+                        chain_id: ChainId::new(CHAIN.to_string()).unwrap(),
+                        signer: key.address(),
+                        nonce,
+                        fee: 1_000,
+                        expiry_height: 1_000_000,
+                        body: Body::Transfer {
+                            to: account(1).address(),
+                            asset: AssetId::NATIVE,
+                            amount: 1_000_000,
+                        },
+                    }
+                    .sign(&key);
+                    forged.signature.0[0] ^= 1;
+                    let message = consensus::relay_message(vec![forged]).unwrap();
+                    let _ = relay.send(Recipients::All, message, false);
+                }
+            });
+            continue;
+        }
         if fault == Fault::Byzantine && i == FAULTY {
             let scheme = consensus::Scheme::signer(
                 &commonware_utils::union(&consensus::namespace(CHAIN), b"_CONSENSUS"),
@@ -575,6 +606,16 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         }
     }
     assert!(target > 0, "every mempool drained");
+    if fault == Fault::Forger {
+        // Relaying a forged signature proves a validator faulty: every honest one blocked it.
+        let blocked = net.oracle.blocked().await.unwrap();
+        for i in honest {
+            assert!(
+                blocked.contains(&(net.keys[*i].clone(), net.keys[FAULTY].clone())),
+                "validator {i} blocked the validator that relayed a forged signature: {blocked:?}"
+            );
+        }
+    }
     let record = net.record.lock().unwrap();
     assert!(
         record.violations.is_empty(),
@@ -770,4 +811,9 @@ fn a_power_loss_on_every_validator_tearing_unsynced_writes_loses_no_finalized_bl
 #[test]
 fn a_byzantine_validator_sending_conflicting_votes_cannot_fork_or_stop_the_chain() {
     scenario(Fault::Byzantine);
+}
+
+#[test]
+fn a_validator_relaying_forged_signatures_is_blocked_by_every_honest_one_and_the_chain_goes_on() {
+    scenario(Fault::Forger);
 }
