@@ -227,13 +227,6 @@ impl Node {
         Ok(results)
     }
 
-    /// Admits transactions a peer relayed (not relayed again: validators are fully connected).
-    /// Returns how many were new here.
-    pub fn admit_relayed(&self, txs: Vec<SignedTransaction>) -> Result<usize, AppError> {
-        let results = self.admit(txs)?;
-        Ok(results.iter().filter(|r| r.is_ok()).count())
-    }
-
     /// Holds transactions a peer relayed until [`Node::admit_queued_relayed`]; returns whether
     /// [`RELAYED_BATCH`] are now waiting, so the caller should admit them now.
     ///
@@ -251,7 +244,8 @@ impl Node {
     }
 
     /// Admits every queued relayed transaction ([`Node::queue_relayed`]), their signatures
-    /// checked as one batch. Returns how many were new here.
+    /// checked as one batch (not relayed again: validators are fully connected). Returns how
+    /// many were new here.
     ///
     /// A validator relays only transactions it admitted, so only transactions whose signatures
     /// it checked: one that relays a forged signature is faulty or malicious, and is reported

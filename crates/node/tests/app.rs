@@ -204,7 +204,8 @@ fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_bui
     assert!(!b.queue_relayed(validator(1), vec![t2.clone(), t1.clone()]));
     assert!(b.verify(&block, 2_000, 1_000).unwrap());
     assert!(b.is_waiting(&t1.hash()) && b.is_waiting(&t2.hash()));
-    assert_eq!(b.admit_relayed(vec![t1.clone()]).unwrap(), 0);
+    assert!(!b.queue_relayed(validator(1), vec![t1.clone()]));
+    assert_eq!(b.admit_queued_relayed().unwrap(), 0);
 
     // A full batch asks its caller to admit it at once.
     let many = vec![t1.clone(); kassa_node::handle::RELAYED_BATCH - 1];
