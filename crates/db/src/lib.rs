@@ -17,9 +17,11 @@
 //! keeps the state machine independent of the async runtime. Consensus' own storage (journals,
 //! archives) does live on Commonware's runtime storage.
 
+mod batch;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, ValueHash, Version};
 use kassa_state::{Receipt, ScanStore, Store};
 use kassa_types::{Block, BlockHeader, Hash};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -309,9 +311,7 @@ impl Db {
             base: &reader,
             below,
         };
-        let (root, update) = update_tree(&stacked, &writes, height, Update::Batched)?;
-        let batch = update.node_batch;
-        let leaf_values = leaf_values(&stacked, &batch, height)?;
+        let (root, batch, leaf_values) = update_tree(&stacked, &writes, height, Update::Batched)?;
         Ok(PendingState {
             height,
             writes,
@@ -628,63 +628,99 @@ impl TreeReader for Reader {
     }
 }
 
-/// The committed tree with the prepared, not yet committed, blocks `below` on top (oldest
-/// first, one version each).
 /// How the tree takes a block's writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Update {
-    /// Key by key: every internal node on a key's path is rebuilt and rehashed for that key,
-    /// so the nodes near the root are hashed once per key of the block. (Blocks with deletions
-    /// go this way anyway; named here for the test that compares the two.)
+    /// Key by key (`jmt`'s `put_value_set`): every internal node on a key's path is rebuilt and
+    /// rehashed for that key, so the nodes near the root are hashed once per key of the block.
+    /// Blocks with deletions go this way anyway; named here for the tests that compare.
     #[cfg(test)]
     Sequential,
-    /// All keys at once (sorted, split by nibble): every touched node is rebuilt and hashed once
-    /// per block. `jmt`'s batch insertion takes no deletions, so a block that deletes a key
-    /// goes key by key. Both give the same tree, node for node (tested below).
+    /// All keys at once through `jmt`'s own `batch_put_value_sets`, for the tests that compare.
+    #[cfg(test)]
+    JmtBatched,
+    /// All keys at once ([`batch::insert`]: sorted, split by nibble): every touched node is
+    /// rebuilt and hashed once per block. Takes no deletions, so a block that deletes a key goes
+    /// key by key. All three give the same tree, node for node (tested below).
     Batched,
 }
 
-/// The new root and tree nodes after `writes` at version `height`.
+/// The value of each new leaf of a tree update, under [`leaf_value_key`].
+type LeafValues = BTreeMap<[u8; 40], Vec<u8>>;
+
+/// The new root, tree nodes and leaf values ([`leaf_values`]) after `writes` at version
+/// `height`.
 fn update_tree(
     reader: &Stacked<'_>,
     writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     height: u64,
     how: Update,
-) -> Result<(RootHash, jmt::storage::TreeUpdateBatch)> {
-    let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
+) -> Result<(RootHash, NodeBatch, LeafValues)> {
+    let tree_error = |e: anyhow::Error| DbError::Tree(e.to_string());
     let inserts_only = !writes.is_empty() && writes.values().all(Option::is_some);
-    let updated = if how == Update::Batched && inserts_only {
-        let set: Vec<(KeyHash, OwnedValue)> = writes
+    if how == Update::Batched && inserts_only {
+        // (key hash, value hash, value), sorted by key hash.
+        let mut set: Vec<(KeyHash, ValueHash, &[u8])> = writes
             .iter()
-            .filter_map(|(k, v)| Some((key_hash(k), v.clone()?)))
+            .filter_map(|(k, v)| {
+                let v = v.as_deref()?;
+                Some((key_hash(k), ValueHash::with::<Sha256>(v), v))
+            })
             .collect();
-        tree.batch_put_value_sets(vec![set], None, height)
-            .map(|(roots, update)| (roots[0], update))
-    } else {
-        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
-            .iter()
-            .map(|(k, v)| (key_hash(k), v.clone()))
-            .collect();
-        tree.put_value_set(set, height)
-    };
-    updated.map_err(|e| DbError::Tree(e.to_string()))
+        set.sort_unstable_by_key(|(kh, _, _)| *kh);
+        let kvs: Vec<(KeyHash, ValueHash)> = set.iter().map(|(kh, vh, _)| (*kh, *vh)).collect();
+        let (root, nodes) = batch::insert(reader, height, &kvs)?;
+        let batch = NodeBatch::new(nodes, BTreeMap::new());
+        let written = |kh: &KeyHash| {
+            set.binary_search_by_key(kh, |(k, _, _)| *k)
+                .ok()
+                .map(|i| set[i].2.to_vec())
+        };
+        let values = leaf_values(reader, &batch, height, written)?;
+        return Ok((RootHash(root), batch, values));
+    }
+    let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
+    let (root, update) = match how {
+        #[cfg(test)]
+        Update::JmtBatched if inserts_only => {
+            let set: Vec<(KeyHash, OwnedValue)> = writes
+                .iter()
+                .filter_map(|(k, v)| Some((key_hash(k), v.clone()?)))
+                .collect();
+            tree.batch_put_value_sets(vec![set], None, height)
+                .map(|(roots, update)| (roots[0], update))
+        }
+        _ => {
+            let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+                .iter()
+                .map(|(k, v)| (key_hash(k), v.clone()))
+                .collect();
+            tree.put_value_set(set, height)
+        }
+    }
+    .map_err(tree_error)?;
+    let batch = update.node_batch;
+    let written = |kh: &KeyHash| batch.values().get(&(height, *kh)).cloned().flatten();
+    let values = leaf_values(reader, &batch, height, written)?;
+    Ok((root, batch, values))
 }
 
 /// The value of every leaf in `batch` (the tree's new nodes at `height`), keyed for
-/// [`JMT_VALUES`]: the block's own write if it wrote the key, else (a leaf moved down or copied
-/// to make room for another key) its value in the tree before.
+/// [`JMT_VALUES`]: the block's own write if it wrote the key (`written`), else (a leaf moved
+/// down or copied to make room for another key) its value in the tree before.
 fn leaf_values(
     reader: &Stacked<'_>,
     batch: &NodeBatch,
     height: u64,
-) -> Result<BTreeMap<[u8; 40], Vec<u8>>> {
+    written: impl Fn(&KeyHash) -> Option<Vec<u8>>,
+) -> Result<LeafValues> {
     let mut out = BTreeMap::new();
     for (key, node) in batch.nodes() {
         let Node::Leaf(leaf) = node else { continue };
         let kh = leaf.key_hash();
-        let value = match batch.values().get(&(height, kh)) {
-            Some(Some(v)) => v.clone(),
-            _ => height
+        let value = match written(&kh) {
+            Some(v) => v,
+            None => height
                 .checked_sub(1)
                 .map(|before| reader.get_value_option(before, kh))
                 .transpose()
@@ -697,6 +733,8 @@ fn leaf_values(
     Ok(out)
 }
 
+/// The committed tree with the prepared, not yet committed, blocks `below` on top (oldest
+/// first, one version each).
 struct Stacked<'a> {
     base: &'a Reader,
     below: &'a [&'a PendingState],
@@ -742,21 +780,22 @@ mod tests {
     use super::*;
     use kassa_state::testkit::SplitMix;
 
-    #[test]
-    fn a_batched_tree_update_gives_the_same_root_and_nodes_as_key_by_key() {
+    /// Commits blocks of random writes (`blocks` of them, each of up to `most` writes over
+    /// `keys` keys, deleting some keys in every fifth block), and checks at each that the three
+    /// ways of updating the tree give the same root, the same nodes and the same leaf values.
+    /// Returns how many blocks took the batched path.
+    fn compare_tree_updates(seed: u64, blocks: u64, most: u64, keys: u64) -> usize {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("state.redb")).unwrap();
         // The same "random" blocks on every run.
-        let mut rng = SplitMix(7);
+        let mut rng = SplitMix(seed);
         let mut batched_blocks = 0;
-        // Blocks of 0 to 300 writes over 500 keys: new keys, updates, and (in some blocks)
-        // deletions, which take the key-by-key path in both.
-        for height in 0..40u64 {
+        for height in 0..blocks {
             let mut writes = BTreeMap::new();
-            let n = rng.next_u64() % 301;
+            let n = rng.next_u64() % (most + 1);
             let deletes = height % 5 == 4;
             for _ in 0..n {
-                let key = (rng.next_u64() % 500).to_be_bytes().to_vec();
+                let key = (rng.next_u64() % keys).to_be_bytes().to_vec();
                 let value = if deletes && rng.next_u64().is_multiple_of(4) {
                     None
                 } else {
@@ -770,22 +809,44 @@ mod tests {
                 below: &[],
             };
             let one = update_tree(&stacked, &writes, height, Update::Sequential).unwrap();
-            let all = update_tree(&stacked, &writes, height, Update::Batched).unwrap();
-            assert_eq!(one.0, all.0, "root at height {height}");
-            assert_eq!(
-                one.1.node_batch, all.1.node_batch,
-                "nodes at height {height}"
-            );
+            let jmt = update_tree(&stacked, &writes, height, Update::JmtBatched).unwrap();
+            let ours = update_tree(&stacked, &writes, height, Update::Batched).unwrap();
+            for (name, other) in [("jmt's batch", &jmt), ("key by key", &one)] {
+                assert_eq!(ours.0, other.0, "root at height {height}, against {name}");
+                assert_eq!(
+                    ours.1.nodes(),
+                    other.1.nodes(),
+                    "nodes at height {height}, against {name}"
+                );
+                assert_eq!(ours.2, other.2, "leaf values at {height}, against {name}");
+            }
             if !writes.is_empty() && writes.values().all(Option::is_some) {
                 batched_blocks += 1;
             }
             let pending = db.prepare(height, writes).unwrap();
-            assert_eq!(pending.state_root, Hash(all.0.0));
+            assert_eq!(pending.state_root, Hash(ours.0.0));
             db.commit_block(&pending, None, &[], 0).unwrap();
         }
-        assert!(
-            batched_blocks >= 20,
-            "the batched path ran {batched_blocks} times"
-        );
+        batched_blocks
+    }
+
+    #[test]
+    fn a_batched_tree_update_gives_the_same_root_nodes_and_values_as_jmt_key_by_key_and_batched() {
+        // Blocks of 0 to 300 writes over 500 keys: new keys, updates, and (in some blocks)
+        // deletions, which take the key-by-key path in all three.
+        let batched = compare_tree_updates(7, 40, 300, 500);
+        assert!(batched >= 20, "the batched path ran {batched} times");
+    }
+
+    #[test]
+    fn a_batched_tree_update_matches_jmt_from_one_key_up_and_over_a_large_key_space() {
+        // Blocks of 0 to 3 writes: a tree that is empty, then one leaf at the root, then a few
+        // leaves that split it.
+        let batched = compare_tree_updates(11, 30, 3, 1_000_000);
+        assert!(batched >= 15, "the batched path ran {batched} times");
+        // Blocks of up to 3,000 writes over 100,000 keys: deeper trees, leaves moved down by
+        // neighbours sharing several nibbles.
+        let batched = compare_tree_updates(13, 12, 3_000, 100_000);
+        assert!(batched >= 7, "the batched path ran {batched} times");
     }
 }
