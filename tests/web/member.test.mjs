@@ -214,9 +214,11 @@ async function expectText(page, selector, text) {
 async function join(p, pledge, contribution) {
   await p.page.goto(`${node.url}/#/society/${society.id}`);
   await p.page.fill('#join-pledge', pledge);
+  assert.equal(await p.page.inputValue('#join-pledge'), pledge, 'the pledge typed is the pledge sent');
   await p.page.click('#join-form button[type=submit]');
   await done(p.page, 'join');
   await p.page.fill('#contribute-amount', contribution);
+  assert.equal(await p.page.inputValue('#contribute-amount'), contribution, 'the amount typed is the amount sent');
   await p.page.click('#contribute-form button[type=submit]');
   await done(p.page, 'contribute');
 }
@@ -249,6 +251,35 @@ test('two members join and contribute in the browser, and two dev accounts bring
   assert.ok(facts.includes('Next pledge due'), facts);
   noPageErrors(alice);
   noPageErrors(bob);
+});
+
+test('a panel redrawn for a new block leaves alone the field the member has just moved into', async () => {
+  const page = alice.page;
+  const field = page.locator('#contribute-amount');
+  await field.waitFor();
+  await page.evaluate(() => document.activeElement?.blur());
+  // Hold the membership panel's next redraw in flight (its fetch of the member answers late), and
+  // move into the field meanwhile, as a member clicking into it would.
+  const member = /\/api\/v1\/societies\/\d+\/members\/kassa1[^/?]*$/;
+  await page.route(member, async (route) => {
+    await sleep(1500);
+    await route.continue().catch(() => {});
+  });
+  const asked = page.waitForRequest(member);
+  const answered = page.waitForResponse(member, { timeout: 60_000 });
+  await asked;
+  await field.focus();
+  await answered;
+  await sleep(1000); // the redraw, had it gone ahead, is done by now
+  await page.unroute(member);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'contribute-amount', 'the field the member is in is still there, with the keyboard');
+  await page.keyboard.press('End');
+  await page.keyboard.type('5');
+  assert.equal(await field.inputValue(), '105', 'what the member types lands in the field');
+  noPageErrors(alice);
+  // A region the member typed in stays as it is until the page is next rendered: start afresh.
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
 });
 
 test('a refused transaction is shown as a clear, typed message and changes nothing', async () => {

@@ -189,7 +189,8 @@ let refreshAgain = false;
 /**
  * Registers `fill(el)` to fill `el` now and again after every new block while the page is shown.
  * Each fill draws into a detached copy that replaces the region's content only when it is complete,
- * is the newest fill of that region, and the member has not typed in the region meanwhile.
+ * is the newest fill of that region, and the member has neither typed in the region nor moved the
+ * keyboard into it meanwhile.
  */
 export function live(el, fill) {
   const region = { el, fill, generation: 0, running: false };
@@ -213,7 +214,10 @@ async function fillRegion(region) {
   } finally {
     region.running = false;
   }
-  if (generation !== region.generation || el.dataset.dirty) return;
+  // The member may have moved into the region while it was being filled (a fetch takes a while):
+  // replacing it now would take the field from under the keyboard, and what they type next would
+  // go nowhere.
+  if (generation !== region.generation || el.dataset.dirty || el.contains(document.activeElement)) return;
   // Sections the member opened stay open.
   const opened = new Set(Array.from(el.querySelectorAll('details[open] > summary'), (s) => s.textContent));
   draft.querySelectorAll('details > summary').forEach((s) => {
