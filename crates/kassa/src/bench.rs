@@ -65,6 +65,9 @@ pub struct Options {
     /// Offered load of the node and network benchmarks, transactions per second; 0 submits as
     /// fast as the node admits (throughput at saturation, where latency is mostly queueing).
     pub rate: u64,
+    /// Client threads submitting over the nodes' HTTP APIs, one transaction per request; 0
+    /// submits in-process in batches.
+    pub http_clients: usize,
     pub json: Option<PathBuf>,
 }
 
@@ -223,7 +226,7 @@ pub fn run(opts: &Options) -> Result<()> {
     if let Some(path) = &opts.json {
         let out = json!({
             "machine": m,
-            "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate},
+            "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients},
             "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")
@@ -482,6 +485,7 @@ type Validators = (
     Vec<Arc<Node>>,
     Workload,
     Vec<tokio::sync::oneshot::Sender<()>>,
+    Vec<String>,
 );
 
 /// Worker threads for each of `n` validators sharing `cores`: its share of them (at least one,
@@ -506,13 +510,16 @@ fn start_validators(opts: &Options, n: usize, dir: &std::path::Path) -> Result<V
     let p2p: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect::<Result<_>>()?;
     let mut nodes = Vec::new();
     let mut stops = Vec::new();
+    let mut urls = Vec::new();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let worker_threads = worker_threads_each(cores, n);
     for (i, seed) in seeds.iter().enumerate() {
+        let http = free_addr()?;
+        urls.push(format!("http://{http}/api/v1/txs"));
         let plan = Plan {
             data_dir: dir.join(format!("validator-{i}")),
             genesis: w.genesis.clone(),
-            http: free_addr()?,
+            http,
             block_time: Duration::from_millis(opts.block_ms),
             role: Role::Validator {
                 seed: *seed,
@@ -551,7 +558,7 @@ fn start_validators(opts: &Options, n: usize, dir: &std::path::Path) -> Result<V
         );
         stops.push(stop);
     }
-    Ok((nodes, w, stops))
+    Ok((nodes, w, stops, urls))
 }
 
 /// Transactions handed to a node per call when saturating it: one batch signature check and one
@@ -640,6 +647,81 @@ fn submit(
     Ok(())
 }
 
+/// Submits `(account, tx)` pairs over the nodes' HTTP APIs (`POST /api/v1/txs`), one
+/// transaction per request, as wallets do, from `clients` threads: each account's transactions
+/// in order from one thread, to the account's node, retrying while its mempool is full. Returns
+/// when each transaction was accepted.
+fn submit_http(
+    urls: &[String],
+    txs: &[(usize, SignedTransaction)],
+    clients: usize,
+) -> Result<Vec<Instant>> {
+    let clients = clients.max(1);
+    let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); clients];
+    for (k, (account, _)) in txs.iter().enumerate() {
+        lanes[account % clients].push(k);
+    }
+    let bodies: Vec<Value> = txs
+        .iter()
+        .map(|(_, t)| json!({ "tx": hex::encode(t.encode()) }))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let sent: Vec<Vec<(usize, Instant)>> = std::thread::scope(|s| {
+        let lanes: Vec<_> = lanes
+            .iter()
+            .map(|lane| {
+                let bodies = &bodies;
+                s.spawn(move || -> Result<Vec<(usize, Instant)>> {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .timeout_global(Some(Duration::from_secs(60)))
+                        .http_status_as_error(false)
+                        .build()
+                        .into();
+                    let mut sent = Vec::with_capacity(lane.len());
+                    for &k in lane {
+                        let url = &urls[txs[k].0 % urls.len()];
+                        loop {
+                            ensure!(
+                                Instant::now() < deadline,
+                                "submission did not finish in time"
+                            );
+                            let at = Instant::now();
+                            let mut resp = agent.post(url).send_json(&bodies[k])?;
+                            // Read to the end, so that the connection is reused.
+                            let answer = resp.body_mut().read_to_string()?;
+                            match resp.status().as_u16() {
+                                200 => {
+                                    sent.push((k, at));
+                                    break;
+                                }
+                                503 => std::thread::sleep(Duration::from_millis(2)),
+                                status => bail!(
+                                    "a transaction was refused over HTTP ({status}): {answer}"
+                                ),
+                            }
+                        }
+                    }
+                    Ok(sent)
+                })
+            })
+            .collect();
+        lanes
+            .into_iter()
+            .map(|l| {
+                l.join()
+                    .map_err(|_| anyhow::anyhow!("an HTTP client panicked"))?
+            })
+            .collect::<Result<_>>()
+    })?;
+    let mut at = vec![None; txs.len()];
+    for (k, t) in sent.into_iter().flatten() {
+        at[k] = Some(t);
+    }
+    at.into_iter()
+        .map(|t| t.context("every transaction was sent"))
+        .collect()
+}
+
 /// Waits until `observer` has finalized every transaction; returns when each was.
 fn finalized_at(
     events: &mut tokio::sync::broadcast::Receiver<Arc<kassa_node::Finalized>>,
@@ -691,7 +773,7 @@ const LATENCY_SECS: u64 = 3;
 /// freshly started validators.
 fn bench_nodes_under_loads(opts: &Options, n: usize) -> Result<Vec<Row>> {
     let mut rows = vec![bench_nodes(opts, n)?];
-    if opts.rate == 0 {
+    if opts.rate == 0 && opts.http_clients == 0 {
         for rate in LATENCY_LOADS {
             let txs = opts.txs.min(usize::try_from(rate * LATENCY_SECS)?);
             rows.push(bench_nodes(
@@ -709,7 +791,16 @@ fn bench_nodes_under_loads(opts: &Options, n: usize) -> Result<Vec<Row>> {
 
 fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let what = if n == 1 { "node" } else { "network" };
-    let load = if opts.rate == 0 {
+    ensure!(
+        opts.http_clients == 0 || opts.rate == 0,
+        "--http measures saturation: leave out --rate"
+    );
+    let load = if opts.http_clients > 0 {
+        format!(
+            "over HTTP, {} clients, one transaction per request",
+            opts.http_clients
+        )
+    } else if opts.rate == 0 {
         format!("saturated (batches of {SUBMIT_BATCH})")
     } else {
         format!("offered {} tx/s", opts.rate)
@@ -719,7 +810,7 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         opts.block_ms
     );
     let dir = tempfile::tempdir()?;
-    let (nodes, w, stops) = start_validators(opts, n, dir.path())?;
+    let (nodes, w, stops, urls) = start_validators(opts, n, dir.path())?;
     let observer = nodes[0].clone();
     for stage in &w.setup {
         let mut events = observer.subscribe();
@@ -740,8 +831,11 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let submitter = {
         let nodes = nodes.clone();
         let txs = w.measured.clone();
-        let rate = opts.rate;
+        let (rate, clients) = (opts.rate, opts.http_clients);
         std::thread::spawn(move || {
+            if clients > 0 {
+                return submit_http(&urls, &txs, clients);
+            }
             let mut sent = Vec::new();
             submit(&nodes, &txs, &mut sent, rate).map(|()| sent)
         })
@@ -770,7 +864,11 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         latencies,
         cpu: cpu1.saturating_sub(cpu0),
         rss_kib: rss,
-        note: format!("in-process, {load}; {} ms pacing", opts.block_ms),
+        note: if opts.http_clients > 0 {
+            format!("{load}; {} ms pacing", opts.block_ms)
+        } else {
+            format!("in-process, {load}; {} ms pacing", opts.block_ms)
+        },
     })
 }
 

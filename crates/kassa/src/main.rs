@@ -120,6 +120,11 @@ struct BenchArgs {
     /// that load); 0 submits as fast as the node admits (throughput at saturation).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Submit to the node and network benchmarks over each node's HTTP API, one transaction per
+    /// request, from this many client threads (saturating only); 0 submits in-process in
+    /// batches.
+    #[arg(long, value_name = "CLIENTS", default_value_t = 0)]
+    http: usize,
     /// Also write the results as JSON to this file (for comparing commits).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -209,6 +214,7 @@ fn main() -> ExitCode {
                 mix: a.mix,
                 block_ms: a.block_ms,
                 rate: a.rate,
+                http_clients: a.http,
                 json: a.out,
             })
         }

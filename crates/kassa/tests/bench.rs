@@ -62,3 +62,36 @@ fn an_offered_rate_paces_the_submissions_and_is_reported() {
         "{row}"
     );
 }
+
+#[test]
+fn the_node_and_network_benchmarks_can_submit_over_http_one_transaction_per_request_as_wallets_do()
+{
+    for which in ["node", "network"] {
+        let r = bench(&[which, "--txs", "200", "--accounts", "20", "--http", "8"]);
+        assert_eq!(r["options"]["http_clients"], 8);
+        let results = r["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "saturation only: {results:?}");
+        let row = &results[0];
+        assert_eq!(row["txs"], 200, "every transaction finalized: {row}");
+        assert!(
+            row["note"]
+                .as_str()
+                .unwrap()
+                .contains("over HTTP, 8 clients, one transaction per request"),
+            "{row}"
+        );
+    }
+    // An offered rate is the in-process submitter's: asking for both is refused.
+    let run = Command::new(BIN)
+        .args([
+            "bench", "node", "--txs", "100", "--http", "4", "--rate", "100",
+        ])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("--http measures saturation"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
