@@ -11,15 +11,21 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
+/// A blocking HTTP agent for a node's API: a minute per request at most, and error statuses
+/// returned as responses (the API's errors are typed JSON bodies).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 impl Client {
     pub fn new(base: &str) -> Client {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build();
         Client {
             base: base.trim_end_matches('/').to_string(),
-            agent: config.into(),
+            agent: agent(),
         }
     }
 
