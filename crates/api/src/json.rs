@@ -44,6 +44,10 @@ pub fn rules(r: &Rules) -> Value {
         "exit_refund": r.exit_refund,
         "amendment_threshold_bps": r.amendment_threshold_bps,
         "amendment_timelock_periods": r.amendment_timelock_periods,
+        "lapse_periods": r.lapse_periods,
+        "max_installments": r.max_installments,
+        "application_bond_bps": r.application_bond_bps,
+        "voting_window_secs_min": r.voting_window_secs_min(),
     })
 }
 
@@ -61,13 +65,14 @@ pub fn society(id: u64, meta: &Society, book: &Book, now_ms: u64) -> Value {
         "created_ms": meta.created_ms,
         "current_period": meta.period_at(now_ms),
         "member_count": book.member_count,
+        "standing_count": book.standing_count,
         "gift_funds": s(book.pool.total),
         "bonds": s(book.bonds),
-        "total_karma": karma(kassa_state::fixed::decay(
-            book.total_karma,
-            meta.period_at(now_ms).saturating_sub(book.total_karma_period),
-            meta.rules.karma_half_life_periods,
-        )),
+        "common_fund": s(book.common),
+        "benefits_escrow": s(book.escrow),
+        "owed": s(book.owed),
+        "benefits_per_period": s(book.benefits_rate),
+        "total_karma": karma(kassa_state::view::total_karma(meta, book, now_ms)),
         "queue_length": book.queue_tail - book.queue_head,
         "amendment": book.amendment.map(|a| a.0),
         "stats": {
@@ -76,7 +81,10 @@ pub fn society(id: u64, meta: &Society, book: &Book, now_ms: u64) -> Value {
             "requests_rejected": book.stats.requests_rejected,
             "paid_by_shares": s(book.stats.paid_by_shares),
             "paid_by_gifts": s(book.stats.paid_by_gifts),
+            "paid_by_common": s(book.stats.paid_by_common),
+            "installments_funded": s(book.stats.installments_funded),
             "bonds_forfeited": s(book.stats.bonds_forfeited),
+            "members_expelled": book.stats.members_expelled,
         },
     })
 }
@@ -97,32 +105,47 @@ pub fn member(society: u64, who: &Address, m: &MemberView) -> Value {
         "address": addr(who),
         "status": member_status(&m.status),
         "pledge": s(m.pledge),
+        "next_pledge": m.next_pledge.map(s),
         "gift_balance": s(m.gift_balance),
         "karma": s(m.karma),
+        "karma_pending": s(m.karma_pending),
+        "karma_at_period_start": s(m.karma_at_period_start),
         "good_standing": m.good_standing,
+        "lapsed": m.lapsed,
+        "paid_until": m.paid_until,
+        "next_due_ms": m.next_due_ms,
+        "lapse_at": m.lapse_at,
+        "lapse_at_ms": m.lapse_at_ms,
+        "expellable_at": m.expellable_at,
+        "waiting_until_ms": m.waiting_until_ms,
         "max_benefit": s(m.max_benefit),
-        "paid_through_periods": s(m.paid_through_periods),
-        "contributed": s(m.contributed),
         "delegate": m.delegate.as_ref().map(addr),
         "open_request": m.open_request.map(|r| r.0),
-        "joined_period": m.joined_period,
-        "next_due_ms": m.next_due_ms,
+        "request_in_progress": m.request_in_progress,
+        "joined_ms": m.joined_ms,
     })
 }
 
-fn ballot(b: &Ballot, meta: &Society, amendment: bool) -> Value {
+fn ballot(b: &Ballot, amendment: bool) -> Value {
     let total = b.start.total_karma;
-    let bps =
-        |v: u32| kassa_state::fixed::mul_div(total, u128::from(v), 10_000).unwrap_or(u128::MAX);
+    let bps = |v: u32| {
+        kassa_state::fixed::mul_div_ceil(total, u128::from(v), 10_000).unwrap_or(u128::MAX)
+    };
     let thresholds = if amendment {
-        json!({ "yes_needed": karma(bps(meta.rules.amendment_threshold_bps)) })
+        json!({ "yes_needed": karma(bps(b.amendment_threshold_bps)) })
     } else {
         json!({
-            "net_needed": karma(bps(meta.rules.approval_net_bps)),
-            "quorum": karma(bps(meta.rules.quorum_bps)),
+            "net_needed": karma(bps(b.approval_net_bps)),
+            "quorum": karma(bps(b.quorum_bps)),
+            "approval_net_bps": b.approval_net_bps,
+            "quorum_bps": b.quorum_bps,
+            "standing_at_filing": b.start.standing_count,
         })
     };
     json!({
+        "yes_count": b.yes_count,
+        "no_count": b.no_count,
+        "yes_by_percent": b.yes_by_percent.iter().map(|(p, w)| json!({"percent": p, "weight": karma(*w)})).collect::<Vec<_>>(),
         "society": b.society.0,
         "filed_period": b.filed_period,
         "deadline_ms": b.deadline_ms,
@@ -134,23 +157,50 @@ fn ballot(b: &Ballot, meta: &Society, amendment: bool) -> Value {
     })
 }
 
-pub fn request(id: u64, r: &Request, meta: &Society) -> Value {
-    let (kind, amount, bond, evidence, memo) = match &r.kind {
+pub fn request(id: u64, r: &Request, now_period: u64) -> Value {
+    let (kind, amount, installments, bond, evidence, memo) = match &r.kind {
         RequestKind::Help {
             amount,
+            installments,
             bond,
             evidence_hash,
             memo,
         } => (
             "help",
             s(*amount),
+            *installments,
             s(*bond),
             hash(evidence_hash),
             Value::String(memo.to_string()),
         ),
-        RequestKind::Admission => ("admission", s(0), s(0), Value::Null, Value::Null),
+        RequestKind::Admission { bond } => {
+            ("admission", s(0), 0, s(*bond), Value::Null, Value::Null)
+        }
     };
+    let outcome = match r.kind {
+        RequestKind::Help { .. } => kassa_state::exec::request_outcome(&r.ballot),
+        RequestKind::Admission { .. } => kassa_state::exec::admission_outcome(&r.ballot),
+    };
+    let benefit = r.benefit.as_ref().map(|b| {
+        json!({
+            "per_period": s(b.per_period),
+            "first_period": b.first,
+            "last_period": b.last,
+            "installments": b.last + 1 - b.first,
+            "installments_due": now_period.clamp(b.first - 1, b.last) + 1 - b.first,
+            "claimed": s(b.claimed),
+            "ended_early": b.index_end.is_some(),
+            "dues_waived": b.dues_waived,
+        })
+    });
     json!({
+        "payee": addr(&r.payee),
+        "installments": installments,
+        "asked": s(r.asked()),
+        "approved": s(r.approved),
+        "outcome_percent": outcome,
+        "in_progress": r.in_progress(now_period),
+        "benefit": benefit,
         "id": id,
         "kind": kind,
         "requester": addr(&r.requester),
@@ -166,11 +216,11 @@ pub fn request(id: u64, r: &Request, meta: &Society) -> Value {
         },
         "paid": s(r.paid),
         "gifted": s(r.gifted),
-        "ballot": ballot(&r.ballot, meta, false),
+        "ballot": ballot(&r.ballot, false),
     })
 }
 
-pub fn amendment(id: u64, a: &Amendment, meta: &Society) -> Value {
+pub fn amendment(id: u64, a: &Amendment) -> Value {
     json!({
         "id": id,
         "proposer": addr(&a.proposer),
@@ -180,7 +230,7 @@ pub fn amendment(id: u64, a: &Amendment, meta: &Society) -> Value {
             AmendmentStatus::Enacted => "enacted",
             AmendmentStatus::Rejected => "rejected",
         },
-        "ballot": ballot(&a.ballot, meta, true),
+        "ballot": ballot(&a.ballot, true),
     })
 }
 
@@ -241,9 +291,10 @@ pub fn event(e: &Event) -> Value {
             request,
             voter,
             approve,
+            percent,
             weight,
         } => {
-            json!({"type": "voted", "request": request.0, "voter": addr(voter), "approve": approve, "weight": karma(*weight)})
+            json!({"type": "voted", "request": request.0, "voter": addr(voter), "approve": approve, "percent": percent, "weight": karma(*weight)})
         }
         Event::VotingExtended {
             request,
@@ -265,8 +316,12 @@ pub fn event(e: &Event) -> Value {
         } => {
             json!({"type": "gifted", "request": request.0, "from": addr(from), "amount": s(amount)})
         }
-        Event::Finalized { request, approved } => {
-            json!({"type": "finalized", "request": request.0, "approved": approved})
+        Event::Finalized {
+            request,
+            approved,
+            percent,
+        } => {
+            json!({"type": "finalized", "request": request.0, "approved": approved, "percent": percent})
         }
         Event::Admitted { society, member } => {
             json!({"type": "admitted", "society": society.0, "member": addr(member)})
@@ -292,8 +347,42 @@ pub fn event(e: &Event) -> Value {
             society,
             member,
             refund,
+            held_back,
         } => {
-            json!({"type": "withdrawn", "society": society.0, "member": addr(member), "refund": s(refund)})
+            json!({"type": "withdrawn", "society": society.0, "member": addr(member), "refund": s(refund), "held_back": s(held_back)})
+        }
+        Event::DuesPaid {
+            society,
+            member,
+            paid_until,
+        } => {
+            json!({"type": "dues_paid", "society": society.0, "member": addr(member), "paid_until": paid_until})
+        }
+        Event::Reinstated { society, member } => {
+            json!({"type": "reinstated", "society": society.0, "member": addr(member)})
+        }
+        Event::Expelled { society, member } => {
+            json!({"type": "expelled", "society": society.0, "member": addr(member)})
+        }
+        Event::PledgeChanged {
+            society,
+            member,
+            pledge,
+            from_period,
+        } => {
+            json!({"type": "pledge_changed", "society": society.0, "member": addr(member), "pledge": s(pledge), "from_period": from_period})
+        }
+        Event::ToCommonFund { society, amount } => {
+            json!({"type": "to_common_fund", "society": society.0, "amount": s(amount)})
+        }
+        Event::CommonFundPaid { request, amount } => {
+            json!({"type": "common_fund_paid", "request": request.0, "amount": s(amount)})
+        }
+        Event::BenefitClaimed { request, amount } => {
+            json!({"type": "benefit_claimed", "request": request.0, "amount": s(amount)})
+        }
+        Event::BenefitEnded { request } => {
+            json!({"type": "benefit_ended", "request": request.0})
         }
         Event::AmendmentProposed { society, amendment } => {
             json!({"type": "amendment_proposed", "society": society.0, "amendment": amendment.0})

@@ -202,6 +202,8 @@ async fn status(State(node): State<Arc<Node>>) -> ApiResult {
     let head = node.head();
     Ok(Json(json!({
         "chain_id": node.params().chain_id.as_str(),
+        "genesis_hash": json::hash(&node.params().genesis_hash),
+        "protocol_version": kassa_types::PROTOCOL_VERSION,
         "height": head.height,
         "block_hash": json::hash(&head.block_hash),
         "state_root": json::hash(&head.state_root),
@@ -469,6 +471,7 @@ async fn society_requests(
     let r = reader(&node)?;
     let (meta, _) = kassa_state::view::society(&r, SocietyId(id))
         .ok_or_else(|| ApiError::not_found("society"))?;
+    let now_period = meta.period_at(node.head().time_ms);
     // Requests are keyed by id across societies; newest first.
     let items: Vec<Value> = r
         .scan_prefix(&[keys::REQUEST])
@@ -477,7 +480,7 @@ async fn society_requests(
         .filter_map(|(k, v)| {
             let rid = u64::from_be_bytes(k[1..9].try_into().expect("request key"));
             let req: Request = borsh::from_slice(&v).expect("request");
-            (req.ballot.society == SocietyId(id)).then(|| json::request(rid, &req, &meta))
+            (req.ballot.society == SocietyId(id)).then(|| json::request(rid, &req, now_period))
         })
         .skip(page.offset)
         .take(page.limit())
@@ -491,7 +494,11 @@ async fn request(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiResul
         .ok_or_else(|| ApiError::not_found("request"))?;
     let (meta, _) =
         kassa_state::view::society(&r, req.ballot.society).expect("requests belong to societies");
-    Ok(Json(json::request(id, &req, &meta)))
+    Ok(Json(json::request(
+        id,
+        &req,
+        meta.period_at(node.head().time_ms),
+    )))
 }
 
 async fn votes(
@@ -508,7 +515,7 @@ async fn votes(
         .map(|(k, v)| {
             let voter = Address(k[10..42].try_into().expect("vote key"));
             let vote: VoteRecord = borsh::from_slice(&v).expect("vote");
-            json!({"voter": json::addr(&voter), "approve": vote.approve, "weight": json::karma(vote.weight)})
+            json!({"voter": json::addr(&voter), "approve": vote.approve, "percent": vote.percent, "weight": json::karma(vote.weight)})
         })
         .collect();
     Ok(Json(json!({"items": items})))
@@ -518,9 +525,7 @@ async fn amendment(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiRes
     let r = reader(&node)?;
     let a: Amendment = state_get(&r, &keys::amendment(AmendmentId(id)))
         .ok_or_else(|| ApiError::not_found("amendment"))?;
-    let (meta, _) =
-        kassa_state::view::society(&r, a.ballot.society).expect("amendments belong to societies");
-    Ok(Json(json::amendment(id, &a, &meta)))
+    Ok(Json(json::amendment(id, &a)))
 }
 
 fn block_json(b: &kassa_types::Block) -> Value {

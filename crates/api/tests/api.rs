@@ -229,6 +229,8 @@ async fn hostile_input_gets_typed_errors_and_changes_no_state() {
             amount: 1,
             evidence_hash: Hash::default(),
             memo: Memo::new("m").unwrap(),
+            payee: None,
+            installments: 0,
         },
     );
     let mut bytes = long.encode();
@@ -296,6 +298,7 @@ async fn hostile_input_gets_typed_errors_and_changes_no_state() {
             Body::Vote {
                 request: RequestId(0),
                 approve: true,
+                percent: 100,
             },
             "unknown_request",
             42,

@@ -58,7 +58,7 @@ const SCHEMA: &str = "schema";
 /// row, and the hash index keyed by the hash's first 8 bytes and the position. 6: membership,
 /// stake and checkpoint records write their counters as varints (the values change, the tables
 /// do not).
-const SCHEMA_VERSION: u32 = 6;
+const SCHEMA_VERSION: u32 = 7;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]

@@ -285,10 +285,12 @@ fn workload(opts: &Options, validators: Vec<String>) -> Result<Workload> {
         validators,
     };
     let chain_id = ChainId::new(CHAIN_ID.to_string()).context("chain id")?;
+    let genesis_hash = genesis.to_genesis()?.hash();
     let mut nonces = vec![0u64; keys.len()];
     let mut sign = |i: usize, body: Body| {
         let tx = Transaction {
             chain_id: chain_id.clone(),
+            genesis: genesis_hash,
             signer: keys[i].address(),
             nonce: nonces[i],
             fee: 1_000,
@@ -309,10 +311,13 @@ fn workload(opts: &Options, validators: Vec<String>) -> Result<Workload> {
                 purpose: Purpose::new("income when a member cannot work").context("purpose")?,
                 asset: AssetId::NATIVE,
                 rules: society_rules(),
+                pledge: PLEDGE,
             },
         )],
+        // Account 0 founded the society and is its first member.
         everyone
             .clone()
+            .skip(1)
             .map(|i| {
                 sign(
                     i,
@@ -343,6 +348,8 @@ fn workload(opts: &Options, validators: Vec<String>) -> Result<Workload> {
                 amount: PLEDGE,
                 evidence_hash: Hash::of(&[b"doctor's note"]),
                 memo: Memo::new("sick leave").context("memo")?,
+                payee: None,
+                installments: 0,
             },
         )],
     ];
@@ -363,6 +370,7 @@ fn workload(opts: &Options, validators: Vec<String>) -> Result<Workload> {
             Load::Vote => Body::Vote {
                 request: RequestId(0),
                 approve: j % 2 == 0,
+                percent: 100,
             },
             _ => Body::Transfer {
                 to: bench_key((i + 1) % opts.accounts).address(),
@@ -875,6 +883,7 @@ struct MemChain {
     time_ms: u64,
     nonces: BTreeMap<Address, u64>,
     chain_id: ChainId,
+    genesis_hash: Hash,
 }
 
 impl MemChain {
@@ -890,10 +899,15 @@ impl MemChain {
                     .map(|i| (bench_key(i).address(), 1_000_000_000_000))
                     .collect(),
                 time_ms: 0,
+                validators: Vec::new(),
             },
         )
         .map_err(|e| anyhow::anyhow!("genesis: {e:?}"))?;
+        let genesis_hash = kassa_state::exec::chain_params(&st)
+            .context("genesis applied")?
+            .genesis_hash;
         Ok(MemChain {
+            genesis_hash,
             st,
             height: 0,
             time_ms: 0,
@@ -907,6 +921,7 @@ impl MemChain {
         let nonce = self.nonces.entry(key.address()).or_default();
         let tx = Transaction {
             chain_id: self.chain_id.clone(),
+            genesis: self.genesis_hash,
             signer: key.address(),
             nonce: *nonce,
             fee: 1_000,
@@ -948,7 +963,6 @@ fn approve_in_society(members: u64) -> Result<(Duration, u64, u64)> {
     rules.voting_window_secs = 60;
     rules.waiting_periods = 0;
     rules.min_members = 10;
-    rules.approval_net_bps = 0;
     rules.max_draw_bps = 10_000;
     let h = rules.karma_half_life_periods;
     let soc = SocietyId(0);
@@ -959,18 +973,21 @@ fn approve_in_society(members: u64) -> Result<(Duration, u64, u64)> {
             purpose: Purpose::new("scale").context("purpose")?,
             asset: AssetId::NATIVE,
             rules,
+            pledge: 100,
         },
     )?;
     for i in 0..FOUNDERS {
         let k = bench_key(i);
-        c.exec(
-            &k,
-            Body::Join {
-                society: soc,
-                pledge: 100,
-                identity_commitment: None,
-            },
-        )?;
+        if i > 0 {
+            c.exec(
+                &k,
+                Body::Join {
+                    society: soc,
+                    pledge: 100,
+                    identity_commitment: None,
+                },
+            )?;
+        }
         c.exec(
             &k,
             Body::Contribute {
@@ -992,6 +1009,8 @@ fn approve_in_society(members: u64) -> Result<(Duration, u64, u64)> {
             amount: 500,
             evidence_hash: Hash::of(&[b"note"]),
             memo: Memo::new("scale").context("memo")?,
+            payee: None,
+            installments: 0,
         },
     )?;
     for i in 1..FOUNDERS {
@@ -1000,6 +1019,7 @@ fn approve_in_society(members: u64) -> Result<(Duration, u64, u64)> {
             Body::Vote {
                 request: RequestId(0),
                 approve: true,
+                percent: 100,
             },
         )?;
     }

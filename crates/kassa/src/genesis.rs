@@ -73,6 +73,7 @@ impl GenesisFile {
             min_fee: self.min_fee,
             allocations,
             time_ms: self.time_ms,
+            validators: self.validator_keys()?,
         })
     }
 

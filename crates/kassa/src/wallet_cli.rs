@@ -190,6 +190,15 @@ pub struct RulesArgs {
     pub amendment_threshold_bps: Option<u32>,
     #[arg(long)]
     pub amendment_timelock_periods: Option<u32>,
+    /// Periods a member may stay lapsed before anyone may expel them (at least 1).
+    #[arg(long)]
+    pub lapse_periods: Option<u32>,
+    /// Most installments a benefit may be paid in.
+    #[arg(long)]
+    pub max_installments: Option<u32>,
+    /// Bond of an application for admission, in basis points of the pledge.
+    #[arg(long)]
+    pub application_bond_bps: Option<u32>,
 }
 
 impl RulesArgs {
@@ -220,7 +229,10 @@ impl RulesArgs {
             notice_periods,
             exit_refund,
             amendment_threshold_bps,
-            amendment_timelock_periods
+            amendment_timelock_periods,
+            lapse_periods,
+            max_installments,
+            application_bond_bps
         );
         if let Some(v) = amt(&self.min_pledge)? {
             r.min_pledge = v;
@@ -260,6 +272,9 @@ fn rules_from_json(v: &Value) -> Result<Rules> {
     let u32_ = |k: &str| -> Result<u32> { Ok(u32::try_from(u(k)?)?) };
     let b = |k: &str| -> Result<bool> { v[k].as_bool().with_context(|| format!("rule {k}")) };
     Ok(Rules {
+        lapse_periods: u32_("lapse_periods")?,
+        max_installments: u32_("max_installments")?,
+        application_bond_bps: u32_("application_bond_bps")?,
         period_secs: u("period_secs")?,
         min_pledge: u("min_pledge")?,
         max_pledge: u("max_pledge")?,
@@ -337,6 +352,9 @@ pub enum TxBody {
         /// The society's asset symbol, e.g. USDK.
         #[arg(long)]
         asset: String,
+        /// Your own monthly pledge: the creator is the society's first member.
+        #[arg(long)]
+        pledge: String,
         #[command(flatten)]
         rules: RulesArgs,
     },
@@ -350,12 +368,36 @@ pub enum TxBody {
         #[arg(long)]
         identity_commitment: Option<String>,
     },
-    /// Pay into your own gift account.
+    /// Pay dues into your own gift account (`--amount 0` checks in a full account).
     Contribute {
         #[arg(long)]
         society: u64,
         #[arg(long)]
         amount: String,
+    },
+    /// A new monthly pledge from the next period (a raise restarts the waiting period).
+    ChangePledge {
+        #[arg(long)]
+        society: u64,
+        #[arg(long)]
+        pledge: String,
+    },
+    /// Remove a member lapsed for longer than the society's lapse_periods (anyone may).
+    Expel {
+        #[arg(long)]
+        society: u64,
+        #[arg(long)]
+        member: String,
+    },
+    /// Stop your running benefit (what is not yet due is never drawn).
+    EndBenefit {
+        #[arg(long)]
+        request: u64,
+    },
+    /// Pay a benefit's payee the installments funded so far (anyone may).
+    ClaimBenefit {
+        #[arg(long)]
+        request: u64,
     },
     /// Ask for help. The evidence file is hashed here and never uploaded.
     FileRequest {
@@ -367,6 +409,12 @@ pub enum TxBody {
         evidence: PathBuf,
         #[arg(long, default_value = "")]
         memo: String,
+        /// Who receives the money (a key name or address; default: you).
+        #[arg(long)]
+        payee: Option<String>,
+        /// Ask for `--amount` each period for this many periods instead of one lump sum.
+        #[arg(long, default_value_t = 0)]
+        installments: u32,
     },
     /// Vote on a request or application (vote again to change it).
     Vote {
@@ -375,6 +423,9 @@ pub enum TxBody {
         /// Vote no (default: yes).
         #[arg(long)]
         no: bool,
+        /// Approve only this share of what was asked, in whole percent (1–100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+        percent: u8,
     },
     /// Lend your voting power to another member (`--to none` takes it back).
     Delegate {
@@ -545,6 +596,7 @@ fn body(c: &Client, ks: &Keystore, b: &TxBody) -> Result<Body> {
             name,
             purpose,
             asset,
+            pledge,
             rules,
         } => {
             let (asset, decimals, _) = find_asset(c, asset)?;
@@ -555,6 +607,7 @@ fn body(c: &Client, ks: &Keystore, b: &TxBody) -> Result<Body> {
                     .context("the purpose is at most 1024 bytes")?,
                 asset,
                 rules: rules.apply(base, decimals)?,
+                pledge: amount::parse(pledge, decimals)?.0,
             }
         }
         TxBody::Join {
@@ -579,11 +632,27 @@ fn body(c: &Client, ks: &Keystore, b: &TxBody) -> Result<Body> {
             society: SocietyId(*society),
             amount: society_amount(c, *society, amount)?,
         },
+        TxBody::ChangePledge { society, pledge } => Body::ChangePledge {
+            society: SocietyId(*society),
+            pledge: society_amount(c, *society, pledge)?,
+        },
+        TxBody::Expel { society, member } => Body::Expel {
+            society: SocietyId(*society),
+            member: address_arg(ks, member)?,
+        },
+        TxBody::EndBenefit { request } => Body::EndBenefit {
+            request: RequestId(*request),
+        },
+        TxBody::ClaimBenefit { request } => Body::ClaimBenefit {
+            request: RequestId(*request),
+        },
         TxBody::FileRequest {
             society,
             amount,
             evidence,
             memo,
+            payee,
+            installments,
         } => {
             let bytes = std::fs::read(evidence)
                 .with_context(|| format!("reading {}", evidence.display()))?;
@@ -592,11 +661,18 @@ fn body(c: &Client, ks: &Keystore, b: &TxBody) -> Result<Body> {
                 amount: society_amount(c, *society, amount)?,
                 evidence_hash: Hash::of(&[&bytes]),
                 memo: Memo::new(memo.clone()).context("the memo is at most 256 bytes")?,
+                payee: payee.as_ref().map(|p| address_arg(ks, p)).transpose()?,
+                installments: *installments,
             }
         }
-        TxBody::Vote { request, no } => Body::Vote {
+        TxBody::Vote {
+            request,
+            no,
+            percent,
+        } => Body::Vote {
             request: RequestId(*request),
             approve: !no,
+            percent: if *no { 100 } else { *percent },
         },
         TxBody::Delegate { society, to } => Body::Delegate {
             society: SocietyId(*society),
@@ -655,6 +731,15 @@ pub fn tx(args: TxArgs, common: &Common) -> Result<()> {
     let tx = Transaction {
         chain_id: ChainId::new(status["chain_id"].as_str().unwrap_or("").to_string())
             .context("chain id")?,
+        genesis: Hash(
+            hex::decode(
+                status["genesis_hash"]
+                    .as_str()
+                    .context("the node's genesis hash")?,
+            )?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("a genesis hash is 32 bytes"))?,
+        ),
         signer: from,
         nonce: account["next_nonce"].as_u64().context("account nonce")?,
         fee: args.fee.unwrap_or(min_fee),

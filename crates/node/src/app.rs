@@ -456,7 +456,10 @@ impl App {
         };
         let params = kassa_state::exec::chain_params(&db.reader()?).expect("genesis written");
         let stored_genesis = db.block(0)?.expect("genesis written");
-        if params.chain_id != genesis.chain_id
+        // The genesis hash covers chain id, fee, allocations, time and validators: a data
+        // directory of another genesis (even one reusing the chain id) is refused.
+        if params.genesis_hash != genesis.hash()
+            || params.chain_id != genesis.chain_id
             || params.min_fee != genesis.min_fee
             || stored_genesis.header.timestamp_ms != genesis.time_ms
             || stored_genesis.header.consensus.as_ref() != genesis_consensus

@@ -479,6 +479,7 @@ impl Node {
             let nonce = mempool.next_nonce(&from, kassa_state::exec::nonce(&reader, &from));
             let tx = Transaction {
                 chain_id: self.params.chain_id.clone(),
+                genesis: self.params.genesis_hash,
                 signer: from,
                 nonce,
                 fee: self.params.min_fee,

@@ -107,17 +107,22 @@ pub enum AdmitError {
 }
 
 impl AdmitError {
+    /// The numbered rejection of the one registry (codes 30–39 are the mempool's own).
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            AdmitError::Rejected(r) => *r,
+            AdmitError::Duplicate => Rejection::Duplicate,
+            AdmitError::NonceTaken => Rejection::NonceTaken,
+            AdmitError::SenderFull => Rejection::SenderFull,
+            AdmitError::Full => Rejection::MempoolFull,
+            AdmitError::ExpiryTooFar => Rejection::ExpiryTooFar,
+            AdmitError::FeesExceedBalance => Rejection::FeesExceedBalance,
+        }
+    }
+
     /// A stable snake_case code for APIs.
     pub fn code(&self) -> &'static str {
-        match self {
-            AdmitError::Rejected(r) => r.name(),
-            AdmitError::Duplicate => "duplicate",
-            AdmitError::NonceTaken => "nonce_taken",
-            AdmitError::SenderFull => "sender_full",
-            AdmitError::Full => "mempool_full",
-            AdmitError::ExpiryTooFar => "expiry_too_far",
-            AdmitError::FeesExceedBalance => "fees_exceed_balance",
-        }
+        self.rejection().name()
     }
 }
 
@@ -222,7 +227,10 @@ impl Mempool {
             return Err(AdmitError::Rejected(Rejection::NonceTooLow));
         }
         if t.nonce >= account_nonce.saturating_add(self.config.nonce_window) {
-            return Err(AdmitError::Rejected(Rejection::NonceTooHigh));
+            return Err(AdmitError::Rejected(Rejection::NonceGapTooLarge));
+        }
+        if account_nonce == 0 && !kassa_types::crypto::is_valid_public_key(&t.signer) {
+            return Err(AdmitError::Rejected(Rejection::InvalidSigner));
         }
         if t.expiry_height > next_height.saturating_add(self.config.expiry_window) {
             return Err(AdmitError::ExpiryTooFar);

@@ -338,10 +338,13 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
             amount: 10_000 * (1 + rng.below(100)),
             evidence_hash: Hash::of(&[&rng.next_u64().to_le_bytes()]),
             memo: Memo::new("sick leave").unwrap(),
+            payee: None,
+            installments: 0,
         },
         38..=64 => Body::Vote {
             request: rng.pick(&open)?,
             approve: rng.below(4) != 0,
+            percent: 100,
         },
         65..=72 => Body::Finalize {
             request: rng.pick(&open)?,

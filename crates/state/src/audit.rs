@@ -2,7 +2,8 @@
 //! simulations and `kassa audit`, not for block execution) and reports the first violation.
 //!
 //! 1. Per asset: supply (genesis + minted − burned) = Σ account balances + Σ society funds
-//!    (gift pools, which include dust, plus locked bonds).
+//!    (gift pools, which include dust, locked bonds, the common fund and the installments funded
+//!    but not yet claimed).
 //! 2. Per society: Σ members' derived gift balances ≤ the recorded pool total; locked bonds equal
 //!    the bonds of open requests; the member count matches.
 //! 3. No negative or wrapped value (all are unsigned and every operation is checked; decoding
@@ -11,6 +12,11 @@
 //! 5. Nonces never decrease; a request's payments never decrease; a decided request never reopens
 //!    (checked against the previous snapshot).
 //! 6. Determinism is checked by the callers (same blocks, same digest).
+//! 7. Per society: the total karma equals the sum of the karma of the members in good standing,
+//!    within [`karma_rounding_bound`]; the standing count is the number of members
+//!    in good standing; no member has more than one request open or being paid; and what the
+//!    society owes is exactly the open requests, the unpaid approved lump sums and the
+//!    installments of running benefits not yet due.
 
 use crate::exec::get;
 use crate::keys;
@@ -18,6 +24,20 @@ use crate::records::*;
 use crate::store::ScanStore;
 use kassa_types::{Address, AssetId, RequestId, SocietyId};
 use std::collections::BTreeMap;
+
+/// The rounding bound of invariant 7, per member in good standing (plus one), in whole units of
+/// karma: `3 × half-life (in periods) + 4`. The society's total is one aggregate where each
+/// member is valued alone. Every division rounds down, so each side loses under one base unit of
+/// giving each time a share is derived, and under one fixed-point unit each time karma decays;
+/// a member's own giving is re-derived at most once per period with a decay step in it, and what
+/// a period's rounding leaves decays with the half-life like karma itself, so the gap settles
+/// below `1 / (1 − 2^(−1/h)) < 1.45 h + 1` such units per member. Adding and removing members
+/// re-derives the aggregate's normalized giving ([`crate::pool::Stake::add`]), so membership
+/// changes do not accumulate error.
+pub fn karma_rounding_bound(members_in_standing: u64, half_life_periods: u32) -> u128 {
+    (u128::from(members_in_standing) + 1) * (3 * u128::from(half_life_periods) + 4)
+        << crate::pool::KARMA_FRACTION_BITS
+}
 
 /// What must never go backwards, carried from one audit to the next.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,38 +118,76 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
 
     // Societies.
     let mut open_bonds: BTreeMap<SocietyId, u128> = BTreeMap::new();
+    let mut owed: BTreeMap<SocietyId, u128> = BTreeMap::new();
+    let mut in_progress: BTreeMap<(SocietyId, Address), u64> = BTreeMap::new();
     let mut requests = BTreeMap::new();
+    let rolled = |society: SocietyId| -> u64 {
+        get::<Book>(st, &keys::book(society))
+            .expect("every society has a book")
+            .rolled
+    };
     for (k, v) in st.scan_prefix(&[keys::REQUEST]) {
         let id = RequestId(u64_at(&k, 1));
         let r: Request = decode(&v);
-        let amount = r.amount();
-        if u128::from(r.paid) + u128::from(r.gifted) > u128::from(amount) {
+        let society = r.ballot.society;
+        let paid_total = u128::from(r.paid) + u128::from(r.gifted);
+        if paid_total > u128::from(r.approved) {
             return fail(
                 4,
                 format!(
-                    "{id} paid {} + gifted {} > amount {amount}",
-                    r.paid, r.gifted
+                    "{id} paid {} + gifted {} > approved {}",
+                    r.paid, r.gifted, r.approved
                 ),
             );
         }
-        let payments = r.paid > 0 || r.gifted > 0;
+        if let Some(b) = &r.benefit {
+            let whole = u128::from(b.per_period) * u128::from(b.last + 1 - b.first);
+            if u128::from(b.claimed) > whole {
+                return fail(
+                    4,
+                    format!("{id} claimed {} of a benefit of {whole}", b.claimed),
+                );
+            }
+        }
+        let payments = paid_total > 0 || r.benefit.as_ref().is_some_and(|b| b.claimed > 0);
         match r.status {
             RequestStatus::Open | RequestStatus::Rejected if payments => {
                 return fail(4, format!("{id} received payments while {:?}", r.status));
             }
-            RequestStatus::Paid if r.paid + r.gifted != amount => {
+            RequestStatus::Paid if r.benefit.is_none() && paid_total != u128::from(r.approved) => {
                 return fail(
                     4,
-                    format!("{id} is marked paid with {} of {amount}", r.paid + r.gifted),
+                    format!("{id} is marked paid with {paid_total} of {}", r.approved),
                 );
             }
-            RequestStatus::Approved if amount > 0 && r.paid + r.gifted == amount => {
+            RequestStatus::Approved
+                if r.benefit.is_none()
+                    && r.approved > 0
+                    && paid_total == u128::from(r.approved) =>
+            {
                 return fail(4, format!("{id} is fully paid but still marked approved"));
             }
             _ => {}
         }
-        if let (RequestStatus::Open, RequestKind::Help { bond, .. }) = (r.status, &r.kind) {
-            *open_bonds.entry(r.ballot.society).or_default() += u128::from(*bond);
+        let now = rolled(society);
+        match (r.status, &r.kind) {
+            (RequestStatus::Open, RequestKind::Help { bond, .. })
+            | (RequestStatus::Open, RequestKind::Admission { bond }) => {
+                *open_bonds.entry(society).or_default() += u128::from(*bond);
+            }
+            _ => {}
+        }
+        let owes = match (r.status, &r.benefit) {
+            (RequestStatus::Open, _) => r.asked(),
+            (RequestStatus::Approved, None) => u128::from(r.need()),
+            (RequestStatus::Approved, Some(b)) if b.index_end.is_none() && b.last > now => {
+                u128::from(b.per_period) * u128::from(b.last - now)
+            }
+            _ => 0,
+        };
+        *owed.entry(society).or_default() += owes;
+        if matches!(r.kind, RequestKind::Help { .. }) && r.in_progress(now) {
+            *in_progress.entry((society, r.requester)).or_default() += 1;
         }
         if let Some((paid, gifted, status)) = prev.and_then(|p| p.requests.get(&id)) {
             if r.paid < *paid || r.gifted < *gifted {
@@ -141,19 +199,32 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
         }
         requests.insert(id, (r.paid, r.gifted, r.status));
     }
+    if let Some(((society, who), n)) = in_progress.iter().find(|(_, n)| **n > 1) {
+        return fail(
+            7,
+            format!("{who} has {n} requests open or being paid in {society}"),
+        );
+    }
 
     for (k, v) in st.scan_prefix(&[keys::SOCIETY]) {
         let id = SocietyId(u64_at(&k, 1));
         let meta: Society = decode(&v);
         let book: Book = get(st, &keys::book(id)).expect("every society has a book");
-        let now = book.start.period;
+        let now = book.rolled;
         let h = meta.rules.karma_half_life_periods;
         let mut sum: u128 = 0;
         let mut active: u64 = 0;
+        let mut standing: u64 = 0;
+        let mut karma: u128 = 0;
         for (_, mv) in st.scan_prefix(&keys::members_of(id)) {
             let m: Member = decode(&mv);
-            sum += u128::from(book.pool.value(&m.stake.pos, now, h).balance);
+            let (k, balance) = m.stake.value(&book.pool, now, h);
+            sum += u128::from(balance);
             active += u64::from(m.status == MemberStatus::Active);
+            if m.in_good_standing(now) {
+                standing += 1;
+                karma += k;
+            }
         }
         if sum > u128::from(book.pool.total) {
             return fail(
@@ -173,6 +244,33 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
                 ),
             );
         }
+        if standing != book.standing_count {
+            return fail(
+                7,
+                format!(
+                    "{id}: {standing} members in good standing, book says {}",
+                    book.standing_count
+                ),
+            );
+        }
+        let total = book.standing.value(&book.pool, now, h).0;
+        let bound = karma_rounding_bound(standing, h);
+        if total.abs_diff(karma) > bound {
+            return fail(
+                7,
+                format!(
+                    "{id}: total karma {total} but the members in good standing hold {karma} \
+                     (bound {bound})"
+                ),
+            );
+        }
+        let owes = owed.get(&id).copied().unwrap_or(0);
+        if owes != book.owed {
+            return fail(
+                7,
+                format!("{id}: requests owe {owes}, book says {}", book.owed),
+            );
+        }
         let bonds = open_bonds.get(&id).copied().unwrap_or(0);
         if bonds != u128::from(book.bonds) {
             return fail(
@@ -183,8 +281,10 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
                 ),
             );
         }
-        *held.entry(meta.asset).or_default() +=
-            u128::from(book.pool.total) + u128::from(book.bonds);
+        *held.entry(meta.asset).or_default() += u128::from(book.pool.total)
+            + u128::from(book.bonds)
+            + u128::from(book.common)
+            + u128::from(book.escrow);
     }
 
     for (k, v) in st.scan_prefix(&[keys::ASSET]) {

@@ -10,7 +10,7 @@
 //! 4. The body executes in a second buffer. Failure: that buffer is dropped — the fee and nonce
 //!    of step 3 still apply, nothing else does. Success: both buffers are written.
 
-use crate::fixed::{Q64_ONE, decay, mul_div, mul_div_ceil};
+use crate::fixed::{Q64_ONE, decay, decayed_sum, mul_div, mul_div_ceil};
 use crate::keys::{self, BallotId, Track};
 use crate::pool::{Pool, Stake, half_karma};
 use crate::records::*;
@@ -49,6 +49,27 @@ pub struct Genesis {
     pub allocations: Vec<(Address, u64)>,
     /// Genesis time, milliseconds since the Unix epoch.
     pub time_ms: u64,
+    /// The validators' consensus public keys. The state machine does not use them, but they are
+    /// part of what the genesis hash commits to.
+    pub validators: Vec<[u8; 32]>,
+}
+
+/// Domain separation of the genesis hash.
+pub const GENESIS_NAMESPACE: &[u8] = b"KASSA_GENESIS_V2";
+
+impl Genesis {
+    /// What every transaction signs and every data directory is checked against:
+    /// `sha256(GENESIS_NAMESPACE ‖ encode(chain_id, min_fee, allocations, time_ms, validators))`.
+    pub fn hash(&self) -> Hash {
+        let encoded = codec::encode(&(
+            &self.chain_id,
+            self.min_fee,
+            &self.allocations,
+            self.time_ms,
+            &self.validators,
+        ));
+        Hash::of(&[GENESIS_NAMESPACE, &encoded])
+    }
 }
 
 /// Why genesis or a block could not be applied. These are bugs of the caller (consensus), not
@@ -211,6 +232,7 @@ pub fn init_genesis(st: &mut impl StoreMut, g: &Genesis) -> Result<(), BlockErro
         &ChainParams {
             chain_id: g.chain_id.clone(),
             min_fee: g.min_fee,
+            genesis_hash: g.hash(),
         },
     );
     let kas = Asset {
@@ -295,6 +317,9 @@ pub fn check_stateless(
     if tx.chain_id != params.chain_id {
         return Err(Rejection::WrongChain);
     }
+    if tx.genesis != params.genesis_hash {
+        return Err(Rejection::WrongGenesis);
+    }
     if tx.fee < params.min_fee {
         return Err(Rejection::FeeBelowMinimum);
     }
@@ -309,10 +334,20 @@ pub fn check_stateless(
         Body::Transfer { amount, .. }
         | Body::Mint { amount, .. }
         | Body::Burn { amount, .. }
-        | Body::Contribute { amount, .. }
         | Body::FileRequest { amount, .. }
         | Body::Gift { amount, .. } => positive(*amount),
-        Body::Join { pledge, .. } => positive(*pledge),
+        // Zero is a check-in.
+        Body::Contribute { .. } => Ok(()),
+        Body::Join { pledge, .. } | Body::ChangePledge { pledge, .. } => positive(*pledge),
+        Body::Vote {
+            approve, percent, ..
+        } => {
+            if (1..=100).contains(percent) && (*approve || *percent == 100) {
+                Ok(())
+            } else {
+                Err(Rejection::InvalidPercent)
+            }
+        }
         Body::CreateAsset {
             symbol,
             decimals,
@@ -326,17 +361,25 @@ pub fn check_stateless(
             }
             max_supply.map_or(Ok(()), positive)
         }
-        Body::CreateSociety { name, rules, .. } => {
+        Body::CreateSociety {
+            name,
+            rules,
+            pledge,
+            ..
+        } => {
             if name.trim().is_empty() {
                 return Err(Rejection::EmptyName);
             }
-            rules.validate().map_err(|_| Rejection::InvalidRules)
+            rules.validate().map_err(|_| Rejection::InvalidRules)?;
+            positive(*pledge)
         }
         Body::ProposeAmendment { rules, .. } => {
             rules.validate().map_err(|_| Rejection::InvalidRules)
         }
-        Body::Vote { .. }
-        | Body::Delegate { .. }
+        Body::Delegate { .. }
+        | Body::Expel { .. }
+        | Body::EndBenefit { .. }
+        | Body::ClaimBenefit { .. }
         | Body::Finalize { .. }
         | Body::Settle { .. }
         | Body::Leave { .. }
@@ -389,6 +432,10 @@ pub fn apply_tx_with<S: StoreMut>(
     }
     if tx.nonce > account.nonce {
         return Err(Rejection::NonceTooHigh);
+    }
+    // A key signs first with nonce 0: checking its point then is checking it once.
+    if account.nonce == 0 && !kassa_types::crypto::is_valid_public_key(&tx.signer) {
+        return Err(Rejection::InvalidSigner);
     }
     if account.kas < tx.fee {
         return Err(Rejection::CannotPayFee);
@@ -459,6 +506,12 @@ pub fn apply_block<S: StoreMut>(
 // ---------------------------------------------------------------------------------------------
 // Societies in use.
 
+/// How many steps one transaction may take to bring a society's periods up to date: a step
+/// applies one period that has lapses, benefit ends or installments due, or skips 64 periods
+/// that have none. A society left untouched for longer catches up over several `Settle`s; until
+/// then member transactions are refused with `SocietyCatchingUp`.
+pub const ROLL_STEPS_MAX: u64 = 1024;
+
 /// A society loaded for one transaction: its description, its book and the current period.
 struct Soc {
     id: SocietyId,
@@ -473,24 +526,16 @@ impl Soc {
         self.meta.rules.karma_half_life_periods
     }
 
-    fn decay_total(&mut self) {
-        let b = &mut self.book;
-        b.total_karma = decay(
-            b.total_karma,
-            self.now.saturating_sub(b.total_karma_period),
-            self.meta.rules.karma_half_life_periods,
-        );
-        b.total_karma_period = self.now;
+    fn caught_up(&self) -> R<()> {
+        if self.book.rolled == self.now {
+            Ok(())
+        } else {
+            Err(Rejection::SocietyCatchingUp)
+        }
     }
 
-    fn add_total(&mut self, k: u128) {
-        self.decay_total();
-        self.book.total_karma = self.book.total_karma.saturating_add(k);
-    }
-
-    fn sub_total(&mut self, k: u128) {
-        self.decay_total();
-        self.book.total_karma = self.book.total_karma.saturating_sub(k);
+    fn period_ms(&self) -> u64 {
+        self.meta.period_ms()
     }
 
     fn balance_of(&self, m: &Member) -> u64 {
@@ -500,12 +545,32 @@ impl Soc {
             .balance
     }
 
-    fn karma_of(&self, m: &Member) -> u128 {
-        m.stake.value(&self.book.pool, self.now, self.h()).0
+    /// What an exit must leave behind of a balance: its pro-rata share of what the society owes
+    /// or may soon owe beyond what its common fund already holds, rounded up (in the society's
+    /// favour), at most the balance. Counting the common fund keeps a run of exits from holding
+    /// back more in total than is owed.
+    fn hold_back(&self, balance: u64) -> u64 {
+        self.hold_back_beside(balance, 0)
     }
 
-    fn in_good_standing(&self, m: &Member) -> bool {
-        m.in_good_standing(&self.meta.rules, self.now, self.balance_of(m))
+    /// [`Soc::hold_back`] leaving out `excluded` of what is owed (a gift to a request pays what
+    /// that request is owed, so the request's own need is not held back from it).
+    fn hold_back_beside(&self, balance: u64, excluded: u128) -> u64 {
+        let uncovered = self
+            .book
+            .owed
+            .saturating_sub(excluded)
+            .saturating_sub(u128::from(self.book.common));
+        if balance == 0 || uncovered == 0 {
+            return 0;
+        }
+        let share = mul_div_ceil(
+            u128::from(balance),
+            uncovered,
+            u128::from(self.book.pool.total),
+        )
+        .unwrap_or(u128::MAX);
+        u64::try_from(share.min(u128::from(balance))).expect("at most the balance")
     }
 
     /// Whether a passed amendment is waiting to be enacted (members may then exit at once).
@@ -516,28 +581,141 @@ impl Soc {
         let a: Amendment = get(st, &keys::amendment(id)).expect("book points at an amendment");
         a.status == AmendmentStatus::Open
             && now_ms >= a.ballot.deadline_ms
-            && amendment_passes(&self.meta, &a.ballot)
+            && amendment_outcome(&a.ballot) > 0
     }
 }
 
-fn request_passes(meta: &Society, b: &Ballot) -> bool {
-    let total = b.start.total_karma;
-    let share = |bps: u32| mul_div(total, u128::from(bps), u128::from(BPS)).expect("bps <= 10,000");
-    let (net_needed, quorum) = (
-        share(meta.rules.approval_net_bps),
-        share(meta.rules.quorum_bps),
-    );
-    b.yes >= b.no && b.yes - b.no >= net_needed && b.yes >= quorum
+/// `total × bps / 10,000`, rounded up: thresholds never round in a voter's favour.
+fn threshold(total: u128, bps: u32) -> u128 {
+    mul_div_ceil(total, u128::from(bps), u128::from(BPS)).expect("bps <= 10,000")
 }
 
-fn amendment_passes(meta: &Society, b: &Ballot) -> bool {
-    let needed = mul_div(
-        b.start.total_karma,
-        u128::from(meta.rules.amendment_threshold_bps),
-        u128::from(BPS),
-    )
-    .expect("bps <= 10,000");
-    b.yes >= needed && b.yes > 0
+/// The share of a request for help its ballot approves, in whole percent (0: rejected): the
+/// largest share `s` at which the yes-votes for `s` or more pass both the net threshold and the
+/// quorum, yes-votes for less than `s` counting as no. At most 100 steps, whatever the number of
+/// voters.
+pub fn request_outcome(b: &Ballot) -> u8 {
+    let total = b.start.total_karma;
+    let (net, quorum) = (
+        threshold(total, b.approval_net_bps),
+        threshold(total, b.quorum_bps),
+    );
+    let mut yes_at: u128 = 0;
+    let mut idx = b.yes_by_percent.len();
+    for s in (1..=100u8).rev() {
+        while idx > 0 && b.yes_by_percent[idx - 1].0 >= s {
+            yes_at += b.yes_by_percent[idx - 1].1;
+            idx -= 1;
+        }
+        let no_at = b.no.saturating_add(b.yes.saturating_sub(yes_at));
+        if yes_at > 0 && yes_at >= no_at && yes_at - no_at >= net && yes_at >= quorum {
+            return s;
+        }
+    }
+    0
+}
+
+/// Whether an application passes (100) or not (0): yes from a majority of the members in good
+/// standing when it was filed (at least one), and, while the society holds any karma, the same
+/// karma test as a request.
+pub fn admission_outcome(b: &Ballot) -> u8 {
+    let heads =
+        b.yes_count >= 1 && u128::from(b.yes_count) * 2 > u128::from(b.start.standing_count);
+    let total = b.start.total_karma;
+    let karma = total == 0
+        || (b.yes > 0
+            && b.yes >= b.no
+            && b.yes - b.no >= threshold(total, b.approval_net_bps)
+            && b.yes >= threshold(total, b.quorum_bps));
+    if heads && karma { 100 } else { 0 }
+}
+
+/// Whether an amendment passes (100) or not (0): yes ≥ the threshold of total karma, at least
+/// one yes.
+pub fn amendment_outcome(b: &Ballot) -> u8 {
+    let needed = threshold(b.start.total_karma, b.amendment_threshold_bps);
+    if b.yes > 0 && b.yes >= needed { 100 } else { 0 }
+}
+
+/// The outcome of a request or application ballot.
+fn ballot_outcome(req: &Request) -> u8 {
+    match req.kind {
+        RequestKind::Admission { .. } => admission_outcome(&req.ballot),
+        RequestKind::Help { .. } => request_outcome(&req.ballot),
+    }
+}
+
+/// The karma of `who`'s `track` at the start of `period`: the last checkpoint before that
+/// period, valued against the society's pool as it was then (zero if the member's standing had
+/// ended by then). Binary search over the member's own checkpoints (Compound's
+/// `getPriorVotes`): O(log n) reads, independent of every other member.
+pub fn karma_at_period_start(
+    st: &impl Store,
+    society: SocietyId,
+    who: &Address,
+    track: Track,
+    period: u64,
+    pool: &Pool,
+    half_life: u32,
+) -> (u128, Option<Address>) {
+    let n: u64 = get(st, &keys::checkpoint_count(society, who, track)).unwrap_or(0);
+    let (mut lo, mut hi) = (0u64, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let cp: Checkpoint = get(st, &keys::checkpoint(society, who, track, mid)).expect("counted");
+        if cp.period < period {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo == 0 {
+        return (0, None);
+    }
+    let cp: Checkpoint = get(st, &keys::checkpoint(society, who, track, lo - 1)).expect("counted");
+    if cp.lapse_at <= period {
+        return (0, cp.delegate);
+    }
+    (cp.stake.value(pool, period, half_life).0, cp.delegate)
+}
+
+/// Credits the contribution karma of paid periods that have arrived (up to `now`), one pledge's
+/// worth each, decayed from the period it was earned in. The stake must be settled to `now`.
+pub fn credit_dues_karma(m: &mut Member, now: u64, h: u32) {
+    let end = m.paid_until.min(now + 1);
+    if m.karma_from >= end {
+        return;
+    }
+    let segment = |a: u64, b: u64, price: u64| -> u128 {
+        if a >= b {
+            return 0;
+        }
+        decay(decayed_sum(half_karma(price), b - a, h), now - (b - 1), h)
+    };
+    let split = m.pledge_from.clamp(m.karma_from, end);
+    let credited =
+        segment(m.karma_from, split, m.prev_pledge).saturating_add(segment(split, end, m.pledge));
+    m.stake.karma = m.stake.karma.saturating_add(credited);
+    m.karma_from = end;
+}
+
+/// Pays `amount` toward the dues clock: whole periods at their price advance `paid_until`, the
+/// rest waits in `dues_credit` for the next payment.
+fn pay_dues(m: &mut Member, amount: u64) {
+    let mut credit = u128::from(m.dues_credit) + u128::from(amount);
+    if m.paid_until < m.pledge_from {
+        let k = (credit / u128::from(m.prev_pledge)).min(u128::from(m.pledge_from - m.paid_until));
+        m.paid_until += u64::try_from(k).expect("bounded by a u64 difference");
+        credit -= k * u128::from(m.prev_pledge);
+    }
+    if m.paid_until >= m.pledge_from {
+        let k = credit / u128::from(m.pledge);
+        m.paid_until = m
+            .paid_until
+            .saturating_add(u64::try_from(k).unwrap_or(u64::MAX));
+        credit -= k * u128::from(m.pledge);
+    }
+    m.dues_credit = u64::try_from(credit).expect("less than one pledge");
 }
 
 /// The signer's execution context.
@@ -564,14 +742,18 @@ impl<S: StoreMut> Ex<'_, S> {
                 purpose,
                 asset,
                 rules,
-            } => self.create_society(Society {
-                name: name.clone(),
-                purpose: purpose.clone(),
-                asset: *asset,
-                rules: rules.clone(),
-                created_ms: self.now_ms,
-                founder: self.signer,
-            }),
+                pledge,
+            } => self.create_society(
+                Society {
+                    name: name.clone(),
+                    purpose: purpose.clone(),
+                    asset: *asset,
+                    rules: rules.clone(),
+                    created_ms: self.now_ms,
+                    founder: self.signer,
+                },
+                *pledge,
+            ),
             Body::Join {
                 society,
                 pledge,
@@ -583,8 +765,21 @@ impl<S: StoreMut> Ex<'_, S> {
                 amount,
                 evidence_hash,
                 memo,
-            } => self.file_request(*society, *amount, *evidence_hash, memo.clone()),
-            Body::Vote { request, approve } => self.vote(*request, *approve),
+                payee,
+                installments,
+            } => self.file_request(
+                *society,
+                *amount,
+                *installments,
+                *payee,
+                *evidence_hash,
+                memo.clone(),
+            ),
+            Body::Vote {
+                request,
+                approve,
+                percent,
+            } => self.vote(*request, *approve, *percent),
             Body::Delegate { society, to } => self.delegate(*society, *to),
             Body::Gift { request, amount } => self.gift(*request, *amount),
             Body::Finalize { request } => self.finalize(*request),
@@ -600,6 +795,10 @@ impl<S: StoreMut> Ex<'_, S> {
             }
             Body::VoteAmendment { amendment, approve } => self.vote_amendment(*amendment, *approve),
             Body::EnactAmendment { amendment } => self.enact_amendment(*amendment),
+            Body::Expel { society, member } => self.expel(*society, *member),
+            Body::ChangePledge { society, pledge } => self.change_pledge(*society, *pledge),
+            Body::EndBenefit { request } => self.end_benefit(*request),
+            Body::ClaimBenefit { request } => self.claim_benefit(*request).map(|_| ()),
         }
     }
 
@@ -609,8 +808,22 @@ impl<S: StoreMut> Ex<'_, S> {
         get(&*self.st, &keys::asset(id)).ok_or(Rejection::UnknownAsset)
     }
 
+    /// Refuses a recipient key anyone could sign for. An account that already holds something
+    /// passed this check when it first received, so only new recipients pay for the point check.
+    fn check_recipient(&self, to: &Address, asset: AssetId) -> R<()> {
+        if self.st.get(&keys::account(to)).is_some()
+            || self.st.get(&keys::holding(to, asset)).is_some()
+            || kassa_types::crypto::is_valid_public_key(to)
+        {
+            Ok(())
+        } else {
+            Err(Rejection::InvalidRecipient)
+        }
+    }
+
     fn transfer(&mut self, to: Address, asset: AssetId, amount: u64) -> R<()> {
         self.asset(asset)?;
+        self.check_recipient(&to, asset)?;
         debit(self.st, &self.signer, asset, amount)?;
         credit(self.st, &to, asset, amount)?;
         self.events.push(Event::Transferred {
@@ -659,6 +872,7 @@ impl<S: StoreMut> Ex<'_, S> {
         if a.issuer != Some(self.signer) {
             return Err(Rejection::NotIssuer);
         }
+        self.check_recipient(&to, id)?;
         let supply = a.supply.checked_add(amount).ok_or(Rejection::Overflow)?;
         if a.max_supply.is_some_and(|max| supply > max) {
             return Err(Rejection::MaxSupplyExceeded);
@@ -689,22 +903,32 @@ impl<S: StoreMut> Ex<'_, S> {
 
     // -- societies --------------------------------------------------------------------------------
 
-    fn create_society(&mut self, meta: Society) -> R<()> {
+    fn create_society(&mut self, meta: Society, pledge: u64) -> R<()> {
         self.asset(meta.asset)?;
+        if pledge < meta.rules.min_pledge || pledge > meta.rules.max_pledge {
+            return Err(Rejection::PledgeOutOfRange);
+        }
         let mut c = counters(&*self.st);
         let id = SocietyId(c.next_society);
         c.next_society += 1;
         put(self.st, keys::COUNTERS.to_vec(), &c);
         let book = Book {
             member_count: 0,
+            standing_count: 0,
             pool: Pool::default(),
             bonds: 0,
-            total_karma: 0,
-            total_karma_period: 0,
+            common: 0,
+            escrow: 0,
+            standing: Stake::default(),
+            rolled: 0,
+            owed: 0,
+            benefits_rate: 0,
+            benefit_index: 0,
             start: PeriodStart {
                 period: 0,
                 pool: Pool::default(),
                 total_karma: 0,
+                standing_count: 0,
             },
             drawn_in_period: 0,
             retained_in_period: Q64_ONE,
@@ -716,11 +940,22 @@ impl<S: StoreMut> Ex<'_, S> {
         put(self.st, keys::society(id), &meta);
         put(self.st, keys::book(id), &book);
         self.events.push(Event::SocietyCreated { society: id });
+        // The creator is the first member, with no privilege: a society always has someone to
+        // vote on its first application.
+        let mut soc = self.open(id)?;
+        let signer = self.signer;
+        let m = self.new_member(&soc, pledge, None);
+        self.admit(&mut soc, &signer, m);
+        self.events.push(Event::Joined {
+            society: id,
+            member: signer,
+        });
+        self.save(&soc);
         Ok(())
     }
 
-    /// Loads a society for this transaction: rolls its period if a new one began, then pays what
-    /// the period's budget allows to approved requests.
+    /// Loads a society for this transaction: brings its periods up to date (lapses, benefit
+    /// ends, installments) and pays what the current period's budget allows to approved requests.
     fn open(&mut self, id: SocietyId) -> R<Soc> {
         let meta: Society = get(&*self.st, &keys::society(id)).ok_or(Rejection::UnknownSociety)?;
         let book: Book = get(&*self.st, &keys::book(id)).expect("every society has a book");
@@ -731,17 +966,10 @@ impl<S: StoreMut> Ex<'_, S> {
             book,
             now,
         };
-        if now > soc.book.start.period {
-            soc.decay_total();
-            soc.book.start = PeriodStart {
-                period: now,
-                pool: soc.book.pool.clone(),
-                total_karma: soc.book.total_karma,
-            };
-            soc.book.drawn_in_period = 0;
-            soc.book.retained_in_period = Q64_ONE;
+        self.roll(&mut soc);
+        if soc.book.rolled == soc.now {
+            self.settle_queue(&mut soc);
         }
-        self.settle_queue(&mut soc);
         Ok(soc)
     }
 
@@ -749,13 +977,121 @@ impl<S: StoreMut> Ex<'_, S> {
         put(self.st, keys::book(soc.id), &soc.book);
     }
 
-    /// Pays approved requests in approval order from the period's draw budget. O(1) in members:
-    /// each draw is one update of the pool.
-    fn settle_queue(&mut self, soc: &mut Soc) {
+    /// Applies each elapsed period in turn, at most [`ROLL_STEPS_MAX`] of them: the members whose
+    /// standing ends there leave the totals, benefits whose last installment is past stop, the
+    /// period's start is recorded, and the installments due are funded.
+    fn roll(&mut self, soc: &mut Soc) {
+        let h = soc.h();
+        let mut steps = 0;
+        while soc.book.rolled < soc.now && steps < ROLL_STEPS_MAX {
+            steps += 1;
+            let mut p = soc.book.rolled + 1;
+            if soc.book.benefits_rate == 0 {
+                // Nothing falls due between records: jump to the next period that has one (or
+                // to now), one index word of 64 periods per step.
+                let bits = self.roll_bits(soc.id, p / 64) >> (p % 64);
+                if bits == 0 {
+                    let next_word = (p / 64 + 1) * 64;
+                    if next_word <= soc.now {
+                        soc.book.rolled = next_word - 1;
+                        continue;
+                    }
+                    p = soc.now;
+                } else {
+                    p = (p + u64::from(bits.trailing_zeros())).min(soc.now);
+                }
+            }
+            let key = keys::roll(soc.id, p);
+            if let Some(r) = get::<Roll>(&*self.st, &key) {
+                self.put_roll(key, Roll::default(), soc.id, p);
+                let b = &mut soc.book;
+                if r.lapse_count > 0 {
+                    b.standing.settle(&b.pool, p, h);
+                    let mut lapsing = r.lapse_stake;
+                    lapsing.settle(&b.pool, p, h);
+                    b.standing.sub(&lapsing, &b.pool, h);
+                    b.standing_count -= r.lapse_count;
+                    if b.standing_count == 0 {
+                        // No member left: drop the rounding dust of the aggregate.
+                        b.standing = Stake::default();
+                    }
+                }
+                b.benefits_rate -= r.benefits_ending;
+            }
+            let b = &mut soc.book;
+            b.start = PeriodStart {
+                period: p,
+                pool: b.pool.clone(),
+                total_karma: b.standing.value(&b.pool, p, h).0,
+                standing_count: b.standing_count,
+            };
+            b.drawn_in_period = 0;
+            b.retained_in_period = Q64_ONE;
+            b.rolled = p;
+            self.fund_installments(soc, p);
+        }
+    }
+
+    /// Which of the 64 periods of index word `word` have a [`Roll`] record (bit `p % 64`).
+    fn roll_bits(&self, society: SocietyId, word: u64) -> u64 {
+        get(&*self.st, &keys::roll_index(society, word)).unwrap_or(0)
+    }
+
+    /// Funds the installments that fall due at the start of period `p`: from the common fund
+    /// first, then from the gift funds within the period's draw budget. A shortfall is not
+    /// carried over: every running benefit gets the same funded fraction of its installment.
+    fn fund_installments(&mut self, soc: &mut Soc, p: u64) {
+        let due = soc.book.benefits_rate;
+        if due == 0 {
+            return;
+        }
+        let from_common = due.min(soc.book.common);
+        soc.book.common -= from_common;
+        soc.book.stats.paid_by_common += u128::from(from_common);
+        let from_pool = if soc.meta.rules.auto_share {
+            (due - from_common)
+                .min(Self::draw_budget(soc))
+                .min(Self::fraction_budget(soc))
+        } else {
+            0
+        };
+        if from_pool > 0 {
+            Self::draw(soc, from_pool, p);
+        }
+        let funded = from_common + from_pool;
+        let b = &mut soc.book;
+        b.escrow += funded;
+        b.stats.installments_funded += u128::from(funded);
+        b.benefit_index += mul_div(u128::from(funded), Q64_ONE, u128::from(due)).expect("≤ 1.0");
+        b.owed -= u128::from(due);
+        put(self.st, keys::benefit_index(soc.id, p), &b.benefit_index);
+    }
+
+    /// What the current period's draws may still take: `max_draw_bps` of the gift funds at its
+    /// start, less what was drawn.
+    fn draw_budget(soc: &Soc) -> u64 {
         let budget = u128::from(soc.book.start.pool.total)
             * u128::from(soc.meta.rules.max_draw_bps)
             / u128::from(BPS);
-        let budget = u64::try_from(budget).expect("a share of a u64");
+        u64::try_from(budget)
+            .expect("a share of a u64")
+            .saturating_sub(soc.book.drawn_in_period)
+    }
+
+    /// Draws `amount` pro rata from every gift account. O(1) in members.
+    fn draw(soc: &mut Soc, amount: u64, period: u64) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        let total = u128::from(b.pool.total);
+        b.retained_in_period =
+            mul_div(b.retained_in_period, total - u128::from(amount), total).expect("shrinks");
+        b.pool.draw(amount, period, h);
+        b.drawn_in_period += amount;
+    }
+
+    /// Pays approved lump sums in approval order: from the common fund first, then from the
+    /// period's draw budget. O(1) in members: each draw is one update of the pool.
+    fn settle_queue(&mut self, soc: &mut Soc) {
         for _ in 0..QUEUE_STEPS_MAX {
             if soc.book.queue_head == soc.book.queue_tail {
                 break;
@@ -765,35 +1101,34 @@ impl<S: StoreMut> Ex<'_, S> {
                 get(&*self.st, &qkey).expect("queue entries exist between head and tail");
             let mut req: Request =
                 get(&*self.st, &keys::request(rid)).expect("queued requests exist");
-            let need = req.need();
-            let amount = need
-                .min(budget.saturating_sub(soc.book.drawn_in_period))
-                .min(Self::fraction_budget(soc));
-            if need > 0 && amount == 0 {
-                break;
+            let from_common = req.need().min(soc.book.common);
+            if from_common > 0 {
+                soc.book.common -= from_common;
+                soc.book.stats.paid_by_common += u128::from(from_common);
+                self.pay_request(soc, &mut req, from_common);
+                self.events.push(Event::CommonFundPaid {
+                    request: rid,
+                    amount: from_common,
+                });
             }
+            let need = req.need();
+            let amount = if soc.meta.rules.auto_share {
+                need.min(Self::draw_budget(soc))
+                    .min(Self::fraction_budget(soc))
+            } else {
+                0
+            };
             if amount > 0 {
-                let h = soc.h();
-                let total = u128::from(soc.book.pool.total);
-                soc.book.retained_in_period = mul_div(
-                    soc.book.retained_in_period,
-                    total - u128::from(amount),
-                    total,
-                )
-                .expect("shrinks");
-                soc.book.pool.draw(amount, soc.now, h);
-                soc.book.drawn_in_period += amount;
-                soc.add_total(half_karma(amount));
+                Self::draw(soc, amount, soc.now);
                 soc.book.stats.paid_by_shares += u128::from(amount);
-                credit(self.st, &req.requester, soc.meta.asset, amount)
-                    .expect("a requester's balance is bounded by the supply");
-                req.paid += amount;
+                self.pay_request(soc, &mut req, amount);
                 self.events.push(Event::SharePaid {
                     request: rid,
                     amount,
                 });
             }
-            if req.need() == 0 {
+            let done = req.need() == 0;
+            if done {
                 if req.status == RequestStatus::Approved {
                     req.status = RequestStatus::Paid;
                     self.events.push(Event::RequestPaid { request: rid });
@@ -802,7 +1137,18 @@ impl<S: StoreMut> Ex<'_, S> {
                 soc.book.queue_head += 1;
             }
             put(self.st, keys::request(rid), &req);
+            if !done {
+                break;
+            }
         }
+    }
+
+    /// Credits `amount` (already taken from a society fund) to a lump sum's payee.
+    fn pay_request(&mut self, soc: &mut Soc, req: &mut Request, amount: u64) {
+        credit(self.st, &req.payee, soc.meta.asset, amount)
+            .expect("a payee's balance is bounded by the supply");
+        req.paid += amount;
+        soc.book.owed -= u128::from(amount);
     }
 
     /// The most one more draw may take this period so that no gift account keeps less than
@@ -826,7 +1172,7 @@ impl<S: StoreMut> Ex<'_, S> {
         get(&*self.st, &keys::member(soc.id, who)).ok_or(Rejection::NotMember)
     }
 
-    /// An admitted member who has not given notice.
+    /// An admitted member who has not given notice (lapsed or not).
     fn active_member(&self, soc: &Soc, who: &Address) -> R<Member> {
         let m = self.member(soc, who)?;
         match m.status {
@@ -836,27 +1182,168 @@ impl<S: StoreMut> Ex<'_, S> {
         }
     }
 
+    /// An admitted member in good standing.
+    fn standing_member(&self, soc: &Soc, who: &Address) -> R<Member> {
+        let m = self.active_member(soc, who)?;
+        if m.in_good_standing(soc.now) {
+            Ok(m)
+        } else {
+            Err(Rejection::NotInGoodStanding)
+        }
+    }
+
     fn save_member(&mut self, soc: &Soc, who: &Address, m: &Member) {
         put(self.st, keys::member(soc.id, who), m);
     }
 
-    /// Changes a member's stake, keeping their delegate's aggregate and both karma histories in
-    /// step. `f` sees the stake settled to now and may change its karma and balance.
+    /// Whether `who`'s latest request still blocks another.
+    fn request_in_progress(&self, soc: &Soc, m: &Member) -> bool {
+        m.open_request.is_some_and(|rid| {
+            get::<Request>(&*self.st, &keys::request(rid)).is_some_and(|r| r.in_progress(soc.now))
+        })
+    }
+
+    /// A new member record joining now with `pledge`: nothing paid yet (the current period is
+    /// due), the waiting period starting now.
+    fn new_member(&self, soc: &Soc, pledge: u64, commitment: Option<Hash>) -> Member {
+        let rules = &soc.meta.rules;
+        Member {
+            status: MemberStatus::Active,
+            joined_ms: self.now_ms,
+            waiting_until_ms: self.waiting_until(soc),
+            pledge,
+            prev_pledge: pledge,
+            pledge_from: 0,
+            paid_until: soc.now,
+            dues_credit: 0,
+            lapse_at: soc.now + u64::from(rules.grace_periods),
+            karma_from: soc.now,
+            gift_karma_period: soc.now,
+            gift_karma_used: 0,
+            consumed_period: soc.now,
+            consumed_in_period: 0,
+            identity_commitment: commitment,
+            stake: Stake {
+                karma: 0,
+                pos: soc.book.pool.empty_position(soc.now, soc.h()),
+            },
+            delegate: None,
+            open_request: None,
+        }
+    }
+
+    /// The end of a waiting period starting now.
+    fn waiting_until(&self, soc: &Soc) -> u64 {
+        self.now_ms
+            .saturating_add(u64::from(soc.meta.rules.waiting_periods) * soc.period_ms())
+    }
+
+    /// Makes `m` an active member in good standing of `soc`.
+    fn admit(&mut self, soc: &mut Soc, who: &Address, mut m: Member) {
+        m.status = MemberStatus::Active;
+        soc.book.member_count += 1;
+        self.enter_standing(soc, &m);
+        self.checkpoint(soc, who, Track::Own, &m.stake, None, m.lapse_at);
+        self.save_member(soc, who, &m);
+    }
+
+    /// Adds a member in good standing (stake settled to now) to the society's totals and to the
+    /// bucket of the period their standing ends.
+    fn enter_standing(&mut self, soc: &mut Soc, m: &Member) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        b.standing.settle(&b.pool, soc.now, h);
+        b.standing.add(&m.stake, &b.pool, h);
+        b.standing_count += 1;
+        self.move_lapsing(soc, m.lapse_at, &m.stake, true);
+    }
+
+    /// Removes a member in good standing (with `stake`, settled to now, as last added) from the
+    /// society's totals and from their lapse bucket.
+    fn leave_standing(&mut self, soc: &mut Soc, stake: &Stake, lapse_at: u64) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        b.standing.settle(&b.pool, soc.now, h);
+        b.standing.sub(stake, &b.pool, h);
+        b.standing_count -= 1;
+        if b.standing_count == 0 {
+            // No member left: drop the rounding dust of the aggregate.
+            b.standing = Stake::default();
+        }
+        self.move_lapsing(soc, lapse_at, stake, false);
+    }
+
+    fn move_lapsing(&mut self, soc: &Soc, period: u64, stake: &Stake, add: bool) {
+        let key = keys::roll(soc.id, period);
+        let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
+        r.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
+        if add {
+            r.lapse_stake.add(stake, &soc.book.pool, soc.h());
+            r.lapse_count += 1;
+        } else {
+            r.lapse_stake.sub(stake, &soc.book.pool, soc.h());
+            r.lapse_count -= 1;
+        }
+        self.put_roll(key, r, soc.id, period);
+    }
+
+    /// Writes (or, when empty, deletes) the roll record of `period`, keeping its index bit.
+    fn put_roll(&mut self, key: Vec<u8>, r: Roll, society: SocietyId, period: u64) {
+        let empty = r.lapse_count == 0 && r.benefits_ending == 0;
+        let (word, bit) = (period / 64, 1u64 << (period % 64));
+        let bits = self.roll_bits(society, word);
+        let new_bits = if empty { bits & !bit } else { bits | bit };
+        if new_bits != bits {
+            let index_key = keys::roll_index(society, word);
+            if new_bits == 0 {
+                self.st.delete(&index_key);
+            } else {
+                put(self.st, index_key, &new_bits);
+            }
+        }
+        if empty {
+            self.st.delete(&key);
+        } else {
+            put(self.st, key, &r);
+        }
+    }
+
+    /// Changes a member: `f` sees them with their stake settled to now (and, if they have lapsed,
+    /// their karma zeroed) and may change stake, dues and pledge. Contribution karma of arrived
+    /// paid periods is credited; the society's totals, the lapse buckets, the delegate's
+    /// aggregate and both karma histories are kept in step.
     fn touch(
         &mut self,
         soc: &mut Soc,
         who: &Address,
         m: &mut Member,
-        f: impl FnOnce(&mut Stake, &mut Soc) -> R<()>,
+        f: impl FnOnce(&mut Member, &mut Soc) -> R<()>,
     ) -> R<()> {
         let h = soc.h();
+        let was_standing = m.in_good_standing(soc.now);
+        let old_lapse = m.lapse_at;
         m.stake.settle(&soc.book.pool, soc.now, h);
         let old = m.stake.clone();
-        f(&mut m.stake, soc)?;
+        if !was_standing {
+            m.stake.karma = 0;
+        }
+        f(m, soc)?;
+        let standing = m.in_good_standing(soc.now);
+        if standing {
+            credit_dues_karma(m, soc.now, h);
+        } else {
+            m.stake.karma = 0;
+        }
+        if was_standing {
+            self.leave_standing(soc, &old, old_lapse);
+        }
+        if standing {
+            self.enter_standing(soc, m);
+        }
         if let Some(d) = m.delegate {
             self.move_delegated(soc, &d, Some(&old), Some(&m.stake));
         }
-        self.checkpoint(soc, who, Track::Own, &m.stake, m.delegate);
+        self.checkpoint(soc, who, Track::Own, &m.stake, m.delegate, m.lapse_at);
         self.save_member(soc, who, m);
         Ok(())
     }
@@ -873,12 +1360,12 @@ impl<S: StoreMut> Ex<'_, S> {
         let mut agg: Stake = get(&*self.st, &key).unwrap_or_default();
         agg.settle(&soc.book.pool, soc.now, soc.h());
         if let Some(r) = remove {
-            agg.sub(r);
+            agg.sub(r, &soc.book.pool, soc.h());
         }
         if let Some(a) = add {
-            agg.add(a);
+            agg.add(a, &soc.book.pool, soc.h());
         }
-        self.checkpoint(soc, delegate, Track::Delegated, &agg, None);
+        self.checkpoint(soc, delegate, Track::Delegated, &agg, None, u64::MAX);
         put(self.st, key, &agg);
     }
 
@@ -891,6 +1378,7 @@ impl<S: StoreMut> Ex<'_, S> {
         track: Track,
         stake: &Stake,
         delegate: Option<Address>,
+        lapse_at: u64,
     ) {
         let count_key = keys::checkpoint_count(soc.id, who, track);
         let n: u64 = get(&*self.st, &count_key).unwrap_or(0);
@@ -898,6 +1386,7 @@ impl<S: StoreMut> Ex<'_, S> {
             period: soc.now,
             stake: stake.clone(),
             delegate,
+            lapse_at,
         };
         if n > 0 {
             let last: Checkpoint =
@@ -915,10 +1404,11 @@ impl<S: StoreMut> Ex<'_, S> {
 
     fn join(&mut self, id: SocietyId, pledge: u64, commitment: Option<Hash>) -> R<()> {
         let mut soc = self.open(id)?;
+        soc.caught_up()?;
         if self.st.get(&keys::member(id, &self.signer)).is_some() {
             return Err(Rejection::AlreadyMember);
         }
-        let rules = &soc.meta.rules;
+        let rules = soc.meta.rules.clone();
         if pledge < rules.min_pledge || pledge > rules.max_pledge {
             return Err(Rejection::PledgeOutOfRange);
         }
@@ -927,33 +1417,36 @@ impl<S: StoreMut> Ex<'_, S> {
             (Identity::Public, Some(_)) => return Err(Rejection::IdentityCommitmentNotAllowed),
             _ => {}
         }
-        let stake = Stake {
-            karma: 0,
-            pos: soc.book.pool.empty_position(soc.now, soc.h()),
-        };
-        let mut m = Member {
-            status: MemberStatus::Active,
-            joined_period: soc.now,
-            pledge,
-            identity_commitment: commitment,
-            contributed: 0,
-            stake,
-            delegate: None,
-            open_request: None,
-        };
+        let m = self.new_member(&soc, pledge, commitment);
         let signer = self.signer;
         match rules.admission {
             Admission::Open => {
-                soc.book.member_count += 1;
-                self.checkpoint(&soc, &signer, Track::Own, &m.stake, None);
+                self.admit(&mut soc, &signer, m);
                 self.events.push(Event::Joined {
                     society: id,
                     member: signer,
                 });
             }
             Admission::Vote => {
-                let rid = self.new_request(&mut soc, RequestKind::Admission);
+                let bond = u64::try_from(
+                    mul_div_ceil(
+                        u128::from(pledge),
+                        u128::from(rules.application_bond_bps),
+                        u128::from(BPS),
+                    )
+                    .expect("fits"),
+                )
+                .map_err(|_| Rejection::Overflow)?;
+                debit(self.st, &signer, soc.meta.asset, bond)?;
+                soc.book.bonds = soc
+                    .book
+                    .bonds
+                    .checked_add(bond)
+                    .ok_or(Rejection::Overflow)?;
+                let rid = self.new_request(&mut soc, signer, RequestKind::Admission { bond });
+                let mut m = m;
                 m.status = MemberStatus::Applicant { application: rid };
+                self.save_member(&soc, &signer, &m);
                 self.events.push(Event::Applied {
                     society: id,
                     applicant: signer,
@@ -961,42 +1454,113 @@ impl<S: StoreMut> Ex<'_, S> {
                 });
             }
         }
-        self.save_member(&soc, &signer, &m);
         self.save(&soc);
         Ok(())
     }
 
     fn contribute(&mut self, id: SocietyId, amount: u64) -> R<()> {
         let mut soc = self.open(id)?;
+        soc.caught_up()?;
         let signer = self.signer;
         let mut m = self.active_member(&soc, &signer)?;
         let cap = u128::from(m.pledge) * u128::from(soc.meta.rules.gift_cap_pledges);
         let balance = soc.balance_of(&m);
-        if u128::from(balance) + u128::from(amount) > cap {
+        if amount > 0 && u128::from(balance) + u128::from(amount) > cap {
             return Err(Rejection::GiftAccountCapExceeded);
         }
         debit(self.st, &signer, soc.meta.asset, amount)?;
-        self.touch(&mut soc, &signer, &mut m, |stake, soc| {
-            soc.book.pool.deposit(amount).ok_or(Rejection::Overflow)?;
+        let was_lapsed = m.lapsed(soc.now);
+        let now_ms = self.now_ms;
+        let waiting_until = self.waiting_until(&soc);
+        let paid_before = m.paid_until;
+        self.touch(&mut soc, &signer, &mut m, |m, soc| {
             let h = soc.h();
-            stake.deposit(&soc.book.pool, amount, soc.now, h);
-            stake.karma = stake.karma.saturating_add(half_karma(amount));
-            soc.add_total(half_karma(amount));
+            if amount > 0 {
+                soc.book.pool.deposit(amount).ok_or(Rejection::Overflow)?;
+                m.stake.deposit(&soc.book.pool, amount, soc.now, h);
+                pay_dues(m, amount);
+            }
+            // A full account owes no dues: the member's own contribution (zero included, a
+            // check-in) renews it up to the current period.
+            let balance = soc.book.pool.value(&m.stake.pos, soc.now, h).balance;
+            if u128::from(balance) + u128::from(m.price(soc.now)) > cap {
+                m.paid_until = m.paid_until.max(soc.now + 1);
+            }
+            if m.paid_until != paid_before {
+                m.lapse_at = m.paid_until + u64::from(soc.meta.rules.grace_periods);
+            }
+            if was_lapsed && m.in_good_standing(soc.now) {
+                // Reinstated: arrears earn no karma and the waiting period starts again.
+                m.karma_from = m.karma_from.max(soc.now);
+                m.waiting_until_ms = waiting_until.max(now_ms);
+            }
             Ok(())
         })?;
-        m.contributed += u128::from(amount);
-        self.save_member(&soc, &signer, &m);
         self.save(&soc);
-        self.events.push(Event::Contributed {
+        if amount > 0 {
+            self.events.push(Event::Contributed {
+                society: id,
+                member: signer,
+                amount,
+            });
+        }
+        if m.paid_until != paid_before {
+            self.events.push(Event::DuesPaid {
+                society: id,
+                member: signer,
+                paid_until: m.paid_until,
+            });
+        }
+        if was_lapsed && m.in_good_standing(soc.now) {
+            self.events.push(Event::Reinstated {
+                society: id,
+                member: signer,
+            });
+        }
+        Ok(())
+    }
+
+    fn change_pledge(&mut self, id: SocietyId, pledge: u64) -> R<()> {
+        let mut soc = self.open(id)?;
+        soc.caught_up()?;
+        let signer = self.signer;
+        let mut m = self.standing_member(&soc, &signer)?;
+        let rules = &soc.meta.rules;
+        if pledge < rules.min_pledge || pledge > rules.max_pledge {
+            return Err(Rejection::PledgeOutOfRange);
+        }
+        if self.request_in_progress(&soc, &m) {
+            return Err(Rejection::OpenRequestExists);
+        }
+        // Periods already paid keep their price: a change needs no period beyond this one paid.
+        if pledge == m.price(soc.now + 1) || m.paid_until > soc.now + 1 {
+            return Err(Rejection::PledgeChangeNotAllowed);
+        }
+        let raise = pledge > m.price(soc.now);
+        let waiting_until = self.waiting_until(&soc);
+        self.touch(&mut soc, &signer, &mut m, |m, soc| {
+            m.prev_pledge = m.price(soc.now);
+            m.pledge = pledge;
+            m.pledge_from = soc.now + 1;
+            if raise {
+                // A higher pledge counts for help only after a new waiting period.
+                m.waiting_until_ms = m.waiting_until_ms.max(waiting_until);
+            }
+            Ok(())
+        })?;
+        self.save(&soc);
+        self.events.push(Event::PledgeChanged {
             society: id,
             member: signer,
-            amount,
+            pledge,
+            from_period: soc.now + 1,
         });
         Ok(())
     }
 
     fn delegate(&mut self, id: SocietyId, to: Option<Address>) -> R<()> {
-        let soc = self.open(id)?;
+        let mut soc = self.open(id)?;
+        soc.caught_up()?;
         let signer = self.signer;
         let mut m = self.active_member(&soc, &signer)?;
         if let Some(d) = to {
@@ -1006,15 +1570,17 @@ impl<S: StoreMut> Ex<'_, S> {
             self.active_member(&soc, &d)
                 .map_err(|_| Rejection::NotMember)?;
         }
-        m.stake.settle(&soc.book.pool, soc.now, soc.h());
-        if let Some(old) = m.delegate {
+        let old_delegate = m.delegate;
+        // Settle through touch (with the delegation unchanged), then move the settled stake.
+        self.touch(&mut soc, &signer, &mut m, |_, _| Ok(()))?;
+        if let Some(old) = old_delegate {
             self.move_delegated(&soc, &old, Some(&m.stake), None);
         }
         if let Some(new) = to {
             self.move_delegated(&soc, &new, None, Some(&m.stake));
         }
         m.delegate = to;
-        self.checkpoint(&soc, &signer, Track::Own, &m.stake, to);
+        self.checkpoint(&soc, &signer, Track::Own, &m.stake, to, m.lapse_at);
         self.save_member(&soc, &signer, &m);
         self.save(&soc);
         self.events.push(Event::Delegated {
@@ -1027,21 +1593,24 @@ impl<S: StoreMut> Ex<'_, S> {
 
     fn leave(&mut self, id: SocietyId) -> R<()> {
         let mut soc = self.open(id)?;
+        soc.caught_up()?;
         let signer = self.signer;
         let m = self.member(&soc, &signer)?;
         match m.status {
             MemberStatus::Active => {}
-            MemberStatus::Applicant { .. } => return Err(Rejection::NotYetAdmitted),
+            MemberStatus::Applicant { application } => {
+                return self.withdraw_application(&mut soc, m, application);
+            }
             MemberStatus::Leaving { .. } => return Err(Rejection::AlreadyLeaving),
         }
-        // A member whose own request is still being decided stays until it is: otherwise they
-        // could leave and rejoin to hold two open requests.
-        if m.open_request.is_some() {
+        // A member whose own request is still open or being paid stays until it is done:
+        // otherwise they could leave and rejoin to hold two.
+        if self.request_in_progress(&soc, &m) {
             return Err(Rejection::OpenRequestExists);
         }
         if soc.amendment_waiting(&*self.st, self.now_ms) {
-            // §7: exit before a rule change you did not accept, at once and with a refund.
-            return self.exit(&mut soc, m, true);
+            // Exit before a rule change you did not accept, at once and with a refund.
+            return self.exit(&mut soc, signer, m, true).map(|_| ());
         }
         let mut m = m;
         // Notice runs a full `notice_periods` from this moment, not to a period boundary, so that
@@ -1061,19 +1630,74 @@ impl<S: StoreMut> Ex<'_, S> {
         Ok(())
     }
 
-    /// §6: karma is dropped on leaving; the gift account stays and keeps sharing.
+    /// An applicant withdraws: the bond comes back if nobody has voted yet, else it goes to the
+    /// common fund.
+    fn withdraw_application(&mut self, soc: &mut Soc, m: Member, rid: RequestId) -> R<()> {
+        let signer = self.signer;
+        let mut req: Request = get(&*self.st, &keys::request(rid)).expect("applications exist");
+        let RequestKind::Admission { bond } = req.kind else {
+            unreachable!("an applicant's request is an application")
+        };
+        soc.book.bonds -= bond;
+        let returned = if req.ballot.yes_count + req.ballot.no_count == 0 {
+            credit(self.st, &signer, soc.meta.asset, bond)?;
+            self.events.push(Event::BondReturned {
+                request: rid,
+                amount: bond,
+            });
+            bond
+        } else {
+            self.forfeit(soc, rid, bond);
+            0
+        };
+        req.status = RequestStatus::Rejected;
+        put(self.st, keys::request(rid), &req);
+        let _ = m;
+        self.st.delete(&keys::member(soc.id, &signer));
+        self.save(soc);
+        self.events.push(Event::Withdrawn {
+            society: soc.id,
+            member: signer,
+            refund: returned,
+            held_back: 0,
+        });
+        Ok(())
+    }
+
+    /// A forfeited bond goes to the common fund (never to gift accounts: voting no earns nobody
+    /// money).
+    fn forfeit(&mut self, soc: &mut Soc, rid: RequestId, bond: u64) {
+        soc.book.common += bond;
+        soc.book.stats.bonds_forfeited += u128::from(bond);
+        self.events.push(Event::BondForfeited {
+            request: rid,
+            amount: bond,
+        });
+        self.events.push(Event::ToCommonFund {
+            society: soc.id,
+            amount: bond,
+        });
+    }
+
+    /// Karma is dropped on leaving: the member leaves the totals and their delegate's aggregate;
+    /// the gift account stays and keeps sharing.
     fn drop_karma(&mut self, soc: &mut Soc, who: &Address, m: &mut Member) {
+        let was_standing = m.in_good_standing(soc.now);
         m.stake.settle(&soc.book.pool, soc.now, soc.h());
+        if was_standing {
+            let stake = m.stake.clone();
+            self.leave_standing(soc, &stake, m.lapse_at);
+        }
         if let Some(d) = m.delegate.take() {
             self.move_delegated(soc, &d, Some(&m.stake), None);
         }
-        soc.sub_total(m.stake.karma);
         m.stake.karma = 0;
-        self.checkpoint(soc, who, Track::Own, &m.stake, None);
+        self.checkpoint(soc, who, Track::Own, &m.stake, None, 0);
     }
 
     fn withdraw(&mut self, id: SocietyId) -> R<()> {
         let mut soc = self.open(id)?;
+        soc.caught_up()?;
         let m = self.member(&soc, &self.signer)?;
         let waiting = soc.amendment_waiting(&*self.st, self.now_ms);
         match m.status {
@@ -1083,44 +1707,78 @@ impl<S: StoreMut> Ex<'_, S> {
             MemberStatus::Applicant { .. } => return Err(Rejection::NotYetAdmitted),
         }
         let refund = soc.meta.rules.exit_refund || waiting;
-        self.exit(&mut soc, m, refund)
+        self.exit(&mut soc, self.signer, m, refund).map(|_| ())
     }
 
-    /// Removes the signer from the society. With `refund`, the gift account is paid out; without,
-    /// it stays in the pool and funds future requests.
-    fn exit(&mut self, soc: &mut Soc, mut m: Member, refund: bool) -> R<()> {
-        let signer = self.signer;
+    fn expel(&mut self, id: SocietyId, who: Address) -> R<()> {
+        let mut soc = self.open(id)?;
+        soc.caught_up()?;
+        let m = self.member(&soc, &who)?;
+        let lapse = u64::from(soc.meta.rules.lapse_periods);
+        if !m.lapsed(soc.now) || soc.now < m.lapse_at.saturating_add(lapse) {
+            return Err(Rejection::NotExpellable);
+        }
+        soc.book.stats.members_expelled += 1;
+        self.events.push(Event::Expelled {
+            society: id,
+            member: who,
+        });
+        let refund = soc.meta.rules.exit_refund;
+        self.exit(&mut soc, who, m, refund).map(|_| ())
+    }
+
+    /// Removes `who` from the society. Their share of what the society owes or may soon owe stays
+    /// behind in the common fund; with `refund` the rest of the gift account is paid out, without
+    /// it the rest goes to the common fund too. Returns (refunded, held back).
+    fn exit(&mut self, soc: &mut Soc, who: Address, mut m: Member, refund: bool) -> R<(u64, u64)> {
         if m.status == MemberStatus::Active {
-            self.drop_karma(soc, &signer, &mut m);
+            self.drop_karma(soc, &who, &mut m);
             soc.book.member_count -= 1;
         } else {
-            // Karma earned during notice (shares, gifts) leaves the society's total with them.
             m.stake.settle(&soc.book.pool, soc.now, soc.h());
-            soc.sub_total(m.stake.karma);
         }
         let balance = soc.balance_of(&m);
-        let refunded = if refund { balance } else { 0 };
-        if refunded > 0 {
-            soc.book.pool.take(refunded);
-            credit(self.st, &signer, soc.meta.asset, refunded)?;
+        let held_back = soc.hold_back(balance);
+        let refunded = if refund { balance - held_back } else { 0 };
+        soc.book.pool.take(balance);
+        let to_common = balance - refunded;
+        if to_common > 0 {
+            soc.book.common += to_common;
+            self.events.push(Event::ToCommonFund {
+                society: soc.id,
+                amount: to_common,
+            });
         }
-        self.checkpoint(soc, &signer, Track::Own, &Stake::default(), None);
-        self.st.delete(&keys::member(soc.id, &signer));
+        if refunded > 0 {
+            credit(self.st, &who, soc.meta.asset, refunded)?;
+        }
+        self.checkpoint(soc, &who, Track::Own, &Stake::default(), None, 0);
+        self.st.delete(&keys::member(soc.id, &who));
         self.save(soc);
         self.events.push(Event::Withdrawn {
             society: soc.id,
-            member: signer,
+            member: who,
             refund: refunded,
+            held_back,
         });
-        Ok(())
+        Ok((refunded, held_back))
     }
 
     // -- requests ------------------------------------------------------------------------------
 
+    /// A ballot opening now, under the rules in force now.
     fn new_ballot(&self, soc: &Soc, excluded: Option<Address>) -> Ballot {
-        let window_ms = soc.meta.rules.voting_window_secs * 1000;
+        let rules = &soc.meta.rules;
+        let window_ms = rules.voting_window_secs * 1000;
         Ballot {
             society: soc.id,
+            approval_net_bps: rules.approval_net_bps,
+            quorum_bps: rules.quorum_bps,
+            amendment_threshold_bps: rules.amendment_threshold_bps,
+            benefit_ratio: rules.benefit_ratio,
+            yes_count: 0,
+            no_count: 0,
+            yes_by_percent: Vec::new(),
             filed_period: soc.now,
             start: soc.book.start.clone(),
             deadline_ms: self.now_ms + window_ms,
@@ -1132,20 +1790,23 @@ impl<S: StoreMut> Ex<'_, S> {
         }
     }
 
-    fn new_request(&mut self, soc: &mut Soc, kind: RequestKind) -> RequestId {
+    fn new_request(&mut self, soc: &mut Soc, payee: Address, kind: RequestKind) -> RequestId {
         let mut c = counters(&*self.st);
         let id = RequestId(c.next_request);
         c.next_request += 1;
         put(self.st, keys::COUNTERS.to_vec(), &c);
         let req = Request {
             requester: self.signer,
+            payee,
             kind,
             ballot: self.new_ballot(soc, Some(self.signer)),
             status: RequestStatus::Open,
+            approved: 0,
             paid: 0,
             gifted: 0,
+            benefit: None,
         };
-        // The requester cannot vote on their own request (§4), not even through a delegate: their
+        // The requester cannot vote on their own request, not even through a delegate: their
         // weight is taken out of their delegate's power on this ballot from the start.
         let (own, delegate) = self.weight_at(soc, &self.signer, Track::Own, &req.ballot);
         if let Some(d) = delegate.filter(|_| own > 0) {
@@ -1159,38 +1820,45 @@ impl<S: StoreMut> Ex<'_, S> {
         id
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn file_request(
         &mut self,
         id: SocietyId,
         amount: u64,
+        installments: u32,
+        payee: Option<Address>,
         evidence_hash: Hash,
         memo: kassa_types::tx::Memo,
     ) -> R<()> {
         let mut soc = self.open(id)?;
+        soc.caught_up()?;
         let signer = self.signer;
-        let mut m = self.active_member(&soc, &signer)?;
+        let mut m = self.standing_member(&soc, &signer)?;
         let rules = soc.meta.rules.clone();
-        if !soc.in_good_standing(&m) {
-            return Err(Rejection::NotInGoodStanding);
-        }
-        if soc.now < m.joined_period + u64::from(rules.waiting_periods) {
+        if self.now_ms < m.waiting_until_ms {
             return Err(Rejection::InWaitingPeriod);
         }
-        if m.open_request.is_some() {
+        if self.request_in_progress(&soc, &m) {
             return Err(Rejection::OpenRequestExists);
         }
-        if soc.book.member_count < u64::from(rules.min_members) {
+        if soc.book.standing_count < u64::from(rules.min_members) {
             return Err(Rejection::TooFewMembers);
         }
-        if amount > rules.max_request {
+        if installments > rules.max_installments {
+            return Err(Rejection::TooManyInstallments);
+        }
+        let asked = u128::from(amount) * u128::from(installments.max(1));
+        if asked > u128::from(rules.max_request) {
             return Err(Rejection::ExceedsMaxRequest);
         }
-        let karma = soc.karma_of(&m);
-        let max_benefit =
-            (karma >> crate::pool::KARMA_FRACTION_BITS) * u128::from(rules.benefit_ratio);
-        if u128::from(amount) > max_benefit {
-            return Err(Rejection::ExceedsMaximumBenefit);
+        let payee = payee.unwrap_or(signer);
+        if payee != signer {
+            self.check_recipient(&payee, soc.meta.asset)?;
         }
+        // The maximum benefit counts the smaller of the karma at the start of this period (the
+        // checkpoint that weighs the votes) and the karma of the moment.
+        let probe = self.new_ballot(&soc, None);
+        let (at_start, _) = self.weight_at(&soc, &signer, Track::Own, &probe);
         let bond =
             u64::try_from(u128::from(m.pledge) * u128::from(rules.bond_bps) / u128::from(BPS))
                 .map_err(|_| Rejection::Overflow)?;
@@ -1201,17 +1869,27 @@ impl<S: StoreMut> Ex<'_, S> {
             .checked_add(bond)
             .ok_or(Rejection::Overflow)?;
         let filing_bps = u128::from(rules.filing_karma_bps);
-        self.touch(&mut soc, &signer, &mut m, |stake, soc| {
+        self.touch(&mut soc, &signer, &mut m, |m, soc| {
+            let karma = at_start
+                .saturating_sub(m.consumed_at(soc.now))
+                .min(m.stake.karma);
+            let max_benefit =
+                (karma >> crate::pool::KARMA_FRACTION_BITS) * u128::from(rules.benefit_ratio);
+            if asked > max_benefit {
+                return Err(Rejection::ExceedsMaximumBenefit);
+            }
             let consumed =
-                mul_div(stake.karma, filing_bps, u128::from(BPS)).expect("bps <= 10,000");
-            stake.karma -= consumed;
-            soc.sub_total(consumed);
+                mul_div(m.stake.karma, filing_bps, u128::from(BPS)).expect("bps <= 10,000");
+            m.consume(consumed, soc.now);
             Ok(())
         })?;
+        soc.book.owed += asked;
         let rid = self.new_request(
             &mut soc,
+            payee,
             RequestKind::Help {
                 amount,
+                installments,
                 bond,
                 evidence_hash,
                 memo,
@@ -1234,21 +1912,28 @@ impl<S: StoreMut> Ex<'_, S> {
     fn open_request(&mut self, rid: RequestId) -> R<(Soc, Request)> {
         let req: Request = get(&*self.st, &keys::request(rid)).ok_or(Rejection::UnknownRequest)?;
         let soc = self.open(req.ballot.society)?;
+        soc.caught_up()?;
         let req = get(&*self.st, &keys::request(rid)).expect("just read");
         Ok((soc, req))
     }
 
-    fn vote(&mut self, rid: RequestId, approve: bool) -> R<()> {
+    fn vote(&mut self, rid: RequestId, approve: bool, percent: u8) -> R<()> {
         let (soc, mut req) = self.open_request(rid)?;
         if req.status != RequestStatus::Open {
             return Err(Rejection::AlreadyFinalized);
         }
+        let (outcome, percent, heads_only): (fn(&Ballot) -> u8, u8, bool) = match req.kind {
+            RequestKind::Admission { .. } => (admission_outcome, 100, true),
+            RequestKind::Help { .. } => (request_outcome, percent, false),
+        };
         let weight = self.cast(
             &soc,
             &mut req.ballot,
             BallotId::Request(rid),
             approve,
-            request_passes,
+            percent,
+            heads_only,
+            outcome,
         )?;
         put(self.st, keys::request(rid), &req);
         self.save(&soc);
@@ -1256,13 +1941,13 @@ impl<S: StoreMut> Ex<'_, S> {
             request: rid,
             voter: self.signer,
             approve,
+            percent,
             weight,
         });
         Ok(())
     }
 
-    /// The karma of `who`'s `track` at the start of the ballot's filing period: the last
-    /// checkpoint before that period, valued against the society as it was then.
+    /// The karma of `who`'s `track` at the start of the ballot's filing period.
     fn weight_at(
         &self,
         soc: &Soc,
@@ -1270,59 +1955,47 @@ impl<S: StoreMut> Ex<'_, S> {
         track: Track,
         b: &Ballot,
     ) -> (u128, Option<Address>) {
-        let n: u64 = get(&*self.st, &keys::checkpoint_count(soc.id, who, track)).unwrap_or(0);
-        // Binary search for the last checkpoint with period < filed_period (Compound's
-        // getPriorVotes): O(log n) reads, independent of every other member.
-        let (mut lo, mut hi) = (0u64, n);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let cp: Checkpoint =
-                get(&*self.st, &keys::checkpoint(soc.id, who, track, mid)).expect("counted");
-            if cp.period < b.filed_period {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo == 0 {
-            return (0, None);
-        }
-        let cp: Checkpoint =
-            get(&*self.st, &keys::checkpoint(soc.id, who, track, lo - 1)).expect("counted");
-        let (karma, _) = cp.stake.value(&b.start.pool, b.filed_period, soc.h());
-        (karma, cp.delegate)
+        karma_at_period_start(
+            &*self.st,
+            soc.id,
+            who,
+            track,
+            b.filed_period,
+            &b.start.pool,
+            soc.h(),
+        )
     }
 
     /// Records the signer's vote (new or changed) on a ballot, with delegation and the late-vote
-    /// extension. Returns the vote's weight.
+    /// extension. Returns the vote's weight. With `heads_only` (applications) a member without
+    /// karma still counts as a head.
+    #[allow(clippy::too_many_arguments)]
     fn cast(
         &mut self,
         soc: &Soc,
         b: &mut Ballot,
         bid: BallotId,
         approve: bool,
-        passes: fn(&Society, &Ballot) -> bool,
+        percent: u8,
+        heads_only: bool,
+        outcome: fn(&Ballot) -> u8,
     ) -> R<u128> {
         let signer = self.signer;
         if self.now_ms >= b.deadline_ms {
             return Err(Rejection::VotingClosed);
         }
-        let m = self.active_member(soc, &signer)?;
-        if !soc.in_good_standing(&m) {
-            return Err(Rejection::NotInGoodStanding);
-        }
+        self.standing_member(soc, &signer)?;
         if b.excluded == Some(signer) {
             return Err(Rejection::CannotVoteOnOwnRequest);
         }
-        let before = passes(&soc.meta, b);
+        let before = outcome(b);
         let vkey = keys::vote(bid, &signer);
         let weight = match get::<VoteRecord>(&*self.st, &vkey) {
             Some(mut v) => {
-                if v.approve != approve {
-                    tally(b, v.approve, v.weight, false);
-                    tally(b, approve, v.weight, true);
-                }
+                tally(b, v.approve, v.percent, v.weight, false);
+                tally(b, approve, percent, v.weight, true);
                 v.approve = approve;
+                v.percent = percent;
                 put(self.st, vkey, &v);
                 v.weight
             }
@@ -1332,7 +2005,7 @@ impl<S: StoreMut> Ex<'_, S> {
                 let okey = keys::vote_override(bid, &signer);
                 let overridden: u128 = get(&*self.st, &okey).unwrap_or(0);
                 let weight = own + delegated.saturating_sub(overridden);
-                if weight == 0 {
+                if weight == 0 && !heads_only {
                     return Err(Rejection::NoVotingWeight);
                 }
                 // Voting directly overrides one's delegation on this ballot.
@@ -1343,20 +2016,28 @@ impl<S: StoreMut> Ex<'_, S> {
                     let dvkey = keys::vote(bid, &d);
                     if let Some(mut dv) = get::<VoteRecord>(&*self.st, &dvkey) {
                         let removed = own.min(dv.weight);
+                        tally_weight(b, dv.approve, dv.percent, removed, false);
                         dv.weight -= removed;
-                        tally(b, dv.approve, removed, false);
                         put(self.st, dvkey, &dv);
                     }
                 }
-                tally(b, approve, weight, true);
-                put(self.st, vkey, &VoteRecord { approve, weight });
+                tally(b, approve, percent, weight, true);
+                put(
+                    self.st,
+                    vkey,
+                    &VoteRecord {
+                        approve,
+                        weight,
+                        percent,
+                    },
+                );
                 weight
             }
         };
-        // Late-vote extension: a vote that flips the outcome in the last tenth of the window
-        // extends it, once, by a tenth.
+        // Late-vote extension: a vote that changes the outcome (or the approved share) in the
+        // last tenth of the window extends it, once, by a tenth.
         let tenth = b.window_ms / 10;
-        if !b.extended && passes(&soc.meta, b) != before && self.now_ms >= b.deadline_ms - tenth {
+        if !b.extended && outcome(b) != before && self.now_ms >= b.deadline_ms - tenth {
             b.deadline_ms += tenth;
             b.extended = true;
             if let BallotId::Request(request) = bid {
@@ -1371,8 +2052,11 @@ impl<S: StoreMut> Ex<'_, S> {
 
     fn gift(&mut self, rid: RequestId, amount: u64) -> R<()> {
         let (mut soc, mut req) = self.open_request(rid)?;
-        if req.kind == RequestKind::Admission {
+        if matches!(req.kind, RequestKind::Admission { .. }) {
             return Err(Rejection::NotAHelpRequest);
+        }
+        if req.benefit.is_some() {
+            return Err(Rejection::BenefitTakesNoGifts);
         }
         match req.status {
             RequestStatus::Approved => {}
@@ -1385,6 +2069,9 @@ impl<S: StoreMut> Ex<'_, S> {
         if req.requester == signer {
             return Err(Rejection::CannotGiftToOwnRequest);
         }
+        if req.payee == signer {
+            return Err(Rejection::CannotGiftToOwnPayment);
+        }
         let mut m = self.member(&soc, &signer)?;
         if matches!(m.status, MemberStatus::Applicant { .. }) {
             return Err(Rejection::NotYetAdmitted);
@@ -1396,16 +2083,27 @@ impl<S: StoreMut> Ex<'_, S> {
         if amount > balance {
             return Err(Rejection::InsufficientGiftBalance);
         }
-        self.touch(&mut soc, &signer, &mut m, |stake, soc| {
+        if amount > balance - soc.hold_back_beside(balance, u128::from(req.need())) {
+            return Err(Rejection::GiftBelowHoldBack);
+        }
+        self.touch(&mut soc, &signer, &mut m, |m, soc| {
             soc.book.pool.take(amount);
             let h = soc.h();
-            stake.withdraw(&soc.book.pool, amount, soc.now, h);
-            stake.karma = stake.karma.saturating_add(half_karma(amount));
-            soc.add_total(half_karma(amount));
+            m.stake.withdraw(&soc.book.pool, amount, soc.now, h);
+            // Gift karma: at most one pledge's worth per period.
+            if m.gift_karma_period != soc.now {
+                m.gift_karma_period = soc.now;
+                m.gift_karma_used = 0;
+            }
+            let karma =
+                half_karma(amount).min(half_karma(m.pledge).saturating_sub(m.gift_karma_used));
+            m.gift_karma_used += karma;
+            m.stake.karma = m.stake.karma.saturating_add(karma);
             Ok(())
         })?;
-        credit(self.st, &req.requester, soc.meta.asset, amount)?;
+        credit(self.st, &req.payee, soc.meta.asset, amount)?;
         req.gifted += amount;
+        soc.book.owed -= u128::from(amount);
         soc.book.stats.paid_by_gifts += u128::from(amount);
         self.events.push(Event::Gifted {
             request: rid,
@@ -1429,79 +2127,249 @@ impl<S: StoreMut> Ex<'_, S> {
         if self.now_ms < req.ballot.deadline_ms {
             return Err(Rejection::VotingStillOpen);
         }
-        let approved = request_passes(&soc.meta, &req.ballot);
+        let share = ballot_outcome(&req);
+        let approved = share > 0;
         self.events.push(Event::Finalized {
             request: rid,
             approved,
+            percent: share,
         });
         let requester = req.requester;
         match req.kind.clone() {
-            RequestKind::Admission => {
-                let mut m = self
+            RequestKind::Admission { bond } => {
+                soc.book.bonds -= bond;
+                let m = self
                     .member(&soc, &requester)
                     .expect("applicants stay until decided");
-                if approved {
-                    m.status = MemberStatus::Active;
-                    m.joined_period = soc.now;
-                    m.stake = Stake {
-                        karma: 0,
-                        pos: soc.book.pool.empty_position(soc.now, soc.h()),
-                    };
-                    soc.book.member_count += 1;
-                    self.checkpoint(&soc, &requester, Track::Own, &m.stake, None);
-                    self.save_member(&soc, &requester, &m);
-                    self.events.push(Event::Admitted {
-                        society: soc.id,
-                        member: requester,
-                    });
-                } else {
-                    self.st.delete(&keys::member(soc.id, &requester));
-                }
-                req.status = if approved {
-                    RequestStatus::Approved
-                } else {
-                    RequestStatus::Rejected
-                };
-            }
-            RequestKind::Help { bond, .. } => {
-                soc.book.bonds -= bond;
-                if let Some(mut m) = get::<Member>(&*self.st, &keys::member(soc.id, &requester))
-                    && m.open_request == Some(rid)
-                {
-                    m.open_request = None;
-                    self.save_member(&soc, &requester, &m);
-                }
                 if approved {
                     credit(self.st, &requester, soc.meta.asset, bond)?;
                     self.events.push(Event::BondReturned {
                         request: rid,
                         amount: bond,
                     });
-                    req.status = RequestStatus::Approved;
-                    soc.book.stats.requests_approved += 1;
-                    if soc.meta.rules.auto_share {
-                        put(self.st, keys::queue(soc.id, soc.book.queue_tail), &rid);
-                        soc.book.queue_tail += 1;
-                    }
-                } else {
-                    soc.book
-                        .pool
-                        .add_pro_rata(bond)
-                        .ok_or(Rejection::Overflow)?;
-                    soc.book.stats.requests_rejected += 1;
-                    soc.book.stats.bonds_forfeited += u128::from(bond);
-                    self.events.push(Event::BondForfeited {
-                        request: rid,
-                        amount: bond,
+                    let mut fresh = self.new_member(&soc, m.pledge, m.identity_commitment);
+                    fresh.joined_ms = self.now_ms;
+                    self.admit(&mut soc, &requester, fresh);
+                    self.events.push(Event::Admitted {
+                        society: soc.id,
+                        member: requester,
                     });
+                    req.status = RequestStatus::Approved;
+                } else {
+                    self.forfeit(&mut soc, rid, bond);
+                    self.st.delete(&keys::member(soc.id, &requester));
+                    req.status = RequestStatus::Rejected;
+                }
+            }
+            RequestKind::Help {
+                amount,
+                installments,
+                bond,
+                ..
+            } => {
+                soc.book.bonds -= bond;
+                let asked = req.asked();
+                if approved {
+                    self.approve_help(&mut soc, &mut req, rid, share, amount, installments, bond)?;
+                } else {
+                    soc.book.owed -= asked;
+                    soc.book.stats.requests_rejected += 1;
+                    self.forfeit(&mut soc, rid, bond);
                     req.status = RequestStatus::Rejected;
                 }
             }
         }
         put(self.st, keys::request(rid), &req);
-        if approved && soc.meta.rules.auto_share && matches!(req.kind, RequestKind::Help { .. }) {
-            self.settle_queue(&mut soc);
+        self.settle_queue(&mut soc);
+        self.save(&soc);
+        Ok(())
+    }
+
+    /// An approved request for help: the bond comes back, the approved share is set, the
+    /// requester's karma is consumed, and the lump sum joins the payout queue or the benefit
+    /// starts running.
+    #[allow(clippy::too_many_arguments)]
+    fn approve_help(
+        &mut self,
+        soc: &mut Soc,
+        req: &mut Request,
+        rid: RequestId,
+        share: u8,
+        amount: u64,
+        installments: u32,
+        bond: u64,
+    ) -> R<()> {
+        let requester = req.requester;
+        credit(self.st, &requester, soc.meta.asset, bond)?;
+        self.events.push(Event::BondReturned {
+            request: rid,
+            amount: bond,
+        });
+        soc.book.stats.requests_approved += 1;
+        req.status = RequestStatus::Approved;
+        let unit = u64::try_from(u128::from(amount) * u128::from(share) / 100).expect("≤ amount");
+        let approved_total = u128::from(unit) * u128::from(installments.max(1));
+        soc.book.owed -= req.asked() - approved_total;
+        // Help consumes karma: the approved sum ÷ the benefit ratio (rounded up).
+        let ratio = u128::from(req.ballot.benefit_ratio.max(1));
+        let consumed = approved_total.div_ceil(ratio) << crate::pool::KARMA_FRACTION_BITS;
+        let member = get::<Member>(&*self.st, &keys::member(soc.id, &requester))
+            .filter(|m| m.status == MemberStatus::Active);
+        if installments == 0 {
+            req.approved = unit;
+            if unit == 0 {
+                req.status = RequestStatus::Paid;
+            } else {
+                put(self.st, keys::queue(soc.id, soc.book.queue_tail), &rid);
+                soc.book.queue_tail += 1;
+            }
+            if let Some(mut m) = member {
+                self.touch(soc, &requester, &mut m, |m, soc| {
+                    m.consume(consumed, soc.now);
+                    Ok(())
+                })?;
+            }
+            return Ok(());
         }
+        if unit == 0 {
+            req.status = RequestStatus::Paid;
+            return Ok(());
+        }
+        let first = soc.now + 1;
+        let last = soc.now + u64::from(installments);
+        let pledge = member.as_ref().map_or(u64::MAX, |m| m.price(soc.now));
+        let dues_waived = unit >= pledge;
+        req.benefit = Some(Benefit {
+            per_period: unit,
+            first,
+            last,
+            index_start: soc.book.benefit_index,
+            index_end: None,
+            claimed: 0,
+            dues_waived,
+            paid_until_before: member.as_ref().map_or(0, |m| m.paid_until),
+        });
+        soc.book.benefits_rate += unit;
+        let key = keys::roll(soc.id, last + 1);
+        let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
+        r.benefits_ending += unit;
+        self.put_roll(key, r, soc.id, last + 1);
+        if let Some(mut m) = member {
+            let grace = u64::from(soc.meta.rules.grace_periods);
+            self.touch(soc, &requester, &mut m, |m, soc| {
+                m.consume(consumed, soc.now);
+                if dues_waived {
+                    // A benefit of at least the pledge is a dues holiday while it runs; the
+                    // waived periods earn no karma.
+                    m.paid_until = m.paid_until.max(last + 1);
+                    m.karma_from = m.karma_from.max(m.paid_until);
+                    m.lapse_at = m.paid_until + grace;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The funded, unpaid installments of a benefit.
+    fn claimable(&self, soc: &Soc, b: &Benefit) -> u64 {
+        let index_end = match b.index_end {
+            Some(i) => i,
+            None if soc.book.rolled >= b.last => {
+                get(&*self.st, &keys::benefit_index(soc.id, b.last)).expect("written while it ran")
+            }
+            None => soc.book.benefit_index,
+        };
+        let funded = mul_div(u128::from(b.per_period), index_end - b.index_start, Q64_ONE)
+            .expect("at most the benefit");
+        u64::try_from(funded)
+            .expect("at most the benefit")
+            .saturating_sub(b.claimed)
+    }
+
+    /// Pays a benefit's payee what is funded and unpaid. Returns the amount.
+    fn claim_benefit(&mut self, rid: RequestId) -> R<u64> {
+        let (mut soc, mut req) = self.open_request(rid)?;
+        let Some(mut b) = req.benefit.clone() else {
+            return Err(Rejection::NotABenefit);
+        };
+        let amount = self.claimable(&soc, &b);
+        if amount == 0 {
+            return Err(Rejection::NothingToClaim);
+        }
+        self.pay_benefit(&mut soc, &mut req, &mut b, rid, amount)?;
+        if b.index_end.is_some() || soc.book.rolled >= b.last {
+            req.status = RequestStatus::Paid;
+        }
+        req.benefit = Some(b);
+        put(self.st, keys::request(rid), &req);
+        self.save(&soc);
+        Ok(amount)
+    }
+
+    fn pay_benefit(
+        &mut self,
+        soc: &mut Soc,
+        req: &mut Request,
+        b: &mut Benefit,
+        rid: RequestId,
+        amount: u64,
+    ) -> R<()> {
+        soc.book.escrow = soc
+            .book
+            .escrow
+            .checked_sub(amount)
+            .expect("claims never exceed what was funded");
+        credit(self.st, &req.payee, soc.meta.asset, amount)?;
+        b.claimed += amount;
+        self.events.push(Event::BenefitClaimed {
+            request: rid,
+            amount,
+        });
+        Ok(())
+    }
+
+    fn end_benefit(&mut self, rid: RequestId) -> R<()> {
+        let (mut soc, mut req) = self.open_request(rid)?;
+        let Some(mut b) = req.benefit.clone() else {
+            return Err(Rejection::NotABenefit);
+        };
+        if req.requester != self.signer {
+            return Err(Rejection::NotRequester);
+        }
+        if b.index_end.is_some() || soc.now >= b.last {
+            return Err(Rejection::BenefitEnded);
+        }
+        // What is not yet due is never drawn.
+        let remaining = b.last - soc.now;
+        soc.book.benefits_rate -= b.per_period;
+        soc.book.owed -= u128::from(b.per_period) * u128::from(remaining);
+        let key = keys::roll(soc.id, b.last + 1);
+        let mut r: Roll = get(&*self.st, &key).expect("a running benefit has its end");
+        r.benefits_ending -= b.per_period;
+        self.put_roll(key, r, soc.id, b.last + 1);
+        b.index_end = Some(soc.book.benefit_index);
+        let amount = self.claimable(&soc, &b);
+        if amount > 0 {
+            self.pay_benefit(&mut soc, &mut req, &mut b, rid, amount)?;
+        }
+        if b.dues_waived
+            && let Some(mut m) = get::<Member>(&*self.st, &keys::member(soc.id, &req.requester))
+                .filter(|m| m.status == MemberStatus::Active)
+        {
+            let grace = u64::from(soc.meta.rules.grace_periods);
+            let paid_until = (soc.now + 1).max(b.paid_until_before);
+            self.touch(&mut soc, &req.requester.clone(), &mut m, |m, _| {
+                m.paid_until = paid_until;
+                m.karma_from = paid_until;
+                m.lapse_at = paid_until + grace;
+                Ok(())
+            })?;
+        }
+        req.status = RequestStatus::Paid;
+        req.benefit = Some(b);
+        put(self.st, keys::request(rid), &req);
+        self.events.push(Event::BenefitEnded { request: rid });
         self.save(&soc);
         Ok(())
     }
@@ -1510,11 +2378,9 @@ impl<S: StoreMut> Ex<'_, S> {
 
     fn propose_amendment(&mut self, id: SocietyId, rules: kassa_types::Rules) -> R<()> {
         let mut soc = self.open(id)?;
+        soc.caught_up()?;
         let signer = self.signer;
-        let m = self.active_member(&soc, &signer)?;
-        if !soc.in_good_standing(&m) {
-            return Err(Rejection::NotInGoodStanding);
-        }
+        self.standing_member(&soc, &signer)?;
         if rules.period_secs != soc.meta.rules.period_secs {
             return Err(Rejection::AmendmentChangesFixedRule);
         }
@@ -1548,6 +2414,7 @@ impl<S: StoreMut> Ex<'_, S> {
             return Err(Rejection::AlreadyFinalized);
         }
         let soc = self.open(a.ballot.society)?;
+        soc.caught_up()?;
         Ok((soc, a))
     }
 
@@ -1558,7 +2425,9 @@ impl<S: StoreMut> Ex<'_, S> {
             &mut a.ballot,
             BallotId::Amendment(aid),
             approve,
-            amendment_passes,
+            100,
+            false,
+            amendment_outcome,
         )?;
         put(self.st, keys::amendment(aid), &a);
         self.save(&soc);
@@ -1576,7 +2445,7 @@ impl<S: StoreMut> Ex<'_, S> {
         if self.now_ms < a.ballot.deadline_ms {
             return Err(Rejection::VotingStillOpen);
         }
-        if amendment_passes(&soc.meta, &a.ballot) {
+        if amendment_outcome(&a.ballot) > 0 {
             let timelock_ms =
                 u64::from(soc.meta.rules.amendment_timelock_periods) * soc.meta.period_ms();
             if self.now_ms < a.ballot.deadline_ms + timelock_ms {
@@ -1598,11 +2467,42 @@ impl<S: StoreMut> Ex<'_, S> {
     }
 }
 
-fn tally(b: &mut Ballot, approve: bool, weight: u128, add: bool) {
-    let side = if approve { &mut b.yes } else { &mut b.no };
-    *side = if add {
-        side.saturating_add(weight)
+/// Adds (or removes) a vote: its weight on its side and, for a yes, in its percent's bucket; and
+/// one head.
+fn tally(b: &mut Ballot, approve: bool, percent: u8, weight: u128, add: bool) {
+    let count = if approve {
+        &mut b.yes_count
     } else {
-        side.saturating_sub(weight)
+        &mut b.no_count
     };
+    *count = if add {
+        *count + 1
+    } else {
+        count.saturating_sub(1)
+    };
+    tally_weight(b, approve, percent, weight, add);
+}
+
+/// Adds (or removes) weight on a side without changing the head count.
+fn tally_weight(b: &mut Ballot, approve: bool, percent: u8, weight: u128, add: bool) {
+    let apply = |v: &mut u128| {
+        *v = if add {
+            v.saturating_add(weight)
+        } else {
+            v.saturating_sub(weight)
+        };
+    };
+    if !approve {
+        apply(&mut b.no);
+        return;
+    }
+    apply(&mut b.yes);
+    let at = b.yes_by_percent.partition_point(|(p, _)| *p < percent);
+    if b.yes_by_percent.get(at).is_none_or(|(p, _)| *p != percent) {
+        b.yes_by_percent.insert(at, (percent, 0));
+    }
+    apply(&mut b.yes_by_percent[at].1);
+    if b.yes_by_percent[at].1 == 0 {
+        b.yes_by_percent.remove(at);
+    }
 }

@@ -78,9 +78,46 @@ pub fn decay(v: u128, n: u64, h: u32) -> u128 {
     u128::try_from((U256::from(v) * U256::from(f)) >> 64).expect("f < 1, so the product fits")
 }
 
+/// `Σ_{i<n} decay(v, i, h)`, rounded down: what `v` credited in each of `n` consecutive periods
+/// is worth at the last of them. O(log n): the sum of the first `m` terms doubles as
+/// `S(2m) = S(m) + decay(S(m), m)` and grows by one as `S(m + 1) = v + decay(S(m), 1)`.
+pub fn decayed_sum(v: u128, n: u64, h: u32) -> u128 {
+    let mut acc: u128 = 0;
+    let mut len: u64 = 0;
+    for bit in (0..u64::BITS - n.leading_zeros()).rev() {
+        acc = acc.saturating_add(decay(acc, len, h));
+        len *= 2;
+        if (n >> bit) & 1 == 1 {
+            acc = v.saturating_add(decay(acc, 1, h));
+            len += 1;
+        }
+    }
+    debug_assert_eq!(len, n);
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decayed_sum_is_the_sum_of_its_decayed_terms_within_rounding() {
+        for (v, n, h) in [
+            (1u128 << 40, 1u64, 6u32),
+            (1 << 40, 7, 6),
+            (12_345 << 32, 36, 6),
+            (1 << 50, 100, 3),
+        ] {
+            let direct: u128 = (0..n).map(|i| decay(v, i, h)).sum();
+            let fast = decayed_sum(v, n, h);
+            assert!(
+                fast <= direct + u128::from(n) && fast + 2 * u128::from(n) >= direct,
+                "{v} {n} {h}: {fast} vs {direct}"
+            );
+        }
+        assert_eq!(decayed_sum(5, 0, 6), 0);
+        assert_eq!(decayed_sum(5, 1, 6), 5);
+    }
 
     #[test]
     fn decay_halves_every_half_life_and_is_exact_on_whole_half_lives() {

@@ -38,6 +38,12 @@ pub const VOTE: u8 = b'v';
 pub const OVERRIDE: u8 = b'o';
 /// Prefix of amendments.
 pub const AMENDMENT: u8 = b'M';
+/// Prefix of what lapses and ends at the start of a society's period ([`crate::records::Roll`]).
+pub const ROLL: u8 = b'r';
+/// Prefix of a society's benefit index at the end of a period in which benefits ran.
+pub const BENEFIT_INDEX: u8 = b'i';
+/// Prefix of the bitmaps of which periods have a roll record (64 periods a word).
+pub const ROLL_INDEX: u8 = b'j';
 
 /// Which karma history a checkpoint belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,4 +140,13 @@ pub fn vote_override(b: BallotId, delegate: &Address) -> Vec<u8> {
 }
 pub fn amendment(id: AmendmentId) -> Vec<u8> {
     key(AMENDMENT, &[&id.0.to_be_bytes()])
+}
+pub fn roll(s: SocietyId, period: u64) -> Vec<u8> {
+    key(ROLL, &[&s.0.to_be_bytes(), &period.to_be_bytes()])
+}
+pub fn benefit_index(s: SocietyId, period: u64) -> Vec<u8> {
+    key(BENEFIT_INDEX, &[&s.0.to_be_bytes(), &period.to_be_bytes()])
+}
+pub fn roll_index(s: SocietyId, word: u64) -> Vec<u8> {
+    key(ROLL_INDEX, &[&s.0.to_be_bytes(), &word.to_be_bytes()])
 }

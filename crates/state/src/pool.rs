@@ -327,22 +327,37 @@ impl Stake {
         self.pos = pool.with_withdrawal(&self.pos, amount, now, half_life);
     }
 
-    /// Adds another stake settled at the same period and era.
-    pub fn add(&mut self, other: &Stake) {
+    /// Adds another stake settled at the same period and era, then re-derives the normalized
+    /// giving (`sk`) from the summed deposit: summing the parts' rounded `sk` would leave the
+    /// aggregate up to one base unit of phantom giving per addition, a drift that grows with
+    /// every change of a member; re-deriving it keeps the aggregate's error bounded by its
+    /// number of parts.
+    pub fn add(&mut self, other: &Stake, pool: &Pool, half_life: u32) {
+        self.add_parts(other);
+        self.pos = pool.rebase(&self.pos, self.pos.period, half_life);
+    }
+
+    /// Removes another stake settled at the same period and era (see [`Stake::add`]).
+    pub fn sub(&mut self, other: &Stake, pool: &Pool, half_life: u32) {
+        self.sub_parts(other);
+        self.pos = pool.rebase(&self.pos, self.pos.period, half_life);
+    }
+
+    fn add_parts(&mut self, other: &Stake) {
         assert_eq!(
             (self.pos.period, self.pos.era),
             (other.pos.period, other.pos.era),
             "settle both first"
         );
-        self.karma += other.karma;
+        self.karma = self.karma.saturating_add(other.karma);
         self.pos.s += other.pos.s;
         self.pos.sk += other.pos.sk;
         self.pos.d = self.pos.d.saturating_add(other.pos.d);
     }
 
-    /// Removes another stake settled at the same period and era. Saturating: an aggregate and its
-    /// parts are rounded separately, so a part may exceed what is left by a few units.
-    pub fn sub(&mut self, other: &Stake) {
+    /// Saturating: an aggregate and its parts are rounded separately, so a part may exceed what
+    /// is left by a few units.
+    fn sub_parts(&mut self, other: &Stake) {
         assert_eq!(
             (self.pos.period, self.pos.era),
             (other.pos.period, other.pos.era),

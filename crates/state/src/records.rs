@@ -13,6 +13,8 @@ pub struct ChainParams {
     pub chain_id: ChainId,
     /// Minimum fee per transaction, in KAS base units.
     pub min_fee: u64,
+    /// The hash of the genesis (`Genesis::hash`): every transaction signs it.
+    pub genesis_hash: Hash,
 }
 
 /// Id sequences and the last block applied.
@@ -83,8 +85,10 @@ impl Society {
 pub struct PeriodStart {
     pub period: u64,
     pub pool: Pool,
-    /// Total karma of the society, decayed to `period`.
+    /// Total karma of the society (the sum of its members' in good standing), at `period`.
     pub total_karma: u128,
+    /// Members in good standing at the start of `period`.
+    pub standing_count: u64,
 }
 
 /// Running totals.
@@ -97,21 +101,44 @@ pub struct Stats {
     pub paid_by_shares: u128,
     /// Paid to requesters by voluntary gifts.
     pub paid_by_gifts: u128,
+    /// Paid to requests and benefits from the common fund.
+    pub paid_by_common: u128,
+    /// Installments funded for running benefits (from the common fund and the gift funds).
+    pub installments_funded: u128,
     pub bonds_forfeited: u128,
+    pub members_expelled: u64,
 }
 
 /// A society's moving parts.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Book {
-    /// Admitted members who have not given notice.
+    /// Admitted members who have not given notice (lapsed ones included).
     pub member_count: u64,
+    /// Members in good standing: what `min_members` and the head count of admissions count.
+    pub standing_count: u64,
     /// Gift funds and the sharing state.
     pub pool: Pool,
-    /// Bonds locked by open requests.
+    /// Bonds locked by open requests and applications.
     pub bonds: u64,
-    /// Total karma as of `total_karma_period` (≥ the sum of members' karma; see ARCHITECTURE.md).
-    pub total_karma: u128,
-    pub total_karma_period: u64,
+    /// The common fund: forfeited bonds, exit hold-backs and balances left without refund. It
+    /// belongs to no member, pays approved help before any gift account is drawn, and is never
+    /// refunded.
+    pub common: u64,
+    /// Installments funded for running benefits and not yet claimed by their payees.
+    pub escrow: u64,
+    /// The sum of the stakes of the members in good standing: its karma is the society's total
+    /// karma (derived lazily like a member's), its position their share of the gift funds.
+    pub standing: Stake,
+    /// The last period whose lapses, benefit ends and installments have been applied.
+    pub rolled: u64,
+    /// What the society owes or may soon owe: amounts of open requests, unpaid approved lump
+    /// sums, and installments of running benefits not yet due. Exits hold back their share of it.
+    pub owed: u128,
+    /// The sum of the per-period installments of running benefits.
+    pub benefits_rate: u64,
+    /// Installments funded per unit of rate since the society began, in Q64: a benefit's funded
+    /// total is `per_period × (index at its end or now − index at its start)`.
+    pub benefit_index: u128,
     /// The current period's start.
     pub start: PeriodStart,
     /// Automatic draws made in the current period.
@@ -140,43 +167,111 @@ pub enum MemberStatus {
     Leaving { until_ms: u64 },
 }
 
+/// What lapses and what ends at the start of one period of a society: applied once, when the
+/// society is first touched in or after that period, so that time passing costs nothing per
+/// member (work grows with elapsed periods, never with members).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Roll {
+    /// Members whose good standing ends at this period.
+    pub lapse_count: u64,
+    /// The sum of their stakes (leaving the society's total karma with them).
+    pub lapse_stake: Stake,
+    /// The per-period installments of benefits whose last installment fell due the period before.
+    pub benefits_ending: u64,
+}
+
 /// A membership. A society may have millions, so its counters (and those of its [`Stake`]) are
-/// LEB128 varints ([`varint`]): a typical member's record is about 25 bytes instead of 108.
+/// LEB128 varints ([`varint`]).
+///
+/// The dues clock: periods before `paid_until` are paid. Standing lasts until `lapse_at`
+/// (`paid_until + grace_periods`, fixed when the dues were last paid), by time passing alone.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Member {
     pub status: MemberStatus,
-    /// Period of admission (of application, while an applicant).
+    /// Block time of admission (of application, while an applicant).
     #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
-    pub joined_period: u64,
-    /// Monthly commitment, in base units.
+    pub joined_ms: u64,
+    /// The member may file a request from this block time on (joining, reinstatement and a
+    /// raised pledge restart the waiting period).
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub waiting_until_ms: u64,
+    /// Monthly commitment from period `pledge_from` on, in base units.
     #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub pledge: u64,
-    pub identity_commitment: Option<Hash>,
-    /// Everything ever contributed (for standing: paid-through periods = contributed / pledge).
+    /// The pledge for periods before `pledge_from`.
     #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
-    pub contributed: u128,
+    pub prev_pledge: u64,
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub pledge_from: u64,
+    /// The first period not paid for.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub paid_until: u64,
+    /// Paid toward period `paid_until`, less than its price.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub dues_credit: u64,
+    /// The first period at which the member is no longer in good standing.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub lapse_at: u64,
+    /// The first period whose contribution karma has not been credited yet.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub karma_from: u64,
+    /// The period of the last voluntary gift, and the gift karma credited in it (capped at one
+    /// pledge's worth per period).
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub gift_karma_period: u64,
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub gift_karma_used: u128,
+    /// The period of the member's last request, and the karma their requests (filing and
+    /// approval) consumed in it: the maximum benefit subtracts it from the karma at the start of
+    /// that period, so consumed karma does not come back within the period.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub consumed_period: u64,
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub consumed_in_period: u128,
+    pub identity_commitment: Option<Hash>,
     /// Karma and gift account.
     pub stake: Stake,
     pub delegate: Option<Address>,
+    /// The member's latest request: it blocks another while it is open, being paid or running.
     pub open_request: Option<RequestId>,
 }
 
 impl Member {
-    /// Good standing (PROTOCOL §3), in O(1): an admitted member whose paid-through periods
-    /// (contributed ÷ pledge) plus the grace periods cover every period since joining — or whose
-    /// gift account (holding `gift_balance`) cannot take another pledge under its cap, so that the
-    /// member is full rather than behind.
-    pub fn in_good_standing(&self, rules: &Rules, now: u64, gift_balance: u64) -> bool {
-        if self.status != MemberStatus::Active {
-            return false;
+    /// The pledge that pays period `p`.
+    pub fn price(&self, p: u64) -> u64 {
+        if p < self.pledge_from {
+            self.prev_pledge
+        } else {
+            self.pledge
         }
-        let due = u128::from(now.saturating_sub(self.joined_period)) + 1;
-        let paid = self.contributed / u128::from(self.pledge);
-        if paid + u128::from(rules.grace_periods) >= due {
-            return true;
+    }
+
+    /// Good standing at period `now`: an admitted member whose paid periods plus the grace
+    /// periods reach `now`. Never evaluated from the gift account: a full account is renewed by
+    /// the member's own check-in.
+    pub fn in_good_standing(&self, now: u64) -> bool {
+        self.status == MemberStatus::Active && now < self.lapse_at
+    }
+
+    /// Karma consumed by the member's requests in period `now`.
+    pub fn consumed_at(&self, now: u64) -> u128 {
+        if self.consumed_period == now {
+            self.consumed_in_period
+        } else {
+            0
         }
-        let cap = u128::from(self.pledge) * u128::from(rules.gift_cap_pledges);
-        u128::from(gift_balance) + u128::from(self.pledge) > cap
+    }
+
+    /// Records `karma` consumed by a request in period `now`.
+    pub fn consume(&mut self, karma: u128, now: u64) {
+        self.consumed_in_period = self.consumed_at(now).saturating_add(karma);
+        self.consumed_period = now;
+        self.stake.karma = self.stake.karma.saturating_sub(karma);
+    }
+
+    /// Lapsed: admitted, and out of standing.
+    pub fn lapsed(&self, now: u64) -> bool {
+        self.status == MemberStatus::Active && now >= self.lapse_at
     }
 }
 
@@ -187,12 +282,28 @@ pub struct Checkpoint {
     pub period: u64,
     pub stake: Stake,
     pub delegate: Option<Address>,
+    /// On the own track, the period the member's standing ended or ends (their karma counts for
+    /// nothing from then on); `u64::MAX` on the delegated track.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub lapse_at: u64,
 }
 
 /// Karma-weighted voting on a request, application or amendment.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Ballot {
     pub society: SocietyId,
+    /// The thresholds in force when the ballot opened: it is decided under them, whatever an
+    /// amendment enacts meanwhile.
+    pub approval_net_bps: u32,
+    pub quorum_bps: u32,
+    pub amendment_threshold_bps: u32,
+    pub benefit_ratio: u32,
+    /// Head counts of the votes cast (the admission test counts heads beside karma).
+    pub yes_count: u64,
+    pub no_count: u64,
+    /// Yes-weight by the percent approved (requests for help), sorted by percent: at a share s,
+    /// yes-votes below s count as no. At most 100 entries, so finalizing is O(1) in voters.
+    pub yes_by_percent: Vec<(u8, u128)>,
     /// Period of filing: weights are karma at the start of this period.
     pub filed_period: u64,
     pub start: PeriodStart,
@@ -209,13 +320,37 @@ pub struct Ballot {
 /// What a request asks for.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum RequestKind {
+    /// `amount` as a lump sum (`installments` = 0), or `amount` each period for `installments`
+    /// periods.
     Help {
         amount: u64,
+        installments: u32,
         bond: u64,
         evidence_hash: Hash,
         memo: Memo,
     },
-    Admission,
+    /// An application for admission, with its bond.
+    Admission { bond: u64 },
+}
+
+/// An approved benefit paid in installments: a stream, funded society-wide each period.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Benefit {
+    /// The approved installment (the approved share of what was asked).
+    pub per_period: u64,
+    /// The first and last periods an installment falls due.
+    pub first: u64,
+    pub last: u64,
+    /// The society's benefit index when the benefit started, and when it ended (`None` while
+    /// it runs to `last`).
+    pub index_start: u128,
+    pub index_end: Option<u128>,
+    /// Paid to the payee so far.
+    pub claimed: u64,
+    /// Whether the benefit waives the requester's dues (`per_period ≥ pledge`), and the
+    /// `paid_until` it had before.
+    pub dues_waived: bool,
+    pub paid_until_before: u64,
 }
 
 /// Where a request stands.
@@ -233,26 +368,50 @@ pub enum RequestStatus {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Request {
     pub requester: Address,
+    /// Who receives the money (the requester unless the request named someone else).
+    pub payee: Address,
     pub kind: RequestKind,
     pub ballot: Ballot,
     pub status: RequestStatus,
-    /// Paid by automatic shares so far.
+    /// The approved lump sum (the approved share of what was asked; zero until approved and
+    /// for benefits and applications).
+    pub approved: u64,
+    /// Paid from the gift funds and the common fund so far (lump sums).
     pub paid: u64,
-    /// Paid by voluntary gifts so far.
+    /// Paid by voluntary gifts so far (lump sums).
     pub gifted: u64,
+    /// Set when a request for installments is approved.
+    pub benefit: Option<Benefit>,
 }
 
 impl Request {
-    /// The approved amount (zero for applications).
-    pub fn amount(&self) -> u64 {
+    /// What was asked in total (zero for applications).
+    pub fn asked(&self) -> u128 {
         match self.kind {
-            RequestKind::Help { amount, .. } => amount,
-            RequestKind::Admission => 0,
+            RequestKind::Help {
+                amount,
+                installments,
+                ..
+            } => u128::from(amount) * u128::from(installments.max(1)),
+            RequestKind::Admission { .. } => 0,
         }
     }
-    /// What the request still needs.
+    /// What a lump sum still needs.
     pub fn need(&self) -> u64 {
-        self.amount() - self.paid - self.gifted
+        self.approved - self.paid - self.gifted
+    }
+    /// Whether the request still blocks its requester from filing another: open, a lump sum
+    /// not yet paid in full, or a benefit whose last installment is not yet due (at period
+    /// `now`).
+    pub fn in_progress(&self, now: u64) -> bool {
+        match self.status {
+            RequestStatus::Open => true,
+            RequestStatus::Approved => match &self.benefit {
+                Some(b) => b.index_end.is_none() && now <= b.last,
+                None => self.need() > 0,
+            },
+            RequestStatus::Paid | RequestStatus::Rejected => false,
+        }
     }
 }
 
@@ -278,6 +437,8 @@ pub struct Amendment {
 pub struct VoteRecord {
     pub approve: bool,
     pub weight: u128,
+    /// The share approved, 1–100 (100 for no-votes).
+    pub percent: u8,
 }
 
 /// What a transaction did. Part of receipts; variant order is frozen.
@@ -334,6 +495,7 @@ pub enum Event {
         request: RequestId,
         voter: Address,
         approve: bool,
+        percent: u8,
         weight: u128,
     },
     VotingExtended {
@@ -353,6 +515,8 @@ pub enum Event {
     Finalized {
         request: RequestId,
         approved: bool,
+        /// The approved share in percent (0 when rejected).
+        percent: u8,
     },
     Admitted {
         society: SocietyId,
@@ -382,6 +546,8 @@ pub enum Event {
         society: SocietyId,
         member: Address,
         refund: u64,
+        /// The share of what the society owes that stayed behind in the common fund.
+        held_back: u64,
     },
     AmendmentProposed {
         society: SocietyId,
@@ -398,5 +564,44 @@ pub enum Event {
     },
     AmendmentRejected {
         amendment: AmendmentId,
+    },
+    /// Dues paid: the member is paid up to (not including) `paid_until`.
+    DuesPaid {
+        society: SocietyId,
+        member: Address,
+        paid_until: u64,
+    },
+    /// A lapsed member came back into standing; their waiting period restarts.
+    Reinstated {
+        society: SocietyId,
+        member: Address,
+    },
+    Expelled {
+        society: SocietyId,
+        member: Address,
+    },
+    PledgeChanged {
+        society: SocietyId,
+        member: Address,
+        pledge: u64,
+        from_period: u64,
+    },
+    /// Money that went to the society's common fund (a forfeited bond, an exit's hold-back, a
+    /// balance left without refund).
+    ToCommonFund {
+        society: SocietyId,
+        amount: u64,
+    },
+    /// Paid to a request from the common fund.
+    CommonFundPaid {
+        request: RequestId,
+        amount: u64,
+    },
+    BenefitClaimed {
+        request: RequestId,
+        amount: u64,
+    },
+    BenefitEnded {
+        request: RequestId,
     },
 }

@@ -3,8 +3,8 @@
 //! `kassa bench scale`); a tiny seeded generator for random workloads.
 
 use crate::keys;
-use crate::pool::{Stake, half_karma};
-use crate::records::{Asset, Book, Member, MemberStatus};
+use crate::pool::Stake;
+use crate::records::{Asset, Book, Member, MemberStatus, Roll, Society};
 use crate::{Store, StoreMut};
 use kassa_types::codec::encode;
 use kassa_types::{Address, AssetId, SocietyId};
@@ -17,8 +17,11 @@ pub fn seeded_member(i: u64) -> Address {
 }
 
 /// Adds `n` active members to society `soc` (whose asset is `asset`), each with a pledge of
-/// `pledge`, `gift` contributed and held in their gift account, and the karma that goes with it.
-/// The asset's supply grows by what the gift accounts hold, so conservation still holds.
+/// `pledge`, `gift` contributed and held in their gift account (paying `gift / pledge` periods of
+/// dues from the current one; their karma is credited as those periods arrive, so they start
+/// with none). The asset's supply grows by what
+/// the gift accounts hold, so conservation still holds, and the society's totals and lapse
+/// bucket include them, so invariant 7 does too.
 pub fn seed_members<S: Store + StoreMut>(
     st: &mut S,
     soc: SocietyId,
@@ -30,28 +33,58 @@ pub fn seed_members<S: Store + StoreMut>(
 ) {
     let decode = |st: &S, key: &[u8]| st.get(key).expect("present");
     let mut book: Book = borsh::from_slice(&decode(st, &keys::book(soc))).expect("book");
-    let now = book.start.period;
+    let meta: Society = borsh::from_slice(&decode(st, &keys::society(soc))).expect("society");
+    let now = book.rolled;
+    let paid_until = now + (gift / pledge).max(1);
+    let lapse_at = paid_until + u64::from(meta.rules.grace_periods);
+    let roll_key = keys::roll(soc, lapse_at);
+    let mut roll: Roll = st
+        .get(&roll_key)
+        .map(|v| borsh::from_slice(&v).expect("roll"))
+        .unwrap_or_default();
+    roll.lapse_stake.settle(&book.pool, now, half_life_periods);
+    book.standing.settle(&book.pool, now, half_life_periods);
     for i in 0..n {
         let mut stake = Stake {
-            karma: half_karma(gift),
+            karma: 0,
             pos: book.pool.empty_position(now, half_life_periods),
         };
         book.pool.deposit(gift).expect("the pool has room");
         stake.deposit(&book.pool, gift, now, half_life_periods);
         let m = Member {
             status: MemberStatus::Active,
-            joined_period: 0,
+            joined_ms: meta.created_ms,
+            waiting_until_ms: meta.created_ms,
             pledge,
+            prev_pledge: pledge,
+            pledge_from: 0,
+            paid_until,
+            dues_credit: 0,
+            lapse_at,
+            karma_from: now,
+            gift_karma_period: now,
+            gift_karma_used: 0,
+            consumed_period: now,
+            consumed_in_period: 0,
             identity_commitment: None,
-            contributed: u128::from(gift),
-            stake,
+            stake: stake.clone(),
             delegate: None,
             open_request: None,
         };
+        book.standing.add(&stake, &book.pool, half_life_periods);
+        roll.lapse_stake.add(&stake, &book.pool, half_life_periods);
         st.put(keys::member(soc, &seeded_member(i)), encode(&m));
     }
+    roll.lapse_count += n;
     book.member_count += n;
-    book.total_karma += half_karma(gift) * u128::from(n);
+    book.standing_count += n;
+    st.put(roll_key, encode(&roll));
+    let index_key = keys::roll_index(soc, lapse_at / 64);
+    let bits: u64 = st
+        .get(&index_key)
+        .map(|v| borsh::from_slice(&v).expect("index"))
+        .unwrap_or(0);
+    st.put(index_key, encode(&(bits | 1 << (lapse_at % 64))));
     st.put(keys::book(soc), encode(&book));
     let mut a: Asset = borsh::from_slice(&decode(st, &keys::asset(asset))).expect("asset");
     a.supply += gift * n;

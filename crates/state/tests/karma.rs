@@ -17,7 +17,6 @@ const P: u64 = 1_000;
 
 fn rules() -> kassa_types::Rules {
     let mut r = fast_rules(P, P);
-    r.voting_window_secs = 1;
     r.max_request = 100 * P;
     r
 }
@@ -89,9 +88,12 @@ fn a_contributor_whose_gift_account_is_never_drawn_plateaus_near_half_of_that() 
 }
 
 #[test]
-fn after_contributions_stop_karma_decays_towards_zero_but_never_below() {
+fn after_payments_stop_karma_decays_and_counts_for_nothing_once_the_member_lapses() {
     let mut f = Fund::new(1, rules(), 0);
-    for _ in 0..24 {
+    for period in 0..24 {
+        if period > 0 {
+            f.next_period();
+        }
         f.chain.ok(
             &key(0),
             Body::Contribute {
@@ -99,24 +101,25 @@ fn after_contributions_stop_karma_decays_towards_zero_but_never_below() {
                 amount: P,
             },
         );
-        f.next_period();
     }
-    let mut prev = f.chain.member(f.soc, &key(0).address()).karma;
-    let peak = prev;
-    for period in 0..200 {
-        f.next_period();
-        let k = f.chain.member(f.soc, &key(0).address()).karma;
-        assert!(
-            k <= prev,
-            "karma grew without contributions at period {period}"
-        );
-        if period == 5 {
-            assert!(
-                k <= peak / 2 + 1 && k + 2 >= peak / 2,
-                "one half-life: {peak} -> {k}"
-            );
-        }
-        prev = k;
-    }
-    assert_eq!(prev, 0);
+    // Paid through this period; one period of grace follows.
+    let peak = f.chain.member(f.soc, &key(0).address()).karma;
+    assert!(f.chain.member(f.soc, &key(0).address()).good_standing);
+    f.next_period();
+    let m = f.chain.member(f.soc, &key(0).address());
+    assert!(
+        m.karma < peak && m.karma > 0,
+        "decays in grace: {peak} -> {}",
+        m.karma
+    );
+    assert!(!m.lapsed);
+    f.next_period();
+    let m = f.chain.member(f.soc, &key(0).address());
+    assert!(m.lapsed && !m.good_standing);
+    assert_eq!(m.karma, 0, "a lapsed member's karma counts for nothing");
+    assert_eq!(m.max_benefit, 0);
+    // Time passing is applied when the society is next touched.
+    assert_eq!(f.chain.book(f.soc).standing_count, 1);
+    f.chain.ok(&key(1), Body::Settle { society: f.soc });
+    assert_eq!(f.chain.book(f.soc).standing_count, 0);
 }

@@ -33,14 +33,15 @@ struct Tally {
 
 fn societies_rules(rng: &mut Rng) -> Vec<kassa_types::Rules> {
     let mut out = Vec::new();
-    for (i, period_secs) in [1u64, 60, 86_400].into_iter().enumerate() {
+    for (i, period_secs) in [3_600u64, 86_400, 604_800].into_iter().enumerate() {
         let mut r = kassa_types::Rules::defaults(100, 1_000);
         r.period_secs = period_secs;
-        r.voting_window_secs = [5, 120, 86_400][i] * (1 + rng.below(3));
+        r.voting_window_secs = [120, 2_880, 20_160][i] * (1 + rng.below(3));
         r.min_members = 3 + u32::try_from(rng.below(3)).unwrap();
         r.waiting_periods = u32::try_from(rng.below(3)).unwrap();
         r.max_draw_bps = [500, 1_000, 10_000][i];
-        r.approval_net_bps = [0, 0, 50][i];
+        r.approval_net_bps = [1, 1, 50][i];
+        r.quorum_bps = [1, 100, 1_500][i];
         r.auto_share = i != 2 || rng.chance(50);
         r.exit_refund = rng.chance(70);
         r.admission = if i == 1 {
@@ -55,7 +56,9 @@ fn societies_rules(rng: &mut Rng) -> Vec<kassa_types::Rules> {
         };
         r.karma_half_life_periods = [300, 60, 6][i] + u32::try_from(rng.below(6)).unwrap();
         r.notice_periods = u32::try_from(rng.below(2)).unwrap();
-        r.amendment_timelock_periods = u32::try_from(rng.below(2)).unwrap();
+        r.amendment_timelock_periods = 1 + u32::try_from(rng.below(2)).unwrap();
+        r.max_installments = 1 + u32::try_from(rng.below(6)).unwrap();
+        r.lapse_periods = 1 + u32::try_from(rng.below(3)).unwrap();
         out.push(r);
     }
     out
@@ -155,25 +158,50 @@ fn random_body(
             },
             evidence_hash: Hash::of(&[b"evidence"]),
             memo: Memo::new("note").unwrap(),
+            payee: rng.chance(20).then_some(someone),
+            installments: if rng.chance(30) {
+                u32::try_from(1 + rng.below(6)).unwrap()
+            } else {
+                0
+            },
         },
-        38..=56 => Body::Vote {
-            request: rid,
-            approve: rng.chance(75),
-        },
+        38..=56 => {
+            let approve = rng.chance(75);
+            Body::Vote {
+                request: rid,
+                approve,
+                percent: if approve && rng.chance(30) {
+                    u8::try_from(1 + rng.below(100)).unwrap()
+                } else {
+                    100
+                },
+            }
+        }
         57..=64 => Body::Finalize { request: rid },
         65..=70 => Body::Gift {
             request: rid,
             amount: rng.below(600),
         },
-        71..=73 => Body::Settle { society: soc },
+        71 => Body::Settle { society: soc },
+        72 => Body::ChangePledge {
+            society: soc,
+            pledge: [100, 200, 1_000, 5][rng.idx(4)],
+        },
+        73 => {
+            if rng.chance(50) {
+                Body::EndBenefit { request: rid }
+            } else {
+                Body::ClaimBenefit { request: rid }
+            }
+        }
         74..=77 => Body::Delegate {
             society: soc,
             to: rng.chance(80).then_some(member),
         },
         78 => Body::Leave { society: soc },
-        79 => Body::Contribute {
+        79 => Body::Expel {
             society: soc,
-            amount: 100,
+            member,
         },
         80..=82 => Body::Withdraw { society: soc },
         83 => {
@@ -275,15 +303,50 @@ fn run(seed: u64, blocks: usize) -> (Hash, Tally) {
         .map(|r| chain.society(&key(1), asset, r))
         .collect();
     // A populated start: most accounts join every society (applications where admission is by
-    // vote) and contribute, through ordinary audited transactions.
+    // vote) and contribute, through ordinary audited transactions. Account 1 founded them all
+    // and is already a member.
     for (soc, needs) in socs.iter().zip(&commitment_needed) {
-        let joiners: Vec<_> = (0..ACCOUNTS - 2).map(key).collect();
+        let joiners: Vec<_> = (0..ACCOUNTS - 2).filter(|i| *i != 1).map(key).collect();
         let commitment = needs.then(|| Hash::of(&[b"me"]));
-        chain.all_ok(&joiners, |_| Body::Join {
-            society: *soc,
-            pledge: 100,
-            identity_commitment: commitment,
-        });
+        let events: Vec<_> = joiners
+            .iter()
+            .map(|k| {
+                chain.sign(
+                    k,
+                    Body::Join {
+                        society: *soc,
+                        pledge: 100,
+                        identity_commitment: commitment,
+                    },
+                )
+            })
+            .collect();
+        let applications: Vec<RequestId> = chain
+            .block(&events)
+            .into_iter()
+            .flat_map(|r| r.unwrap().events().to_vec())
+            .filter_map(|e| match e {
+                Event::Applied { application, .. } => Some(application),
+                _ => None,
+            })
+            .collect();
+        // Where admission is by vote, the founder admits the first applicants.
+        for a in &applications {
+            chain.ok(
+                &key(1),
+                Body::Vote {
+                    request: *a,
+                    approve: true,
+                    percent: 100,
+                },
+            );
+        }
+        if let Some(last) = applications.last() {
+            chain.time_ms = chain.request(*last).ballot.deadline_ms;
+            for a in &applications {
+                chain.ok(&key(1), Body::Finalize { request: *a });
+            }
+        }
     }
     let mut tally = Tally::default();
     let mut sent: Vec<SignedTransaction> = Vec::new();
@@ -291,7 +354,7 @@ fn run(seed: u64, blocks: usize) -> (Hash, Tally) {
     for _ in 0..blocks {
         // Block time: mostly seconds, sometimes hours or weeks (years pass over a run).
         chain.advance_ms(match rng.below(20) {
-            0 => 3_600_000 * rng.below(24 * 30),
+            0 => 3_600_000 * rng.below(24 * 10),
             1..=3 => 60_000 * rng.below(60),
             _ => 1_000 * rng.below(3),
         });
@@ -378,7 +441,7 @@ fn the_workload_exercises_the_protocol_and_the_same_seed_gives_the_same_state() 
         "file_request",
         "vote",
         "finalize",
-        "gift",
+        "expel",
         "delegate",
         "leave",
         "withdraw",

@@ -29,7 +29,8 @@ fn a_member_who_joins_an_open_society_is_a_member_at_once_with_no_karma() {
 }
 
 #[test]
-fn contributing_moves_money_into_the_members_own_gift_account_and_earns_half_in_karma() {
+fn contributing_moves_money_into_the_members_own_gift_account_and_earns_half_a_pledge_of_karma_per_period_paid()
+ {
     let mut f = Fund::new(3, rules(), 0);
     let before = f.chain.balance(&key(1).address(), f.asset);
     f.chain.ok(
@@ -41,9 +42,32 @@ fn contributing_moves_money_into_the_members_own_gift_account_and_earns_half_in_
     );
     let m = f.chain.member(f.soc, &key(1).address());
     assert_eq!(m.gift_balance, 300);
-    assert_eq!(m.karma, 150);
+    // Three periods of dues paid: the current one earns its half pledge now, the two ahead as
+    // they arrive (never in a lump).
+    assert_eq!(m.karma, 50);
+    assert_eq!(m.paid_until, f.chain.book(f.soc).rolled + 3);
     assert_eq!(f.chain.balance(&key(1).address(), f.asset), before - 300);
     assert_eq!(f.chain.book(f.soc).pool.total, 300);
+    f.next_period();
+    let m = f.chain.member(f.soc, &key(1).address());
+    assert_eq!(
+        m.karma_pending, 50,
+        "the next period has arrived, to be credited"
+    );
+    f.chain.ok(
+        &key(1),
+        Body::Contribute {
+            society: f.soc,
+            amount: 0,
+        },
+    );
+    let m = f.chain.member(f.soc, &key(1).address());
+    assert!(
+        (94..=95).contains(&m.karma),
+        "credited at the check-in: {}",
+        m.karma
+    );
+    assert_eq!(m.karma_pending, 0);
 }
 
 #[test]
@@ -104,10 +128,9 @@ fn standing_is_paid_through_periods_plus_grace_against_periods_since_joining() {
 }
 
 #[test]
-fn a_member_whose_gift_account_is_full_stays_in_good_standing() {
+fn a_member_whose_gift_account_is_full_stays_in_good_standing_by_checking_in() {
     let mut r = rules();
     r.gift_cap_pledges = 2;
-    r.grace_periods = 0;
     let mut f = Fund::new(2, r, 0);
     f.chain.ok(
         &key(1),
@@ -118,12 +141,24 @@ fn a_member_whose_gift_account_is_full_stays_in_good_standing() {
     );
     for _ in 0..5 {
         f.next_period();
+        let m = f.chain.member(f.soc, &key(1).address());
+        assert!(m.good_standing, "a full account checked in last period");
+        // A check-in: a contribution of zero renews a full account to the current period.
+        f.chain.ok(
+            &key(1),
+            Body::Contribute {
+                society: f.soc,
+                amount: 0,
+            },
+        );
+    }
+    for _ in 0..3 {
+        f.next_period();
     }
     let m = f.chain.member(f.soc, &key(1).address());
-    assert!(m.paid_through_periods < 6);
     assert!(
-        m.good_standing,
-        "a full gift account cannot take more, so the member is not behind"
+        !m.good_standing && m.lapsed,
+        "fullness is never evaluated passively: without a check-in the member lapses"
     );
 }
 
@@ -219,41 +254,10 @@ fn in_a_vote_admission_society_an_applicant_becomes_a_member_only_when_approved(
     r.admission = Admission::Vote;
     r.min_members = 0;
     let mut f = Fund::new(1, rules(), 0);
+    // The creator is the society's first member: there is always someone to vote.
     let soc = f.chain.society(&key(0), f.asset, r);
-    // The first applicant of an empty society is admitted by default (no karma can veto).
-    let a0 = request_id(&f.chain.ok(
-        &key(0),
-        Body::Join {
-            society: soc,
-            pledge: 100,
-            identity_commitment: None,
-        },
-    ));
-    assert_eq!(
-        f.chain.exec(
-            &key(0),
-            Body::Contribute {
-                society: soc,
-                amount: 100
-            }
-        ),
-        Err(Rejection::NotYetAdmitted)
-    );
-    f.chain.time_ms = f.chain.request(a0).ballot.deadline_ms;
-    let ev = f.chain.ok(&key(3), Body::Finalize { request: a0 });
-    assert!(ev.contains(&Event::Admitted {
-        society: soc,
-        member: key(0).address()
-    }));
-    f.chain.ok(
-        &key(0),
-        Body::Contribute {
-            society: soc,
-            amount: 100,
-        },
-    );
-    f.chain.advance_ms(1_000);
-    // A second applicant is vetoed by the first member's karma.
+    assert_eq!(f.chain.book(soc).standing_count, 1);
+    let bal1 = f.chain.balance(&key(1).address(), f.asset);
     let a1 = request_id(&f.chain.ok(
         &key(1),
         Body::Join {
@@ -263,32 +267,82 @@ fn in_a_vote_admission_society_an_applicant_becomes_a_member_only_when_approved(
         },
     ));
     assert_eq!(
+        f.chain.balance(&key(1).address(), f.asset),
+        bal1 - 100,
+        "applying costs a bond of one pledge"
+    );
+    assert_eq!(
         f.chain.exec(
             &key(1),
-            Body::Vote {
-                request: a1,
-                approve: true
+            Body::Contribute {
+                society: soc,
+                amount: 100
             }
         ),
         Err(Rejection::NotYetAdmitted)
     );
+    assert_eq!(
+        f.chain.exec(
+            &key(1),
+            Body::Vote {
+                request: a1,
+                approve: true,
+                percent: 100,
+            }
+        ),
+        Err(Rejection::NotYetAdmitted),
+        "an applicant is not a member and cannot vote"
+    );
+    // No karma in the society yet: the head count alone decides, and one yes of one is a
+    // majority.
     f.chain.ok(
         &key(0),
         Body::Vote {
             request: a1,
-            approve: false,
+            approve: true,
+            percent: 100,
         },
     );
     f.chain.time_ms = f.chain.request(a1).ballot.deadline_ms;
     let ev = f.chain.ok(&key(3), Body::Finalize { request: a1 });
+    assert!(ev.contains(&Event::Admitted {
+        society: soc,
+        member: key(1).address()
+    }));
+    assert_eq!(
+        f.chain.balance(&key(1).address(), f.asset),
+        bal1,
+        "bond returned"
+    );
+    // A second applicant is refused by the members: the bond goes to the common fund.
+    let a2 = request_id(&f.chain.ok(
+        &key(2),
+        Body::Join {
+            society: soc,
+            pledge: 100,
+            identity_commitment: None,
+        },
+    ));
+    f.chain.ok(
+        &key(0),
+        Body::Vote {
+            request: a2,
+            approve: false,
+            percent: 100,
+        },
+    );
+    f.chain.time_ms = f.chain.request(a2).ballot.deadline_ms;
+    let ev = f.chain.ok(&key(3), Body::Finalize { request: a2 });
     assert!(ev.contains(&Event::Finalized {
-        request: a1,
-        approved: false
+        request: a2,
+        approved: false,
+        percent: 0
     }));
     assert!(
-        kassa_state::view::member(&f.chain.st, soc, &key(1).address(), f.chain.time_ms).is_none()
+        kassa_state::view::member(&f.chain.st, soc, &key(2).address(), f.chain.time_ms).is_none()
     );
-    assert_eq!(f.chain.book(soc).member_count, 1);
+    assert_eq!(f.chain.book(soc).member_count, 2);
+    assert_eq!(f.chain.book(soc).common, 100);
 }
 
 // -- §4 karma ------------------------------------------------------------------------------------
@@ -303,13 +357,14 @@ fn karma_decays_with_the_half_life_and_never_goes_negative() {
             amount: 1_000,
         },
     );
-    assert_eq!(f.chain.member(f.soc, &key(1).address()).karma, 500);
+    // Ten periods paid ahead; the current one's half pledge is credited.
+    assert_eq!(f.chain.member(f.soc, &key(1).address()).karma, 50);
     for _ in 0..6 {
         f.next_period();
     }
     let k = f.chain.member(f.soc, &key(1).address()).karma;
-    assert!((249..=250).contains(&k), "one half-life later: {k}");
-    f.chain.advance_ms(1_000_000);
+    assert!((24..=25).contains(&k), "one half-life later: {k}");
+    f.chain.advance_ms(1_000_000_000);
     assert_eq!(f.chain.member(f.soc, &key(1).address()).karma, 0);
 }
 
@@ -331,6 +386,7 @@ fn vote_weight_is_karma_as_of_the_filing_period_so_karma_bought_later_does_not_c
         Body::Vote {
             request: r,
             approve: true,
+            percent: 100,
         },
     );
     f.chain.ok(
@@ -338,6 +394,7 @@ fn vote_weight_is_karma_as_of_the_filing_period_so_karma_bought_later_does_not_c
         Body::Vote {
             request: r,
             approve: true,
+            percent: 100,
         },
     );
     let w1 = weight_of(&f, r, 1);
@@ -382,6 +439,7 @@ fn delegated_karma_counts_for_the_delegate_and_a_direct_vote_overrides_it() {
         Body::Vote {
             request: r,
             approve: true,
+            percent: 100,
         },
     );
     f.chain.ok(
@@ -389,6 +447,7 @@ fn delegated_karma_counts_for_the_delegate_and_a_direct_vote_overrides_it() {
         Body::Vote {
             request: r,
             approve: true,
+            percent: 100,
         },
     );
     let w1 = weight_of(&f, r, 1);
@@ -403,6 +462,7 @@ fn delegated_karma_counts_for_the_delegate_and_a_direct_vote_overrides_it() {
         Body::Vote {
             request: r,
             approve: false,
+            percent: 100,
         },
     );
     let w2 = weight_of(&f, r, 2);
@@ -469,7 +529,8 @@ fn a_member_out_of_standing_cannot_file_or_vote() {
             &key(20),
             Body::Vote {
                 request: r,
-                approve: true
+                approve: true,
+                percent: 100,
             }
         ),
         Err(Rejection::VotingClosed)
@@ -486,7 +547,8 @@ fn the_requester_cannot_vote_on_their_own_request_and_votes_can_be_changed_until
             &key(0),
             Body::Vote {
                 request: r,
-                approve: true
+                approve: true,
+                percent: 100,
             }
         ),
         Err(Rejection::CannotVoteOnOwnRequest)
@@ -496,6 +558,7 @@ fn the_requester_cannot_vote_on_their_own_request_and_votes_can_be_changed_until
         Body::Vote {
             request: r,
             approve: true,
+            percent: 100,
         },
     );
     let yes = f.chain.request(r).ballot.yes;
@@ -504,6 +567,7 @@ fn the_requester_cannot_vote_on_their_own_request_and_votes_can_be_changed_until
         Body::Vote {
             request: r,
             approve: false,
+            percent: 100,
         },
     );
     let b = f.chain.request(r).ballot;
@@ -514,7 +578,8 @@ fn the_requester_cannot_vote_on_their_own_request_and_votes_can_be_changed_until
             &key(1),
             Body::Vote {
                 request: r,
-                approve: true
+                approve: true,
+                percent: 100,
             }
         ),
         Err(Rejection::VotingClosed)
@@ -524,17 +589,22 @@ fn the_requester_cannot_vote_on_their_own_request_and_votes_can_be_changed_until
 #[test]
 fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
     let mut r = rules();
-    r.period_secs = 1_000;
+    r.period_secs = 3_000;
     r.voting_window_secs = 100;
+    // Twenty members of equal karma: one yes (5%) is under the 6% quorum, two yes against one
+    // no pass (10% yes, 5% net).
+    r.quorum_bps = 600;
+    r.approval_net_bps = 400;
     let mut f = Fund::new(20, r, 4);
     let req = f.file(0, 100).unwrap();
     let b = f.chain.request(req).ballot;
-    // With no votes the request fails (it needs net approval of 1% of total karma).
+    // With no votes the request fails.
     f.chain.ok(
         &key(2),
         Body::Vote {
             request: req,
             approve: true,
+            percent: 100,
         },
     );
     f.chain.ok(
@@ -542,6 +612,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: false,
+            percent: 100,
         },
     );
     assert_eq!(
@@ -555,6 +626,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: true,
+            percent: 100,
         },
     );
     assert_eq!(
@@ -567,6 +639,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: true,
+            percent: 100,
         },
     );
     let extended = b.deadline_ms + 10_000;
@@ -583,6 +656,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: true,
+            percent: 100,
         },
     );
     f.chain.ok(
@@ -590,6 +664,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: false,
+            percent: 100,
         },
     );
     f.chain.ok(
@@ -597,6 +672,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: false,
+            percent: 100,
         },
     );
     f.chain.ok(
@@ -604,6 +680,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
         Body::Vote {
             request: req,
             approve: false,
+            percent: 100,
         },
     );
     assert_eq!(f.chain.request(req).ballot.deadline_ms, extended);
@@ -614,7 +691,7 @@ fn a_vote_that_flips_the_outcome_in_the_last_tenth_extends_the_window_once() {
 }
 
 #[test]
-fn a_small_minority_can_veto_a_request_and_its_bond_is_forfeited_pro_rata() {
+fn a_small_minority_can_veto_a_request_and_its_bond_goes_to_the_common_fund() {
     let mut f = Fund::new(20, rules(), 4);
     let bond = pledge();
     let bal0 = f.chain.balance(&key(0).address(), f.asset);
@@ -626,13 +703,15 @@ fn a_small_minority_can_veto_a_request_and_its_bond_is_forfeited_pro_rata() {
         Body::Vote {
             request: r,
             approve: false,
+            percent: 100,
         },
     );
     let g1 = f.chain.member(f.soc, &key(1).address()).gift_balance;
     let ev = f.finalize(r);
     assert!(ev.contains(&Event::Finalized {
         request: r,
-        approved: false
+        approved: false,
+        percent: 0
     }));
     assert!(ev.contains(&Event::BondForfeited {
         request: r,
@@ -640,13 +719,11 @@ fn a_small_minority_can_veto_a_request_and_its_bond_is_forfeited_pro_rata() {
     }));
     assert_eq!(f.chain.request(r).status, RequestStatus::Rejected);
     assert_eq!(f.chain.book(f.soc).bonds, 0);
-    // 20 equal gift accounts share the bond: each gains bond/20, less at most one unit of
-    // rounding that stays with the society.
+    // The bond belongs to no member: it goes to the common fund, never to gift accounts
+    // (voting no earns nobody money).
     let g1_after = f.chain.member(f.soc, &key(1).address()).gift_balance;
-    assert!(
-        (g1 + bond / 20 - 1..=g1 + bond / 20).contains(&g1_after),
-        "{g1} -> {g1_after}"
-    );
+    assert_eq!(g1_after, g1);
+    assert_eq!(f.chain.book(f.soc).common, bond);
     assert_eq!(f.chain.balance(&key(0).address(), f.asset), bal0 - bond);
 }
 
@@ -819,7 +896,8 @@ fn a_leaving_member_keeps_sharing_during_notice_then_withdraws_the_rest() {
             &key(20),
             Body::Vote {
                 request: req,
-                approve: true
+                approve: true,
+                percent: 100,
             }
         ),
         Err(Rejection::MemberLeaving)
@@ -838,23 +916,28 @@ fn a_leaving_member_keeps_sharing_during_notice_then_withdraws_the_rest() {
     assert!(ev.contains(&Event::Withdrawn {
         society: f.soc,
         member: key(20).address(),
-        refund: after
+        refund: after,
+        held_back: 0,
     }));
     assert_eq!(f.chain.balance(&key(20).address(), f.asset), bal + after);
 }
 
 #[test]
-fn without_exit_refund_the_gift_account_stays_to_fund_future_requests() {
+fn without_exit_refund_the_gift_account_stays_in_the_common_fund_to_fund_future_requests() {
     let mut r = rules();
     r.exit_refund = false;
     r.notice_periods = 0;
     let mut f = Fund::new(20, r, 2);
     let pool = f.chain.book(f.soc).pool.total;
+    let left = f.chain.member(f.soc, &key(3).address()).gift_balance;
     f.chain.ok(&key(3), Body::Leave { society: f.soc });
     let bal = f.chain.balance(&key(3).address(), f.asset);
     f.chain.ok(&key(3), Body::Withdraw { society: f.soc });
     assert_eq!(f.chain.balance(&key(3).address(), f.asset), bal);
-    assert_eq!(f.chain.book(f.soc).pool.total, pool);
+    // Money without an owner earns karma for nobody: it leaves the gift funds for the common
+    // fund, which pays approved help first.
+    assert_eq!(f.chain.book(f.soc).pool.total, pool - left);
+    assert_eq!(f.chain.book(f.soc).common, left);
     assert_eq!(
         f.chain.exec(
             &key(3),
@@ -964,7 +1047,7 @@ fn an_amendment_without_a_supermajority_is_rejected_and_the_period_cannot_change
         amendment: aid,
         approve: true,
     });
-    f.chain.advance_ms(10_000);
+    f.chain.advance_ms(61_000);
     let ev = f.chain.ok(&key(5), Body::EnactAmendment { amendment: aid });
     assert!(ev.contains(&Event::AmendmentRejected { amendment: aid }));
     assert_eq!(
@@ -985,14 +1068,20 @@ fn an_amendment_without_a_supermajority_is_rejected_and_the_period_cannot_change
 #[test]
 fn the_founder_of_a_society_has_no_privilege() {
     // There is no transaction that only the founder may send: the founder is recorded for
-    // information and every handler checks membership, never the founder.
+    // information, joins as the first member, and every handler checks membership, never the
+    // founder. Having left, the founder can do nothing a non-member cannot.
+    let mut r = rules();
+    r.notice_periods = 0;
     let mut f = Fund::new(20, rules(), 4);
-    let outsider_founded = f.chain.society(&key(22), f.asset, rules());
+    let founded = f.chain.society(&key(22), f.asset, r);
+    assert_eq!(f.chain.book(founded).member_count, 1);
+    f.chain.ok(&key(22), Body::Leave { society: founded });
+    f.chain.ok(&key(22), Body::Withdraw { society: founded });
     assert_eq!(
         f.chain.exec(
             &key(22),
             Body::ProposeAmendment {
-                society: outsider_founded,
+                society: founded,
                 rules: rules()
             }
         ),
@@ -1002,7 +1091,7 @@ fn the_founder_of_a_society_has_no_privilege() {
         f.chain.exec(
             &key(22),
             Body::Contribute {
-                society: outsider_founded,
+                society: founded,
                 amount: 1
             }
         ),

@@ -114,6 +114,18 @@ impl fmt::Debug for Signature {
     }
 }
 
+/// Whether `key` is a canonical encoding of a point of prime order: a key that can sign only with
+/// its secret. The identity, the other small-order points, points with a torsion component and
+/// non-canonical encodings are refused as signers and recipients, because ZIP-215 lets anyone
+/// forge a signature for a small-order key (money sent to one would be anyone's).
+pub fn is_valid_public_key(key: &Address) -> bool {
+    let compressed = curve25519_dalek::edwards::CompressedEdwardsY(key.0);
+    let Some(point) = compressed.decompress() else {
+        return false;
+    };
+    point.compress().0 == key.0 && !point.is_small_order() && point.is_torsion_free()
+}
+
 /// Verifies `signature` by `signer` over `message` under ZIP-215 rules.
 pub fn verify(signer: &Address, message: &[u8], signature: &Signature) -> bool {
     let Ok(key) = VerificationKey::try_from(signer.0) else {

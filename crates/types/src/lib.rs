@@ -29,9 +29,11 @@ pub use rules::Rules;
 pub use tx::{Body, SignedTransaction, Transaction};
 
 /// Domain-separation prefix of every transaction signature. Never reused for anything else.
-pub const TX_NAMESPACE: &[u8] = b"KASSA_TX_V1";
+pub const TX_NAMESPACE: &[u8] = b"KASSA_TX_V2";
 /// Symbol of the native asset (asset id 0).
 pub const NATIVE_SYMBOL: &str = "KAS";
+/// The protocol version: bumped whenever an encoding, a rule or a default changes.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Decimals of the native asset.
 pub const NATIVE_DECIMALS: u8 = 6;
 

@@ -6,7 +6,8 @@
 //! | range | phase | effect on state |
 //! |---|---|---|
 //! | 1–19  | stateless: decoding, signature, static checks | none; never included in a block |
-//! | 20–39 | against the signer's account: expiry, nonce, fee | none; never included in a block |
+//! | 20–29 | against the signer's account: expiry, nonce, fee, the signer's key | none; never included in a block |
+//! | 30–39 | the mempool's own refusals (admission only) | none; never included in a block |
 //! | 40–   | execution against state | the fee is burned and the nonce advances; nothing else changes |
 //!
 //! Why a failed execution still pays: the transaction was validly signed and ordered, so it cost
@@ -80,6 +81,10 @@ rejections! {
     EmptyName = 9 as "empty_name" => "the society name must not be empty",
     /// Decimals above 18.
     InvalidDecimals = 10 as "invalid_decimals" => "an asset has at most 18 decimals",
+    /// The transaction was signed for a chain with another genesis.
+    WrongGenesis = 11 as "wrong_genesis" => "the transaction was signed for another genesis",
+    /// A vote's percent is outside 1–100, or a no-vote does not carry 100.
+    InvalidPercent = 12 as "invalid_percent" => "a yes-vote approves 1 to 100 percent; a no-vote carries 100",
     // -- against the signer's account ---------------------------------------------------------
     /// The block height is past the transaction's expiry height.
     Expired = 20 as "expired" => "the transaction has expired",
@@ -89,6 +94,23 @@ rejections! {
     NonceTooHigh = 22 as "nonce_too_high" => "the nonce is ahead of the account's next nonce",
     /// The signer cannot pay the fee in KAS.
     CannotPayFee = 23 as "cannot_pay_fee" => "the account cannot pay the fee",
+    /// The signer's key is not a canonical point of prime order (anyone could sign for it).
+    InvalidSigner = 24 as "invalid_signer" => "the signer's key is a small-order or non-canonical key, which cannot sign",
+    // -- the mempool's own refusals -----------------------------------------------------------
+    /// The very same transaction is already waiting.
+    Duplicate = 30 as "duplicate" => "the transaction is already in the mempool",
+    /// Another transaction from the same sender with the same nonce is waiting.
+    NonceTaken = 31 as "nonce_taken" => "another transaction with this nonce is already waiting",
+    /// The sender already has the most transactions allowed waiting.
+    SenderFull = 32 as "sender_full" => "too many transactions from this sender are waiting",
+    /// The mempool is full.
+    MempoolFull = 33 as "mempool_full" => "the mempool is full; try again later",
+    /// The expiry height is further ahead than the mempool keeps transactions.
+    ExpiryTooFar = 34 as "expiry_too_far" => "the expiry height is too far ahead",
+    /// The sender cannot pay the fees of all its waiting transactions and this one.
+    FeesExceedBalance = 35 as "fees_exceed_balance" => "the account cannot pay the fees of all its waiting transactions",
+    /// The nonce is further ahead of the account's next nonce than the mempool keeps.
+    NonceGapTooLarge = 36 as "nonce_gap_too_large" => "the nonce is too far ahead of the account's next nonce",
     // -- execution ----------------------------------------------------------------------------
     /// No asset with this id.
     UnknownAsset = 40 as "unknown_asset" => "no such asset",
@@ -121,11 +143,11 @@ rejections! {
     /// The gift account would exceed its cap.
     GiftAccountCapExceeded = 55 as "gift_account_cap_exceeded" => "the contribution would exceed the gift account cap",
     /// The member is behind on pledges beyond the grace periods.
-    NotInGoodStanding = 56 as "not_in_good_standing" => "the member is not in good standing; catch up on contributions first",
+    NotInGoodStanding = 56 as "not_in_good_standing" => "the member is not in good standing (lapsed); pay the arrears, or check in with a full account, first",
     /// The member joined too recently to file a request.
     InWaitingPeriod = 57 as "in_waiting_period" => "the member is still in the waiting period",
     /// The member already has an open request in this society.
-    OpenRequestExists = 58 as "open_request_exists" => "the member already has an open request",
+    OpenRequestExists = 58 as "open_request_exists" => "the member already has a request open, being paid or running",
     /// The society has fewer members than its minimum for requests.
     TooFewMembers = 59 as "too_few_members" => "the society has too few members for requests",
     /// The amount exceeds karma × benefit ratio.
@@ -173,6 +195,31 @@ rejections! {
     /// A requester cannot gift to their own request (it would move their gift account to
     /// themselves).
     CannotGiftToOwnRequest = 81 as "cannot_gift_to_own_request" => "a member cannot gift to their own request",
+    /// A recipient or payee key is not a canonical point of prime order (anyone could spend
+    /// what it receives).
+    InvalidRecipient = 82 as "invalid_recipient" => "the recipient is a small-order or non-canonical key, which cannot receive",
+    /// `Expel` names a member who has not been lapsed for longer than `lapse_periods`.
+    NotExpellable = 83 as "not_expellable" => "the member has not been lapsed long enough to be expelled",
+    /// More installments than the society's `max_installments`.
+    TooManyInstallments = 84 as "too_many_installments" => "more installments than the society allows",
+    /// `EndBenefit` or `ClaimBenefit` on a request that is not an approved benefit in installments.
+    NotABenefit = 85 as "not_a_benefit" => "this request is not a benefit paid in installments",
+    /// Only the requester may end their benefit.
+    NotRequester = 86 as "not_requester" => "only the requester may do this",
+    /// The benefit has already ended.
+    BenefitEnded = 87 as "benefit_ended" => "the benefit has already ended",
+    /// A gift from the request's payee, which would move the gift account to the giver.
+    CannotGiftToOwnPayment = 88 as "cannot_gift_to_own_payment" => "a member cannot gift to a request that pays them",
+    /// The gift would take the giver's account below what an exit would hold back.
+    GiftBelowHoldBack = 89 as "gift_below_hold_back" => "the gift would leave less than the society's share of what it owes",
+    /// The pledge is unchanged, or it cannot change while dues are paid beyond this period.
+    PledgeChangeNotAllowed = 90 as "pledge_change_not_allowed" => "the pledge cannot change now (unchanged, or dues are paid beyond this period)",
+    /// The society's period bookkeeping is behind; any transaction (e.g. `Settle`) advances it.
+    SocietyCatchingUp = 91 as "society_catching_up" => "the society's periods are still being brought up to date; send Settle and try again",
+    /// Every funded installment of the benefit has been paid.
+    NothingToClaim = 92 as "nothing_to_claim" => "no installment of this benefit is funded and unpaid",
+    /// Voluntary gifts go to lump sums; benefits in installments are funded each period.
+    BenefitTakesNoGifts = 93 as "benefit_takes_no_gifts" => "a benefit paid in installments takes no gifts",
 }
 
 impl fmt::Display for Rejection {
@@ -217,6 +264,7 @@ mod tests {
         assert!(!Rejection::BadSignature.charges_fee());
         assert!(!Rejection::NonceTooLow.charges_fee());
         assert!(!Rejection::CannotPayFee.charges_fee());
+        assert!(!Rejection::MempoolFull.charges_fee());
         assert!(Rejection::UnknownSociety.charges_fee());
     }
 }

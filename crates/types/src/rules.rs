@@ -12,6 +12,10 @@ pub const PERIOD_SECS_MAX: u64 = 10 * 366 * 24 * 3600;
 pub const HALF_LIFE_PERIODS_MAX: u32 = 1200;
 /// Upper bound for small counts of periods in the rules (waiting, grace, notice, timelock).
 pub const PERIODS_RULE_MAX: u32 = 1200;
+/// The shortest voting window any society may have, in seconds (and at least 1/30 of a period).
+pub const VOTING_WINDOW_SECS_MIN: u64 = 60;
+/// The most installments a benefit may ever be paid in (ten years of monthly periods).
+pub const INSTALLMENTS_MAX: u32 = 120;
 
 /// How applicants become members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -79,8 +83,14 @@ pub struct Rules {
     pub exit_refund: bool,
     /// An amendment passes iff yes ≥ this share of the society's total karma.
     pub amendment_threshold_bps: u32,
-    /// Periods between an amendment passing and its enactment.
+    /// Periods between an amendment passing and its enactment (at least one).
     pub amendment_timelock_periods: u32,
+    /// A member lapsed for longer than this many periods may be expelled by anyone (at least one).
+    pub lapse_periods: u32,
+    /// The most periods a benefit may be paid in installments.
+    pub max_installments: u32,
+    /// Bond posted with an application for admission, in basis points of the applicant's pledge.
+    pub application_bond_bps: u32,
 }
 
 /// Why a set of rules is not acceptable.
@@ -110,18 +120,28 @@ impl Rules {
             bond_bps: 10_000,
             filing_karma_bps: 2_500,
             voting_window_secs: 7 * 24 * 3600,
-            approval_net_bps: 100,
-            quorum_bps: 0,
+            approval_net_bps: 500,
+            quorum_bps: 1_500,
             auto_share: true,
             max_draw_bps: 1_000,
             notice_periods: 1,
             exit_refund: true,
             amendment_threshold_bps: 6_667,
             amendment_timelock_periods: 2,
+            lapse_periods: 3,
+            max_installments: 24,
+            application_bond_bps: 10_000,
         }
     }
 
-    /// Checks every field's range. The state machine refuses a society or amendment whose rules
+    /// The shortest voting window these rules allow: 60 s, and at least 1/30 of a period
+    /// (rounded up).
+    pub fn voting_window_secs_min(&self) -> u64 {
+        VOTING_WINDOW_SECS_MIN.max(self.period_secs.div_ceil(30))
+    }
+
+    /// Checks every field's range and the safeguard floors that no society and no amendment can
+    /// go below (docs/protocol.md §7). The state machine refuses a society or amendment whose rules
     /// fail this.
     pub fn validate(&self) -> Result<(), RulesError> {
         fn check(ok: bool, field: &'static str, reason: &'static str) -> Result<(), RulesError> {
@@ -153,9 +173,24 @@ impl Rules {
             "at most 1200",
         )?;
         check(
-            self.grace_periods <= PERIODS_RULE_MAX,
+            (1..=PERIODS_RULE_MAX).contains(&self.grace_periods),
             "grace_periods",
-            "at most 1200",
+            "must be 1 to 1200",
+        )?;
+        check(
+            (1..=PERIODS_RULE_MAX).contains(&self.lapse_periods),
+            "lapse_periods",
+            "must be 1 to 1200",
+        )?;
+        check(
+            (1..=INSTALLMENTS_MAX).contains(&self.max_installments),
+            "max_installments",
+            "must be 1 to 120",
+        )?;
+        check(
+            self.application_bond_bps <= 100_000,
+            "application_bond_bps",
+            "at most ten pledges",
         )?;
         check(
             (1..=10_000).contains(&self.gift_cap_pledges),
@@ -185,16 +220,21 @@ impl Rules {
             "at most 10,000",
         )?;
         check(
-            (1..=PERIOD_SECS_MAX).contains(&self.voting_window_secs),
+            self.voting_window_secs >= self.voting_window_secs_min()
+                && self.voting_window_secs <= PERIOD_SECS_MAX,
             "voting_window_secs",
-            "must be 1 s to 10 years",
+            "must be at least 60 s and 1/30 of a period, and at most 10 years",
         )?;
         check(
-            bps(self.approval_net_bps),
+            self.approval_net_bps >= 1 && bps(self.approval_net_bps),
             "approval_net_bps",
-            "at most 10,000",
+            "must be 1 to 10,000",
         )?;
-        check(bps(self.quorum_bps), "quorum_bps", "at most 10,000")?;
+        check(
+            self.quorum_bps >= 1 && bps(self.quorum_bps),
+            "quorum_bps",
+            "must be 1 to 10,000",
+        )?;
         check(
             (1..=10_000).contains(&self.max_draw_bps),
             "max_draw_bps",
@@ -211,9 +251,9 @@ impl Rules {
             "must be a majority: 5,001 to 10,000",
         )?;
         check(
-            self.amendment_timelock_periods <= PERIODS_RULE_MAX,
+            (1..=PERIODS_RULE_MAX).contains(&self.amendment_timelock_periods),
             "amendment_timelock_periods",
-            "at most 1200",
+            "must be 1 to 1200",
         )?;
         Ok(())
     }
@@ -252,7 +292,7 @@ mod tests {
                 r.max_draw_bps,
                 r.amendment_threshold_bps
             ),
-            (100, 0, 1_000, 6_667)
+            (500, 1_500, 1_000, 6_667)
         );
         assert!(r.auto_share && r.exit_refund);
     }
@@ -279,6 +319,23 @@ mod tests {
             ),
             ("gift_cap_pledges", Box::new(|r| r.gift_cap_pledges = 0)),
             ("voting_window_secs", Box::new(|r| r.voting_window_secs = 0)),
+            (
+                "voting_window_secs",
+                Box::new(|r| r.voting_window_secs = 59),
+            ),
+            (
+                "voting_window_secs",
+                Box::new(|r| r.voting_window_secs = r.period_secs / 30 - 1),
+            ),
+            ("quorum_bps", Box::new(|r| r.quorum_bps = 0)),
+            ("approval_net_bps", Box::new(|r| r.approval_net_bps = 0)),
+            (
+                "amendment_timelock_periods",
+                Box::new(|r| r.amendment_timelock_periods = 0),
+            ),
+            ("grace_periods", Box::new(|r| r.grace_periods = 0)),
+            ("lapse_periods", Box::new(|r| r.lapse_periods = 0)),
+            ("max_installments", Box::new(|r| r.max_installments = 0)),
         ];
         for (field, mutate) in cases {
             let mut r = Rules::defaults(10, 100);

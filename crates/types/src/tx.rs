@@ -1,8 +1,9 @@
 //! Transactions: what a member signs.
 //!
 //! Signing message: `sha256(TX_NAMESPACE ‖ encode(Transaction))`, where the transaction's
-//! encoding starts with its chain id. The namespace keeps a Kassa signature from being valid for
-//! any other protocol; the chain id keeps it from being replayed on another Kassa chain; the nonce
+//! encoding starts with its chain id and the hash of the chain's genesis. The namespace keeps a
+//! Kassa signature from being valid for any other protocol; the chain id and the genesis hash keep
+//! it from being replayed on another Kassa chain (even one that reuses the chain id); the nonce
 //! keeps it from being applied twice.
 
 use crate::codec::{self, BoundedString, DecodeError};
@@ -49,12 +50,14 @@ pub enum Body {
     },
     /// Destroy `amount` of the signer's own units.
     Burn { asset: AssetId, amount: u64 },
-    /// Found a society. The founder gets no privilege of any kind.
+    /// Found a society. The founder becomes its first member with `pledge`, and gets no
+    /// privilege of any kind.
     CreateSociety {
         name: SocietyName,
         purpose: Purpose,
         asset: AssetId,
         rules: Rules,
+        pledge: u64,
     },
     /// Become a member (or an applicant, if admission is by vote) with a monthly pledge.
     Join {
@@ -62,17 +65,28 @@ pub enum Body {
         pledge: u64,
         identity_commitment: Option<Hash>,
     },
-    /// Move `amount` from the signer's account into their own gift account.
+    /// Move `amount` from the signer's account into their own gift account, paying dues. An
+    /// amount of zero is a check-in: it renews the standing of a member whose account is full.
     Contribute { society: SocietyId, amount: u64 },
-    /// Ask the society for help; posts a bond.
+    /// Ask the society for help; posts a bond. With `installments` = 0 the request is for the
+    /// lump sum `amount`; with `installments` = n ≥ 1 it is for `amount` each period for n
+    /// periods. The money goes to `payee` (the requester when `None`).
     FileRequest {
         society: SocietyId,
         amount: u64,
         evidence_hash: Hash,
         memo: Memo,
+        payee: Option<Address>,
+        installments: u32,
     },
-    /// Vote on a request or an application; may be changed until the window closes.
-    Vote { request: RequestId, approve: bool },
+    /// Vote on a request or an application; may be changed until the window closes. A yes-vote
+    /// on a request for help approves `percent` (1–100) of the amount asked; no-votes and votes
+    /// on applications carry 100.
+    Vote {
+        request: RequestId,
+        approve: bool,
+        percent: u8,
+    },
     /// Lend one's voting power to another member (or take it back with `None`).
     Delegate {
         society: SocietyId,
@@ -97,6 +111,14 @@ pub enum Body {
     },
     /// After the window (and, if passed, the timelock): enact or close an amendment. Anyone.
     EnactAmendment { amendment: AmendmentId },
+    /// Remove a member lapsed for longer than the society's `lapse_periods`. Anyone.
+    Expel { society: SocietyId, member: Address },
+    /// A new pledge from the next period on.
+    ChangePledge { society: SocietyId, pledge: u64 },
+    /// The requester stops their running benefit; what is not yet due is never drawn.
+    EndBenefit { request: RequestId },
+    /// Pay a running (or ended) benefit's payee the installments funded so far. Anyone.
+    ClaimBenefit { request: RequestId },
 }
 
 impl Body {
@@ -121,6 +143,10 @@ impl Body {
             Body::ProposeAmendment { .. } => "propose_amendment",
             Body::VoteAmendment { .. } => "vote_amendment",
             Body::EnactAmendment { .. } => "enact_amendment",
+            Body::Expel { .. } => "expel",
+            Body::ChangePledge { .. } => "change_pledge",
+            Body::EndBenefit { .. } => "end_benefit",
+            Body::ClaimBenefit { .. } => "claim_benefit",
         }
     }
 }
@@ -129,6 +155,8 @@ impl Body {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Transaction {
     pub chain_id: ChainId,
+    /// The hash of the chain's genesis (see `Genesis::hash` in kassa-state).
+    pub genesis: Hash,
     pub signer: Address,
     /// Must equal the signer's next nonce.
     pub nonce: u64,

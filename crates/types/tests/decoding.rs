@@ -20,6 +20,8 @@ fn sample() -> SignedTransaction {
             amount: 5_000,
             evidence_hash: Hash::of(&[b"e"]),
             memo: Memo::new("a short note").unwrap(),
+            payee: None,
+            installments: 0,
         },
     }
     .sign(&k)

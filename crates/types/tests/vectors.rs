@@ -103,6 +103,8 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
                 amount: 300_000,
                 evidence_hash: Hash::of(&[b"evidence.pdf"]),
                 memo: Memo::new("ipfs://bafy-example").unwrap(),
+                payee: None,
+                installments: 0,
             },
         ),
         (
@@ -110,6 +112,7 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
             Body::Vote {
                 request: RequestId(7),
                 approve: true,
+                percent: 100,
             },
         ),
         (
@@ -117,6 +120,7 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
             Body::Vote {
                 request: RequestId(7),
                 approve: false,
+                percent: 100,
             },
         ),
         (

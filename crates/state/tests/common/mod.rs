@@ -46,6 +46,7 @@ impl Chain {
                 min_fee: FEE,
                 allocations,
                 time_ms: GENESIS_MS,
+                validators: Vec::new(),
             },
         )
         .unwrap();
@@ -61,8 +62,10 @@ impl Chain {
     }
 
     pub fn sign(&self, k: &SecretKey, body: Body) -> SignedTransaction {
+        let params = chain_params(&self.st).unwrap();
         Transaction {
-            chain_id: chain_params(&self.st).unwrap().chain_id,
+            chain_id: params.chain_id,
+            genesis: params.genesis_hash,
             signer: k.address(),
             nonce: nonce(&self.st, &k.address()),
             fee: FEE,
@@ -116,6 +119,16 @@ impl Chain {
         }
         kassa_state::end_block(&mut self.st, &ctx);
         if self.paranoid {
+            if let Err(v) = audit::audit(&self.st, Some(&self.snapshot)) {
+                for (t, r) in txs.iter().zip(&out) {
+                    eprintln!(
+                        "{:?} -> {:?}",
+                        t.tx.body,
+                        r.as_ref().map(|r| r.events().to_vec())
+                    );
+                }
+                panic!("after block {}: {v}", self.height);
+            }
             self.audit();
         }
         self.blocks += 1;
@@ -202,8 +215,9 @@ impl Chain {
         asset
     }
 
-    /// Creates a society and returns its id.
+    /// Creates a society (the founder its first member, pledging the minimum) and returns its id.
     pub fn society(&mut self, founder: &SecretKey, asset: AssetId, rules: Rules) -> SocietyId {
+        let pledge = rules.min_pledge;
         let ev = self.ok(
             founder,
             Body::CreateSociety {
@@ -212,6 +226,7 @@ impl Chain {
                     .unwrap(),
                 asset,
                 rules,
+                pledge,
             },
         );
         ev.iter()
@@ -247,12 +262,12 @@ impl Chain {
     }
 }
 
-/// Rules for tests: one-second periods (a year of a society passes in seconds of block time),
-/// otherwise the protocol defaults.
+/// Rules for tests: ten-minute periods with one-minute votes (the shortest window the floors
+/// allow), otherwise the protocol defaults.
 pub fn fast_rules(min_pledge: u64, max_pledge: u64) -> Rules {
     let mut r = Rules::defaults(min_pledge, max_pledge);
-    r.period_secs = 1;
-    r.voting_window_secs = 3;
+    r.period_secs = 600;
+    r.voting_window_secs = 60;
     r
 }
 
@@ -267,8 +282,8 @@ pub fn request_id(events: &[Event]) -> RequestId {
         .expect("a request was filed")
 }
 
-/// A society of `n` members (`key(0..n)`), each pledging `rules.min_pledge` of USDK and having
-/// contributed it for `periods` periods. Accounts `key(n..n+3)` are funded outsiders.
+/// A society of `n` members (`key(0..n)`, `key(0)` its founder), each pledging
+/// `rules.min_pledge` of USDK and having paid it for `periods` periods. Accounts `key(n..n+3)` are funded outsiders.
 pub struct Fund {
     pub chain: Chain,
     pub asset: AssetId,
@@ -287,7 +302,7 @@ impl Fund {
         let pledge = rules.min_pledge;
         let soc = chain.society(&key(0), asset, rules);
         let members: Vec<_> = (0..n).map(key).collect();
-        chain.all_ok(&members, |_| Body::Join {
+        chain.all_ok(&members[1..], |_| Body::Join {
             society: soc,
             pledge,
             identity_commitment: None,
@@ -344,6 +359,8 @@ impl Fund {
                 amount,
                 evidence_hash: kassa_types::Hash::of(&[b"doctor's note"]),
                 memo: kassa_types::tx::Memo::new("ipfs://evidence").unwrap(),
+                payee: None,
+                installments: 0,
             },
         )?;
         Ok(request_id(&ev))
@@ -361,6 +378,7 @@ impl Fund {
         self.chain.all_ok(&voters, |_| Body::Vote {
             request: r,
             approve,
+            percent: 100,
         });
     }
 
