@@ -26,6 +26,7 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
         min_fee: 100,
         allocations: (0..4).map(|i| (key(i).address(), 1_000_000_000)).collect(),
         time_ms: 1_000,
+        validators: Vec::new(),
     };
     let app = App::open(dir, &genesis, &[], MempoolConfig::default()).unwrap();
     Node::new(
@@ -56,9 +57,9 @@ fn produce(node: &Node) -> u64 {
 }
 
 fn tx(node: &Node, k: &SecretKey, nonce: u64, body: Body) -> SignedTransaction {
-    let _ = node;
     Transaction {
         chain_id: ChainId::new(CHAIN).unwrap(),
+        genesis: node.params().genesis_hash,
         signer: k.address(),
         nonce,
         fee: 100,
@@ -145,6 +146,7 @@ async fn hostile_input_gets_typed_errors_and_changes_no_state() {
                 purpose: Purpose::new("tests").unwrap(),
                 asset: AssetId(1),
                 rules: Rules::defaults(100, 1_000),
+                pledge: 100,
             },
         ),
     ];
@@ -304,9 +306,9 @@ async fn hostile_input_gets_typed_errors_and_changes_no_state() {
             42,
         ),
         (
-            Body::Contribute {
+            Body::Expel {
                 society: SocietyId(0),
-                amount: 100,
+                member: key(2).address(),
             },
             "not_member",
             51,
@@ -478,15 +480,16 @@ async fn a_societys_history_samples_its_gift_funds_from_creation_to_now_and_memb
         purpose: Purpose::new("Charts").unwrap(),
         asset: AssetId::NATIVE,
         rules,
+        pledge: 1_000,
     };
     submit(&n, &tx(&n, &founder, 0, create)).await;
     produce(&n); // height 1: before the society, nothing to sample
-    let join = Body::Join {
+    // The founder is the first member: a check-in, with nothing paid yet.
+    let check_in = Body::Contribute {
         society: SocietyId(0),
-        pledge: 1_000,
-        identity_commitment: None,
+        amount: 0,
     };
-    submit(&n, &tx(&n, &founder, 1, join)).await;
+    submit(&n, &tx(&n, &founder, 1, check_in)).await;
     produce(&n);
     for nonce in 2..5 {
         let c = Body::Contribute {
@@ -525,10 +528,12 @@ async fn a_societys_history_samples_its_gift_funds_from_creation_to_now_and_memb
         None,
     )
     .await;
-    let joined = me["joined_period"].as_u64().unwrap();
+    let created = soc["created_ms"].as_u64().unwrap();
+    let joined = (me["joined_ms"].as_u64().unwrap() - created) / 10_000;
+    assert_eq!(me["paid_until"].as_u64().unwrap(), joined + 3);
     assert_eq!(
         me["next_due_ms"].as_u64().unwrap(),
-        soc["created_ms"].as_u64().unwrap() + (joined + 3) * 10_000
+        created + (joined + 3) * 10_000
     );
 }
 

@@ -101,6 +101,7 @@ fn the_same_genesis_gives_the_same_root_in_any_database() {
             (SecretKey::from_label("b").address(), 7),
         ],
         time_ms: 0,
+        validators: Vec::new(),
     };
     let mut roots = Vec::new();
     for _ in 0..2 {
@@ -325,8 +326,11 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     // Schema 5: membership records with fixed-width counters.
     set_schema(Some(5));
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 5 })));
-    // Nothing was changed: back at schema 6, the same head and state.
+    // Schema 6: protocol version 1's state records.
     set_schema(Some(6));
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 6 })));
+    // Nothing was changed: back at schema 7, the same head and state.
+    set_schema(Some(7));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));

@@ -298,6 +298,12 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
     let status = f.get("/api/v1/status");
     let tx = Transaction {
         chain_id: ChainId::new(status["chain_id"].as_str().unwrap().to_string()).unwrap(),
+        genesis: kassa_types::Hash(
+            hex::decode(status["genesis_hash"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        ),
         signer: bob.address(),
         nonce: 0,
         fee: 1_000,

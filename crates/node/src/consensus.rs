@@ -933,6 +933,7 @@ mod tests {
         let key = SecretKey::from_label("relay");
         Transaction {
             chain_id: ChainId::new("kassa-test".to_string()).unwrap(),
+            genesis: kassa_types::Hash::default(),
             signer: key.address(),
             nonce,
             fee: 1_000,

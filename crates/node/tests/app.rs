@@ -13,6 +13,7 @@ fn genesis() -> Genesis {
         min_fee: 10,
         allocations: (0..4).map(|i| (key(i).address(), 1_000_000)).collect(),
         time_ms: 1_000,
+        validators: Vec::new(),
     }
 }
 
@@ -23,6 +24,7 @@ fn key(i: u8) -> SecretKey {
 fn transfer(from: u8, to: u8, nonce: u64, amount: u64) -> SignedTransaction {
     Transaction {
         chain_id: ChainId::new("kassa-test").unwrap(),
+        genesis: genesis().hash(),
         signer: key(from).address(),
         nonce,
         fee: 10,
@@ -427,7 +429,7 @@ fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
         Err(AdmitError::Rejected(Rejection::BadSignature)),
         Err(AdmitError::Rejected(Rejection::WrongChain)),
         Err(AdmitError::Rejected(Rejection::FeeBelowMinimum)),
-        Err(AdmitError::Rejected(Rejection::NonceTooHigh)),
+        Err(AdmitError::Rejected(Rejection::NonceGapTooLarge)),
         Err(AdmitError::Rejected(Rejection::CannotPayFee)),
         Ok(transfer(1, 2, 0, 5).hash()),
         Err(AdmitError::Duplicate),
@@ -493,6 +495,7 @@ fn one_funded_fee_cannot_queue_many_transactions_and_nothing_waits_forever() {
     let from_poor = |nonce: u64, expiry: u64| {
         Transaction {
             chain_id: ChainId::new("kassa-test").unwrap(),
+            genesis: genesis().hash(),
             signer: poor.address(),
             nonce,
             fee: 10,

@@ -1463,7 +1463,7 @@ impl<S: StoreMut> Ex<'_, S> {
         soc.caught_up()?;
         let signer = self.signer;
         let mut m = self.active_member(&soc, &signer)?;
-        let cap = u128::from(m.pledge) * u128::from(soc.meta.rules.gift_cap_pledges);
+        let cap = u128::from(m.price(soc.now)) * u128::from(soc.meta.rules.gift_cap_pledges);
         let balance = soc.balance_of(&m);
         if amount > 0 && u128::from(balance) + u128::from(amount) > cap {
             return Err(Rejection::GiftAccountCapExceeded);
@@ -1780,7 +1780,12 @@ impl<S: StoreMut> Ex<'_, S> {
             no_count: 0,
             yes_by_percent: Vec::new(),
             filed_period: soc.now,
-            start: soc.book.start.clone(),
+            // Weights and thresholds are measured at the start of the period; the head count
+            // of an admission counts the members in good standing at filing.
+            start: PeriodStart {
+                standing_count: soc.book.standing_count,
+                ..soc.book.start.clone()
+            },
             deadline_ms: self.now_ms + window_ms,
             window_ms,
             extended: false,
@@ -1859,9 +1864,15 @@ impl<S: StoreMut> Ex<'_, S> {
         // checkpoint that weighs the votes) and the karma of the moment.
         let probe = self.new_ballot(&soc, None);
         let (at_start, _) = self.weight_at(&soc, &signer, Track::Own, &probe);
-        let bond =
-            u64::try_from(u128::from(m.pledge) * u128::from(rules.bond_bps) / u128::from(BPS))
-                .map_err(|_| Rejection::Overflow)?;
+        let bond = u64::try_from(
+            mul_div_ceil(
+                u128::from(m.price(soc.now)),
+                u128::from(rules.bond_bps),
+                u128::from(BPS),
+            )
+            .expect("fits"),
+        )
+        .map_err(|_| Rejection::Overflow)?;
         debit(self.st, &signer, soc.meta.asset, bond)?;
         soc.book.bonds = soc
             .book
@@ -1870,6 +1881,8 @@ impl<S: StoreMut> Ex<'_, S> {
             .ok_or(Rejection::Overflow)?;
         let filing_bps = u128::from(rules.filing_karma_bps);
         self.touch(&mut soc, &signer, &mut m, |m, soc| {
+            // Arrived periods' karma counts as of now, as the member's view shows it.
+            credit_dues_karma(m, soc.now, soc.h());
             let karma = at_start
                 .saturating_sub(m.consumed_at(soc.now))
                 .min(m.stake.karma);
@@ -2095,8 +2108,8 @@ impl<S: StoreMut> Ex<'_, S> {
                 m.gift_karma_period = soc.now;
                 m.gift_karma_used = 0;
             }
-            let karma =
-                half_karma(amount).min(half_karma(m.pledge).saturating_sub(m.gift_karma_used));
+            let karma = half_karma(amount)
+                .min(half_karma(m.price(soc.now)).saturating_sub(m.gift_karma_used));
             m.gift_karma_used += karma;
             m.stake.karma = m.stake.karma.saturating_add(karma);
             Ok(())

@@ -4,8 +4,8 @@
 //! Liquity's stability pool uses it, adapted to gift accounts:
 //!
 //! - The pool keeps `total` (the recorded gift funds) and a running product `p`. Drawing `D` from
-//!   `G` multiplies `p` by `(G − D)/G`; adding a forfeited bond `B` multiplies it by `(G + B)/G`.
-//!   One update, whatever the number of members.
+//!   `G` multiplies `p` by `(G − D)/G`. One update, whatever the number of members. (Nothing is
+//!   ever added pro rata: forfeits go to the society's common fund, not to gift accounts.)
 //! - A member's [`Position`] stores `s = balance · S_ONE / p` at their last touch; their balance now
 //!   is `s · p / S_ONE`. Every division rounds down, so the sum of derived balances never exceeds
 //!   `total` (PROTOCOL §9.2): the dust stays with the society.
@@ -25,14 +25,15 @@ use kassa_types::codec::varint;
 pub const P_ONE: u128 = 1 << 100;
 /// Below this the product is rescaled (a new era).
 pub const P_MIN: u128 = 1 << 60;
-/// The product never grows past this (forfeited bonds beyond it stay with the society as dust).
+/// The product never exceeds this (it starts at `P_ONE` and only shrinks within an era; a new
+/// era starts below `2 · P_ONE`).
 pub const P_MAX: u128 = 1 << 108;
 /// Normalizer of deposits: a position holds `s = balance · S_ONE / p`. Being above `P_MAX`, it
 /// makes the rounding of `s` worth less than one base unit of balance at any `p`.
 pub const S_ONE: u128 = 1 << 110;
-/// The accumulator `k` saturates here, so it can never overflow. Reaching it needs thousands of
-/// draws of a product inflated by forfeited bonds within one half-life; it would only make
-/// share-karma estimates low, never move money.
+/// The accumulator `k` saturates here, so it can never overflow. It grows by at most `P_MAX` per
+/// draw, so reaching it needs 2^12 draws within one half-life; it would only make share-karma
+/// estimates low, never move money.
 pub const K_MAX: u128 = 1 << 120;
 /// Karma is stored with this many fractional bits (karma units are the society asset's base
 /// units). Half of an amount given or contributed is `amount << KARMA_HALF_SHIFT`.
@@ -272,21 +273,6 @@ impl Pool {
         self.era += 1;
         self.p = p;
         self.set_k(0, now);
-    }
-
-    /// Adds `amount` pro rata to every gift account (a forfeited bond). O(1). With no funds to
-    /// share it with, or if the product would grow past `P_MAX`, the amount stays with the
-    /// society as dust (still counted in `total`).
-    pub fn add_pro_rata(&mut self, amount: u64) -> Option<()> {
-        let new_total = self.total.checked_add(amount)?;
-        if self.total > 0
-            && let Some(p) = mul_div(self.p, u128::from(new_total), u128::from(self.total))
-            && p <= P_MAX
-        {
-            self.p = p;
-        }
-        self.total = new_total;
-        Some(())
     }
 }
 

@@ -17,7 +17,6 @@ const SCALE: u32 = 40; // the reference keeps 40 fractional bits
 enum Op {
     Deposit(usize, u64),
     Draw(u16), // basis points of the pool
-    Forfeit(u64),
     Withdraw(usize),
     NextPeriod,
 }
@@ -26,7 +25,6 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0..n, 1u64..1_000_000).prop_map(|(i, a)| Op::Deposit(i, a)),
         3 => (1u16..=10_000).prop_map(Op::Draw),
-        1 => (1u64..100_000).prop_map(Op::Forfeit),
         1 => (0..n).prop_map(Op::Withdraw),
         2 => Just(Op::NextPeriod),
     ]
@@ -82,17 +80,6 @@ fn run(n: usize, ops: &[Op], h: u32) -> Result<(), TestCaseError> {
                     let given = r.bal[i] * u128::from(d) / g;
                     r.bal[i] -= given;
                     r.karma[i] += given / 2;
-                }
-            }
-            Op::Forfeit(b) => {
-                let (g, p) = (u128::from(pool.total), pool.p);
-                pool.add_pro_rata(b).unwrap();
-                // Documented: distributed only if there is something to share it with and the
-                // product stays below its cap; otherwise it is dust.
-                if g > 0 && pool.p != p {
-                    for x in r.bal.iter_mut() {
-                        *x += *x * u128::from(b) / g;
-                    }
                 }
             }
             Op::NextPeriod => {

@@ -11,6 +11,7 @@ fn sample() -> SignedTransaction {
     let k = SecretKey::from_label("alice");
     Transaction {
         chain_id: ChainId::new("kassa-test").unwrap(),
+        genesis: Hash::of(&[b"genesis"]),
         signer: k.address(),
         nonce: 3,
         fee: 1_000,
@@ -20,8 +21,8 @@ fn sample() -> SignedTransaction {
             amount: 5_000,
             evidence_hash: Hash::of(&[b"e"]),
             memo: Memo::new("a short note").unwrap(),
-            payee: None,
-            installments: 0,
+            payee: Some(SecretKey::from_label("clinic").address()),
+            installments: 6,
         },
     }
     .sign(&k)
