@@ -148,8 +148,9 @@ impl Cli {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "kassa {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            "kassa {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
             panic!(
@@ -336,7 +337,11 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         s["time_ms"].as_u64().unwrap() > waiting
     });
 
-    // Member 1 asks for help with an evidence file (hashed locally, never uploaded).
+    // Member 1 asks for help with an evidence file (hashed locally, never uploaded): as much as
+    // karma earned period by period allows, at most 40 USDK.
+    let max = units(&member(&node, &addrs[1])["max_benefit"]);
+    assert!(max >= 1_000, "ten periods' worth of karma at least: {max}");
+    let asked = max.min(4_000);
     let evidence = tmp.path().join("doctor.pdf");
     std::fs::write(&evidence, b"%PDF- a doctor's note").unwrap();
     let filed = cli.json(&[
@@ -348,7 +353,7 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         "--society",
         "0",
         "--amount",
-        "40 USDK",
+        &format!("{}.{:02} USDK", asked / 100, asked % 100),
         "--evidence",
         evidence.to_str().unwrap(),
         "--memo",
@@ -401,7 +406,7 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         .map(|e| units(&e["amount"]))
         .sum();
     assert!(
-        shared > 0 && shared < 4_000,
+        shared > 0 && shared < asked,
         "the period's budget pays part: {shared}"
     );
     // Every member's gift account paid its pro-rata share.
@@ -416,7 +421,7 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         );
     }
     // Others gift the rest.
-    let rest = 4_000 - shared;
+    let rest = asked - shared;
     let g1 = cli.json(&[
         "tx",
         "--from",
@@ -429,7 +434,7 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         &format!("{}.{:02}", (rest / 2) / 100, (rest / 2) % 100),
     ]);
     assert_eq!(g1["status"], "applied", "{g1}");
-    let left = 4_000 - shared - rest / 2;
+    let left = asked - shared - rest / 2;
     let g2 = cli.json(&[
         "tx",
         "--from",
@@ -628,4 +633,249 @@ fn a_node_runs_from_a_genesis_file_and_a_toml_config() {
         "paths are relative to the config file"
     );
     node.interrupt();
+}
+
+/// Signs `body` with `key` for the node's chain and submits it, waiting for its receipt; returns
+/// the receipt and adds the fee to `fees`.
+fn send_tx(
+    node: &NodeProc,
+    key: &kassa_types::SecretKey,
+    body: kassa_types::Body,
+    fees: &mut u64,
+) -> Value {
+    let status = node.get("/api/v1/status");
+    let account = node.get(&format!("/api/v1/accounts/{}", key.address()));
+    let fee: u64 = status["min_fee"].as_str().unwrap().parse().unwrap();
+    let genesis: [u8; 32] = hex::decode(status["genesis_hash"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let tx = kassa_types::Transaction {
+        chain_id: kassa_types::tx::ChainId::new(status["chain_id"].as_str().unwrap().to_string())
+            .unwrap(),
+        genesis: kassa_types::Hash(genesis),
+        signer: key.address(),
+        nonce: account["next_nonce"].as_u64().unwrap(),
+        fee,
+        expiry_height: status["height"].as_u64().unwrap() + 600,
+        body,
+    }
+    .sign(key);
+    let mut r = ureq::post(format!("{}/api/v1/txs?wait=true", node.url()))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(serde_json::json!({"tx": hex::encode(tx.encode())}))
+        .unwrap();
+    let v: Value = r.body_mut().read_json().unwrap();
+    if v["status"] == "applied" || v["status"] == "failed" {
+        *fees += fee;
+    }
+    v
+}
+
+/// What an account holds of KAS, in its account and in society 0's gift account.
+fn kas_wealth(node: &NodeProc, who: &kassa_types::Address) -> u64 {
+    let acct = node.get(&format!("/api/v1/accounts/{who}"));
+    let balance = acct["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["symbol"] == "KAS")
+        .map_or(0, |b| units(&b["amount"]));
+    let gift = ureq::get(format!("{}/api/v1/societies/0/members/{who}", node.url()))
+        .call()
+        .ok()
+        .map_or(0, |mut r| {
+            let v: Value = r.body_mut().read_json().unwrap();
+            units(&v["gift_balance"])
+        });
+    balance + gift
+}
+
+#[test]
+fn a_scripted_attacker_on_a_dev_node_ends_with_no_more_money_than_they_put_in() {
+    use kassa_types::tx::{Memo, Purpose, SocietyName};
+    use kassa_types::{AssetId, Body, Hash, RequestId, Rules, SocietyId};
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(
+        &tmp.path().join("node"),
+        common::free_ports(1),
+        common::free_ports(1),
+    );
+    let dev = |i: usize| kassa_types::SecretKey::from_label(&format!("kassa-dev-{i}"));
+    let (honest, attacker, puppet) = ((1..8).map(dev).collect::<Vec<_>>(), dev(8), dev(9));
+    const PLEDGE: u64 = 1_000_000; // 1 KAS
+    // Default rules, but ten-second periods, one period of waiting, a minute's vote (the floor)
+    // and five members minimum, so that the whole attack fits in a few minutes of block time.
+    let mut rules = Rules::defaults(PLEDGE, 10 * PLEDGE);
+    rules.period_secs = 10;
+    rules.waiting_periods = 1;
+    rules.voting_window_secs = 60;
+    rules.min_members = 5;
+    let mut fees = 0;
+    let mut attack_fees = 0;
+    let created = send_tx(
+        &node,
+        &honest[0],
+        Body::CreateSociety {
+            name: SocietyName::new("Attack drill").unwrap(),
+            purpose: Purpose::new("A society an attacker tries to drain").unwrap(),
+            asset: AssetId::NATIVE,
+            rules,
+            pledge: PLEDGE,
+        },
+        &mut fees,
+    );
+    assert_eq!(created["status"], "applied", "{created}");
+    let soc = SocietyId(0);
+    let join = Body::Join {
+        society: soc,
+        pledge: PLEDGE,
+        identity_commitment: None,
+    };
+    for k in &honest[1..] {
+        assert_eq!(
+            send_tx(&node, k, join.clone(), &mut fees)["status"],
+            "applied"
+        );
+    }
+    let start = kas_wealth(&node, &attacker.address()) + kas_wealth(&node, &puppet.address());
+    for k in [&attacker, &puppet] {
+        send_tx(&node, k, join.clone(), &mut attack_fees);
+    }
+    let pay = Body::Contribute {
+        society: soc,
+        amount: PLEDGE,
+    };
+    let period = |node: &NodeProc| {
+        node.get("/api/v1/societies/0")["current_period"]
+            .as_u64()
+            .unwrap()
+    };
+    let next_period = |node: &NodeProc| {
+        let p = period(node);
+        node.wait_until(Duration::from_secs(30), |_| period(node) > p);
+    };
+    // Two periods: the honest members (and the puppet) pay, ahead for the whole drill; the
+    // attacker pays only the first period.
+    let pay_ahead = Body::Contribute {
+        society: soc,
+        amount: 6 * PLEDGE,
+    };
+    for round in 0..2 {
+        for k in &honest {
+            send_tx(&node, k, pay_ahead.clone(), &mut fees);
+        }
+        send_tx(&node, &puppet, pay_ahead.clone(), &mut attack_fees);
+        if round == 0 {
+            send_tx(&node, &attacker, pay.clone(), &mut attack_fees);
+        }
+        next_period(&node);
+    }
+    // The attacker stopped paying: after the period of grace, lapsed.
+    node.wait_until(Duration::from_secs(40), |_| {
+        member(&node, &attacker.address().to_string())["lapsed"] == true
+    });
+    // Attack 1: buy back in with the arrears in one go and ask for help at once.
+    let behind = member(&node, &attacker.address().to_string());
+    let arrears = (period(&node) + 1 - behind["paid_until"].as_u64().unwrap()) * PLEDGE;
+    let back = send_tx(
+        &node,
+        &attacker,
+        Body::Contribute {
+            society: soc,
+            amount: arrears,
+        },
+        &mut attack_fees,
+    );
+    assert!(
+        back["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "reinstated"),
+        "{back}"
+    );
+    let file = |amount: u64| Body::FileRequest {
+        society: soc,
+        amount,
+        evidence_hash: Hash::of(&[b"a made-up misfortune"]),
+        memo: Memo::new("urgent").unwrap(),
+        payee: Some(puppet.address()),
+        installments: 0,
+    };
+    let refused = send_tx(&node, &attacker, file(PLEDGE), &mut attack_fees);
+    assert_eq!(refused["error"]["code"], "in_waiting_period", "{refused}");
+    // After the new waiting period, the most the attacker may ask for, approved by the puppet
+    // alone while the honest members stay silent.
+    let waiting = member(&node, &attacker.address().to_string())["waiting_until_ms"]
+        .as_u64()
+        .unwrap();
+    node.wait_until(Duration::from_secs(30), |s| {
+        s["time_ms"].as_u64().unwrap() > waiting
+    });
+    send_tx(&node, &attacker, pay.clone(), &mut attack_fees);
+    let max = units(&member(&node, &attacker.address().to_string())["max_benefit"]);
+    assert!(max > 0, "the attacker earned a little karma since");
+    let filed = send_tx(&node, &attacker, file(max), &mut attack_fees);
+    assert_eq!(filed["status"], "applied", "{filed}");
+    let rid = filed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "request_filed")
+        .unwrap()["request"]
+        .as_u64()
+        .unwrap();
+    let vote = send_tx(
+        &node,
+        &puppet,
+        Body::Vote {
+            request: RequestId(rid),
+            approve: true,
+            percent: 100,
+        },
+        &mut attack_fees,
+    );
+    assert_eq!(vote["status"], "applied", "{vote}");
+    let deadline = node.get(&format!("/api/v1/requests/{rid}"))["ballot"]["deadline_ms"]
+        .as_u64()
+        .unwrap();
+    node.wait_until(Duration::from_secs(90), |s| {
+        s["time_ms"].as_u64().unwrap() > deadline
+    });
+    let fin = send_tx(
+        &node,
+        &honest[0],
+        Body::Finalize {
+            request: RequestId(rid),
+        },
+        &mut fees,
+    );
+    assert!(
+        fin["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "finalized" && e["approved"] == false),
+        "the puppet alone is under the quorum: {fin}"
+    );
+    // Then both leave with whatever the rules give back.
+    for k in [&attacker, &puppet] {
+        send_tx(&node, k, Body::Leave { society: soc }, &mut attack_fees);
+    }
+    next_period(&node);
+    next_period(&node);
+    for k in [&attacker, &puppet] {
+        let w = send_tx(&node, k, Body::Withdraw { society: soc }, &mut attack_fees);
+        assert_eq!(w["status"], "applied", "{w}");
+    }
+    let end = kas_wealth(&node, &attacker.address()) + kas_wealth(&node, &puppet.address());
+    assert!(
+        end + attack_fees <= start,
+        "the attacker and the puppet hold {end} + {attack_fees} in fees, having started with {start}"
+    );
+    // The society kept the forfeited bond for its common fund.
+    assert!(units(&node.get("/api/v1/societies/0")["common_fund"]) >= PLEDGE);
 }
