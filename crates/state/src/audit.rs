@@ -35,8 +35,8 @@ use std::collections::BTreeMap;
 /// re-derives the aggregate's normalized giving ([`crate::pool::Stake::add`]), so membership
 /// changes do not accumulate error.
 pub fn karma_rounding_bound(members_in_standing: u64, half_life_periods: u32) -> u128 {
-    (u128::from(members_in_standing) + 1) * (3 * u128::from(half_life_periods) + 4)
-        << crate::pool::KARMA_FRACTION_BITS
+    let units = (u128::from(members_in_standing) + 1) * (3 * u128::from(half_life_periods) + 4);
+    units << crate::pool::KARMA_FRACTION_BITS
 }
 
 /// What must never go backwards, carried from one audit to the next.
