@@ -1428,21 +1428,7 @@ impl<S: StoreMut> Ex<'_, S> {
                 });
             }
             Admission::Vote => {
-                let bond = u64::try_from(
-                    mul_div_ceil(
-                        u128::from(pledge),
-                        u128::from(rules.application_bond_bps),
-                        u128::from(BPS),
-                    )
-                    .expect("fits"),
-                )
-                .map_err(|_| Rejection::Overflow)?;
-                debit(self.st, &signer, soc.meta.asset, bond)?;
-                soc.book.bonds = soc
-                    .book
-                    .bonds
-                    .checked_add(bond)
-                    .ok_or(Rejection::Overflow)?;
+                let bond = self.lock_bond(&mut soc, pledge, rules.application_bond_bps)?;
                 let rid = self.new_request(&mut soc, signer, RequestKind::Admission { bond });
                 let mut m = m;
                 m.status = MemberStatus::Applicant { application: rid };
@@ -1664,6 +1650,21 @@ impl<S: StoreMut> Ex<'_, S> {
         Ok(())
     }
 
+    /// Takes a bond of `bps` of `pledge` (rounded up) from the signer's account into the
+    /// society's locked bonds. Returns the bond.
+    fn lock_bond(&mut self, soc: &mut Soc, pledge: u64, bps: u32) -> R<u64> {
+        let bond = mul_div_ceil(u128::from(pledge), u128::from(bps), u128::from(BPS))
+            .and_then(|b| u64::try_from(b).ok())
+            .ok_or(Rejection::Overflow)?;
+        debit(self.st, &self.signer, soc.meta.asset, bond)?;
+        soc.book.bonds = soc
+            .book
+            .bonds
+            .checked_add(bond)
+            .ok_or(Rejection::Overflow)?;
+        Ok(bond)
+    }
+
     /// A forfeited bond goes to the common fund (never to gift accounts: voting no earns nobody
     /// money).
     fn forfeit(&mut self, soc: &mut Soc, rid: RequestId, bond: u64) {
@@ -1864,21 +1865,8 @@ impl<S: StoreMut> Ex<'_, S> {
         // checkpoint that weighs the votes) and the karma of the moment.
         let probe = self.new_ballot(&soc, None);
         let (at_start, _) = self.weight_at(&soc, &signer, Track::Own, &probe);
-        let bond = u64::try_from(
-            mul_div_ceil(
-                u128::from(m.price(soc.now)),
-                u128::from(rules.bond_bps),
-                u128::from(BPS),
-            )
-            .expect("fits"),
-        )
-        .map_err(|_| Rejection::Overflow)?;
-        debit(self.st, &signer, soc.meta.asset, bond)?;
-        soc.book.bonds = soc
-            .book
-            .bonds
-            .checked_add(bond)
-            .ok_or(Rejection::Overflow)?;
+        let pledge = m.price(soc.now);
+        let bond = self.lock_bond(&mut soc, pledge, rules.bond_bps)?;
         let filing_bps = u128::from(rules.filing_karma_bps);
         self.touch(&mut soc, &signer, &mut m, |m, soc| {
             // Arrived periods' karma counts as of now, as the member's view shows it.
