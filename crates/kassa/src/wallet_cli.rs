@@ -833,10 +833,18 @@ pub fn query(cmd: QueryCmd, common: &Common) -> Result<()> {
         QueryCmd::Societies => c.get("/api/v1/societies")?,
         QueryCmd::Society { id } => c.get(&format!("/api/v1/societies/{id}"))?,
         QueryCmd::Members { society } => c.get(&format!("/api/v1/societies/{society}/members"))?,
-        QueryCmd::Member { society, who } => c.get(&format!(
-            "/api/v1/societies/{society}/members/{}",
-            address_arg(&ks, &who)?
-        ))?,
+        QueryCmd::Member { society, who } => {
+            let m = c.get(&format!(
+                "/api/v1/societies/{society}/members/{}",
+                address_arg(&ks, &who)?
+            ))?;
+            if !common.json
+                && let Some(reminder) = standing_reminder(&m, &c.get("/api/v1/status")?)
+            {
+                eprintln!("{reminder}");
+            }
+            m
+        }
         QueryCmd::Requests { society } => {
             c.get(&format!("/api/v1/societies/{society}/requests"))?
         }
@@ -886,6 +894,28 @@ pub fn query(cmd: QueryCmd, common: &Common) -> Result<()> {
     // Queries print JSON in both modes (it is already meant for people and scripts alike).
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
+}
+
+/// A reminder for a member whose standing has ended or ends within a day of block time: when,
+/// and what brings them back (a lapsed member's waiting period restarts).
+fn standing_reminder(member: &Value, status: &Value) -> Option<String> {
+    let now = status["time_ms"].as_u64()?;
+    let ends = member["lapse_at_ms"].as_u64()?;
+    if member["lapsed"] == true {
+        return Some(
+            "reminder: this member has lapsed; paying the arrears (or checking in a full account \
+             with a contribution of 0) reinstates them, and restarts their waiting period"
+                .into(),
+        );
+    }
+    let left_ms = ends.checked_sub(now)?;
+    (member["good_standing"] == true && left_ms < 24 * 3_600_000).then(|| {
+        format!(
+            "reminder: good standing ends in {} min (block time {ends}); pay the next pledge \
+             (or check in a full account with a contribution of 0) before then",
+            left_ms / 60_000
+        )
+    })
 }
 
 /// `kassa faucet ADDRESS|NAME` on a development chain.
