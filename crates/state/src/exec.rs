@@ -1003,7 +1003,7 @@ impl<S: StoreMut> Ex<'_, S> {
             }
             let key = keys::roll(soc.id, p);
             if let Some(r) = get::<Roll>(&*self.st, &key) {
-                self.put_roll(key, Roll::default(), soc.id, p);
+                self.put_roll(key, Roll::default(), false, soc.id, p);
                 let b = &mut soc.book;
                 if r.lapse_count > 0 {
                     b.standing.settle(&b.pool, p, h);
@@ -1273,9 +1273,30 @@ impl<S: StoreMut> Ex<'_, S> {
         self.move_lapsing(soc, lapse_at, stake, false);
     }
 
+    /// A member in good standing changed (`old`, settled to now, as last added, with standing
+    /// until `old_lapse`): the totals and the lapse buckets take the new stake instead. One
+    /// update of the aggregate, and of the bucket when the lapse period did not move.
+    fn replace_standing(&mut self, soc: &mut Soc, old: &Stake, old_lapse: u64, new: &Member) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        b.standing.settle(&b.pool, soc.now, h);
+        b.standing.replace(old, &new.stake, &b.pool, h);
+        if old_lapse != new.lapse_at {
+            self.move_lapsing(soc, old_lapse, old, false);
+            self.move_lapsing(soc, new.lapse_at, &new.stake, true);
+            return;
+        }
+        let key = keys::roll(soc.id, old_lapse);
+        let mut r: Roll = get(&*self.st, &key).expect("a member in standing is in their bucket");
+        r.lapse_stake.settle(&soc.book.pool, soc.now, h);
+        r.lapse_stake.replace(old, &new.stake, &soc.book.pool, h);
+        put(self.st, key, &r);
+    }
+
     fn move_lapsing(&mut self, soc: &Soc, period: u64, stake: &Stake, add: bool) {
         let key = keys::roll(soc.id, period);
         let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
+        let was_empty = r.is_empty();
         r.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
         if add {
             r.lapse_stake.add(stake, &soc.book.pool, soc.h());
@@ -1284,16 +1305,24 @@ impl<S: StoreMut> Ex<'_, S> {
             r.lapse_stake.sub(stake, &soc.book.pool, soc.h());
             r.lapse_count -= 1;
         }
-        self.put_roll(key, r, soc.id, period);
+        self.put_roll(key, r, was_empty, soc.id, period);
     }
 
-    /// Writes (or, when empty, deletes) the roll record of `period`, keeping its index bit.
-    fn put_roll(&mut self, key: Vec<u8>, r: Roll, society: SocietyId, period: u64) {
-        let empty = r.lapse_count == 0 && r.benefits_ending == 0;
-        let (word, bit) = (period / 64, 1u64 << (period % 64));
-        let bits = self.roll_bits(society, word);
-        let new_bits = if empty { bits & !bit } else { bits | bit };
-        if new_bits != bits {
+    /// Writes (or, when empty, deletes) the roll record of `period`, keeping its index bit (which
+    /// changes only when the record appears or disappears).
+    fn put_roll(
+        &mut self,
+        key: Vec<u8>,
+        r: Roll,
+        was_empty: bool,
+        society: SocietyId,
+        period: u64,
+    ) {
+        let empty = r.is_empty();
+        if empty != was_empty {
+            let (word, bit) = (period / 64, 1u64 << (period % 64));
+            let bits = self.roll_bits(society, word);
+            let new_bits = if empty { bits & !bit } else { bits | bit };
             let index_key = keys::roll_index(society, word);
             if new_bits == 0 {
                 self.st.delete(&index_key);
@@ -1334,11 +1363,11 @@ impl<S: StoreMut> Ex<'_, S> {
         } else {
             m.stake.karma = 0;
         }
-        if was_standing {
-            self.leave_standing(soc, &old, old_lapse);
-        }
-        if standing {
-            self.enter_standing(soc, m);
+        match (was_standing, standing) {
+            (true, true) => self.replace_standing(soc, &old, old_lapse, m),
+            (true, false) => self.leave_standing(soc, &old, old_lapse),
+            (false, true) => self.enter_standing(soc, m),
+            (false, false) => {}
         }
         if let Some(d) = m.delegate {
             self.move_delegated(soc, &d, Some(&old), Some(&m.stake));
@@ -2253,8 +2282,9 @@ impl<S: StoreMut> Ex<'_, S> {
         soc.book.benefits_rate += unit;
         let key = keys::roll(soc.id, last + 1);
         let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
+        let was_empty = r.is_empty();
         r.benefits_ending += unit;
-        self.put_roll(key, r, soc.id, last + 1);
+        self.put_roll(key, r, was_empty, soc.id, last + 1);
         if let Some(mut m) = member {
             let grace = u64::from(soc.meta.rules.grace_periods);
             self.touch(soc, &requester, &mut m, |m, soc| {
@@ -2348,7 +2378,7 @@ impl<S: StoreMut> Ex<'_, S> {
         let key = keys::roll(soc.id, b.last + 1);
         let mut r: Roll = get(&*self.st, &key).expect("a running benefit has its end");
         r.benefits_ending -= b.per_period;
-        self.put_roll(key, r, soc.id, b.last + 1);
+        self.put_roll(key, r, false, soc.id, b.last + 1);
         b.index_end = Some(soc.book.benefit_index);
         let amount = self.claimable(&soc, &b);
         if amount > 0 {

@@ -329,6 +329,14 @@ impl Stake {
         self.pos = pool.rebase(&self.pos, self.pos.period, half_life);
     }
 
+    /// Replaces the part `old` by `new` (both settled at this stake's period and era) with one
+    /// re-derivation (see [`Stake::add`]).
+    pub fn replace(&mut self, old: &Stake, new: &Stake, pool: &Pool, half_life: u32) {
+        self.sub_parts(old);
+        self.add_parts(new);
+        self.pos = pool.rebase(&self.pos, self.pos.period, half_life);
+    }
+
     fn add_parts(&mut self, other: &Stake) {
         assert_eq!(
             (self.pos.period, self.pos.era),

@@ -180,6 +180,13 @@ pub struct Roll {
     pub benefits_ending: u64,
 }
 
+impl Roll {
+    /// Nothing lapses or ends at this period.
+    pub fn is_empty(&self) -> bool {
+        self.lapse_count == 0 && self.benefits_ending == 0
+    }
+}
+
 /// A membership. A society may have millions, so its counters (and those of its [`Stake`]) are
 /// LEB128 varints ([`varint`]).
 ///
