@@ -156,7 +156,7 @@ export async function devKey(i) {
 export async function sendAs(node, key, body) {
   const status = await node.get('/status');
   const account = await node.get(`/accounts/${key.address}`);
-  const tx = { chain_id: status.chain_id, signer: key.publicKey, nonce: BigInt(account.next_nonce), fee: BigInt(status.min_fee), expiry_height: BigInt(status.height + 600), body };
+  const tx = { chain_id: status.chain_id, genesis: status.genesis_hash, signer: key.publicKey, nonce: BigInt(account.next_nonce), fee: BigInt(status.min_fee), expiry_height: BigInt(status.height + 600), body };
   const bytes = codec.encodeTransaction(tx);
   const signature = await key.sign(await codec.sighash(bytes));
   const { status: code, body: receipt } = await node.post('/txs?wait=true', { tx: codec.toHex(codec.concat(bytes, signature)) });

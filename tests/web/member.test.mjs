@@ -1,8 +1,9 @@
 // Kassa for members, in real headless Chromium against a real `kassa node --dev`:
 // the browser's canonical encoding and signatures against the frozen test vectors, then two
-// members (two browser contexts) and two dev accounts through a whole request — create society →
-// join → contribute → file request → vote → finalize → shares → gift — checking what the pages
-// show against the API, and writing screenshots of the main pages under target/web-screenshots.
+// members (two browser contexts) and two dev accounts through a whole request — create society
+// (the founder is its first member) → join → contribute → file request → vote (one yes for part of
+// the amount) → finalize → shares → gift — checking what the pages show against the API, and
+// writing screenshots of the main pages under target/web-screenshots.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ let bob; // member who votes and gives
 let society;
 let request;
 let request_tx; // the hash of the transaction that filed it
+let amendment; // the rule change Bob proposes
 
 before(async () => {
   node = await startNode();
@@ -52,7 +54,8 @@ async function done(page, what) {
   const cls = await msg.first().getAttribute('class');
   const text = await msg.first().textContent();
   assert.ok(cls.includes('ok'), `${what}: expected success, the page said: ${text}`);
-  const link = await msg.first().locator('a').getAttribute('href').catch(() => null);
+  const anchor = msg.first().locator('a');
+  const link = (await anchor.count()) ? await anchor.getAttribute('href') : null;
   await page.locator('#notice button').click();
   return link;
 }
@@ -94,7 +97,7 @@ test('the browser encodes and signs every test vector byte for byte, with WebCry
     const w = await wallet.fromSeed(alice.seed_hex, 'vectors passphrase');
     const out = [];
     for (const v of vectors.transactions) {
-      const tx = { chain_id: vectors.chain_id, signer: alice.address, nonce: v.nonce, fee: v.fee, expiry_height: v.expiry_height, body: v.body };
+      const tx = { chain_id: vectors.chain_id, genesis: vectors.genesis_hash, signer: alice.address, nonce: v.nonce, fee: v.fee, expiry_height: v.expiry_height, body: v.body };
       const bytes = codec.encodeTransaction(tx);
       const signed = await wallet.signTransaction(w, tx);
       out.push({
@@ -112,7 +115,9 @@ test('the browser encodes and signs every test vector byte for byte, with WebCry
     return out;
   }, { vectors: VECTORS });
   assert.equal(results.length, VECTORS.transactions.length);
-  assert.equal(new Set(VECTORS.transactions.map((v) => v.body.kind)).size, 18, 'every body kind is covered');
+  assert.equal(new Set(VECTORS.transactions.map((v) => v.body.kind)).size, codec.BODY_KINDS.length, 'every body kind is covered');
+  assert.equal(codec.BODY_KINDS.length, 22);
+  assert.equal(new TextDecoder().decode(codec.TX_NAMESPACE), VECTORS.namespace);
   for (const [i, r] of results.entries()) {
     const v = VECTORS.transactions[i];
     assert.equal(r.address, VECTORS.keys[0].address);
@@ -127,8 +132,11 @@ test('the browser encodes and signs every test vector byte for byte, with WebCry
   await p.context.close();
 });
 
-test('a bad encoding input is refused with the field named, and a tampered signature is refused by the node', async () => {
-  assert.throws(() => codec.encodeTransaction({ chain_id: 'kassa-dev', signer: 'kassa1qqq', nonce: 0, fee: 0, expiry_height: 0, body: { kind: 'leave', society: 0 } }), /address/);
+test('a bad encoding input is refused with the field named, and a tampered signature or another chain’s genesis is refused by the node', async () => {
+  const genesis = '00'.repeat(32);
+  assert.throws(() => codec.encodeTransaction({ chain_id: 'kassa-dev', genesis: 'abc', signer: VECTORS.keys[0].address, nonce: 0, fee: 0, expiry_height: 0, body: { kind: 'leave', society: 0 } }), /genesis/);
+  assert.throws(() => codec.encodeTransaction({ chain_id: 'kassa-dev', genesis, signer: VECTORS.keys[0].address, nonce: 0, fee: 0, expiry_height: 0, body: { kind: 'vote', request: 0, approve: true, percent: 256 } }), /percent/);
+  assert.throws(() => codec.encodeTransaction({ chain_id: 'kassa-dev', genesis, signer: 'kassa1qqq', nonce: 0, fee: 0, expiry_height: 0, body: { kind: 'leave', society: 0 } }), /address/);
   assert.throws(() => codec.parseAmount('1.2345678', 6), /at most 6 decimals/);
   assert.throws(() => codec.parseAmount('-1', 6), /enter a number/);
   const v = VECTORS.transactions[0];
@@ -136,6 +144,20 @@ test('a bad encoding input is refused with the field named, and a tampered signa
   const r = await node.post('/txs', { tx: bad });
   assert.notEqual(r.status, 200);
   assert.ok(r.body.error.code, 'a typed error code');
+
+  // Signed for the right chain id but another genesis: refused before it reaches a block.
+  const status = await node.get('/status');
+  assert.equal(status.protocol_version, 2);
+  assert.match(status.genesis_hash, /^[0-9a-f]{64}$/);
+  const k = await devKey(5);
+  const account = await node.get(`/accounts/${k.address}`);
+  const other = status.genesis_hash.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+  const tx = { chain_id: status.chain_id, genesis: other, signer: k.publicKey, nonce: BigInt(account.next_nonce), fee: BigInt(status.min_fee), expiry_height: BigInt(status.height + 600), body: { kind: 'settle', society: 0 } };
+  const bytes = codec.encodeTransaction(tx);
+  const signed = codec.concat(bytes, await k.sign(await codec.sighash(bytes)));
+  const refused = await node.post('/txs', { tx: codec.toHex(signed) });
+  assert.notEqual(refused.status, 200);
+  assert.equal(refused.body.error.code, 'wrong_genesis');
 });
 
 test('a new member creates a wallet in the browser, gets test funds, and sees the balance the API reports', async () => {
@@ -174,10 +196,17 @@ test('a member creates a society through the rules form, with every rule explain
   await alice.page.locator('#society-name').waitFor();
   assert.doesNotMatch(await alice.page.locator('main').innerText(), /\bnull\b|undefined|NaN/, 'no placeholder leaks onto the page');
   const hints = await alice.page.locator('#create-society .hint').count();
-  assert.ok(hints >= 23, `every rule has a plain-words explanation (${hints})`);
+  assert.ok(hints >= 27, `every rule and the founder's pledge have a plain-words explanation (${hints})`);
+  // The version 2 defaults are prefilled.
+  assert.equal(await alice.page.inputValue('#rule-approval_net_bps'), '5');
+  assert.equal(await alice.page.inputValue('#rule-quorum_bps'), '15');
+  assert.equal(await alice.page.inputValue('#rule-lapse_periods'), '3');
+  assert.equal(await alice.page.inputValue('#rule-max_installments'), '24');
+  assert.equal(await alice.page.inputValue('#rule-application_bond_bps'), '100');
   await alice.page.fill('#society-name', 'Broodfonds Browser');
   await alice.page.fill('#society-purpose', 'Income for members too ill to work.');
-  await alice.page.fill('#rule-period_secs', '20');
+  await alice.page.fill('#society-pledge', '50');
+  await alice.page.fill('#rule-period_secs', '30');
   await alice.page.selectOption('#rule-period_secs-unit', 'seconds');
   await alice.page.fill('#rule-min_pledge', '1');
   await alice.page.fill('#rule-max_pledge', '50');
@@ -185,10 +214,35 @@ test('a member creates a society through the rules form, with every rule explain
   await alice.page.fill('#rule-min_members', '4');
   await alice.page.fill('#rule-max_request', '500');
   await alice.page.fill('#rule-bond_bps', '10');
-  await alice.page.fill('#rule-voting_window_secs', '8');
-  await alice.page.selectOption('#rule-voting_window_secs-unit', 'seconds');
-  await alice.page.fill('#rule-max_draw_bps', '25');
+  await alice.page.fill('#rule-max_draw_bps', '10');
   await alice.page.fill('#rule-notice_periods', '0');
+
+  // Under a safeguard floor, the form says which rule and why, and sends nothing.
+  const societies = (await node.get('/societies')).items.length;
+  const refused = async (what) => {
+    await alice.page.click('#create-society button[type=submit]');
+    const err = alice.page.locator('#notice .message.error');
+    await err.waitFor();
+    const text = await err.textContent();
+    await alice.page.locator('#notice button').click();
+    return text;
+  };
+  await alice.page.fill('#rule-voting_window_secs', '30');
+  await alice.page.selectOption('#rule-voting_window_secs-unit', 'seconds');
+  assert.match(await refused('a 30-second vote'), /Check “Voting time”: must be at least 1 minute/);
+  await alice.page.fill('#rule-voting_window_secs', '1');
+  await alice.page.selectOption('#rule-voting_window_secs-unit', 'minutes');
+  await alice.page.fill('#rule-grace_periods', '0');
+  assert.match(await refused('no grace'), /Check “Grace”: must be at least 1 period\b/);
+  await alice.page.fill('#rule-grace_periods', '1');
+  await alice.page.fill('#rule-quorum_bps', '0');
+  assert.match(await refused('no quorum'), /Check “Quorum”: must be at least 0\.01%/);
+  await alice.page.fill('#rule-quorum_bps', '15');
+  await alice.page.fill('#society-pledge', '60');
+  assert.match(await refused('a pledge above the largest'), /Check “Your pledge per period”: must be between 1 and 50 KAS/);
+  await alice.page.fill('#society-pledge', '50');
+  assert.equal((await node.get('/societies')).items.length, societies, 'nothing was sent');
+
   await shot(alice.page, '03-create-society');
   await alice.page.click('#create-society button[type=submit]');
   await alice.page.waitForURL(/#\/society\/\d+$/);
@@ -196,14 +250,24 @@ test('a member creates a society through the rules form, with every rule explain
   const id = Number(alice.page.url().split('/').pop());
   society = await node.get(`/societies/${id}`);
   assert.equal(society.name, 'Broodfonds Browser');
-  assert.equal(society.rules.period_secs, 20);
-  assert.equal(society.rules.voting_window_secs, 8);
+  assert.equal(society.rules.period_secs, 30);
+  assert.equal(society.rules.voting_window_secs, 60);
+  assert.equal(society.rules.voting_window_secs_min, 60);
   assert.equal(society.rules.min_pledge, String(KAS));
   assert.equal(society.rules.bond_bps, 1000);
-  assert.equal(society.rules.max_draw_bps, 2500);
+  assert.equal(society.rules.max_draw_bps, 1000);
   assert.equal(society.rules.min_members, 4);
   assert.equal(society.rules.amendment_threshold_bps, 6667, 'untouched rules keep the defaults');
+  assert.deepEqual([society.rules.approval_net_bps, society.rules.quorum_bps, society.rules.lapse_periods, society.rules.max_installments, society.rules.application_bond_bps], [500, 1500, 3, 24, 10000]);
+  // The founder is the first member, with the pledge they chose.
+  assert.equal(society.member_count, 1);
+  const founder = await node.get(`/societies/${id}/members/${alice.address}`);
+  assert.equal(founder.pledge, String(50n * KAS));
+  assert.equal(founder.status.state, 'active');
   await expectText(alice.page, 'h1', 'Broodfonds Browser');
+  const rules = await alice.page.locator('.rules').textContent();
+  assert.ok(rules.includes('After 3 periods out of standing, anyone may expel them.'), rules);
+  assert.ok(rules.includes('as an amount per period for up to 24 periods'), rules);
   noPageErrors(alice);
 });
 
@@ -217,38 +281,64 @@ async function join(p, pledge, contribution) {
   assert.equal(await p.page.inputValue('#join-pledge'), pledge, 'the pledge typed is the pledge sent');
   await p.page.click('#join-form button[type=submit]');
   await done(p.page, 'join');
+  await contribute(p, contribution);
+}
+
+async function contribute(p, contribution) {
   await p.page.fill('#contribute-amount', contribution);
   assert.equal(await p.page.inputValue('#contribute-amount'), contribution, 'the amount typed is the amount sent');
   await p.page.click('#contribute-form button[type=submit]');
   await done(p.page, 'contribute');
 }
 
-test('two members join and contribute in the browser, and two dev accounts bring the society to its minimum size', async () => {
+/** Reads the member panel until it shows what `expect(facts, member)` wants of the API's member. */
+async function factsAgree(p, expect) {
+  let facts = '';
+  await until('the member panel to agree with the API', async () => {
+    const me = await node.get(`/societies/${society.id}/members/${p.address}`);
+    facts = await p.page.locator('#my-facts').textContent();
+    return expect(facts, me);
+  }).catch((e) => {
+    throw new Error(`${e.message}\nThe panel says: ${facts}`);
+  });
+  return facts;
+}
+
+test('the founder pays and a member joins in the browser, and two dev accounts bring the society to its minimum size', async () => {
   bob = await person(browser, node);
   bob.address = await createWallet(bob.page);
-  await faucet(bob, 1);
-  await join(alice, '10', '20');
-  await join(bob, '10', '10');
+  await faucet(bob, 2);
+  // Alice founded the society, so she is a member already: she pays two periods.
+  await alice.page.goto(`${node.url}/#/society/${society.id}`);
+  assert.equal(await alice.page.locator('#join-form').count(), 0, 'the founder does not join again');
+  await contribute(alice, '100');
+  // Bob pays fifteen periods ahead: he stays in standing through the whole test.
+  await join(bob, '10', '150');
   for (const i of [1, 2]) {
     const k = await devKey(i);
     await sendAs(node, k, { kind: 'join', society: society.id, pledge: String(10n * KAS), identity_commitment: null });
-    await sendAs(node, k, { kind: 'contribute', society: society.id, amount: String(10n * KAS) });
+    await sendAs(node, k, { kind: 'contribute', society: society.id, amount: String(50n * KAS) });
   }
   const api = await node.get(`/societies/${society.id}`);
   society.contributed_period = api.current_period;
   assert.equal(api.member_count, 4);
-  assert.equal(BigInt(api.gift_funds), 50n * KAS);
+  assert.equal(api.standing_count, 4);
+  assert.equal(BigInt(api.gift_funds), 350n * KAS);
   // Live: Alice's page follows the chain without a reload.
   await expectText(alice.page, '#stat-members', '4');
   await expectText(alice.page, '#stat-funds', `${fmt(api.gift_funds)} KAS`);
+  await expectText(alice.page, '#stat-common', '0 KAS');
 
+  // Alice's panel: standing, the dues clock, karma and the maximum benefit, as the API has them.
+  await factsAgree(alice, (facts, me) => facts.includes(`Gift account${fmt(me.gift_balance)} KAS`)
+    && facts.includes(`Karma${fmt(me.karma)}`) && facts.includes(`Maximum benefit${fmt(me.max_benefit)} KAS`));
   const me = await node.get(`/societies/${society.id}/members/${alice.address}`);
-  const facts = await alice.page.locator('#my-facts').textContent();
-  assert.ok(facts.includes(`Gift account${fmt(me.gift_balance)} KAS`), facts);
-  assert.ok(facts.includes(`Karma${fmt(me.karma)}`), facts);
-  assert.ok(facts.includes(`Maximum benefit${fmt(me.max_benefit)} KAS`), facts);
-  assert.ok(facts.includes('good standing'), facts);
-  assert.ok(facts.includes('Next pledge due'), facts);
+  assert.equal(me.good_standing, true);
+  assert.equal(await alice.page.locator('#my-standing').textContent(), 'in good standing');
+  const paidUntil = await alice.page.locator('#my-paid-until').textContent();
+  assert.ok(paidUntil.includes(new Date(me.next_due_ms).getFullYear()), paidUntil);
+  assert.match(await alice.page.locator('#my-lapse-at').textContent(), /unless you pay before$/);
+  assert.match(await alice.page.locator('#my-waiting').textContent(), /^over: you may ask for help$/);
   noPageErrors(alice);
   noPageErrors(bob);
 });
@@ -273,9 +363,10 @@ test('a panel redrawn for a new block leaves alone the field the member has just
   await sleep(1000); // the redraw, had it gone ahead, is done by now
   await page.unroute(member);
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'contribute-amount', 'the field the member is in is still there, with the keyboard');
+  const before = await field.inputValue();
   await page.keyboard.press('End');
   await page.keyboard.type('5');
-  assert.equal(await field.inputValue(), '105', 'what the member types lands in the field');
+  assert.equal(await field.inputValue(), `${before}5`, 'what the member types lands in the field');
   noPageErrors(alice);
   // A region the member typed in stays as it is until the page is next rendered: start afresh.
   await page.reload();
@@ -298,11 +389,18 @@ test('a refused transaction is shown as a clear, typed message and changes nothi
 });
 
 test('a member files a request whose evidence is hashed in the browser and never uploaded', async () => {
-  // Votes weigh the karma held before the filing period: file in the period after the contributions.
+  // Votes weigh the karma held at the start of the filing period: file in the period after the
+  // contributions.
   await until('the next contribution period', async () => (await node.get(`/societies/${society.id}`)).current_period > society.contributed_period, 45_000);
+  // From this period on, Alice's maximum benefit comes from the karma she paid for, and the page
+  // says why it is what it is.
+  const facts = await factsAgree(alice, (f, me) => BigInt(me.max_benefit) > 0n && f.includes(`Maximum benefit${fmt(me.max_benefit)} KAS`)
+    && f.includes(`the smaller of your karma at the start of this period (${fmt(me.karma_at_period_start)}, less what your requests used this period) and now (${fmt(BigInt(me.karma) + BigInt(me.karma_pending))}) × benefit ratio 10, capped at the largest request, 500 KAS`));
+  const me = await node.get(`/societies/${society.id}/members/${alice.address}`);
+  assert.ok(BigInt(me.max_benefit) >= 100n * KAS, `Alice may ask for 100 KAS (${facts})`);
   const evidence = Buffer.from('Doctor’s note: unable to work for six weeks.');
   const hash = codec.toHex(await codec.sha256(new Uint8Array(evidence)));
-  await alice.page.fill('#request-amount', '30');
+  await alice.page.fill('#request-amount', '100');
   await alice.page.fill('#request-memo', 'Six weeks off work');
   await alice.page.setInputFiles('#request-evidence', { name: 'note.txt', mimeType: 'text/plain', buffer: evidence });
   await expectText(alice.page, '#request-evidence-hash', hash);
@@ -312,11 +410,15 @@ test('a member files a request whose evidence is hashed in the browser and never
   assert.equal(reqs.length, 1);
   request = reqs[0];
   assert.equal(request.evidence_hash, hash);
-  assert.equal(request.amount, String(30n * KAS));
+  assert.equal(request.amount, String(100n * KAS));
+  assert.equal(request.installments, 0);
+  assert.equal(request.payee, alice.address, 'without a payee the requester is paid');
   assert.equal(request.status, 'open');
   await alice.page.locator(`#request-${request.id}`).waitFor();
-  await expectText(alice.page, '#my-open-request', `Your request #${request.id} is being decided: see it under Requests. You can ask again once it is.`);
-  assert.equal((await node.get(`/societies/${society.id}/members/${alice.address}`)).open_request, request.id);
+  await expectText(alice.page, '#my-open-request', `Your request #${request.id} is being decided or paid: see it under Requests. You can ask again once it is done.`);
+  const after = await node.get(`/societies/${society.id}/members/${alice.address}`);
+  assert.equal(after.open_request, request.id);
+  assert.equal(after.request_in_progress, true);
   noPageErrors(alice);
 });
 
@@ -326,14 +428,25 @@ test('members vote and change their vote; the tally updates live on every open p
   await bob.page.locator(`${card} button`, { hasText: 'Vote no' }).click();
   await done(bob.page, 'vote no');
   await bob.page.locator(`${card} [data-testid=my-vote]`, { hasText: 'You voted no' }).waitFor();
-  await bob.page.locator(`${card} button`, { hasText: 'Vote yes' }).click();
-  await done(bob.page, 'vote yes');
-  await bob.page.locator(`${card} [data-testid=my-vote]`, { hasText: 'You voted yes' }).waitFor();
-  await sendAs(node, await devKey(1), { kind: 'vote', request: request.id, approve: true });
+  // Bob changes his mind, and approves 80% of the amount.
+  await bob.page.fill(`#vote-percent-${request.id}`, '80');
+  await bob.page.locator(`${card} button[type=submit]`, { hasText: 'Vote yes' }).click();
+  await done(bob.page, 'vote yes for 80%');
+  await bob.page.locator(`${card} [data-testid=my-vote]`, { hasText: 'You voted yes for 80%' }).waitFor();
+  const votes = (await node.get(`/requests/${request.id}/votes`)).items;
+  assert.deepEqual(votes.map((v) => [v.voter, v.approve, v.percent]), [[bob.address, true, 80]]);
+  // Dev account 1 approves all of it. Yes for 100% alone does not carry the margin against Bob's
+  // yes for less; both together carry 80%.
+  await sendAs(node, await devKey(1), { kind: 'vote', request: request.id, approve: true, percent: 100 });
   const r = await node.get(`/requests/${request.id}`);
+  assert.equal(r.outcome_percent, 80);
+  assert.deepEqual(r.ballot.yes_by_percent.map((x) => x.percent), [80, 100]);
   const expected = `Yes ${fmt(r.ballot.yes)} · No ${fmt(r.ballot.no)} karma`;
   // Alice did nothing: her page shows the new tally from the event stream.
-  await until('the tally on the requester’s page', async () => (await alice.page.locator(`${card} .tally`).textContent()).includes(expected));
+  await until('the tally on the requester’s page', async () => {
+    const tally = await alice.page.locator(`${card} .tally`).textContent();
+    return tally.includes(expected) && tally.includes('Passing now at 80% of the amount.');
+  });
   await shot(alice.page, '04-society-voting');
   noPageErrors(bob);
 });
@@ -341,12 +454,14 @@ test('members vote and change their vote; the tally updates live on every open p
 test('after the window anyone finalizes; the approved request is paid by pro-rata shares and then by a gift', async () => {
   const card = `#request-${request.id}`;
   const finalize = bob.page.locator(`${card} button`, { hasText: 'Finalize' });
-  await finalize.waitFor({ timeout: 30_000 });
+  await finalize.waitFor({ timeout: 90_000 });
   await finalize.click();
   await done(bob.page, 'finalize');
   let r = await node.get(`/requests/${request.id}`);
   assert.equal(r.status, 'approved');
-  // Shares are drawn from the period's budget (25% of the funds at its start): once a period has
+  assert.equal(r.approved, String(80n * KAS), '80% of the amount asked');
+  await alice.page.locator(`${card} [data-testid=request-approved]`, { hasText: `Approved: 80 KAS (80% of the 100 KAS asked).` }).waitFor();
+  // Shares are drawn from the period's budget (10% of the funds at its start): once a period has
   // begun with funds in the pool, "Pay shares now" (Settle) draws them.
   await until('pro-rata shares to be paid', async () => {
     r = await node.get(`/requests/${request.id}`);
@@ -359,14 +474,14 @@ test('after the window anyone finalizes; the approved request is paid by pro-rat
   }, 90_000);
   r = await node.get(`/requests/${request.id}`);
   const paid = BigInt(r.paid);
-  assert.ok(paid > 0n && paid < 30n * KAS, `shares paid part of the request (${paid})`);
-  await until('the page to show the shares', async () => (await alice.page.locator(`${card} [data-testid=request-paid]`).textContent()).includes(`Paid by shares ${fmt(r.paid)} KAS`));
+  assert.ok(paid > 0n && paid < 80n * KAS, `shares paid part of the request (${paid})`);
+  await until('the page to show the shares', async () => (await alice.page.locator(`${card} [data-testid=request-paid]`).textContent()).includes(`Paid by the society ${fmt(r.paid)} KAS`));
 
   // Every member's gift account paid its share: Bob's shown balance is the API's.
   await bob.page.reload();
   await bob.page.waitForSelector('#my-facts');
   const bobNow = await node.get(`/societies/${society.id}/members/${bob.address}`);
-  assert.ok(BigInt(bobNow.gift_balance) < 10n * KAS, 'Bob’s gift account shared in the request');
+  assert.ok(BigInt(bobNow.gift_balance) < 150n * KAS, 'Bob’s gift account shared in the request');
   assert.ok((await bob.page.locator('#my-facts').textContent()).includes(`Gift account${fmt(bobNow.gift_balance)} KAS`));
 
   // Bob gives from his gift account on top.
@@ -511,36 +626,45 @@ test('members delegate, propose and vote on a rule change, and a member gives no
   const page = `${node.url}/#/society/${society.id}`;
   // Alice lends her votes to Bob.
   await alice.page.goto(page);
-  await alice.page.locator('#membership summary', { hasText: 'Delegate, leave' }).click();
+  await alice.page.locator('#membership summary', { hasText: 'Pledge, delegate, leave' }).click();
   await alice.page.fill('#delegate-to', bob.address);
   await alice.page.click('#delegate-form button[type=submit]');
   await done(alice.page, 'delegate');
   assert.equal((await node.get(`/societies/${society.id}/members/${alice.address}`)).delegate, bob.address);
 
-  // Bob has fallen behind on his pledge (20-second periods): he catches up, with a margin.
+  // Bob paid periods ahead: their karma waits for him to check in, which pays nothing.
   await bob.page.goto(page);
-  const cur = await node.get(`/societies/${society.id}`);
-  const bobBefore = await node.get(`/societies/${society.id}/members/${bob.address}`);
-  const due = BigInt(cur.current_period - bobBefore.joined_period + 4) * BigInt(bobBefore.pledge) - BigInt(bobBefore.contributed);
-  const owed = due > BigInt(bobBefore.pledge) ? due : BigInt(bobBefore.pledge);
-  await bob.page.fill('#contribute-amount', fmt(owed).replace(/,/g, ''));
-  await bob.page.click('#contribute-form button[type=submit]');
-  await done(bob.page, 'catch up');
-  assert.equal((await node.get(`/societies/${society.id}/members/${bob.address}`)).good_standing, true);
+  const member = () => node.get(`/societies/${society.id}/members/${bob.address}`);
+  const bobBefore = await until('karma of a period Bob paid ahead', async () => {
+    const m = await member();
+    return BigInt(m.karma_pending) > 0n && m;
+  }, 45_000);
+  assert.equal(bobBefore.good_standing, true);
+  await bob.page.locator('#my-pending').waitFor();
+  const bobKas = async () => BigInt((await node.get(`/accounts/${bob.address}`)).balances.find((b) => b.asset === 0).amount);
+  const kasBefore = await bobKas();
+  await bob.page.click('#check-in');
+  await done(bob.page, 'check in');
+  const bobAfter = await member();
+  assert.ok(BigInt(bobAfter.karma_pending) < BigInt(bobBefore.karma_pending), 'the pending karma is credited');
+  assert.ok(BigInt(bobAfter.karma) > BigInt(bobBefore.karma), 'Bob’s karma grew');
+  assert.equal(kasBefore - (await bobKas()), BigInt((await node.get('/status')).min_fee), 'a check-in pays nothing but the fee');
 
   // Bob proposes a larger share per period and votes for it.
   await bob.page.locator('#amendments summary', { hasText: 'Propose a rule change' }).click();
   assert.equal(await bob.page.locator('#amend-period_secs').isDisabled(), true, 'the period cannot change');
-  await bob.page.fill('#amend-max_draw_bps', '50');
+  await bob.page.fill('#amend-max_draw_bps', '20');
   await bob.page.click('#amend-form button[type=submit]');
   await done(bob.page, 'propose');
   const soc = await node.get(`/societies/${society.id}`);
   assert.notEqual(soc.amendment, null);
+  amendment = soc.amendment;
   const proposed = await node.get(`/amendments/${soc.amendment}`);
-  assert.equal(proposed.rules.max_draw_bps, 5000);
+  assert.equal(proposed.rules.max_draw_bps, 2000);
   assert.equal(proposed.rules.voting_window_secs, society.rules.voting_window_secs, 'other rules unchanged');
+  assert.equal(proposed.rules.lapse_periods, society.rules.lapse_periods, 'other rules unchanged');
   const card = bob.page.locator(`#amendment-${soc.amendment}`);
-  assert.ok((await card.textContent()).includes('Most shared per period: 25% → 50%'));
+  assert.ok((await card.textContent()).includes('Most shared per period: 10% → 20%'));
   await card.locator('button', { hasText: 'Vote yes' }).click();
   await done(bob.page, 'vote on the change');
   const voted = await node.get(`/amendments/${soc.amendment}`);
@@ -548,26 +672,33 @@ test('members delegate, propose and vote on a rule change, and a member gives no
   assert.ok((await bob.page.locator(`#amendment-${soc.amendment}`).textContent()).includes(`Yes ${fmt(voted.ballot.yes)}`));
 
   // Bob leaves: notice (0 periods in this society), then withdraw with the refund of his gift account.
-  await bob.page.locator('#membership summary', { hasText: 'Delegate, leave' }).click();
+  await bob.page.locator('#membership summary', { hasText: 'Pledge, delegate, leave' }).click();
   await bob.page.click('#leave');
   await done(bob.page, 'give notice');
   assert.equal((await node.get(`/societies/${society.id}/members/${bob.address}`)).status.state, 'leaving');
+  await bob.page.locator('#membership #withdraw').waitFor({ state: 'attached' });
+  assert.doesNotMatch(await bob.page.locator('#membership').innerText(), /\bnull\b|undefined|NaN/, 'a leaving member’s panel');
   const period = async () => (await node.get(`/societies/${society.id}`)).current_period;
   const periodBefore = await period();
   const gift = BigInt((await node.get(`/societies/${society.id}/members/${bob.address}`)).gift_balance);
   const kas = async () => BigInt((await node.get(`/accounts/${bob.address}`)).balances.find((b) => b.asset === 0).amount);
   const before = await kas();
-  await bob.page.locator('#membership summary', { hasText: 'Delegate, leave' }).click();
+  await bob.page.locator('#membership summary', { hasText: 'Pledge, delegate, leave' }).click();
   await bob.page.click('#withdraw');
-  await done(bob.page, 'withdraw');
+  const link = await done(bob.page, 'withdraw');
   const fee = BigInt((await node.get('/status')).min_fee);
-  const refund = (await kas()) - before + fee;
+  const received = (await kas()) - before + fee;
+  const withdrawn = (await node.get(`/txs/${link.replace('#/tx/', '')}`)).events.find((e) => e.type === 'withdrawn');
+  const [refund, heldBack] = [BigInt(withdrawn.refund), BigInt(withdrawn.held_back)];
+  assert.equal(received, refund, 'the refund reaches Bob’s account, less the fee');
+  assert.ok(refund > 0n, 'the gift account is refunded');
   if ((await period()) === periodBefore) {
-    assert.equal(refund, gift, 'the gift account is refunded, less the fee');
+    // What Alice's approved request still needs is partly held back, in the common fund.
+    assert.equal(refund + heldBack, gift, 'refund and hold-back are the gift account');
   } else {
-    // A new period began meanwhile (20-second periods): that period's pro-rata draws can take
+    // A new period began meanwhile (30-second periods): that period's pro-rata draws can take
     // from every gift account, Bob's included, before his withdrawal.
-    assert.ok(refund > 0n && refund <= gift, `a refund of ${refund}, at most the ${gift} read before`);
+    assert.ok(refund + heldBack <= gift, `a refund of ${refund} and a hold-back of ${heldBack}, at most the ${gift} read before`);
   }
   assert.equal(await node.getOpt(`/societies/${society.id}/members/${bob.address}`), null);
   await bob.page.locator('#join-form').waitFor();
@@ -575,23 +706,138 @@ test('members delegate, propose and vote on a rule change, and a member gives no
   noPageErrors(bob);
 });
 
-test('on a development chain a newcomer can try a society alone: demo rules, and dev accounts as the other members', async () => {
+/**
+ * Where `value` does not have the shape `schema` of the OpenAPI document describes: required
+ * fields missing, fields the document does not list, wrong types. Returns the differences.
+ */
+function shapeErrors(doc, schema, value, at = '$') {
+  if (schema.$ref) return shapeErrors(doc, doc.components.schemas[schema.$ref.split('/').pop()], value, at);
+  if (schema.oneOf) {
+    const each = schema.oneOf.map((s) => shapeErrors(doc, s, value, at));
+    return each.some((e) => e.length === 0) ? [] : each.flat();
+  }
+  if ('const' in schema) return value === schema.const ? [] : [`${at}: ${JSON.stringify(value)} is not ${JSON.stringify(schema.const)}`];
+  const types = [].concat(schema.type);
+  const typeOf = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v);
+  if (!types.includes(typeOf(value))) return [`${at}: ${JSON.stringify(value)} is not ${types.join(' or ')}`];
+  if (value === null) return [];
+  if (schema.enum && !schema.enum.includes(value)) return [`${at}: ${value} is not one of ${schema.enum.join(', ')}`];
+  if (schema.pattern && !new RegExp(schema.pattern).test(value)) return [`${at}: ${value} does not match ${schema.pattern}`];
+  if (typeOf(value) === 'array') return value.flatMap((v, i) => shapeErrors(doc, schema.items, v, `${at}[${i}]`));
+  if (typeOf(value) !== 'object' || !schema.properties) return [];
+  const out = [];
+  for (const k of schema.required || []) if (!(k in value)) out.push(`${at}.${k}: missing`);
+  for (const [k, v] of Object.entries(value)) {
+    if (schema.properties[k]) out.push(...shapeErrors(doc, schema.properties[k], v, `${at}.${k}`));
+    else if (!schema.additionalProperties) out.push(`${at}.${k}: not in the OpenAPI document`);
+  }
+  return out;
+}
+
+test('the OpenAPI document describes exactly what the API returns for status, societies, members, requests, votes and amendments', async () => {
+  const doc = await (await fetch(`${node.url}/openapi.json`)).json();
+  const check = async (path, pathKey) => {
+    const value = await node.get(path);
+    const op = doc.paths[pathKey].get;
+    const errors = shapeErrors(doc, op.responses['200'].content['application/json'].schema, value);
+    assert.deepEqual(errors, [], `GET ${path}`);
+  };
+  await check('/status', '/api/v1/status');
+  await check('/societies', '/api/v1/societies');
+  await check(`/societies/${society.id}`, '/api/v1/societies/{id}');
+  await check(`/societies/${society.id}/members`, '/api/v1/societies/{id}/members');
+  await check(`/societies/${society.id}/members/${alice.address}`, '/api/v1/societies/{id}/members/{address}');
+  await check(`/societies/${society.id}/requests`, '/api/v1/societies/{id}/requests');
+  await check(`/requests/${request.id}`, '/api/v1/requests/{id}');
+  await check(`/requests/${request.id}/votes`, '/api/v1/requests/{id}/votes');
+  await check(`/amendments/${amendment}`, '/api/v1/amendments/{id}');
+  const events = (await node.get(`/txs/${request_tx}`)).events;
+  assert.deepEqual(events.flatMap((e, i) => shapeErrors(doc, doc.components.schemas.Event, e, `events[${i}]`)), []);
+});
+
+test('on a development chain a newcomer can try a society alone: demo rules, dev accounts as the other members, and a benefit in installments paid to another account', async () => {
   await alice.page.goto(`${node.url}/#/create`);
   await alice.page.click('#demo-rules');
   assert.equal(await alice.page.inputValue('#rule-period_secs'), '30');
   assert.equal(await alice.page.inputValue('#rule-period_secs-unit'), 'seconds');
   assert.equal(await alice.page.inputValue('#rule-min_members'), '4');
+  assert.equal(await alice.page.inputValue('#rule-voting_window_secs'), '60');
+  assert.equal(await alice.page.inputValue('#society-pledge'), '1');
   await alice.page.locator('#notice button').click();
   await alice.page.click('#create-society button[type=submit]');
   await alice.page.waitForURL((u) => /#\/society\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${society.id}`));
   await done(alice.page, 'create the demo society');
   const id = Number(alice.page.url().split('/').pop());
-  assert.equal((await node.get(`/societies/${id}`)).rules.voting_window_secs, 60);
+  const created = await node.get(`/societies/${id}`);
+  assert.equal(created.rules.voting_window_secs, 60);
+  assert.equal(created.rules.period_secs, 30);
+  // The founder pays a few periods ahead; the dev accounts are the other three members.
+  await alice.page.fill('#contribute-amount', '4');
+  await alice.page.click('#contribute-form button[type=submit]');
+  await done(alice.page, 'the founder pays');
   await alice.page.locator('#dev-tools button', { hasText: 'join up to the minimum size' }).click();
   await done(alice.page, 'dev accounts join');
   const demo = await node.get(`/societies/${id}`);
-  assert.equal(demo.member_count, 4, 'dev accounts filled the society to its minimum');
-  assert.equal(BigInt(demo.gift_funds), 4n * BigInt(demo.rules.min_pledge), 'each paid one pledge');
+  assert.equal(demo.member_count, 4, 'three dev accounts filled the society to its minimum, with the founder');
+  assert.equal(demo.standing_count, 4);
+  assert.equal(BigInt(demo.gift_funds), 16n * BigInt(demo.rules.min_pledge), 'the founder and each dev account paid four pledges');
   await expectText(alice.page, '#stat-members', '4');
+
+  // A benefit in installments, paid to another account, under the default thresholds (5% margin,
+  // 15% quorum): it passes on the dev members' votes.
+  const paidIn = demo.current_period;
+  await until('the next period', async () => (await node.get(`/societies/${id}`)).current_period > paidIn, 45_000);
+  await alice.page.reload();
+  await alice.page.waitForSelector('#request-form');
+  await alice.page.fill('#request-amount', '1');
+  await alice.page.fill('#request-installments', '3');
+  await alice.page.fill('#request-payee', bob.address);
+  await alice.page.fill('#request-memo', 'Rent while I cannot work, paid to my landlord');
+  await alice.page.click('#request-form button[type=submit]');
+  await done(alice.page, 'file a benefit request');
+  const [filed] = (await node.get(`/societies/${id}/requests`)).items;
+  assert.deepEqual([filed.installments, filed.amount, filed.asked, filed.payee], [3, String(KAS), String(3n * KAS), bob.address]);
+  const card = `#request-${filed.id}`;
+  assert.equal(await alice.page.locator(`${card} h3`).textContent(), `Request #${filed.id}: 1 KAS per period for 3 periods`);
+  assert.match(await alice.page.locator(`${card} [data-testid=request-payee]`).textContent(), /^, paid to kassa1/);
+  await alice.page.locator('#dev-tools button', { hasText: 'vote yes on open requests' }).click();
+  await done(alice.page, 'dev members vote yes');
+  const decided = await node.get(`/requests/${filed.id}`);
+  assert.equal(decided.ballot.yes_count, 3, 'every dev member voted yes');
+  assert.equal(decided.outcome_percent, 100, 'the request passes in full');
+  await alice.page.locator(`${card} .tally`, { hasText: 'Passing now.' }).waitFor();
+
+  // After the window the requester finalizes; from the next period the installments are funded,
+  // anyone may claim them for the payee, and the requester may end the benefit early.
+  const finalize = alice.page.locator(`${card} button`, { hasText: 'Finalize' });
+  await finalize.waitFor({ timeout: 90_000 });
+  await finalize.click();
+  await done(alice.page, 'finalize the benefit');
+  let r = await node.get(`/requests/${filed.id}`);
+  assert.equal(r.status, 'approved');
+  assert.deepEqual([r.benefit.per_period, r.benefit.installments, r.benefit.ended_early], [String(KAS), 3, false]);
+  assert.equal(r.benefit.dues_waived, true, 'an installment of at least the pledge waives the requester’s dues');
+  const first = r.benefit.first_period;
+  await until('the first installment’s period', async () => (await node.get(`/societies/${id}`)).current_period >= first, 45_000);
+  const payeeKas = async () => BigInt((await node.get(`/accounts/${bob.address}`)).balances.find((b) => b.asset === 0).amount);
+  const before = await payeeKas();
+  await alice.page.locator(`#claim-${filed.id}`).click();
+  await done(alice.page, 'claim installments');
+  r = await node.get(`/requests/${filed.id}`);
+  const claimed = BigInt(r.benefit.claimed);
+  assert.ok(claimed >= KAS, `at least one installment claimed (${claimed})`);
+  assert.equal(await payeeKas(), before + claimed, 'the payee received what was claimed');
+  await alice.page.locator(`${card} [data-testid=request-benefit]`, { hasText: `of 3 installments due, ${fmt(claimed)} KAS claimed` }).waitFor();
+  alice.page.once('dialog', (d) => d.accept());
+  await alice.page.locator(`#end-${filed.id}`).click();
+  await done(alice.page, 'end the benefit');
+  r = await node.get(`/requests/${filed.id}`);
+  assert.equal(r.benefit.ended_early, true);
+  assert.equal(r.status, 'paid');
+  assert.equal(r.in_progress, false);
+  await alice.page.locator(`${card} [data-testid=request-benefit]`, { hasText: 'ended early' }).waitFor();
+  assert.equal(await alice.page.locator(`${card} [data-testid=request-approved]`).textContent(), 'Approved: 1 KAS per period for 3 periods.');
+  assert.doesNotMatch(await alice.page.locator('main').innerText(), /\bnull\b|undefined|NaN|\[object/, 'no placeholder leaks onto the page');
+  await shot(alice.page, '11-society-benefit');
   noPageErrors(alice);
 });

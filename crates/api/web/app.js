@@ -65,7 +65,7 @@ export async function apiOpt(path) {
 // ---- state shared by the pages -----------------------------------------------------------------
 
 export const app = {
-  status: null, // the node's /status: chain id, head, minimum fee, faucet
+  status: null, // the node's /status: chain id, genesis hash, protocol version, head, minimum fee, faucet
   wallet: null, // the browser wallet, or null
   assets: new Map(), // asset id → {symbol, decimals}
 };
@@ -106,6 +106,8 @@ export function notify(kind, text, link) {
 
 // ---- transactions ------------------------------------------------------------------------------
 
+/** The protocol version whose transactions this app encodes (codec.js). */
+export const PROTOCOL_VERSION = 2;
 /** How many blocks a signed transaction stays valid for. */
 const EXPIRY_BLOCKS = 600n;
 /** How long the app follows a sent transaction after the node's own wait, in seconds. */
@@ -120,9 +122,13 @@ const FOLLOW_SECS = 120;
 export async function send(body, what, signer = app.wallet) {
   if (!signer) throw new ApiError('no_wallet', 'Create or import a wallet first (My wallet).', 0);
   const status = await refreshStatus();
+  if (status.protocol_version !== PROTOCOL_VERSION) {
+    throw new ApiError('protocol_version', `This node runs protocol version ${status.protocol_version}; this app signs for version ${PROTOCOL_VERSION}. Reload the page to get the node's own app.`, 0);
+  }
   const account = await api(`/accounts/${signer.address}`);
   const tx = {
     chain_id: status.chain_id,
+    genesis: status.genesis_hash,
     nonce: BigInt(account.next_nonce),
     fee: BigInt(status.min_fee),
     expiry_height: BigInt(status.height) + EXPIRY_BLOCKS,

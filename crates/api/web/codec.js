@@ -4,7 +4,7 @@
 //
 // Amounts and ids are handled as BigInt (or decimal strings), never as floats.
 
-export const TX_NAMESPACE = new TextEncoder().encode('KASSA_TX_V1');
+export const TX_NAMESPACE = new TextEncoder().encode('KASSA_TX_V2');
 export const ADDRESS_HRP = 'kassa';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -17,7 +17,8 @@ export const LIMITS = { chain_id: 32, symbol: 12, name: 64, purpose: 1024, memo:
 export const BODY_KINDS = [
   'transfer', 'create_asset', 'mint', 'burn', 'create_society', 'join', 'contribute',
   'file_request', 'vote', 'delegate', 'gift', 'finalize', 'settle', 'leave', 'withdraw',
-  'propose_amendment', 'vote_amendment', 'enact_amendment',
+  'propose_amendment', 'vote_amendment', 'enact_amendment', 'expel', 'change_pledge',
+  'end_benefit', 'claim_benefit',
 ];
 
 /** A value that cannot be encoded, naming the field. */
@@ -101,10 +102,14 @@ class Writer {
     if (!(b instanceof Uint8Array) || b.length !== len) throw new EncodeError(f, `expected ${len} bytes`);
     this.parts.push(b);
   }
-  hash(hex, f) {
+  hash(v, f) {
+    if (v instanceof Uint8Array) {
+      this.fixed(v, 32, f);
+      return;
+    }
     let b;
     try {
-      b = fromHex(hex);
+      b = fromHex(v);
     } catch {
       throw new EncodeError(f, 'expected 64 hex digits');
     }
@@ -161,9 +166,15 @@ function writeRules(w, r) {
   w.bool(r.exit_refund, 'exit_refund');
   w.u32(r.amendment_threshold_bps, 'amendment_threshold_bps');
   w.u32(r.amendment_timelock_periods, 'amendment_timelock_periods');
+  w.u32(r.lapse_periods, 'lapse_periods');
+  w.u32(r.max_installments, 'max_installments');
+  w.u32(r.application_bond_bps, 'application_bond_bps');
 }
 
-/** A transaction body `{kind, ...fields}`, in the vectors' JSON shape. */
+/**
+ * A transaction body `{kind, ...fields}`, in the vectors' JSON shape. A `file_request` without
+ * `installments` is for a lump sum, and a `vote` without `percent` carries 100.
+ */
 function writeBody(w, b) {
   const tag = BODY_KINDS.indexOf(b && b.kind);
   if (tag < 0) throw new EncodeError('kind', `unknown transaction kind ${b && b.kind}`);
@@ -193,6 +204,7 @@ function writeBody(w, b) {
       w.string(b.purpose, LIMITS.purpose, 'purpose');
       w.u64(b.asset, 'asset');
       writeRules(w, b.rules);
+      w.u64(b.pledge, 'pledge');
       break;
     case 'join':
       w.u64(b.society, 'society');
@@ -208,10 +220,13 @@ function writeBody(w, b) {
       w.u64(b.amount, 'amount');
       w.hash(b.evidence_hash, 'evidence_hash');
       w.string(b.memo, LIMITS.memo, 'memo');
+      w.option(b.payee, 'payee', (v, f) => w.address(v, f));
+      w.u32(b.installments ?? 0, 'installments');
       break;
     case 'vote':
       w.u64(b.request, 'request');
       w.bool(b.approve, 'approve');
+      w.u8(b.percent ?? 100, 'percent');
       break;
     case 'delegate':
       w.u64(b.society, 'society');
@@ -240,16 +255,29 @@ function writeBody(w, b) {
     case 'enact_amendment':
       w.u64(b.amendment, 'amendment');
       break;
+    case 'expel':
+      w.u64(b.society, 'society');
+      w.address(b.member, 'member');
+      break;
+    case 'change_pledge':
+      w.u64(b.society, 'society');
+      w.u64(b.pledge, 'pledge');
+      break;
+    case 'end_benefit':
+    case 'claim_benefit':
+      w.u64(b.request, 'request');
+      break;
   }
 }
 
 /**
- * The canonical bytes of an unsigned transaction:
- * `{chain_id, signer (32 bytes or bech32), nonce, fee, expiry_height, body}`.
+ * The canonical bytes of an unsigned transaction: `{chain_id, genesis (the chain's genesis hash,
+ * 64 hex digits or 32 bytes), signer (32 bytes or bech32), nonce, fee, expiry_height, body}`.
  */
 export function encodeTransaction(tx) {
   const w = new Writer();
   w.string(tx.chain_id, LIMITS.chain_id, 'chain_id');
+  w.hash(tx.genesis, 'genesis');
   w.address(tx.signer, 'signer');
   w.u64(tx.nonce, 'nonce');
   w.u64(tx.fee, 'fee');

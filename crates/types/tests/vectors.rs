@@ -1,6 +1,7 @@
-//! The encoding is frozen by `vectors/transactions.json`: keys, addresses, one transaction of
-//! every body kind, their canonical bytes, signing bytes, sighash, signature and id. This test
-//! regenerates the file from scratch and compares; any change to the encoding fails here.
+//! The encoding is frozen by `vectors/transactions.json`: keys, addresses, the genesis hash the
+//! transactions are signed for, at least one transaction of every body kind, their canonical
+//! bytes, signing bytes, sighash, signature and id. This test regenerates the file from scratch and
+//! compares; any change to the encoding fails here.
 //! Other clients (the browser wallet) check themselves against the same file.
 //!
 //! To accept an intentional change: `KASSA_UPDATE_VECTORS=1 cargo test -p kassa-types --test vectors`.
@@ -71,6 +72,7 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
                 purpose: Purpose::new("Income for members too ill to work — ziekte, 🩺.").unwrap(),
                 asset: AssetId(1),
                 rules,
+                pledge: 25_000,
             },
         ),
         (
@@ -97,6 +99,13 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
             },
         ),
         (
+            "check_in",
+            Body::Contribute {
+                society: SocietyId(0),
+                amount: 0,
+            },
+        ),
+        (
             "file_request",
             Body::FileRequest {
                 society: SocietyId(0),
@@ -108,11 +117,30 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
             },
         ),
         (
+            "file_request_installments",
+            Body::FileRequest {
+                society: SocietyId(0),
+                amount: 40_000,
+                evidence_hash: Hash::of(&[b"evidence.pdf"]),
+                memo: Memo::new("six months, paid to the landlord").unwrap(),
+                payee: Some(bob.address()),
+                installments: 6,
+            },
+        ),
+        (
             "vote_yes",
             Body::Vote {
                 request: RequestId(7),
                 approve: true,
                 percent: 100,
+            },
+        ),
+        (
+            "vote_partial",
+            Body::Vote {
+                request: RequestId(7),
+                approve: true,
+                percent: 60,
             },
         ),
         (
@@ -188,6 +216,32 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
                 amendment: AmendmentId(2),
             },
         ),
+        (
+            "expel",
+            Body::Expel {
+                society: SocietyId(0),
+                member: bob.address(),
+            },
+        ),
+        (
+            "change_pledge",
+            Body::ChangePledge {
+                society: SocietyId(0),
+                pledge: 30_000,
+            },
+        ),
+        (
+            "end_benefit",
+            Body::EndBenefit {
+                request: RequestId(9),
+            },
+        ),
+        (
+            "claim_benefit",
+            Body::ClaimBenefit {
+                request: RequestId(9),
+            },
+        ),
     ]
 }
 
@@ -216,6 +270,9 @@ fn rules_json(r: &Rules) -> Value {
         "exit_refund": r.exit_refund,
         "amendment_threshold_bps": r.amendment_threshold_bps,
         "amendment_timelock_periods": r.amendment_timelock_periods,
+        "lapse_periods": r.lapse_periods,
+        "max_installments": r.max_installments,
+        "application_bond_bps": r.application_bond_bps,
     })
 }
 
@@ -245,8 +302,9 @@ fn body_json(body: &Body) -> Value {
             purpose,
             asset,
             rules,
+            pledge,
         } => {
-            json!({"name": name.as_str(), "purpose": purpose.as_str(), "asset": asset.0, "rules": rules_json(rules)})
+            json!({"name": name.as_str(), "purpose": purpose.as_str(), "asset": asset.0, "rules": rules_json(rules), "pledge": n(pledge)})
         }
         Body::Join {
             society,
@@ -261,10 +319,16 @@ fn body_json(body: &Body) -> Value {
             amount,
             evidence_hash,
             memo,
+            payee,
+            installments,
         } => {
-            json!({"society": society.0, "amount": n(amount), "evidence_hash": h(evidence_hash), "memo": memo.as_str()})
+            json!({"society": society.0, "amount": n(amount), "evidence_hash": h(evidence_hash), "memo": memo.as_str(), "payee": payee.as_ref().map(|a| a.to_bech32()), "installments": installments})
         }
-        Body::Vote { request, approve } => json!({"request": request.0, "approve": approve}),
+        Body::Vote {
+            request,
+            approve,
+            percent,
+        } => json!({"request": request.0, "approve": approve, "percent": percent}),
         Body::Delegate { society, to } => {
             json!({"society": society.0, "to": to.as_ref().map(|a| a.to_bech32())})
         }
@@ -280,6 +344,15 @@ fn body_json(body: &Body) -> Value {
             json!({"amendment": amendment.0, "approve": approve})
         }
         Body::EnactAmendment { amendment } => json!({"amendment": amendment.0}),
+        Body::Expel { society, member } => {
+            json!({"society": society.0, "member": member.to_bech32()})
+        }
+        Body::ChangePledge { society, pledge } => {
+            json!({"society": society.0, "pledge": n(pledge)})
+        }
+        Body::EndBenefit { request } | Body::ClaimBenefit { request } => {
+            json!({"request": request.0})
+        }
     };
     v["kind"] = Value::String(body.kind().to_string());
     v
@@ -300,12 +373,14 @@ fn generate() -> Value {
         })
         .collect();
     let chain_id = ChainId::new("kassa-vectors").unwrap();
+    let genesis = Hash::of(&[b"kassa-vectors genesis"]);
     let txs: Vec<Value> = bodies(&alice, &bob)
         .into_iter()
         .enumerate()
         .map(|(i, (name, body))| {
             let tx = Transaction {
                 chain_id: chain_id.clone(),
+                genesis,
                 signer: alice.address(),
                 nonce: u64::try_from(i).unwrap(),
                 fee: 1_000,
@@ -336,6 +411,7 @@ fn generate() -> Value {
         "about": "Kassa canonical encoding test vectors. Regenerated and compared by crates/types/tests/vectors.rs.",
         "namespace": String::from_utf8(kassa_types::TX_NAMESPACE.to_vec()).unwrap(),
         "chain_id": chain_id.as_str(),
+        "genesis_hash": hex::encode(genesis.0),
         "keys": keys,
         "transactions": txs,
     })
@@ -359,5 +435,5 @@ fn every_body_kind_has_a_vector() {
     let a = SecretKey::from_label("alice");
     let kinds: std::collections::BTreeSet<_> =
         bodies(&a, &a).iter().map(|(_, b)| b.kind()).collect();
-    assert_eq!(kinds.len(), 18, "{kinds:?}");
+    assert_eq!(kinds.len(), 22, "{kinds:?}");
 }
