@@ -534,10 +534,6 @@ impl Soc {
         }
     }
 
-    fn period_ms(&self) -> u64 {
-        self.meta.period_ms()
-    }
-
     fn balance_of(&self, m: &Member) -> u64 {
         self.book
             .pool
@@ -679,6 +675,24 @@ pub fn karma_at_period_start(
     (cp.stake.value(pool, period, half_life).0, cp.delegate)
 }
 
+/// The maximum benefit before the society's cap: the smaller of the karma at the start of period
+/// `now` (`at_start`, less what this period's requests consumed) and the member's karma of the
+/// moment, in whole units, times the benefit ratio.
+pub fn max_benefit(m: &Member, at_start: u128, now: u64, benefit_ratio: u32) -> u128 {
+    let karma = at_start
+        .saturating_sub(m.consumed_at(now))
+        .min(m.stake.karma);
+    (karma >> crate::pool::KARMA_FRACTION_BITS) * u128::from(benefit_ratio)
+}
+
+fn pledge_in_range(rules: &kassa_types::Rules, pledge: u64) -> R<()> {
+    if (rules.min_pledge..=rules.max_pledge).contains(&pledge) {
+        Ok(())
+    } else {
+        Err(Rejection::PledgeOutOfRange)
+    }
+}
+
 /// Credits the contribution karma of paid periods that have arrived (up to `now`), one pledge's
 /// worth each, decayed from the period it was earned in. The stake must be settled to `now`.
 pub fn credit_dues_karma(m: &mut Member, now: u64, h: u32) {
@@ -798,7 +812,7 @@ impl<S: StoreMut> Ex<'_, S> {
             Body::Expel { society, member } => self.expel(*society, *member),
             Body::ChangePledge { society, pledge } => self.change_pledge(*society, *pledge),
             Body::EndBenefit { request } => self.end_benefit(*request),
-            Body::ClaimBenefit { request } => self.claim_benefit(*request).map(|_| ()),
+            Body::ClaimBenefit { request } => self.claim_benefit(*request),
         }
     }
 
@@ -905,9 +919,7 @@ impl<S: StoreMut> Ex<'_, S> {
 
     fn create_society(&mut self, meta: Society, pledge: u64) -> R<()> {
         self.asset(meta.asset)?;
-        if pledge < meta.rules.min_pledge || pledge > meta.rules.max_pledge {
-            return Err(Rejection::PledgeOutOfRange);
-        }
+        pledge_in_range(&meta.rules, pledge)?;
         let mut c = counters(&*self.st);
         let id = SocietyId(c.next_society);
         c.next_society += 1;
@@ -1235,7 +1247,7 @@ impl<S: StoreMut> Ex<'_, S> {
     /// The end of a waiting period starting now.
     fn waiting_until(&self, soc: &Soc) -> u64 {
         self.now_ms
-            .saturating_add(u64::from(soc.meta.rules.waiting_periods) * soc.period_ms())
+            .saturating_add(u64::from(soc.meta.rules.waiting_periods) * soc.meta.period_ms())
     }
 
     /// Makes `m` an active member in good standing of `soc`.
@@ -1438,9 +1450,7 @@ impl<S: StoreMut> Ex<'_, S> {
             return Err(Rejection::AlreadyMember);
         }
         let rules = soc.meta.rules.clone();
-        if pledge < rules.min_pledge || pledge > rules.max_pledge {
-            return Err(Rejection::PledgeOutOfRange);
-        }
+        pledge_in_range(&rules, pledge)?;
         match (rules.identity, commitment) {
             (Identity::Commitment, None) => return Err(Rejection::IdentityCommitmentRequired),
             (Identity::Public, Some(_)) => return Err(Rejection::IdentityCommitmentNotAllowed),
@@ -1485,7 +1495,6 @@ impl<S: StoreMut> Ex<'_, S> {
         }
         debit(self.st, &signer, soc.meta.asset, amount)?;
         let was_lapsed = m.lapsed(soc.now);
-        let now_ms = self.now_ms;
         let waiting_until = self.waiting_until(&soc);
         let paid_before = m.paid_until;
         self.touch(&mut soc, &signer, &mut m, |m, soc| {
@@ -1507,7 +1516,7 @@ impl<S: StoreMut> Ex<'_, S> {
             if was_lapsed && m.in_good_standing(soc.now) {
                 // Reinstated: arrears earn no karma and the waiting period starts again.
                 m.karma_from = m.karma_from.max(soc.now);
-                m.waiting_until_ms = waiting_until.max(now_ms);
+                m.waiting_until_ms = waiting_until;
             }
             Ok(())
         })?;
@@ -1541,9 +1550,7 @@ impl<S: StoreMut> Ex<'_, S> {
         let signer = self.signer;
         let mut m = self.standing_member(&soc, &signer)?;
         let rules = &soc.meta.rules;
-        if pledge < rules.min_pledge || pledge > rules.max_pledge {
-            return Err(Rejection::PledgeOutOfRange);
-        }
+        pledge_in_range(rules, pledge)?;
         if self.request_in_progress(&soc, &m) {
             return Err(Rejection::OpenRequestExists);
         }
@@ -1614,7 +1621,7 @@ impl<S: StoreMut> Ex<'_, S> {
         match m.status {
             MemberStatus::Active => {}
             MemberStatus::Applicant { application } => {
-                return self.withdraw_application(&mut soc, m, application);
+                return self.withdraw_application(&mut soc, application);
             }
             MemberStatus::Leaving { .. } => return Err(Rejection::AlreadyLeaving),
         }
@@ -1625,7 +1632,7 @@ impl<S: StoreMut> Ex<'_, S> {
         }
         if soc.amendment_waiting(&*self.st, self.now_ms) {
             // Exit before a rule change you did not accept, at once and with a refund.
-            return self.exit(&mut soc, signer, m, true).map(|_| ());
+            return self.exit(&mut soc, signer, m, true);
         }
         let mut m = m;
         // Notice runs a full `notice_periods` from this moment, not to a period boundary, so that
@@ -1647,7 +1654,7 @@ impl<S: StoreMut> Ex<'_, S> {
 
     /// An applicant withdraws: the bond comes back if nobody has voted yet, else it goes to the
     /// common fund.
-    fn withdraw_application(&mut self, soc: &mut Soc, m: Member, rid: RequestId) -> R<()> {
+    fn withdraw_application(&mut self, soc: &mut Soc, rid: RequestId) -> R<()> {
         let signer = self.signer;
         let mut req: Request = get(&*self.st, &keys::request(rid)).expect("applications exist");
         let RequestKind::Admission { bond } = req.kind else {
@@ -1667,7 +1674,6 @@ impl<S: StoreMut> Ex<'_, S> {
         };
         req.status = RequestStatus::Rejected;
         put(self.st, keys::request(rid), &req);
-        let _ = m;
         self.st.delete(&keys::member(soc.id, &signer));
         self.save(soc);
         self.events.push(Event::Withdrawn {
@@ -1737,7 +1743,7 @@ impl<S: StoreMut> Ex<'_, S> {
             MemberStatus::Applicant { .. } => return Err(Rejection::NotYetAdmitted),
         }
         let refund = soc.meta.rules.exit_refund || waiting;
-        self.exit(&mut soc, self.signer, m, refund).map(|_| ())
+        self.exit(&mut soc, self.signer, m, refund)
     }
 
     fn expel(&mut self, id: SocietyId, who: Address) -> R<()> {
@@ -1754,13 +1760,13 @@ impl<S: StoreMut> Ex<'_, S> {
             member: who,
         });
         let refund = soc.meta.rules.exit_refund;
-        self.exit(&mut soc, who, m, refund).map(|_| ())
+        self.exit(&mut soc, who, m, refund)
     }
 
     /// Removes `who` from the society. Their share of what the society owes or may soon owe stays
     /// behind in the common fund; with `refund` the rest of the gift account is paid out, without
-    /// it the rest goes to the common fund too. Returns (refunded, held back).
-    fn exit(&mut self, soc: &mut Soc, who: Address, mut m: Member, refund: bool) -> R<(u64, u64)> {
+    /// it the rest goes to the common fund too.
+    fn exit(&mut self, soc: &mut Soc, who: Address, mut m: Member, refund: bool) -> R<()> {
         if m.status == MemberStatus::Active {
             self.drop_karma(soc, &who, &mut m);
             soc.book.member_count -= 1;
@@ -1791,7 +1797,7 @@ impl<S: StoreMut> Ex<'_, S> {
             refund: refunded,
             held_back,
         });
-        Ok((refunded, held_back))
+        Ok(())
     }
 
     // -- requests ------------------------------------------------------------------------------
@@ -1892,20 +1898,22 @@ impl<S: StoreMut> Ex<'_, S> {
         }
         // The maximum benefit counts the smaller of the karma at the start of this period (the
         // checkpoint that weighs the votes) and the karma of the moment.
-        let probe = self.new_ballot(&soc, None);
-        let (at_start, _) = self.weight_at(&soc, &signer, Track::Own, &probe);
+        let (at_start, _) = karma_at_period_start(
+            &*self.st,
+            soc.id,
+            &signer,
+            Track::Own,
+            soc.now,
+            &soc.book.start.pool,
+            soc.h(),
+        );
         let pledge = m.price(soc.now);
         let bond = self.lock_bond(&mut soc, pledge, rules.bond_bps)?;
         let filing_bps = u128::from(rules.filing_karma_bps);
         self.touch(&mut soc, &signer, &mut m, |m, soc| {
             // Arrived periods' karma counts as of now, as the member's view shows it.
             credit_dues_karma(m, soc.now, soc.h());
-            let karma = at_start
-                .saturating_sub(m.consumed_at(soc.now))
-                .min(m.stake.karma);
-            let max_benefit =
-                (karma >> crate::pool::KARMA_FRACTION_BITS) * u128::from(rules.benefit_ratio);
-            if asked > max_benefit {
+            if asked > max_benefit(m, at_start, soc.now, rules.benefit_ratio) {
                 return Err(Rejection::ExceedsMaximumBenefit);
             }
             let consumed =
@@ -2319,7 +2327,7 @@ impl<S: StoreMut> Ex<'_, S> {
     }
 
     /// Pays a benefit's payee what is funded and unpaid. Returns the amount.
-    fn claim_benefit(&mut self, rid: RequestId) -> R<u64> {
+    fn claim_benefit(&mut self, rid: RequestId) -> R<()> {
         let (mut soc, mut req) = self.open_request(rid)?;
         let Some(mut b) = req.benefit.clone() else {
             return Err(Rejection::NotABenefit);
@@ -2335,7 +2343,7 @@ impl<S: StoreMut> Ex<'_, S> {
         req.benefit = Some(b);
         put(self.st, keys::request(rid), &req);
         self.save(&soc);
-        Ok(amount)
+        Ok(())
     }
 
     fn pay_benefit(

@@ -93,10 +93,8 @@ pub fn member(st: &impl Store, id: SocietyId, who: &Address, now_ms: u64) -> Opt
     } else {
         0
     };
-    let max_benefit = ((at_start.saturating_sub(m.consumed_at(now)).min(karma_now)
-        >> KARMA_FRACTION_BITS)
-        * u128::from(rules.benefit_ratio))
-    .min(u128::from(rules.max_request));
+    let max_benefit = crate::exec::max_benefit(&credited, at_start, now, rules.benefit_ratio)
+        .min(u128::from(rules.max_request));
     let period_start = |p: u64| {
         u64::try_from(
             u128::from(p)
