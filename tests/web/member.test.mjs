@@ -304,6 +304,28 @@ async function factsAgree(p, expect) {
   return facts;
 }
 
+test('a founder tries the rules before creating the society: the node simulates them and the page draws four charts and says what happened', async () => {
+  await alice.page.goto(`${node.url}/#/create`);
+  await alice.page.locator('#try-rules').waitFor();
+  // A rule below a floor is named, and nothing is simulated.
+  await alice.page.fill('#rule-quorum_bps', '0');
+  await alice.page.click('#try-rules');
+  const err = alice.page.locator('#notice .message.error');
+  await err.waitFor();
+  assert.match(await err.textContent(), /Check “Quorum”/);
+  await alice.page.locator('#notice button').click();
+  assert.equal(await alice.page.locator('#preview-result svg').count(), 0);
+  await alice.page.fill('#rule-quorum_bps', '15');
+  await alice.page.click('#try-rules');
+  await alice.page.locator('#preview-result svg').nth(3).waitFor({ timeout: 60_000 });
+  assert.equal(await alice.page.locator('#preview-result svg').count(), 4);
+  const words = await alice.page.locator('.preview-summary').innerText();
+  assert.match(words, /In 5 simulated years, (approved help was paid in full on time [0-9.]+% of the time|no approved help fell due)/);
+  assert.match(words, /Every invariant held after each of the 60 periods\./);
+  assert.doesNotMatch(await alice.page.locator('#preview').innerText(), /\bnull\b|undefined|NaN/);
+  await shot(alice.page, '03b-try-these-rules');
+});
+
 test('the founder pays and a member joins in the browser, and two dev accounts bring the society to its minimum size', async () => {
   bob = await person(browser, node);
   bob.address = await createWallet(bob.page);

@@ -7,6 +7,7 @@
 //! [`BODY_BYTES_MAX`] and list pages to [`PAGE_MAX`] items.
 
 pub mod json;
+mod simulate;
 mod web;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -46,7 +47,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -54,7 +55,7 @@ impl ApiError {
             message: message.into(),
         }
     }
-    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     fn not_found(what: &str) -> Self {
@@ -64,7 +65,7 @@ impl ApiError {
             format!("no such {what}"),
         )
     }
-    fn internal(e: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
     }
 }
@@ -127,6 +128,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/faucet", post(faucet))
         .route("/api/v1/genesis", get(genesis))
+        .route("/api/v1/simulate", post(simulate::preview))
         .route("/", get(web::index))
         .route("/app/{file}", get(web::file))
         .route("/openapi.json", get(openapi))

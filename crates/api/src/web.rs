@@ -37,6 +37,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../web/charts.js"),
     ),
+    (
+        "preview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/preview.js"),
+    ),
     ("icon.svg", "image/svg+xml", include_str!("../web/icon.svg")),
 ];
 

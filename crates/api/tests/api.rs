@@ -566,3 +566,51 @@ async fn the_node_serves_the_web_app_with_its_scripts_and_a_content_security_pol
     let (s, v) = call(&n, "GET", "/app/../Cargo.toml", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 }
+
+#[tokio::test]
+async fn a_preview_simulates_the_form_rules_and_refuses_what_is_too_large_or_misspelt() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    let rules = json!({"min_pledge": "1000", "max_pledge": "5000", "min_members": 5});
+    let body =
+        json!({"rules": rules, "members": 40, "periods": 24, "currency": "KAS", "decimals": 2});
+    let (s, v) = call(&n, "POST", "/api/v1/simulate", Some(body.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 24);
+    assert_eq!(v["summary"]["members_start"], 40);
+    assert_eq!(v["charts"].as_array().unwrap().len(), 4);
+    assert!(v["charts"][0]["svg"].as_str().unwrap().starts_with("<svg"));
+    let words = v["summary"]["sentences"][0].as_str().unwrap();
+    assert!(words.starts_with("In 2 simulated years"), "{words}");
+    // The same body gives the same report.
+    let (_, again) = call(&n, "POST", "/api/v1/simulate", Some(body)).await;
+    assert_eq!(again["rows"], v["rows"]);
+
+    let too_big = json!({"rules": rules, "members": 2000, "periods": 60});
+    let (s, v) = call(&n, "POST", "/api/v1/simulate", Some(too_big)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "bad_scenario");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("member-periods")
+    );
+
+    let misspelt = json!({"rules": {"min_pledge": 1, "max_pledge": 2, "benefit_ration": 3}});
+    let (s, v) = call(&n, "POST", "/api/v1/simulate", Some(misspelt)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_scenario"))
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("benefit_ration")
+    );
+
+    let unknown_knob = json!({"rules": rules, "member": 10});
+    let (s, _) = call(&n, "POST", "/api/v1/simulate", Some(unknown_knob)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}

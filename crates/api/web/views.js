@@ -5,6 +5,7 @@ import { h, api, apiOpt, app, asset, send, action, live, perBlock, notify, messa
 import * as wallet from './wallet.js';
 import { formatAmount, parseAmount, decodeAddress, toHex, fromHex, sha256, balanceKey, balanceIn, verifyProof, LIMITS } from './codec.js';
 import { lineChart, barChart, histogram } from './charts.js';
+import { previewPanel } from './preview.js';
 
 // ---- formatting --------------------------------------------------------------------------------
 
@@ -337,7 +338,9 @@ async function createView(root) {
     const ev = (receipt.events || []).find((e) => e.type === 'society_created');
     if (ev) location.hash = `#/society/${ev.society}`;
   }));
-  root.append(h('h1', { id: 'create-title' }, 'Create a society'), ...(app.wallet ? [] : [needWallet()]), ...(demo ? [demo] : []), form);
+  const chosen = () => assets.find((x) => String(x.id) === assetSelect.value) || kas;
+  const preview = previewPanel(() => readRules(form, 'rule', chosen()), chosen);
+  root.append(h('h1', { id: 'create-title' }, 'Create a society'), ...(app.wallet ? [] : [needWallet()]), ...(demo ? [demo] : []), form, preview);
 }
 
 /** Rules for trying a society out in minutes on a development chain (within every floor). */

@@ -8,6 +8,7 @@ mod client;
 mod follower;
 mod genesis;
 mod node;
+mod simulate;
 mod testnet;
 mod wallet;
 mod wallet_cli;
@@ -68,6 +69,9 @@ enum Command {
     },
     /// Measure throughput, latency, CPU and memory on realistic signed transactions.
     Bench(BenchArgs),
+    /// Run a society's rules on a simulated membership for many periods: will approved help be
+    /// paid, what does it cost each member, can members who attack the rules gain?
+    Simulate(simulate::SimulateArgs),
     /// Decode a signed transaction from hex, check its signature, and print it.
     DecodeTx {
         /// The canonical signed-transaction bytes, hex-encoded.
@@ -218,6 +222,7 @@ fn main() -> ExitCode {
                 json: a.out,
             })
         }
+        Command::Simulate(a) => simulate::run(a),
         Command::DecodeTx { hex } => return decode_tx(&hex),
     };
     match result {

@@ -3,6 +3,7 @@
 //! needed; durations are block-time seconds or whole periods.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// One basis point is 1/10,000.
 pub const BPS: u64 = 10_000;
@@ -18,7 +19,10 @@ pub const VOTING_WINDOW_SECS_MIN: u64 = 60;
 pub const INSTALLMENTS_MAX: u32 = 120;
 
 /// How applicants become members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Admission {
     /// Anyone who joins is a member at once.
     Open,
@@ -28,7 +32,10 @@ pub enum Admission {
 }
 
 /// What a member discloses about who they are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Identity {
     /// The account is all there is.
     Public,
@@ -37,60 +44,104 @@ pub enum Identity {
     Commitment,
 }
 
-/// A society's rules. Field order is wire format.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+/// A society's rules. Field order is wire format. The same names are its one JSON and TOML shape
+/// (every field required, unknown fields refused; integers as numbers or decimal strings, since
+/// JavaScript cannot hold every `u64` as a number).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Length of a contribution period, in seconds of block time (>= 1).
+    #[serde(deserialize_with = "int")]
     pub period_secs: u64,
     /// Smallest monthly pledge a member may choose, in base units.
+    #[serde(deserialize_with = "int")]
     pub min_pledge: u64,
     /// Largest monthly pledge a member may choose, in base units.
+    #[serde(deserialize_with = "int")]
     pub max_pledge: u64,
     pub admission: Admission,
     pub identity: Identity,
     /// Whole periods after joining before a member may file a request.
+    #[serde(deserialize_with = "int")]
     pub waiting_periods: u32,
     /// How many periods a member may be behind on pledges and stay in good standing.
+    #[serde(deserialize_with = "int")]
     pub grace_periods: u32,
     /// The gift account may hold at most this many pledges; contributions beyond are refused.
+    #[serde(deserialize_with = "int")]
     pub gift_cap_pledges: u32,
     /// No request may be filed before the society has this many members.
+    #[serde(deserialize_with = "int")]
     pub min_members: u32,
     /// Karma halves every this many periods (>= 1).
+    #[serde(deserialize_with = "int")]
     pub karma_half_life_periods: u32,
     /// Maximum benefit = karma × this ratio.
+    #[serde(deserialize_with = "int")]
     pub benefit_ratio: u32,
     /// Absolute cap on a request, in base units.
+    #[serde(deserialize_with = "int")]
     pub max_request: u64,
     /// Bond posted with a request, as basis points of the requester's pledge (10,000 = one pledge).
+    #[serde(deserialize_with = "int")]
     pub bond_bps: u32,
     /// Share of the requester's karma consumed by filing, in basis points.
+    #[serde(deserialize_with = "int")]
     pub filing_karma_bps: u32,
     /// How long votes on a request, an application or an amendment are open, in seconds.
+    #[serde(deserialize_with = "int")]
     pub voting_window_secs: u64,
     /// A request passes iff (yes − no) ≥ this share of the society's total karma.
+    #[serde(deserialize_with = "int")]
     pub approval_net_bps: u32,
     /// … and yes ≥ this share of the society's total karma.
+    #[serde(deserialize_with = "int")]
     pub quorum_bps: u32,
     /// Whether approved requests are drawn pro rata from every gift account.
     pub auto_share: bool,
     /// Automatic draws in one period may take at most this share of the gift funds held at the
     /// start of the period.
+    #[serde(deserialize_with = "int")]
     pub max_draw_bps: u32,
     /// Periods of notice between `Leave` and `Withdraw`.
+    #[serde(deserialize_with = "int")]
     pub notice_periods: u32,
     /// Whether a member who leaves gets the rest of their gift account back.
     pub exit_refund: bool,
     /// An amendment passes iff yes ≥ this share of the society's total karma.
+    #[serde(deserialize_with = "int")]
     pub amendment_threshold_bps: u32,
     /// Periods between an amendment passing and its enactment (at least one).
+    #[serde(deserialize_with = "int")]
     pub amendment_timelock_periods: u32,
     /// A member lapsed for longer than this many periods may be expelled by anyone (at least one).
+    #[serde(deserialize_with = "int")]
     pub lapse_periods: u32,
     /// The most periods a benefit may be paid in installments.
+    #[serde(deserialize_with = "int")]
     pub max_installments: u32,
     /// Bond posted with an application for admission, in basis points of the applicant's pledge.
+    #[serde(deserialize_with = "int")]
     pub application_bond_bps: u32,
+}
+
+/// An integer from a number or a decimal string.
+fn int<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64> + std::str::FromStr,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Int {
+        Number(u64),
+        Text(String),
+    }
+    let out_of_range = || serde::de::Error::custom("integer out of range");
+    match Int::deserialize(d)? {
+        Int::Number(n) => T::try_from(n).map_err(|_| out_of_range()),
+        Int::Text(s) => s.trim().parse().map_err(|_| out_of_range()),
+    }
 }
 
 /// Why a set of rules is not acceptable.
