@@ -192,11 +192,15 @@ impl Report {
             } else {
                 "did not gain"
             };
+            let who = if a.attackers == 1 {
+                "1 attacker".to_string()
+            } else {
+                format!("{} attackers", a.attackers)
+            };
             out.push(format!(
-                "Attack {} ({}): {} attackers {verdict}: net {} {c} each ({} {c} against behaving honestly).",
+                "Attack {} ({}): {who} {verdict}: net {} {c} each ({} {c} against behaving honestly).",
                 a.attack,
                 a.strategy.name(),
-                a.attackers,
                 cents(a.gain_per_attacker, self.decimals),
                 cents(a.over_honest_per_attacker, self.decimals),
                 c = self.currency

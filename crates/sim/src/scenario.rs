@@ -415,7 +415,7 @@ impl Scenario {
         if let Some(max) = m.max {
             n = n.min(u64::from(max).max(u64::from(m.initial)));
         }
-        n + n * u64::from(self.attackers.sock_puppet) / 100 + 1
+        n + n * u64::from(self.attackers.sock_puppet) / 100
     }
 
     /// Checks every knob's range, and the size against `max_member_periods`.

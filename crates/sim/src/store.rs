@@ -1,13 +1,16 @@
-//! The simulation's state storage: a hash map, because a simulation reads and writes far more
-//! than it scans. Nothing ever observes its iteration order — a scan (the audit's) sorts what it
-//! collects — so the state machine runs on it exactly as on the node's database.
+//! The simulation's state storage: values in a hash map, because a simulation reads and
+//! overwrites far more than it scans, and the keys also in an ordered set, touched only when a
+//! key appears or disappears, for the audit's prefix scans. The hash map's iteration order is
+//! never observed, so the state machine runs on it exactly as on the node's database.
 
 use kassa_state::{ScanStore, Store, StoreMut};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 #[derive(Debug, Default)]
 pub struct SimStore {
     map: HashMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>,
+    keys: BTreeSet<Box<[u8]>>,
 }
 
 impl Store for SimStore {
@@ -18,24 +21,29 @@ impl Store for SimStore {
 
 impl StoreMut for SimStore {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.map
-            .insert(key.into_boxed_slice(), value.into_boxed_slice());
+        match self.map.get_mut(key.as_slice()) {
+            Some(v) => *v = value.into_boxed_slice(),
+            None => {
+                let key = key.into_boxed_slice();
+                self.keys.insert(key.clone());
+                self.map.insert(key, value.into_boxed_slice());
+            }
+        }
     }
     fn delete(&mut self, key: &[u8]) {
-        self.map.remove(key);
+        if self.map.remove(key).is_some() {
+            self.keys.remove(key);
+        }
     }
 }
 
 impl ScanStore for SimStore {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out: Vec<(Vec<u8>, Vec<u8>)> = self
-            .map
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect();
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out
+        self.keys
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|k| k.starts_with(prefix))
+            .map(|k| (k.to_vec(), self.map[k].to_vec()))
+            .collect()
     }
 }
 
@@ -55,5 +63,11 @@ mod tests {
         assert_eq!(s.get(b"c"), None);
         let keys: Vec<Vec<u8>> = s.scan_prefix(b"b").into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"b1".to_vec(), b"b10".to_vec(), b"b2".to_vec()]);
+        assert_eq!(s.scan_prefix(b"").len(), 4);
+        assert_eq!(s.scan_prefix(b"a"), vec![(b"a".to_vec(), b"new".to_vec())]);
+        assert!(
+            s.scan_prefix(b"c").is_empty(),
+            "a deleted key leaves the index"
+        );
     }
 }

@@ -237,3 +237,18 @@ fn a_run_stops_when_its_caller_says_so() {
     assert_eq!(e, SimError::Stopped);
     assert_eq!(calls, 2);
 }
+
+#[test]
+fn the_scenarios_timed_in_docs_performance_parse_and_fit_the_command_line_limit() {
+    for file in ["ten-thousand.toml", "preview.toml"] {
+        let path = format!("{}/scenarios/{file}", env!("CARGO_MANIFEST_DIR"));
+        let sc = Scenario::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        sc.validate(CLI_MEMBER_PERIODS_MAX).unwrap();
+    }
+    let preview = Scenario::from_toml(include_str!("../scenarios/preview.toml")).unwrap();
+    assert_eq!(
+        preview.max_members() * u64::from(preview.periods),
+        kassa_sim::PREVIEW_MEMBER_PERIODS_MAX,
+        "the timed preview is as large as the node allows"
+    );
+}
