@@ -75,7 +75,8 @@ pub struct Summary {
     /// The worst period's help per member, in basis points of the mean pledge.
     pub worst_cost_bps: u64,
     pub worst_cost_period: u32,
-    /// The first period the society owed more than its gift funds and common fund held.
+    /// The first period in which the approved help not yet paid (lump sums and the installments
+    /// of running benefits) exceeded the gift funds and common fund.
     pub ruin_period: Option<u32>,
     /// Periods whose state passed the audit of every invariant (all of them, or there is no
     /// report).
@@ -176,10 +177,20 @@ impl Report {
             "The worst period cost each member {worst} (period {}).",
             s.worst_cost_period
         ));
+        if self.rows.len() >= 24 {
+            let mean =
+                |rows: &[Row]| rows.iter().map(|r| r.cost_bps).sum::<u64>() / rows.len() as u64;
+            let (first, last) = (&self.rows[..12], &self.rows[self.rows.len() - 12..]);
+            out.push(format!(
+                "Help cost each member {} of a pledge a period on average in the first twelve periods, {} in the last twelve.",
+                percent(mean(first)),
+                percent(mean(last))
+            ));
+        }
         out.push(match s.ruin_period {
-            None => "The society never owed more than its funds held.".into(),
+            None => "Approved help never exceeded what the society's funds held.".into(),
             Some(p) => format!(
-                "From period {p} the society owed more than all its funds held (ruin after {p} periods)."
+                "From period {p} the society owed more approved help than all its funds held (ruin after {p} periods)."
             ),
         });
         out.push(format!(

@@ -1234,8 +1234,16 @@ impl<'a> World<'a> {
             .chain(waiting.map(|t| p - t.approved_at.expect("approved")))
             .max()
             .unwrap_or(0);
+        // Ruin: approved help not yet paid (what is owed, less what open requests ask) exceeds
+        // everything the society holds.
         let funds = u128::from(book.pool.total) + u128::from(book.common);
-        if self.ruin.is_none() && book.owed > funds {
+        let asked_open: u128 = self
+            .tracked
+            .iter()
+            .filter(|t| !t.decided && !t.application)
+            .map(|t| t.asked)
+            .sum();
+        if self.ruin.is_none() && book.owed.saturating_sub(asked_open) > funds {
             self.ruin = Some(p);
         }
         self.peak_members = self.peak_members.max(book.member_count);

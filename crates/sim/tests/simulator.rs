@@ -252,3 +252,35 @@ fn the_scenarios_timed_in_docs_performance_parse_and_fit_the_command_line_limit(
         "the timed preview is as large as the node allows"
     );
 }
+
+#[test]
+fn a_benefit_the_funds_cannot_carry_is_reported_as_ruin_from_the_period_it_is_approved() {
+    // Three members with 100 a period each; the second is granted 24 installments worth far
+    // more than the few hundred the gift accounts hold (benefit ratio 1,000).
+    let toml = TINY
+        .replace(
+            "max_draw_bps = 10000",
+            "max_draw_bps = 10000\nbenefit_ratio = 1000\nmax_request = 1000000",
+        )
+        .replace("lump = 150", "monthly = 5000\nmonths = 24");
+    let r = run(&scenario(&toml), 1);
+    assert_eq!(r.rows[2].filed, 1);
+    assert_eq!(r.rows[3].approved, 1);
+    assert_eq!(r.summary.ruin_period, Some(3));
+    assert!(
+        r.sentences()
+            .iter()
+            .any(|l| l.contains("ruin after 3 periods"))
+    );
+}
+
+#[test]
+fn the_readme_shows_what_the_bread_fund_preset_prints_and_its_chart() {
+    let r = run(&Scenario::preset("broodfonds").unwrap(), 1);
+    let readme = include_str!("../../../README.md");
+    for line in r.sentences() {
+        assert!(readme.contains(&line), "README.md lacks: {line}");
+    }
+    let svg = kassa_sim::chart::charts(&r).swap_remove(0).1;
+    assert_eq!(include_str!("../../../docs/img/broodfonds-funds.svg"), svg);
+}
