@@ -262,51 +262,14 @@ impl RulesArgs {
     }
 }
 
+/// A society's rules as the API shows them: `Rules`' own JSON shape (unknown or missing fields
+/// are errors, never defaults), beside the derived `voting_window_secs_min`.
 fn rules_from_json(v: &Value) -> Result<Rules> {
-    let u = |k: &str| -> Result<u64> {
-        let x = &v[k];
-        x.as_u64()
-            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-            .with_context(|| format!("rule {k}"))
-    };
-    let u32_ = |k: &str| -> Result<u32> { Ok(u32::try_from(u(k)?)?) };
-    let b = |k: &str| -> Result<bool> { v[k].as_bool().with_context(|| format!("rule {k}")) };
-    Ok(Rules {
-        lapse_periods: u32_("lapse_periods")?,
-        max_installments: u32_("max_installments")?,
-        application_bond_bps: u32_("application_bond_bps")?,
-        period_secs: u("period_secs")?,
-        min_pledge: u("min_pledge")?,
-        max_pledge: u("max_pledge")?,
-        admission: if v["admission"] == "vote" {
-            Admission::Vote
-        } else {
-            Admission::Open
-        },
-        identity: if v["identity"] == "commitment" {
-            Identity::Commitment
-        } else {
-            Identity::Public
-        },
-        waiting_periods: u32_("waiting_periods")?,
-        grace_periods: u32_("grace_periods")?,
-        gift_cap_pledges: u32_("gift_cap_pledges")?,
-        min_members: u32_("min_members")?,
-        karma_half_life_periods: u32_("karma_half_life_periods")?,
-        benefit_ratio: u32_("benefit_ratio")?,
-        max_request: u("max_request")?,
-        bond_bps: u32_("bond_bps")?,
-        filing_karma_bps: u32_("filing_karma_bps")?,
-        voting_window_secs: u("voting_window_secs")?,
-        approval_net_bps: u32_("approval_net_bps")?,
-        quorum_bps: u32_("quorum_bps")?,
-        auto_share: b("auto_share")?,
-        max_draw_bps: u32_("max_draw_bps")?,
-        notice_periods: u32_("notice_periods")?,
-        exit_refund: b("exit_refund")?,
-        amendment_threshold_bps: u32_("amendment_threshold_bps")?,
-        amendment_timelock_periods: u32_("amendment_timelock_periods")?,
-    })
+    let mut v = v.clone();
+    if let Some(fields) = v.as_object_mut() {
+        fields.remove("voting_window_secs_min");
+    }
+    serde_json::from_value(v).context("the society's rules as the node reports them")
 }
 
 /// Every transaction body, as a command.
@@ -930,4 +893,29 @@ pub fn faucet(who: &str, common: &Common) -> Result<()> {
         )
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rules_the_api_shows_read_back_as_the_same_rules_and_a_misspelt_field_is_an_error() {
+        let mut rules = Rules::defaults(1_000, 90_000);
+        rules.admission = Admission::Vote;
+        rules.identity = Identity::Commitment;
+        rules.exit_refund = false;
+        let shown = kassa_api::json::rules(&rules);
+        assert_eq!(rules_from_json(&shown).unwrap(), rules);
+
+        let mut misspelt = shown.clone();
+        let fields = misspelt.as_object_mut().unwrap();
+        let v = fields.remove("quorum_bps").unwrap();
+        fields.insert("quorum_bsp".into(), v);
+        assert!(rules_from_json(&misspelt).is_err());
+
+        let mut unknown_admission = shown;
+        unknown_admission["admission"] = "by_invitation".into();
+        assert!(rules_from_json(&unknown_admission).is_err());
+    }
 }
