@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 const W: u64 = 640;
 const H: u64 = 220;
-const LEFT: u64 = 64;
+const LEFT: u64 = 88;
 const RIGHT: u64 = 12;
 const TOP: u64 = 28;
 const BOTTOM: u64 = 28;
