@@ -175,10 +175,7 @@ fn a_sock_puppet_loses_its_bonds_where_the_society_checks_requests() {
 fn every_preset_runs_cites_its_sources_and_prints_its_summary() {
     for (name, _) in kassa_sim::scenario::PRESETS {
         let mut sc = Scenario::preset(name).expect("a preset parses");
-        assert!(
-            sc.about.contains("Source") || sc.about.contains("source"),
-            "{name}"
-        );
+        assert!(sc.about.contains("Sources:"), "{name} cites its sources");
         sc.periods = 12;
         let r = run(&sc, 1);
         assert_eq!(r.rows.len(), 12);
