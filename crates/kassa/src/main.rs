@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 /// mimalloc instead of glibc's allocator: blocks, transactions and tree nodes are many small,
 /// short-lived allocations across threads, where glibc's arenas spent about a fifth of a busy
-/// validator's time (measured in the README's Performance section). Built without transparent
+/// validator's time (measured with `perf`; docs/performance.md). Built without transparent
 /// huge pages (`no_thp`): with them, a growing mempool made the kernel zero fresh 2 MiB pages
 /// and a saturated node lost a fifth of its throughput.
 #[global_allocator]
