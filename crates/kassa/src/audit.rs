@@ -1,6 +1,6 @@
 //! `kassa audit`: anyone can check the chain. Replays every block from genesis into a fresh
 //! database, recomputes every state root and compares it with the block header (and, for a data
-//! directory, with the root the node stored), checks every invariant of PROTOCOL §9 after every
+//! directory, with the root the node stored), checks every invariant of docs/protocol.md §9 after every
 //! block, and reports the first divergence.
 
 use crate::client::Client;

@@ -112,7 +112,7 @@ fn six() -> u32 {
     6
 }
 
-/// How members vote. Most members delegate (PROTOCOL's `Delegate`); delegates vote on most
+/// How members vote. Most members delegate (`Delegate`, docs/protocol.md §4.5); delegates vote on most
 /// requests, a few members vote directly, the rest are silent.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,4 +1,4 @@
-//! The invariant auditor of PROTOCOL §9. It reads the whole state (so it is for tests,
+//! The invariant auditor of docs/protocol.md §9. It reads the whole state (so it is for tests,
 //! simulations and `kassa audit`, not for block execution) and reports the first violation.
 //!
 //! 1. Per asset: supply (genesis + minted − burned) = Σ account balances + Σ society funds

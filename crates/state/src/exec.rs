@@ -2,7 +2,7 @@
 //! (new state, events) or a typed rejection. Block height and time arrive in [`BlockContext`];
 //! nothing here reads a clock, draws randomness, uses floats or iterates a hash map.
 //!
-//! A transaction is checked in phases (PROTOCOL §2, STYLE item 5):
+//! A transaction is checked in phases (docs/protocol.md §2.5):
 //! 1. [`check_stateless`]: signature, chain id, fee floor, static field checks. Failure: nothing
 //!    changes and the transaction can never be included.
 //! 2. Against the signer's account: expiry, nonce, fee balance. Failure: nothing changes.

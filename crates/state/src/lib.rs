@@ -1,4 +1,4 @@
-//! Kassa's state machine: the rules of PROTOCOL.md §1–§7 as a deterministic function of
+//! Kassa's state machine: the rules of docs/protocol.md §1–§7 as a deterministic function of
 //! (state, block context, transaction).
 //!
 //! Where to start reading: [`exec::apply_tx`] (the phases of checking and applying one

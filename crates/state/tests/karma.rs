@@ -1,4 +1,4 @@
-//! PROTOCOL §4: karma is earned half when contributing and half when giving, decays with a
+//! docs/protocol.md §4: karma is earned half when contributing and half when giving, decays with a
 //! half-life, and a steady monthly contributor plateaus near 10× the monthly amount (MUXER).
 //!
 //! With a half-life of h periods, one period multiplies karma by d = 2^(−1/h); earning k per

@@ -1,4 +1,4 @@
-//! Cost must not grow with the number of members (PROTOCOL §5): approving a request and drawing
+//! Cost must not grow with the number of members (docs/protocol.md §5): approving a request and drawing
 //! its pro-rata share from every gift account writes the same state entries in a society of ten
 //! members as in a society of a million.
 

@@ -1,4 +1,4 @@
-//! PROTOCOL §3–§7, rule by rule, through signed transactions on a real (in-memory) chain. Every
+//! docs/protocol.md §3–§7, rule by rule, through signed transactions on a real (in-memory) chain. Every
 //! block is audited against §9 by the harness.
 
 mod common;

@@ -1,4 +1,4 @@
-//! A society's rules: every per-society parameter of PROTOCOL §3–§7, fixed at creation and
+//! A society's rules: every per-society parameter of docs/protocol.md §3–§7, fixed at creation and
 //! changeable only by amendment (§7). Ratios are basis points (1/10,000) so that no float is ever
 //! needed; durations are block-time seconds or whole periods.
 
@@ -153,7 +153,7 @@ pub struct RulesError {
 }
 
 impl Rules {
-    /// The defaults of PROTOCOL.md for a pledge range, with a 30-day period.
+    /// The defaults of docs/protocol.md for a pledge range, with a 30-day period.
     pub fn defaults(min_pledge: u64, max_pledge: u64) -> Rules {
         Rules {
             period_secs: 30 * 24 * 3600,
