@@ -8,7 +8,7 @@
 //!   ever added pro rata: forfeits go to the society's common fund, not to gift accounts.)
 //! - A member's [`Position`] stores `s = balance · S_ONE / p` at their last touch; their balance now
 //!   is `s · p / S_ONE`. Every division rounds down, so the sum of derived balances never exceeds
-//!   `total` (docs/protocol.md §9.2): the dust stays with the society.
+//!   `total` (docs/protocol.md §9, invariant 2): the dust stays with the society.
 //! - Giving-karma from automatic shares is derived the same way: `k` accumulates every draw's drop
 //!   in `p`, decayed by the karma half-life ("decayed units"), so `s · (k_now − decay(k_then)) /
 //!   S_ONE` is what the member gave, each draw weighted by how much its karma has decayed since.
