@@ -324,8 +324,7 @@ impl Scenario {
             let v = rules
                 .get(field)
                 .ok_or_else(|| invalid(&format!("rules.{field}"), "missing"))?;
-            serde_json::from_value::<IntValue>(v.clone())
-                .map(|i| i.0)
+            kassa_types::rules::int::<_, u64>(v.clone())
                 .map_err(|_| invalid(&format!("rules.{field}"), "not an integer"))
         };
         let (min, max) = (int("min_pledge")?, int("max_pledge")?);
@@ -375,8 +374,7 @@ impl Scenario {
         let pledge = |field: &str, default: u64| -> Result<u64, ScenarioError> {
             match self.rules.get(field) {
                 None => Ok(default),
-                Some(v) => serde_json::from_value::<IntValue>(v.clone())
-                    .map(|i| i.0)
+                Some(v) => kassa_types::rules::int::<_, u64>(v.clone())
                     .map_err(|_| invalid(&format!("rules.{field}"), "not an integer")),
             }
         };
@@ -545,27 +543,5 @@ impl Scenario {
             });
         }
         Ok(rules)
-    }
-}
-
-/// An integer written as a number or a decimal string.
-struct IntValue(u64);
-
-impl<'de> Deserialize<'de> for IntValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Int {
-            Number(u64),
-            Text(String),
-        }
-        match Int::deserialize(d)? {
-            Int::Number(n) => Ok(IntValue(n)),
-            Int::Text(s) => s
-                .trim()
-                .parse()
-                .map(IntValue)
-                .map_err(serde::de::Error::custom),
-        }
     }
 }

@@ -125,8 +125,9 @@ pub struct Rules {
     pub application_bond_bps: u32,
 }
 
-/// An integer from a number or a decimal string.
-fn int<'de, D, T>(d: D) -> Result<T, D::Error>
+/// An integer from a number or a decimal string (the rules' integers in JSON and TOML; public so
+/// that a tool reading one rule alone parses it the same way).
+pub fn int<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<u64> + std::str::FromStr,
