@@ -4,7 +4,8 @@
 //! members who play the attacks of docs/protocol.md §10 take more than honest members.
 //!
 //! Where to start reading: [`scenario`] (what a run is made of), then [`run::simulate`] (the
-//! periods; what members do in them is in `run/members.rs`), then [`report`]. docs/simulator.md explains the model.
+//! periods; what members do in them is in `run/members.rs`), then [`report`].
+//! docs/simulator.md explains the model.
 
 pub mod chart;
 pub mod report;
