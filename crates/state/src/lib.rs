@@ -2,10 +2,11 @@
 //! (state, block context, transaction).
 //!
 //! Where to start reading: [`exec::apply_tx`] (the phases of checking and applying one
-//! transaction), then the handlers in [`exec`] one body at a time. The arithmetic that makes
+//! transaction), then the dispatcher and the handlers in [`exec`]'s component files (accounts,
+//! society, standing, membership, requests, sharing, amendments). The arithmetic that makes
 //! sharing and karma O(1) in the number of members lives in [`pool`] and [`fixed`]; where each
-//! record is stored is in [`keys`]; what is stored is in [`records`]; the invariants of §9 are
-//! checked by [`audit`].
+//! record is stored is in [`keys`]; what is stored is in [`records`]; what a reader sees (typed
+//! queries) is in [`view`]; the invariants of §9 are checked by [`audit`].
 //!
 //! Architecture invariants:
 //! - Pure and synchronous: no I/O, no clock (block time arrives in [`exec::BlockContext`]), no

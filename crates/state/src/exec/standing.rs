@@ -1,0 +1,365 @@
+//! Members' standing and karma: the dues clock, karma checkpoints, and the society's totals of
+//! who is in good standing, kept in O(1) per change (docs/protocol.md §3).
+
+use super::society::Soc;
+use super::{Ex, R, get, put};
+use crate::fixed::{decay, decayed_sum};
+use crate::keys::{self, Track};
+use crate::pool::{Pool, Stake, half_karma};
+use crate::records::*;
+use crate::store::{Store, StoreMut};
+use kassa_types::{Address, Hash, Rejection, SocietyId};
+
+/// The karma of `who`'s `track` at the start of `period`: the last checkpoint before that
+/// period, valued against the society's pool as it was then (zero if the member's standing had
+/// ended by then). Binary search over the member's own checkpoints (Compound's
+/// `getPriorVotes`): O(log n) reads, independent of every other member.
+pub fn karma_at_period_start(
+    st: &impl Store,
+    society: SocietyId,
+    who: &Address,
+    track: Track,
+    period: u64,
+    pool: &Pool,
+    half_life: u32,
+) -> (u128, Option<Address>) {
+    let n: u64 = get(st, &keys::checkpoint_count(society, who, track)).unwrap_or(0);
+    let (mut lo, mut hi) = (0u64, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let cp: Checkpoint = get(st, &keys::checkpoint(society, who, track, mid)).expect("counted");
+        if cp.period < period {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo == 0 {
+        return (0, None);
+    }
+    let cp: Checkpoint = get(st, &keys::checkpoint(society, who, track, lo - 1)).expect("counted");
+    if cp.lapse_at <= period {
+        return (0, cp.delegate);
+    }
+    (cp.stake.value(pool, period, half_life).0, cp.delegate)
+}
+
+/// The maximum benefit before the society's cap: the smaller of the karma at the start of period
+/// `now` (`at_start`, less what this period's requests consumed) and the member's karma of the
+/// moment, in whole units, times the benefit ratio.
+pub fn max_benefit(m: &Member, at_start: u128, now: u64, benefit_ratio: u32) -> u128 {
+    let karma = at_start
+        .saturating_sub(m.consumed_at(now))
+        .min(m.stake.karma);
+    (karma >> crate::pool::KARMA_FRACTION_BITS) * u128::from(benefit_ratio)
+}
+
+/// Credits the contribution karma of paid periods that have arrived (up to `now`), one pledge's
+/// worth each, decayed from the period it was earned in. The stake must be settled to `now`.
+pub fn credit_dues_karma(m: &mut Member, now: u64, h: u32) {
+    let end = m.paid_until.min(now + 1);
+    if m.karma_from >= end {
+        return;
+    }
+    let segment = |a: u64, b: u64, price: u64| -> u128 {
+        if a >= b {
+            return 0;
+        }
+        decay(decayed_sum(half_karma(price), b - a, h), now - (b - 1), h)
+    };
+    let split = m.pledge_from.clamp(m.karma_from, end);
+    let credited =
+        segment(m.karma_from, split, m.prev_pledge).saturating_add(segment(split, end, m.pledge));
+    m.stake.karma = m.stake.karma.saturating_add(credited);
+    m.karma_from = end;
+}
+
+/// Pays `amount` toward the dues clock: whole periods at their price advance `paid_until`, the
+/// rest waits in `dues_credit` for the next payment.
+pub(super) fn pay_dues(m: &mut Member, amount: u64) {
+    let mut credit = u128::from(m.dues_credit) + u128::from(amount);
+    if m.paid_until < m.pledge_from {
+        let k = (credit / u128::from(m.prev_pledge)).min(u128::from(m.pledge_from - m.paid_until));
+        m.paid_until += u64::try_from(k).expect("bounded by a u64 difference");
+        credit -= k * u128::from(m.prev_pledge);
+    }
+    if m.paid_until >= m.pledge_from {
+        let k = credit / u128::from(m.pledge);
+        m.paid_until = m
+            .paid_until
+            .saturating_add(u64::try_from(k).unwrap_or(u64::MAX));
+        credit -= k * u128::from(m.pledge);
+    }
+    m.dues_credit = u64::try_from(credit).expect("less than one pledge");
+}
+
+impl<S: StoreMut> Ex<'_, S> {
+    pub(super) fn member(&self, soc: &Soc, who: &Address) -> R<Member> {
+        get(&*self.st, &keys::member(soc.id, who)).ok_or(Rejection::NotMember)
+    }
+
+    /// An admitted member who has not given notice (lapsed or not).
+    pub(super) fn active_member(&self, soc: &Soc, who: &Address) -> R<Member> {
+        let m = self.member(soc, who)?;
+        match m.status {
+            MemberStatus::Active => Ok(m),
+            MemberStatus::Applicant { .. } => Err(Rejection::NotYetAdmitted),
+            MemberStatus::Leaving { .. } => Err(Rejection::MemberLeaving),
+        }
+    }
+
+    /// An admitted member in good standing.
+    pub(super) fn standing_member(&self, soc: &Soc, who: &Address) -> R<Member> {
+        let m = self.active_member(soc, who)?;
+        if m.in_good_standing(soc.now) {
+            Ok(m)
+        } else {
+            Err(Rejection::NotInGoodStanding)
+        }
+    }
+
+    pub(super) fn save_member(&mut self, soc: &Soc, who: &Address, m: &Member) {
+        put(self.st, keys::member(soc.id, who), m);
+    }
+
+    /// Whether `who`'s latest request still blocks another.
+    pub(super) fn request_in_progress(&self, soc: &Soc, m: &Member) -> bool {
+        m.open_request.is_some_and(|rid| {
+            get::<Request>(&*self.st, &keys::request(rid)).is_some_and(|r| r.in_progress(soc.now))
+        })
+    }
+
+    /// A new member record joining now with `pledge`: nothing paid yet (the current period is
+    /// due), the waiting period starting now.
+    pub(super) fn new_member(&self, soc: &Soc, pledge: u64, commitment: Option<Hash>) -> Member {
+        let rules = &soc.meta.rules;
+        Member {
+            status: MemberStatus::Active,
+            joined_ms: self.now_ms,
+            waiting_until_ms: self.waiting_until(soc),
+            pledge,
+            prev_pledge: pledge,
+            pledge_from: 0,
+            paid_until: soc.now,
+            dues_credit: 0,
+            lapse_at: soc.now + u64::from(rules.grace_periods),
+            karma_from: soc.now,
+            gift_karma_period: soc.now,
+            gift_karma_used: 0,
+            consumed_period: soc.now,
+            consumed_in_period: 0,
+            identity_commitment: commitment,
+            stake: Stake {
+                karma: 0,
+                pos: soc.book.pool.empty_position(soc.now, soc.h()),
+            },
+            delegate: None,
+            open_request: None,
+        }
+    }
+
+    /// The end of a waiting period starting now.
+    pub(super) fn waiting_until(&self, soc: &Soc) -> u64 {
+        self.now_ms
+            .saturating_add(u64::from(soc.meta.rules.waiting_periods) * soc.meta.period_ms())
+    }
+
+    /// Makes `m` an active member in good standing of `soc`.
+    pub(super) fn admit(&mut self, soc: &mut Soc, who: &Address, mut m: Member) {
+        m.status = MemberStatus::Active;
+        soc.book.member_count += 1;
+        self.enter_standing(soc, &m);
+        self.checkpoint(soc, who, Track::Own, &m.stake, None, m.lapse_at);
+        self.save_member(soc, who, &m);
+    }
+
+    /// Adds a member in good standing (stake settled to now) to the society's totals and to the
+    /// bucket of the period their standing ends.
+    pub(super) fn enter_standing(&mut self, soc: &mut Soc, m: &Member) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        b.standing.settle(&b.pool, soc.now, h);
+        b.standing.add(&m.stake, &b.pool, h);
+        b.standing_count += 1;
+        self.move_lapsing(soc, m.lapse_at, &m.stake, true);
+    }
+
+    /// Removes a member in good standing (with `stake`, settled to now, as last added) from the
+    /// society's totals and from their lapse bucket.
+    pub(super) fn leave_standing(&mut self, soc: &mut Soc, stake: &Stake, lapse_at: u64) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        b.standing.settle(&b.pool, soc.now, h);
+        b.standing.sub(stake, &b.pool, h);
+        b.standing_count -= 1;
+        if b.standing_count == 0 {
+            // No member left: drop the rounding dust of the aggregate.
+            b.standing = Stake::default();
+        }
+        self.move_lapsing(soc, lapse_at, stake, false);
+    }
+
+    /// A member in good standing changed (`old`, settled to now, as last added, with standing
+    /// until `old_lapse`): the totals and the lapse buckets take the new stake instead. One
+    /// update of the aggregate, and of the bucket when the lapse period did not move.
+    pub(super) fn replace_standing(
+        &mut self,
+        soc: &mut Soc,
+        old: &Stake,
+        old_lapse: u64,
+        new: &Member,
+    ) {
+        let h = soc.h();
+        let b = &mut soc.book;
+        b.standing.settle(&b.pool, soc.now, h);
+        b.standing.replace(old, &new.stake, &b.pool, h);
+        if old_lapse != new.lapse_at {
+            self.move_lapsing(soc, old_lapse, old, false);
+            self.move_lapsing(soc, new.lapse_at, &new.stake, true);
+            return;
+        }
+        let key = keys::roll(soc.id, old_lapse);
+        let mut r: Roll = get(&*self.st, &key).expect("a member in standing is in their bucket");
+        r.lapse_stake.settle(&soc.book.pool, soc.now, h);
+        r.lapse_stake.replace(old, &new.stake, &soc.book.pool, h);
+        put(self.st, key, &r);
+    }
+
+    pub(super) fn move_lapsing(&mut self, soc: &Soc, period: u64, stake: &Stake, add: bool) {
+        let key = keys::roll(soc.id, period);
+        let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
+        let was_empty = r.is_empty();
+        r.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
+        if add {
+            r.lapse_stake.add(stake, &soc.book.pool, soc.h());
+            r.lapse_count += 1;
+        } else {
+            r.lapse_stake.sub(stake, &soc.book.pool, soc.h());
+            r.lapse_count -= 1;
+        }
+        self.put_roll(key, r, was_empty, soc.id, period);
+    }
+
+    /// Writes (or, when empty, deletes) the roll record of `period`, keeping its index bit (which
+    /// changes only when the record appears or disappears).
+    pub(super) fn put_roll(
+        &mut self,
+        key: Vec<u8>,
+        r: Roll,
+        was_empty: bool,
+        society: SocietyId,
+        period: u64,
+    ) {
+        let empty = r.is_empty();
+        if empty != was_empty {
+            let (word, bit) = (period / 64, 1u64 << (period % 64));
+            let bits = self.roll_bits(society, word);
+            let new_bits = if empty { bits & !bit } else { bits | bit };
+            let index_key = keys::roll_index(society, word);
+            if new_bits == 0 {
+                self.st.delete(&index_key);
+            } else {
+                put(self.st, index_key, &new_bits);
+            }
+        }
+        if empty {
+            self.st.delete(&key);
+        } else {
+            put(self.st, key, &r);
+        }
+    }
+
+    /// Changes a member: `f` sees them with their stake settled to now (and, if they have lapsed,
+    /// their karma zeroed) and may change stake, dues and pledge. Contribution karma of arrived
+    /// paid periods is credited; the society's totals, the lapse buckets, the delegate's
+    /// aggregate and both karma histories are kept in step.
+    pub(super) fn touch(
+        &mut self,
+        soc: &mut Soc,
+        who: &Address,
+        m: &mut Member,
+        f: impl FnOnce(&mut Member, &mut Soc) -> R<()>,
+    ) -> R<()> {
+        let h = soc.h();
+        let was_standing = m.in_good_standing(soc.now);
+        let old_lapse = m.lapse_at;
+        m.stake.settle(&soc.book.pool, soc.now, h);
+        let old = m.stake.clone();
+        if !was_standing {
+            m.stake.karma = 0;
+        }
+        f(m, soc)?;
+        let standing = m.in_good_standing(soc.now);
+        if standing {
+            credit_dues_karma(m, soc.now, h);
+        } else {
+            m.stake.karma = 0;
+        }
+        match (was_standing, standing) {
+            (true, true) => self.replace_standing(soc, &old, old_lapse, m),
+            (true, false) => self.leave_standing(soc, &old, old_lapse),
+            (false, true) => self.enter_standing(soc, m),
+            (false, false) => {}
+        }
+        if let Some(d) = m.delegate {
+            self.move_delegated(soc, &d, Some(&old), Some(&m.stake));
+        }
+        self.checkpoint(soc, who, Track::Own, &m.stake, m.delegate, m.lapse_at);
+        self.save_member(soc, who, m);
+        Ok(())
+    }
+
+    /// Replaces `remove` by `add` in the stake delegated to `delegate`.
+    pub(super) fn move_delegated(
+        &mut self,
+        soc: &Soc,
+        delegate: &Address,
+        remove: Option<&Stake>,
+        add: Option<&Stake>,
+    ) {
+        let key = keys::delegated(soc.id, delegate);
+        let mut agg: Stake = get(&*self.st, &key).unwrap_or_default();
+        agg.settle(&soc.book.pool, soc.now, soc.h());
+        if let Some(r) = remove {
+            agg.sub(r, &soc.book.pool, soc.h());
+        }
+        if let Some(a) = add {
+            agg.add(a, &soc.book.pool, soc.h());
+        }
+        self.checkpoint(soc, delegate, Track::Delegated, &agg, None, u64::MAX);
+        put(self.st, key, &agg);
+    }
+
+    /// Records `stake` as the value of `who`'s `track` at the end of the current period
+    /// (overwriting an earlier record of the same period: only the period's last state matters).
+    pub(super) fn checkpoint(
+        &mut self,
+        soc: &Soc,
+        who: &Address,
+        track: Track,
+        stake: &Stake,
+        delegate: Option<Address>,
+        lapse_at: u64,
+    ) {
+        let count_key = keys::checkpoint_count(soc.id, who, track);
+        let n: u64 = get(&*self.st, &count_key).unwrap_or(0);
+        let cp = Checkpoint {
+            period: soc.now,
+            stake: stake.clone(),
+            delegate,
+            lapse_at,
+        };
+        if n > 0 {
+            let last: Checkpoint =
+                get(&*self.st, &keys::checkpoint(soc.id, who, track, n - 1)).expect("counted");
+            if last.period == soc.now {
+                put(self.st, keys::checkpoint(soc.id, who, track, n - 1), &cp);
+                return;
+            }
+        }
+        put(self.st, keys::checkpoint(soc.id, who, track, n), &cp);
+        put(self.st, count_key, &(n + 1));
+    }
+
+    // -- membership ----------------------------------------------------------------------------
+}
