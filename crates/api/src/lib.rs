@@ -19,9 +19,8 @@ use axum::{Json, Router};
 use futures::Stream;
 use kassa_db::Reader;
 use kassa_node::{AdmitError, Node};
-use kassa_state::exec::get as state_get;
-use kassa_state::records::{Amendment, Asset, Request, VoteRecord};
-use kassa_state::{ScanStore, keys};
+use kassa_state::records::Asset;
+use kassa_state::view;
 use kassa_types::{Address, AmendmentId, AssetId, Hash, RequestId, SocietyId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -186,11 +185,12 @@ fn parse_hash(s: &str) -> Result<Hash, ApiError> {
     Ok(Hash(arr))
 }
 
-/// `?offset=&limit=` (limit at most [`PAGE_MAX`]).
+/// `?after=&limit=`: the page after the item whose id is `after` (the previous page's `next`),
+/// or the first page; `limit` at most [`PAGE_MAX`].
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Page {
-    #[serde(default)]
-    offset: usize,
+    after: Option<String>,
     limit: Option<usize>,
 }
 
@@ -198,6 +198,28 @@ impl Page {
     fn limit(&self) -> usize {
         self.limit.unwrap_or(PAGE_MAX).min(PAGE_MAX)
     }
+
+    /// The cursor as an id or address.
+    fn after<T>(&self, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+        self.after
+            .as_deref()
+            .map(|a| {
+                parse(a).ok_or_else(|| ApiError::bad("bad_cursor", format!("no item has id {a}")))
+            })
+            .transpose()
+    }
+}
+
+/// A list's JSON: the page's items and the cursor of the next page (`null` at the end).
+fn page_json<T>(
+    page: view::Page<T>,
+    cursor: impl Fn(&T) -> String,
+    item: impl Fn(&T) -> Value,
+) -> Json<Value> {
+    Json(json!({
+        "items": page.items.iter().map(item).collect::<Vec<_>>(),
+        "next": page.next().map(cursor),
+    }))
 }
 
 async fn status(State(node): State<Arc<Node>>) -> ApiResult {
@@ -291,23 +313,12 @@ async fn tx(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> ApiResul
 async fn account(State(node): State<Arc<Node>>, Path(address): Path<String>) -> ApiResult {
     let who = parse_address(&address)?;
     let r = reader(&node)?;
-    let mut prefix = vec![keys::BALANCE];
-    prefix.extend_from_slice(&who.0);
-    // KAS is held in the account record, every other asset under its own balance key.
-    let kas = kassa_state::exec::balance(&r, &who, AssetId::NATIVE);
-    let others = r.page(&prefix, 0, PAGE_MAX - usize::from(kas > 0));
-    let others = others.into_iter().map(|(k, v)| {
-        let asset = u64::from_be_bytes(k[33..41].try_into().expect("balance key"));
-        let amount: u64 = borsh::from_slice(&v).expect("balance");
-        (AssetId(asset), amount)
-    });
-    let balances: Vec<Value> = (kas > 0)
-        .then_some((AssetId::NATIVE, kas))
+    let balances: Vec<Value> = view::account(&r, &who, PAGE_MAX)
+        .balances
         .into_iter()
-        .chain(others)
         .map(|(asset, amount)| {
-            let meta: Option<Asset> = state_get(&r, &keys::asset(asset));
-            json!({"asset": asset.0, "symbol": meta.map(|a| a.symbol.to_string()), "amount": json::s(amount)})
+            let symbol = view::asset(&r, asset).map(|a| a.symbol.to_string());
+            json!({"asset": asset.0, "symbol": symbol, "amount": json::s(amount)})
         })
         .collect();
     let (nonce, next_nonce) = node.nonces(&who).map_err(ApiError::internal)?;
@@ -332,45 +343,35 @@ fn asset_json(id: u64, a: &Asset) -> Value {
 
 async fn assets(State(node): State<Arc<Node>>, Query(page): Query<Page>) -> ApiResult {
     let r = reader(&node)?;
-    let items: Vec<Value> = r
-        .page(&[keys::ASSET], page.offset, page.limit())
-        .into_iter()
-        .map(|(k, v)| {
-            asset_json(
-                u64::from_be_bytes(k[1..9].try_into().expect("asset key")),
-                &borsh::from_slice(&v).expect("asset"),
-            )
-        })
-        .collect();
-    Ok(Json(json!({"items": items})))
+    let after = page.after(|a| a.parse().ok().map(AssetId))?;
+    Ok(page_json(
+        view::assets(&r, after, page.limit()),
+        |(id, _)| id.0.to_string(),
+        |(id, a)| asset_json(id.0, a),
+    ))
 }
 
 async fn asset(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiResult {
     let r = reader(&node)?;
-    let a: Asset =
-        state_get(&r, &keys::asset(AssetId(id))).ok_or_else(|| ApiError::not_found("asset"))?;
+    let a = view::asset(&r, AssetId(id)).ok_or_else(|| ApiError::not_found("asset"))?;
     Ok(Json(asset_json(id, &a)))
 }
 
 async fn societies(State(node): State<Arc<Node>>, Query(page): Query<Page>) -> ApiResult {
     let r = reader(&node)?;
     let now = node.head().time_ms;
-    let items: Vec<Value> = r
-        .page(&[keys::SOCIETY], page.offset, page.limit())
-        .into_iter()
-        .filter_map(|(k, _)| {
-            let id = u64::from_be_bytes(k[1..9].try_into().expect("society key"));
-            let (meta, book) = kassa_state::view::society(&r, SocietyId(id))?;
-            Some(json::society(id, &meta, &book, now))
-        })
-        .collect();
-    Ok(Json(json!({"items": items})))
+    let after = page.after(|a| a.parse().ok().map(SocietyId))?;
+    Ok(page_json(
+        view::societies(&r, after, page.limit()),
+        |(id, _, _)| id.0.to_string(),
+        |(id, meta, book)| json::society(id.0, meta, book, now),
+    ))
 }
 
 async fn society(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiResult {
     let r = reader(&node)?;
-    let (meta, book) = kassa_state::view::society(&r, SocietyId(id))
-        .ok_or_else(|| ApiError::not_found("society"))?;
+    let (meta, book) =
+        view::society(&r, SocietyId(id)).ok_or_else(|| ApiError::not_found("society"))?;
     Ok(Json(json::society(id, &meta, &book, node.head().time_ms)))
 }
 
@@ -390,8 +391,8 @@ async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult {
     let r = reader(&node)?;
-    let (meta, _) = kassa_state::view::society(&r, SocietyId(id))
-        .ok_or_else(|| ApiError::not_found("society"))?;
+    let (meta, _) =
+        view::society(&r, SocietyId(id)).ok_or_else(|| ApiError::not_found("society"))?;
     let db = node.db();
     let time_at = |h: u64| -> Result<u64, ApiError> {
         Ok(db
@@ -414,13 +415,10 @@ async fn history(
     let span = head - lo;
     let mut heights: Vec<u64> = (0..points).map(|i| lo + span * i / (points - 1)).collect();
     heights.dedup();
-    let books = db
-        .values_at(&keys::book(SocietyId(id)), &heights)
-        .map_err(ApiError::internal)?;
+    let books = view::books_at(&**db, SocietyId(id), &heights).map_err(ApiError::internal)?;
     let mut items = Vec::with_capacity(heights.len());
-    for (h, bytes) in heights.into_iter().zip(books) {
-        let Some(bytes) = bytes else { continue };
-        let book: kassa_state::records::Book = borsh::from_slice(&bytes).expect("book");
+    for (h, book) in heights.into_iter().zip(books) {
+        let Some(book) = book else { continue };
         items.push(json!({
             "height": h,
             "time_ms": time_at(h)?,
@@ -440,18 +438,20 @@ async fn members(
     Query(page): Query<Page>,
 ) -> ApiResult {
     let r = reader(&node)?;
-    kassa_state::view::society(&r, SocietyId(id)).ok_or_else(|| ApiError::not_found("society"))?;
-    let now = node.head().time_ms;
-    let items: Vec<Value> = r
-        .page(&keys::members_of(SocietyId(id)), page.offset, page.limit())
-        .into_iter()
-        .filter_map(|(k, _)| {
-            let who = Address(k[9..41].try_into().expect("member key"));
-            let m = kassa_state::view::member(&r, SocietyId(id), &who, now)?;
-            Some(json::member(id, &who, &m))
-        })
-        .collect();
-    Ok(Json(json!({"items": items})))
+    let after = page.after(|a| a.parse::<Address>().ok())?;
+    let members = view::members(
+        &r,
+        SocietyId(id),
+        after.as_ref(),
+        page.limit(),
+        node.head().time_ms,
+    )
+    .ok_or_else(|| ApiError::not_found("society"))?;
+    Ok(page_json(
+        members,
+        |(who, _)| who.to_bech32(),
+        |(who, m)| json::member(id, who, m),
+    ))
 }
 
 async fn member(
@@ -460,7 +460,7 @@ async fn member(
 ) -> ApiResult {
     let who = parse_address(&address)?;
     let r = reader(&node)?;
-    let m = kassa_state::view::member(&r, SocietyId(id), &who, node.head().time_ms)
+    let m = view::member(&r, SocietyId(id), &who, node.head().time_ms)
         .ok_or_else(|| ApiError::not_found("member"))?;
     Ok(Json(json::member(id, &who, &m)))
 }
@@ -471,31 +471,23 @@ async fn society_requests(
     Query(page): Query<Page>,
 ) -> ApiResult {
     let r = reader(&node)?;
-    let (meta, _) = kassa_state::view::society(&r, SocietyId(id))
-        .ok_or_else(|| ApiError::not_found("society"))?;
+    let (meta, _) =
+        view::society(&r, SocietyId(id)).ok_or_else(|| ApiError::not_found("society"))?;
     let now_period = meta.period_at(node.head().time_ms);
-    // Requests are keyed by id across societies; newest first.
-    let items: Vec<Value> = r
-        .scan_prefix(&[keys::REQUEST])
-        .into_iter()
-        .rev()
-        .filter_map(|(k, v)| {
-            let rid = u64::from_be_bytes(k[1..9].try_into().expect("request key"));
-            let req: Request = borsh::from_slice(&v).expect("request");
-            (req.ballot.society == SocietyId(id)).then(|| json::request(rid, &req, now_period))
-        })
-        .skip(page.offset)
-        .take(page.limit())
-        .collect();
-    Ok(Json(json!({"items": items})))
+    let before = page.after(|a| a.parse().ok().map(RequestId))?;
+    let requests = view::requests(&r, SocietyId(id), before, page.limit())
+        .ok_or_else(|| ApiError::not_found("society"))?;
+    Ok(page_json(
+        requests,
+        |(rid, _)| rid.0.to_string(),
+        |(rid, req)| json::request(rid.0, req, now_period),
+    ))
 }
 
 async fn request(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiResult {
     let r = reader(&node)?;
-    let req = kassa_state::view::request(&r, RequestId(id))
-        .ok_or_else(|| ApiError::not_found("request"))?;
-    let (meta, _) =
-        kassa_state::view::society(&r, req.ballot.society).expect("requests belong to societies");
+    let req = view::request(&r, RequestId(id)).ok_or_else(|| ApiError::not_found("request"))?;
+    let (meta, _) = view::society(&r, req.ballot.society).expect("requests belong to societies");
     Ok(Json(json::request(
         id,
         &req,
@@ -509,24 +501,19 @@ async fn votes(
     Query(page): Query<Page>,
 ) -> ApiResult {
     let r = reader(&node)?;
-    kassa_state::view::request(&r, RequestId(id)).ok_or_else(|| ApiError::not_found("request"))?;
-    let prefix = &keys::vote(keys::BallotId::Request(RequestId(id)), &Address([0; 32]))[..10];
-    let items: Vec<Value> = r
-        .page(prefix, page.offset, page.limit())
-        .into_iter()
-        .map(|(k, v)| {
-            let voter = Address(k[10..42].try_into().expect("vote key"));
-            let vote: VoteRecord = borsh::from_slice(&v).expect("vote");
-            json!({"voter": json::addr(&voter), "approve": vote.approve, "percent": vote.percent, "weight": json::karma(vote.weight)})
-        })
-        .collect();
-    Ok(Json(json!({"items": items})))
+    let after = page.after(|a| a.parse::<Address>().ok())?;
+    let votes = view::votes(&r, RequestId(id), after.as_ref(), page.limit())
+        .ok_or_else(|| ApiError::not_found("request"))?;
+    Ok(page_json(
+        votes,
+        |(voter, _)| voter.to_bech32(),
+        |(voter, vote)| json!({"voter": json::addr(voter), "approve": vote.approve, "percent": vote.percent, "weight": json::karma(vote.weight)}),
+    ))
 }
 
 async fn amendment(State(node): State<Arc<Node>>, Path(id): Path<u64>) -> ApiResult {
     let r = reader(&node)?;
-    let a: Amendment = state_get(&r, &keys::amendment(AmendmentId(id)))
-        .ok_or_else(|| ApiError::not_found("amendment"))?;
+    let a = view::amendment(&r, AmendmentId(id)).ok_or_else(|| ApiError::not_found("amendment"))?;
     Ok(Json(json::amendment(id, &a)))
 }
 
@@ -635,7 +622,7 @@ async fn proof(
         "state_root": json::hash(&root),
         "block_hash": block.map(|b| json::hash(&b.header.hash())),
         "value": value.map(hex::encode),
-        "proof": hex::encode(borsh::to_vec(&proof).expect("encodes")),
+        "proof": hex::encode(kassa_db::encode_proof(&proof)),
     })))
 }
 
@@ -712,5 +699,5 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
 
 /// Decodes a proof returned by `/api/v1/proofs`.
 pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
-    borsh::from_slice(&hex::decode(hex_proof).ok()?).ok()
+    kassa_db::decode_proof(&hex::decode(hex_proof).ok()?)
 }

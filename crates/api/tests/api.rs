@@ -614,3 +614,56 @@ async fn a_preview_simulates_the_form_rules_and_refuses_what_is_too_large_or_mis
     let (s, _) = call(&n, "POST", "/api/v1/simulate", Some(unknown_knob)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn lists_page_by_cursor_from_the_last_item_and_refuse_a_bad_cursor_or_an_unknown_parameter()
+{
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path());
+    for i in 1..4u8 {
+        let create = Body::CreateSociety {
+            name: SocietyName::new(&format!("Society {i}")).unwrap(),
+            purpose: Purpose::new("Paging").unwrap(),
+            asset: AssetId::NATIVE,
+            rules: Rules::defaults(1_000, 10_000),
+            pledge: 1_000,
+        };
+        let (s, v) = submit(&n, &tx(&n, &key(i), 0, create)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    produce(&n);
+    // Walk the societies one at a time: each page's `next` is the cursor of the following one.
+    let mut seen = Vec::new();
+    let mut uri = "/api/v1/societies?limit=1".to_string();
+    loop {
+        let (s, page) = call(&n, "GET", &uri, None).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{page}");
+        seen.push(items[0]["id"].as_u64().unwrap());
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/api/v1/societies?limit=1&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [0, 1, 2]);
+    let (_, rest) = call(&n, "GET", "/api/v1/societies?after=0", None).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["next"], Value::Null);
+    let (_, members) = call(&n, "GET", "/api/v1/societies/1/members", None).await;
+    assert_eq!(members["items"][0]["address"], key(2).address().to_bech32());
+    let (_, requests) = call(&n, "GET", "/api/v1/societies/1/requests", None).await;
+    assert_eq!(requests, json!({"items": [], "next": null}));
+
+    for (uri, code) in [
+        ("/api/v1/societies?after=x", "bad_cursor"),
+        ("/api/v1/societies/0/members?after=kassa1nope", "bad_cursor"),
+        ("/api/v1/societies?offset=1", "bad_request"),
+    ] {
+        let (s, v) = call(&n, "GET", uri, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert_eq!(v["error"]["code"], code, "{uri}: {v}");
+    }
+    let (s, _) = call(&n, "GET", "/api/v1/societies/9/requests", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -286,10 +286,11 @@ async function societiesView(root) {
     field('society-search', 'Search societies', search),
     live(list, async (el) => {
       all = [];
-      for (let offset = 0; ; offset += 100) {
-        const page = (await api(`/societies?offset=${offset}&limit=100`)).items;
-        all.push(...page);
-        if (page.length < 100) break;
+      for (let after = null; ; ) {
+        const page = await api(`/societies?limit=100${after ? `&after=${after}` : ''}`);
+        all.push(...page.items);
+        if (!page.next) break;
+        after = page.next;
       }
       await show(el);
     }),

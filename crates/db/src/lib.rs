@@ -22,7 +22,8 @@ mod batch;
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, ValueHash, Version};
-use kassa_state::{Receipt, ScanStore, Store};
+use kassa_state::store::{KeyRange, take_in_order};
+use kassa_state::{Order, Receipt, ScanStore, Store};
 use kassa_types::{Block, BlockHeader, Hash};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sha2::Sha256;
@@ -57,8 +58,8 @@ const SCHEMA: &str = "schema";
 /// KAS balance (the tables are unchanged, the values they hold are not). 5: receipts 64 to a
 /// row, and the hash index keyed by the hash's first 8 bytes and the position. 6: membership,
 /// stake and checkpoint records write their counters as varints (the values change, the tables
-/// do not).
-const SCHEMA_VERSION: u32 = 7;
+/// do not). 7: protocol version 2's records. 8: the index of each society's requests (`l` keys).
+const SCHEMA_VERSION: u32 = 8;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
@@ -537,6 +538,23 @@ pub fn verify_proof(state_root: &Hash, key: &[u8], value: Option<&[u8]>, proof: 
         .is_ok()
 }
 
+impl kassa_state::view::Versions for Db {
+    type Error = DbError;
+    fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        Db::values_at(self, key, heights)
+    }
+}
+
+/// A proof as bytes, for the wire (the Borsh encoding of the `jmt` proof).
+pub fn encode_proof(proof: &Proof) -> Vec<u8> {
+    borsh::to_vec(proof).expect("a proof encodes")
+}
+
+/// A proof from the bytes of [`encode_proof`]; `None` if they are not one.
+pub fn decode_proof(bytes: &[u8]) -> Option<Proof> {
+    borsh::from_slice(bytes).ok()
+}
+
 /// A read snapshot of the state.
 #[derive(Debug)]
 pub struct Reader {
@@ -556,22 +574,6 @@ impl Store for Reader {
     }
 }
 
-impl Reader {
-    /// At most `limit` entries whose key starts with `prefix`, after skipping `offset` of them,
-    /// in key order. Reads only what it returns (plus the skipped keys), never the whole range.
-    pub fn page(&self, prefix: &[u8], offset: usize, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.state
-            .range(prefix..)
-            .expect("database read")
-            .map(|item| item.expect("database read"))
-            .take_while(|(k, _)| k.value().starts_with(prefix))
-            .skip(offset)
-            .take(limit)
-            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
-            .collect()
-    }
-}
-
 impl ScanStore for Reader {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
@@ -583,6 +585,27 @@ impl ScanStore for Reader {
             out.push((k.value().to_vec(), v.value().to_vec()));
         }
         out
+    }
+
+    fn page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(range) = KeyRange::new(prefix, after, order) else {
+            return Vec::new();
+        };
+        let entries = self
+            .state
+            .range::<&[u8]>(range.bounds())
+            .expect("database read")
+            .map(|item| {
+                let (k, v) = item.expect("database read");
+                (k.value().to_vec(), v.value().to_vec())
+            });
+        take_in_order(entries, order, limit)
     }
 }
 

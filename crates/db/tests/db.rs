@@ -2,7 +2,7 @@
 
 use kassa_db::{Db, DbError, Durability, verify_proof};
 use kassa_state::testkit::SplitMix;
-use kassa_state::{Genesis, MemStore, ScanStore, Store};
+use kassa_state::{Genesis, MemStore, Order, ScanStore, Store};
 use kassa_types::tx::ChainId;
 use kassa_types::{Hash, SecretKey};
 use std::collections::BTreeMap;
@@ -125,7 +125,7 @@ fn the_same_genesis_gives_the_same_root_in_any_database() {
 }
 
 #[test]
-fn a_page_reads_only_its_prefix_from_the_offset_up_to_the_limit() {
+fn a_page_reads_only_its_prefix_from_just_past_the_cursor_up_to_the_limit_either_way() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("kassa.redb")).unwrap();
     let w: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0u8..10)
@@ -138,17 +138,50 @@ fn a_page_reads_only_its_prefix_from_the_offset_up_to_the_limit() {
     db.commit_block(&db.prepare(0, w).unwrap(), None, &[], 0)
         .unwrap();
     let r = db.reader().unwrap();
-    let page = r.page(b"m", 3, 4);
+    let ids = |page: Vec<(Vec<u8>, Vec<u8>)>| page.iter().map(|(k, _)| k[1]).collect::<Vec<_>>();
     assert_eq!(
-        page.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(),
+        ids(r.page(b"m", None, Order::Ascending, 4)),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        ids(r.page(b"m", Some(&[b'm', 2]), Order::Ascending, 4)),
         vec![3, 4, 5, 6]
     );
     assert_eq!(
-        r.page(b"m", 8, 100).len(),
-        2,
+        ids(r.page(b"m", Some(&[b'm', 7]), Order::Ascending, 100)),
+        vec![8, 9],
         "stops at the end of the prefix"
     );
-    assert!(r.page(b"m", 10, 5).is_empty());
+    assert!(
+        r.page(b"m", Some(&[b'm', 9]), Order::Ascending, 5)
+            .is_empty()
+    );
+    assert_eq!(ids(r.page(b"m", None, Order::Descending, 3)), vec![9, 8, 7]);
+    assert_eq!(
+        ids(r.page(b"m", Some(&[b'm', 2]), Order::Descending, 5)),
+        vec![1, 0],
+        "stops at the start of the prefix"
+    );
+    // A cursor outside the prefix reads nothing outside it.
+    assert_eq!(
+        ids(r.page(b"m", Some(b"a"), Order::Ascending, 2)),
+        vec![0, 1]
+    );
+    assert!(r.page(b"m", Some(b"n"), Order::Ascending, 2).is_empty());
+    assert!(r.page(b"m", Some(b"a"), Order::Descending, 2).is_empty());
+    // The in-memory store pages exactly like the database.
+    let mut mem = MemStore::new();
+    for (k, v) in r.scan_prefix(b"") {
+        kassa_state::StoreMut::put(&mut mem, k, v);
+    }
+    for order in [Order::Ascending, Order::Descending] {
+        for after in [None, Some(&b"m\x04"[..]), Some(b"a"), Some(b"z")] {
+            assert_eq!(
+                r.page(b"m", after, order, 3),
+                mem.page(b"m", after, order, 3)
+            );
+        }
+    }
 }
 
 #[test]
@@ -329,8 +362,11 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     // Schema 6: protocol version 1's state records.
     set_schema(Some(6));
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 6 })));
-    // Nothing was changed: back at schema 7, the same head and state.
+    // Schema 7: no index of a society's requests.
     set_schema(Some(7));
+    assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 7 })));
+    // Nothing was changed: back at schema 8, the same head and state.
+    set_schema(Some(8));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));

@@ -470,9 +470,9 @@ fn find_asset(c: &Client, symbol_or_id: &str) -> Result<(AssetId, u8, String)> {
             a["symbol"].as_str().unwrap_or("").into(),
         ));
     }
-    let mut offset = 0;
+    let mut after = String::new();
     loop {
-        let page = c.get(&format!("/api/v1/assets?offset={offset}"))?;
+        let page = c.get(&format!("/api/v1/assets?limit=100{after}"))?;
         let items = page["items"].as_array().cloned().unwrap_or_default();
         if let Some(a) = items.iter().find(|a| a["symbol"] == symbol_or_id) {
             return Ok((
@@ -481,10 +481,10 @@ fn find_asset(c: &Client, symbol_or_id: &str) -> Result<(AssetId, u8, String)> {
                 symbol_or_id.into(),
             ));
         }
-        if items.len() < 100 {
-            bail!("no asset with symbol {symbol_or_id}");
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => bail!("no asset with symbol {symbol_or_id}"),
         }
-        offset += items.len();
     }
 }
 

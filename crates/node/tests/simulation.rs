@@ -304,7 +304,7 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
         .into_iter()
         .map(|(k, v)| {
             (
-                RequestId(u64::from_be_bytes(k[1..9].try_into().unwrap())),
+                keys::parse_request(&k).unwrap(),
                 borsh::from_slice(&v).unwrap(),
             )
         })

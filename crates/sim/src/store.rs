@@ -3,7 +3,8 @@
 //! key appears or disappears, for the audit's prefix scans. The hash map's iteration order is
 //! never observed, so the state machine runs on it exactly as on the node's database.
 
-use kassa_state::{ScanStore, Store, StoreMut};
+use kassa_state::store::{KeyRange, take_in_order};
+use kassa_state::{Order, ScanStore, Store, StoreMut};
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
@@ -44,6 +45,23 @@ impl ScanStore for SimStore {
             .take_while(|k| k.starts_with(prefix))
             .map(|k| (k.to_vec(), self.map[k].to_vec()))
             .collect()
+    }
+
+    fn page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(range) = KeyRange::new(prefix, after, order) else {
+            return Vec::new();
+        };
+        let entries = self
+            .keys
+            .range::<[u8], _>(range.bounds())
+            .map(|k| (k.to_vec(), self.map[k].to_vec()));
+        take_in_order(entries, order, limit)
     }
 }
 

@@ -272,11 +272,11 @@ fn a_benefit_the_funds_cannot_carry_is_reported_as_ruin_from_the_period_it_is_ap
 }
 
 #[test]
-fn the_readme_shows_what_the_bread_fund_preset_prints_and_its_chart() {
+fn the_simulator_guide_shows_what_the_bread_fund_preset_prints_and_its_chart() {
     let r = run(&Scenario::preset("broodfonds").unwrap(), 1);
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../docs/simulator.md");
     for line in r.sentences() {
-        assert!(readme.contains(&line), "README.md lacks: {line}");
+        assert!(readme.contains(&line), "docs/simulator.md lacks: {line}");
     }
     let svg = kassa_sim::chart::charts(&r).swap_remove(0).1;
     assert_eq!(include_str!("../../../docs/img/broodfonds-funds.svg"), svg);

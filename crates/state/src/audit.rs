@@ -59,12 +59,9 @@ fn fail<T>(invariant: u8, detail: String) -> Result<T, Violation> {
     Err(Violation { invariant, detail })
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
-}
-
-fn addr_at(bytes: &[u8], at: usize) -> Address {
-    Address(bytes[at..at + 32].try_into().expect("32 bytes"))
+/// What a key of the scanned prefix names (the scan returns only keys the state machine built).
+fn named<T>(parsed: Option<T>) -> T {
+    parsed.expect("the state holds only keys this code built")
 }
 
 fn decode<T: borsh::BorshDeserialize>(v: &[u8]) -> T {
@@ -77,7 +74,7 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
     // Accounts: nonces (only a used account has one to keep) and KAS balances.
     let mut nonces = BTreeMap::new();
     for (k, v) in st.scan_prefix(&[keys::ACCOUNT]) {
-        let who = addr_at(&k, 1);
+        let who = named(keys::parse_account(&k));
         let acc: Account = decode(&v);
         if acc == Account::default() {
             return fail(3, format!("empty account record stored for {who}"));
@@ -96,22 +93,16 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
         }
     }
     for (k, v) in st.scan_prefix(&[keys::BALANCE]) {
-        let asset = AssetId(u64_at(&k, 33));
+        let (who, asset) = named(keys::parse_balance(&k));
         let amount: u64 = decode(&v);
         if asset == AssetId::NATIVE {
             return fail(
                 3,
-                format!(
-                    "KAS balance of {} stored outside its account",
-                    addr_at(&k, 1)
-                ),
+                format!("KAS balance of {who} stored outside its account"),
             );
         }
         if amount == 0 {
-            return fail(
-                3,
-                format!("zero balance stored for {} {asset}", addr_at(&k, 1)),
-            );
+            return fail(3, format!("zero balance stored for {who} {asset}"));
         }
         *held.entry(asset).or_default() += u128::from(amount);
     }
@@ -127,9 +118,15 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
             .rolled
     };
     for (k, v) in st.scan_prefix(&[keys::REQUEST]) {
-        let id = RequestId(u64_at(&k, 1));
+        let id = named(keys::parse_request(&k));
         let r: Request = decode(&v);
         let society = r.ballot.society;
+        if get::<Address>(st, &keys::society_request(society, id)) != Some(r.requester) {
+            return fail(
+                3,
+                format!("{id} is missing from the index of {society}'s requests"),
+            );
+        }
         let paid_total = u128::from(r.paid) + u128::from(r.gifted);
         if paid_total > u128::from(r.approved) {
             return fail(
@@ -199,6 +196,13 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
         }
         requests.insert(id, (r.paid, r.gifted, r.status));
     }
+    let indexed = st.scan_prefix(&[keys::SOCIETY_REQUEST]).len();
+    if indexed != requests.len() {
+        return fail(
+            3,
+            format!("{indexed} entries index {} requests", requests.len()),
+        );
+    }
     if let Some(((society, who), n)) = in_progress.iter().find(|(_, n)| **n > 1) {
         return fail(
             7,
@@ -207,7 +211,7 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
     }
 
     for (k, v) in st.scan_prefix(&[keys::SOCIETY]) {
-        let id = SocietyId(u64_at(&k, 1));
+        let id = named(keys::parse_society(&k));
         let meta: Society = decode(&v);
         let book: Book = get(st, &keys::book(id)).expect("every society has a book");
         let now = book.rolled;
@@ -288,7 +292,7 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
     }
 
     for (k, v) in st.scan_prefix(&[keys::ASSET]) {
-        let id = AssetId(u64_at(&k, 1));
+        let id = named(keys::parse_asset(&k));
         let a: Asset = decode(&v);
         let h = held.remove(&id).unwrap_or(0);
         if h != u128::from(a.supply) {

@@ -44,6 +44,8 @@ pub const ROLL: u8 = b'r';
 pub const BENEFIT_INDEX: u8 = b'i';
 /// Prefix of the bitmaps of which periods have a roll record (64 periods a word).
 pub const ROLL_INDEX: u8 = b'j';
+/// Prefix of the index of a society's requests (value: the requester).
+pub const SOCIETY_REQUEST: u8 = b'l';
 
 /// Which karma history a checkpoint belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +103,7 @@ pub fn book(id: SocietyId) -> Vec<u8> {
 pub fn member(s: SocietyId, a: &Address) -> Vec<u8> {
     key(MEMBER, &[&s.0.to_be_bytes(), &a.0])
 }
-/// Prefix of every membership of a society (auditor only).
+/// Prefix of every membership of a society.
 pub fn members_of(s: SocietyId) -> Vec<u8> {
     key(MEMBER, &[&s.0.to_be_bytes()])
 }
@@ -120,6 +122,18 @@ pub fn delegated(s: SocietyId, a: &Address) -> Vec<u8> {
 pub fn request(id: RequestId) -> Vec<u8> {
     key(REQUEST, &[&id.0.to_be_bytes()])
 }
+/// A society's request in the index of its requests (ids grow, so key order is filing order).
+pub fn society_request(s: SocietyId, id: RequestId) -> Vec<u8> {
+    key(SOCIETY_REQUEST, &[&s.0.to_be_bytes(), &id.0.to_be_bytes()])
+}
+/// Prefix of the index of a society's requests.
+pub fn requests_of(s: SocietyId) -> Vec<u8> {
+    key(SOCIETY_REQUEST, &[&s.0.to_be_bytes()])
+}
+/// Prefix of an account's balances of assets other than KAS.
+pub fn balances_of(a: &Address) -> Vec<u8> {
+    key(BALANCE, &[&a.0])
+}
 pub fn queue(s: SocietyId, seq: u64) -> Vec<u8> {
     key(QUEUE, &[&s.0.to_be_bytes(), &seq.to_be_bytes()])
 }
@@ -135,6 +149,10 @@ fn ballot_bytes(b: BallotId) -> [u8; 9] {
 pub fn vote(b: BallotId, voter: &Address) -> Vec<u8> {
     key(VOTE, &[&ballot_bytes(b), &voter.0])
 }
+/// Prefix of every vote on a ballot.
+pub fn votes_on(b: BallotId) -> Vec<u8> {
+    key(VOTE, &[&ballot_bytes(b)])
+}
 pub fn vote_override(b: BallotId, delegate: &Address) -> Vec<u8> {
     key(OVERRIDE, &[&ballot_bytes(b), &delegate.0])
 }
@@ -149,4 +167,95 @@ pub fn benefit_index(s: SocietyId, period: u64) -> Vec<u8> {
 }
 pub fn roll_index(s: SocietyId, word: u64) -> Vec<u8> {
     key(ROLL_INDEX, &[&s.0.to_be_bytes(), &word.to_be_bytes()])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing: what a key names. `None` when the key is not of that kind.
+
+fn u64_at(k: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(k.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn address_at(k: &[u8], at: usize) -> Option<Address> {
+    Some(Address(k.get(at..at + 32)?.try_into().ok()?))
+}
+
+/// Whether `k` is `prefix` followed by exactly `len` bytes.
+fn shaped(k: &[u8], prefix: u8, len: usize) -> bool {
+    k.len() == 1 + len && k[0] == prefix
+}
+
+/// The account an [`account`] key names.
+pub fn parse_account(k: &[u8]) -> Option<Address> {
+    shaped(k, ACCOUNT, 32).then(|| address_at(k, 1))?
+}
+/// The account and asset a [`balance`] key names.
+pub fn parse_balance(k: &[u8]) -> Option<(Address, AssetId)> {
+    shaped(k, BALANCE, 40).then(|| Some((address_at(k, 1)?, AssetId(u64_at(k, 33)?))))?
+}
+/// The asset an [`asset`] key names.
+pub fn parse_asset(k: &[u8]) -> Option<AssetId> {
+    shaped(k, ASSET, 8).then(|| u64_at(k, 1).map(AssetId))?
+}
+/// The society a [`society`] key names.
+pub fn parse_society(k: &[u8]) -> Option<SocietyId> {
+    shaped(k, SOCIETY, 8).then(|| u64_at(k, 1).map(SocietyId))?
+}
+/// The society and member a [`member`] key names.
+pub fn parse_member(k: &[u8]) -> Option<(SocietyId, Address)> {
+    shaped(k, MEMBER, 40).then(|| Some((SocietyId(u64_at(k, 1)?), address_at(k, 9)?)))?
+}
+/// The request a [`request`] key names.
+pub fn parse_request(k: &[u8]) -> Option<RequestId> {
+    shaped(k, REQUEST, 8).then(|| u64_at(k, 1).map(RequestId))?
+}
+/// The society and request a [`society_request`] key names.
+pub fn parse_society_request(k: &[u8]) -> Option<(SocietyId, RequestId)> {
+    shaped(k, SOCIETY_REQUEST, 16)
+        .then(|| Some((SocietyId(u64_at(k, 1)?), RequestId(u64_at(k, 9)?))))?
+}
+/// The ballot and voter a [`vote`] key names.
+pub fn parse_vote(k: &[u8]) -> Option<(BallotId, Address)> {
+    if !shaped(k, VOTE, 41) {
+        return None;
+    }
+    let id = u64_at(k, 2)?;
+    let ballot = match k[1] {
+        0 => BallotId::Request(RequestId(id)),
+        1 => BallotId::Amendment(AmendmentId(id)),
+        _ => return None,
+    };
+    Some((ballot, address_at(k, 10)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_parses_back_to_what_built_it_and_nothing_else_does() {
+        let a = Address([7; 32]);
+        let (s, r) = (SocietyId(3), RequestId(u64::MAX - 1));
+        assert_eq!(parse_account(&account(&a)), Some(a));
+        assert_eq!(
+            parse_balance(&balance(&a, AssetId(9))),
+            Some((a, AssetId(9)))
+        );
+        assert_eq!(parse_asset(&asset(AssetId(4))), Some(AssetId(4)));
+        assert_eq!(parse_society(&society(s)), Some(s));
+        assert_eq!(parse_member(&member(s, &a)), Some((s, a)));
+        assert_eq!(parse_request(&request(r)), Some(r));
+        assert_eq!(parse_society_request(&society_request(s, r)), Some((s, r)));
+        for b in [BallotId::Request(r), BallotId::Amendment(AmendmentId(2))] {
+            assert_eq!(parse_vote(&vote(b, &a)), Some((b, a)));
+            assert!(vote(b, &a).starts_with(&votes_on(b)));
+        }
+        assert!(society_request(s, r).starts_with(&requests_of(s)));
+        assert!(balance(&a, AssetId(9)).starts_with(&balances_of(&a)));
+        // A key of another kind, or cut short, names nothing.
+        assert_eq!(parse_society(&book(s)), None);
+        assert_eq!(parse_member(&member(s, &a)[..40]), None);
+        assert_eq!(parse_request(&society_request(s, r)), None);
+        assert_eq!(parse_vote(&vote_override(BallotId::Request(r), &a)), None);
+    }
 }

@@ -33,4 +33,4 @@ pub use exec::{
     BlockContext, BlockError, Genesis, Outcome, Receipt, apply_block, apply_tx, apply_tx_with,
     begin_block, check_stateless, decode_tx, end_block, init_genesis,
 };
-pub use store::{MemStore, Overlay, ScanStore, Store, StoreMut};
+pub use store::{MemStore, Order, Overlay, ScanStore, Store, StoreMut};

@@ -1,5 +1,5 @@
 //! The storage seam. The state machine reads and writes opaque byte keys through [`Store`]; the
-//! embedded database of the node (Part 2) is one implementation, [`MemStore`] another (tests,
+//! node's embedded database is one implementation, [`MemStore`] another (tests,
 //! simulations). [`Overlay`] buffers one transaction's writes so that a failed transaction can be
 //! dropped whole: nothing it wrote reaches the store.
 
@@ -22,11 +22,92 @@ pub trait StoreMut: Store {
     fn delete(&mut self, key: &[u8]);
 }
 
-/// Ordered iteration, for the auditor and the state root (not used by transaction execution, so a
-/// store that cannot iterate cheaply can still run the state machine).
+/// Ordered iteration, for the auditor, the state root and lists (not used by transaction
+/// execution, so a store that cannot iterate cheaply can still run the state machine).
 pub trait ScanStore: Store {
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
+
+    /// At most `limit` entries whose key starts with `prefix`, in `order`, from just past the key
+    /// `after` (the last key of the previous page) or from the first. Reads only what it returns.
+    fn page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)>;
+}
+
+/// Which way a list runs through key order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+/// The keys a [`ScanStore::page`] covers: those starting with a prefix, strictly past a cursor.
+#[derive(Debug)]
+pub struct KeyRange {
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// The range of a page, or `None` when it is empty (a cursor at or past the prefix's end).
+    pub fn new(prefix: &[u8], after: Option<&[u8]>, order: Order) -> Option<KeyRange> {
+        // The first key past every key starting with `prefix` (none if the prefix is all 0xff).
+        let prefix_end = prefix.iter().rposition(|b| *b != u8::MAX).map(|i| {
+            let mut end = prefix[..=i].to_vec();
+            end[i] += 1;
+            end
+        });
+        let end_bound = |end: Option<Vec<u8>>| end.map_or(Bound::Unbounded, Bound::Excluded);
+        let (start, end) = match (order, after) {
+            (Order::Ascending, Some(a)) if a >= prefix => {
+                if prefix_end.as_deref().is_some_and(|e| a >= e) {
+                    return None;
+                }
+                (Bound::Excluded(a.to_vec()), end_bound(prefix_end))
+            }
+            (Order::Descending, Some(a)) if prefix_end.as_deref().is_none_or(|e| a < e) => {
+                if a <= prefix {
+                    return None;
+                }
+                (
+                    Bound::Included(prefix.to_vec()),
+                    Bound::Excluded(a.to_vec()),
+                )
+            }
+            _ => (Bound::Included(prefix.to_vec()), end_bound(prefix_end)),
+        };
+        Some(KeyRange { start, end })
+    }
+
+    /// The bounds, for `BTreeMap::range` and database ranges.
+    pub fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (as_ref(&self.start), as_ref(&self.end))
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k),
+        Bound::Excluded(k) => Bound::Excluded(k),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The first `limit` items of a double-ended range, in `order`.
+pub fn take_in_order<T>(
+    items: impl DoubleEndedIterator<Item = T>,
+    order: Order,
+    limit: usize,
+) -> Vec<T> {
+    match order {
+        Order::Ascending => items.take(limit).collect(),
+        Order::Descending => items.rev().take(limit).collect(),
+    }
 }
 
 /// State in a `BTreeSet` of entries, each key and value in one allocation: deterministic
@@ -166,6 +247,23 @@ impl ScanStore for MemStore {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect()
+    }
+
+    fn page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(range) = KeyRange::new(prefix, after, order) else {
+            return Vec::new();
+        };
+        let entries = self.map.range::<[u8], _>(range.bounds()).map(|e| {
+            let (k, v) = e.split();
+            (k.to_vec(), v.to_vec())
+        });
+        take_in_order(entries, order, limit)
     }
 }
 

@@ -1,12 +1,204 @@
-//! Read-only derived views: what a member, society or request looks like at a given block time.
-//! Used by tests, the auditor and the API; never by execution.
+//! The read side: typed queries over the state, for the API, the CLI, the simulator and tests;
+//! never used by execution. Records come back decoded, members with their standing, balance and
+//! karma derived at a block time, and lists a page at a time with a key-based cursor (the id of
+//! the last item of the previous page), so a page costs what it returns whatever the state's
+//! size. Keys are built and parsed only in [`crate::keys`].
 
-use crate::exec::{credit_dues_karma, get, karma_at_period_start};
-use crate::keys::{self, Track};
+use crate::exec::{self, credit_dues_karma, get, karma_at_period_start};
+use crate::keys::{self, BallotId, Track};
 use crate::pool::KARMA_FRACTION_BITS;
-use crate::records::{Book, Member, MemberStatus, Request, Society};
-use crate::store::Store;
-use kassa_types::{Address, RequestId, SocietyId};
+use crate::records::{Amendment, Asset, Book, Member, MemberStatus, Request, Society, VoteRecord};
+use crate::store::{Order, ScanStore, Store};
+use kassa_types::{Address, AmendmentId, AssetId, RequestId, SocietyId};
+
+/// One page of a list, and whether another follows (ask again with the last item's id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// The last item, whose id is the cursor of the next page (when there is one).
+    pub fn next(&self) -> Option<&T> {
+        self.more.then(|| self.items.last()).flatten()
+    }
+}
+
+/// A page of the entries under `prefix`, each read by `item` (which may skip an entry).
+fn list<T>(
+    st: &impl ScanStore,
+    prefix: &[u8],
+    after: Option<Vec<u8>>,
+    order: Order,
+    limit: usize,
+    mut item: impl FnMut(&[u8], &[u8]) -> Option<T>,
+) -> Page<T> {
+    let mut entries = st.page(prefix, after.as_deref(), order, limit.saturating_add(1));
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    Page {
+        items: entries.iter().filter_map(|(k, v)| item(k, v)).collect(),
+        more,
+    }
+}
+
+/// Decodes a value this code stored.
+fn decoded<T: borsh::BorshDeserialize>(v: &[u8]) -> T {
+    borsh::from_slice(v).expect("state holds only values this code wrote")
+}
+
+/// An account: its next nonce and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountView {
+    pub nonce: u64,
+    /// Non-zero balances, KAS first, then other assets by id (at most the limit asked for).
+    pub balances: Vec<(AssetId, u64)>,
+}
+
+/// An account and up to `limit` of its balances.
+pub fn account(st: &impl ScanStore, who: &Address, limit: usize) -> AccountView {
+    let acc = exec::account(st, who);
+    let kas = (acc.kas > 0).then_some((AssetId::NATIVE, acc.kas));
+    let others = st
+        .page(
+            &keys::balances_of(who),
+            None,
+            Order::Ascending,
+            limit.saturating_sub(usize::from(kas.is_some())),
+        )
+        .into_iter()
+        .filter_map(|(k, v)| Some((keys::parse_balance(&k)?.1, decoded(&v))));
+    AccountView {
+        nonce: acc.nonce,
+        balances: kas.into_iter().chain(others).take(limit).collect(),
+    }
+}
+
+/// An asset.
+pub fn asset(st: &impl Store, id: AssetId) -> Option<Asset> {
+    get(st, &keys::asset(id))
+}
+
+/// Assets by id, after `after`.
+pub fn assets(st: &impl ScanStore, after: Option<AssetId>, limit: usize) -> Page<(AssetId, Asset)> {
+    list(
+        st,
+        &[keys::ASSET],
+        after.map(keys::asset),
+        Order::Ascending,
+        limit,
+        |k, v| Some((keys::parse_asset(k)?, decoded(v))),
+    )
+}
+
+/// Societies by id, after `after`, with their books.
+pub fn societies(
+    st: &impl ScanStore,
+    after: Option<SocietyId>,
+    limit: usize,
+) -> Page<(SocietyId, Society, Book)> {
+    list(
+        st,
+        &[keys::SOCIETY],
+        after.map(keys::society),
+        Order::Ascending,
+        limit,
+        |k, v| {
+            let id = keys::parse_society(k)?;
+            Some((id, decoded(v), get(st, &keys::book(id))?))
+        },
+    )
+}
+
+/// A society's members by address, after `after`, as of block time `now_ms`; `None` for an
+/// unknown society.
+pub fn members(
+    st: &impl ScanStore,
+    id: SocietyId,
+    after: Option<&Address>,
+    limit: usize,
+    now_ms: u64,
+) -> Option<Page<(Address, MemberView)>> {
+    society(st, id)?;
+    Some(list(
+        st,
+        &keys::members_of(id),
+        after.map(|a| keys::member(id, a)),
+        Order::Ascending,
+        limit,
+        |k, _| {
+            let (_, who) = keys::parse_member(k)?;
+            Some((who, member(st, id, &who, now_ms)?))
+        },
+    ))
+}
+
+/// A society's requests and applications, newest first, filed before `before`; `None` for an
+/// unknown society. Reads the society's own index, never other societies' requests.
+pub fn requests(
+    st: &impl ScanStore,
+    id: SocietyId,
+    before: Option<RequestId>,
+    limit: usize,
+) -> Option<Page<(RequestId, Request)>> {
+    society(st, id)?;
+    Some(list(
+        st,
+        &keys::requests_of(id),
+        before.map(|r| keys::society_request(id, r)),
+        Order::Descending,
+        limit,
+        |k, _| {
+            let (_, rid) = keys::parse_society_request(k)?;
+            Some((rid, request(st, rid)?))
+        },
+    ))
+}
+
+/// The votes on a request or application by voter address, after `after`; `None` for an unknown
+/// request.
+pub fn votes(
+    st: &impl ScanStore,
+    id: RequestId,
+    after: Option<&Address>,
+    limit: usize,
+) -> Option<Page<(Address, VoteRecord)>> {
+    request(st, id)?;
+    let ballot = BallotId::Request(id);
+    Some(list(
+        st,
+        &keys::votes_on(ballot),
+        after.map(|a| keys::vote(ballot, a)),
+        Order::Ascending,
+        limit,
+        |k, v| Some((keys::parse_vote(k)?.1, decoded(v))),
+    ))
+}
+
+/// An amendment.
+pub fn amendment(st: &impl Store, id: AmendmentId) -> Option<Amendment> {
+    get(st, &keys::amendment(id))
+}
+
+/// A store that keeps every version of the state (the node's database).
+pub trait Versions {
+    type Error;
+    /// The values under `key` at each of `heights`.
+    fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>, Self::Error>;
+}
+
+/// A society's book at each of `heights` (`None` where it did not exist yet).
+pub fn books_at<V: Versions>(
+    v: &V,
+    id: SocietyId,
+    heights: &[u64],
+) -> Result<Vec<Option<Book>>, V::Error> {
+    Ok(v.values_at(&keys::book(id), heights)?
+        .into_iter()
+        .map(|b| b.map(|b| decoded(&b)))
+        .collect())
+}
 
 /// A member as of a block time.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -71,7 +71,7 @@ fn members(chain: &Chain, soc: SocietyId) -> Vec<Address> {
         .into_iter()
         .map(|(k, v)| {
             let _: Member = borsh::from_slice(&v).unwrap();
-            Address(k[9..41].try_into().unwrap())
+            kassa_state::keys::parse_member(&k).unwrap().1
         })
         .collect()
 }
@@ -103,7 +103,7 @@ fn requests_in(chain: &Chain, approved: bool) -> Vec<RequestId> {
         .scan_prefix(&[kassa_state::keys::REQUEST])
         .into_iter()
         .filter(|(_, v)| borsh::from_slice::<Request>(v).unwrap().status == want)
-        .map(|(k, _)| RequestId(u64::from_be_bytes(k[1..9].try_into().unwrap())))
+        .map(|(k, _)| kassa_state::keys::parse_request(&k).unwrap())
         .collect()
 }
 

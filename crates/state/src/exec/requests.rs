@@ -177,6 +177,7 @@ impl<S: StoreMut> Ex<'_, S> {
             );
         }
         put(self.st, keys::request(id), &req);
+        put(self.st, keys::society_request(soc.id, id), &self.signer);
         id
     }
 
