@@ -4,6 +4,7 @@
 mod amount;
 mod audit;
 mod bench;
+mod cli;
 mod client;
 mod follower;
 mod genesis;
@@ -11,7 +12,6 @@ mod node;
 mod simulate;
 mod testnet;
 mod wallet;
-mod wallet_cli;
 
 use clap::{Args, Parser, Subcommand};
 use kassa_types::{Rejection, SignedTransaction};
@@ -34,7 +34,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    common: wallet_cli::Common,
+    common: cli::Common,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,12 +46,12 @@ enum Command {
     Testnet(TestnetCmd),
     /// Keys in the encrypted keystore.
     #[command(subcommand)]
-    Keys(wallet_cli::KeysCmd),
+    Keys(cli::KeysCmd),
     /// Sign and send a transaction.
-    Tx(Box<wallet_cli::TxArgs>),
+    Tx(Box<cli::TxArgs>),
     /// Read the chain.
     #[command(subcommand)]
-    Query(wallet_cli::QueryCmd),
+    Query(cli::QueryCmd),
     /// Development chains: get KAS from the faucet.
     Faucet {
         /// Address or key name.
@@ -202,10 +202,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Node(args) => run_node(args),
         Command::Testnet(cmd) => run_testnet(cmd),
-        Command::Keys(cmd) => wallet_cli::keys(cmd, &cli.common),
-        Command::Tx(args) => wallet_cli::tx(*args, &cli.common),
-        Command::Query(cmd) => wallet_cli::query(cmd, &cli.common),
-        Command::Faucet { who } => wallet_cli::faucet(&who, &cli.common),
+        Command::Keys(cmd) => cli::keys(cmd, &cli.common),
+        Command::Tx(args) => cli::tx(*args, &cli.common),
+        Command::Query(cmd) => cli::query(cmd, &cli.common),
+        Command::Faucet { who } => cli::faucet(&who, &cli.common),
         Command::Audit { data_dir, genesis } => run_audit(data_dir, genesis, &cli.common),
         Command::Bench(a) => {
             if std::env::var_os("KASSA_LOG").is_some() {
@@ -269,7 +269,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 fn run_audit(
     data_dir: Option<PathBuf>,
     genesis: Option<PathBuf>,
-    common: &wallet_cli::Common,
+    common: &cli::Common,
 ) -> anyhow::Result<()> {
     let source = match data_dir {
         Some(dir) => audit::Source::DataDir { dir, genesis },
