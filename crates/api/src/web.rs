@@ -5,7 +5,8 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The app's files: name, content type, bytes.
+/// The app's files: name, content type, bytes. Every file in `web/` but `index.html` is here (a
+/// test checks); `app.js` boots the app and routes to the `page-*.js` modules.
 const FILES: &[(&str, &str, &str)] = &[
     (
         "app.css",
@@ -18,6 +19,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/app.js"),
     ),
     (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/ui.js"),
+    ),
+    (
         "codec.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/codec.js"),
@@ -28,9 +34,59 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/wallet.js"),
     ),
     (
-        "views.js",
+        "widgets.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/views.js"),
+        include_str!("../web/widgets.js"),
+    ),
+    (
+        "rules.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/rules.js"),
+    ),
+    (
+        "page-societies.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/page-societies.js"),
+    ),
+    (
+        "page-create.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/page-create.js"),
+    ),
+    (
+        "page-society.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/page-society.js"),
+    ),
+    (
+        "society-membership.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/society-membership.js"),
+    ),
+    (
+        "society-requests.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/society-requests.js"),
+    ),
+    (
+        "society-amendments.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/society-amendments.js"),
+    ),
+    (
+        "page-wallet.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/page-wallet.js"),
+    ),
+    (
+        "page-explorer.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/page-explorer.js"),
+    ),
+    (
+        "page-verify.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/page-verify.js"),
     ),
     (
         "charts.js",
@@ -120,6 +176,18 @@ mod tests {
                     "{name} imports {target}, which is not embedded"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_file_in_the_web_directory_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                name == "index.html" || FILES.iter().any(|(n, _, _)| *n == name),
+                "web/{name} is not in FILES, so the node does not serve it"
+            );
         }
     }
 }

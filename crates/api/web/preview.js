@@ -2,7 +2,7 @@
 // and shows what would have happened — the summary in plain words and four charts — before any
 // real money is at stake.
 
-import { h, api, action } from './app.js';
+import { h, api, action } from './ui.js';
 import { lineChart } from './charts.js';
 
 /** Members and periods of a preview (the node refuses more than 60,000 member-periods). */
