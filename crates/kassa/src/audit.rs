@@ -4,13 +4,21 @@
 //! block, and reports the first divergence.
 
 use crate::client::Client;
+use crate::exit::Failure;
 use crate::genesis::GenesisFile;
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use kassa_db::Db;
 use kassa_node::{App, MempoolConfig};
 use kassa_types::Block;
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// Returns a divergence (exit code 4) from the enclosing function.
+macro_rules! diverged {
+    ($($arg:tt)*) => {
+        return Err(Failure::Divergence(format!($($arg)*)).into())
+    };
+}
 
 /// Where the blocks come from.
 pub enum Source {
@@ -104,34 +112,36 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
 
     let genesis_block = blocks.block(0)?;
     if genesis_block.header.hash() != replay.head().block_hash {
-        bail!("divergence at height 0: the genesis file does not give the chain's genesis block");
+        diverged!(
+            "divergence at height 0: the genesis file does not give the chain's genesis block"
+        );
     }
     let mut snapshot = kassa_state::audit::audit(&replay.db().reader()?, None)
-        .map_err(|v| anyhow::anyhow!("divergence at height 0: {v}"))?;
+        .map_err(|v| Failure::Divergence(format!("divergence at height 0: {v}")))?;
     let mut txs = 0;
     let step = (blocks.head / 20).max(1);
     for h in 1..=blocks.head {
         let block = blocks.block(h)?;
         let f = replay
             .finalize(&block)
-            .map_err(|e| anyhow::anyhow!("divergence at height {h}: {e}"))?
-            .with_context(|| {
-                format!(
+            .map_err(|e| Failure::Divergence(format!("divergence at height {h}: {e}")))?
+            .ok_or_else(|| {
+                Failure::Divergence(format!(
                     "divergence at height {h}: the block does not extend height {}",
                     h - 1
-                )
+                ))
             })?;
         if let Some(db) = &blocks.db {
             let stored = db.root_at(h)?;
             if stored != f.head.state_root {
-                bail!(
+                diverged!(
                     "divergence at height {h}: the node stored state root {stored}, replay gives {}",
                     f.head.state_root
                 );
             }
         }
         snapshot = kassa_state::audit::audit(&replay.db().reader()?, Some(&snapshot))
-            .map_err(|v| anyhow::anyhow!("divergence at height {h}: {v}"))?;
+            .map_err(|v| Failure::Divergence(format!("divergence at height {h}: {v}")))?;
         txs += u64::try_from(block.txs.len())?;
         if !quiet && (h % step == 0 || h == blocks.head) {
             eprintln!(
@@ -158,13 +168,13 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
                 .or(replayed.get(at))
                 .map(|(k, _)| hex::encode(k))
                 .unwrap_or_default();
-            bail!("divergence in the stored state: entry {key} differs from the replay");
+            diverged!("divergence in the stored state: entry {key} differs from the replay");
         }
         let head = db.head()?.context("head")?;
         if head.state_root != replay.head().state_root
             || head.block_hash != replay.head().block_hash
         {
-            bail!(
+            diverged!(
                 "divergence at height {}: the stored head differs from the replay",
                 head.height
             );
@@ -173,7 +183,7 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
             for t in blocks.block(h)?.txs.iter() {
                 let hash = t.hash();
                 if db.tx(&hash)? != replay.db().tx(&hash)? {
-                    bail!(
+                    diverged!(
                         "divergence at height {h}: the stored receipt of {hash} differs from the replay"
                     );
                 }

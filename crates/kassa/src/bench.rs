@@ -68,7 +68,10 @@ pub struct Options {
     /// Client threads submitting over the nodes' HTTP APIs, one transaction per request; 0
     /// submits in-process in batches.
     pub http_clients: usize,
+    /// Also write the results as JSON to this file.
     pub json: Option<PathBuf>,
+    /// Print the results as JSON instead of a table (progress goes to standard error).
+    pub print_json: bool,
 }
 
 /// One line of the results table.
@@ -180,7 +183,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "--http measures saturation: leave out --rate"
     );
     let m = machine();
-    println!(
+    eprintln!(
         "kassa bench — {} cores, {}, {} build; {} transactions ({:?}) from {} accounts",
         m["cores"],
         m["cpu"].as_str().unwrap_or("?"),
@@ -209,33 +212,37 @@ pub fn run(opts: &Options) -> Result<()> {
         rows.extend(bench_nodes_under_loads(opts, 4)?);
     }
     rows.extend(scale);
-    println!();
-    println!(
-        "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
-        "workload", "txs", "tx/s", "p50 ms", "p99 ms", "cpu%", "rss MiB"
-    );
-    for r in &rows {
+    let out = json!({
+        "machine": m,
+        "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients},
+        "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
+    });
+    if opts.print_json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!();
         println!(
-            "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  {}",
-            r.name,
-            r.txs,
-            r.tps(),
-            r.percentile(50).map_or("-".into(), ms),
-            r.percentile(99).map_or("-".into(), ms),
-            r.cpu_percent(),
-            r.rss_kib / 1024,
-            r.note
+            "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
+            "workload", "txs", "tx/s", "p50 ms", "p99 ms", "cpu%", "rss MiB"
         );
+        for r in &rows {
+            println!(
+                "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  {}",
+                r.name,
+                r.txs,
+                r.tps(),
+                r.percentile(50).map_or("-".into(), ms),
+                r.percentile(99).map_or("-".into(), ms),
+                r.cpu_percent(),
+                r.rss_kib / 1024,
+                r.note
+            );
+        }
     }
     if let Some(path) = &opts.json {
-        let out = json!({
-            "machine": m,
-            "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients},
-            "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
-        });
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("\nwritten to {}", path.display());
+        eprintln!("written to {}", path.display());
     }
     Ok(())
 }
@@ -421,7 +428,7 @@ fn drain(app: &mut App, time_ms: &mut u64, proposer: Address) -> Result<Vec<Dura
 }
 
 fn bench_state(opts: &Options) -> Result<Vec<Row>> {
-    println!("state: preparing {} signed transactions…", opts.txs);
+    eprintln!("state: preparing {} signed transactions…", opts.txs);
     let w = workload(opts, vec![hex::encode([0u8; 32])])?;
     let dir = tempfile::tempdir()?;
     let mut app = App::open(
@@ -810,7 +817,7 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     } else {
         format!("in-process, offered {} tx/s", opts.rate)
     };
-    println!(
+    eprintln!(
         "{what}: starting {n} validator(s), {} ms blocks, {load}…",
         opts.block_ms
     );
@@ -824,7 +831,7 @@ fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         let hashes: Vec<Hash> = stage.iter().map(|(_, t)| t.hash()).collect();
         finalized_at(&mut events, &hashes)?;
     }
-    println!(
+    eprintln!(
         "{what}: setup done; submitting {} transactions",
         w.measured.len()
     );
@@ -1036,7 +1043,7 @@ fn approve_in_society(members: u64) -> Result<(Duration, u64, u64)> {
 fn bench_scale() -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for members in [10u64, 10_000, 1_000_000] {
-        println!("scale: a society of {members} members…");
+        eprintln!("scale: a society of {members} members…");
         let (took, writes, grown) = approve_in_society(members)?;
         let per_member = if members > 10 {
             format!("; {} B resident per member", grown * 1024 / (members - 10))

@@ -63,7 +63,7 @@ pub async fn run(node: Arc<Node>, cfg: Config, mut rng: impl rand_core_10::Crypt
             }
             Err(SyncError::Fatal(e)) => {
                 tracing::error!(error = %format!("{e:#}"), "cannot apply a finalized block; stopping");
-                std::process::exit(70);
+                std::process::exit(crate::exit::WRONG_STATE);
             }
         }
     }

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod cli;
 mod client;
+mod exit;
 mod follower;
 mod genesis;
 mod node;
@@ -72,6 +73,12 @@ enum Command {
     /// Run a society's rules on a simulated membership for many periods: will approved help be
     /// paid, what does it cost each member, can members who attack the rules gain?
     Simulate(simulate::SimulateArgs),
+    /// Print a completion script for a shell, e.g. `kassa completions bash >
+    /// /etc/bash_completion.d/kassa`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Decode a signed transaction from hex, check its signature, and print it.
     DecodeTx {
         /// The canonical signed-transaction bytes, hex-encoded.
@@ -220,16 +227,22 @@ fn main() -> ExitCode {
                 rate: a.rate,
                 http_clients: a.http,
                 json: a.out,
+                print_json: cli.common.json,
             })
         }
-        Command::Simulate(a) => simulate::run(a),
-        Command::DecodeTx { hex } => return decode_tx(&hex),
+        Command::Simulate(a) => simulate::run(a, cli.common.json),
+        Command::DecodeTx { hex } => return decode_tx(&hex, cli.common.json),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kassa", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit::code(&e)
         }
     }
 }
@@ -290,7 +303,7 @@ fn run_audit(
     Ok(())
 }
 
-fn decode_tx(hex_str: &str) -> ExitCode {
+fn decode_tx(hex_str: &str, json: bool) -> ExitCode {
     let Ok(bytes) = hex::decode(hex_str.trim()) else {
         eprintln!("error: not hex");
         return ExitCode::FAILURE;
@@ -302,18 +315,37 @@ fn decode_tx(hex_str: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("hash:      {}", stx.hash());
-    println!("chain:     {}", stx.tx.chain_id);
-    println!("signer:    {}", stx.tx.signer);
-    println!("nonce:     {}", stx.tx.nonce);
-    println!("fee:       {}", stx.tx.fee);
-    println!("expiry:    {}", stx.tx.expiry_height);
-    println!("body:      {:?}", stx.tx.body);
-    if stx.verify_signature() {
-        println!("signature: valid");
+    let valid = stx.verify_signature();
+    if json {
+        let v = serde_json::json!({
+            "hash": stx.hash().to_string(),
+            "chain_id": stx.tx.chain_id.as_str(),
+            "signer": stx.tx.signer.to_bech32(),
+            "nonce": stx.tx.nonce,
+            "fee": stx.tx.fee.to_string(),
+            "expiry_height": stx.tx.expiry_height,
+            "kind": stx.tx.body.kind(),
+            "body": format!("{:?}", stx.tx.body),
+            "signature_valid": valid,
+        });
+        println!("{v:#}");
+    } else {
+        println!("hash:      {}", stx.hash());
+        println!("chain:     {}", stx.tx.chain_id);
+        println!("signer:    {}", stx.tx.signer);
+        println!("nonce:     {}", stx.tx.nonce);
+        println!("fee:       {}", stx.tx.fee);
+        println!("expiry:    {}", stx.tx.expiry_height);
+        println!("body:      {:?}", stx.tx.body);
+        if valid {
+            println!("signature: valid");
+        } else {
+            println!("signature: INVALID ({})", Rejection::BadSignature);
+        }
+    }
+    if valid {
         ExitCode::SUCCESS
     } else {
-        println!("signature: INVALID ({})", Rejection::BadSignature);
         ExitCode::FAILURE
     }
 }

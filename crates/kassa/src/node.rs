@@ -163,7 +163,7 @@ pub fn run(plan: Plan) -> Result<()> {
         plan,
         || async {
             let _ = tokio::signal::ctrl_c().await;
-            println!("kassa node: stopping");
+            eprintln!("kassa node: stopping");
         },
         |_| {},
     )
@@ -240,7 +240,7 @@ where
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
-        println!("kassa node: API on http://{http}/api/v1/status");
+        eprintln!("kassa node: API on http://{http}/api/v1/status");
         started(node.clone());
         let work = async {
             match work {
@@ -250,12 +250,12 @@ where
                         .is_err()
                     {
                         // A finalized block did not apply (logged): never serve a wrong state.
-                        std::process::exit(70);
+                        std::process::exit(crate::exit::WRONG_STATE);
                     }
                     tracing::warn!("consensus stopped");
                 }
                 Work::Follow(cfg) => {
-                    println!("kassa node: following {}", cfg.bootstrap);
+                    eprintln!("kassa node: following {}", cfg.bootstrap);
                     follower::run(node, cfg, context.child("follower")).await;
                 }
             }

@@ -30,9 +30,6 @@ pub struct SimulateArgs {
     /// Override a rule, `NAME=VALUE` (repeatable), e.g. `--rule benefit_ratio=20`.
     #[arg(long = "rule", value_name = "NAME=VALUE")]
     rules: Vec<String>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
     /// Write the charts to this file (.html with inline SVG, or .svg for the funds chart alone).
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -41,7 +38,7 @@ pub struct SimulateArgs {
     show: bool,
 }
 
-pub fn run(a: SimulateArgs) -> Result<()> {
+pub fn run(a: SimulateArgs, json: bool) -> Result<()> {
     let mut sc = match (&a.preset, &a.scenario) {
         (Some(name), _) => Scenario::preset(name)?,
         (None, Some(path)) => {
@@ -100,7 +97,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         secs % 1000,
         u128::from(report.summary.transactions) * 1000 / secs
     );
-    if a.json {
+    if json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());

@@ -1,4 +1,5 @@
-//! `kassa bench` runs its workloads for real (small ones here) and reports them as JSON.
+//! `kassa bench` runs its workloads for real (small ones here) and reports them as JSON (on
+//! standard output with `--json`, and to a file with `--out`).
 
 use serde_json::Value;
 use std::process::Command;
@@ -9,7 +10,7 @@ fn bench(args: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
     let run = Command::new(BIN)
-        .arg("bench")
+        .args(["--json", "bench"])
         .args(args)
         .arg("--out")
         .arg(&out)
@@ -21,7 +22,10 @@ fn bench(args: &[&str]) -> Value {
         "kassa bench {args:?}: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let printed: Value = serde_json::from_slice(&run.stdout).expect("--json prints only JSON");
+    assert_eq!(printed, written);
+    written
 }
 
 #[test]

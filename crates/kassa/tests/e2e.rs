@@ -161,8 +161,19 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_as(&["--json"], args)
+    }
+
+    /// Runs `kassa ARGS` as a person would (no `--json`), returns what it printed.
+    fn text(&self, args: &[&str]) -> String {
+        let out = self.run_as(&[], args);
+        assert!(out.status.success(), "kassa {args:?} failed");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn run_as(&self, flags: &[&str], args: &[&str]) -> std::process::Output {
         Command::new(BIN)
-            .arg("--json")
+            .args(flags)
             .args(args)
             .env("KASSA_HOME", &self.home)
             .env("KASSA_PASSPHRASE", "correct horse battery staple")
@@ -337,6 +348,27 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         s["time_ms"].as_u64().unwrap() > waiting
     });
 
+    // People read amounts in their asset, dates and standing in words, lists as tables.
+    let shown = cli.text(&["query", "member", "0", "m1"]);
+    assert!(shown.contains("in good standing until 20"), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("pledge ") && l.ends_with(" 10 USDK")),
+        "{shown}"
+    );
+    let listed = cli.text(&["query", "members", "0"]);
+    assert!(listed.starts_with("member "), "{listed}");
+    assert!(listed.contains("  good  "), "{listed}");
+    let sent = cli.text(&[
+        "tx", "--from", "m2", "--wait", "transfer", "--to", "m3", "--amount", "0.5 KAS",
+    ]);
+    assert!(sent.contains("applied in block"), "{sent}");
+    assert!(
+        sent.contains("transferred: amount 0.5 KAS, from kassa1"),
+        "{sent}"
+    );
+
     // Member 1 asks for help with an evidence file (hashed locally, never uploaded): as much as
     // karma earned period by period allows, at most 40 USDK.
     let max = units(&member(&node, &addrs[1])["max_benefit"]);
@@ -466,9 +498,10 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         "--amount",
         "1 USDK",
     ]);
-    assert!(
-        !over.status.success(),
-        "a gift to a fully funded request fails"
+    assert_eq!(
+        over.status.code(),
+        Some(3),
+        "a gift to a fully funded request is included and fails"
     );
     let receipt: Value = serde_json::from_slice(&over.stdout).unwrap();
     assert_eq!(
@@ -572,9 +605,10 @@ fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
         w.commit().unwrap();
     }
     let tampered = cli.run(&["audit", "--data-dir", data.to_str().unwrap()]);
-    assert!(
-        !tampered.status.success(),
-        "the audit must fail on tampered state"
+    assert_eq!(
+        tampered.status.code(),
+        Some(4),
+        "the audit must fail on tampered state, with the divergence exit code"
     );
     assert!(
         String::from_utf8_lossy(&tampered.stderr).contains("divergence in the stored state"),

@@ -5,7 +5,7 @@
 mod keys;
 mod query;
 mod rules;
-mod show;
+pub(crate) mod show;
 mod tx;
 
 pub use keys::{KeysCmd, keys};

@@ -5,7 +5,7 @@ use super::{Common, address_arg, asset_amount, find_asset, request_society, soci
 use crate::amount;
 use crate::client::Client;
 use crate::wallet::{self, Keystore};
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use kassa_types::rules::Rules;
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
@@ -400,30 +400,14 @@ pub fn tx(args: TxArgs, common: &Common) -> Result<()> {
         "/api/v1/txs"
     };
     let r = c.post(path, &json!({"tx": hex::encode(signed.encode())}))?;
-    common.print(&r, || {
-        let mut out = format!(
-            "transaction {}: {}",
-            r["hash"].as_str().unwrap_or(""),
-            r["status"].as_str().unwrap_or("")
-        );
-        if let Some(h) = r["height"].as_u64() {
-            out += &format!(" in block {h}");
-        }
-        if let Some(e) = r.get("error") {
-            out += &format!(
-                "\n  refused: {} ({}): {}",
-                e["code"].as_str().unwrap_or(""),
-                e["number"],
-                e["message"].as_str().unwrap_or("")
-            );
-        }
-        for ev in r["events"].as_array().into_iter().flatten() {
-            out += &format!("\n  {}", ev);
-        }
-        out
-    });
+    let look = super::show::Lookup::new(&c);
+    common.print(&r, || super::query::receipt(&r, &look));
     if r["status"] == "failed" {
-        bail!("the transaction failed");
+        let why = r["error"]["code"].as_str().unwrap_or("failed");
+        return Err(crate::exit::Failure::TxFailed(format!(
+            "the transaction was included and failed ({why}): its fee was burned, nothing else applied"
+        ))
+        .into());
     }
     Ok(())
 }
