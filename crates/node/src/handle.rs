@@ -3,8 +3,8 @@
 //! wait for inclusion), and, on a development chain, the faucet.
 
 use crate::app::{App, AppError, Finalized, lock};
-use crate::consensus::PublicKey;
 use crate::mempool::{AdmitError, Mempool};
+use crate::validator::PublicKey;
 use futures::future::BoxFuture;
 use kassa_db::{Db, Durability, Head};
 use kassa_state::records::ChainParams;

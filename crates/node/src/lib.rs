@@ -9,6 +9,7 @@ pub mod consensus;
 pub mod handle;
 pub mod mempool;
 pub mod ports;
+pub mod validator;
 
 pub use app::{App, AppError, Base, BlockLimits, Commit, Executing, Finalized, Leftovers, Verify};
 pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node, Observer};
