@@ -616,8 +616,7 @@ async fn a_preview_simulates_the_form_rules_and_refuses_what_is_too_large_or_mis
 }
 
 #[tokio::test]
-async fn lists_page_by_cursor_from_the_last_item_and_refuse_a_bad_cursor_or_an_unknown_parameter()
-{
+async fn lists_page_by_cursor_from_the_last_item_and_refuse_a_bad_cursor_or_an_unknown_parameter() {
     let d = tempfile::tempdir().unwrap();
     let n = node(d.path());
     for i in 1..4u8 {
