@@ -3,7 +3,7 @@
 
 use kassa_state::records::*;
 use kassa_state::view::MemberView;
-use kassa_types::rules::{Admission, Identity, Rules};
+use kassa_types::rules::Rules;
 use kassa_types::{Address, Hash};
 use serde_json::{Value, json};
 
@@ -19,36 +19,12 @@ pub fn addr(a: &Address) -> Value {
     Value::String(a.to_bech32())
 }
 
+/// A society's rules: `Rules`' own serde shape (the one definition, also read by the CLI, the
+/// simulator and the tests), with the derived floor of the voting window beside it.
 pub fn rules(r: &Rules) -> Value {
-    json!({
-        "period_secs": r.period_secs,
-        "min_pledge": s(r.min_pledge),
-        "max_pledge": s(r.max_pledge),
-        "admission": match r.admission { Admission::Open => "open", Admission::Vote => "vote" },
-        "identity": match r.identity { Identity::Public => "public", Identity::Commitment => "commitment" },
-        "waiting_periods": r.waiting_periods,
-        "grace_periods": r.grace_periods,
-        "gift_cap_pledges": r.gift_cap_pledges,
-        "min_members": r.min_members,
-        "karma_half_life_periods": r.karma_half_life_periods,
-        "benefit_ratio": r.benefit_ratio,
-        "max_request": s(r.max_request),
-        "bond_bps": r.bond_bps,
-        "filing_karma_bps": r.filing_karma_bps,
-        "voting_window_secs": r.voting_window_secs,
-        "approval_net_bps": r.approval_net_bps,
-        "quorum_bps": r.quorum_bps,
-        "auto_share": r.auto_share,
-        "max_draw_bps": r.max_draw_bps,
-        "notice_periods": r.notice_periods,
-        "exit_refund": r.exit_refund,
-        "amendment_threshold_bps": r.amendment_threshold_bps,
-        "amendment_timelock_periods": r.amendment_timelock_periods,
-        "lapse_periods": r.lapse_periods,
-        "max_installments": r.max_installments,
-        "application_bond_bps": r.application_bond_bps,
-        "voting_window_secs_min": r.voting_window_secs_min(),
-    })
+    let mut v = serde_json::to_value(r).expect("rules serialize");
+    v["voting_window_secs_min"] = r.voting_window_secs_min().into();
+    v
 }
 
 pub fn karma(raw: u128) -> Value {

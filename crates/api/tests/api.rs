@@ -621,7 +621,7 @@ async fn lists_page_by_cursor_from_the_last_item_and_refuse_a_bad_cursor_or_an_u
     let n = node(d.path());
     for i in 1..4u8 {
         let create = Body::CreateSociety {
-            name: SocietyName::new(&format!("Society {i}")).unwrap(),
+            name: SocietyName::new(format!("Society {i}")).unwrap(),
             purpose: Purpose::new("Paging").unwrap(),
             asset: AssetId::NATIVE,
             rules: Rules::defaults(1_000, 10_000),

@@ -45,7 +45,8 @@ pub enum Identity {
 }
 
 /// A society's rules. Field order is wire format. The same names are its one JSON and TOML shape
-/// (every field required, unknown fields refused; integers as numbers or decimal strings, since
+/// (every field required, unknown fields refused; integers read as numbers or decimal strings,
+/// and the amounts — pledges and the largest request — written as decimal strings, since
 /// JavaScript cannot hold every `u64` as a number).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,10 +55,10 @@ pub struct Rules {
     #[serde(deserialize_with = "int")]
     pub period_secs: u64,
     /// Smallest monthly pledge a member may choose, in base units.
-    #[serde(deserialize_with = "int")]
+    #[serde(deserialize_with = "int", serialize_with = "decimal")]
     pub min_pledge: u64,
     /// Largest monthly pledge a member may choose, in base units.
-    #[serde(deserialize_with = "int")]
+    #[serde(deserialize_with = "int", serialize_with = "decimal")]
     pub max_pledge: u64,
     pub admission: Admission,
     pub identity: Identity,
@@ -80,7 +81,7 @@ pub struct Rules {
     #[serde(deserialize_with = "int")]
     pub benefit_ratio: u32,
     /// Absolute cap on a request, in base units.
-    #[serde(deserialize_with = "int")]
+    #[serde(deserialize_with = "int", serialize_with = "decimal")]
     pub max_request: u64,
     /// Bond posted with a request, as basis points of the requester's pledge (10,000 = one pledge).
     #[serde(deserialize_with = "int")]
@@ -143,6 +144,11 @@ where
         Int::Number(n) => T::try_from(n).map_err(|_| out_of_range()),
         Int::Text(s) => s.trim().parse().map_err(|_| out_of_range()),
     }
+}
+
+/// An amount as a decimal string.
+fn decimal<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// Why a set of rules is not acceptable.

@@ -246,34 +246,7 @@ fn bodies(alice: &SecretKey, bob: &SecretKey) -> Vec<(&'static str, Body)> {
 }
 
 fn rules_json(r: &Rules) -> Value {
-    json!({
-        "period_secs": r.period_secs,
-        "min_pledge": r.min_pledge.to_string(),
-        "max_pledge": r.max_pledge.to_string(),
-        "admission": match r.admission { Admission::Open => "open", Admission::Vote => "vote" },
-        "identity": match r.identity { Identity::Public => "public", Identity::Commitment => "commitment" },
-        "waiting_periods": r.waiting_periods,
-        "grace_periods": r.grace_periods,
-        "gift_cap_pledges": r.gift_cap_pledges,
-        "min_members": r.min_members,
-        "karma_half_life_periods": r.karma_half_life_periods,
-        "benefit_ratio": r.benefit_ratio,
-        "max_request": r.max_request.to_string(),
-        "bond_bps": r.bond_bps,
-        "filing_karma_bps": r.filing_karma_bps,
-        "voting_window_secs": r.voting_window_secs,
-        "approval_net_bps": r.approval_net_bps,
-        "quorum_bps": r.quorum_bps,
-        "auto_share": r.auto_share,
-        "max_draw_bps": r.max_draw_bps,
-        "notice_periods": r.notice_periods,
-        "exit_refund": r.exit_refund,
-        "amendment_threshold_bps": r.amendment_threshold_bps,
-        "amendment_timelock_periods": r.amendment_timelock_periods,
-        "lapse_periods": r.lapse_periods,
-        "max_installments": r.max_installments,
-        "application_bond_bps": r.application_bond_bps,
-    })
+    serde_json::to_value(r).expect("rules serialize")
 }
 
 /// The body as the browser wallet describes it (the API's JSON conventions: amounts as decimal
