@@ -1,0 +1,247 @@
+//! `kassa bench`: measures the chain the way its users feel it, on realistic signed Kassa
+//! transactions generated before the clock starts.
+//!
+//! - `state`: the application alone over the real storage (redb + Jellyfish Merkle tree):
+//!   mempool admission (batch signature verification, account checks), then block building,
+//!   execution and the durable commit, block after block.
+//! - `node`: one in-process `kassa node` (the real consensus engine with one validator): submit,
+//!   relay, propose, verify, finalize, commit; submit-to-finalized latency per transaction.
+//! - `network`: four validators on loopback in this process (authenticated p2p between them),
+//!   each account's transactions submitted to one of them; latency measured at validator 0.
+//! - `scale`: finalizing an approved request in societies of 10, 10k and 1M members — time and
+//!   state writes — and the resident memory the members take.
+//!
+//! No floating point (the workspace denies it): rates and percentiles are integer arithmetic.
+//!
+//! Files: `mod.rs` (options, the result table, the run), `workload.rs` (the signed transactions
+//! every benchmark submits), `state.rs`, `nodes.rs` (node and network), `scale.rs`.
+
+mod nodes;
+mod scale;
+mod state;
+mod workload;
+
+use nodes::bench_nodes_under_loads;
+use scale::bench_scale;
+use state::bench_state;
+
+use anyhow::{Context as _, Result, ensure};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which transactions the load is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Load {
+    /// Members pay into their gift accounts.
+    Contribute,
+    /// Members vote (and change their votes) on an open request.
+    Vote,
+    /// Plain KAS transfers.
+    Transfer,
+    /// All three in turn.
+    Mix,
+}
+
+/// Which benchmarks to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    State,
+    Node,
+    Network,
+    Scale,
+    All,
+}
+
+/// `kassa bench` options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub which: Which,
+    pub txs: usize,
+    pub accounts: usize,
+    pub mix: Load,
+    pub block_ms: u64,
+    /// Offered load of the node and network benchmarks, transactions per second; 0 submits as
+    /// fast as the node admits (throughput at saturation, where latency is mostly queueing).
+    pub rate: u64,
+    /// Client threads submitting over the nodes' HTTP APIs, one transaction per request; 0
+    /// submits in-process in batches.
+    pub http_clients: usize,
+    /// Also write the results as JSON to this file.
+    pub json: Option<PathBuf>,
+    /// Print the results as JSON instead of a table (progress goes to standard error).
+    pub print_json: bool,
+}
+
+/// One line of the results table.
+#[derive(Clone, Debug)]
+pub(super) struct Row {
+    pub(super) name: String,
+    pub(super) txs: u64,
+    pub(super) wall: Duration,
+    /// Latencies (per transaction, or per block for `state`).
+    pub(super) latencies: Vec<Duration>,
+    pub(super) cpu: Duration,
+    pub(super) rss_kib: u64,
+    pub(super) note: String,
+}
+
+impl Row {
+    fn tps(&self) -> u64 {
+        let us = u64::try_from(self.wall.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.txs.saturating_mul(1_000_000) / us
+    }
+
+    fn percentile(&self, p: usize) -> Option<Duration> {
+        let mut v = self.latencies.clone();
+        v.sort();
+        (!v.is_empty()).then(|| v[(v.len() * p / 100).min(v.len() - 1)])
+    }
+
+    fn cpu_percent(&self) -> u64 {
+        let wall = u64::try_from(self.wall.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        u64::try_from(self.cpu.as_micros()).unwrap_or(u64::MAX) * 100 / wall
+    }
+
+    fn json(&self) -> Value {
+        let us = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        json!({
+            "name": self.name,
+            "txs": self.txs,
+            "wall_us": u64::try_from(self.wall.as_micros()).unwrap_or(u64::MAX),
+            "tx_per_s": self.tps(),
+            "p50_us": us(self.percentile(50)),
+            "p99_us": us(self.percentile(99)),
+            "cpu_percent": self.cpu_percent(),
+            "rss_kib": self.rss_kib,
+            "note": self.note,
+        })
+    }
+}
+
+/// Milliseconds with one decimal, from a duration (integer arithmetic).
+pub(super) fn ms(d: Duration) -> String {
+    let us = d.as_micros();
+    format!("{}.{}", us / 1000, (us % 1000) / 100)
+}
+
+/// The machine, as the results should state it.
+pub(super) fn machine() -> Value {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    json!({"cores": cores, "cpu": model, "profile": profile, "kassa": env!("CARGO_PKG_VERSION")})
+}
+
+/// CPU time this process has used (user + system), from /proc (clock ticks of 10 ms).
+pub(super) fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Resident memory of this process, KiB.
+pub(super) fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the chosen benchmarks and prints the table (and writes JSON if asked).
+pub fn run(opts: &Options) -> Result<()> {
+    ensure!(opts.accounts >= 4, "at least 4 accounts");
+    ensure!(opts.txs >= 1, "at least one transaction");
+    ensure!(
+        opts.http_clients == 0 || opts.rate == 0,
+        "--http measures saturation: leave out --rate"
+    );
+    let m = machine();
+    eprintln!(
+        "kassa bench — {} cores, {}, {} build; {} transactions ({:?}) from {} accounts",
+        m["cores"],
+        m["cpu"].as_str().unwrap_or("?"),
+        m["profile"].as_str().unwrap_or("?"),
+        opts.txs,
+        opts.mix,
+        opts.accounts
+    );
+    let mut rows = Vec::new();
+    let all = opts.which == Which::All;
+    // Scale runs first, though its rows come last: its resident memory per member is the
+    // growth of this process's RSS, which memory freed by the other benchmarks (and reused by
+    // the allocator) would hide.
+    let scale = if all || opts.which == Which::Scale {
+        bench_scale()?
+    } else {
+        Vec::new()
+    };
+    if all || opts.which == Which::State {
+        rows.extend(bench_state(opts)?);
+    }
+    if all || opts.which == Which::Node {
+        rows.extend(bench_nodes_under_loads(opts, 1)?);
+    }
+    if all || opts.which == Which::Network {
+        rows.extend(bench_nodes_under_loads(opts, 4)?);
+    }
+    rows.extend(scale);
+    let out = json!({
+        "machine": m,
+        "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients},
+        "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
+    });
+    if opts.print_json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!();
+        println!(
+            "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
+            "workload", "txs", "tx/s", "p50 ms", "p99 ms", "cpu%", "rss MiB"
+        );
+        for r in &rows {
+            println!(
+                "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  {}",
+                r.name,
+                r.txs,
+                r.tps(),
+                r.percentile(50).map_or("-".into(), ms),
+                r.percentile(99).map_or("-".into(), ms),
+                r.cpu_percent(),
+                r.rss_kib / 1024,
+                r.note
+            );
+        }
+    }
+    if let Some(path) = &opts.json {
+        std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("written to {}", path.display());
+    }
+    Ok(())
+}
