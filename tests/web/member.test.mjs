@@ -4,6 +4,9 @@
 // (the founder is its first member) → join → contribute → file request → vote (one yes for part of
 // the amount) → finalize → shares → gift — checking what the pages show against the API, and
 // writing screenshots of the main pages under target/web-screenshots.
+//
+// Over 600 lines: one member journey whose steps build on each other, in the order a member takes
+// them.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,9 @@
 //! The HTTP API against a real node (blocks are produced by calling the application directly, as
 //! consensus would): typed errors for hostile input, state unchanged by refused transactions,
 //! queries, and a balance proof that verifies client-side.
+//!
+//! Over 600 lines: one test per kind of API use, each starting its own node with the helpers at the
+//! top.
 
 use axum::body::Body as HttpBody;
 use axum::http::{Request, StatusCode};

@@ -16,6 +16,9 @@
 //! B-tree gives both with one well-kept crate each (`jmt` is used by Penumbra and Sovereign), and
 //! keeps the state machine independent of the async runtime. Consensus' own storage (journals,
 //! archives) does live on Commonware's runtime storage.
+//!
+//! One file on purpose: the tables, the commit of a block and recovery after a crash must be read
+//! together to check crash safety.
 
 mod batch;
 

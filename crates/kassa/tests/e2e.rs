@@ -6,6 +6,9 @@
 //! directory), and a balance proof verified by the client.
 //!
 //! Bounded: the node listens on free loopback ports and every wait has a deadline.
+//!
+//! Over 600 lines: one society's life on real processes, whose steps build on each other, and the
+//! scripted attacker.
 
 mod common;
 

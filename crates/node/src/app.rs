@@ -7,6 +7,9 @@
 //! their not-yet-finalized ancestors (kept in memory, keyed by block id); their roots come from
 //! the Merkle tree without writing anything. Finalizing a block commits exactly what was
 //! verified, in one atomic database transaction.
+//!
+//! One file on purpose: propose, verify and finalize share the executed-but-unfinalized blocks and
+//! one lock discipline, which must be read as a whole.
 
 use crate::mempool::{AdmitError, Mempool, MempoolConfig};
 use kassa_db::{Db, DbError, Durability, Head, PendingState};

@@ -16,6 +16,9 @@
 //! hashes every task, message and storage operation, plus each node's head).
 //!
 //! `KASSA_SIM_SEEDS=N` runs N seeds per scenario instead of the default.
+//!
+//! Over 600 lines: the harness (network, workload, the checks after every block) is most of it, and
+//! every simulation uses all of it.
 
 use commonware_consensus::simplex::mocks;
 use commonware_cryptography::{Sha256, Signer as _, ed25519};

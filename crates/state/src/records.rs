@@ -1,5 +1,8 @@
 //! The records stored under [`crate::keys`], and the events transactions emit. Their Borsh
 //! encodings are the state format (part of the state root), so field order is frozen.
+//!
+//! Over 600 lines on purpose: every stored record and event in one file (as every key is in
+//! `keys.rs`), so that the state format is reviewed in one place.
 
 use crate::pool::{Pool, Stake};
 use borsh::{BorshDeserialize, BorshSerialize};

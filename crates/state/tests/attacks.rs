@@ -3,6 +3,9 @@
 //! 5% net approval, 15% quorum) unless the test says otherwise. Each must fail for the reason
 //! the protocol gives: a typed rejection, or an attacker who ends with no more money than they
 //! put in. The harness audits every invariant (§9, invariant 7 included) after every block.
+//!
+//! Over 600 lines: one test per attack of docs/protocol.md §10, in its order, so the table there
+//! maps to this file.
 
 mod common;
 

@@ -1,5 +1,8 @@
 //! docs/protocol.md §3–§7, rule by rule, through signed transactions on a real (in-memory) chain. Every
 //! block is audited against §9 by the harness.
+//!
+//! Over 600 lines: docs/protocol.md §3–§7 in its order, one test per rule, so a rule is found by
+//! its section.
 
 mod common;
 
