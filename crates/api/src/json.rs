@@ -102,21 +102,27 @@ pub fn member(society: u64, who: &Address, m: &MemberView) -> Value {
     })
 }
 
-fn ballot(b: &Ballot, amendment: bool) -> Value {
+/// What a ballot decides, which sets the thresholds it shows.
+#[derive(Clone, Copy)]
+enum Decides {
+    Request,
+    Amendment,
+}
+
+fn ballot(b: &Ballot, decides: Decides) -> Value {
     let total = b.start.total_karma;
     let bps = |v: u32| {
         kassa_state::fixed::mul_div_ceil(total, u128::from(v), 10_000).unwrap_or(u128::MAX)
     };
-    let thresholds = if amendment {
-        json!({ "yes_needed": karma(bps(b.amendment_threshold_bps)) })
-    } else {
-        json!({
+    let thresholds = match decides {
+        Decides::Amendment => json!({ "yes_needed": karma(bps(b.amendment_threshold_bps)) }),
+        Decides::Request => json!({
             "net_needed": karma(bps(b.approval_net_bps)),
             "quorum": karma(bps(b.quorum_bps)),
             "approval_net_bps": b.approval_net_bps,
             "quorum_bps": b.quorum_bps,
             "standing_at_filing": b.start.standing_count,
-        })
+        }),
     };
     json!({
         "yes_count": b.yes_count,
@@ -192,7 +198,7 @@ pub fn request(id: u64, r: &Request, now_period: u64) -> Value {
         },
         "paid": s(r.paid),
         "gifted": s(r.gifted),
-        "ballot": ballot(&r.ballot, false),
+        "ballot": ballot(&r.ballot, Decides::Request),
     })
 }
 
@@ -206,7 +212,7 @@ pub fn amendment(id: u64, a: &Amendment) -> Value {
             AmendmentStatus::Enacted => "enacted",
             AmendmentStatus::Rejected => "rejected",
         },
-        "ballot": ballot(&a.ballot, true),
+        "ballot": ballot(&a.ballot, Decides::Amendment),
     })
 }
 

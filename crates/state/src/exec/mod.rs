@@ -50,6 +50,22 @@ pub use standing::{credit_dues_karma, karma_at_period_start, max_benefit};
 /// of one transaction without ever losing a payment (the next transaction continues).
 pub const QUEUE_STEPS_MAX: usize = 16;
 
+/// Whether something enters a total or leaves it (a vote a ballot, a stake a lapse bucket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Add,
+    Remove,
+}
+
+impl Change {
+    fn apply(self, v: u128, by: u128) -> u128 {
+        match self {
+            Change::Add => v.saturating_add(by),
+            Change::Remove => v.saturating_sub(by),
+        }
+    }
+}
+
 /// What a transaction handler returns: done, or the typed reason nothing of the body applies.
 type R<T> = Result<T, Rejection>;
 

@@ -4,7 +4,7 @@
 use super::accounts::credit;
 use super::society::Soc;
 use super::standing::{credit_dues_karma, karma_at_period_start, max_benefit};
-use super::{Ex, R, counters, get, put};
+use super::{Change, Ex, R, counters, get, put};
 use crate::fixed::{mul_div, mul_div_ceil};
 use crate::keys::{self, BallotId, Track};
 use crate::pool::half_karma;
@@ -66,40 +66,23 @@ pub(super) fn ballot_outcome(req: &Request) -> u8 {
     }
 }
 
-/// Whether a vote enters a ballot or leaves it (when a member changes their vote, or a delegate's
-/// weight moves away).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Tally {
-    Add,
-    Remove,
-}
-
-impl Tally {
-    fn apply(self, v: u128, by: u128) -> u128 {
-        match self {
-            Tally::Add => v.saturating_add(by),
-            Tally::Remove => v.saturating_sub(by),
-        }
-    }
-}
-
 /// Adds (or removes) a vote: its weight on its side and, for a yes, in its percent's bucket; and
 /// one head.
-pub(super) fn tally(b: &mut Ballot, approve: bool, percent: u8, weight: u128, how: Tally) {
+pub(super) fn tally(b: &mut Ballot, approve: bool, percent: u8, weight: u128, how: Change) {
     let count = if approve {
         &mut b.yes_count
     } else {
         &mut b.no_count
     };
     *count = match how {
-        Tally::Add => count.saturating_add(1),
-        Tally::Remove => count.saturating_sub(1),
+        Change::Add => count.saturating_add(1),
+        Change::Remove => count.saturating_sub(1),
     };
     tally_weight(b, approve, percent, weight, how);
 }
 
 /// Adds (or removes) weight on a side without changing the head count.
-pub(super) fn tally_weight(b: &mut Ballot, approve: bool, percent: u8, weight: u128, how: Tally) {
+pub(super) fn tally_weight(b: &mut Ballot, approve: bool, percent: u8, weight: u128, how: Change) {
     if !approve {
         b.no = how.apply(b.no, weight);
         return;
@@ -350,8 +333,8 @@ impl<S: StoreMut> Ex<'_, S> {
         let vkey = keys::vote(bid, &signer);
         let weight = match get::<VoteRecord>(&*self.st, &vkey) {
             Some(mut v) => {
-                tally(b, v.approve, v.percent, v.weight, Tally::Remove);
-                tally(b, approve, percent, v.weight, Tally::Add);
+                tally(b, v.approve, v.percent, v.weight, Change::Remove);
+                tally(b, approve, percent, v.weight, Change::Add);
                 v.approve = approve;
                 v.percent = percent;
                 put(self.st, vkey, &v);
@@ -374,12 +357,12 @@ impl<S: StoreMut> Ex<'_, S> {
                     let dvkey = keys::vote(bid, &d);
                     if let Some(mut dv) = get::<VoteRecord>(&*self.st, &dvkey) {
                         let removed = own.min(dv.weight);
-                        tally_weight(b, dv.approve, dv.percent, removed, Tally::Remove);
+                        tally_weight(b, dv.approve, dv.percent, removed, Change::Remove);
                         dv.weight -= removed;
                         put(self.st, dvkey, &dv);
                     }
                 }
-                tally(b, approve, percent, weight, Tally::Add);
+                tally(b, approve, percent, weight, Change::Add);
                 put(
                     self.st,
                     vkey,

@@ -2,7 +2,7 @@
 //! who is in good standing, kept in O(1) per change (docs/protocol.md §3).
 
 use super::society::Soc;
-use super::{Ex, R, get, put};
+use super::{Change, Ex, R, get, put};
 use crate::fixed::{decay, decayed_sum};
 use crate::keys::{self, Track};
 use crate::pool::{Pool, Stake, half_karma};
@@ -181,7 +181,7 @@ impl<S: StoreMut> Ex<'_, S> {
         b.standing.settle(&b.pool, soc.now, h);
         b.standing.add(&m.stake, &b.pool, h);
         b.standing_count += 1;
-        self.move_lapsing(soc, m.lapse_at, &m.stake, true);
+        self.move_lapsing(soc, m.lapse_at, &m.stake, Change::Add);
     }
 
     /// Removes a member in good standing (with `stake`, settled to now, as last added) from the
@@ -196,7 +196,7 @@ impl<S: StoreMut> Ex<'_, S> {
             // No member left: drop the rounding dust of the aggregate.
             b.standing = Stake::default();
         }
-        self.move_lapsing(soc, lapse_at, stake, false);
+        self.move_lapsing(soc, lapse_at, stake, Change::Remove);
     }
 
     /// A member in good standing changed (`old`, settled to now, as last added, with standing
@@ -214,8 +214,8 @@ impl<S: StoreMut> Ex<'_, S> {
         b.standing.settle(&b.pool, soc.now, h);
         b.standing.replace(old, &new.stake, &b.pool, h);
         if old_lapse != new.lapse_at {
-            self.move_lapsing(soc, old_lapse, old, false);
-            self.move_lapsing(soc, new.lapse_at, &new.stake, true);
+            self.move_lapsing(soc, old_lapse, old, Change::Remove);
+            self.move_lapsing(soc, new.lapse_at, &new.stake, Change::Add);
             return;
         }
         let key = keys::roll(soc.id, old_lapse);
@@ -225,17 +225,20 @@ impl<S: StoreMut> Ex<'_, S> {
         put(self.st, key, &r);
     }
 
-    pub(super) fn move_lapsing(&mut self, soc: &Soc, period: u64, stake: &Stake, add: bool) {
+    pub(super) fn move_lapsing(&mut self, soc: &Soc, period: u64, stake: &Stake, how: Change) {
         let key = keys::roll(soc.id, period);
         let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
         let was_empty = r.is_empty();
         r.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
-        if add {
-            r.lapse_stake.add(stake, &soc.book.pool, soc.h());
-            r.lapse_count += 1;
-        } else {
-            r.lapse_stake.sub(stake, &soc.book.pool, soc.h());
-            r.lapse_count -= 1;
+        match how {
+            Change::Add => {
+                r.lapse_stake.add(stake, &soc.book.pool, soc.h());
+                r.lapse_count += 1;
+            }
+            Change::Remove => {
+                r.lapse_stake.sub(stake, &soc.book.pool, soc.h());
+                r.lapse_count -= 1;
+            }
         }
         self.put_roll(key, r, was_empty, soc.id, period);
     }
