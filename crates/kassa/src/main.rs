@@ -289,17 +289,13 @@ fn run_audit(
         None => audit::Source::Node(common.node.clone()),
     };
     let s = audit::run(&source, common.json)?;
-    if common.json {
-        println!(
-            "{}",
-            serde_json::json!({"ok": true, "blocks": s.blocks, "transactions": s.txs, "state_root": s.state_root.to_string()})
-        );
-    } else {
-        println!(
+    let json = serde_json::json!({"ok": true, "blocks": s.blocks, "transactions": s.txs, "state_root": s.state_root.to_string()});
+    common.print(&json, || {
+        format!(
             "audit passed: {} blocks, {} transactions replayed; every state root matches and every invariant holds; final state root {}",
             s.blocks, s.txs, s.state_root
-        );
-    }
+        )
+    });
     Ok(())
 }
 

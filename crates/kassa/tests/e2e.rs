@@ -916,3 +916,21 @@ fn a_scripted_attacker_on_a_dev_node_ends_with_no_more_money_than_they_put_in() 
     // The society kept the forfeited bond for its common fund.
     assert!(units(&node.get("/api/v1/societies/0")["common_fund"]) >= PLEDGE);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly_without_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["keys", "list"])
+        .env("KASSA_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads: the pipe's only reader is gone before the command writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

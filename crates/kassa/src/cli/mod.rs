@@ -47,12 +47,25 @@ impl Common {
     pub(super) fn client(&self) -> Client {
         Client::new(&self.node)
     }
-    pub(super) fn print(&self, v: &Value, text: impl FnOnce() -> String) {
+    pub(crate) fn print(&self, v: &Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(v).expect("json"));
+            emit(&serde_json::to_string_pretty(v).expect("json"));
         } else {
-            println!("{}", text());
+            emit(&text());
         }
+    }
+}
+
+/// Writes a command's answer to standard output. A reader that stops early (`kassa … | head`)
+/// ends the output quietly, as with other command-line tools, rather than a panic; any other
+/// failure to write is said on standard error.
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the output: {e}");
     }
 }
 
