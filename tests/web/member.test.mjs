@@ -255,7 +255,7 @@ test('a member creates a society through the rules form, with every rule explain
   assert.equal(society.name, 'Broodfonds Browser');
   assert.equal(society.rules.period_secs, 30);
   assert.equal(society.rules.voting_window_secs, 60);
-  assert.equal(society.rules.voting_window_secs_min, 60);
+  assert.equal(society.voting_window_secs_min, 60);
   assert.equal(society.rules.min_pledge, String(KAS));
   assert.equal(society.rules.bond_bps, 1000);
   assert.equal(society.rules.max_draw_bps, 1000);

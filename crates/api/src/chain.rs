@@ -1,52 +1,46 @@
 //! The chain itself: status, submitting and looking up transactions, blocks with their
 //! finalization certificates, state proofs, and the event stream of finalized blocks.
 
-use super::{ApiError, ApiResult, PAGE_MAX, WAIT_MAX, parse_hash};
-// The `json` module of this crate and `serde_json::json!`, imported together in the crate root.
-use super::json;
+use super::{ApiError, ApiResult, PAGE_MAX, WAIT_MAX};
+use crate::wire::{self, Hex};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use kassa_node::{AdmitError, Node};
-use serde::Deserialize;
-use serde_json::Value;
 use std::sync::Arc;
 
-pub(super) async fn status(State(node): State<Arc<Node>>) -> ApiResult {
+/// Chain id, genesis hash and protocol version (what a transaction is signed for), then height,
+/// state root, block hash and block time of the last finalized block, minimum fee, mempool size,
+/// and whether a faucet is served.
+#[utoipa::path(get, path = "/api/v1/status", tag = "chain",
+    responses((status = 200, body = wire::Status, description = "the status")))]
+pub(super) async fn status(State(node): State<Arc<Node>>) -> ApiResult<wire::Status> {
     let head = node.head();
-    Ok(Json(json!({
-        "chain_id": node.params().chain_id.as_str(),
-        "genesis_hash": json::hash(&node.params().genesis_hash),
-        "protocol_version": kassa_types::PROTOCOL_VERSION,
-        "height": head.height,
-        "block_hash": json::hash(&head.block_hash),
-        "state_root": json::hash(&head.state_root),
-        "time_ms": head.time_ms,
-        "min_fee": json::s(node.params().min_fee),
-        "mempool_size": node.mempool_len(),
-        "faucet": node.has_faucet(),
-    })))
+    Ok(Json(wire::Status {
+        chain_id: node.params().chain_id.to_string(),
+        genesis_hash: Hex(node.params().genesis_hash),
+        protocol_version: kassa_types::PROTOCOL_VERSION,
+        height: head.height,
+        block_hash: Hex(head.block_hash),
+        state_root: Hex(head.state_root),
+        time_ms: head.time_ms,
+        min_fee: node.params().min_fee.into(),
+        mempool_size: u64::try_from(node.mempool_len()).unwrap_or(u64::MAX),
+        faucet: node.has_faucet(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct SubmitBody {
-    /// The canonical signed transaction, hex.
-    tx: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WaitQuery {
-    #[serde(default)]
-    wait: bool,
-}
-
+/// Submit a signed transaction (canonical bytes, hex). With `wait=true`, wait up to 30 s for
+/// finalization and answer the receipt; otherwise (or on time-out) answer `pending`.
+#[utoipa::path(post, path = "/api/v1/txs", tag = "chain", params(wire::WaitQuery),
+    request_body = wire::SubmitBody, responses((status = 200, body = wire::Tx, description = "the transaction")))]
 pub(super) async fn submit(
     State(node): State<Arc<Node>>,
-    Query(q): Query<WaitQuery>,
-    body: Json<SubmitBody>,
-) -> ApiResult {
+    Query(q): Query<wire::WaitQuery>,
+    body: Json<wire::SubmitBody>,
+) -> ApiResult<wire::Tx> {
     let bytes = hex::decode(body.tx.trim())
         .map_err(|_| ApiError::bad("malformed", "the transaction is not hex"))?;
     let stx = kassa_state::decode_tx(&bytes).map_err(|r| {
@@ -59,112 +53,104 @@ pub(super) async fn submit(
         .map_err(ApiError::internal)?
         .pop()
         .expect("one result per transaction")?;
+    let pending = wire::Tx::Pending { hash: Hex(hash) };
     if !q.wait {
-        return Ok(Json(
-            json!({"hash": json::hash(&hash), "status": "pending"}),
-        ));
+        return Ok(Json(pending));
     }
     let mut head = node.watch_head();
     let deadline = tokio::time::Instant::now() + WAIT_MAX;
     loop {
         if let Some(rec) = node.db().tx(&hash).map_err(ApiError::internal)? {
-            return Ok(Json(tx_json(&rec)));
+            return Ok(Json(included(&rec)));
         }
         match tokio::time::timeout_at(deadline, head.changed()).await {
             Ok(Ok(())) => continue,
-            _ => {
-                return Ok(Json(
-                    json!({"hash": json::hash(&hash), "status": "pending"}),
-                ));
-            }
+            _ => return Ok(Json(pending)),
         }
     }
 }
 
-pub(super) fn tx_json(rec: &kassa_db::TxRecord) -> Value {
-    let mut v = json::receipt(&rec.receipt);
-    v["height"] = json!(rec.height);
-    v["index"] = json!(rec.index);
-    v
+fn included(rec: &kassa_db::TxRecord) -> wire::Tx {
+    wire::Tx::included(&rec.receipt, rec.height, rec.index)
 }
 
-pub(super) async fn tx(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> ApiResult {
-    let hash = parse_hash(&hash)?;
+/// A transaction: pending, or its receipt in a finalized block.
+#[utoipa::path(get, path = "/api/v1/txs/{hash}", tag = "chain",
+    params(("hash" = String, Path, description = "64 hex digits")),
+    responses((status = 200, body = wire::Tx, description = "the transaction")))]
+pub(super) async fn tx(
+    State(node): State<Arc<Node>>,
+    Path(hash): Path<String>,
+) -> ApiResult<wire::Tx> {
+    let hash = wire::parse_hash(&hash)
+        .ok_or_else(|| ApiError::bad("bad_hash", "expected 64 hex digits"))?;
     // Look in the mempool first: finalization commits a transaction's receipt before removing it
     // from the mempool, so in this order a transaction is always found in one of the two.
     let waiting = node.is_waiting(&hash);
     match node.db().tx(&hash).map_err(ApiError::internal)? {
-        Some(rec) => Ok(Json(tx_json(&rec))),
-        None if waiting => Ok(Json(
-            json!({"hash": json::hash(&hash), "status": "pending"}),
-        )),
+        Some(rec) => Ok(Json(included(&rec))),
+        None if waiting => Ok(Json(wire::Tx::Pending { hash: Hex(hash) })),
         None => Err(ApiError::not_found("transaction")),
     }
 }
 
-pub(super) fn block_json(b: &kassa_types::Block) -> Value {
-    json!({
-        "height": b.header.height,
-        "hash": json::hash(&b.header.hash()),
-        "parent": json::hash(&b.header.parent),
-        "timestamp_ms": b.header.timestamp_ms,
-        "proposer": json::addr(&b.header.proposer),
-        "tx_root": json::hash(&b.header.tx_root),
-        "state_root": json::hash(&b.header.state_root),
-        "txs": b.txs.iter().map(|t| json!({
-            "hash": json::hash(&t.hash()),
-            "signer": json::addr(&t.tx.signer),
-            "nonce": t.tx.nonce,
-            "kind": t.tx.body.kind(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-pub(super) async fn block(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> ApiResult {
-    let b = node
-        .db()
+fn stored_block(node: &Node, height: u64) -> Result<kassa_types::Block, ApiError> {
+    node.db()
         .block(height)
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("block"))?;
-    Ok(Json(block_json(&b)))
+        .ok_or_else(|| ApiError::not_found("block"))
+}
+
+/// A finalized block.
+#[utoipa::path(get, path = "/api/v1/blocks/{height}", tag = "chain",
+    params(("height" = u64, Path)), responses((status = 200, body = wire::Block, description = "the block")))]
+pub(super) async fn block(
+    State(node): State<Arc<Node>>,
+    Path(height): Path<u64>,
+) -> ApiResult<wire::Block> {
+    Ok(Json(wire::Block::from(&stored_block(&node, height)?)))
 }
 
 /// The block's canonical bytes (hex), for auditors that replay the chain.
-pub(super) async fn block_raw(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> ApiResult {
-    let b = node
-        .db()
-        .block(height)
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("block"))?;
-    Ok(Json(
-        json!({"height": height, "hex": hex::encode(b.encode())}),
-    ))
+#[utoipa::path(get, path = "/api/v1/blocks/{height}/raw", tag = "chain",
+    params(("height" = u64, Path)), responses((status = 200, body = wire::RawBlock, description = "the block's bytes")))]
+pub(super) async fn block_raw(
+    State(node): State<Arc<Node>>,
+    Path(height): Path<u64>,
+) -> ApiResult<wire::RawBlock> {
+    let b = stored_block(&node, height)?;
+    Ok(Json(wire::RawBlock {
+        height,
+        hex: hex::encode(b.encode()),
+    }))
 }
 
 /// The first finalization certificate at or above `height`: what a follower checks the blocks
 /// it syncs against.
-pub(super) async fn finality(State(node): State<Arc<Node>>, Path(height): Path<u64>) -> ApiResult {
+#[utoipa::path(get, path = "/api/v1/blocks/{height}/finality", tag = "chain",
+    params(("height" = u64, Path)), responses((status = 200, body = wire::Finality, description = "the certificate")))]
+pub(super) async fn finality(
+    State(node): State<Arc<Node>>,
+    Path(height): Path<u64>,
+) -> ApiResult<wire::Finality> {
     let f = node
         .finality(height)
         .await
         .ok_or_else(|| ApiError::not_found("finalization certificate"))?;
-    Ok(Json(json!({
-        "height": f.height,
-        "block": json::hash(&f.block),
-        "certificate": hex::encode(f.certificate),
-    })))
+    Ok(Json(wire::Finality {
+        height: f.height,
+        block: Hex(f.block),
+        certificate: hex::encode(f.certificate),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct BlocksQuery {
-    before: Option<u64>,
-    limit: Option<usize>,
-}
-
+/// The newest finalized blocks (or those below `before`), newest first.
+#[utoipa::path(get, path = "/api/v1/blocks", tag = "chain", params(wire::BlocksQuery),
+    responses((status = 200, body = wire::Blocks, description = "the blocks")))]
 pub(super) async fn blocks(
     State(node): State<Arc<Node>>,
-    Query(q): Query<BlocksQuery>,
-) -> ApiResult {
+    Query(q): Query<wire::BlocksQuery>,
+) -> ApiResult<wire::Blocks> {
     let top = q
         .before
         .map_or(node.head().height, |b| b.saturating_sub(1))
@@ -173,24 +159,21 @@ pub(super) async fn blocks(
     let mut items = Vec::new();
     for h in (top.saturating_sub(limit.saturating_sub(1))..=top).rev() {
         if let Some(b) = node.db().block(h).map_err(ApiError::internal)? {
-            items.push(block_json(&b));
+            items.push(wire::Block::from(&b));
         }
     }
-    Ok(Json(json!({"items": items})))
+    Ok(Json(wire::Blocks { items }))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct ProofQuery {
-    height: Option<u64>,
-}
-
-/// A value and its Merkle proof at a height. The proof is the Borsh encoding of a `jmt`
-/// `SparseMerkleProof<Sha256>` for the key hash `sha256(key)`.
+/// A state value and its Merkle proof at a height (default: the head).
+#[utoipa::path(get, path = "/api/v1/proofs/{key}", tag = "chain",
+    params(("key" = String, Path, description = "the state key, hex"), wire::ProofQuery),
+    responses((status = 200, body = wire::Proof, description = "the value and its proof")))]
 pub(super) async fn proof(
     State(node): State<Arc<Node>>,
     Path(key): Path<String>,
-    Query(q): Query<ProofQuery>,
-) -> ApiResult {
+    Query(q): Query<wire::ProofQuery>,
+) -> ApiResult<wire::Proof> {
     let key =
         hex::decode(&key).map_err(|_| ApiError::bad("bad_key", "the state key is not hex"))?;
     if key.is_empty() || key.len() > 256 {
@@ -204,16 +187,20 @@ pub(super) async fn proof(
     let (value, proof) = node.db().prove(&key, height).map_err(ApiError::internal)?;
     let root = node.db().root_at(height).map_err(ApiError::internal)?;
     let block = node.db().block(height).map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "key": hex::encode(&key),
-        "height": height,
-        "state_root": json::hash(&root),
-        "block_hash": block.map(|b| json::hash(&b.header.hash())),
-        "value": value.map(hex::encode),
-        "proof": hex::encode(kassa_db::encode_proof(&proof)),
-    })))
+    Ok(Json(wire::Proof {
+        key: hex::encode(&key),
+        height,
+        state_root: Hex(root),
+        block_hash: block.map(|b| Hex(b.header.hash())),
+        value: value.map(hex::encode),
+        proof: hex::encode(kassa_db::encode_proof(&proof)),
+    }))
 }
 
+/// Server-sent events: each finalized block (event `block`) with every transaction's receipt.
+#[utoipa::path(get, path = "/api/v1/events", tag = "chain",
+    responses((status = 200, content_type = "text/event-stream", body = wire::Finalized,
+        description = "a stream of `block` events, each a `Finalized` as JSON")))]
 pub(super) async fn events(
     State(node): State<Arc<Node>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
@@ -221,16 +208,19 @@ pub(super) async fn events(
     let stream =
         tokio_stream::wrappers::BroadcastStream::new(node.subscribe()).filter_map(|item| {
             let f = item.ok()?;
-            let data = json!({
-                "height": f.head.height,
-                "block_hash": json::hash(&f.head.block_hash),
-                "state_root": json::hash(&f.head.state_root),
-                "time_ms": f.head.time_ms,
-                "txs": f.receipts.iter().map(|(_, r)| json::receipt(r)).collect::<Vec<_>>(),
-            });
-            Some(Ok(SseEvent::default()
-                .event("block")
-                .data(data.to_string())))
+            let height = f.head.height;
+            let data = wire::Finalized {
+                height,
+                block_hash: Hex(f.head.block_hash),
+                state_root: Hex(f.head.state_root),
+                time_ms: f.head.time_ms,
+                txs: (0u32..)
+                    .zip(&f.receipts)
+                    .map(|(index, (_, r))| wire::Tx::included(r, height, index))
+                    .collect(),
+            };
+            let json = serde_json::to_string(&data).expect("wire types serialize");
+            Some(Ok(SseEvent::default().event("block").data(json)))
         });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

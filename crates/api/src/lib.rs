@@ -1,16 +1,16 @@
-//! Kassa's HTTP API, under `/api/v1`: the only crate that knows HTTP and JSON. Handlers convert
-//! between JSON and domain types ([`json`]) and call the node; they never touch state directly
-//! except through read snapshots of the committed database.
+//! Kassa's HTTP API, under `/api/v1`: the only crate that knows HTTP and JSON. Handlers map
+//! typed queries of the state (`kassa_state::view`) and the node's calls to the JSON of
+//! [`wire`], whose types also generate the OpenAPI document ([`ApiDoc`], `/openapi.json`).
 //!
 //! Every error is `{"error": {"code": "...", "number": N?, "message": "..."}}` with a stable
 //! snake_case code (the rejection's name for refused transactions). Request bodies are limited to
 //! [`BODY_BYTES_MAX`] and list pages to [`PAGE_MAX`] items.
 
 mod chain;
-pub mod json;
 mod reads;
 mod simulate;
 mod web;
+pub mod wire;
 
 pub use reads::HISTORY_POINTS_MAX;
 
@@ -21,12 +21,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kassa_db::Reader;
 use kassa_node::{AdmitError, Node};
-use kassa_state::view;
-use kassa_types::{Address, Hash};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use kassa_types::Address;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::OpenApi;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
@@ -34,8 +32,6 @@ pub const BODY_BYTES_MAX: usize = 64 * 1024;
 pub const PAGE_MAX: usize = 100;
 /// Longest a `wait=true` submission waits for finalization.
 pub const WAIT_MAX: Duration = Duration::from_secs(30);
-
-const OPENAPI: &str = include_str!("openapi.json");
 
 /// An API error: HTTP status, stable code, human message.
 #[derive(Debug)]
@@ -58,7 +54,7 @@ impl ApiError {
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
-    fn not_found(what: &str) -> Self {
+    pub(crate) fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -94,13 +90,18 @@ impl From<AdmitError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "number": self.number, "message": self.message}});
+        let body = wire::ErrorBody {
+            error: wire::ErrorInfo {
+                code: self.code.into(),
+                number: self.number,
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
 
-pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
+pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The router. `node` is shared with consensus.
 pub fn router(node: Arc<Node>) -> Router {
@@ -184,57 +185,50 @@ pub(crate) fn parse_address(s: &str) -> Result<Address, ApiError> {
         .map_err(|e| ApiError::bad("bad_address", format!("{e}")))
 }
 
-pub(crate) fn parse_hash(s: &str) -> Result<Hash, ApiError> {
-    let bytes = hex::decode(s).map_err(|_| ApiError::bad("bad_hash", "expected 64 hex digits"))?;
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| ApiError::bad("bad_hash", "expected 64 hex digits"))?;
-    Ok(Hash(arr))
-}
+/// List pages: the cursor and size a query asks for, and the answer.
+pub(crate) mod page {
+    use super::{ApiError, PAGE_MAX};
+    use crate::wire::{Page, PageQuery};
+    use axum::Json;
+    use kassa_state::view;
 
-/// `?after=&limit=`: the page after the item whose id is `after` (the previous page's `next`),
-/// or the first page; `limit` at most [`PAGE_MAX`].
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Page {
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
-impl Page {
-    fn limit(&self) -> usize {
-        self.limit.unwrap_or(PAGE_MAX).min(PAGE_MAX)
+    pub fn limit(q: &PageQuery) -> usize {
+        q.limit.unwrap_or(PAGE_MAX).min(PAGE_MAX)
     }
 
     /// The cursor as an id or address.
-    fn after<T>(&self, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
-        self.after
+    pub fn after<T>(
+        q: &PageQuery,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        q.after
             .as_deref()
             .map(|a| {
                 parse(a).ok_or_else(|| ApiError::bad("bad_cursor", format!("no item has id {a}")))
             })
             .transpose()
     }
+
+    /// A page's JSON: its items and the cursor of the next page (`null` at the end).
+    pub fn answer<T, W>(
+        page: view::Page<T>,
+        cursor: impl Fn(&T) -> String,
+        item: impl Fn(&T) -> W,
+    ) -> Json<Page<W>> {
+        Json(Page {
+            items: page.items.iter().map(item).collect(),
+            next: page.next().map(cursor),
+        })
+    }
 }
 
-/// A list's JSON: the page's items and the cursor of the next page (`null` at the end).
-pub(crate) fn page_json<T>(
-    page: view::Page<T>,
-    cursor: impl Fn(&T) -> String,
-    item: impl Fn(&T) -> Value,
-) -> Json<Value> {
-    Json(json!({
-        "items": page.items.iter().map(item).collect::<Vec<_>>(),
-        "next": page.next().map(cursor),
-    }))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct FaucetBody {
-    address: String,
-}
-
-async fn faucet(State(node): State<Arc<Node>>, body: Json<FaucetBody>) -> ApiResult {
+/// Test money for an account (development chains only).
+#[utoipa::path(post, path = "/api/v1/faucet", tag = "chain", request_body = wire::FaucetBody,
+    responses((status = 200, body = wire::Tx, description = "the drip, pending")))]
+async fn faucet(
+    State(node): State<Arc<Node>>,
+    Json(body): Json<wire::FaucetBody>,
+) -> ApiResult<wire::Tx> {
     let to = parse_address(&body.address)?;
     match node.drip(to) {
         None => Err(ApiError::new(
@@ -242,10 +236,15 @@ async fn faucet(State(node): State<Arc<Node>>, body: Json<FaucetBody>) -> ApiRes
             "no_faucet",
             "this chain has no faucet (only --dev chains do)",
         )),
-        Some(r) => Ok(Json(json!({"hash": json::hash(&r?), "status": "pending"}))),
+        Some(r) => Ok(Json(wire::Tx::Pending {
+            hash: wire::Hex(r?),
+        })),
     }
 }
 
+/// The genesis file this chain started from, for validators and followers to join with.
+#[utoipa::path(get, path = "/api/v1/genesis", tag = "chain",
+    responses((status = 200, content_type = "application/json", body = Object, description = "the genesis file")))]
 async fn genesis(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
     match node.genesis_json() {
         Some(g) => {
@@ -255,10 +254,16 @@ async fn genesis(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
     }
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "node",
+    responses((status = 200, content_type = "application/json", body = Object, description = "the document")))]
 async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    Json(ApiDoc::openapi())
 }
 
+/// Prometheus metrics: height, transactions, mempool, block interval, latencies.
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, content_type = "text/plain", body = String, description = "the metrics, in the Prometheus text format")))]
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let head = node.head();
     let m = node.metrics();
@@ -282,4 +287,80 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
 /// Decodes a proof returned by `/api/v1/proofs`.
 pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
     kassa_db::decode_proof(&hex::decode(hex_proof).ok()?)
+}
+
+/// The API's OpenAPI document, generated from the handlers and the [`wire`] types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kassa node API",
+        version = "1",
+        description = "The HTTP API of a Kassa node. Amounts and karma are decimal strings; \
+            hashes are hex; accounts are bech32 (kassa1...). Errors are \
+            {\"error\":{\"code\",\"number\",\"message\"}} with a stable snake_case code (a \
+            transaction's rejection name, numbered as in the protocol). Request bodies are limited \
+            to 64 KiB; list pages to 100 items."
+    ),
+    paths(
+        chain::status,
+        chain::submit,
+        chain::tx,
+        reads::account,
+        reads::assets,
+        reads::asset,
+        reads::societies,
+        reads::society,
+        reads::history,
+        reads::members,
+        reads::member,
+        reads::society_requests,
+        reads::request,
+        reads::votes,
+        reads::amendment,
+        chain::blocks,
+        chain::block,
+        chain::block_raw,
+        chain::finality,
+        chain::proof,
+        chain::events,
+        faucet,
+        genesis,
+        simulate::preview,
+        web::index,
+        web::file,
+        openapi,
+        metrics,
+    ),
+    components(schemas(wire::ErrorBody)),
+    modifiers(&Errors)
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// Every operation may answer an error, in one shape.
+struct Errors;
+
+impl utoipa::Modify for Errors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+        let error = ResponseBuilder::new()
+            .description("An error: its code, number (for refused transactions) and message.")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "ErrorBody",
+                    ))))
+                    .build(),
+            )
+            .build();
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("default".into())
+                    .or_insert_with(|| error.clone().into());
+            }
+        }
+    }
 }

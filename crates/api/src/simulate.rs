@@ -17,10 +17,13 @@ pub const PREVIEW_TIME_MAX: Duration = Duration::from_secs(20);
 /// Whether a preview is running on this node.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
-#[derive(Debug, Deserialize)]
+/// A society to simulate: rules as the create-society form has them, and its size.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
-    /// The society's rules, as the form has them (integers as numbers or strings).
+    /// Any rule fields (integers as numbers or strings; `min_pledge` and `max_pledge` required);
+    /// the others take the protocol's defaults.
+    #[schema(value_type = Object)]
     rules: Map<String, Value>,
     #[serde(default = "members")]
     members: u32,
@@ -55,6 +58,13 @@ impl Drop for Running {
     }
 }
 
+/// Simulate a society under these rules (the web app's "Try these rules"): a bounded run of the
+/// society simulator, one at a time per node. Refused as `bad_scenario` (a rule out of range, an
+/// unknown field, more than 60,000 member-periods), `simulation_too_long` (stopped after 20 s) or
+/// `simulation_busy` (one is already running).
+#[utoipa::path(post, path = "/api/v1/simulate", tag = "node", request_body = PreviewBody,
+    responses((status = 200, content_type = "application/json", body = Object,
+        description = "the report: rows per period, a summary in plain words, and SVG charts")))]
 pub async fn preview(Json(body): Json<PreviewBody>) -> Result<Json<Value>, ApiError> {
     let sc = Scenario::preview(
         body.rules,

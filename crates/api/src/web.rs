@@ -128,11 +128,17 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// `GET /`: the app's single page (routes are `#/…` fragments).
+/// The members' web app.
+#[utoipa::path(get, path = "/", tag = "node",
+    responses((status = 200, content_type = "text/html", body = String, description = "the page")))]
 pub async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
 /// `GET /app/{file}`: one of the app's scripts, its stylesheet or its icon.
+/// One of the web app's files.
+#[utoipa::path(get, path = "/app/{file}", tag = "node", params(("file" = String, Path)),
+    responses((status = 200, body = String, description = "the file")))]
 pub async fn file(Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
         Some((_, content_type, body)) => page(content_type, body),

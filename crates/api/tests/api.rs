@@ -2,6 +2,10 @@
 //! consensus would): typed errors for hostile input, state unchanged by refused transactions,
 //! queries, and a balance proof that verifies client-side.
 //!
+//! Every JSON answer these tests receive is checked against the generated OpenAPI document (the
+//! path, method and status it names, and the schema there), so the document cannot drift from
+//! what the node sends.
+//!
 //! Over 600 lines: one test per kind of API use, each starting its own node with the helpers at the
 //! top.
 
@@ -9,28 +13,26 @@ use axum::body::Body as HttpBody;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kassa_node::{App, Faucet, MempoolConfig, Node};
-use kassa_state::Genesis;
+use kassa_testkit::{DevGenesis, key};
 use kassa_types::rules::Rules;
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
 use kassa_types::{AssetId, Hash, RequestId, SecretKey, SignedTransaction, SocietyId, Transaction};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
+use utoipa::OpenApi as _;
 
 const CHAIN: &str = "kassa-api-test";
 
-fn key(i: u8) -> SecretKey {
-    SecretKey::from_label(&format!("api-test-{i}"))
-}
-
 fn node(dir: &std::path::Path) -> Arc<Node> {
-    let genesis = Genesis {
-        chain_id: ChainId::new(CHAIN).unwrap(),
+    let genesis = DevGenesis {
+        chain_id: CHAIN,
+        accounts: 4,
+        each: 1_000_000_000,
         min_fee: 100,
-        allocations: (0..4).map(|i| (key(i).address(), 1_000_000_000)).collect(),
         time_ms: 1_000,
-        validators: Vec::new(),
-    };
+    }
+    .genesis();
     let app = App::open(dir, &genesis, &[], MempoolConfig::default()).unwrap();
     Node::new(
         app,
@@ -89,9 +91,142 @@ async fn call(
     let resp = kassa_api::router(node.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes)
-        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    let v = match serde_json::from_slice(&bytes) {
+        Ok(v) => {
+            documented(method, uri, status, &v);
+            v
+        }
+        Err(_) => Value::String(String::from_utf8_lossy(&bytes).into()),
+    };
     (status, v)
+}
+
+/// The OpenAPI document, generated from the API's wire types and handlers.
+fn openapi() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(kassa_api::ApiDoc::openapi()).unwrap())
+}
+
+/// Panics unless the OpenAPI document names this answer: its path and method, its status (or
+/// `default`), and a JSON schema the body matches.
+fn documented(method: &str, uri: &str, status: StatusCode, body: &Value) {
+    let doc = openapi();
+    let path = uri.split('?').next().unwrap();
+    let fits = |template: &str| {
+        let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || t.starts_with('{'))
+    };
+    let Some(item) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(t, _)| fits(t))
+        .map(|(_, item)| &item[method.to_lowercase()])
+        .filter(|op| op.is_object())
+    else {
+        // The router's fallback answers paths and methods that do not exist, as `default` errors.
+        assert_eq!(
+            body["error"]["code"], "not_found",
+            "{method} {uri} is undocumented"
+        );
+        return;
+    };
+    let responses = &item["responses"];
+    let response = responses
+        .get(status.as_str())
+        .or_else(|| responses.get("default"))
+        .unwrap_or_else(|| panic!("{method} {uri}: status {status} is undocumented"));
+    assert!(
+        response["description"].is_string(),
+        "{method} {uri}: a response has a description"
+    );
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {uri} {status}: JSON is undocumented"
+    );
+    if let Err(e) = conforms(body, schema) {
+        panic!(
+            "{method} {uri} answered {status} with JSON the OpenAPI document does not describe: {e}\n{body:#}"
+        );
+    }
+}
+
+/// Whether `v` matches the JSON schema `s` (the subset the generated document uses: `$ref`,
+/// `oneOf`, `allOf`, `enum`, `type`, `required`, `properties`, `items`). An object may carry no
+/// field the schema does not name, unless the schema names none (a free-form object).
+fn conforms(v: &Value, s: &Value) -> Result<(), String> {
+    if let Some(r) = s["$ref"].as_str() {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .ok_or(format!("ref {r}"))?;
+        let target = &openapi()["components"]["schemas"][name];
+        if target.is_null() {
+            return Err(format!("no schema {name}"));
+        }
+        return conforms(v, target).map_err(|e| format!("{name}: {e}"));
+    }
+    if let Some(all) = s["allOf"].as_array() {
+        for one in all {
+            conforms(v, one)?;
+        }
+    }
+    if let Some(alternatives) = s["oneOf"].as_array() {
+        let fits: Vec<_> = alternatives.iter().map(|a| conforms(v, a)).collect();
+        if fits.iter().filter(|f| f.is_ok()).count() != 1 {
+            let why: Vec<String> = fits.into_iter().filter_map(Result::err).collect();
+            return Err(format!(
+                "not exactly one of {} alternatives ({})",
+                alternatives.len(),
+                why.join("; ")
+            ));
+        }
+    }
+    if let Some(values) = s["enum"].as_array()
+        && !values.contains(v)
+    {
+        return Err(format!("{v} is not one of {values:?}"));
+    }
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_u64() || n.is_i64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &s["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let fits = allowed.is_empty()
+        || allowed.contains(&kind)
+        || (kind == "integer" && allowed.contains(&"number"));
+    if !fits {
+        return Err(format!("{v} is {kind}, not {allowed:?}"));
+    }
+    if let (Value::Object(fields), Some(props)) = (v, s["properties"].as_object()) {
+        for r in s["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().unwrap();
+            if !fields.contains_key(r) {
+                return Err(format!("missing field {r}"));
+            }
+        }
+        for (k, fv) in fields {
+            let fs = props
+                .get(k)
+                .ok_or(format!("field {k} is not in the schema"))?;
+            conforms(fv, fs).map_err(|e| format!("{k}: {e}"))?;
+        }
+    }
+    if let (Value::Array(items), Some(item)) = (v, s.get("items")) {
+        for (i, iv) in items.iter().enumerate() {
+            conforms(iv, item).map_err(|e| format!("[{i}]: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 async fn submit(node: &Arc<Node>, t: &SignedTransaction) -> (StatusCode, Value) {
@@ -467,6 +602,88 @@ async fn the_event_stream_sends_each_finalized_block_with_its_receipts() {
     assert_eq!(data["height"], 1);
     assert_eq!(data["txs"][0]["status"], "applied");
     assert_eq!(data["txs"][0]["events"][1]["type"], "transferred");
+    let stream = &openapi()["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"];
+    conforms(&data, &stream["text/event-stream"]["schema"]).unwrap();
+}
+
+#[test]
+fn the_openapi_document_names_every_route_and_the_check_refuses_what_it_does_not_describe() {
+    let doc = openapi();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every route the router serves (lib.rs) is a path of the document, and nothing else is.
+    let router_src = include_str!("../src/lib.rs");
+    let mut routes: Vec<&str> = router_src
+        .split(".route(")
+        .skip(1)
+        .map(|r| {
+            r.trim_start()
+                .trim_start_matches('"')
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    routes.sort_unstable();
+    paths.sort_unstable();
+    assert_eq!(routes, paths);
+
+    let society = serde_json::to_value(kassa_api::wire::Society {
+        id: 3,
+        name: "Bread".into(),
+        purpose: String::new(),
+        asset: 0,
+        rules: Rules::defaults(1_000, 90_000),
+        voting_window_secs_min: 60,
+        created_ms: 0,
+        current_period: 0,
+        member_count: 1,
+        standing_count: 1,
+        gift_funds: kassa_api::wire::Amount(7),
+        bonds: Default::default(),
+        common_fund: Default::default(),
+        benefits_escrow: Default::default(),
+        owed: Default::default(),
+        benefits_per_period: Default::default(),
+        total_karma: Default::default(),
+        queue_length: 0,
+        amendment: None,
+        stats: serde_json::from_value(json!({
+            "requests_filed": 0, "requests_approved": 0, "requests_rejected": 0,
+            "paid_by_shares": "0", "paid_by_gifts": "0", "paid_by_common": "0",
+            "installments_funded": "0", "bonds_forfeited": "0", "members_expelled": 0,
+        }))
+        .unwrap(),
+    })
+    .unwrap();
+    let schema = json!({"$ref": "#/components/schemas/Society"});
+    conforms(&society, &schema).unwrap();
+    let mut extra = society.clone();
+    extra["surplus"] = json!(1);
+    assert!(conforms(&extra, &schema).unwrap_err().contains("surplus"));
+    let mut missing = society.clone();
+    missing.as_object_mut().unwrap().remove("gift_funds");
+    assert!(
+        conforms(&missing, &schema)
+            .unwrap_err()
+            .contains("gift_funds")
+    );
+    let mut number = society;
+    number["gift_funds"] = json!(7);
+    assert!(conforms(&number, &schema).is_err(), "an amount is a string");
+    let mut misspelt_rule = number.clone();
+    misspelt_rule["gift_funds"] = json!("7");
+    misspelt_rule["rules"]["quorum_bsp"] = json!(0);
+    assert!(
+        conforms(&misspelt_rule, &schema)
+            .unwrap_err()
+            .contains("quorum_bsp")
+    );
 }
 
 #[tokio::test]
@@ -622,7 +839,7 @@ async fn a_preview_simulates_the_form_rules_and_refuses_what_is_too_large_or_mis
 async fn lists_page_by_cursor_from_the_last_item_and_refuse_a_bad_cursor_or_an_unknown_parameter() {
     let d = tempfile::tempdir().unwrap();
     let n = node(d.path());
-    for i in 1..4u8 {
+    for i in 1..4 {
         let create = Body::CreateSociety {
             name: SocietyName::new(format!("Society {i}")).unwrap(),
             purpose: Purpose::new("Paging").unwrap(),

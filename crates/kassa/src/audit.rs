@@ -62,11 +62,9 @@ impl Blocks {
             }
             Source::Node(url) => {
                 let c = Client::new(url);
-                let genesis: GenesisFile = serde_json::from_value(c.get("/api/v1/genesis")?)
-                    .context("the node's genesis")?;
-                let head = c.get("/api/v1/status")?["height"]
-                    .as_u64()
-                    .context("status")?;
+                let genesis: GenesisFile =
+                    c.get("/api/v1/genesis").context("the node's genesis")?;
+                let head = c.get::<kassa_api::wire::Status>("/api/v1/status")?.height;
                 Ok(Blocks {
                     db: None,
                     client: Some(c),
@@ -84,8 +82,8 @@ impl Blocks {
                 .with_context(|| format!("block {height} is missing"));
         }
         let c = self.client.as_ref().expect("one source");
-        let v = c.get(&format!("/api/v1/blocks/{height}/raw"))?;
-        let bytes = hex::decode(v["hex"].as_str().context("raw block")?)?;
+        let raw: kassa_api::wire::RawBlock = c.get(&format!("/api/v1/blocks/{height}/raw"))?;
+        let bytes = hex::decode(&raw.hex)?;
         Block::decode(&bytes).map_err(|e| anyhow::anyhow!("block {height} does not decode: {e}"))
     }
 }
@@ -103,12 +101,15 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
     let blocks = Blocks::open(source)?;
     let genesis = blocks.genesis.to_genesis()?;
     let scratch = tempfile::tempdir()?;
-    let mut replay = App::open(
-        scratch.path(),
-        &genesis,
-        &kassa_node::consensus::genesis_context(),
-        MempoolConfig::default(),
-    )?;
+    let replay = kassa_node::Node::new(
+        App::open(
+            scratch.path(),
+            &genesis,
+            &kassa_node::consensus::genesis_context(),
+            MempoolConfig::default(),
+        )?,
+        None,
+    );
 
     let genesis_block = blocks.block(0)?;
     if genesis_block.header.hash() != replay.head().block_hash {
@@ -123,7 +124,7 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
     for h in 1..=blocks.head {
         let block = blocks.block(h)?;
         let f = replay
-            .finalize(&block)
+            .finalize(&block, kassa_node::Durability::Immediate)
             .map_err(|e| Failure::Divergence(format!("divergence at height {h}: {e}")))?
             .ok_or_else(|| {
                 Failure::Divergence(format!(

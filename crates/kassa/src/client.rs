@@ -1,7 +1,9 @@
 //! A small blocking HTTP client for the node's API.
 
 use anyhow::{Result, anyhow};
-use serde_json::Value;
+use kassa_api::wire;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 /// The API of one node.
@@ -29,31 +31,27 @@ impl Client {
         }
     }
 
-    fn finish(mut resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
+    /// The answer as `T` (the API's [`wire`] types), or its typed error as an error.
+    fn finish<T: DeserializeOwned>(mut resp: ureq::http::Response<ureq::Body>) -> Result<T> {
         let status = resp.status();
-        let body: Value = resp
+        let body = resp
             .body_mut()
-            .read_json()
+            .read_to_string()
             .map_err(|e| anyhow!("unreadable response ({status}): {e}"))?;
         if status.is_success() {
-            Ok(body)
-        } else if let Some(err) = body.get("error") {
-            let number = err["number"]
-                .as_u64()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            Err(anyhow!(
-                "{}{}: {}",
-                err["code"].as_str().unwrap_or("error"),
-                number,
-                err["message"].as_str().unwrap_or("")
-            ))
-        } else {
-            Err(anyhow!("HTTP {status}"))
+            return serde_json::from_str(&body)
+                .map_err(|e| anyhow!("an answer this wallet cannot read ({status}): {e}"));
+        }
+        match serde_json::from_str::<wire::ErrorBody>(&body) {
+            Ok(wire::ErrorBody { error }) => {
+                let number = error.number.map(|n| format!(" ({n})")).unwrap_or_default();
+                Err(anyhow!("{}{number}: {}", error.code, error.message))
+            }
+            Err(_) => Err(anyhow!("HTTP {status}")),
         }
     }
 
-    pub fn get(&self, path: &str) -> Result<Value> {
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let resp = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -63,7 +61,7 @@ impl Client {
     }
 
     /// Like [`Client::get`], but a 404 is `None`.
-    pub fn get_opt(&self, path: &str) -> Result<Option<Value>> {
+    pub fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         let resp = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -75,7 +73,7 @@ impl Client {
         Self::finish(resp).map(Some)
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let resp = self
             .agent
             .post(format!("{}{path}", self.base))

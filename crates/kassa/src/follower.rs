@@ -15,6 +15,7 @@
 
 use crate::client::Client;
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use kassa_api::wire;
 use kassa_node::consensus::{self, PublicKey, RELAY_QUEUE};
 use kassa_node::{Durability, Node};
 use kassa_types::{Block, Hash, SignedTransaction};
@@ -113,20 +114,21 @@ async fn sync_once(
 /// Fetches the first certificate at or above `from` and the blocks from `from` up to it,
 /// checking that they link to `head`. `None` if the bootstrapper has nothing new.
 fn fetch(client: &Client, head: &Hash, from: u64) -> Result<Option<(Vec<u8>, Vec<Block>)>> {
-    let Some(f) = client.get_opt(&format!("/api/v1/blocks/{from}/finality"))? else {
+    let Some(f) = client.get_opt::<wire::Finality>(&format!("/api/v1/blocks/{from}/finality"))?
+    else {
         return Ok(None);
     };
-    let height = f["height"].as_u64().context("finality: height")?;
+    let height = f.height;
     ensure!(
         (from..=from + kassa_node::FINALITY_SEARCH).contains(&height),
         "finality at an unexpected height {height}"
     );
-    let certificate = hex::decode(f["certificate"].as_str().context("finality: certificate")?)?;
+    let certificate = hex::decode(&f.certificate)?;
     let mut blocks: Vec<Block> = Vec::new();
     let mut parent = *head;
     for h in from..=height {
-        let raw = client.get(&format!("/api/v1/blocks/{h}/raw"))?;
-        let bytes = hex::decode(raw["hex"].as_str().context("block: hex")?)?;
+        let raw: wire::RawBlock = client.get(&format!("/api/v1/blocks/{h}/raw"))?;
+        let bytes = hex::decode(&raw.hex)?;
         let block = Block::decode(&bytes).map_err(|e| anyhow!("block {h}: {e}"))?;
         if block.header.height != h || block.header.parent != parent {
             bail!("block {h} does not link to the chain below it");
@@ -143,8 +145,10 @@ async fn forward(client: Client, mut queue: tokio::sync::mpsc::Receiver<Vec<Sign
         let c = client.clone();
         let sent = tokio::task::spawn_blocking(move || {
             for tx in txs {
-                let body = serde_json::json!({ "tx": hex::encode(tx.encode()) });
-                if let Err(e) = c.post("/api/v1/txs", &body) {
+                let body = wire::SubmitBody {
+                    tx: hex::encode(tx.encode()),
+                };
+                if let Err(e) = c.post::<_, wire::Tx>("/api/v1/txs", &body) {
                     tracing::warn!(error = %format!("{e:#}"), tx = %tx.hash(), "could not forward a transaction");
                 }
             }

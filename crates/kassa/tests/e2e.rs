@@ -10,47 +10,44 @@
 //! Over 600 lines: one society's life on real processes, whose steps build on each other, and the
 //! scripted attacker.
 
-mod common;
-
+use kassa_testkit::{Api, Proc, free_ports};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 const MEMBERS: usize = 22;
 
+/// A `kassa node` process and its API.
 struct NodeProc {
-    child: Option<Child>,
-    data_dir: PathBuf,
+    proc: Proc,
+    api: Api,
     http: u16,
     p2p: u16,
 }
 
 impl NodeProc {
+    /// `kassa node --dev` on `data_dir`, logging to `data_dir.log`; returns once it has
+    /// finalized a block.
     fn start(data_dir: &Path, http: u16, p2p: u16) -> NodeProc {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.with_extension("log"))
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["node", "--dev", "--block-ms", "200"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args([
-                "--http",
-                &format!("127.0.0.1:{http}"),
-                "--p2p",
-                &format!("127.0.0.1:{p2p}"),
-            ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let (http_addr, p2p_addr) = (format!("127.0.0.1:{http}"), format!("127.0.0.1:{p2p}"));
+        let args = [
+            "node".as_ref(),
+            "--dev".as_ref(),
+            "--block-ms".as_ref(),
+            "200".as_ref(),
+            "--data-dir".as_ref(),
+            data_dir.as_os_str(),
+            "--http".as_ref(),
+            http_addr.as_ref(),
+            "--p2p".as_ref(),
+            p2p_addr.as_ref(),
+        ];
+        let proc = Proc::spawn::<&std::ffi::OsStr>(BIN, &args, data_dir.with_extension("log"));
         let n = NodeProc {
-            child: Some(child),
-            data_dir: data_dir.to_path_buf(),
+            proc,
+            api: Api::at(http),
             http,
             p2p,
         };
@@ -61,82 +58,32 @@ impl NodeProc {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http)
+        self.api.0.clone()
     }
 
     fn get(&self, path: &str) -> Value {
-        let mut resp = ureq::get(format!("{}{path}", self.url()))
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log_tail()));
-        resp.body_mut().read_json().unwrap()
-    }
-
-    fn log_tail(&self) -> String {
-        common::log_tail(&self.data_dir.with_extension("log"), 40)
+        self.api.get(path)
     }
 
     fn wait_until(&self, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(mut r) = ureq::get(format!("{}/api/v1/status", self.url())).call() {
-                let v: Value = r.body_mut().read_json().unwrap();
-                if done(&v) {
-                    return v;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for the node\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.api.wait_status(limit, "the node", done)
     }
 
     /// Waits for a transaction's receipt.
     fn receipt(&self, hash: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = self.get(&format!("/api/v1/txs/{hash}"));
-            if v["status"] == "applied" || v["status"] == "failed" {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "transaction {hash} not finalized"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.api.receipt(hash)
     }
 
     fn kill9(&mut self) {
-        let mut c = self.child.take().unwrap();
-        c.kill().unwrap(); // SIGKILL
-        c.wait().unwrap();
+        self.proc.kill9();
     }
 
+    /// Ctrl-C: the node stops cleanly.
     fn interrupt(&mut self) {
-        let c = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .args(["-INT", &c.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut c = c;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while c.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the node did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        assert!(
+            self.proc.interrupt().success(),
+            "the node exits 0 on Ctrl-C"
+        );
     }
 }
 
@@ -228,7 +175,7 @@ fn member(node: &NodeProc, addr: &str) -> Value {
 fn a_whole_society_lives_on_a_real_node_survives_kill_9_and_passes_the_audit() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("node");
-    let mut node = NodeProc::start(&data, common::free_ports(1), common::free_ports(1));
+    let mut node = NodeProc::start(&data, free_ports(1), free_ports(1));
     let cli = Cli {
         home: tmp.path().join("home"),
         node: node.url(),
@@ -636,7 +583,7 @@ fn a_node_runs_from_a_genesis_file_and_a_toml_config() {
         "validators": [hex::encode(validator.0)],
     });
     std::fs::write(tmp.path().join("genesis.json"), genesis.to_string()).unwrap();
-    let (http, p2p) = (common::free_ports(1), common::free_ports(1));
+    let (http, p2p) = (free_ports(1), free_ports(1));
     std::fs::write(
         tmp.path().join("node.toml"),
         format!(
@@ -644,17 +591,9 @@ fn a_node_runs_from_a_genesis_file_and_a_toml_config() {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(tmp.path().join("node.log")).unwrap();
-    let child = Command::new(BIN)
-        .args(["node", "--config"])
-        .arg(tmp.path().join("node.toml"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
     let mut node = NodeProc {
-        child: Some(child),
-        data_dir: tmp.path().join("node"),
+        proc: Proc::node(BIN, &tmp.path().join("node.toml")),
+        api: Api::at(http),
         http,
         p2p,
     };
@@ -735,11 +674,7 @@ fn a_scripted_attacker_on_a_dev_node_ends_with_no_more_money_than_they_put_in() 
     use kassa_types::tx::{Memo, Purpose, SocietyName};
     use kassa_types::{AssetId, Body, Hash, RequestId, Rules, SocietyId};
     let tmp = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(
-        &tmp.path().join("node"),
-        common::free_ports(1),
-        common::free_ports(1),
-    );
+    let node = NodeProc::start(&tmp.path().join("node"), free_ports(1), free_ports(1));
     let dev = |i: usize| kassa_types::SecretKey::from_label(&format!("kassa-dev-{i}"));
     let (honest, attacker, puppet) = ((1..8).map(dev).collect::<Vec<_>>(), dev(8), dev(9));
     const PLEDGE: u64 = 1_000_000; // 1 KAS

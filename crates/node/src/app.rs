@@ -598,21 +598,6 @@ impl App {
                     .is_some_and(|b| b.header.hash() == id))
     }
 
-    /// Builds a block on `parent` at block time `time_ms` (raised to the parent's time if
-    /// earlier), with transactions from the mempool: [`App::base`], [`Base::build`] and
-    /// [`App::adopt`] in one go.
-    pub fn propose(
-        &mut self,
-        parent: &Hash,
-        time_ms: u64,
-        proposer: Address,
-        consensus: &[u8],
-    ) -> Result<Block, AppError> {
-        let (block, executing) = self.base(parent)?.build(time_ms, proposer, consensus)?;
-        self.adopt(executing);
-        Ok(block)
-    }
-
     /// Checks a block proposed by someone else: it extends a known parent, and passes
     /// [`Base::check`].
     pub fn verify(
@@ -635,19 +620,6 @@ impl App {
             Err(AppError::UnknownParent(_)) => Ok(Verify::UnknownParent),
             Err(e) => Err(e),
         }
-    }
-
-    /// Applies a finalized block durably: [`App::begin_finalize`], [`Commit::write`] and
-    /// [`App::end_finalize`] in one go. Idempotent: a block at or below the head is ignored
-    /// (consensus may deliver it again after a restart).
-    pub fn finalize(&mut self, block: &Block) -> Result<Option<Finalized>, AppError> {
-        let Some(commit) = self.begin_finalize(block)? else {
-            return Ok(None);
-        };
-        let written = commit.write(Durability::Immediate);
-        let (done, leftovers) = self.end_finalize(commit, written)?;
-        leftovers.run()?;
-        Ok(Some(done))
     }
 
     /// Checks that a finalized block extends the head and takes what committing it writes:

@@ -65,25 +65,44 @@ pub struct Node {
     mempool: Arc<Mutex<Mempool>>,
     db: Arc<Db>,
     params: ChainParams,
-    events: broadcast::Sender<Arc<Finalized>>,
-    head: watch::Sender<Head>,
-    faucet: Option<Faucet>,
-    genesis_json: Option<String>,
-    metrics: Counters,
-    /// When this node proposed each block it has not seen finalized yet (wall clock, for the
-    /// finalization-latency metric only; never seen by the state machine).
-    proposed_at: Mutex<BTreeMap<Hash, Instant>>,
-    /// Where transactions admitted here go next: to the other validators (p2p gossip) or, on a
-    /// follower, to its bootstrapper. Set once by whoever runs the network side.
-    relay: OnceLock<mpsc::Sender<Vec<SignedTransaction>>>,
     /// Transactions other validators relayed, not yet admitted: their signatures are checked
     /// later, together, as one batch (see [`Node::queue_relayed`]). Bounded by
     /// [`RELAYED_BATCH`] plus one relay message.
     relayed: Mutex<RelayQueue>,
+    /// What finalization announces.
+    announce: Announce,
+    /// What the network side plugs in.
+    hooks: Hooks,
+    /// What a development chain or an auditor is also served.
+    extras: Extras,
+    metrics: Counters,
+}
+
+/// What finalization announces: each finalized block, and the head.
+#[derive(Debug)]
+struct Announce {
+    events: broadcast::Sender<Arc<Finalized>>,
+    head: watch::Sender<Head>,
+}
+
+/// What whoever runs the network side plugs in, each set once.
+#[derive(Debug, Default)]
+struct Hooks {
+    /// Where transactions admitted here go next: to the other validators (p2p gossip) or, on a
+    /// follower, to its bootstrapper.
+    relay: OnceLock<mpsc::Sender<Vec<SignedTransaction>>>,
     /// Told of each validator that relayed a forged signature (to block it).
     forgers: OnceLock<Forgers>,
     certificates: OnceLock<Box<dyn Certificates>>,
     observer: OnceLock<Box<dyn Observer>>,
+}
+
+/// What a node serves beside the chain: a faucet (development chains only) and the genesis file
+/// it started from.
+#[derive(Debug)]
+struct Extras {
+    faucet: Option<Faucet>,
+    genesis_json: Option<String>,
 }
 
 /// Relayed transactions waiting for admission, by message, with the validator that sent each.
@@ -109,6 +128,9 @@ struct Counters {
     block_interval_ms: AtomicU64,
     finalization_latency_ms: AtomicU64,
     apply_ms: AtomicU64,
+    /// When this node proposed each block it has not seen finalized yet (wall clock, for the
+    /// finalization-latency metric only; never seen by the state machine).
+    proposed_at: Mutex<BTreeMap<Hash, Instant>>,
 }
 
 /// A snapshot of the node's metrics.
@@ -139,17 +161,14 @@ impl Node {
             params: app.params().clone(),
             mempool: app.shared_mempool(),
             app: Mutex::new(app),
-            events,
-            head,
-            faucet,
-            genesis_json,
-            metrics: Counters::default(),
-            proposed_at: Mutex::new(BTreeMap::new()),
-            relay: OnceLock::new(),
             relayed: Mutex::new(RelayQueue::default()),
-            forgers: OnceLock::new(),
-            certificates: OnceLock::new(),
-            observer: OnceLock::new(),
+            announce: Announce { events, head },
+            hooks: Hooks::default(),
+            extras: Extras {
+                faucet,
+                genesis_json,
+            },
+            metrics: Counters::default(),
         })
     }
 
@@ -170,7 +189,7 @@ impl Node {
 
     /// The last finalized block.
     pub fn head(&self) -> Head {
-        self.head.borrow().clone()
+        self.announce.head.borrow().clone()
     }
 
     /// Number of transactions waiting.
@@ -212,7 +231,7 @@ impl Node {
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         // The signatures are checked before taking any lock, and admission takes only the
         // mempool's: this runs in parallel with block building and commits.
-        if self.relay.get().is_none() {
+        if self.hooks.relay.get().is_none() {
             // No peers (a node of one, or before consensus starts): nothing to copy for them.
             return self.admit(txs);
         }
@@ -267,7 +286,7 @@ impl Node {
         for (from, end) in senders {
             if valid[start..end].contains(&false) {
                 tracing::warn!(peer = %from, "a validator relayed a forged signature");
-                if let Some(forgers) = self.forgers.get() {
+                if let Some(forgers) = self.hooks.forgers.get() {
                     (forgers.0)(from);
                 }
             }
@@ -280,24 +299,24 @@ impl Node {
     /// Sets who is told of validators that relay forged signatures (once; later calls are
     /// ignored).
     pub fn set_forgers(&self, report: Box<dyn Fn(PublicKey) + Send + Sync>) {
-        let _ = self.forgers.set(Forgers(report));
+        let _ = self.hooks.forgers.set(Forgers(report));
     }
 
     /// Sets who is told about each finalized block (once; later calls are ignored).
     pub fn set_observer(&self, observer: Box<dyn Observer>) {
-        let _ = self.observer.set(observer);
+        let _ = self.hooks.observer.set(observer);
     }
 
     /// Sets where finalization certificates are found (once; later calls are ignored).
     pub fn set_certificates(&self, certificates: Box<dyn Certificates>) {
-        let _ = self.certificates.set(certificates);
+        let _ = self.hooks.certificates.set(certificates);
     }
 
     /// The first finalization certificate at or above `height` (up to [`FINALITY_SEARCH`]
     /// heights on, and not above the head): it finalizes that block and, through the parent
     /// links, every block below it. `None` if there is none here (a follower keeps none).
     pub async fn finality(&self, height: u64) -> Option<Finality> {
-        let certificates = self.certificates.get()?;
+        let certificates = self.hooks.certificates.get()?;
         let head = self.head().height;
         let last = head.min(height.saturating_add(FINALITY_SEARCH));
         for h in height.max(1)..=last {
@@ -315,14 +334,14 @@ impl Node {
 
     /// Sets where admitted transactions are relayed (once; later calls are ignored).
     pub fn set_relay(&self, relay: mpsc::Sender<Vec<SignedTransaction>>) {
-        let _ = self.relay.set(relay);
+        let _ = self.hooks.relay.set(relay);
     }
 
     fn relay(&self, txs: Vec<SignedTransaction>) {
         if txs.is_empty() {
             return;
         }
-        if let Some(relay) = self.relay.get()
+        if let Some(relay) = self.hooks.relay.get()
             && relay.try_send(txs).is_err()
         {
             // The relay is saturated (or gone): the transactions stay in this mempool and are
@@ -347,7 +366,7 @@ impl Node {
         if !self.with_app(|a| a.adopt(executing)) {
             return Err(AppError::UnknownParent(*parent));
         }
-        let mut proposed = self.proposed_at.lock().expect("lock");
+        let mut proposed = self.metrics.proposed_at.lock().expect("lock");
         // Bounded: entries are removed at finalization, and at most a window of views is open.
         if proposed.len() > 1_024 {
             proposed.clear();
@@ -401,7 +420,7 @@ impl Node {
         let written = commit.write(durability);
         let (f, leftovers) = self.with_app(|a| {
             let (f, leftovers) = a.end_finalize(commit, written)?;
-            if let Some(observer) = self.observer.get() {
+            if let Some(observer) = self.hooks.observer.get() {
                 observer.finalized(&self.db, &f);
             }
             Ok::<_, AppError>((f, leftovers))
@@ -421,6 +440,7 @@ impl Node {
             Ordering::Relaxed,
         );
         if let Some(at) = self
+            .metrics
             .proposed_at
             .lock()
             .expect("lock")
@@ -430,25 +450,25 @@ impl Node {
             c.finalization_latency_ms.store(ms, Ordering::Relaxed);
         }
         let f = Arc::new(f);
-        self.head.send_replace(f.head.clone());
+        self.announce.head.send_replace(f.head.clone());
         // No subscribers is fine.
-        let _ = self.events.send(f.clone());
+        let _ = self.announce.events.send(f.clone());
         Ok(Some(f))
     }
 
     /// Finalized blocks as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Finalized>> {
-        self.events.subscribe()
+        self.announce.events.subscribe()
     }
 
     /// The head, as it changes.
     pub fn watch_head(&self) -> watch::Receiver<Head> {
-        self.head.subscribe()
+        self.announce.head.subscribe()
     }
 
     /// The genesis file this node started from, if it was given one.
     pub fn genesis_json(&self) -> Option<&str> {
-        self.genesis_json.as_deref()
+        self.extras.genesis_json.as_deref()
     }
 
     /// `who`'s committed nonce and the nonce its next transaction should carry (counting waiting
@@ -463,12 +483,12 @@ impl Node {
 
     /// Whether this node has a faucet (development chains only).
     pub fn has_faucet(&self) -> bool {
-        self.faucet.is_some()
+        self.extras.faucet.is_some()
     }
 
     /// Sends the faucet's amount of KAS to `to`. `None` if there is no faucet.
     pub fn drip(&self, to: Address) -> Option<Result<Hash, AdmitError>> {
-        let faucet = self.faucet.as_ref()?;
+        let faucet = self.extras.faucet.as_ref()?;
         let from = faucet.key.address();
         // The mempool stays locked from choosing the nonce to admitting, so that two drips
         // never take the same one.

@@ -1,29 +1,38 @@
-//! The application as consensus drives it: a proposer and an independent verifier (each with its
-//! own database) agree on every block and state root; tampered blocks are refused; blocks can be
+//! The application as consensus drives it, through [`Node`] as production does (and its pieces
+//! through `Node::with_app`, as `Node` calls them): a proposer and an independent verifier (each
+//! with its own database) agree on every block and state root; tampered blocks are refused; blocks can be
 //! built on parents that are not finalized yet; a restart resumes from the committed head.
 //!
 //! Over 600 lines: one test per property of the block path, sharing the helpers at the top.
 
-use kassa_node::{AdmitError, App, MempoolConfig};
+use kassa_node::{AdmitError, App, Durability, MempoolConfig, Node};
 use kassa_state::Genesis;
+use kassa_testkit::{DevGenesis, key};
 use kassa_types::tx::{Body, ChainId};
 use kassa_types::{Address, AssetId, Hash, Rejection, SecretKey, SignedTransaction, Transaction};
+use std::sync::Arc;
+
+/// A node on `dir` as production drives it: [`Node`] around the application.
+fn node(dir: &std::path::Path) -> Arc<Node> {
+    node_with(dir, MempoolConfig::default())
+}
+
+fn node_with(dir: &std::path::Path, mempool: MempoolConfig) -> Arc<Node> {
+    Node::new(App::open(dir, &genesis(), &[], mempool).unwrap(), None)
+}
 
 fn genesis() -> Genesis {
-    Genesis {
-        chain_id: ChainId::new("kassa-test").unwrap(),
+    DevGenesis {
+        chain_id: "kassa-test",
+        accounts: 4,
+        each: 1_000_000,
         min_fee: 10,
-        allocations: (0..4).map(|i| (key(i).address(), 1_000_000)).collect(),
         time_ms: 1_000,
-        validators: Vec::new(),
     }
+    .genesis()
 }
 
-fn key(i: u8) -> SecretKey {
-    SecretKey::from_label(&format!("node-test-{i}"))
-}
-
-fn transfer(from: u8, to: u8, nonce: u64, amount: u64) -> SignedTransaction {
+fn transfer(from: usize, to: usize, nonce: u64, amount: u64) -> SignedTransaction {
     Transaction {
         chain_id: ChainId::new("kassa-test").unwrap(),
         genesis: genesis().hash(),
@@ -53,8 +62,8 @@ fn proposer() -> Address {
 #[test]
 fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_state_root() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     assert_eq!(a.head(), b.head());
     let admitted = a
         .submit(vec![
@@ -68,13 +77,13 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
     let block = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
     assert_eq!(block.txs.len(), 3);
     assert!(b.verify(&block, 2_000, 1_000).unwrap());
-    let fa = a.finalize(&block).unwrap().unwrap();
-    let fb = b.finalize(&block).unwrap().unwrap();
+    let fa = a.finalize(&block, Durability::Immediate).unwrap().unwrap();
+    let fb = b.finalize(&block, Durability::Immediate).unwrap().unwrap();
     assert_eq!(fa.head, fb.head);
     assert_eq!(fa.head.state_root, block.header.state_root);
-    assert!(a.mempool().is_empty());
+    assert!(a.mempool_len() == 0);
     // Finalizing again is a no-op (consensus delivers at least once).
-    assert!(a.finalize(&block).unwrap().is_none());
+    assert!(a.finalize(&block, Durability::Immediate).unwrap().is_none());
     // Proofs: a balance verifies against the finalized root.
     let key = kassa_state::keys::holding(&crate::key(2).address(), AssetId::NATIVE);
     let (value, proof) = a.db().prove(&key, 1).unwrap();
@@ -89,8 +98,8 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
 #[test]
 fn a_block_with_a_wrong_state_root_a_forged_signature_or_an_unincludable_transaction_is_refused() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
     let parent = a.head().block_hash;
     let good = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
@@ -134,8 +143,8 @@ fn a_block_with_a_wrong_state_root_a_forged_signature_or_an_unincludable_transac
 fn a_waiting_transaction_spares_a_block_its_signature_check_only_with_the_very_signature_admitted()
 {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     let tx = transfer(1, 2, 0, 5);
     a.submit(vec![tx.clone()]).unwrap();
     // The verifier admitted the same transaction (relayed), so its signature was checked there.
@@ -156,10 +165,10 @@ fn a_waiting_transaction_spares_a_block_its_signature_check_only_with_the_very_s
 #[test]
 fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged() {
     let forged_at = [0usize, 17, 18, 36];
-    let txs: Vec<SignedTransaction> = (0..37u8)
+    let txs: Vec<SignedTransaction> = (0..37usize)
         .map(|i| {
-            let mut t = transfer(i % 4, (i + 1) % 4, u64::from(i), 1);
-            if forged_at.contains(&usize::from(i)) {
+            let mut t = transfer(i % 4, (i + 1) % 4, i as u64, 1);
+            if forged_at.contains(&i) {
                 t.signature.0[9] ^= 1;
             }
             t
@@ -179,11 +188,7 @@ fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged(
 fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_builds_or_checks_a_block()
  {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let open = |d: &tempfile::TempDir| {
-        let app = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-        kassa_node::Node::new(app, None)
-    };
-    let (a, b) = (open(&d1), open(&d2));
+    let (a, b) = (node(d1.path()), node(d2.path()));
     let (t1, t2) = (transfer(1, 2, 0, 5), transfer(2, 3, 0, 7));
     let mut forged = transfer(3, 1, 0, 9);
     forged.signature.0[3] ^= 1;
@@ -222,8 +227,7 @@ fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_bui
 fn a_validator_that_relays_a_forged_signature_is_reported_for_blocking_and_honest_relayers_are_not()
 {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let node = kassa_node::Node::new(app, None);
+    let node = node(dir.path());
     let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = reported.clone();
     node.set_forgers(Box::new(move |peer| sink.lock().unwrap().push(peer)));
@@ -260,13 +264,16 @@ fn a_validator_that_relays_a_forged_signature_is_reported_for_blocking_and_hones
 #[test]
 fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the_same() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     a.submit(vec![transfer(1, 2, 0, 5), transfer(2, 3, 0, 7)])
         .unwrap();
     let parent = a.head().block_hash;
     let b1 = a.propose(&parent, 2_000, proposer(), &[]).unwrap();
-    let commit = a.begin_finalize(&b1).unwrap().expect("extends the head");
+    let commit = a
+        .with_app(|a| a.begin_finalize(&b1))
+        .unwrap()
+        .expect("extends the head");
     // Before the commit is written: built on the executed, not yet written, parent.
     a.submit(vec![transfer(1, 2, 1, 6)]).unwrap();
     let b2 = a
@@ -278,17 +285,18 @@ fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the
     let b3 = a
         .propose(&b2.header.hash(), 4_000, proposer(), &[])
         .unwrap();
-    let (_, leftovers) = a.end_finalize(commit, written).unwrap();
+    let (_, leftovers) = a.with_app(|a| a.end_finalize(commit, written)).unwrap();
     leftovers.run().unwrap();
-    assert_eq!(a.head().height, 1);
+    // (The application's head: `Node::finalize`, bypassed here, is what announces it.)
+    assert_eq!(a.with_app(|a| a.head().height), 1);
     // An independent node, one block at a time, agrees on every root.
     for block in [&b1, &b2, &b3] {
         assert_eq!(block.txs.len(), if block == &b1 { 2 } else { 1 });
         assert!(b.verify(block, 4_000, 1_000).unwrap());
-        b.finalize(block).unwrap().unwrap();
+        b.finalize(block, Durability::Immediate).unwrap().unwrap();
     }
     for block in [&b2, &b3] {
-        a.finalize(block).unwrap().unwrap();
+        a.finalize(block, Durability::Immediate).unwrap().unwrap();
     }
     assert_eq!(a.head(), b.head());
 }
@@ -296,8 +304,8 @@ fn the_next_block_is_built_while_its_parent_is_being_committed_and_comes_out_the
 #[test]
 fn a_block_built_and_one_checked_while_their_parent_is_finalized_are_kept_and_agree() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     a.submit(vec![transfer(1, 2, 0, 5), transfer(2, 3, 0, 7)])
         .unwrap();
     let b1 = a
@@ -307,17 +315,21 @@ fn a_block_built_and_one_checked_while_their_parent_is_finalized_are_kept_and_ag
     // Both take what they need under the lock, then b1 is finalized (begun, written and
     // completed) before they execute: what they hold is what was committed.
     a.submit(vec![transfer(1, 2, 1, 6)]).unwrap();
-    let base = a.base(&b1.header.hash()).unwrap();
-    a.finalize(&b1).unwrap().unwrap();
+    let base = a.with_app(|a| a.base(&b1.header.hash())).unwrap();
+    a.finalize(&b1, Durability::Immediate).unwrap().unwrap();
     let (b2, executing) = base.build(3_000, proposer(), &[]).unwrap();
-    assert!(a.adopt(executing));
+    assert!(a.with_app(|a| a.adopt(executing)));
     assert_eq!(b2.txs.len(), 1);
-    let check = b.prepare_verify(&b2).unwrap();
-    b.finalize(&b1).unwrap().unwrap();
-    assert!(check.conclude(&b2, 3_000, 1_000, |e| b.adopt(e)).unwrap());
+    let check = b.with_app(|b| b.prepare_verify(&b2)).unwrap();
+    b.finalize(&b1, Durability::Immediate).unwrap().unwrap();
+    assert!(
+        check
+            .conclude(&b2, 3_000, 1_000, |e| b.with_app(|b| b.adopt(e)))
+            .unwrap()
+    );
     // Both finalize it to the same state.
-    let fa = a.finalize(&b2).unwrap().unwrap();
-    let fb = b.finalize(&b2).unwrap().unwrap();
+    let fa = a.finalize(&b2, Durability::Immediate).unwrap().unwrap();
+    let fb = b.finalize(&b2, Durability::Immediate).unwrap().unwrap();
     assert_eq!(fa.head, fb.head);
     assert_eq!(fa.head.state_root, b2.header.state_root);
 }
@@ -325,7 +337,7 @@ fn a_block_built_and_one_checked_while_their_parent_is_finalized_are_kept_and_ag
 #[test]
 fn a_block_built_on_a_fork_that_finalization_abandoned_meanwhile_is_not_kept() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d.path());
     let genesis_id = a.head().block_hash;
     a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
     // Two rival blocks at height 1 (another proposer's, at another time).
@@ -334,19 +346,22 @@ fn a_block_built_on_a_fork_that_finalization_abandoned_meanwhile_is_not_kept() {
         .propose(&genesis_id, 2_001, key(9).address(), &[])
         .unwrap();
     assert_ne!(left.header.hash(), right.header.hash());
-    let base = a.base(&right.header.hash()).unwrap();
-    a.finalize(&left).unwrap().unwrap();
+    let base = a.with_app(|a| a.base(&right.header.hash())).unwrap();
+    a.finalize(&left, Durability::Immediate).unwrap().unwrap();
     let (orphan, executing) = base.build(3_000, proposer(), &[]).unwrap();
-    assert!(!a.adopt(executing), "its parent can never be finalized");
+    assert!(
+        !a.with_app(|a| a.adopt(executing)),
+        "its parent can never be finalized"
+    );
     assert!(!a.knows(&orphan.header.hash(), orphan.header.height));
     // Building on the abandoned block is refused outright now.
-    assert!(a.base(&right.header.hash()).is_err());
+    assert!(a.with_app(|a| a.base(&right.header.hash())).is_err());
 }
 
 #[test]
 fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d.path());
     a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
     let b1 = a
         .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
@@ -359,8 +374,8 @@ fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
         .unwrap();
     assert_eq!(b2.header.height, 2);
     assert_eq!(b2.txs.len(), 1);
-    a.finalize(&b1).unwrap().unwrap();
-    let f2 = a.finalize(&b2).unwrap().unwrap();
+    a.finalize(&b1, Durability::Immediate).unwrap().unwrap();
+    let f2 = a.finalize(&b2, Durability::Immediate).unwrap().unwrap();
     assert_eq!(f2.head.state_root, b2.header.state_root);
     assert_eq!(
         kassa_state::exec::nonce(&a.db().reader().unwrap(), &key(1).address()),
@@ -372,30 +387,31 @@ fn blocks_can_extend_a_parent_that_is_not_finalized_yet() {
 fn a_restarted_node_resumes_from_its_committed_head() {
     let d = tempfile::tempdir().unwrap();
     let head = {
-        let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+        let a = node(d.path());
         a.submit(vec![transfer(1, 2, 0, 5)]).unwrap();
         let b = a
             .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
             .unwrap();
-        a.finalize(&b).unwrap().unwrap().head
+        a.finalize(&b, Durability::Immediate)
+            .unwrap()
+            .unwrap()
+            .head
+            .clone()
     };
-    let a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    assert_eq!(a.head(), &head);
+    let a = node(d.path());
+    assert_eq!(a.head(), head);
 }
 
 #[test]
 fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(
+    let a = node_with(
         d.path(),
-        &genesis(),
-        &[],
         MempoolConfig {
             per_sender_max: 2,
             ..MempoolConfig::default()
         },
-    )
-    .unwrap();
+    );
     let mut bad_sig = transfer(1, 2, 0, 5);
     bad_sig.signature.0[3] ^= 1;
     let wrong_chain = {
@@ -444,7 +460,7 @@ fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
     let b = a
         .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
-    a.finalize(&b).unwrap();
+    a.finalize(&b, Durability::Immediate).unwrap();
     assert_eq!(
         a.submit(vec![transfer(1, 2, 0, 5)]).unwrap(),
         vec![Err(AdmitError::Rejected(Rejection::NonceTooLow))]
@@ -454,16 +470,13 @@ fn the_mempool_refuses_bad_transactions_with_typed_reasons() {
 #[test]
 fn the_mempool_is_bounded_and_says_so() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(
+    let a = node_with(
         d.path(),
-        &genesis(),
-        &[],
         MempoolConfig {
             txs_max: 2,
             ..MempoolConfig::default()
         },
-    )
-    .unwrap();
+    );
     let r = a
         .submit(vec![
             transfer(1, 2, 0, 5),
@@ -477,7 +490,7 @@ fn the_mempool_is_bounded_and_says_so() {
 #[test]
 fn one_funded_fee_cannot_queue_many_transactions_and_nothing_waits_forever() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d.path());
     // key(1) gives a fresh account exactly two fees' worth of KAS.
     let poor = SecretKey::from_label("poor");
     let fund = Transaction {
@@ -493,7 +506,7 @@ fn one_funded_fee_cannot_queue_many_transactions_and_nothing_waits_forever() {
     let b = a
         .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
-    a.finalize(&b).unwrap();
+    a.finalize(&b, Durability::Immediate).unwrap();
     let from_poor = |nonce: u64, expiry: u64| {
         Transaction {
             chain_id: ChainId::new("kassa-test").unwrap(),
@@ -526,8 +539,8 @@ fn one_funded_fee_cannot_queue_many_transactions_and_nothing_waits_forever() {
 #[test]
 fn a_finalized_block_drops_the_waiting_transactions_whose_nonce_it_used_or_that_expired() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     let stale = transfer(1, 2, 0, 5);
     let expiring = Transaction {
         expiry_height: 1,
@@ -551,32 +564,28 @@ fn a_finalized_block_drops_the_waiting_transactions_whose_nonce_it_used_or_that_
         .propose(&b.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
     assert_eq!(block.txs.len(), 1);
-    a.finalize(&block).unwrap().unwrap();
-    let mempool = a.mempool();
-    assert!(!mempool.contains(&stale.hash()), "its nonce is used");
+    a.finalize(&block, Durability::Immediate).unwrap().unwrap();
+    assert!(!a.is_waiting(&stale.hash()), "its nonce is used");
     assert!(
-        !mempool.contains(&expiring.hash()),
+        !a.is_waiting(&expiring.hash()),
         "height 2 is past its expiry"
     );
-    assert!(mempool.contains(&kept.hash()) && mempool.contains(&later.hash()));
-    assert_eq!(mempool.len(), 2);
+    assert!(a.is_waiting(&kept.hash()) && a.is_waiting(&later.hash()));
+    assert_eq!(a.mempool_len(), 2);
 }
 
 #[test]
 fn a_block_its_own_proposer_finalizes_leaves_the_mempool_with_the_room_its_transactions_took() {
     let d = tempfile::tempdir().unwrap();
     let size = transfer(1, 2, 0, 5).hash_and_size().1;
-    let mut a = App::open(
+    let a = node_with(
         d.path(),
-        &genesis(),
-        &[],
         MempoolConfig {
             txs_max: 3,
             bytes_max: 3 * size,
             ..MempoolConfig::default()
         },
-    )
-    .unwrap();
+    );
     let first = vec![
         transfer(1, 2, 0, 5),
         transfer(1, 2, 1, 6),
@@ -591,10 +600,10 @@ fn a_block_its_own_proposer_finalizes_leaves_the_mempool_with_the_room_its_trans
         .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
     assert_eq!(block.txs.len(), 3);
-    a.finalize(&block).unwrap().unwrap();
-    assert!(a.mempool().is_empty());
+    a.finalize(&block, Durability::Immediate).unwrap().unwrap();
+    assert!(a.mempool_len() == 0);
     for tx in &first {
-        assert!(!a.mempool().contains(&tx.hash()));
+        assert!(!a.is_waiting(&tx.hash()));
     }
     // Count, bytes and the senders' waiting fees were all given back.
     let next = vec![
@@ -604,14 +613,14 @@ fn a_block_its_own_proposer_finalizes_leaves_the_mempool_with_the_room_its_trans
     ];
     let admitted = a.submit(next).unwrap();
     assert!(admitted.iter().all(Result::is_ok), "{admitted:?}");
-    assert_eq!(a.mempool().len(), 3);
+    assert_eq!(a.mempool_len(), 3);
 }
 
 #[test]
 fn a_senders_waiting_fees_no_longer_count_those_a_finalized_block_included() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = App::open(d1.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
-    let mut b = App::open(d2.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d1.path());
+    let b = node(d2.path());
     let poor = SecretKey::from_label("poor");
     let give = |nonce: u64, amount: u64| {
         Transaction {
@@ -635,8 +644,8 @@ fn a_senders_waiting_fees_no_longer_count_those_a_finalized_block_included() {
     let funded = a
         .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
-    a.finalize(&funded).unwrap();
-    b.finalize(&funded).unwrap();
+    a.finalize(&funded, Durability::Immediate).unwrap();
+    b.finalize(&funded, Durability::Immediate).unwrap();
     // 40 KAS: four fees of 10 may wait, not a fifth.
     let r = a.submit((0..5).map(from_poor).collect()).unwrap();
     assert!(r[..4].iter().all(Result::is_ok), "{r:?}");
@@ -647,7 +656,7 @@ fn a_senders_waiting_fees_no_longer_count_those_a_finalized_block_included() {
         .propose(&b.head().block_hash.clone(), 3_000, proposer(), &[])
         .unwrap();
     assert_eq!(block.txs.len(), 2);
-    a.finalize(&block).unwrap().unwrap();
+    a.finalize(&block, Durability::Immediate).unwrap().unwrap();
     // 44 KAS now, three fees (30) still waiting: a fourth fits.
     let fourth = a.submit(vec![from_poor(4)]).unwrap();
     assert!(fourth[0].is_ok(), "{fourth:?}");
@@ -660,19 +669,19 @@ fn a_senders_waiting_fees_no_longer_count_those_a_finalized_block_included() {
 #[test]
 fn a_re_delivered_block_must_be_the_one_committed_at_its_height() {
     let d = tempfile::tempdir().unwrap();
-    let mut a = App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap();
+    let a = node(d.path());
     let b = a
         .propose(&a.head().block_hash.clone(), 2_000, proposer(), &[])
         .unwrap();
-    a.finalize(&b).unwrap().unwrap();
+    a.finalize(&b, Durability::Immediate).unwrap().unwrap();
     assert!(
-        a.finalize(&b).unwrap().is_none(),
+        a.finalize(&b, Durability::Immediate).unwrap().is_none(),
         "the same block again is skipped"
     );
     let mut other = b.clone();
     other.header.timestamp_ms += 1;
     assert!(matches!(
-        a.finalize(&other),
+        a.finalize(&other, Durability::Immediate),
         Err(kassa_node::AppError::Conflict { height: 1 })
     ));
 }
@@ -680,7 +689,7 @@ fn a_re_delivered_block_must_be_the_one_committed_at_its_height() {
 #[test]
 fn a_data_directory_refuses_another_chains_genesis() {
     let d = tempfile::tempdir().unwrap();
-    drop(App::open(d.path(), &genesis(), &[], MempoolConfig::default()).unwrap());
+    drop(node(d.path()));
     let mut other = genesis();
     other.time_ms += 1;
     assert!(matches!(

@@ -37,7 +37,7 @@ use kassa_state::exec::counters;
 use kassa_state::records::{Member, MemberStatus, Request, RequestStatus};
 use kassa_state::{Genesis, ScanStore, keys};
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName};
-use kassa_types::{Address, AssetId, Hash, RequestId, Rules, SecretKey, SocietyId, Transaction};
+use kassa_types::{Address, AssetId, Hash, RequestId, Rules, SocietyId, Transaction};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,21 +48,17 @@ const BLOCK_MS: u64 = 200;
 const CHAIN: &str = "kassa-sim";
 
 use kassa_state::testkit::SplitMix as Rng;
-
-fn account(i: usize) -> SecretKey {
-    SecretKey::from_label(&format!("kassa-sim-{i}"))
-}
+use kassa_testkit::{DevGenesis, key};
 
 fn genesis() -> Genesis {
-    Genesis {
-        chain_id: ChainId::new(CHAIN.to_string()).unwrap(),
+    DevGenesis {
+        chain_id: CHAIN,
+        accounts: ACCOUNTS,
+        each: 1_000_000_000_000,
         min_fee: 1_000,
-        allocations: (0..ACCOUNTS)
-            .map(|i| (account(i).address(), 1_000_000_000_000))
-            .collect(),
         time_ms: 0,
-        validators: Vec::new(),
     }
+    .genesis()
 }
 
 /// A society whose periods and windows are as short as the floors allow (a minute's vote in
@@ -280,7 +276,7 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
     let c = counters(reader);
     if c.next_society == 0 {
         // One founder; the others wait for the society to exist.
-        if me != account(0).address() {
+        if me != key(0).address() {
             return None;
         }
         return Some(Body::CreateSociety {
@@ -331,7 +327,7 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
             }
         } else {
             Body::Transfer {
-                to: account(rng.idx(ACCOUNTS)).address(),
+                to: key(rng.idx(ACCOUNTS)).address(),
                 asset: AssetId::NATIVE,
                 amount: 1 + rng.below(1_000_000),
             }
@@ -374,7 +370,7 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
         90 => Body::Leave { society: soc },
         93..=95 if leaving => Body::Withdraw { society: soc },
         _ => Body::Transfer {
-            to: account(rng.idx(ACCOUNTS)).address(),
+            to: key(rng.idx(ACCOUNTS)).address(),
             asset: AssetId::NATIVE,
             amount: 1 + rng.below(1_000_000),
         },
@@ -399,7 +395,7 @@ async fn client(
             .sleep(Duration::from_millis(10 + rng.below(60)))
             .await;
         let who = rng.idx(ACCOUNTS);
-        let key = account(who);
+        let key = key(who);
         let target = (0..honest.len())
             .map(|k| honest[(who + k) % honest.len()])
             .find(|i| nodes.lock().unwrap()[*i].is_some());
@@ -417,7 +413,7 @@ async fn client(
             signer: key.address(),
             nonce,
             fee: 1_000,
-            expiry_height: node.head().height + 100_000,
+            expiry_height: node.head().height + 1_000,
             body,
         }
         .sign(&key);
@@ -502,23 +498,23 @@ async fn boot(
             let ch = channels(&net.oracle, &net.keys[i]).await;
             let (mut relay, _) = ch.txs;
             context.child("forger").spawn(move |context| async move {
-                let key = account(0);
+                let forger = key(0);
                 for nonce in 0.. {
                     context.sleep(Duration::from_secs(1)).await;
                     let mut forged = Transaction {
                         chain_id: ChainId::new(CHAIN.to_string()).unwrap(),
                         genesis: genesis().hash(),
-                        signer: key.address(),
+                        signer: forger.address(),
                         nonce,
                         fee: 1_000,
                         expiry_height: 1_000_000,
                         body: Body::Transfer {
-                            to: account(1).address(),
+                            to: key(1).address(),
                             asset: AssetId::NATIVE,
                             amount: 1_000_000,
                         },
                     }
-                    .sign(&key);
+                    .sign(&forger);
                     forged.signature.0[0] ^= 1;
                     let message = consensus::relay_message(vec![forged]).unwrap();
                     let _ = relay.send(Recipients::All, message, false);

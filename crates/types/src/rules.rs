@@ -22,6 +22,7 @@ pub const INSTALLMENTS_MAX: u32 = 120;
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Admission {
     /// Anyone who joins is a member at once.
@@ -35,6 +36,7 @@ pub enum Admission {
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Identity {
     /// The account is all there is.
@@ -49,6 +51,7 @@ pub enum Identity {
 /// and the amounts — pledges and the largest request — written as decimal strings, since
 /// JavaScript cannot hold every `u64` as a number).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Length of a contribution period, in seconds of block time (>= 1).
@@ -56,9 +59,11 @@ pub struct Rules {
     pub period_secs: u64,
     /// Smallest monthly pledge a member may choose, in base units.
     #[serde(deserialize_with = "int", serialize_with = "decimal")]
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub min_pledge: u64,
     /// Largest monthly pledge a member may choose, in base units.
     #[serde(deserialize_with = "int", serialize_with = "decimal")]
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub max_pledge: u64,
     pub admission: Admission,
     pub identity: Identity,
@@ -82,6 +87,7 @@ pub struct Rules {
     pub benefit_ratio: u32,
     /// Absolute cap on a request, in base units.
     #[serde(deserialize_with = "int", serialize_with = "decimal")]
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub max_request: u64,
     /// Bond posted with a request, as basis points of the requester's pledge (10,000 = one pledge).
     #[serde(deserialize_with = "int")]

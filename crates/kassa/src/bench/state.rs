@@ -1,27 +1,28 @@
-//! `kassa bench state`: the application alone over the real storage, admission then blocks.
+//! `kassa bench state`: the node without consensus or network, over the real storage: admission,
+//! then blocks built and committed through `Node` as consensus drives it.
 
 use super::workload::*;
 use super::*;
 use anyhow::{Result, ensure};
-use kassa_node::App;
 use kassa_node::consensus::genesis_context;
+use kassa_node::{App, Durability, Node};
 use kassa_types::{Address, SignedTransaction};
 use std::time::{Duration, Instant};
 
 /// Builds and commits blocks until the mempool is empty; returns each block's time.
-pub(super) fn drain(app: &mut App, time_ms: &mut u64, proposer: Address) -> Result<Vec<Duration>> {
+pub(super) fn drain(node: &Node, time_ms: &mut u64, proposer: Address) -> Result<Vec<Duration>> {
     let ctx = genesis_context();
     let mut times = Vec::new();
-    while !app.mempool().is_empty() {
+    while node.mempool_len() > 0 {
         *time_ms += 1_000;
         let started = Instant::now();
-        let parent = app.head().block_hash;
-        let block = app.propose(&parent, *time_ms, proposer, &ctx)?;
+        let parent = node.head().block_hash;
+        let block = node.propose(&parent, *time_ms, proposer, &ctx)?;
         ensure!(
             !block.txs.is_empty(),
             "the mempool holds transactions no block takes"
         );
-        app.finalize(&block)?;
+        node.finalize(&block, Durability::Immediate)?;
         times.push(started.elapsed());
     }
     Ok(times)
@@ -31,31 +32,32 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     eprintln!("state: preparing {} signed transactions…", opts.txs);
     let w = workload(opts, vec![hex::encode([0u8; 32])])?;
     let dir = tempfile::tempdir()?;
-    let mut app = App::open(
+    let app = App::open(
         dir.path(),
         &w.genesis.to_genesis()?,
         &genesis_context(),
         mempool_config(opts),
     )?;
+    let node = Node::new(app, None);
     let proposer = bench_key(0).address();
     let mut time_ms = w.genesis.time_ms;
     for stage in &w.setup {
         let txs = stage.iter().map(|(_, t)| t.clone()).collect();
-        for r in app.submit(txs)? {
+        for r in node.submit(txs)? {
             r.map_err(|e| anyhow::anyhow!("setup transaction refused: {e}"))?;
         }
-        drain(&mut app, &mut time_ms, proposer)?;
+        drain(&node, &mut time_ms, proposer)?;
     }
     let txs: Vec<SignedTransaction> = w.measured.iter().map(|(_, t)| t.clone()).collect();
     let n = u64::try_from(txs.len())?;
     let (cpu0, t0) = (cpu_time(), Instant::now());
-    let refused = app.submit(txs)?.iter().filter(|r| r.is_err()).count();
+    let refused = node.submit(txs)?.iter().filter(|r| r.is_err()).count();
     ensure!(
         refused == 0,
         "{refused} transactions refused by the mempool"
     );
     let (cpu1, t1) = (cpu_time(), Instant::now());
-    let blocks = drain(&mut app, &mut time_ms, proposer)?;
+    let blocks = drain(&node, &mut time_ms, proposer)?;
     let (cpu2, t2) = (cpu_time(), Instant::now());
     let nblocks = blocks.len();
     Ok(vec![

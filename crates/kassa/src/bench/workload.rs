@@ -163,5 +163,8 @@ pub(super) fn mempool_config(opts: &Options) -> MempoolConfig {
         per_sender_max: per_sender,
         nonce_window: u64::try_from(per_sender).unwrap_or(u64::MAX),
         expiry_window: u64::MAX,
+        // Wallets submitting over HTTP from several threads can deliver a sender's nonces out of
+        // order: every one may wait for its predecessor.
+        gapped_max: opts.txs + opts.accounts * 4 + 1_000,
     }
 }

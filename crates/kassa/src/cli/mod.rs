@@ -17,8 +17,9 @@ use crate::client::Client;
 use crate::wallet::{self, Keystore};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
+use kassa_api::wire;
 use kassa_types::{Address, AssetId};
-use serde_json::Value;
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// Options every wallet command shares.
@@ -47,7 +48,8 @@ impl Common {
     pub(super) fn client(&self) -> Client {
         Client::new(&self.node)
     }
-    pub(crate) fn print(&self, v: &Value, text: impl FnOnce() -> String) {
+    /// Prints an answer: `text()` for people, or `v` as JSON with `--json`.
+    pub(crate) fn print<T: Serialize>(&self, v: &T, text: impl FnOnce() -> String) {
         if self.json {
             emit(&serde_json::to_string_pretty(v).expect("json"));
         } else {
@@ -72,25 +74,16 @@ pub fn emit(text: &str) {
 /// An asset by symbol (`KAS`, `USDK`) or id.
 pub(super) fn find_asset(c: &Client, symbol_or_id: &str) -> Result<(AssetId, u8, String)> {
     if let Ok(id) = symbol_or_id.parse::<u64>() {
-        let a = c.get(&format!("/api/v1/assets/{id}"))?;
-        return Ok((
-            AssetId(id),
-            u8::try_from(a["decimals"].as_u64().unwrap_or(0))?,
-            a["symbol"].as_str().unwrap_or("").into(),
-        ));
+        let a: wire::Asset = c.get(&format!("/api/v1/assets/{id}"))?;
+        return Ok((AssetId(id), a.decimals, a.symbol));
     }
     let mut after = String::new();
     loop {
-        let page = c.get(&format!("/api/v1/assets?limit=100{after}"))?;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        if let Some(a) = items.iter().find(|a| a["symbol"] == symbol_or_id) {
-            return Ok((
-                AssetId(a["id"].as_u64().unwrap_or(0)),
-                u8::try_from(a["decimals"].as_u64().unwrap_or(0))?,
-                symbol_or_id.into(),
-            ));
+        let page: wire::Page<wire::Asset> = c.get(&format!("/api/v1/assets?limit=100{after}"))?;
+        if let Some(a) = page.items.into_iter().find(|a| a.symbol == symbol_or_id) {
+            return Ok((AssetId(a.id), a.decimals, a.symbol));
         }
-        match page["next"].as_str() {
+        match page.next {
             Some(next) => after = format!("&after={next}"),
             None => bail!("no asset with symbol {symbol_or_id}"),
         }
@@ -109,8 +102,8 @@ pub(super) fn asset_amount(c: &Client, text: &str) -> Result<(AssetId, u64)> {
 
 /// An amount in a society's asset ("12.5" or "12.5 USDK").
 pub(super) fn society_amount(c: &Client, society: u64, text: &str) -> Result<u64> {
-    let s = c.get(&format!("/api/v1/societies/{society}"))?;
-    let (asset, decimals, symbol) = find_asset(c, &s["asset"].to_string())?;
+    let s: wire::Society = c.get(&format!("/api/v1/societies/{society}"))?;
+    let (asset, decimals, symbol) = find_asset(c, &s.asset.to_string())?;
     let (v, written) = amount::parse(text, decimals)?;
     if written.is_some_and(|w| w != symbol) {
         bail!("society {society} is in {symbol} (asset {})", asset.0);
@@ -119,9 +112,8 @@ pub(super) fn society_amount(c: &Client, society: u64, text: &str) -> Result<u64
 }
 
 pub(super) fn request_society(c: &Client, request: u64) -> Result<u64> {
-    c.get(&format!("/api/v1/requests/{request}"))?["ballot"]["society"]
-        .as_u64()
-        .context("request")
+    let r: wire::Request = c.get(&format!("/api/v1/requests/{request}"))?;
+    Ok(r.ballot.society)
 }
 
 pub(super) fn address_arg(ks: &Keystore, s: &str) -> Result<Address> {

@@ -6,8 +6,9 @@ use super::{Common, address_arg, find_asset};
 use crate::amount;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use kassa_types::Hash;
-use serde_json::{Value, json};
+use kassa_api::wire::{self, Hex};
+use kassa_types::rules::Admission;
+use serde::Serialize;
 
 /// Which page of a list (lists answer a page at a time).
 #[derive(Debug, Args)]
@@ -80,67 +81,88 @@ pub enum QueryCmd {
     },
 }
 
-/// How a query's answer reads for people.
-type Text<'a> = Box<dyn Fn(&Value) -> String + 'a>;
+/// `GET /api/v1/{path}`, read as `T`.
+fn api<T: serde::de::DeserializeOwned>(c: &crate::client::Client, path: String) -> Result<T> {
+    c.get(&format!("/api/v1/{path}"))
+}
 
 pub fn query(cmd: QueryCmd, common: &Common) -> Result<()> {
     let c = common.client();
     let ks = common.keystore();
     let look = Lookup::new(&c);
-    let get = |path: String| c.get(&format!("/api/v1/{path}"));
-    let (v, text): (Value, Text) = match cmd {
-        QueryCmd::Status => (get("status".into())?, Box::new(status)),
-        QueryCmd::Account { who } => (
-            get(format!("accounts/{}", address_arg(&ks, &who)?))?,
-            Box::new(|v| account(v, &look)),
-        ),
-        QueryCmd::Assets { page } => (
-            get(format!("assets{}", page.query()))?,
-            Box::new(|v| assets(v, &look)),
-        ),
-        QueryCmd::Societies { page } => (
-            get(format!("societies{}", page.query()))?,
-            Box::new(|v| societies(v, &look)),
-        ),
-        QueryCmd::Society { id } => (
-            get(format!("societies/{id}"))?,
-            Box::new(|v| society(v, &look)),
-        ),
-        QueryCmd::Members { society, page } => (
-            get(format!("societies/{society}/members{}", page.query()))?,
-            Box::new(move |v| members(v, society, &look)),
-        ),
-        QueryCmd::Member { society, who } => {
-            let m = get(format!(
-                "societies/{society}/members/{}",
-                address_arg(&ks, &who)?
-            ))?;
-            let reminder = standing_reminder(&m, &get("status".into())?);
-            let text = move |v: &Value| match &reminder {
-                Some(r) => format!("{}\n\n{r}", member(v, &look)),
-                None => member(v, &look),
-            };
-            (m, Box::new(text))
+    match cmd {
+        QueryCmd::Status => {
+            let v = api(&c, "status".into())?;
+            common.print(&v, || status(&v));
         }
-        QueryCmd::Requests { society, page } => (
-            get(format!("societies/{society}/requests{}", page.query()))?,
-            Box::new(move |v| requests(v, society, &look)),
-        ),
-        QueryCmd::Request { id } => (
-            get(format!("requests/{id}"))?,
-            Box::new(|v| request(v, &look)),
-        ),
-        QueryCmd::Votes { request, page } => (
-            get(format!("requests/{request}/votes{}", page.query()))?,
-            Box::new(move |v| votes(v, request)),
-        ),
-        QueryCmd::Amendment { id } => (get(format!("amendments/{id}"))?, Box::new(amendment)),
-        QueryCmd::Block { height } => (get(format!("blocks/{height}"))?, Box::new(block)),
-        QueryCmd::Tx { hash } => (get(format!("txs/{hash}"))?, Box::new(|v| receipt(v, &look))),
-        QueryCmd::Proof { who, asset } => return proof(common, &who, &asset),
-    };
-    common.print(&v, || text(&v));
+        QueryCmd::Account { who } => {
+            let v = api(&c, format!("accounts/{}", address_arg(&ks, &who)?))?;
+            common.print(&v, || account(&v, &look));
+        }
+        QueryCmd::Assets { page } => {
+            let v = api(&c, format!("assets{}", page.query()))?;
+            common.print(&v, || assets(&v, &look));
+        }
+        QueryCmd::Societies { page } => {
+            let v = api(&c, format!("societies{}", page.query()))?;
+            common.print(&v, || societies(&v, &look));
+        }
+        QueryCmd::Society { id } => {
+            let v = api(&c, format!("societies/{id}"))?;
+            common.print(&v, || society(&v, &look));
+        }
+        QueryCmd::Members { society, page } => {
+            let v = api(&c, format!("societies/{society}/members{}", page.query()))?;
+            common.print(&v, || members(&v, society, &look));
+        }
+        QueryCmd::Member { society, who } => {
+            let path = format!("societies/{society}/members/{}", address_arg(&ks, &who)?);
+            let m: wire::Member = api(&c, path)?;
+            let reminder = standing_reminder(&m, &api(&c, "status".into())?);
+            common.print(&m, || match &reminder {
+                Some(r) => format!("{}\n\n{r}", member(&m, &look)),
+                None => member(&m, &look),
+            });
+        }
+        QueryCmd::Requests { society, page } => {
+            let v = api(&c, format!("societies/{society}/requests{}", page.query()))?;
+            common.print(&v, || requests(&v, society, &look));
+        }
+        QueryCmd::Request { id } => {
+            let v = api(&c, format!("requests/{id}"))?;
+            common.print(&v, || request(&v, &look));
+        }
+        QueryCmd::Votes { request, page } => {
+            let v = api(&c, format!("requests/{request}/votes{}", page.query()))?;
+            common.print(&v, || votes(&v, request));
+        }
+        QueryCmd::Amendment { id } => {
+            let v = api(&c, format!("amendments/{id}"))?;
+            common.print(&v, || amendment(&v));
+        }
+        QueryCmd::Block { height } => {
+            let v = api(&c, format!("blocks/{height}"))?;
+            common.print(&v, || block(&v));
+        }
+        QueryCmd::Tx { hash } => {
+            let v = api(&c, format!("txs/{hash}"))?;
+            common.print(&v, || receipt(&v, &look));
+        }
+        QueryCmd::Proof { who, asset } => proof(common, &who, &asset)?,
+    }
     Ok(())
+}
+
+/// What `kassa query proof` checked and found.
+#[derive(Serialize)]
+struct Verified {
+    address: String,
+    asset: u64,
+    balance: String,
+    symbol: String,
+    height: u64,
+    state_root: wire::Hex,
+    verified: bool,
 }
 
 /// `kassa query proof`: trusts nothing the node says but the finalized block's header: checks
@@ -150,69 +172,59 @@ fn proof(common: &Common, who: &str, asset: &str) -> Result<()> {
     let who = address_arg(&common.keystore(), who)?;
     let (asset, decimals, symbol) = find_asset(&c, asset)?;
     let key = kassa_state::keys::holding(&who, asset);
-    let p = c.get(&format!("/api/v1/proofs/{}", hex::encode(&key)))?;
-    let block = c.get(&format!("/api/v1/blocks/{}", p["height"]))?;
-    if block["state_root"] != p["state_root"] {
+    let p: wire::Proof = c.get(&format!("/api/v1/proofs/{}", hex::encode(&key)))?;
+    let block: wire::Block = c.get(&format!("/api/v1/blocks/{}", p.height))?;
+    if block.state_root != p.state_root {
         bail!("the proof's root is not the block's state root");
     }
-    let root = Hash(
-        hex::decode(p["state_root"].as_str().unwrap_or(""))?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("root"))?,
-    );
-    let value = p["value"].as_str().map(hex::decode).transpose()?;
-    let proof =
-        kassa_api::decode_proof(p["proof"].as_str().unwrap_or("")).context("undecodable proof")?;
-    if !kassa_db::verify_proof(&root, &key, value.as_deref(), &proof) {
+    let value = p.value.as_deref().map(hex::decode).transpose()?;
+    let proof = kassa_api::decode_proof(&p.proof).context("undecodable proof")?;
+    if !kassa_db::verify_proof(&p.state_root.0, &key, value.as_deref(), &proof) {
         bail!("the proof does not verify against the state root");
     }
     let units = kassa_state::exec::balance_in(asset, value.as_deref())?;
-    let balance = amount::format(u128::from(units), decimals);
-    let out = json!({
-        "address": who.to_bech32(), "asset": asset.0, "balance": balance,
-        "symbol": symbol, "height": p["height"], "state_root": p["state_root"], "verified": true,
-    });
+    let out = Verified {
+        address: who.to_bech32(),
+        asset: asset.0,
+        balance: amount::format(u128::from(units), decimals),
+        symbol,
+        height: p.height,
+        state_root: p.state_root,
+        verified: true,
+    };
     common.print(&out, || {
         format!(
-            "{who} holds {balance} {symbol} at height {} — proof verified against state root {}",
-            p["height"],
-            show::text(&p["state_root"])
+            "{who} holds {} {} at height {} — proof verified against state root {}",
+            out.balance, out.symbol, out.height, out.state_root
         )
     });
     Ok(())
 }
 
-fn status(v: &Value) -> String {
-    let faucet = if v["faucet"] == true {
+fn status(v: &wire::Status) -> String {
+    let faucet = if v.faucet {
         "yes (a development chain)"
     } else {
         "no"
     };
     show::fields(&[
-        ("chain", show::text(&v["chain_id"])),
-        ("protocol", show::text(&v["protocol_version"])),
-        ("height", show::text(&v["height"])),
-        ("block time", show::date(&v["time_ms"])),
-        ("block", show::text(&v["block_hash"])),
-        ("state root", show::text(&v["state_root"])),
-        (
-            "minimum fee",
-            format!("{} base units of KAS", show::text(&v["min_fee"])),
-        ),
-        (
-            "waiting",
-            format!("{} transactions", show::text(&v["mempool_size"])),
-        ),
+        ("chain", v.chain_id.clone()),
+        ("protocol", v.protocol_version.to_string()),
+        ("height", v.height.to_string()),
+        ("block time", show::date_of(v.time_ms)),
+        ("block", v.block_hash.to_string()),
+        ("state root", v.state_root.to_string()),
+        ("minimum fee", format!("{} base units of KAS", v.min_fee)),
+        ("waiting", format!("{} transactions", v.mempool_size)),
         ("faucet", faucet.into()),
     ])
 }
 
-fn account(v: &Value, look: &Lookup) -> String {
-    let balances: Vec<String> = v["balances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|b| look.amount(b["asset"].as_u64().unwrap_or(0), &b["amount"]))
+fn account(v: &wire::Account, look: &Lookup) -> String {
+    let balances: Vec<String> = v
+        .balances
+        .iter()
+        .map(|b| look.amount(b.asset, b.amount))
         .collect();
     let holds = if balances.is_empty() {
         "nothing".into()
@@ -220,40 +232,39 @@ fn account(v: &Value, look: &Lookup) -> String {
         balances.join(", ")
     };
     show::fields(&[
-        ("address", show::text(&v["address"])),
-        ("next nonce", show::text(&v["next_nonce"])),
+        ("address", v.address.to_string()),
+        ("next nonce", v.next_nonce.to_string()),
         ("holds", holds),
     ])
 }
 
-fn items(v: &Value) -> impl Iterator<Item = &Value> {
-    v["items"].as_array().into_iter().flatten()
-}
-
 /// A list's table, and how to read its next page if there is one.
-fn listed(header: &[&str], rows: Vec<Vec<String>>, v: &Value, command: &str) -> String {
+fn listed<T>(
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+    page: &wire::Page<T>,
+    command: &str,
+) -> String {
     let table = show::table(header, &rows);
-    match show::more(v, command) {
-        Some(more) => format!("{table}\n{more}"),
+    match &page.next {
+        Some(next) => format!("{table}\nmore: {command} --after {next}"),
         None => table,
     }
 }
 
-fn assets(v: &Value, look: &Lookup) -> String {
-    let rows = items(v)
+fn assets(v: &wire::Page<wire::Asset>, look: &Lookup) -> String {
+    let rows = v
+        .items
+        .iter()
         .map(|a| {
-            let id = a["id"].as_u64().unwrap_or(0);
-            let max = match &a["max_supply"] {
-                Value::Null => "unlimited".into(),
-                m => look.amount(id, m),
-            };
             vec![
-                id.to_string(),
-                show::text(&a["symbol"]),
-                show::text(&a["decimals"]),
-                look.amount(id, &a["supply"]),
-                max,
-                show::text(&a["issuer"]),
+                a.id.to_string(),
+                a.symbol.clone(),
+                a.decimals.to_string(),
+                look.amount(a.id, a.supply),
+                a.max_supply
+                    .map_or("unlimited".into(), |m| look.amount(a.id, m)),
+                show::opt(a.issuer.as_ref()),
             ]
         })
         .collect();
@@ -261,17 +272,18 @@ fn assets(v: &Value, look: &Lookup) -> String {
     listed(&header, rows, v, "kassa query assets")
 }
 
-fn societies(v: &Value, look: &Lookup) -> String {
-    let rows = items(v)
+fn societies(v: &wire::Page<wire::Society>, look: &Lookup) -> String {
+    let rows = v
+        .items
+        .iter()
         .map(|s| {
-            let asset = s["asset"].as_u64().unwrap_or(0);
             vec![
-                show::text(&s["id"]),
-                show::text(&s["name"]),
-                show::text(&s["member_count"]),
-                show::text(&s["standing_count"]),
-                look.amount(asset, &s["gift_funds"]),
-                look.amount(asset, &s["common_fund"]),
+                s.id.to_string(),
+                s.name.clone(),
+                s.member_count.to_string(),
+                s.standing_count.to_string(),
+                look.amount(s.asset, s.gift_funds),
+                look.amount(s.asset, s.common_fund),
             ]
         })
         .collect();
@@ -286,64 +298,58 @@ fn societies(v: &Value, look: &Lookup) -> String {
     listed(&header, rows, v, "kassa query societies")
 }
 
-fn society(s: &Value, look: &Lookup) -> String {
-    let asset = s["asset"].as_u64().unwrap_or(0);
-    let r = &s["rules"];
-    let money = |k: &str| look.amount(asset, &s[k]);
-    let rule = |k: &str| look.amount(asset, &r[k]);
+fn society(s: &wire::Society, look: &Lookup) -> String {
+    let r = &s.rules;
+    let money = |v: wire::Amount| look.amount(s.asset, v);
+    let rule = |v: u64| look.amount(s.asset, v.into());
+    let admission = match r.admission {
+        Admission::Open => "open",
+        Admission::Vote => "vote",
+    };
     show::fields(&[
-        (
-            "society",
-            format!("{} ({})", show::text(&s["name"]), show::text(&s["id"])),
-        ),
-        ("purpose", show::text(&s["purpose"])),
-        ("created", show::date(&s["created_ms"])),
+        ("society", format!("{} ({})", s.name, s.id)),
+        ("purpose", s.purpose.clone()),
+        ("created", show::date_of(s.created_ms)),
         (
             "period",
-            format!(
-                "{} (each {} s)",
-                show::text(&s["current_period"]),
-                show::text(&r["period_secs"])
-            ),
+            format!("{} (each {} s)", s.current_period, r.period_secs),
         ),
         (
             "members",
-            format!(
-                "{} ({} in good standing)",
-                show::text(&s["member_count"]),
-                show::text(&s["standing_count"])
-            ),
+            format!("{} ({} in good standing)", s.member_count, s.standing_count),
         ),
-        ("gift funds", money("gift_funds")),
-        ("common fund", money("common_fund")),
-        ("owed", money("owed")),
-        ("bonds", money("bonds")),
+        ("gift funds", money(s.gift_funds)),
+        ("common fund", money(s.common_fund)),
+        ("owed", money(s.owed)),
+        ("bonds", money(s.bonds)),
         (
             "pledge",
-            format!("{} to {}", rule("min_pledge"), rule("max_pledge")),
+            format!("{} to {}", rule(r.min_pledge), rule(r.max_pledge)),
         ),
-        ("largest request", rule("max_request")),
-        ("admission", show::text(&r["admission"])),
-        ("pending amendment", show::text(&s["amendment"])),
+        ("largest request", rule(r.max_request)),
+        ("admission", admission.into()),
+        ("pending amendment", show::opt(s.amendment.as_ref())),
     ])
 }
 
-fn members(v: &Value, society: u64, look: &Lookup) -> String {
-    let rows = items(v)
+fn members(v: &wire::Page<wire::Member>, society: u64, look: &Lookup) -> String {
+    let rows = v
+        .items
+        .iter()
         .map(|m| {
-            let standing = if m["good_standing"] == true {
-                "good"
-            } else if m["lapsed"] == true {
-                "lapsed"
-            } else {
-                m["status"]["state"].as_str().unwrap_or("–")
+            let standing = match m.status {
+                _ if m.good_standing => "good",
+                _ if m.lapsed => "lapsed",
+                wire::MemberState::Applicant { .. } => "applicant",
+                wire::MemberState::Leaving { .. } => "leaving",
+                wire::MemberState::Active => "–",
             };
             vec![
-                show::text(&m["address"]),
+                m.address.to_string(),
                 standing.into(),
-                look.in_society(society, &m["pledge"]),
-                look.in_society(society, &m["gift_balance"]),
-                show::text(&m["karma"]),
+                look.in_society(society, m.pledge),
+                look.in_society(society, m.gift_balance),
+                m.karma.to_string(),
             ]
         })
         .collect();
@@ -351,54 +357,53 @@ fn members(v: &Value, society: u64, look: &Lookup) -> String {
     listed(&header, rows, v, &format!("kassa query members {society}"))
 }
 
-fn member(m: &Value, look: &Lookup) -> String {
-    let society = m["society"].as_u64().unwrap_or(0);
-    let money = |k: &str| look.in_society(society, &m[k]);
+fn member(m: &wire::Member, look: &Lookup) -> String {
+    let money = |v: wire::Amount| look.in_society(m.society, v);
     let karma = format!(
         "{} (at the start of this period: {})",
-        show::text(&m["karma"]),
-        show::text(&m["karma_at_period_start"])
+        m.karma, m.karma_at_period_start
     );
     let mut rows = vec![
-        ("member", show::text(&m["address"])),
-        ("society", society.to_string()),
+        ("member", m.address.to_string()),
+        ("society", m.society.to_string()),
         ("standing", show::standing(m)),
-        ("pledge", money("pledge")),
-        ("next due", show::date(&m["next_due_ms"])),
-        ("gift account", money("gift_balance")),
+        ("pledge", money(m.pledge)),
+        ("next due", show::date_of(m.next_due_ms)),
+        ("gift account", money(m.gift_balance)),
         ("karma", karma),
-        ("may ask for", money("max_benefit")),
-        ("may file from", show::date(&m["waiting_until_ms"])),
-        ("joined", show::date(&m["joined_ms"])),
+        ("may ask for", money(m.max_benefit)),
+        ("may file from", show::date_of(m.waiting_until_ms)),
+        ("joined", show::date_of(m.joined_ms)),
     ];
-    if !m["next_pledge"].is_null() {
-        rows.push(("next pledge", money("next_pledge")));
+    if let Some(next) = m.next_pledge {
+        rows.push(("next pledge", money(next)));
     }
-    if !m["delegate"].is_null() {
-        rows.push(("delegate", show::text(&m["delegate"])));
+    if let Some(d) = &m.delegate {
+        rows.push(("delegate", d.to_string()));
     }
-    if !m["open_request"].is_null() {
-        let open = if m["request_in_progress"] == true {
+    if let Some(open) = m.open_request {
+        let progress = if m.request_in_progress {
             " (in progress)"
         } else {
             ""
         };
-        let latest = format!("{}{open}", show::text(&m["open_request"]));
-        rows.push(("latest request", latest));
+        rows.push(("latest request", format!("{open}{progress}")));
     }
     show::fields(&rows)
 }
 
-fn requests(v: &Value, society: u64, look: &Lookup) -> String {
-    let rows = items(v)
+fn requests(v: &wire::Page<wire::Request>, society: u64, look: &Lookup) -> String {
+    let rows = v
+        .items
+        .iter()
         .map(|r| {
             vec![
-                show::text(&r["id"]),
-                show::text(&r["kind"]),
-                show::text(&r["status"]),
-                look.in_society(society, &r["asked"]),
-                look.in_society(society, &r["approved"]),
-                show::text(&r["requester"]),
+                r.id.to_string(),
+                show::word(&r.kind),
+                show::word(&r.status),
+                look.in_society(society, r.asked),
+                look.in_society(society, r.approved),
+                r.requester.to_string(),
             ]
         })
         .collect();
@@ -406,73 +411,62 @@ fn requests(v: &Value, society: u64, look: &Lookup) -> String {
     listed(&header, rows, v, &format!("kassa query requests {society}"))
 }
 
-fn request(r: &Value, look: &Lookup) -> String {
-    let b = &r["ballot"];
-    let society = b["society"].as_u64().unwrap_or(0);
-    let money = |k: &str| look.in_society(society, &r[k]);
-    let t = |k: &str| show::text(&b[k]);
+fn request(r: &wire::Request, look: &Lookup) -> String {
+    let b = &r.ballot;
+    let society = b.society;
+    let money = |v: wire::Amount| look.in_society(society, v);
     let mut rows = vec![
         (
             "request",
-            format!(
-                "{} ({}) in society {society}",
-                show::text(&r["id"]),
-                show::text(&r["kind"])
-            ),
+            format!("{} ({}) in society {society}", r.id, show::word(&r.kind)),
         ),
-        ("status", show::text(&r["status"])),
-        ("requester", show::text(&r["requester"])),
-        ("payee", show::text(&r["payee"])),
-        ("asked", money("asked")),
+        ("status", show::word(&r.status)),
+        ("requester", r.requester.to_string()),
+        ("payee", r.payee.to_string()),
+        ("asked", money(r.asked)),
         (
             "approved",
-            format!(
-                "{} ({}%)",
-                money("approved"),
-                show::text(&r["outcome_percent"])
-            ),
+            format!("{} ({}%)", money(r.approved), r.outcome_percent),
         ),
         (
             "paid",
-            format!("{} by shares, {} by gifts", money("paid"), money("gifted")),
+            format!("{} by shares, {} by gifts", money(r.paid), money(r.gifted)),
         ),
         (
             "votes",
             format!(
                 "yes {} karma ({} voters), no {} karma ({} voters), of {} karma",
-                t("yes"),
-                t("yes_count"),
-                t("no"),
-                t("no_count"),
-                t("total_karma")
+                b.yes, b.yes_count, b.no, b.no_count, b.total_karma
             ),
         ),
-        ("voting ends", show::date(&b["deadline_ms"])),
+        ("voting ends", show::date_of(b.deadline_ms)),
     ];
-    if let Some(memo) = r["memo"].as_str().filter(|m| !m.is_empty()) {
-        rows.push(("memo", memo.into()));
+    if let Some(memo) = r.memo.as_ref().filter(|m| !m.is_empty()) {
+        rows.push(("memo", memo.clone()));
     }
-    if let Some(bf) = r["benefit"].as_object() {
-        let per = look.in_society(society, &bf["per_period"]);
+    if let Some(bf) = &r.benefit {
         let span = format!(
-            "{per} a period, periods {} to {}",
-            show::text(&bf["first_period"]),
-            show::text(&bf["last_period"])
+            "{} a period, periods {} to {}",
+            money(bf.per_period),
+            bf.first_period,
+            bf.last_period
         );
         rows.push(("benefit", span));
     }
     show::fields(&rows)
 }
 
-fn votes(v: &Value, request: u64) -> String {
-    let rows = items(v)
+fn votes(v: &wire::Page<wire::Vote>, request: u64) -> String {
+    let rows = v
+        .items
+        .iter()
         .map(|vote| {
-            let side = if vote["approve"] == true { "yes" } else { "no" };
+            let side = if vote.approve { "yes" } else { "no" };
             vec![
-                show::text(&vote["voter"]),
+                vote.voter.to_string(),
                 side.into(),
-                format!("{}%", show::text(&vote["percent"])),
-                show::text(&vote["weight"]),
+                format!("{}%", vote.percent),
+                vote.weight.to_string(),
             ]
         })
         .collect();
@@ -480,83 +474,76 @@ fn votes(v: &Value, request: u64) -> String {
     listed(&header, rows, v, &format!("kassa query votes {request}"))
 }
 
-fn amendment(a: &Value) -> String {
-    let b = &a["ballot"];
+fn amendment(a: &wire::Amendment) -> String {
+    let b = &a.ballot;
+    let needed = match &b.thresholds {
+        wire::Thresholds::Amendment { yes_needed } => yes_needed.to_string(),
+        wire::Thresholds::Request { net_needed, .. } => net_needed.to_string(),
+    };
     show::fields(&[
-        (
-            "amendment",
-            format!(
-                "{} to society {}",
-                show::text(&a["id"]),
-                show::text(&b["society"])
-            ),
-        ),
-        ("status", show::text(&a["status"])),
-        ("proposer", show::text(&a["proposer"])),
+        ("amendment", format!("{} to society {}", a.id, b.society)),
+        ("status", show::word(&a.status)),
+        ("proposer", a.proposer.to_string()),
         (
             "votes",
             format!(
-                "yes {} karma of {} needed (total {})",
-                show::text(&b["yes"]),
-                show::text(&b["thresholds"]["yes_needed"]),
-                show::text(&b["total_karma"])
+                "yes {} karma of {needed} needed (total {})",
+                b.yes, b.total_karma
             ),
         ),
-        ("voting ends", show::date(&b["deadline_ms"])),
-        ("rules", a["rules"].to_string()),
+        ("voting ends", show::date_of(b.deadline_ms)),
+        (
+            "rules",
+            serde_json::to_string(&a.rules).expect("rules serialize"),
+        ),
     ])
 }
 
-fn block(b: &Value) -> String {
-    let txs = b["txs"].as_array().map_or(0, Vec::len);
+fn block(b: &wire::Block) -> String {
     show::fields(&[
-        ("height", show::text(&b["height"])),
-        ("hash", show::text(&b["hash"])),
-        ("time", show::date(&b["timestamp_ms"])),
-        ("proposer", show::text(&b["proposer"])),
-        ("transactions", txs.to_string()),
-        ("state root", show::text(&b["state_root"])),
+        ("height", b.height.to_string()),
+        ("hash", b.hash.to_string()),
+        ("time", show::date_of(b.timestamp_ms)),
+        ("proposer", b.proposer.to_string()),
+        ("transactions", b.txs.len().to_string()),
+        ("state root", b.state_root.to_string()),
     ])
 }
 
 /// A transaction's receipt: its status, its block, and what it did, in words.
-pub fn receipt(r: &Value, look: &Lookup) -> String {
-    let mut out = format!(
-        "transaction {}: {}",
-        show::text(&r["hash"]),
-        show::text(&r["status"])
-    );
-    if let Some(h) = r["height"].as_u64() {
-        out += &format!(" in block {h}");
+pub fn receipt(r: &wire::Tx, look: &Lookup) -> String {
+    let hash = Hex(r.hash());
+    match r {
+        wire::Tx::Pending { .. } => format!("transaction {hash}: pending"),
+        wire::Tx::Applied { height, events, .. } => {
+            let mut out = format!("transaction {hash}: applied in block {height}");
+            for e in events {
+                out += &format!("\n  {}", look.event(e));
+            }
+            out
+        }
+        wire::Tx::Failed { height, error, .. } => format!(
+            "transaction {hash}: failed in block {height}\n  refused: {} ({}): {}",
+            error.code,
+            show::opt(error.number.as_ref()),
+            error.message
+        ),
     }
-    if let Some(e) = r.get("error") {
-        out += &format!(
-            "\n  refused: {} ({}): {}",
-            show::text(&e["code"]),
-            show::text(&e["number"]),
-            show::text(&e["message"])
-        );
-    }
-    for e in r["events"].as_array().into_iter().flatten() {
-        out += &format!("\n  {}", look.event(e));
-    }
-    out
 }
 
 /// A reminder for a member whose standing has ended or ends within a day of block time: when,
 /// and what brings them back (a lapsed member's waiting period restarts).
-fn standing_reminder(member: &Value, status: &Value) -> Option<String> {
-    let now = status["time_ms"].as_u64()?;
-    let ends = member["lapse_at_ms"].as_u64()?;
-    if member["lapsed"] == true {
+fn standing_reminder(m: &wire::Member, status: &wire::Status) -> Option<String> {
+    let ends = m.lapse_at_ms;
+    if m.lapsed {
         return Some(
             "reminder: this member has lapsed; paying the arrears (or checking in a full account \
              with a contribution of 0) reinstates them, and restarts their waiting period"
                 .into(),
         );
     }
-    let left_ms = ends.checked_sub(now)?;
-    (member["good_standing"] == true && left_ms < 24 * 3_600_000).then(|| {
+    let left_ms = ends.checked_sub(status.time_ms)?;
+    (m.good_standing && left_ms < 24 * 3_600_000).then(|| {
         format!(
             "reminder: good standing ends in {} min (block time {ends}); pay the next pledge \
              (or check in a full account with a contribution of 0) before then",

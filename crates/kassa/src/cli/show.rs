@@ -4,6 +4,8 @@
 
 use crate::amount;
 use crate::client::Client;
+use kassa_api::wire::{self, Amount};
+use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -32,14 +34,8 @@ impl<'c> Lookup<'c> {
         }
         let a = self
             .client
-            .get(&format!("/api/v1/assets/{id}"))
-            .ok()
-            .map(|a| {
-                let decimals = a["decimals"].as_u64().and_then(|d| u8::try_from(d).ok());
-                let symbol = a["symbol"].as_str().unwrap_or("?").to_string();
-                (decimals.unwrap_or(0), symbol)
-            })
-            .unwrap_or((0, format!("(asset {id})")));
+            .get::<wire::Asset>(&format!("/api/v1/assets/{id}"))
+            .map_or((0, format!("(asset {id})")), |a| (a.decimals, a.symbol));
         self.assets.borrow_mut().insert(id, a.clone());
         a
     }
@@ -51,30 +47,27 @@ impl<'c> Lookup<'c> {
         }
         let a = self
             .client
-            .get(&format!("/api/v1/societies/{society}"))
-            .ok()
-            .and_then(|s| s["asset"].as_u64())
-            .unwrap_or(0);
+            .get::<wire::Society>(&format!("/api/v1/societies/{society}"))
+            .map_or(0, |s| s.asset);
         self.societies.borrow_mut().insert(society, a);
         a
     }
 
-    /// Base units (a decimal string or number in the node's JSON) as "12.5 USDK".
-    pub fn amount(&self, asset: u64, units: &Value) -> String {
+    /// Base units as "12.5 USDK".
+    pub fn amount(&self, asset: u64, units: Amount) -> String {
         let (decimals, symbol) = self.asset(asset);
-        match units_of(units) {
-            Some(u) => format!("{} {symbol}", amount::format(u, decimals)),
-            None => "–".into(),
-        }
+        format!("{} {symbol}", amount::format(units.0, decimals))
     }
 
     /// An amount in a society's asset.
-    pub fn in_society(&self, society: u64, units: &Value) -> String {
+    pub fn in_society(&self, society: u64, units: Amount) -> String {
         self.amount(self.society_asset(society), units)
     }
 
-    /// An event as a line of words: its kind, then its fields, amounts in their asset.
-    pub fn event(&self, e: &Value) -> String {
+    /// An event as a line of words: its kind, then its fields in the order the wire type has
+    /// them, amounts in their asset.
+    pub fn event(&self, e: &wire::Event) -> String {
+        let e = serde_json::to_value(e).expect("events serialize");
         let kind = e["type"].as_str().unwrap_or("event").replace('_', " ");
         let asset = e["asset"]
             .as_u64()
@@ -87,7 +80,7 @@ impl<'c> Lookup<'c> {
             }
             let shown = match v {
                 Value::String(s) if is_units(s) && !(k.contains("karma") || k == "weight") => {
-                    self.amount(asset, v)
+                    self.amount(asset, Amount(s.parse().unwrap_or(0)))
                 }
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -102,28 +95,16 @@ fn is_units(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn units_of(v: &Value) -> Option<u128> {
-    match v {
-        Value::String(s) if is_units(s) => s.parse().ok(),
-        Value::Number(n) => n.as_u64().map(u128::from),
-        _ => None,
-    }
+/// An optional field, or "–".
+pub fn opt<T: std::fmt::Display>(v: Option<&T>) -> String {
+    v.map_or("–".into(), ToString::to_string)
 }
 
-/// A text field of the node's JSON, or "–".
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "–".into(),
-        other => other.to_string(),
-    }
-}
-
-/// A block time (milliseconds since the Unix epoch) as a UTC date and time.
-pub fn date(v: &Value) -> String {
-    match v.as_u64() {
-        Some(ms) => date_of(ms),
-        None => "–".into(),
+/// A unit variant of the wire's enums (a request's kind or status) as the word the JSON has.
+pub fn word<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => "–".into(),
     }
 }
 
@@ -190,34 +171,23 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A member's standing in words.
-pub fn standing(m: &Value) -> String {
-    match m["status"]["state"].as_str() {
-        Some("applicant") => {
-            return format!(
-                "applicant (application {})",
-                text(&m["status"]["application"])
-            );
+pub fn standing(m: &wire::Member) -> String {
+    match m.status {
+        wire::MemberState::Applicant { application } => {
+            format!("applicant (application {application})")
         }
-        Some("leaving") => return format!("leaving on {}", date(&m["status"]["until_ms"])),
-        _ => {}
-    }
-    if m["good_standing"] == true {
-        format!("in good standing until {}", date(&m["lapse_at_ms"]))
-    } else if m["lapsed"] == true {
-        format!(
+        wire::MemberState::Leaving { until_ms } => format!("leaving on {}", date_of(until_ms)),
+        wire::MemberState::Active if m.good_standing => {
+            format!("in good standing until {}", date_of(m.lapse_at_ms))
+        }
+        wire::MemberState::Active if m.lapsed => format!(
             "lapsed since {}: paying the arrears reinstates the member and restarts the waiting period",
-            date(&m["lapse_at_ms"])
-        )
-    } else {
-        "not yet in good standing: the first pledge is not paid".into()
+            date_of(m.lapse_at_ms)
+        ),
+        wire::MemberState::Active => {
+            "not yet in good standing: the first pledge is not paid".into()
+        }
     }
-}
-
-/// The line that tells how to read the next page of a list, if there is one.
-pub fn more(page: &Value, command: &str) -> Option<String> {
-    page["next"]
-        .as_str()
-        .map(|next| format!("more: {command} --after {next}"))
 }
 
 #[cfg(test)]
@@ -247,11 +217,21 @@ mod tests {
 
     #[test]
     fn standing_is_said_in_words() {
-        let lapsed = json!({"status": {"state": "active"}, "good_standing": false, "lapsed": true, "lapse_at_ms": 0});
-        assert!(standing(&lapsed).starts_with("lapsed since 1970-01-01"));
-        let good = json!({"status": {"state": "active"}, "good_standing": true, "lapse_at_ms": 86_400_000});
+        let member = |good_standing: bool, lapsed: bool, lapse_at_ms: u64| -> wire::Member {
+            serde_json::from_value(json!({
+                "society": 0, "address": kassa_types::Address([7; 32]).to_bech32(),
+                "status": {"state": "active"}, "pledge": "1", "next_pledge": null,
+                "gift_balance": "0", "karma": "0", "karma_pending": "0",
+                "karma_at_period_start": "0", "good_standing": good_standing, "lapsed": lapsed,
+                "paid_until": 0, "next_due_ms": 0, "lapse_at": 0, "lapse_at_ms": lapse_at_ms,
+                "expellable_at": 0, "waiting_until_ms": 0, "max_benefit": "0", "delegate": null,
+                "open_request": null, "request_in_progress": false, "joined_ms": 0,
+            }))
+            .unwrap()
+        };
+        assert!(standing(&member(false, true, 0)).starts_with("lapsed since 1970-01-01"));
         assert_eq!(
-            standing(&good),
+            standing(&member(true, false, 86_400_000)),
             "in good standing until 1970-01-02 00:00:00 UTC"
         );
     }

@@ -1,16 +1,16 @@
 //! `kassa tx` (every transaction body as a subcommand) and `kassa faucet`.
 
-use super::rules::{RulesArgs, rules_from_json};
+use super::rules::RulesArgs;
 use super::{Common, address_arg, asset_amount, find_asset, request_society, society_amount};
 use crate::amount;
 use crate::client::Client;
 use crate::wallet::{self, Keystore};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use kassa_api::wire;
 use kassa_types::rules::Rules;
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
 use kassa_types::{AmendmentId, Hash, RequestId, SocietyId, Transaction};
-use serde_json::json;
 use std::path::PathBuf;
 
 /// Every transaction body, as a command.
@@ -345,9 +345,9 @@ fn body(c: &Client, ks: &Keystore, b: &TxBody) -> Result<Body> {
             society: SocietyId(*society),
         },
         TxBody::ProposeAmendment { society, rules } => {
-            let s = c.get(&format!("/api/v1/societies/{society}"))?;
-            let (_, decimals, _) = find_asset(c, &s["asset"].to_string())?;
-            let current = rules_from_json(&s["rules"])?;
+            let s: wire::Society = c.get(&format!("/api/v1/societies/{society}"))?;
+            let (_, decimals, _) = find_asset(c, &s.asset.to_string())?;
+            let current = s.rules;
             Body::ProposeAmendment {
                 society: SocietyId(*society),
                 rules: rules.apply(current, decimals)?,
@@ -368,25 +368,15 @@ pub fn tx(args: TxArgs, common: &Common) -> Result<()> {
     let ks = common.keystore();
     let from = ks.address(&args.from)?;
     let body = body(&c, &ks, &args.body)?;
-    let status = c.get("/api/v1/status")?;
-    let account = c.get(&format!("/api/v1/accounts/{from}"))?;
-    let min_fee: u64 = status["min_fee"].as_str().unwrap_or("0").parse()?;
+    let status: wire::Status = c.get("/api/v1/status")?;
+    let account: wire::Account = c.get(&format!("/api/v1/accounts/{from}"))?;
     let tx = Transaction {
-        chain_id: ChainId::new(status["chain_id"].as_str().unwrap_or("").to_string())
-            .context("chain id")?,
-        genesis: Hash(
-            hex::decode(
-                status["genesis_hash"]
-                    .as_str()
-                    .context("the node's genesis hash")?,
-            )?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("a genesis hash is 32 bytes"))?,
-        ),
+        chain_id: ChainId::new(status.chain_id).context("chain id")?,
+        genesis: status.genesis_hash.0,
         signer: from,
-        nonce: account["next_nonce"].as_u64().context("account nonce")?,
-        fee: args.fee.unwrap_or(min_fee),
-        expiry_height: status["height"].as_u64().unwrap_or(0) + 600,
+        nonce: account.next_nonce,
+        fee: args.fee.unwrap_or(u64::try_from(status.min_fee.0)?),
+        expiry_height: status.height + 600,
         body,
     };
     let key = ks.unlock(
@@ -399,11 +389,14 @@ pub fn tx(args: TxArgs, common: &Common) -> Result<()> {
     } else {
         "/api/v1/txs"
     };
-    let r = c.post(path, &json!({"tx": hex::encode(signed.encode())}))?;
+    let body = wire::SubmitBody {
+        tx: hex::encode(signed.encode()),
+    };
+    let r: wire::Tx = c.post(path, &body)?;
     let look = super::show::Lookup::new(&c);
     common.print(&r, || super::query::receipt(&r, &look));
-    if r["status"] == "failed" {
-        let why = r["error"]["code"].as_str().unwrap_or("failed");
+    if let wire::Tx::Failed { error, .. } = &r {
+        let why = &error.code;
         return Err(crate::exit::Failure::TxFailed(format!(
             "the transaction was included and failed ({why}): its fee was burned, nothing else applied"
         ))
@@ -416,12 +409,12 @@ pub fn tx(args: TxArgs, common: &Common) -> Result<()> {
 pub fn faucet(who: &str, common: &Common) -> Result<()> {
     let c = common.client();
     let to = address_arg(&common.keystore(), who)?;
-    let r = c.post("/api/v1/faucet", &json!({"address": to.to_bech32()}))?;
+    let body = wire::FaucetBody {
+        address: to.to_bech32(),
+    };
+    let r: wire::Tx = c.post("/api/v1/faucet", &body)?;
     common.print(&r, || {
-        format!(
-            "faucet: transaction {} pending",
-            r["hash"].as_str().unwrap_or("")
-        )
+        format!("faucet: transaction {} pending", wire::Hex(r.hash()))
     });
     Ok(())
 }

@@ -30,9 +30,7 @@ pub struct Chain {
     pub paranoid: bool,
 }
 
-pub fn key(i: usize) -> SecretKey {
-    SecretKey::from_label(&format!("test-{i}"))
-}
+pub use kassa_testkit::key;
 
 impl Chain {
     /// A chain whose accounts `key(0..n)` each hold `KAS_EACH` KAS.

@@ -1,0 +1,75 @@
+//! What Kassa's tests share, and nothing the node ships with: test keys, a development genesis,
+//! free loopback ports, and ([`process`]) harnesses for `kassa` processes and their HTTP API.
+//! Only tests depend on this crate (as a dev-dependency).
+
+pub mod process;
+
+pub use process::{Api, Proc, log_tail};
+
+use kassa_state::Genesis;
+use kassa_types::SecretKey;
+use kassa_types::tx::ChainId;
+
+/// Test account `i`: a key derived from a public label (never for real money).
+pub fn key(i: usize) -> SecretKey {
+    SecretKey::from_label(&format!("test-{i}"))
+}
+
+/// A development chain's genesis: accounts [`key`]`(0..accounts)` each hold `each` base units
+/// of the native asset.
+#[derive(Clone, Debug)]
+pub struct DevGenesis {
+    pub chain_id: &'static str,
+    pub accounts: usize,
+    pub each: u64,
+    pub min_fee: u64,
+    pub time_ms: u64,
+}
+
+impl DevGenesis {
+    pub fn genesis(&self) -> Genesis {
+        Genesis {
+            chain_id: ChainId::new(self.chain_id).expect("a valid chain id"),
+            min_fee: self.min_fee,
+            allocations: (0..self.accounts)
+                .map(|i| (key(i).address(), self.each))
+                .collect(),
+            time_ms: self.time_ms,
+            validators: Vec::new(),
+        }
+    }
+}
+
+/// The first of `n` consecutive loopback ports that are free now, below the ephemeral range
+/// (see `kassa_node::ports`).
+pub fn free_ports(n: u16) -> u16 {
+    kassa_node::ports::free_loopback_ports(n)
+        .unwrap_or_else(|| panic!("no {n} consecutive free loopback ports below 32768"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dev_genesis_funds_each_test_key_once() {
+        let g = DevGenesis {
+            chain_id: "kassa-test",
+            accounts: 3,
+            each: 7,
+            min_fee: 1,
+            time_ms: 0,
+        }
+        .genesis();
+        let funded: Vec<_> = g.allocations.iter().map(|(a, v)| (*a, *v)).collect();
+        assert_eq!(
+            funded,
+            vec![
+                (key(0).address(), 7),
+                (key(1).address(), 7),
+                (key(2).address(), 7)
+            ]
+        );
+        assert_ne!(key(0).address(), key(1).address());
+    }
+}
