@@ -4,12 +4,29 @@
 //! fields) and cheap checks against the current state (expiry, nonce window, fee balance), then
 //! keeps each sender's transactions ordered by nonce. Everything is bounded: total count, total
 //! bytes, transactions per sender, and how far ahead of the account's nonce a transaction may be.
+//!
+//! Space is priced, so that nobody can fill it for free:
+//! - A transaction is *ready* when every nonce from its account's next one up to it is waiting
+//!   too, and *gapped* otherwise (it cannot be included until the gap is filled, and pays
+//!   nothing meanwhile). Gapped transactions are held only in a small space of their own
+//!   ([`MempoolConfig::gapped_max`]) and are the first evicted.
+//! - When the mempool (or the gapped space) is full, a new transaction evicts the cheapest by
+//!   fee rate (fee per encoded byte, gapped ones first) if it pays more; the evicted one's later
+//!   nonces go with it. A transaction that would be the cheapest is refused as `mempool_full`.
+//! - The same sender and nonce with a fee at least [`REPLACE_BUMP_PERCENT`] higher replaces the
+//!   waiting transaction; less is `nonce_taken`.
+//! - A sender's waiting fees never exceed its balance (what its transactions will burn when
+//!   included), and nothing waits longer than [`MempoolConfig::expiry_window`] blocks.
+//! - Blocks take the ready transactions paying the highest fee rate first.
+//!
+//! Slightly over 600 lines: admission, eviction and selection share the queues and the rank
+//! index, and are read together.
 
 use kassa_state::exec::{account, nonce};
 use kassa_state::records::ChainParams;
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, Hash, Rejection, SignedTransaction, crypto};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 /// The hasher of the mempool's hash maps: foldhash, seeded at random per process (so nobody can
 /// aim transactions at one bucket), several times cheaper than the standard SipHash on 32-byte
@@ -30,8 +47,11 @@ pub struct MempoolConfig {
     /// A transaction's nonce may be at most this far ahead of its account's next nonce.
     pub nonce_window: u64,
     /// A transaction may not expire more than this many blocks after the next one (so nothing
-    /// can wait forever).
+    /// waits long: 1,200 blocks is 20 minutes at one block a second).
     pub expiry_window: u64,
+    /// Most gapped transactions held (those behind a nonce gap, which pay nothing until it is
+    /// filled): a small share of `txs_max`, evicted first.
+    pub gapped_max: usize,
 }
 
 impl Default for MempoolConfig {
@@ -41,9 +61,24 @@ impl Default for MempoolConfig {
             bytes_max: 64 * 1024 * 1024,
             per_sender_max: 256,
             nonce_window: 256,
-            expiry_window: 100_000,
+            expiry_window: 1_200,
+            gapped_max: 1_000,
         }
     }
+}
+
+/// How much higher, in percent, a replacement's fee must be than the fee of the waiting
+/// transaction with the same sender and nonce.
+pub const REPLACE_BUMP_PERCENT: u64 = 10;
+
+/// Whether a fee of `new` may replace a waiting transaction's fee of `old`.
+fn outbids(old: u64, new: u64) -> bool {
+    new > old && u128::from(new) * 100 >= u128::from(old) * u128::from(100 + REPLACE_BUMP_PERCENT)
+}
+
+/// Fee per encoded byte, in units of 2^-32 base units (integers only, comparable exactly).
+fn fee_rate(fee: u64, bytes: usize) -> u128 {
+    (u128::from(fee) << 32) / u128::try_from(bytes.max(1)).expect("usize fits u128")
 }
 
 /// Whether every transaction's signature is valid, checked as one batch (ZIP-215: the batch
@@ -89,14 +124,18 @@ pub enum AdmitError {
     /// The very same transaction is already waiting.
     #[error("the transaction is already in the mempool")]
     Duplicate,
-    /// Another transaction from the same sender with the same nonce is waiting.
-    #[error("another transaction with this nonce is already waiting")]
+    /// Another transaction from the same sender with the same nonce is waiting, and this one
+    /// does not pay enough more to replace it.
+    #[error(
+        "another transaction with this nonce is waiting; a replacement must pay at least 10% more"
+    )]
     NonceTaken,
     /// The sender already has the most transactions allowed waiting.
     #[error("too many transactions from this sender are waiting")]
     SenderFull,
-    /// The mempool is full.
-    #[error("the mempool is full; try again later")]
+    /// The mempool (or its space for gapped transactions) is full of transactions paying at
+    /// least as much per byte.
+    #[error("the mempool is full; pay a higher fee or try again later")]
     Full,
     /// The expiry height is further ahead than the mempool keeps transactions.
     #[error("the expiry height is too far ahead")]
@@ -126,11 +165,33 @@ impl AdmitError {
     }
 }
 
-/// One sender's waiting transactions, by nonce, and the sum of their fees.
+/// One sender's waiting transactions, by nonce, the sum of their fees, and the account's next
+/// nonce when last read (where its ready run starts).
 #[derive(Debug, Default)]
 struct Queue {
     txs: BTreeMap<u64, Entry>,
     fees: u128,
+    base: u64,
+}
+
+impl Queue {
+    /// The nonce after the ready run: from the account's next nonce (or a lower one still
+    /// waiting, used by a block whose cleanup has not run yet), the first one not waiting.
+    fn run_end(&self) -> u64 {
+        let mut next = self
+            .txs
+            .keys()
+            .next()
+            .map_or(self.base, |&k| k.min(self.base));
+        for &k in self.txs.keys() {
+            if k == next {
+                next += 1;
+            } else if k > next {
+                break;
+            }
+        }
+        next
+    }
 }
 
 #[derive(Debug)]
@@ -138,7 +199,19 @@ struct Entry {
     tx: SignedTransaction,
     hash: Hash,
     bytes: usize,
+    rate: u128,
+    ready: bool,
 }
+
+impl Entry {
+    /// Its place in the eviction order.
+    fn rank(&self) -> Rank {
+        (self.ready, self.rate, self.hash)
+    }
+}
+
+/// Eviction order, first evicted first: gapped before ready, then by fee rate, then by hash.
+type Rank = (bool, u128, Hash);
 
 /// Waiting transactions.
 #[derive(Debug, Default)]
@@ -151,6 +224,10 @@ pub struct Mempool {
     /// ones reads only those (one small ordered map of heights; each height's set is a hash
     /// set, so taking a transaction out costs no ordered search over 32-byte keys).
     by_expiry: BTreeMap<u64, HashSet<Hash, Hasher>>,
+    /// Every waiting transaction in eviction order.
+    by_rank: BTreeSet<Rank>,
+    /// How many waiting transactions are gapped.
+    gapped: usize,
     bytes: usize,
 }
 
@@ -239,80 +316,199 @@ impl Mempool {
         if kas < t.fee {
             return Err(AdmitError::Rejected(Rejection::CannotPayFee));
         }
-        // Every waiting transaction of the sender will burn its fee: refuse what could not be
-        // paid, so that one funded fee cannot queue hundreds of transactions.
-        let queue = self.by_sender.get(&t.signer);
-        let queued_fees = queue.map_or(0, |q| q.fees);
-        if queued_fees + u128::from(t.fee) > u128::from(kas) {
-            return Err(AdmitError::FeesExceedBalance);
-        }
         let (hash, bytes) = tx.hash_and_size();
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
-        if queue.is_some_and(|q| q.txs.contains_key(&t.nonce)) {
+        let queue = self.by_sender.get(&t.signer);
+        let replaced = queue.and_then(|q| q.txs.get(&t.nonce));
+        if let Some(old) = replaced
+            && !outbids(old.tx.tx.fee, t.fee)
+        {
             return Err(AdmitError::NonceTaken);
         }
-        if queue.is_some_and(|q| q.txs.len() >= self.config.per_sender_max) {
-            return Err(AdmitError::SenderFull);
+        // Every waiting transaction of the sender will burn its fee: refuse what could not be
+        // paid, so that one funded fee cannot queue hundreds of transactions.
+        let queued_fees =
+            queue.map_or(0, |q| q.fees) - replaced.map_or(0, |e| u128::from(e.tx.tx.fee));
+        if queued_fees + u128::from(t.fee) > u128::from(kas) {
+            return Err(AdmitError::FeesExceedBalance);
         }
-        if self.hashes.len() >= self.config.txs_max || self.bytes + bytes > self.config.bytes_max {
-            return Err(AdmitError::Full);
+        let (signer, n, rate) = (t.signer, t.nonce, fee_rate(t.fee, bytes));
+        if let Some(old) = replaced {
+            // Same place in the run: the count and the gapped count stay; only bytes may grow.
+            if self.bytes - old.bytes + bytes > self.config.bytes_max {
+                return Err(AdmitError::Full);
+            }
+            let old = old.hash;
+            self.take(&old);
+        } else {
+            if queue.is_some_and(|q| q.txs.len() >= self.config.per_sender_max) {
+                return Err(AdmitError::SenderFull);
+            }
+            // Ready if every nonce from the account's next one up to it is waiting.
+            let ready = (account_nonce..n).all(|k| queue.is_some_and(|q| q.txs.contains_key(&k)));
+            self.make_room(&signer, ready, rate, bytes)?;
         }
-        let (signer, n) = (t.signer, t.nonce);
         self.hashes.insert(hash, (signer, n));
         self.by_expiry
             .entry(t.expiry_height)
             .or_default()
             .insert(hash);
         self.bytes += bytes;
+        let entry = Entry {
+            tx,
+            hash,
+            bytes,
+            rate,
+            ready: false,
+        };
+        self.by_rank.insert(entry.rank());
+        self.gapped += 1;
         let queue = self.by_sender.entry(signer).or_default();
-        queue.fees += u128::from(tx.tx.fee);
-        queue.txs.insert(n, Entry { tx, hash, bytes });
+        queue.base = queue.base.max(account_nonce);
+        queue.fees += u128::from(entry.tx.tx.fee);
+        queue.txs.insert(n, entry);
+        self.reclassify(&signer);
         Ok(hash)
     }
 
+    /// Evicts the cheapest waiting transactions until one more of `bytes` fits (and, if it is
+    /// gapped, one more gapped one), or refuses it as [`AdmitError::Full`] if it would be the
+    /// cheapest, or if making room would evict a transaction of its own sender.
+    fn make_room(
+        &mut self,
+        sender: &Address,
+        ready: bool,
+        rate: u128,
+        bytes: usize,
+    ) -> Result<(), AdmitError> {
+        loop {
+            let full = self.hashes.len() >= self.config.txs_max
+                || self.bytes + bytes > self.config.bytes_max;
+            let gapped_full = !ready && self.gapped >= self.config.gapped_max;
+            if !full && !gapped_full {
+                return Ok(());
+            }
+            let Some(&(victim_ready, victim_rate, victim)) = self.by_rank.first() else {
+                return Err(AdmitError::Full);
+            };
+            // Only a gapped transaction makes room in the gapped space; the first in order is
+            // one if any is waiting.
+            let no_gapped_victim = gapped_full && victim_ready;
+            if no_gapped_victim
+                || (victim_ready, victim_rate) >= (ready, rate)
+                || self.hashes[&victim].0 == *sender
+            {
+                return Err(AdmitError::Full);
+            }
+            self.evict(&victim);
+        }
+    }
+
+    /// Removes a transaction and its sender's later nonces, which cannot be included without it.
+    fn evict(&mut self, hash: &Hash) {
+        let Some(&(sender, n)) = self.hashes.get(hash) else {
+            return;
+        };
+        let later: Vec<Hash> = self.by_sender[&sender]
+            .txs
+            .range(n..)
+            .map(|(_, e)| e.hash)
+            .collect();
+        for h in later.iter().rev() {
+            self.take(h);
+        }
+    }
+
+    /// Evicts gapped transactions, cheapest first, while more are held than
+    /// [`MempoolConfig::gapped_max`] (taking a transaction out can leave its later nonces
+    /// gapped).
+    fn trim_gapped(&mut self) {
+        while self.gapped > self.config.gapped_max {
+            match self.by_rank.first() {
+                Some(&(false, _, h)) => self.evict(&h),
+                _ => return,
+            }
+        }
+    }
+
+    /// Marks each of `sender`'s waiting transactions ready or gapped, as its run now stands.
+    fn reclassify(&mut self, sender: &Address) {
+        let Mempool {
+            by_sender,
+            by_rank,
+            gapped,
+            ..
+        } = self;
+        let Some(q) = by_sender.get_mut(sender) else {
+            return;
+        };
+        let end = q.run_end();
+        for (&n, e) in q.txs.iter_mut() {
+            let ready = n < end;
+            if e.ready != ready {
+                by_rank.remove(&e.rank());
+                e.ready = ready;
+                by_rank.insert(e.rank());
+                if ready {
+                    *gapped -= 1;
+                } else {
+                    *gapped += 1;
+                }
+            }
+        }
+    }
+
     /// Transactions for the next block, each with its hash: for each sender, the run of
-    /// consecutive nonces starting at the account's next nonce, taken round-robin across senders
-    /// so that no sender can crowd out the others, up to `txs_max` transactions and `bytes_max`
-    /// bytes.
+    /// consecutive nonces starting at the account's next nonce; across senders, the highest fee
+    /// rate first, and among equal rates round-robin (the sender with fewer taken so far, then
+    /// by address), up to `txs_max` transactions and `bytes_max` bytes.
     pub fn select(
         &self,
         state: &impl Store,
         txs_max: usize,
         bytes_max: usize,
     ) -> Vec<(SignedTransaction, Hash)> {
-        let mut runs: Vec<(u64, std::collections::btree_map::Range<'_, u64, Entry>)> = self
+        let mut runs: Vec<_> = self
             .by_sender
             .iter()
             .map(|(sender, q)| {
                 let next = nonce(state, sender);
-                (next, q.txs.range(next..))
+                (next, q.txs.range(next..).peekable())
+            })
+            .collect();
+        // Each run's next transaction, by fee rate; on a tie, the run with fewer taken so far,
+        // then the lowest index (address).
+        use std::cmp::Reverse;
+        let mut heads: BinaryHeap<(u128, Reverse<u64>, Reverse<usize>)> = runs
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, (next, run))| {
+                let &(&n, e) = run.peek()?;
+                (n == *next).then_some((e.rate, Reverse(0), Reverse(i)))
             })
             .collect();
         let mut out = Vec::new();
         let mut bytes = 0;
-        loop {
-            let mut progressed = false;
-            for (expected, run) in runs.iter_mut() {
-                if out.len() >= txs_max {
-                    return out;
-                }
-                let Some((n, e)) = run.next() else { continue };
-                if *n != *expected || bytes + e.bytes > bytes_max {
-                    // A gap (or no room): this sender's later transactions must wait.
-                    *run = Default::default();
-                    continue;
-                }
-                *expected += 1;
-                bytes += e.bytes;
-                out.push((e.tx.clone(), e.hash));
-                progressed = true;
+        while out.len() < txs_max
+            && let Some((_, Reverse(taken), Reverse(i))) = heads.pop()
+        {
+            let (next, run) = &mut runs[i];
+            let (_, e) = run.next().expect("a head is a waiting transaction");
+            if bytes + e.bytes > bytes_max {
+                continue; // no room: this sender's later transactions must wait too
             }
-            if !progressed {
-                return out;
+            bytes += e.bytes;
+            out.push((e.tx.clone(), e.hash));
+            *next += 1;
+            if let Some(&(&n, e)) = run.peek()
+                && n == *next
+            {
+                heads.push((e.rate, Reverse(taken + 1), Reverse(i)));
             }
         }
+        out
     }
 
     /// The nonce a new transaction from `sender` should carry: the first one after the account's
@@ -344,11 +540,14 @@ impl Mempool {
             let Some(q) = self.by_sender.get_mut(sender) else {
                 continue;
             };
-            let waiting = q.txs.split_off(&nonce(state, sender));
+            q.base = nonce(state, sender);
+            let waiting = q.txs.split_off(&q.base);
             let used = std::mem::replace(&mut q.txs, waiting);
             q.fees -= used.values().map(|e| u128::from(e.tx.tx.fee)).sum::<u128>();
             if q.txs.is_empty() {
                 self.by_sender.remove(sender);
+            } else {
+                self.reclassify(sender);
             }
             for e in used.into_values() {
                 self.forget(&e);
@@ -361,12 +560,19 @@ impl Mempool {
             .flat_map(|(_, hs)| hs.iter().copied())
             .collect();
         for h in expired {
-            self.remove(&h);
+            self.take(&h);
         }
+        self.trim_gapped();
     }
 
-    /// Removes one transaction.
+    /// Removes one transaction (its sender's later nonces stay, gapped, as space allows).
     pub fn remove(&mut self, hash: &Hash) {
+        self.take(hash);
+        self.trim_gapped();
+    }
+
+    /// Takes one transaction out, and marks its sender's later nonces gapped.
+    fn take(&mut self, hash: &Hash) {
         let Some(&(sender, n)) = self.hashes.get(hash) else {
             return;
         };
@@ -377,12 +583,18 @@ impl Mempool {
             self.by_sender.remove(&sender);
         }
         self.forget(&e);
+        // Its later nonces are gapped now.
+        self.reclassify(&sender);
     }
 
     /// Takes a transaction already out of its sender's queue out of the hash and expiry
     /// indexes and the byte count.
     fn forget(&mut self, e: &Entry) {
         self.hashes.remove(&e.hash);
+        self.by_rank.remove(&e.rank());
+        if !e.ready {
+            self.gapped -= 1;
+        }
         let expiry = e.tx.tx.expiry_height;
         if let Some(hs) = self.by_expiry.get_mut(&expiry) {
             hs.remove(&e.hash);
@@ -393,3 +605,7 @@ impl Mempool {
         self.bytes -= e.bytes;
     }
 }
+
+#[cfg(test)]
+#[path = "mempool_tests.rs"]
+mod tests;
