@@ -2,11 +2,12 @@
 //! finalization certificates, state proofs, and the event stream of finalized blocks.
 
 use super::{ApiError, ApiResult, PAGE_MAX, WAIT_MAX};
+use crate::guard::{Client, Cost, Guard};
 use crate::wire::{self, Hex};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::{Extension, Json};
 use futures::Stream;
 use kassa_node::{AdmitError, Node};
 use std::sync::Arc;
@@ -41,13 +42,7 @@ pub(super) async fn submit(
     Query(q): Query<wire::WaitQuery>,
     body: Json<wire::SubmitBody>,
 ) -> ApiResult<wire::Tx> {
-    let bytes = hex::decode(body.tx.trim())
-        .map_err(|_| ApiError::bad("malformed", "the transaction is not hex"))?;
-    let stx = kassa_state::decode_tx(&bytes).map_err(|r| {
-        let mut e = ApiError::from(AdmitError::Rejected(r));
-        e.status = StatusCode::BAD_REQUEST;
-        e
-    })?;
+    let stx = decode_submitted(&body.tx)?;
     let hash = node
         .submit(vec![stx])
         .map_err(ApiError::internal)?
@@ -68,6 +63,72 @@ pub(super) async fn submit(
             _ => return Ok(Json(pending)),
         }
     }
+}
+
+/// Decodes a submitted transaction's hex; a refusal is `400` with the rejection's number.
+fn decode_submitted(hex_tx: &str) -> Result<kassa_types::SignedTransaction, ApiError> {
+    let bytes = hex::decode(hex_tx.trim())
+        .map_err(|_| ApiError::bad("malformed", "the transaction is not hex"))?;
+    kassa_state::decode_tx(&bytes).map_err(|r| {
+        let mut e = ApiError::from(AdmitError::Rejected(r));
+        e.status = StatusCode::BAD_REQUEST;
+        e
+    })
+}
+
+/// Submit up to 1,000 signed transactions (`api.batch_max`) in one request: one result per
+/// transaction, in order, each `pending` or `refused` with the code and number
+/// `POST /api/v1/txs` would answer. The signatures are checked as one batch. Each transaction
+/// counts against the client's submission rate.
+#[utoipa::path(post, path = "/api/v1/txs/batch", tag = "chain", request_body = wire::BatchBody,
+    responses((status = 200, body = wire::BatchResults, description = "one result per transaction")))]
+pub(super) async fn submit_batch(
+    State(node): State<Arc<Node>>,
+    Extension(guard): Extension<Arc<Guard>>,
+    client: Option<Extension<Client>>,
+    body: Json<wire::BatchBody>,
+) -> ApiResult<wire::BatchResults> {
+    let n = body.txs.len();
+    if n > guard.limits.batch_max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "a batch holds at most {} transactions",
+                guard.limits.batch_max
+            ),
+        ));
+    }
+    // The request itself was charged one on the way in.
+    let more = u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    guard.charge(client.map(|c| c.0), Cost::Submit(more))?;
+    let mut results: Vec<Option<wire::Submitted>> = vec![None; n];
+    let mut valid = Vec::with_capacity(n);
+    let mut slots = Vec::with_capacity(n);
+    for (i, hex_tx) in body.txs.iter().enumerate() {
+        match decode_submitted(hex_tx) {
+            Ok(stx) => {
+                valid.push(stx);
+                slots.push(i);
+            }
+            Err(e) => results[i] = Some(wire::Submitted::Refused { error: e.info() }),
+        }
+    }
+    let admitted = node.submit(valid).map_err(ApiError::internal)?;
+    for (i, r) in slots.into_iter().zip(admitted) {
+        results[i] = Some(match r {
+            Ok(hash) => wire::Submitted::Pending { hash: Hex(hash) },
+            Err(e) => wire::Submitted::Refused {
+                error: ApiError::from(e).info(),
+            },
+        });
+    }
+    Ok(Json(wire::BatchResults {
+        results: results
+            .into_iter()
+            .map(|r| r.expect("every transaction has a result"))
+            .collect(),
+    }))
 }
 
 fn included(rec: &kassa_db::TxRecord) -> wire::Tx {
@@ -198,29 +259,68 @@ pub(super) async fn proof(
 }
 
 /// Server-sent events: each finalized block (event `block`) with every transaction's receipt.
+/// A client that falls more than 256 blocks behind gets a last event `close` (`StreamClosed`,
+/// reason `lagged`) and the stream ends; one that stops reading is dropped. At most 256 streams
+/// are open at once (`api.event_streams`); beyond, `503 too_many_streams`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "chain",
     responses((status = 200, content_type = "text/event-stream", body = wire::Finalized,
-        description = "a stream of `block` events, each a `Finalized` as JSON")))]
+        description = "a stream of `block` events, each a `Finalized` as JSON, possibly ended by \
+            a `close` event, a `StreamClosed`")))]
 pub(super) async fn events(
     State(node): State<Arc<Node>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
-    use tokio_stream::StreamExt;
-    let stream =
-        tokio_stream::wrappers::BroadcastStream::new(node.subscribe()).filter_map(|item| {
-            let f = item.ok()?;
-            let height = f.head.height;
-            let data = wire::Finalized {
-                height,
-                block_hash: Hex(f.head.block_hash),
-                state_root: Hex(f.head.state_root),
-                time_ms: f.head.time_ms,
-                txs: (0u32..)
-                    .zip(&f.receipts)
-                    .map(|(index, (_, r))| wire::Tx::included(r, height, index))
-                    .collect(),
-            };
-            let json = serde_json::to_string(&data).expect("wire types serialize");
-            Some(Ok(SseEvent::default().event("block").data(json)))
-        });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Extension(guard): Extension<Arc<Guard>>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>>, ApiError> {
+    use tokio::sync::broadcast::error::RecvError;
+    let slot = guard.stream_slot().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "the node serves at most {} event streams at once",
+                guard.limits.event_streams
+            ),
+        )
+    })?;
+    // The stream holds its slot until it ends or its client goes.
+    let stream = futures::stream::unfold(
+        (node.subscribe(), Some(slot)),
+        |(mut blocks, slot)| async move {
+            let slot = slot?;
+            match blocks.recv().await {
+                Ok(f) => Some((Ok(block_event(&f)), (blocks, Some(slot)))),
+                Err(RecvError::Lagged(missed)) => {
+                    let closed = wire::StreamClosed {
+                        reason: "lagged".into(),
+                        message: format!(
+                            "this stream fell behind and missed {missed} blocks; reconnect and \
+                             catch up from /api/v1/blocks"
+                        ),
+                    };
+                    let json = serde_json::to_string(&closed).expect("wire types serialize");
+                    Some((
+                        Ok(SseEvent::default().event("close").data(json)),
+                        (blocks, None),
+                    ))
+                }
+                Err(RecvError::Closed) => None,
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn block_event(f: &kassa_node::Finalized) -> SseEvent {
+    let height = f.head.height;
+    let data = wire::Finalized {
+        height,
+        block_hash: Hex(f.head.block_hash),
+        state_root: Hex(f.head.state_root),
+        time_ms: f.head.time_ms,
+        txs: (0u32..)
+            .zip(&f.receipts)
+            .map(|(index, (_, r))| wire::Tx::included(r, height, index))
+            .collect(),
+    };
+    let json = serde_json::to_string(&data).expect("wire types serialize");
+    SseEvent::default().event("block").data(json)
 }

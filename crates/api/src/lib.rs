@@ -4,15 +4,22 @@
 //!
 //! Every error is `{"error": {"code": "...", "number": N?, "message": "..."}}` with a stable
 //! snake_case code (the rejection's name for refused transactions). Request bodies are limited to
-//! [`BODY_BYTES_MAX`] and list pages to [`PAGE_MAX`] items.
+//! [`BODY_BYTES_MAX`] ([`BATCH_BYTES_MAX`] for a batch) and list pages to [`PAGE_MAX`] items.
+//!
+//! [`serve::Server`] serves the API on threads of its own under the node's [`Limits`]
+//! (connections, time-outs, per-client rates: [`guard`]).
 
 mod chain;
+pub mod guard;
 mod reads;
+pub mod serve;
 mod simulate;
 mod web;
 pub mod wire;
 
+pub use guard::Limits;
 pub use reads::HISTORY_POINTS_MAX;
+pub use serve::Server;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -28,6 +35,8 @@ use utoipa::OpenApi;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
+/// Largest body of `POST /api/v1/txs/batch`, in bytes.
+pub const BATCH_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Most items in one list page.
 pub const PAGE_MAX: usize = 100;
 /// Longest a `wait=true` submission waits for finalization.
@@ -40,6 +49,8 @@ pub struct ApiError {
     code: &'static str,
     number: Option<u16>,
     message: String,
+    /// Seconds to wait before trying again (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -49,6 +60,19 @@ impl ApiError {
             code,
             number: None,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+    /// The error as a batch's result reports it.
+    pub(crate) fn info(&self) -> wire::ErrorInfo {
+        wire::ErrorInfo {
+            code: self.code.into(),
+            number: self.number,
+            message: self.message.clone(),
         }
     }
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
@@ -75,39 +99,49 @@ impl From<AdmitError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
         };
-        let number = match e {
-            AdmitError::Rejected(r) => Some(r.code()),
-            _ => None,
-        };
+        // Every refusal has its number in the one registry (30–39: the mempool's own).
+        let number = Some(e.rejection().code());
         ApiError {
             status,
             code: e.code(),
             number,
             message: e.to_string(),
+            retry_after: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = wire::ErrorBody {
-            error: wire::ErrorInfo {
-                code: self.code.into(),
-                number: self.number,
-                message: self.message,
-            },
-        };
-        (self.status, Json(body)).into_response()
+        let body = wire::ErrorBody { error: self.info() };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 
 pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// The router. `node` is shared with consensus.
+/// The router under the default [`Limits`] (requests from in-process callers, which do not
+/// come through [`Server`], are not rate limited). `node` is shared with consensus.
 pub fn router(node: Arc<Node>) -> Router {
+    app(node, Arc::new(guard::Guard::new(Limits::default())))
+}
+
+/// The router with the limits of `guard`.
+pub(crate) fn app(node: Arc<Node>, guard: Arc<guard::Guard>) -> Router {
+    let body_timeout = Duration::from_millis(guard.limits.body_timeout_ms);
     Router::new()
         .route("/api/v1/status", get(chain::status))
         .route("/api/v1/txs", post(chain::submit))
+        .route(
+            "/api/v1/txs/batch",
+            post(chain::submit_batch).layer(DefaultBodyLimit::max(BATCH_BYTES_MAX)),
+        )
         .route("/api/v1/txs/{hash}", get(chain::tx))
         .route("/api/v1/accounts/{address}", get(reads::account))
         .route("/api/v1/assets", get(reads::assets))
@@ -142,6 +176,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::Extension(guard.clone()))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::meter))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(node)
 }
@@ -299,11 +338,13 @@ pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
             hashes are hex; accounts are bech32 (kassa1...). Errors are \
             {\"error\":{\"code\",\"number\",\"message\"}} with a stable snake_case code (a \
             transaction's rejection name, numbered as in the protocol). Request bodies are limited \
-            to 64 KiB; list pages to 100 items."
+            to 64 KiB (a batch to 2 MiB); list pages to 100 items. A client over its rate is \
+            answered 429 rate_limited with Retry-After."
     ),
     paths(
         chain::status,
         chain::submit,
+        chain::submit_batch,
         chain::tx,
         reads::account,
         reads::assets,

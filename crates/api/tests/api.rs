@@ -13,7 +13,7 @@ use axum::body::Body as HttpBody;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kassa_node::{App, Faucet, MempoolConfig, Node};
-use kassa_testkit::{DevGenesis, key};
+use kassa_testkit::{DevGenesis, key, produce};
 use kassa_types::rules::Rules;
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
 use kassa_types::{AssetId, Hash, RequestId, SecretKey, SignedTransaction, SocietyId, Transaction};
@@ -41,24 +41,6 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
             amount: 5_000_000,
         }),
     )
-}
-
-/// Produces one block from the mempool, as consensus would.
-fn produce(node: &Node) -> u64 {
-    let head = node.head();
-    let block = node
-        .propose(
-            &head.block_hash,
-            head.time_ms + 1_000,
-            key(0).address(),
-            &[],
-        )
-        .unwrap();
-    node.finalize(&block, kassa_node::Durability::Immediate)
-        .unwrap()
-        .unwrap()
-        .head
-        .height
 }
 
 fn tx(node: &Node, k: &SecretKey, nonce: u64, body: Body) -> SignedTransaction {

@@ -151,6 +151,13 @@ pub struct NodeConfig {
     /// Test networks only: run a faucet that pays from dev account N (whose key is public).
     #[serde(default)]
     pub dev_faucet: Option<usize>,
+    /// The API's limits: connections, time-outs, per-client rates (each has a default).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub api: kassa_api::Limits,
+}
+
+fn is_default(limits: &kassa_api::Limits) -> bool {
+    *limits == kassa_api::Limits::default()
 }
 
 pub fn default_block_ms() -> u64 {

@@ -1,5 +1,5 @@
-//! `kassa node`: opens the state, starts consensus and the HTTP API on one runtime, and stops
-//! cleanly on Ctrl-C.
+//! `kassa node`: opens the state, starts consensus on its runtime and the HTTP API on threads of
+//! its own, and stops cleanly on Ctrl-C.
 
 use crate::follower;
 use crate::genesis::{self, GenesisFile, NodeConfig, Peer};
@@ -22,6 +22,8 @@ pub struct Plan {
     pub role: Role,
     pub faucet: Option<Faucet>,
     pub mempool: MempoolConfig,
+    /// The API's limits (connections, time-outs, per-client rates).
+    pub api: kassa_api::Limits,
     /// The runtime's worker threads ([`WORKER_THREADS`] for a node of its own; fewer when
     /// several validators share a machine's cores, as in `kassa bench network`).
     pub worker_threads: usize,
@@ -90,6 +92,7 @@ pub fn dev_plan(
             amount: genesis::DEV_FAUCET_KAS,
         }),
         mempool: MempoolConfig::default(),
+        api: kassa_api::Limits::default(),
         worker_threads: WORKER_THREADS,
     })
 }
@@ -119,6 +122,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
             amount: genesis::DEV_FAUCET_KAS,
         }),
         mempool: MempoolConfig::default(),
+        api: cfg.api,
         worker_threads: WORKER_THREADS,
     })
 }
@@ -226,20 +230,11 @@ where
         .with_storage_directory(plan.data_dir.join("consensus"))
         .with_catch_panics(false);
     let http = plan.http;
+    let listener = std::net::TcpListener::bind(http)
+        .with_context(|| format!("cannot listen for HTTP on {http}"))?;
+    let server = kassa_api::Server::start(listener, node.clone(), plan.api)?;
+    tracing::info!(connections = server.connections, "API limits");
     cw_tokio::Runner::new(runtime).start(|context| async move {
-        let listener = match tokio::net::TcpListener::bind(http).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%http, error = %e, "cannot listen for HTTP");
-                std::process::exit(1);
-            }
-        };
-        let router = kassa_api::router(node.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
         eprintln!("kassa node: API on http://{http}/api/v1/status");
         started(node.clone());
         let work = async {
@@ -266,5 +261,6 @@ where
         }
         let _ = context.stop(0, Some(Duration::from_secs(5))).await;
     });
+    drop(server);
     Ok(())
 }

@@ -120,6 +120,7 @@ pub fn init(layout: &Layout) -> Result<()> {
             // Each validator's faucet pays from its own dev account, so that their nonces never
             // collide.
             dev_faucet: (i < genesis::DEV_ACCOUNTS).then_some(i),
+            api: kassa_api::Limits::default(),
         };
         std::fs::write(layout.config(i), toml::to_string_pretty(&cfg)?)?;
     }
@@ -133,6 +134,7 @@ pub fn init(layout: &Layout) -> Result<()> {
         block_time_ms: layout.block_ms,
         peers: Vec::new(),
         dev_faucet: None,
+        api: kassa_api::Limits::default(),
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;

@@ -40,6 +40,25 @@ impl DevGenesis {
     }
 }
 
+/// Produces one block from `node`'s mempool and finalizes it, as consensus would (one second of
+/// block time after its parent, proposed by [`key`]`(0)`); the new height.
+pub fn produce(node: &kassa_node::Node) -> u64 {
+    let head = node.head();
+    let block = node
+        .propose(
+            &head.block_hash,
+            head.time_ms + 1_000,
+            key(0).address(),
+            &[],
+        )
+        .expect("a block is proposed");
+    node.finalize(&block, kassa_node::Durability::Immediate)
+        .expect("the block applies")
+        .expect("the block is new")
+        .head
+        .height
+}
+
 /// The first of `n` consecutive loopback ports that are free now, below the ephemeral range
 /// (see `kassa_node::ports`).
 pub fn free_ports(n: u16) -> u16 {

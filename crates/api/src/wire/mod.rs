@@ -165,6 +165,29 @@ pub struct SubmitBody {
     pub tx: String,
 }
 
+/// `POST /api/v1/txs/batch`: signed transactions' canonical bytes, hex; at most 1,000 (the
+/// node's `api.batch_max`) and 2 MiB in all.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub txs: Vec<String>,
+}
+
+/// One result per transaction of a batch, in its order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<Submitted>,
+}
+
+/// A batch's transaction: waiting in the mempool, or refused (with its code and number, as
+/// `POST /api/v1/txs` would answer it; nothing changed for it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Submitted {
+    Pending { hash: Hex },
+    Refused { error: ErrorInfo },
+}
+
 /// `?wait=true`: wait for finalization (at most 30 s) and answer the receipt.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -345,4 +368,13 @@ pub struct Finalized {
     pub state_root: Hex,
     pub time_ms: u64,
     pub txs: Vec<Tx>,
+}
+
+/// The last event of a stream the node ends (an event named `close`): why, as a stable code
+/// (`lagged`: the client read too slowly and missed blocks; reconnect and catch up from
+/// `GET /api/v1/blocks`), and a message for people.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StreamClosed {
+    pub reason: String,
+    pub message: String,
 }

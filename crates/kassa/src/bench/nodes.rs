@@ -79,6 +79,8 @@ pub(super) fn start_validators(
             },
             faucet: None,
             mempool: mempool_config(opts),
+            // The benchmark saturates the node from one address.
+            api: kassa_api::Limits::unmetered(),
             worker_threads,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
