@@ -136,6 +136,10 @@ struct BenchArgs {
     /// batches.
     #[arg(long, value_name = "CLIENTS", default_value_t = 0)]
     http: usize,
+    /// With --http: each request carries this many transactions (`POST /api/v1/txs/batch`)
+    /// rather than one.
+    #[arg(long, value_name = "TXS", default_value_t = 1, requires = "http")]
+    http_batch: usize,
     /// Also write the results as JSON to this file (for comparing commits).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -226,6 +230,7 @@ fn main() -> ExitCode {
                 block_ms: a.block_ms,
                 rate: a.rate,
                 http_clients: a.http,
+                http_batch: a.http_batch,
                 json: a.out,
                 print_json: cli.common.json,
             })

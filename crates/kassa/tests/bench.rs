@@ -68,8 +68,8 @@ fn an_offered_rate_paces_the_submissions_and_is_reported() {
 }
 
 #[test]
-fn the_node_and_network_benchmarks_can_submit_over_http_one_transaction_per_request_as_wallets_do()
-{
+fn the_node_and_network_benchmarks_submit_over_http_one_transaction_per_request_as_wallets_do_or_in_batches()
+ {
     for which in ["node", "network"] {
         let r = bench(&[which, "--txs", "200", "--accounts", "20", "--http", "8"]);
         assert_eq!(r["options"]["http_clients"], 8);
@@ -85,6 +85,28 @@ fn the_node_and_network_benchmarks_can_submit_over_http_one_transaction_per_requ
             "{row}"
         );
     }
+    // Or many transactions per request, through the batch endpoint.
+    let r = bench(&[
+        "node",
+        "--txs",
+        "300",
+        "--accounts",
+        "30",
+        "--http",
+        "2",
+        "--http-batch",
+        "64",
+    ]);
+    assert_eq!(r["options"]["http_batch"], 64);
+    let row = &r["results"][0];
+    assert_eq!(row["txs"], 300, "every transaction finalized: {row}");
+    assert!(
+        row["note"]
+            .as_str()
+            .unwrap()
+            .contains("over HTTP, 2 clients, batches of 64 per request"),
+        "{row}"
+    );
     // An offered rate is the in-process submitter's: asking for both is refused.
     let run = Command::new(BIN)
         .args([

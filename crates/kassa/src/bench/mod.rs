@@ -67,6 +67,9 @@ pub struct Options {
     /// Client threads submitting over the nodes' HTTP APIs, one transaction per request; 0
     /// submits in-process in batches.
     pub http_clients: usize,
+    /// Transactions per HTTP request: 1 posts each to `/api/v1/txs`, more post batches to
+    /// `/api/v1/txs/batch`.
+    pub http_batch: usize,
     /// Also write the results as JSON to this file.
     pub json: Option<PathBuf>,
     /// Print the results as JSON instead of a table (progress goes to standard error).
@@ -213,7 +216,7 @@ pub fn run(opts: &Options) -> Result<()> {
     rows.extend(scale);
     let out = json!({
         "machine": m,
-        "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients},
+        "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
         "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
     });
     if opts.print_json {

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use kassa_node::consensus::{self};
 use kassa_node::{AdmitError, Node};
 use kassa_types::{Hash, SecretKey, SignedTransaction};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -194,55 +194,58 @@ pub(super) fn submit(
     Ok(())
 }
 
-/// Submits `(account, tx)` pairs over the nodes' HTTP APIs (`POST /api/v1/txs`), one
-/// transaction per request, as wallets do, from `clients` threads: each account's transactions
-/// in order from one thread, to the account's node, retrying while its mempool is full. Returns
-/// when each transaction was accepted.
+/// Submits `(account, tx)` pairs over the nodes' HTTP APIs from `clients` threads: one
+/// transaction per request (`POST /api/v1/txs`), as wallets do, or `batch` per request
+/// (`POST /api/v1/txs/batch`). Each account's transactions go in order from one thread to the
+/// account's node, retrying while its mempool is full. Returns when each transaction was
+/// accepted.
 pub(super) fn submit_http(
     urls: &[String],
     txs: &[(usize, SignedTransaction)],
     clients: usize,
+    batch: usize,
 ) -> Result<Vec<Instant>> {
     let clients = clients.max(1);
+    let batch = batch.max(1);
     let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); clients];
     for (k, (account, _)) in txs.iter().enumerate() {
         lanes[account % clients].push(k);
     }
-    let bodies: Vec<Value> = txs
-        .iter()
-        .map(|(_, t)| json!({ "tx": hex::encode(t.encode()) }))
-        .collect();
+    let hexes: Vec<String> = txs.iter().map(|(_, t)| hex::encode(t.encode())).collect();
     let deadline = Instant::now() + Duration::from_secs(600);
     // Each lane's acceptance times, in the lane's order.
     let sent: Vec<Vec<Instant>> = std::thread::scope(|s| {
         let threads: Vec<_> = lanes
             .iter()
             .map(|lane| {
-                let bodies = &bodies;
+                let hexes = &hexes;
                 s.spawn(move || -> Result<Vec<Instant>> {
                     let agent = crate::client::agent();
                     let mut sent = Vec::with_capacity(lane.len());
-                    for &k in lane {
-                        let url = &urls[txs[k].0 % urls.len()];
-                        loop {
-                            ensure!(
-                                Instant::now() < deadline,
-                                "submission did not finish in time"
-                            );
-                            let at = Instant::now();
-                            let mut resp = agent.post(url).send_json(&bodies[k])?;
-                            // Read to the end, so that the connection is reused.
-                            let answer = resp.body_mut().read_to_string()?;
-                            match resp.status().as_u16() {
-                                200 => {
-                                    sent.push(at);
-                                    break;
-                                }
-                                503 => std::thread::sleep(Duration::from_millis(2)),
-                                status => bail!(
-                                    "a transaction was refused over HTTP ({status}): {answer}"
-                                ),
-                            }
+                    while sent.len() < lane.len() {
+                        ensure!(
+                            Instant::now() < deadline,
+                            "submission did not finish in time"
+                        );
+                        let rest = &lane[sent.len()..];
+                        // A request goes to one node: the next transactions of that node's
+                        // accounts, up to `batch`.
+                        let url = &urls[txs[rest[0]].0 % urls.len()];
+                        let group: Vec<usize> = rest
+                            .iter()
+                            .copied()
+                            .take_while(|&k| &urls[txs[k].0 % urls.len()] == url)
+                            .take(batch)
+                            .collect();
+                        let at = Instant::now();
+                        let accepted = if batch == 1 {
+                            post_one(&agent, url, &hexes[group[0]])?
+                        } else {
+                            post_batch(&agent, url, group.iter().map(|&k| &hexes[k]))?
+                        };
+                        sent.extend(std::iter::repeat_n(at, accepted));
+                        if accepted < group.len() {
+                            std::thread::sleep(Duration::from_millis(2));
                         }
                     }
                     Ok(sent)
@@ -264,6 +267,58 @@ pub(super) fn submit_http(
         }
     }
     Ok(at)
+}
+
+/// Posts one transaction; 1 if it was accepted, 0 if the node's mempool is full (try again).
+fn post_one(agent: &ureq::Agent, url: &str, hex_tx: &str) -> Result<usize> {
+    let mut resp = agent.post(url).send_json(json!({ "tx": hex_tx }))?;
+    // Read to the end, so that the connection is reused.
+    let answer = resp.body_mut().read_to_string()?;
+    match resp.status().as_u16() {
+        200 => Ok(1),
+        503 => Ok(0),
+        status => bail!("a transaction was refused over HTTP ({status}): {answer}"),
+    }
+}
+
+/// Posts a batch; how many of its first transactions were accepted (the rest, from the first
+/// the full mempool turned away, are sent again).
+fn post_batch<'a>(
+    agent: &ureq::Agent,
+    url: &str,
+    hexes: impl Iterator<Item = &'a String>,
+) -> Result<usize> {
+    let body = json!({ "txs": hexes.collect::<Vec<_>>() });
+    let mut resp = agent.post(&format!("{url}/batch")).send_json(&body)?;
+    let answer = resp.body_mut().read_to_string()?;
+    ensure!(
+        resp.status().as_u16() == 200,
+        "a batch was refused over HTTP ({}): {answer}",
+        resp.status()
+    );
+    let results: kassa_api::wire::BatchResults = serde_json::from_str(&answer)?;
+    let mut accepted = 0;
+    for r in results.results {
+        match r {
+            kassa_api::wire::Submitted::Pending { .. } => accepted += 1,
+            // Sent again after a full mempool turned an earlier one away: still waiting, or
+            // already included.
+            kassa_api::wire::Submitted::Refused { error }
+                if error.code == "duplicate" || error.code == "nonce_too_low" =>
+            {
+                accepted += 1
+            }
+            kassa_api::wire::Submitted::Refused { error }
+                if error.code == "mempool_full" || error.code == "sender_full" =>
+            {
+                break;
+            }
+            kassa_api::wire::Submitted::Refused { error } => {
+                bail!("a transaction was refused over HTTP: {}", error.message)
+            }
+        }
+    }
+    Ok(accepted)
 }
 
 /// Waits until `observer` has finalized every transaction; returns when each was.
@@ -336,10 +391,16 @@ pub(super) fn bench_nodes_under_loads(opts: &Options, n: usize) -> Result<Vec<Ro
 pub(super) fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let what = if n == 1 { "node" } else { "network" };
     let load = if opts.http_clients > 0 {
-        format!(
-            "over HTTP, {} clients, one transaction per request",
-            opts.http_clients
-        )
+        match opts.http_batch {
+            0 | 1 => format!(
+                "over HTTP, {} clients, one transaction per request",
+                opts.http_clients
+            ),
+            b => format!(
+                "over HTTP, {} clients, batches of {b} per request",
+                opts.http_clients
+            ),
+        }
     } else if opts.rate == 0 {
         format!("in-process, saturated (batches of {SUBMIT_BATCH})")
     } else {
@@ -371,10 +432,10 @@ pub(super) fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
     let submitter = {
         let nodes = nodes.clone();
         let txs = w.measured.clone();
-        let (rate, clients) = (opts.rate, opts.http_clients);
+        let (rate, clients, batch) = (opts.rate, opts.http_clients, opts.http_batch);
         std::thread::spawn(move || {
             if clients > 0 {
-                return submit_http(&urls, &txs, clients);
+                return submit_http(&urls, &txs, clients, batch);
             }
             let mut sent = Vec::new();
             submit(&nodes, &txs, &mut sent, rate).map(|()| sent)
