@@ -5,8 +5,9 @@ use super::{ApiError, ApiResult, PAGE_MAX, WAIT_MAX};
 use crate::guard::{Client, Cost, Guard};
 use crate::wire::{self, Hex};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::Stream;
 use kassa_node::{AdmitError, Node};
@@ -172,19 +173,34 @@ pub(super) async fn block(
     Ok(Json(wire::Block::from(&stored_block(&node, height)?)))
 }
 
-/// The block's canonical bytes (hex), for auditors that replay the chain.
+/// The block's canonical bytes, for followers and auditors that replay the chain: the bytes
+/// themselves with `Accept: application/octet-stream` (what they use: no hex, and a limit that is
+/// the consensus block-size limit), else hex in JSON.
 #[utoipa::path(get, path = "/api/v1/blocks/{height}/raw", tag = "chain",
-    params(("height" = u64, Path)), responses((status = 200, body = wire::RawBlock, description = "the block's bytes")))]
+    params(("height" = u64, Path)), responses((status = 200, description = "the block's bytes",
+        content((wire::RawBlock = "application/json"), (Vec<u8> = "application/octet-stream")))))]
 pub(super) async fn block_raw(
     State(node): State<Arc<Node>>,
     Path(height): Path<u64>,
-) -> ApiResult<wire::RawBlock> {
-    let b = stored_block(&node, height)?;
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let bytes = stored_block(&node, height)?.encode();
+    let binary = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(OCTET_STREAM));
+    if binary {
+        return Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response());
+    }
     Ok(Json(wire::RawBlock {
         height,
-        hex: hex::encode(b.encode()),
-    }))
+        hex: hex::encode(bytes),
+    })
+    .into_response())
 }
+
+/// The media type of a block's bytes.
+const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The first finalization certificate at or above `height`: what a follower checks the blocks
 /// it syncs against.

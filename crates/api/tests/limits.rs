@@ -10,7 +10,8 @@ use http_body_util::BodyExt;
 use kassa_api::{Limits, Server};
 use kassa_node::{App, MempoolConfig, Node};
 use kassa_testkit::{DevGenesis, key, produce};
-use kassa_types::tx::{Body, ChainId};
+use kassa_types::rules::Rules;
+use kassa_types::tx::{Body, ChainId, Purpose, SocietyName};
 use kassa_types::{AssetId, SignedTransaction, Transaction};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tower::ServiceExt;
 
 const CHAIN: &str = "kassa-limits-test";
+const ACCOUNTS: usize = 30;
 
 /// No exchange in these tests takes longer unless a limit is missing.
 const BOUND: Duration = Duration::from_secs(20);
@@ -28,7 +30,7 @@ const BOUND: Duration = Duration::from_secs(20);
 fn node(dir: &std::path::Path) -> Arc<Node> {
     let genesis = DevGenesis {
         chain_id: CHAIN,
-        accounts: 3,
+        accounts: ACCOUNTS,
         each: 1_000_000_000,
         min_fee: 100,
         time_ms: 1_000,
@@ -272,6 +274,26 @@ fn transfer(node: &Node, from: usize, nonce: u64, amount: u64) -> SignedTransact
     .sign(&key(from))
 }
 
+/// A transaction as large as a society's name and purpose allow (about 1.3 KiB).
+fn bulky(node: &Node, from: usize, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new(CHAIN).unwrap(),
+        genesis: node.params().genesis_hash,
+        signer: key(from).address(),
+        nonce,
+        fee: 100,
+        expiry_height: 100,
+        body: Body::CreateSociety {
+            name: SocietyName::new("n".repeat(64)).unwrap(),
+            purpose: Purpose::new("p".repeat(1_024)).unwrap(),
+            asset: AssetId::NATIVE,
+            rules: Rules::defaults(100, 1_000),
+            pledge: 100,
+        },
+    }
+    .sign(&key(from))
+}
+
 fn hex_of(t: &SignedTransaction) -> String {
     hex::encode(t.encode())
 }
@@ -349,4 +371,45 @@ async fn a_stream_that_falls_behind_gets_a_close_event_saying_why_and_ends() {
     let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
     let closed: kassa_api::wire::StreamClosed = serde_json::from_str(data).unwrap();
     assert_eq!(closed.reason, "lagged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_at_the_size_limit_is_served_whole_as_bytes_within_that_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let txs: Vec<SignedTransaction> = (0..ACCOUNTS)
+        .flat_map(|a| (0..210).map(move |n| (a, n)))
+        .map(|(a, n)| bulky(&node, a, n))
+        .collect();
+    for r in node.submit(txs).unwrap() {
+        r.unwrap();
+    }
+    let height = produce(&node);
+    let block = node.db().block(height).unwrap().unwrap();
+    let size = block.encode().len();
+    assert!(
+        size > kassa_types::BLOCK_SIZE_MAX - 8 * 1024 && size <= kassa_types::BLOCK_SIZE_MAX,
+        "the block is full: {size} bytes"
+    );
+    let server = serve(&node, Limits::default());
+    let mut stream = connect(&server, 2).await;
+    let request = format!(
+        "GET /api/v1/blocks/{height}/raw HTTP/1.1\r\nHost: kassa\r\nAccept: application/octet-stream\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, stream.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    let body = &answer[split..];
+    assert_eq!(body.len(), size);
+    assert_eq!(kassa_types::Block::decode(body).unwrap(), block);
 }

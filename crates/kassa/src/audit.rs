@@ -82,8 +82,7 @@ impl Blocks {
                 .with_context(|| format!("block {height} is missing"));
         }
         let c = self.client.as_ref().expect("one source");
-        let raw: kassa_api::wire::RawBlock = c.get(&format!("/api/v1/blocks/{height}/raw"))?;
-        let bytes = hex::decode(&raw.hex)?;
+        let bytes = c.block_bytes(height)?;
         Block::decode(&bytes).map_err(|e| anyhow::anyhow!("block {height} does not decode: {e}"))
     }
 }

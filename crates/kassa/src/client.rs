@@ -73,6 +73,26 @@ impl Client {
         Self::finish(resp).map(Some)
     }
 
+    /// A block's canonical bytes (`GET /api/v1/blocks/{height}/raw` as `application/octet-stream`),
+    /// read up to the consensus block-size limit and no further.
+    pub fn block_bytes(&self, height: u64) -> Result<Vec<u8>> {
+        let mut resp = self
+            .agent
+            .get(format!("{}/api/v1/blocks/{height}/raw", self.base))
+            .header("accept", "application/octet-stream")
+            .call()
+            .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
+        if !resp.status().is_success() {
+            return Self::finish(resp);
+        }
+        let limit = u64::try_from(kassa_types::BLOCK_SIZE_MAX).expect("fits");
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| anyhow!("block {height}: {e}"))
+    }
+
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let resp = self
             .agent

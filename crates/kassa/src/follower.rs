@@ -2,9 +2,12 @@
 //! HTTP API (its bootstrapper), trusting nothing the bootstrapper says:
 //!
 //! 1. it asks for the first finalization certificate above its head and checks it against the
-//!    genesis validator set (a quorum of their signatures over that block's id);
-//! 2. it fetches the blocks up to that height and checks that they link, by parent hash, from
-//!    its own head to the certified block (so each of them is final too);
+//!    genesis validator set (a quorum of their signatures over that block's id), before it
+//!    downloads any block;
+//! 2. it fetches the blocks up to that height (their canonical bytes, each read no further than
+//!    the consensus block-size limit) and checks that they link, by parent hash, from its own
+//!    head to the certified block (so each of them is final too), stopping at the first that
+//!    does not;
 //! 3. it re-executes each block and commits it only if the state root it computes is the one
 //!    the header carries.
 //!
@@ -80,22 +83,26 @@ async fn sync_once(
     let head = node.head();
     let from = head.height + 1;
     let c = client.clone();
-    let fetched = tokio::task::spawn_blocking(move || fetch(&c, &head.block_hash, from))
+    let finality = tokio::task::spawn_blocking(move || certified(&c, from))
         .await
         .map_err(|e| SyncError::Retry(anyhow!(e)))?
         .map_err(SyncError::Retry)?;
-    let Some((certificate, blocks)) = fetched else {
+    let Some((height, block, certificate)) = finality else {
         return Ok(0);
     };
+    consensus::verify_finalization(rng, &cfg.namespace, &cfg.validators, &certificate, &block)
+        .map_err(|e| SyncError::Retry(anyhow!("the bootstrapper's certificate: {e}")))?;
+    let c = client.clone();
+    let blocks = tokio::task::spawn_blocking(move || fetch(&c, &head.block_hash, from, height))
+        .await
+        .map_err(|e| SyncError::Retry(anyhow!(e)))?
+        .map_err(SyncError::Retry)?;
     let tip = blocks.last().expect("fetch returns at least one block");
-    consensus::verify_finalization(
-        rng,
-        &cfg.namespace,
-        &cfg.validators,
-        &certificate,
-        &tip.header.hash(),
-    )
-    .map_err(|e| SyncError::Retry(anyhow!("the bootstrapper's certificate: {e}")))?;
+    if tip.header.hash() != block {
+        return Err(SyncError::Retry(anyhow!(
+            "block {height} is not the block its certificate certifies"
+        )));
+    }
     let n = blocks.len();
     // One group commit: the run is on disk at its last block's immediate commit.
     for (i, b) in blocks.iter().enumerate() {
@@ -111,24 +118,27 @@ async fn sync_once(
     Ok(n)
 }
 
-/// Fetches the first certificate at or above `from` and the blocks from `from` up to it,
-/// checking that they link to `head`. `None` if the bootstrapper has nothing new.
-fn fetch(client: &Client, head: &Hash, from: u64) -> Result<Option<(Vec<u8>, Vec<Block>)>> {
+/// The first certificate at or above `from`: its height, the block it certifies, and its bytes.
+/// `None` if the bootstrapper has nothing new.
+fn certified(client: &Client, from: u64) -> Result<Option<(u64, Hash, Vec<u8>)>> {
     let Some(f) = client.get_opt::<wire::Finality>(&format!("/api/v1/blocks/{from}/finality"))?
     else {
         return Ok(None);
     };
-    let height = f.height;
     ensure!(
-        (from..=from + kassa_node::FINALITY_SEARCH).contains(&height),
-        "finality at an unexpected height {height}"
+        (from..=from + kassa_node::FINALITY_SEARCH).contains(&f.height),
+        "finality at an unexpected height {}",
+        f.height
     );
-    let certificate = hex::decode(&f.certificate)?;
+    Ok(Some((f.height, f.block.0, hex::decode(&f.certificate)?)))
+}
+
+/// Fetches the blocks `from..=to`, checking that each links to the one below it, from `head`.
+fn fetch(client: &Client, head: &Hash, from: u64, to: u64) -> Result<Vec<Block>> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut parent = *head;
-    for h in from..=height {
-        let raw: wire::RawBlock = client.get(&format!("/api/v1/blocks/{h}/raw"))?;
-        let bytes = hex::decode(&raw.hex)?;
+    for h in from..=to {
+        let bytes = client.block_bytes(h)?;
         let block = Block::decode(&bytes).map_err(|e| anyhow!("block {h}: {e}"))?;
         if block.header.height != h || block.header.parent != parent {
             bail!("block {h} does not link to the chain below it");
@@ -136,7 +146,7 @@ fn fetch(client: &Client, head: &Hash, from: u64) -> Result<Option<(Vec<u8>, Vec
         parent = block.header.hash();
         blocks.push(block);
     }
-    Ok(Some((certificate, blocks)))
+    Ok(blocks)
 }
 
 /// Forwards transactions submitted here to the bootstrapper.
