@@ -3,9 +3,12 @@
 //!
 //! - **Connections.** At most [`Limits::max_connections`] at once, lowered at start to fit the
 //!   process's file limit after [`Limits::reserved_fds`] descriptors are kept for storage,
-//!   consensus and p2p (the soft limit is first raised to the hard one). A full server stops
-//!   accepting: clients wait in the kernel's queue, holding none of the node's descriptors.
-//!   At most [`Limits::connections_per_client`] from one client; more are closed on accept.
+//!   consensus and p2p (the soft limit is first raised to the hard one). When the server is
+//!   full, a new connection takes the place of the one that has been idle longest (no request
+//!   in progress: one that sent half a request, or a kept-alive one between requests); if every
+//!   connection is busy, the new one is closed. So connections held open for nothing cannot
+//!   keep clients that are using theirs out. At most [`Limits::connections_per_client`] from
+//!   one client; more are closed on accept.
 //! - **Time.** A request's headers must arrive within [`Limits::header_timeout_ms`] (also the
 //!   longest a kept-alive connection idles), its body within [`Limits::body_timeout_ms`], and a
 //!   client must read what it is sent within [`Limits::write_timeout_ms`].
@@ -15,16 +18,17 @@ use crate::guard::{Client, Guard, Limits};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use kassa_node::Node;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 /// Fewest connections a server is started with: below this the file limit is refused.
@@ -135,10 +139,10 @@ impl Drop for Server {
     }
 }
 
-/// Accepts connections while there is room, and serves each on a task of its own.
+/// Accepts connections, makes room for each when full, and serves each on a task of its own.
 async fn accept(listener: tokio::net::TcpListener, router: Router, guard: &Guard, cap: usize) {
     let limits = &guard.limits;
-    let slots = Arc::new(Semaphore::new(cap));
+    let open = Open::default();
     let seats = Seats::default();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -146,11 +150,6 @@ async fn accept(listener: tokio::net::TcpListener, router: Router, guard: &Guard
         .max_buf_size(HEAD_BYTES_MAX.max(8192));
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
     loop {
-        let slot = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -165,18 +164,155 @@ async fn accept(listener: tokio::net::TcpListener, router: Router, guard: &Guard
         let Some(seat) = seats.take(client, limits.connections_per_client) else {
             continue;
         };
+        let Some((id, activity)) = open.admit(cap) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
         let router = router.clone();
+        let tracked = activity.clone();
         let service = hyper::service::service_fn(move |mut req| {
             req.extensions_mut().insert(client);
-            router.clone().oneshot(req)
+            let busy = Busy::start(tracked.clone());
+            let response = router.clone().oneshot(req);
+            async move {
+                let resp = response.await?;
+                Ok::<_, std::convert::Infallible>(
+                    resp.map(|body| axum::body::Body::new(Tracked { body, _busy: busy })),
+                )
+            }
         });
         let conn = http.serve_connection(io, service);
-        tokio::spawn(async move {
+        let gone = Gone {
+            open: open.clone(),
+            id,
+        };
+        let task = tokio::spawn(async move {
             let _ = conn.await;
-            drop((slot, seat));
+            drop((gone, seat));
         });
+        let _ = activity.abort.set(task.abort_handle());
+    }
+}
+
+/// The open connections, each with what it is doing, to find the one idle longest.
+#[derive(Debug, Default, Clone)]
+struct Open(Arc<Mutex<OpenInner>>);
+
+#[derive(Debug, Default)]
+struct OpenInner {
+    next: u64,
+    by_id: BTreeMap<u64, Arc<Activity>>,
+}
+
+impl Open {
+    /// Registers a new connection, first closing the one idle longest if `cap` are open;
+    /// `None` (the new one is to be closed) if all of them are busy.
+    fn admit(&self, cap: usize) -> Option<(u64, Arc<Activity>)> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if open.by_id.len() >= cap {
+            let (&victim, _) = open
+                .by_id
+                .iter()
+                .filter(|(_, a)| a.busy.load(Ordering::Acquire) == 0)
+                .min_by_key(|(_, a)| a.idle_since.load(Ordering::Acquire))?;
+            let closed = open.by_id.remove(&victim).expect("present");
+            if let Some(task) = closed.abort.get() {
+                task.abort();
+            }
+        }
+        let id = open.next;
+        open.next += 1;
+        let activity = Arc::new(Activity::new());
+        open.by_id.insert(id, activity.clone());
+        Some((id, activity))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).by_id.len()
+    }
+}
+
+/// A connection's task is over (or was aborted): it no longer counts.
+struct Gone {
+    open: Open,
+    id: u64,
+}
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let mut open = self.open.0.lock().unwrap_or_else(|p| p.into_inner());
+        open.by_id.remove(&self.id);
+    }
+}
+
+/// What one connection is doing: requests in progress (a response being sent counts until its
+/// last byte is), and since when it has had none.
+#[derive(Debug)]
+struct Activity {
+    busy: AtomicUsize,
+    idle_since: AtomicU64,
+    abort: OnceLock<tokio::task::AbortHandle>,
+}
+
+/// Milliseconds on a clock shared by all connections.
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    let epoch = EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            busy: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(now_ms()),
+            abort: OnceLock::new(),
+        }
+    }
+}
+
+/// A request in progress on a connection, until its response's body is dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.idle_since.store(now_ms(), Ordering::Release);
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its connection busy until it is sent (or dropped).
+struct Tracked {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -348,6 +484,51 @@ mod tests {
         let mut two = [0u8; 2];
         conn.read_exact(&mut two).await.unwrap();
         assert_eq!(&two, b"hi");
+    }
+
+    #[tokio::test]
+    async fn a_full_server_closes_the_connection_idle_longest_and_never_a_busy_one() {
+        let open = Open::default();
+        let (first, a) = open.admit(3).unwrap();
+        let (_, b) = open.admit(3).unwrap();
+        let (_, c) = open.admit(3).unwrap();
+        let (task_a, task_b, task_c) = (
+            tokio::spawn(std::future::pending::<()>()),
+            tokio::spawn(std::future::pending::<()>()),
+            tokio::spawn(std::future::pending::<()>()),
+        );
+        a.abort.set(task_a.abort_handle()).unwrap();
+        b.abort.set(task_b.abort_handle()).unwrap();
+        c.abort.set(task_c.abort_handle()).unwrap();
+        // `a` is busy; `b` has been idle since before `c`.
+        let _busy = Busy::start(a.clone());
+        b.idle_since.store(0, Ordering::Release);
+        c.idle_since.store(1, Ordering::Release);
+        let (_, d) = open.admit(3).unwrap();
+        assert!(task_b.await.unwrap_err().is_cancelled());
+        assert_eq!(open.len(), 3);
+        // Now `c` is the one idle longest.
+        d.idle_since.store(u64::MAX, Ordering::Release);
+        open.admit(3).unwrap();
+        assert!(task_c.await.unwrap_err().is_cancelled());
+        // With every connection busy, a new one is refused.
+        let all_busy: Vec<Busy> = open
+            .0
+            .lock()
+            .unwrap()
+            .by_id
+            .values()
+            .map(|a| Busy::start(a.clone()))
+            .collect();
+        assert!(open.admit(3).is_none());
+        drop(all_busy);
+        assert!(!task_a.is_finished());
+        // A connection that ends leaves the count.
+        drop(Gone {
+            open: open.clone(),
+            id: first,
+        });
+        assert_eq!(open.len(), 2);
     }
 
     #[test]

@@ -111,7 +111,8 @@ struct NodeArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Which benchmark: state, node, network (4 validators), scale, or all.
+    /// Which benchmark: state, node, network (4 validators), scale, all of these, or attack (a
+    /// node process under hostile load).
     #[arg(value_enum, default_value = "all")]
     which: bench::Which,
     /// Signed transactions in the measured load (by default enough for about a second of a
@@ -140,6 +141,15 @@ struct BenchArgs {
     /// rather than one.
     #[arg(long, value_name = "TXS", default_value_t = 1, requires = "http")]
     http_batch: usize,
+    /// `attack`: seconds of honest load measured under each attack.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// `attack`: honest transfers a second.
+    #[arg(long, default_value_t = 200)]
+    honest_rate: u64,
+    /// `attack`: the file limit (`ulimit -n`) the node runs under.
+    #[arg(long, default_value_t = 1_024)]
+    file_limit: u64,
     /// Also write the results as JSON to this file (for comparing commits).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -233,6 +243,9 @@ fn main() -> ExitCode {
                 http_batch: a.http_batch,
                 json: a.out,
                 print_json: cli.common.json,
+                attack_secs: a.secs,
+                honest_rate: a.honest_rate,
+                file_limit: a.file_limit,
             })
         }
         Command::Simulate(a) => simulate::run(a, cli.common.json),

@@ -10,12 +10,15 @@
 //!   each account's transactions submitted to one of them; latency measured at validator 0.
 //! - `scale`: finalizing an approved request in societies of 10, 10k and 1M members — time and
 //!   state writes — and the resident memory the members take.
+//! - `attack` (not part of `all`): a node process attacked over its API while honest members
+//!   send transfers ([`attack`]).
 //!
 //! No floating point (the workspace denies it): rates and percentiles are integer arithmetic.
 //!
 //! Files: `mod.rs` (options, the result table, the run), `workload.rs` (the signed transactions
-//! every benchmark submits), `state.rs`, `nodes.rs` (node and network), `scale.rs`.
+//! every benchmark submits), `state.rs`, `nodes.rs` (node and network), `scale.rs`, `attack.rs`.
 
+mod attack;
 mod nodes;
 mod scale;
 mod state;
@@ -50,7 +53,9 @@ pub enum Which {
     Node,
     Network,
     Scale,
+    /// All of the above (not `attack`).
     All,
+    Attack,
 }
 
 /// `kassa bench` options.
@@ -74,6 +79,12 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Print the results as JSON instead of a table (progress goes to standard error).
     pub print_json: bool,
+    /// `attack`: seconds of honest load measured under each attack.
+    pub attack_secs: u64,
+    /// `attack`: honest transfers a second.
+    pub honest_rate: u64,
+    /// `attack`: the node's file limit.
+    pub file_limit: u64,
 }
 
 /// One line of the results table.
@@ -98,9 +109,7 @@ impl Row {
     }
 
     fn percentile(&self, p: usize) -> Option<Duration> {
-        let mut v = self.latencies.clone();
-        v.sort();
-        (!v.is_empty()).then(|| v[(v.len() * p / 100).min(v.len() - 1)])
+        percentile(&self.latencies, p)
     }
 
     fn cpu_percent(&self) -> u64 {
@@ -124,6 +133,13 @@ impl Row {
             "note": self.note,
         })
     }
+}
+
+/// The `p`th percentile of `latencies`, if there are any.
+pub(super) fn percentile(latencies: &[Duration], p: usize) -> Option<Duration> {
+    let mut v = latencies.to_vec();
+    v.sort();
+    (!v.is_empty()).then(|| v[(v.len() * p / 100).min(v.len() - 1)])
 }
 
 /// Milliseconds with one decimal, from a duration (integer arithmetic).
@@ -178,6 +194,16 @@ pub(super) fn rss_kib() -> u64 {
 
 /// Runs the chosen benchmarks and prints the table (and writes JSON if asked).
 pub fn run(opts: &Options) -> Result<()> {
+    if opts.which == Which::Attack {
+        return attack::bench_attack(&attack::AttackOptions {
+            secs: opts.attack_secs,
+            honest_rate: opts.honest_rate,
+            file_limit: opts.file_limit,
+            block_ms: opts.block_ms,
+            print_json: opts.print_json,
+            json: opts.json.clone(),
+        });
+    }
     ensure!(opts.accounts >= 4, "at least 4 accounts");
     ensure!(opts.txs >= 1, "at least one transaction");
     ensure!(
