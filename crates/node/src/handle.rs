@@ -204,12 +204,38 @@ impl Node {
 
     /// Admits transactions, their signatures checked first (as batches, without any lock),
     /// against the committed state, without the application's lock.
+    ///
+    /// What the mempool would refuse whatever the signature (a duplicate, or no room for it)
+    /// is refused first, without checking the signature: a flood it has no room for costs a
+    /// hash and a lookup per transaction.
     fn admit(
         &self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
-        let valid = crate::mempool::signatures_each_valid(&txs);
-        self.admit_checked(txs, &valid)
+        let early = {
+            let reader = self.db.reader()?;
+            let next = self.head().height + 1;
+            lock(&self.mempool).refusals_before_signatures(&txs, &reader, &self.params, next)
+        };
+        if early.iter().all(Option::is_none) {
+            let valid = crate::mempool::signatures_each_valid(&txs);
+            return self.admit_checked(txs, &valid);
+        }
+        let rest: Vec<SignedTransaction> = txs
+            .into_iter()
+            .zip(&early)
+            .filter(|(_, e)| e.is_none())
+            .map(|(t, _)| t)
+            .collect();
+        let valid = crate::mempool::signatures_each_valid(&rest);
+        let mut admitted = self.admit_checked(rest, &valid)?.into_iter();
+        Ok(early
+            .into_iter()
+            .map(|e| match e {
+                Some(refused) => Err(refused),
+                None => admitted.next().expect("one result per transaction"),
+            })
+            .collect())
     }
 
     /// Admits transactions whose signatures were checked: `valid` is what

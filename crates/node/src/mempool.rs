@@ -285,6 +285,58 @@ impl Mempool {
             .collect()
     }
 
+    /// For each transaction, the refusal admission would give it whatever its signature:
+    /// the very same transaction already waiting ([`AdmitError::Duplicate`]: the same bytes, so
+    /// the same valid signature), or no room for it ([`AdmitError::Full`]) when it passes every
+    /// other check. A flood the mempool has no room for then costs a hash and a lookup per
+    /// transaction, not a signature check; `None` is for admission to decide, signature first.
+    pub fn refusals_before_signatures(
+        &self,
+        txs: &[SignedTransaction],
+        state: &impl Store,
+        params: &ChainParams,
+        next_height: u64,
+    ) -> Vec<Option<AdmitError>> {
+        txs.iter()
+            .map(|tx| self.refusal_before_signature(tx, state, params, next_height))
+            .collect()
+    }
+
+    fn refusal_before_signature(
+        &self,
+        tx: &SignedTransaction,
+        state: &impl Store,
+        params: &ChainParams,
+        next_height: u64,
+    ) -> Option<AdmitError> {
+        let (hash, bytes) = tx.hash_and_size();
+        if self.hashes.contains_key(&hash) {
+            return Some(AdmitError::Duplicate);
+        }
+        let t = &tx.tx;
+        check_stateless(tx, params, false).ok()?;
+        let account = account(state, &t.signer);
+        let passes = next_height <= t.expiry_height
+            && t.nonce >= account.nonce
+            && t.nonce < account.nonce.saturating_add(self.config.nonce_window)
+            && (account.nonce > 0 || kassa_types::crypto::is_valid_public_key(&t.signer))
+            && t.expiry_height <= next_height.saturating_add(self.config.expiry_window)
+            && account.kas >= t.fee;
+        if !passes {
+            return None;
+        }
+        let queue = self.by_sender.get(&t.signer);
+        if queue.is_some_and(|q| {
+            q.txs.contains_key(&t.nonce) || q.txs.len() >= self.config.per_sender_max
+        }) || queue.map_or(0, |q| q.fees) + u128::from(t.fee) > u128::from(account.kas)
+        {
+            return None;
+        }
+        let ready = (account.nonce..t.nonce).all(|k| queue.is_some_and(|q| q.txs.contains_key(&k)));
+        self.first_victim(&t.signer, ready, fee_rate(t.fee, bytes), bytes)
+            .err()
+    }
+
     fn admit_checked(
         &mut self,
         tx: SignedTransaction,
@@ -383,27 +435,40 @@ impl Mempool {
         rate: u128,
         bytes: usize,
     ) -> Result<(), AdmitError> {
-        loop {
-            let full = self.hashes.len() >= self.config.txs_max
-                || self.bytes + bytes > self.config.bytes_max;
-            let gapped_full = !ready && self.gapped >= self.config.gapped_max;
-            if !full && !gapped_full {
-                return Ok(());
-            }
-            let Some(&(victim_ready, victim_rate, victim)) = self.by_rank.first() else {
-                return Err(AdmitError::Full);
-            };
-            // Only a gapped transaction makes room in the gapped space; the first in order is
-            // one if any is waiting.
-            let no_gapped_victim = gapped_full && victim_ready;
-            if no_gapped_victim
-                || (victim_ready, victim_rate) >= (ready, rate)
-                || self.hashes[&victim].0 == *sender
-            {
-                return Err(AdmitError::Full);
-            }
+        while let Some(victim) = self.first_victim(sender, ready, rate, bytes)? {
             self.evict(&victim);
         }
+        Ok(())
+    }
+
+    /// What [`Mempool::make_room`] would do first: nothing (`None`: there is room), evict the
+    /// cheapest transaction, or refuse.
+    fn first_victim(
+        &self,
+        sender: &Address,
+        ready: bool,
+        rate: u128,
+        bytes: usize,
+    ) -> Result<Option<Hash>, AdmitError> {
+        let full =
+            self.hashes.len() >= self.config.txs_max || self.bytes + bytes > self.config.bytes_max;
+        let gapped_full = !ready && self.gapped >= self.config.gapped_max;
+        if !full && !gapped_full {
+            return Ok(None);
+        }
+        let Some(&(victim_ready, victim_rate, victim)) = self.by_rank.first() else {
+            return Err(AdmitError::Full);
+        };
+        // Only a gapped transaction makes room in the gapped space; the first in order is one
+        // if any is waiting.
+        let no_gapped_victim = gapped_full && victim_ready;
+        if no_gapped_victim
+            || (victim_ready, victim_rate) >= (ready, rate)
+            || self.hashes[&victim].0 == *sender
+        {
+            return Err(AdmitError::Full);
+        }
+        Ok(Some(victim))
     }
 
     /// Removes a transaction and its sender's later nonces, which cannot be included without it.

@@ -43,7 +43,8 @@ impl Mempool {
 }
 
 #[test]
-fn random_admissions_replacements_and_removals_keep_every_index_and_bound() {
+fn random_admissions_replacements_and_removals_keep_every_index_and_bound_and_early_refusals_are_exact()
+ {
     let keys: Vec<SecretKey> = (0..6)
         .map(|i| SecretKey::from_label(&format!("mempool-{i}")))
         .collect();
@@ -87,7 +88,13 @@ fn random_admissions_replacements_and_removals_keep_every_index_and_bound() {
                 },
             }
             .sign(k);
+            // A refusal found before the signature is checked is the one admission gives.
+            let early = pool.refusal_before_signature(&tx, &st, &params, 1);
             let r = pool.admit(tx, &st, &params, 1);
+            if let Some(e) = early {
+                assert_eq!(r, Err(e));
+                *outcomes.entry(format!("early {e:?}")).or_insert(0) += 1;
+            }
             let outcome = match &r {
                 Ok(_) => "Ok".to_string(),
                 Err(e) => format!("{e:?}"),
@@ -102,7 +109,13 @@ fn random_admissions_replacements_and_removals_keep_every_index_and_bound() {
     // The run went through every path: admissions, refusals of each kind the limits give.
     assert!(outcomes.contains_key("Ok"), "{outcomes:?}");
     let said = format!("{outcomes:?}");
-    for refusal in ["Full", "NonceTaken", "SenderFull", "FeesExceedBalance"] {
+    for refusal in [
+        "Full",
+        "NonceTaken",
+        "SenderFull",
+        "FeesExceedBalance",
+        "early Full",
+    ] {
         assert!(said.contains(refusal), "{refusal} never happened: {said}");
     }
 }

@@ -48,6 +48,14 @@ fn paying_on(chain: Hash, from: usize, nonce: u64, fee: u64) -> SignedTransactio
     .sign(&key(from))
 }
 
+/// `t` with its amount changed after it was signed: its signature no longer verifies.
+fn forge(mut t: SignedTransaction) -> SignedTransaction {
+    if let Body::Transfer { amount, .. } = &mut t.tx.body {
+        *amount += 1;
+    }
+    t
+}
+
 fn submit(node: &Node, tx: &SignedTransaction) -> Result<Hash, AdmitError> {
     node.submit(vec![tx.clone()]).unwrap().pop().unwrap()
 }
@@ -281,4 +289,33 @@ fn senders_paying_the_same_fee_rate_share_a_block_round_robin() {
     );
     assert!(picked.contains(&a[0]) && picked.contains(&a[1]) && !picked.contains(&a[2]));
     assert!(picked.contains(&b[0]) && picked.contains(&b[1]) && !picked.contains(&b[2]));
+}
+
+#[test]
+fn a_flood_the_mempool_has_no_room_for_is_refused_before_its_signatures_are_checked() {
+    let d = tempfile::tempdir().unwrap();
+    let n = node(
+        d.path(),
+        MempoolConfig {
+            gapped_max: 2,
+            ..MempoolConfig::default()
+        },
+    );
+    let held = [paying(1, 1, 10), paying(1, 2, 10)];
+    for t in &held {
+        submit(&n, t).unwrap();
+    }
+    // A forged gapped transaction paying no more than those held: there is no room for it
+    // whatever its signature, so it is refused as such, before the signature is checked.
+    let forged = forge(paying(2, 5, 10));
+    assert_eq!(submit(&n, &forged), Err(AdmitError::Full));
+    // The same transaction again is a duplicate, found by its hash alone.
+    assert_eq!(submit(&n, &held[0]), Err(AdmitError::Duplicate));
+    // One that would get in is checked as ever: a forged signature is refused as forged.
+    let outbids = forge(paying(2, 5, 1_000));
+    assert_eq!(
+        submit(&n, &outbids),
+        Err(AdmitError::Rejected(kassa_types::Rejection::BadSignature))
+    );
+    assert_eq!(n.mempool_len(), 2);
 }
