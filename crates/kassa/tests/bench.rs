@@ -121,3 +121,30 @@ fn the_node_and_network_benchmarks_submit_over_http_one_transaction_per_request_
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+#[test]
+fn the_attack_benchmark_runs_every_attack_against_a_node_under_a_file_limit_that_stays_up() {
+    let r = bench(&["attack", "--secs", "1", "--honest-rate", "40"]);
+    assert_eq!(r["options"]["file_limit"], 1024);
+    let rows = r["results"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|x| x["attack"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["none", "gapped", "reads", "idle", "streams", "fee-floor"]
+    );
+    for row in rows {
+        assert_eq!(row["node_alive"], true, "{row}");
+        let sent = row["honest_sent"].as_u64().unwrap();
+        let accepted = row["honest_accepted"].as_u64().unwrap();
+        let included = row["honest_included"].as_u64().unwrap();
+        assert!(
+            sent > 0 && accepted <= sent && included <= accepted,
+            "{row}"
+        );
+        assert!(row["blocks"].as_u64().unwrap() > 0, "blocks go on: {row}");
+        assert!(row["node_rss_peak_kib"].as_u64().unwrap() > 0, "{row}");
+        if row["attack"] != "none" {
+            assert!(row["attack_requests"].as_u64().unwrap() > 0, "{row}");
+        }
+    }
+}

@@ -869,3 +869,24 @@ fn a_reader_that_stops_early_ends_the_output_quietly_without_a_panic() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_node_whose_file_limit_leaves_no_room_for_connections_refuses_to_start_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(2);
+    // 256 descriptors, of which the API keeps 512 for storage and consensus: none left.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" node --dev --data-dir \"$1\" --http \"127.0.0.1:$2\" --p2p \"127.0.0.1:$3\"")
+        .arg(BIN)
+        .arg(dir.path().join("dev"))
+        .arg(port.to_string())
+        .arg((port + 1).to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("file limit (256)"), "{stderr}");
+    assert!(stderr.contains("ulimit -n"), "{stderr}");
+}
