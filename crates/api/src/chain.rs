@@ -79,14 +79,16 @@ fn decode_submitted(hex_tx: &str) -> Result<kassa_types::SignedTransaction, ApiE
 
 /// Submit up to 1,000 signed transactions (`api.batch_max`) in one request: one result per
 /// transaction, in order, each `pending` or `refused` with the code and number
-/// `POST /api/v1/txs` would answer. The signatures are checked as one batch. Each transaction
-/// counts against the client's submission rate.
+/// `POST /api/v1/txs` would answer. The signatures are checked as one batch. Each transaction,
+/// or each 512 bytes of the body if that is more, counts against the client's submission rate,
+/// the bytes before the body is read (so the request must have a Content-Length).
 #[utoipa::path(post, path = "/api/v1/txs/batch", tag = "chain", request_body = wire::BatchBody,
     responses((status = 200, body = wire::BatchResults, description = "one result per transaction")))]
 pub(super) async fn submit_batch(
     State(node): State<Arc<Node>>,
     Extension(guard): Extension<Arc<Guard>>,
     client: Option<Extension<Client>>,
+    headers: HeaderMap,
     body: Json<wire::BatchBody>,
 ) -> ApiResult<wire::BatchResults> {
     let n = body.txs.len();
@@ -100,8 +102,9 @@ pub(super) async fn submit_batch(
             ),
         ));
     }
-    // The request itself was charged one on the way in.
-    let more = u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    // The request was charged by its length on the way in; now the rest of its transactions.
+    let upfront = crate::guard::content_length(&headers).map_or(1, crate::guard::batch_upfront);
+    let more = u32::try_from(n).unwrap_or(u32::MAX).saturating_sub(upfront);
     guard.charge(client.map(|c| c.0), Cost::Submit(more))?;
     let mut results: Vec<Option<wire::Submitted>> = vec![None; n];
     let mut valid = Vec::with_capacity(n);

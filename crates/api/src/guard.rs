@@ -130,14 +130,25 @@ pub(crate) enum Cost {
     Faucet,
 }
 
+/// A batch is charged, before its body is read, one transaction per this many bytes of it
+/// (a transaction's hex in JSON takes at least 300), and the rest of its transactions once they
+/// are counted: so reading and parsing a batch is never done for a client out of budget.
+pub(crate) const BATCH_BYTES_PER_TX: u64 = 512;
+
+/// What a batch of `content_length` bytes is charged before it is read.
+pub(crate) fn batch_upfront(content_length: u64) -> u32 {
+    u32::try_from((content_length / BATCH_BYTES_PER_TX).max(1)).unwrap_or(u32::MAX)
+}
+
 impl Cost {
-    /// The cost of a request by its method and path (a batch's transactions are counted by its
-    /// handler once its body is read; the request itself counts as one).
-    fn of(method: &Method, path: &str) -> Cost {
+    /// The cost of a request by its method, path and declared length (a batch's remaining
+    /// transactions are counted by its handler once its body is read).
+    fn of(method: &Method, path: &str, content_length: Option<u64>) -> Cost {
         let path = path.strip_prefix("/api/v1").unwrap_or(path);
         let post = method == Method::POST;
         match path {
-            "/txs" | "/txs/batch" if post => Cost::Submit(1),
+            "/txs" if post => Cost::Submit(1),
+            "/txs/batch" if post => Cost::Submit(batch_upfront(content_length.unwrap_or(0))),
             "/faucet" if post => Cost::Faucet,
             "/simulate" | "/blocks" | "/events" => Cost::Heavy,
             _ if path.starts_with("/proofs/")
@@ -260,10 +271,29 @@ impl Drop for StreamSlot {
 /// Middleware: charges each request to its client before it is handled.
 pub(crate) async fn meter(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let client = req.extensions().get::<Client>().copied();
-    if let Err(e) = guard.charge(client, Cost::of(req.method(), req.uri().path())) {
+    let length = content_length(req.headers());
+    let path = req.uri().path();
+    let batch = path == "/api/v1/txs/batch" && req.method() == Method::POST;
+    if batch && client.is_some() && length.is_none() {
+        return ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "a batch must say its length (Content-Length)",
+        )
+        .into_response();
+    }
+    if let Err(e) = guard.charge(client, Cost::of(req.method(), path, length)) {
         return e.into_response();
     }
     next.run(req).await
+}
+
+/// A request's declared body length.
+pub(crate) fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 #[cfg(test)]
@@ -285,12 +315,19 @@ mod tests {
 
     #[test]
     fn submissions_heavy_reads_and_drips_are_metered_and_cheap_reads_are_not() {
-        assert_eq!(Cost::of(&Method::POST, "/api/v1/txs"), Cost::Submit(1));
         assert_eq!(
-            Cost::of(&Method::POST, "/api/v1/txs/batch"),
+            Cost::of(&Method::POST, "/api/v1/txs", None),
             Cost::Submit(1)
         );
-        assert_eq!(Cost::of(&Method::POST, "/api/v1/faucet"), Cost::Faucet);
+        assert_eq!(
+            Cost::of(&Method::POST, "/api/v1/txs/batch", Some(512 * 40 + 100)),
+            Cost::Submit(40),
+            "a batch is charged by its length before it is read"
+        );
+        assert_eq!(
+            Cost::of(&Method::POST, "/api/v1/faucet", None),
+            Cost::Faucet
+        );
         for heavy in [
             "/api/v1/blocks",
             "/api/v1/blocks/7/finality",
@@ -298,10 +335,10 @@ mod tests {
             "/api/v1/societies/1/history",
             "/api/v1/events",
         ] {
-            assert_eq!(Cost::of(&Method::GET, heavy), Cost::Heavy, "{heavy}");
+            assert_eq!(Cost::of(&Method::GET, heavy, None), Cost::Heavy, "{heavy}");
         }
         for free in ["/api/v1/status", "/api/v1/blocks/7", "/api/v1/txs/ab", "/"] {
-            assert_eq!(Cost::of(&Method::GET, free), Cost::Free, "{free}");
+            assert_eq!(Cost::of(&Method::GET, free, None), Cost::Free, "{free}");
         }
     }
 
