@@ -187,7 +187,7 @@ async fn a_client_over_its_submission_rate_gets_429_with_retry_after_and_others_
     let answer = exchange(&server, 4, &batch).await;
     assert_eq!(status_of(&answer), 429, "{answer}");
     // A batch that does not say its length cannot be charged before it is read: refused.
-    let chunked = "POST /api/v1/txs/batch HTTP/1.1\r\nHost: kassa\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{\"txs\":[]}\r\n0\r\n\r\n";
+    let chunked = "POST /api/v1/txs/batch HTTP/1.1\r\nHost: kassa\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\na\r\n{\"txs\":[]}\r\n0\r\n\r\n";
     let answer = exchange(&server, 5, chunked).await;
     assert_eq!(status_of(&answer), 411, "{answer}");
     // Another client has its own budget.

@@ -215,7 +215,12 @@ impl Node {
         let early = {
             let reader = self.db.reader()?;
             let next = self.head().height + 1;
-            lock(&self.mempool).refusals_before_signatures(&txs, &reader, &self.params, next)
+            // The reads before the lock: admission waits for nothing else.
+            let accounts: Vec<_> = txs
+                .iter()
+                .map(|t| kassa_state::exec::account(&reader, &t.tx.signer))
+                .collect();
+            lock(&self.mempool).refusals_before_signatures(&txs, &accounts, &self.params, next)
         };
         if early.iter().all(Option::is_none) {
             let valid = crate::mempool::signatures_each_valid(&txs);

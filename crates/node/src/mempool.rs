@@ -23,7 +23,7 @@
 //! index, and are read together.
 
 use kassa_state::exec::{account, nonce};
-use kassa_state::records::ChainParams;
+use kassa_state::records::{Account, ChainParams};
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, Hash, Rejection, SignedTransaction, crypto};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -290,22 +290,25 @@ impl Mempool {
     /// the same valid signature), or no room for it ([`AdmitError::Full`]) when it passes every
     /// other check. A flood the mempool has no room for then costs a hash and a lookup per
     /// transaction, not a signature check; `None` is for admission to decide, signature first.
+    /// `accounts` are the signers' accounts in the committed state, read before the mempool's
+    /// lock is taken.
     pub fn refusals_before_signatures(
         &self,
         txs: &[SignedTransaction],
-        state: &impl Store,
+        accounts: &[Account],
         params: &ChainParams,
         next_height: u64,
     ) -> Vec<Option<AdmitError>> {
         txs.iter()
-            .map(|tx| self.refusal_before_signature(tx, state, params, next_height))
+            .zip(accounts)
+            .map(|(tx, account)| self.refusal_before_signature(tx, account, params, next_height))
             .collect()
     }
 
-    fn refusal_before_signature(
+    pub(crate) fn refusal_before_signature(
         &self,
         tx: &SignedTransaction,
-        state: &impl Store,
+        account: &Account,
         params: &ChainParams,
         next_height: u64,
     ) -> Option<AdmitError> {
@@ -315,7 +318,6 @@ impl Mempool {
         }
         let t = &tx.tx;
         check_stateless(tx, params, false).ok()?;
-        let account = account(state, &t.signer);
         let passes = next_height <= t.expiry_height
             && t.nonce >= account.nonce
             && t.nonce < account.nonce.saturating_add(self.config.nonce_window)

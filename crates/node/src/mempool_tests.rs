@@ -89,7 +89,8 @@ fn random_admissions_replacements_and_removals_keep_every_index_and_bound_and_ea
             }
             .sign(k);
             // A refusal found before the signature is checked is the one admission gives.
-            let early = pool.refusal_before_signature(&tx, &st, &params, 1);
+            let signer = kassa_state::exec::account(&st, &tx.tx.signer);
+            let early = pool.refusal_before_signature(&tx, &signer, &params, 1);
             let r = pool.admit(tx, &st, &params, 1);
             if let Some(e) = early {
                 assert_eq!(r, Err(e));

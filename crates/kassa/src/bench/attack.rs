@@ -41,7 +41,8 @@ const MIN_FEE: u64 = 1_000;
 /// Honest members pay twice the minimum: the going fee while spam pays the floor.
 const HONEST_FEE: u64 = 2 * MIN_FEE;
 const HONEST_ACCOUNTS: usize = 16;
-const HONEST_THREADS: usize = 4;
+/// Honest clients, each from an address of its own (127.0.0.2 and up).
+const HONEST_CLIENTS: usize = 4;
 /// Attacker accounts of each flood (the gapped and the fee-floor floods use different ones).
 const ATTACK_ACCOUNTS: usize = 200;
 /// Loopback addresses the attackers use: 127.0.0.10 and the next ones.
@@ -364,91 +365,98 @@ struct Sent {
     refused: BTreeMap<u16, u64>,
 }
 
-/// The honest members: `rate` transfers a second for `secs`, from `HONEST_THREADS` threads on
-/// kept-alive connections; a transaction's latency starts at its due time (its place in an
-/// even stream), so time spent waiting for the node counts.
-fn honest(
+/// The honest members: `rate` transfers a second for `secs`, from `HONEST_CLIENTS` clients
+/// (each its own address, 127.0.0.2 and up, on a kept-alive connection); a transaction's latency
+/// starts at its due time (its place in an even stream), so time spent waiting for the node
+/// counts.
+async fn honest(
     http: SocketAddr,
-    signer: &Signer,
-    keys: &[SecretKey],
-    nonces: &mut [u64],
+    signer: Signer,
+    keys: Arc<Vec<SecretKey>>,
+    nonces: Vec<u64>,
     rate: u64,
     secs: u64,
-) -> Sent {
-    let url = format!("http://{http}/api/v1/txs");
-    let per_thread = (rate / HONEST_THREADS as u64).max(1);
-    let total = per_thread * secs;
-    let step = Duration::from_micros(1_000_000 / per_thread);
-    let chunk = keys.len() / HONEST_THREADS;
-    let results: Vec<Sent> = std::thread::scope(|s| {
-        let threads: Vec<_> = keys
-            .chunks(chunk)
-            .zip(nonces.chunks_mut(chunk))
-            .map(|(keys, nonces)| {
-                let url = &url;
-                s.spawn(move || {
-                    let agent = crate::client::agent();
-                    let start = Instant::now();
-                    let mut accepted = Vec::new();
-                    let mut refused = BTreeMap::new();
-                    for k in 0..total {
-                        let due = start + step * u32::try_from(k).unwrap_or(u32::MAX);
-                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                        let i = usize::try_from(k).unwrap_or(0) % keys.len();
-                        let to = &keys[(i + 1) % keys.len()];
-                        let tx = signer.transfer(&keys[i], nonces[i], HONEST_FEE, to);
-                        let body = json!({ "tx": hex::encode(tx.encode()) });
-                        let status = agent
-                            .post(url)
-                            .send_json(&body)
-                            .ok()
-                            .and_then(|mut r| {
-                                let status = r.status().as_u16();
-                                r.body_mut().read_to_string().ok().map(|_| status)
-                            })
-                            .unwrap_or(0);
-                        if status == 200 {
-                            nonces[i] += 1;
-                            accepted.push((tx.hash(), due));
-                        } else {
-                            *refused.entry(status).or_insert(0) += 1;
-                        }
-                    }
-                    Sent {
-                        tried: total,
-                        accepted,
-                        refused,
-                    }
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .filter_map(|t| t.join().ok())
-            .collect::<Vec<Sent>>()
-    });
+) -> (Sent, Vec<u64>) {
+    let per_client = (rate / HONEST_CLIENTS as u64).max(1);
+    let total = per_client * secs;
+    let step = Duration::from_micros(1_000_000 / per_client);
+    let chunk = keys.len() / HONEST_CLIENTS;
+    let mut tasks = Vec::new();
+    for c in 0..HONEST_CLIENTS {
+        let mine: Vec<usize> = (c * chunk..(c + 1) * chunk).collect();
+        let mut my_nonces: Vec<u64> = mine.iter().map(|&i| nonces[i]).collect();
+        let (signer, keys) = (signer.clone(), keys.clone());
+        tasks.push(tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut sent = Sent {
+                tried: total,
+                accepted: Vec::new(),
+                refused: BTreeMap::new(),
+            };
+            let mut stream = None;
+            for k in 0..total {
+                let due = start + step * u32::try_from(k).unwrap_or(u32::MAX);
+                tokio::time::sleep_until(due).await;
+                let j = usize::try_from(k).unwrap_or(0) % mine.len();
+                let (from, to) = (&keys[mine[j]], &keys[mine[(j + 1) % mine.len()]]);
+                let tx = signer.transfer(from, my_nonces[j], HONEST_FEE, to);
+                let req = post(
+                    "/api/v1/txs",
+                    &json!({ "tx": hex::encode(tx.encode()) }).to_string(),
+                );
+                if stream.is_none() {
+                    stream = connect_from_address([127, 0, 0, 2 + c as u8], http)
+                        .await
+                        .ok();
+                }
+                let status = match stream.as_mut() {
+                    Some(s) => roundtrip(s, &req).await.unwrap_or(0),
+                    None => 0,
+                };
+                if status == 0 {
+                    stream = None;
+                }
+                if status == 200 {
+                    my_nonces[j] += 1;
+                    sent.accepted.push((tx.hash(), due.into_std()));
+                } else {
+                    *sent.refused.entry(status).or_insert(0) += 1;
+                }
+            }
+            (sent, mine, my_nonces)
+        }));
+    }
     let mut all = Sent {
         tried: 0,
         accepted: Vec::new(),
         refused: BTreeMap::new(),
     };
-    for r in results {
-        all.tried += r.tried;
-        all.accepted.extend(r.accepted);
-        for (status, n) in r.refused {
+    let mut nonces = nonces;
+    for t in tasks {
+        let Ok((sent, mine, my_nonces)) = t.await else {
+            continue;
+        };
+        all.tried += sent.tried;
+        all.accepted.extend(sent.accepted);
+        for (status, n) in sent.refused {
             *all.refused.entry(status).or_insert(0) += n;
         }
+        for (i, n) in mine.into_iter().zip(my_nonces) {
+            nonces[i] = n;
+        }
     }
-    all
+    (all, nonces)
 }
 
-/// A connection from loopback address 127.0.0.`10 + i % ATTACK_IPS`.
+/// A connection from attacker `i`'s loopback address, 127.0.0.`10 + i % ATTACK_IPS`.
 async fn connect_from(i: usize, to: SocketAddr) -> std::io::Result<TcpStream> {
     let last = 10 + u8::try_from(i % usize::from(ATTACK_IPS)).unwrap_or(0);
+    connect_from_address([127, 0, 0, last], to).await
+}
+
+async fn connect_from_address(from: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from(([127, 0, 0, last], 0)))?;
+    socket.bind(SocketAddr::from((from, 0)))?;
     socket.connect(to).await
 }
 
@@ -651,6 +659,11 @@ pub fn bench_attack(o: &AttackOptions) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let keys = Arc::new(Keys::new());
     let (mut target, signer) = Target::start(dir.path(), &keys, o)?;
+    eprintln!(
+        "the node: http://{}/api/v1/status, log in {}",
+        target.http,
+        target.log.display()
+    );
     let seen = Arc::new(Mutex::new(Seen::default()));
     {
         let seen = seen.clone();
@@ -661,6 +674,13 @@ pub fn bench_attack(o: &AttackOptions) -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
+    // The honest members run on a runtime of their own, so the attackers' tasks never delay
+    // them here.
+    let members = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let honest_keys = Arc::new(keys.honest.clone());
     let mut nonces = vec![0u64; HONEST_ACCOUNTS];
     let mut outcomes = Vec::new();
     for attack in Attack::ALL {
@@ -676,14 +696,15 @@ pub fn bench_attack(o: &AttackOptions) -> Result<()> {
         std::thread::sleep(Duration::from_secs(1));
         let blocks_before = seen.lock().expect("lock").blocks.len();
         let started = Instant::now();
-        let sent = honest(
+        let (sent, next) = members.block_on(honest(
             target.http,
-            &signer,
-            &keys.honest,
-            &mut nonces,
+            signer.clone(),
+            honest_keys.clone(),
+            nonces.clone(),
             o.honest_rate,
             o.secs,
-        );
+        ));
+        nonces = next;
         let window = started.elapsed();
         let blocks_after = seen.lock().expect("lock").blocks.len();
         let accepted = &sent.accepted;
