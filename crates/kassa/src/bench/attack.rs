@@ -405,9 +405,10 @@ async fn honest(
                     &json!({ "tx": hex::encode(tx.encode()) }).to_string(),
                 );
                 if stream.is_none() {
-                    stream = connect_from_address([127, 0, 0, 2 + c as u8], http)
-                        .await
-                        .ok();
+                    stream =
+                        connect_from_address([127, 0, 0, 2 + u8::try_from(c).unwrap_or(0)], http)
+                            .await
+                            .ok();
                 }
                 let status = match stream.as_mut() {
                     Some(s) => roundtrip(s, &req).await.unwrap_or(0),
