@@ -149,17 +149,26 @@ fn fetch(client: &Client, head: &Hash, from: u64, to: u64) -> Result<Vec<Block>>
     Ok(blocks)
 }
 
-/// Forwards transactions submitted here to the bootstrapper.
+/// Forwards transactions submitted here to the bootstrapper, each lot as one batch.
 async fn forward(client: Client, mut queue: tokio::sync::mpsc::Receiver<Vec<SignedTransaction>>) {
     while let Some(txs) = queue.recv().await {
         let c = client.clone();
         let sent = tokio::task::spawn_blocking(move || {
-            for tx in txs {
-                let body = wire::SubmitBody {
-                    tx: hex::encode(tx.encode()),
+            for lot in txs.chunks(BATCH_FORWARD) {
+                let body = wire::BatchBody {
+                    txs: lot.iter().map(|t| hex::encode(t.encode())).collect(),
                 };
-                if let Err(e) = c.post::<_, wire::Tx>("/api/v1/txs", &body) {
-                    tracing::warn!(error = %format!("{e:#}"), tx = %tx.hash(), "could not forward a transaction");
+                match c.post::<_, wire::BatchResults>("/api/v1/txs/batch", &body) {
+                    Ok(answer) => {
+                        for (tx, r) in lot.iter().zip(answer.results) {
+                            if let wire::Submitted::Refused { error } = r {
+                                tracing::warn!(code = %error.code, tx = %tx.hash(), "the bootstrapper refused a forwarded transaction");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), txs = lot.len(), "could not forward transactions");
+                    }
                 }
             }
         })
@@ -169,3 +178,6 @@ async fn forward(client: Client, mut queue: tokio::sync::mpsc::Receiver<Vec<Sign
         }
     }
 }
+
+/// Most transactions forwarded in one request (the bootstrapper's default batch limit).
+const BATCH_FORWARD: usize = 1_000;
