@@ -222,10 +222,6 @@ impl Node {
                 .collect();
             lock(&self.mempool).refusals_before_signatures(&txs, &accounts, &self.params, next)
         };
-        if early.iter().all(Option::is_none) {
-            let valid = crate::mempool::signatures_each_valid(&txs);
-            return self.admit_checked(txs, &valid);
-        }
         let rest: Vec<SignedTransaction> = txs
             .into_iter()
             .zip(&early)

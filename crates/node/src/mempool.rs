@@ -19,8 +19,8 @@
 //!   included), and nothing waits longer than [`MempoolConfig::expiry_window`] blocks.
 //! - Blocks take the ready transactions paying the highest fee rate first.
 //!
-//! Slightly over 600 lines: admission, eviction and selection share the queues and the rank
-//! index, and are read together.
+//! Over 600 lines: admission (and its refusals found before the signature), eviction and
+//! selection share the queues and the rank index, and are read together.
 
 use kassa_state::exec::{account, nonce};
 use kassa_state::records::{Account, ChainParams};

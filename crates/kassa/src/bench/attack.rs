@@ -17,6 +17,9 @@
 //! For each: the share of honest transactions accepted and included, their submit-to-finalized
 //! latency, blocks finalized a second and the longest gap between two, the node's peak resident
 //! memory, and whether it is still running.
+//!
+//! Over 600 lines: the node it starts, the honest members, the attackers and the table are one
+//! experiment, read together.
 
 use super::nodes::free_addr;
 use super::{machine, ms, percentile};
@@ -359,10 +362,21 @@ fn observe(http: SocketAddr, seen: Arc<Mutex<Seen>>) -> Result<()> {
 
 /// What the honest members sent: how many they tried, each accepted transaction's hash and due
 /// time, and the refusals by HTTP status (0: no answer).
+#[derive(Default)]
 struct Sent {
     tried: u64,
     accepted: Vec<(Hash, Instant)>,
     refused: BTreeMap<u16, u64>,
+}
+
+impl Sent {
+    fn add(&mut self, other: Sent) {
+        self.tried += other.tried;
+        self.accepted.extend(other.accepted);
+        for (status, n) in other.refused {
+            *self.refused.entry(status).or_insert(0) += n;
+        }
+    }
 }
 
 /// The honest members: `rate` transfers a second for `secs`, from `HONEST_CLIENTS` clients
@@ -390,8 +404,7 @@ async fn honest(
             let start = tokio::time::Instant::now();
             let mut sent = Sent {
                 tried: total,
-                accepted: Vec::new(),
-                refused: BTreeMap::new(),
+                ..Sent::default()
             };
             let mut stream = None;
             for k in 0..total {
@@ -427,21 +440,13 @@ async fn honest(
             (sent, mine, my_nonces)
         }));
     }
-    let mut all = Sent {
-        tried: 0,
-        accepted: Vec::new(),
-        refused: BTreeMap::new(),
-    };
+    let mut all = Sent::default();
     let mut nonces = nonces;
     for t in tasks {
         let Ok((sent, mine, my_nonces)) = t.await else {
             continue;
         };
-        all.tried += sent.tried;
-        all.accepted.extend(sent.accepted);
-        for (status, n) in sent.refused {
-            *all.refused.entry(status).or_insert(0) += n;
-        }
+        all.add(sent);
         for (i, n) in mine.into_iter().zip(my_nonces) {
             nonces[i] = n;
         }

@@ -204,34 +204,23 @@ mod tests {
         };
         let listen: SocketAddr = "0.0.0.0:30650".parse().unwrap();
         let peers = std::num::NonZeroUsize::new(4).unwrap();
-        let public = p2p_config(
-            handshake(),
-            b"n",
-            listen,
-            &addrs(&["198.51.100.1:1", "203.0.113.9:2"]),
-            peers,
-            1 << 20,
-        );
+        let config_for = |validators: &[&str]| {
+            p2p_config(
+                handshake(),
+                b"n",
+                listen,
+                &addrs(validators),
+                peers,
+                1 << 20,
+            )
+        };
+        let public = config_for(&["198.51.100.1:1", "203.0.113.9:2"]);
         assert!(!public.allow_private_ips);
         assert_eq!(public.peer_connection_cooldown, Duration::from_secs(60));
-        let lan = p2p_config(
-            handshake(),
-            b"n",
-            listen,
-            &addrs(&["10.0.0.1:1", "10.0.0.2:2"]),
-            peers,
-            1 << 20,
-        );
+        let lan = config_for(&["10.0.0.1:1", "10.0.0.2:2"]);
         assert!(lan.allow_private_ips);
         assert_eq!(lan.peer_connection_cooldown, Duration::from_secs(60));
-        let local = p2p_config(
-            handshake(),
-            b"n",
-            listen,
-            &addrs(&["127.0.0.1:1", "127.0.0.1:2"]),
-            peers,
-            1 << 20,
-        );
+        let local = config_for(&["127.0.0.1:1", "127.0.0.1:2"]);
         assert!(local.allow_private_ips);
         assert!(local.peer_connection_cooldown < Duration::from_secs(60));
     }
