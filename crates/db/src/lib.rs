@@ -62,7 +62,7 @@ const SCHEMA: &str = "schema";
 /// row, and the hash index keyed by the hash's first 8 bytes and the position. 6: membership,
 /// stake and checkpoint records write their counters as varints (the values change, the tables
 /// do not). 7: protocol version 2's records. 8: the index of each society's requests (`l` keys).
-const SCHEMA_VERSION: u32 = 8;
+const SCHEMA_VERSION: u32 = 9;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]

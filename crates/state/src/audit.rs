@@ -16,9 +16,10 @@
 //!    within [`karma_rounding_bound`]; the standing count is the number of members
 //!    in good standing; no member has more than one request open or being paid; and what the
 //!    society owes is exactly the open requests, the unpaid approved lump sums and the
-//!    installments of running benefits not yet due.
+//!    installments of running benefits not yet due. Likewise, each member's delegated karma
+//!    equals the karma of the members in good standing who delegate to them.
 
-use crate::exec::get;
+use crate::exec::{delegated_karma_now, get};
 use crate::keys;
 use crate::records::*;
 use crate::store::ScanStore;
@@ -220,6 +221,8 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
         let mut active: u64 = 0;
         let mut standing: u64 = 0;
         let mut karma: u128 = 0;
+        // Per delegate: the delegators in good standing and their karma.
+        let mut delegated: BTreeMap<Address, (u64, u128)> = BTreeMap::new();
         for (_, mv) in st.scan_prefix(&keys::members_of(id)) {
             let m: Member = decode(&mv);
             let (k, balance) = m.stake.value(&book.pool, now, h);
@@ -228,6 +231,28 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
             if m.in_good_standing(now) {
                 standing += 1;
                 karma += k;
+                if let Some(d) = m.delegate {
+                    let e = delegated.entry(d).or_default();
+                    e.0 += 1;
+                    e.1 += k;
+                }
+            }
+        }
+        for (k, _) in st.scan_prefix(&keys::delegated_in(id)) {
+            let delegate = named(keys::parse_delegated(&k)).1;
+            delegated.entry(delegate).or_default();
+        }
+        for (delegate, (count, held)) in delegated {
+            let power = delegated_karma_now(st, id, &delegate, now, &book.pool, h);
+            let bound = karma_rounding_bound(count, h);
+            if power.abs_diff(held) > bound {
+                return fail(
+                    7,
+                    format!(
+                        "{id}: {delegate} holds {power} delegated karma but their {count} \
+                         delegators in good standing hold {held} (bound {bound})"
+                    ),
+                );
             }
         }
         if sum > u128::from(book.pool.total) {

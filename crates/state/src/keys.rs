@@ -46,6 +46,11 @@ pub const BENEFIT_INDEX: u8 = b'i';
 pub const ROLL_INDEX: u8 = b'j';
 /// Prefix of the index of a society's requests (value: the requester).
 pub const SOCIETY_REQUEST: u8 = b'l';
+/// Prefix of the stakes delegated to a member whose standing ends at a period
+/// ([`crate::records::Roll`], lapses only).
+pub const DELEGATOR_LAPSE: u8 = b'd';
+/// Prefix of the bitmaps of which periods have a [`DELEGATOR_LAPSE`] record (64 periods a word).
+pub const DELEGATOR_LAPSE_INDEX: u8 = b'D';
 
 /// Which karma history a checkpoint belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +108,10 @@ pub fn book(id: SocietyId) -> Vec<u8> {
 pub fn member(s: SocietyId, a: &Address) -> Vec<u8> {
     key(MEMBER, &[&s.0.to_be_bytes(), &a.0])
 }
+/// Prefix of the stakes delegated to the members of a society.
+pub fn delegated_in(s: SocietyId) -> Vec<u8> {
+    key(DELEGATED, &[&s.0.to_be_bytes()])
+}
 /// Prefix of every membership of a society.
 pub fn members_of(s: SocietyId) -> Vec<u8> {
     key(MEMBER, &[&s.0.to_be_bytes()])
@@ -118,6 +127,19 @@ pub fn checkpoint_count(s: SocietyId, a: &Address, t: Track) -> Vec<u8> {
 }
 pub fn delegated(s: SocietyId, a: &Address) -> Vec<u8> {
     key(DELEGATED, &[&s.0.to_be_bytes(), &a.0])
+}
+/// The stakes delegated to `delegate` by members whose standing ends at `period`.
+pub fn delegator_lapse(s: SocietyId, delegate: &Address, period: u64) -> Vec<u8> {
+    key(
+        DELEGATOR_LAPSE,
+        &[&s.0.to_be_bytes(), &delegate.0, &period.to_be_bytes()],
+    )
+}
+pub fn delegator_lapse_index(s: SocietyId, delegate: &Address, word: u64) -> Vec<u8> {
+    key(
+        DELEGATOR_LAPSE_INDEX,
+        &[&s.0.to_be_bytes(), &delegate.0, &word.to_be_bytes()],
+    )
 }
 pub fn request(id: RequestId) -> Vec<u8> {
     key(REQUEST, &[&id.0.to_be_bytes()])
@@ -205,6 +227,10 @@ pub fn parse_society(k: &[u8]) -> Option<SocietyId> {
 pub fn parse_member(k: &[u8]) -> Option<(SocietyId, Address)> {
     shaped(k, MEMBER, 40).then(|| Some((SocietyId(u64_at(k, 1)?), address_at(k, 9)?)))?
 }
+/// The society and delegate a [`delegated`] key names.
+pub fn parse_delegated(k: &[u8]) -> Option<(SocietyId, Address)> {
+    shaped(k, DELEGATED, 40).then(|| Some((SocietyId(u64_at(k, 1)?), address_at(k, 9)?)))?
+}
 /// The request a [`request`] key names.
 pub fn parse_request(k: &[u8]) -> Option<RequestId> {
     shaped(k, REQUEST, 8).then(|| u64_at(k, 1).map(RequestId))?
@@ -244,6 +270,8 @@ mod tests {
         assert_eq!(parse_asset(&asset(AssetId(4))), Some(AssetId(4)));
         assert_eq!(parse_society(&society(s)), Some(s));
         assert_eq!(parse_member(&member(s, &a)), Some((s, a)));
+        assert_eq!(parse_delegated(&delegated(s, &a)), Some((s, a)));
+        assert!(delegated(s, &a).starts_with(&delegated_in(s)));
         assert_eq!(parse_request(&request(r)), Some(r));
         assert_eq!(parse_society_request(&society_request(s, r)), Some((s, r)));
         for b in [BallotId::Request(r), BallotId::Amendment(AmendmentId(2))] {
@@ -255,6 +283,7 @@ mod tests {
         // A key of another kind, or cut short, names nothing.
         assert_eq!(parse_society(&book(s)), None);
         assert_eq!(parse_member(&member(s, &a)[..40]), None);
+        assert_eq!(parse_delegated(&member(s, &a)), None);
         assert_eq!(parse_request(&society_request(s, r)), None);
         assert_eq!(parse_vote(&vote_override(BallotId::Request(r), &a)), None);
     }

@@ -293,7 +293,8 @@ pub struct Checkpoint {
     pub stake: Stake,
     pub delegate: Option<Address>,
     /// On the own track, the period the member's standing ended or ends (their karma counts for
-    /// nothing from then on); `u64::MAX` on the delegated track.
+    /// nothing from then on); on the delegated track, the last period with a bucket of
+    /// delegators whose standing ends there (the readers' search for lapses stops there).
     #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub lapse_at: u64,
 }

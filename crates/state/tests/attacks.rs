@@ -840,3 +840,57 @@ fn an_application_with_no_votes_is_not_admitted_also_in_a_society_of_three() {
     assert!(!ev.iter().any(|e| matches!(e, Event::Admitted { .. })));
     assert_eq!(f.chain.book(soc).member_count, 3);
 }
+
+#[test]
+fn members_who_stop_paying_stop_lending_their_voting_power_to_their_delegate() {
+    use kassa_state::exec::{delegated_karma_now, karma_at_period_start};
+    use kassa_state::keys::Track;
+    let mut f = society(28);
+    pay_each(&mut f, &range(0, 28));
+    // Eight accounts earn karma, lend it to member 0 and stop paying; nobody transacts for them.
+    for d in 1..9 {
+        f.chain.ok(
+            &key(d),
+            Body::Delegate {
+                society: f.soc,
+                to: Some(key(0).address()),
+            },
+        );
+    }
+    let lent = |f: &Fund| {
+        let b = f.chain.book(f.soc);
+        let h = defaults().karma_half_life_periods;
+        delegated_karma_now(&f.chain.st, f.soc, &key(0).address(), b.rolled, &b.pool, h)
+    };
+    assert!(
+        lent(&f) > 0,
+        "while they pay, their karma counts for member 0"
+    );
+    let payers: Vec<usize> = std::iter::once(0).chain(9..28).collect();
+    for _ in 0..3 {
+        f.next_period();
+        pay_each(&mut f, &payers);
+    }
+    assert!(f.chain.member(f.soc, &key(1).address()).lapsed);
+    assert_eq!(lent(&f), 0, "lapsed delegators lend nothing");
+    // A vote of member 0 weighs their own karma alone.
+    let r = f.file(27, 300).unwrap();
+    vote(&mut f, 0, r, true, 100);
+    let b = f.chain.request(r).ballot;
+    let (own, _) = karma_at_period_start(
+        &f.chain.st,
+        f.soc,
+        &key(0).address(),
+        Track::Own,
+        b.filed_period,
+        &b.start.pool,
+        defaults().karma_half_life_periods,
+    );
+    assert!(own > 0);
+    assert_eq!(b.yes, own);
+    // One of them pays their arrears: back in standing, they lend again (the audit after every
+    // block checks the delegate's power against the delegators in standing, exactly).
+    pay(&mut f, 1, 6 * PLEDGE).unwrap();
+    assert!(f.chain.member(f.soc, &key(1).address()).good_standing);
+    assert!(lent(&f) > 0);
+}

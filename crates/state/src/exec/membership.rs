@@ -171,13 +171,17 @@ impl<S: StoreMut> Ex<'_, S> {
                 .map_err(|_| Rejection::NotMember)?;
         }
         let old_delegate = m.delegate;
-        // Settle through touch (with the delegation unchanged), then move the settled stake.
+        // Settle through touch (with the delegation unchanged), then move the settled stake: a
+        // delegate counts only delegators in good standing.
         self.touch(&mut soc, &signer, &mut m, |_, _| Ok(()))?;
-        if let Some(old) = old_delegate {
-            self.move_delegated(&soc, &old, Some(&m.stake), None);
-        }
-        if let Some(new) = to {
-            self.move_delegated(&soc, &new, None, Some(&m.stake));
+        if m.in_good_standing(soc.now) {
+            let part = (&m.stake, m.lapse_at);
+            if let Some(old) = old_delegate {
+                self.move_delegated(&soc, &old, Some(part), None);
+            }
+            if let Some(new) = to {
+                self.move_delegated(&soc, &new, None, Some(part));
+            }
         }
         m.delegate = to;
         self.checkpoint(&soc, &signer, Track::Own, &m.stake, to, m.lapse_at);
@@ -302,8 +306,10 @@ impl<S: StoreMut> Ex<'_, S> {
             let stake = m.stake.clone();
             self.leave_standing(soc, &stake, m.lapse_at);
         }
-        if let Some(d) = m.delegate.take() {
-            self.move_delegated(soc, &d, Some(&m.stake), None);
+        if let Some(d) = m.delegate.take()
+            && was_standing
+        {
+            self.move_delegated(soc, &d, Some((&m.stake, m.lapse_at)), None);
         }
         m.stake.karma = 0;
         self.checkpoint(soc, who, Track::Own, &m.stake, None, 0);

@@ -43,7 +43,7 @@ use kassa_types::{
 };
 pub use requests::{admission_outcome, request_outcome};
 pub use society::ROLL_STEPS_MAX;
-pub use standing::{credit_dues_karma, karma_at_period_start, max_benefit};
+pub use standing::{credit_dues_karma, delegated_karma_now, karma_at_period_start, max_benefit};
 
 /// How many approved requests one transaction may advance in a society's payout queue. Each step
 /// either exhausts the period's budget (and stops) or completes a request, so this bounds the work

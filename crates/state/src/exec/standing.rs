@@ -38,10 +38,88 @@ pub fn karma_at_period_start(
         return (0, None);
     }
     let cp: Checkpoint = get(st, &keys::checkpoint(society, who, track, lo - 1)).expect("counted");
-    if cp.lapse_at <= period {
-        return (0, cp.delegate);
+    let karma = match track {
+        Track::Own if cp.lapse_at <= period => 0,
+        Track::Own => cp.stake.value(pool, period, half_life).0,
+        Track::Delegated => delegated_value(st, society, who, &cp, period, pool, half_life),
+    };
+    (karma, cp.delegate)
+}
+
+/// The karma delegated to `delegate` now, at period `now` of `pool`: the delegated stake less
+/// the delegators whose standing has ended since it last changed.
+pub fn delegated_karma_now(
+    st: &impl Store,
+    society: SocietyId,
+    delegate: &Address,
+    now: u64,
+    pool: &Pool,
+    half_life: u32,
+) -> u128 {
+    let n: u64 = get(
+        st,
+        &keys::checkpoint_count(society, delegate, Track::Delegated),
+    )
+    .unwrap_or(0);
+    let Some(last) = n.checked_sub(1) else {
+        return 0;
+    };
+    let cp: Checkpoint = get(
+        st,
+        &keys::checkpoint(society, delegate, Track::Delegated, last),
+    )
+    .expect("counted");
+    delegated_value(st, society, delegate, &cp, now, pool, half_life)
+}
+
+/// A delegated checkpoint's karma at the start of period `at` (valued against `pool`): its
+/// stake less the delegators whose standing ended after it was written, by `at`. The lapse
+/// buckets of periods that have arrived never change again, so they still hold what the
+/// checkpoint counted.
+fn delegated_value(
+    st: &impl Store,
+    society: SocietyId,
+    delegate: &Address,
+    cp: &Checkpoint,
+    at: u64,
+    pool: &Pool,
+    half_life: u32,
+) -> u128 {
+    let mut lapsed: u128 = 0;
+    delegator_lapses(st, society, delegate, cp.period, at.min(cp.lapse_at), |s| {
+        lapsed = lapsed.saturating_add(s.value(pool, at, half_life).0);
+    });
+    cp.stake.value(pool, at, half_life).0.saturating_sub(lapsed)
+}
+
+/// Calls `f` with the stake of each bucket of `delegate`'s delegators whose standing ended at a
+/// period in `(after, until]`, in period order; the index skips 64 empty periods a step.
+fn delegator_lapses(
+    st: &impl Store,
+    society: SocietyId,
+    delegate: &Address,
+    after: u64,
+    until: u64,
+    mut f: impl FnMut(Stake),
+) {
+    let mut p = after.saturating_add(1);
+    while p <= until {
+        let word: u64 =
+            get(st, &keys::delegator_lapse_index(society, delegate, p / 64)).unwrap_or(0);
+        let bits = word >> (p % 64);
+        if bits == 0 {
+            p = (p / 64 + 1) * 64;
+            continue;
+        }
+        p += u64::from(bits.trailing_zeros());
+        if p > until {
+            break;
+        }
+        let r: Roll =
+            get(st, &keys::delegator_lapse(society, delegate, p)).expect("the index says so");
+        f(r.lapse_stake);
+        p += 1;
     }
-    (cp.stake.value(pool, period, half_life).0, cp.delegate)
 }
 
 /// The maximum benefit before the society's cap: the smaller of the karma at the start of period
@@ -91,6 +169,29 @@ pub(super) fn pay_dues(m: &mut Member, amount: u64) {
         credit -= k * u128::from(m.pledge);
     }
     m.dues_credit = u64::try_from(credit).expect("less than one pledge");
+}
+
+/// Whose lapse buckets: the society's (its totals) or a delegate's (their delegated stake).
+#[derive(Clone, Copy)]
+pub(super) enum Lapses<'a> {
+    Society,
+    Delegate(&'a Address),
+}
+
+impl Lapses<'_> {
+    fn bucket(self, society: SocietyId, period: u64) -> Vec<u8> {
+        match self {
+            Lapses::Society => keys::roll(society, period),
+            Lapses::Delegate(d) => keys::delegator_lapse(society, d, period),
+        }
+    }
+
+    fn index(self, society: SocietyId, word: u64) -> Vec<u8> {
+        match self {
+            Lapses::Society => keys::roll_index(society, word),
+            Lapses::Delegate(d) => keys::delegator_lapse_index(society, d, word),
+        }
+    }
 }
 
 impl<S: StoreMut> Ex<'_, S> {
@@ -181,7 +282,7 @@ impl<S: StoreMut> Ex<'_, S> {
         b.standing.settle(&b.pool, soc.now, h);
         b.standing.add(&m.stake, &b.pool, h);
         b.standing_count += 1;
-        self.move_lapsing(soc, m.lapse_at, &m.stake, Change::Add);
+        self.move_lapsing(soc, Lapses::Society, m.lapse_at, &m.stake, Change::Add);
     }
 
     /// Removes a member in good standing (with `stake`, settled to now, as last added) from the
@@ -196,7 +297,7 @@ impl<S: StoreMut> Ex<'_, S> {
             // No member left: drop the rounding dust of the aggregate.
             b.standing = Stake::default();
         }
-        self.move_lapsing(soc, lapse_at, stake, Change::Remove);
+        self.move_lapsing(soc, Lapses::Society, lapse_at, stake, Change::Remove);
     }
 
     /// A member in good standing changed (`old`, settled to now, as last added, with standing
@@ -214,8 +315,8 @@ impl<S: StoreMut> Ex<'_, S> {
         b.standing.settle(&b.pool, soc.now, h);
         b.standing.replace(old, &new.stake, &b.pool, h);
         if old_lapse != new.lapse_at {
-            self.move_lapsing(soc, old_lapse, old, Change::Remove);
-            self.move_lapsing(soc, new.lapse_at, &new.stake, Change::Add);
+            self.move_lapsing(soc, Lapses::Society, old_lapse, old, Change::Remove);
+            self.move_lapsing(soc, Lapses::Society, new.lapse_at, &new.stake, Change::Add);
             return;
         }
         let key = keys::roll(soc.id, old_lapse);
@@ -225,8 +326,15 @@ impl<S: StoreMut> Ex<'_, S> {
         put(self.st, key, &r);
     }
 
-    pub(super) fn move_lapsing(&mut self, soc: &Soc, period: u64, stake: &Stake, how: Change) {
-        let key = keys::roll(soc.id, period);
+    pub(super) fn move_lapsing(
+        &mut self,
+        soc: &Soc,
+        lapses: Lapses,
+        period: u64,
+        stake: &Stake,
+        how: Change,
+    ) {
+        let key = lapses.bucket(soc.id, period);
         let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
         let was_empty = r.is_empty();
         r.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
@@ -240,11 +348,11 @@ impl<S: StoreMut> Ex<'_, S> {
                 r.lapse_count -= 1;
             }
         }
-        self.put_roll(key, r, was_empty, soc.id, period);
+        let index = lapses.index(soc.id, period / 64);
+        self.put_indexed(key, r, was_empty, index, period);
     }
 
-    /// Writes (or, when empty, deletes) the roll record of `period`, keeping its index bit (which
-    /// changes only when the record appears or disappears).
+    /// Writes (or, when empty, deletes) the society's roll record of `period`.
     pub(super) fn put_roll(
         &mut self,
         key: Vec<u8>,
@@ -253,16 +361,22 @@ impl<S: StoreMut> Ex<'_, S> {
         society: SocietyId,
         period: u64,
     ) {
+        let index = keys::roll_index(society, period / 64);
+        self.put_indexed(key, r, was_empty, index, period);
+    }
+
+    /// Writes (or, when empty, deletes) a bucket record of `period`, keeping its bit in the
+    /// index word `index` (which changes only when the record appears or disappears).
+    fn put_indexed(&mut self, key: Vec<u8>, r: Roll, was_empty: bool, index: Vec<u8>, period: u64) {
         let empty = r.is_empty();
         if empty != was_empty {
-            let (word, bit) = (period / 64, 1u64 << (period % 64));
-            let bits = self.roll_bits(society, word);
+            let bit = 1u64 << (period % 64);
+            let bits: u64 = get(&*self.st, &index).unwrap_or(0);
             let new_bits = if empty { bits & !bit } else { bits | bit };
-            let index_key = keys::roll_index(society, word);
             if new_bits == 0 {
-                self.st.delete(&index_key);
+                self.st.delete(&index);
             } else {
-                put(self.st, index_key, &new_bits);
+                put(self.st, index, &new_bits);
             }
         }
         if empty {
@@ -304,32 +418,68 @@ impl<S: StoreMut> Ex<'_, S> {
             (false, true) => self.enter_standing(soc, m),
             (false, false) => {}
         }
-        if let Some(d) = m.delegate {
-            self.move_delegated(soc, &d, Some(&old), Some(&m.stake));
+        if let Some(d) = m.delegate
+            && (was_standing || standing)
+        {
+            let remove = was_standing.then_some((&old, old_lapse));
+            let add = standing.then_some((&m.stake, m.lapse_at));
+            self.move_delegated(soc, &d, remove, add);
         }
         self.checkpoint(soc, who, Track::Own, &m.stake, m.delegate, m.lapse_at);
         self.save_member(soc, who, m);
         Ok(())
     }
 
-    /// Replaces `remove` by `add` in the stake delegated to `delegate`.
+    /// Replaces `remove` by `add` (each a delegator's stake, settled to now, and the period
+    /// their standing ends) in the stake delegated to `delegate`. Only delegators in good
+    /// standing are counted: first, those whose standing has ended since the last change leave
+    /// the aggregate (their lapse buckets, which no longer change); then each stake moves
+    /// between the aggregate and the bucket of its lapse period, and the result is checkpointed.
     pub(super) fn move_delegated(
         &mut self,
         soc: &Soc,
         delegate: &Address,
-        remove: Option<&Stake>,
-        add: Option<&Stake>,
+        remove: Option<(&Stake, u64)>,
+        add: Option<(&Stake, u64)>,
     ) {
+        let (pool, h) = (&soc.book.pool, soc.h());
         let key = keys::delegated(soc.id, delegate);
         let mut agg: Stake = get(&*self.st, &key).unwrap_or_default();
-        agg.settle(&soc.book.pool, soc.now, soc.h());
-        if let Some(r) = remove {
-            agg.sub(r, &soc.book.pool, soc.h());
+        agg.settle(pool, soc.now, h);
+        let (n, last) = self.last_checkpoint(soc.id, delegate, Track::Delegated);
+        // The last period with a lapse bucket: the buckets to apply end there.
+        let mut horizon = 0;
+        if let Some(cp) = &last {
+            horizon = cp.lapse_at;
+            delegator_lapses(
+                &*self.st,
+                soc.id,
+                delegate,
+                cp.period,
+                soc.now.min(horizon),
+                |mut lapsed| {
+                    lapsed.settle(pool, soc.now, h);
+                    agg.sub(&lapsed, pool, h);
+                },
+            );
         }
-        if let Some(a) = add {
-            agg.add(a, &soc.book.pool, soc.h());
+        let lapses = Lapses::Delegate(delegate);
+        if let Some((stake, lapse_at)) = remove {
+            agg.sub(stake, pool, h);
+            self.move_lapsing(soc, lapses, lapse_at, stake, Change::Remove);
         }
-        self.checkpoint(soc, delegate, Track::Delegated, &agg, None, u64::MAX);
+        if let Some((stake, lapse_at)) = add {
+            agg.add(stake, pool, h);
+            self.move_lapsing(soc, lapses, lapse_at, stake, Change::Add);
+            horizon = horizon.max(lapse_at);
+        }
+        let cp = Checkpoint {
+            period: soc.now,
+            stake: agg.clone(),
+            delegate: None,
+            lapse_at: horizon,
+        };
+        self.write_checkpoint(soc.id, delegate, Track::Delegated, n, last, cp);
         put(self.st, key, &agg);
     }
 
@@ -344,24 +494,51 @@ impl<S: StoreMut> Ex<'_, S> {
         delegate: Option<Address>,
         lapse_at: u64,
     ) {
-        let count_key = keys::checkpoint_count(soc.id, who, track);
-        let n: u64 = get(&*self.st, &count_key).unwrap_or(0);
+        let (n, last) = self.last_checkpoint(soc.id, who, track);
         let cp = Checkpoint {
             period: soc.now,
             stake: stake.clone(),
             delegate,
             lapse_at,
         };
-        if n > 0 {
-            let last: Checkpoint =
-                get(&*self.st, &keys::checkpoint(soc.id, who, track, n - 1)).expect("counted");
-            if last.period == soc.now {
-                put(self.st, keys::checkpoint(soc.id, who, track, n - 1), &cp);
-                return;
-            }
+        self.write_checkpoint(soc.id, who, track, n, last, cp);
+    }
+
+    /// How many checkpoints `who`'s `track` has, and the last one.
+    fn last_checkpoint(
+        &self,
+        society: SocietyId,
+        who: &Address,
+        track: Track,
+    ) -> (u64, Option<Checkpoint>) {
+        let n: u64 = get(&*self.st, &keys::checkpoint_count(society, who, track)).unwrap_or(0);
+        let last = n
+            .checked_sub(1)
+            .map(|i| get(&*self.st, &keys::checkpoint(society, who, track, i)).expect("counted"));
+        (n, last)
+    }
+
+    /// Writes `cp` after the `n` checkpoints ending with `last`, or over `last` if it is of the
+    /// same period.
+    fn write_checkpoint(
+        &mut self,
+        society: SocietyId,
+        who: &Address,
+        track: Track,
+        n: u64,
+        last: Option<Checkpoint>,
+        cp: Checkpoint,
+    ) {
+        if last.is_some_and(|l| l.period == cp.period) {
+            put(self.st, keys::checkpoint(society, who, track, n - 1), &cp);
+            return;
         }
-        put(self.st, keys::checkpoint(soc.id, who, track, n), &cp);
-        put(self.st, count_key, &(n + 1));
+        put(self.st, keys::checkpoint(society, who, track, n), &cp);
+        put(
+            self.st,
+            keys::checkpoint_count(society, who, track),
+            &(n + 1),
+        );
     }
 
     // -- membership ----------------------------------------------------------------------------
