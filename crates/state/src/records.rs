@@ -297,6 +297,15 @@ pub struct Checkpoint {
     /// delegators whose standing ends there (the readers' search for lapses stops there).
     #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
     pub lapse_at: u64,
+    /// On the own track, the paid periods whose karma was not credited yet, `[credit_from,
+    /// credit_until)`, each worth one pledge of `price`: readers credit those that have arrived
+    /// (docs/protocol.md §4.2). Empty on the delegated track.
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub credit_from: u64,
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub credit_until: u64,
+    #[borsh(serialize_with = "varint::write", deserialize_with = "varint::read")]
+    pub price: u64,
 }
 
 /// Karma-weighted voting on a request, application or amendment.

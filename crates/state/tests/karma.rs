@@ -123,3 +123,44 @@ fn after_payments_stop_karma_decays_and_counts_for_nothing_once_the_member_lapse
     f.chain.ok(&key(1), Body::Settle { society: f.soc });
     assert_eq!(f.chain.book(f.soc).standing_count, 0);
 }
+
+#[test]
+fn paying_a_year_ahead_weighs_as_much_at_the_start_of_a_period_as_paying_each_period() {
+    let mut f = Fund::new(20, rules(), 4);
+    let soc = f.soc;
+    let others: Vec<_> = (0..20).filter(|i| *i != 1).map(key).collect();
+    let pay_others = |f: &mut Fund| {
+        f.chain.all_ok(&others, |_| Body::Contribute {
+            society: soc,
+            amount: P,
+        })
+    };
+    // Member 1 pays twelve periods at once and then does nothing; member 2 pays each period.
+    f.chain.ok(
+        &key(1),
+        Body::Contribute {
+            society: soc,
+            amount: 12 * P,
+        },
+    );
+    pay_others(&mut f);
+    for _ in 0..6 {
+        f.next_period();
+        pay_others(&mut f);
+    }
+    let ahead = f.chain.member(soc, &key(1).address());
+    let each = f.chain.member(soc, &key(2).address());
+    assert!(ahead.karma_pending > 0, "member 1 has not checked in");
+    // Both earned one pledge's worth for each period before this one, on time.
+    assert!(each.karma_at_period_start > 0);
+    assert!(
+        ahead
+            .karma_at_period_start
+            .abs_diff(each.karma_at_period_start)
+            <= 1,
+        "{} against {}",
+        ahead.karma_at_period_start,
+        each.karma_at_period_start
+    );
+    assert!(ahead.max_benefit.abs_diff(each.max_benefit) <= u128::from(rules().benefit_ratio));
+}

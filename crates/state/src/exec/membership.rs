@@ -5,7 +5,7 @@ use super::society::Soc;
 use super::standing::pay_dues;
 use super::{Ex, R, get, put};
 use crate::fixed::mul_div_ceil;
-use crate::keys::{self, Track};
+use crate::keys;
 use crate::pool::Stake;
 use crate::records::*;
 use crate::store::StoreMut;
@@ -184,7 +184,7 @@ impl<S: StoreMut> Ex<'_, S> {
             }
         }
         m.delegate = to;
-        self.checkpoint(&soc, &signer, Track::Own, &m.stake, to, m.lapse_at);
+        self.checkpoint_own(&soc, &signer, &m);
         self.save_member(&soc, &signer, &m);
         self.save(&soc);
         self.events.push(Event::Delegated {
@@ -312,7 +312,7 @@ impl<S: StoreMut> Ex<'_, S> {
             self.move_delegated(soc, &d, Some((&m.stake, m.lapse_at)), None);
         }
         m.stake.karma = 0;
-        self.checkpoint(soc, who, Track::Own, &m.stake, None, 0);
+        self.checkpoint_ended(soc, who, m.stake.clone());
     }
 
     pub(super) fn withdraw(&mut self, id: SocietyId) -> R<()> {
@@ -378,7 +378,7 @@ impl<S: StoreMut> Ex<'_, S> {
         if refunded > 0 {
             credit(self.st, &who, soc.meta.asset, refunded)?;
         }
-        self.checkpoint(soc, &who, Track::Own, &Stake::default(), None, 0);
+        self.checkpoint_ended(soc, &who, Stake::default());
         self.st.delete(&keys::member(soc.id, &who));
         self.save(soc);
         self.events.push(Event::Withdrawn {

@@ -40,7 +40,12 @@ pub fn karma_at_period_start(
     let cp: Checkpoint = get(st, &keys::checkpoint(society, who, track, lo - 1)).expect("counted");
     let karma = match track {
         Track::Own if cp.lapse_at <= period => 0,
-        Track::Own => cp.stake.value(pool, period, half_life).0,
+        Track::Own => {
+            // Paid periods that arrived since count as if the member had checked in each one.
+            let end = cp.credit_until.min(period);
+            cp.stake.value(pool, period, half_life).0
+                + dues_karma(cp.price, cp.credit_from, end, period, half_life)
+        }
         Track::Delegated => delegated_value(st, society, who, &cp, period, pool, half_life),
     };
     (karma, cp.delegate)
@@ -139,17 +144,24 @@ pub fn credit_dues_karma(m: &mut Member, now: u64, h: u32) {
     if m.karma_from >= end {
         return;
     }
-    let segment = |a: u64, b: u64, price: u64| -> u128 {
-        if a >= b {
-            return 0;
-        }
-        decay(decayed_sum(half_karma(price), b - a, h), now - (b - 1), h)
-    };
     let split = m.pledge_from.clamp(m.karma_from, end);
-    let credited =
-        segment(m.karma_from, split, m.prev_pledge).saturating_add(segment(split, end, m.pledge));
+    let credited = dues_karma(m.prev_pledge, m.karma_from, split, now, h)
+        .saturating_add(dues_karma(m.pledge, split, end, now, h));
     m.stake.karma = m.stake.karma.saturating_add(credited);
     m.karma_from = end;
+}
+
+/// The contribution karma of periods `[from, end)` at one pledge of `price` each, each decayed
+/// from its own period to period `now` (at least `end − 1`); zero when the range is empty.
+fn dues_karma(price: u64, from: u64, end: u64, now: u64, h: u32) -> u128 {
+    if from >= end {
+        return 0;
+    }
+    decay(
+        decayed_sum(half_karma(price), end - from, h),
+        now - (end - 1),
+        h,
+    )
 }
 
 /// Pays `amount` toward the dues clock: whole periods at their price advance `paid_until`, the
@@ -270,7 +282,7 @@ impl<S: StoreMut> Ex<'_, S> {
         m.status = MemberStatus::Active;
         soc.book.member_count += 1;
         self.enter_standing(soc, &m);
-        self.checkpoint(soc, who, Track::Own, &m.stake, None, m.lapse_at);
+        self.checkpoint_own(soc, who, &m);
         self.save_member(soc, who, &m);
     }
 
@@ -425,7 +437,7 @@ impl<S: StoreMut> Ex<'_, S> {
             let add = standing.then_some((&m.stake, m.lapse_at));
             self.move_delegated(soc, &d, remove, add);
         }
-        self.checkpoint(soc, who, Track::Own, &m.stake, m.delegate, m.lapse_at);
+        self.checkpoint_own(soc, who, m);
         self.save_member(soc, who, m);
         Ok(())
     }
@@ -478,30 +490,54 @@ impl<S: StoreMut> Ex<'_, S> {
             stake: agg.clone(),
             delegate: None,
             lapse_at: horizon,
+            credit_from: 0,
+            credit_until: 0,
+            price: 0,
         };
         self.write_checkpoint(soc.id, delegate, Track::Delegated, n, last, cp);
         put(self.st, key, &agg);
     }
 
-    /// Records `stake` as the value of `who`'s `track` at the end of the current period
-    /// (overwriting an earlier record of the same period: only the period's last state matters).
-    pub(super) fn checkpoint(
+    /// Records `m` as `who`'s own karma at the end of the current period (overwriting an earlier
+    /// record of the same period: only the period's last state matters), with the paid periods
+    /// whose karma is still to be credited as they arrive.
+    pub(super) fn checkpoint_own(&mut self, soc: &Soc, who: &Address, m: &Member) {
+        // A pledge changes only while no period beyond the current one is paid, so every
+        // period still to be credited has the price of the first.
+        let credit = (
+            m.karma_from,
+            m.paid_until.max(m.karma_from),
+            m.price(m.karma_from),
+        );
+        self.write_own(soc, who, m.stake.clone(), m.delegate, m.lapse_at, credit);
+    }
+
+    /// Records that `who`'s own karma counts for nothing from now on (they left, or were
+    /// expelled), keeping `stake` for the record.
+    pub(super) fn checkpoint_ended(&mut self, soc: &Soc, who: &Address, stake: Stake) {
+        self.write_own(soc, who, stake, None, 0, (0, 0, 0));
+    }
+
+    fn write_own(
         &mut self,
         soc: &Soc,
         who: &Address,
-        track: Track,
-        stake: &Stake,
+        stake: Stake,
         delegate: Option<Address>,
         lapse_at: u64,
+        (credit_from, credit_until, price): (u64, u64, u64),
     ) {
-        let (n, last) = self.last_checkpoint(soc.id, who, track);
+        let (n, last) = self.last_checkpoint(soc.id, who, Track::Own);
         let cp = Checkpoint {
             period: soc.now,
-            stake: stake.clone(),
+            stake,
             delegate,
             lapse_at,
+            credit_from,
+            credit_until,
+            price,
         };
-        self.write_checkpoint(soc.id, who, track, n, last, cp);
+        self.write_checkpoint(soc.id, who, Track::Own, n, last, cp);
     }
 
     /// How many checkpoints `who`'s `track` has, and the last one.
