@@ -12,14 +12,15 @@
 //! 5. Nonces never decrease; a request's payments never decrease; a decided request never reopens
 //!    (checked against the previous snapshot).
 //! 6. Determinism is checked by the callers (same blocks, same digest).
-//! 7. Per society: the total karma equals the sum of the karma of the members in good standing,
+//! 7. Per society: the total karma equals the sum of the karma of the members in good standing
+//!    (with the paid periods that have arrived),
 //!    within [`karma_rounding_bound`]; the standing count is the number of members
 //!    in good standing; no member has more than one request open or being paid; and what the
 //!    society owes is exactly the open requests, the unpaid approved lump sums and the
 //!    installments of running benefits not yet due. Likewise, each member's delegated karma
 //!    equals the karma of the members in good standing who delegate to them.
 
-use crate::exec::{delegated_karma_now, get};
+use crate::exec::{credit_dues_karma, delegated_karma_now, get};
 use crate::keys;
 use crate::records::*;
 use crate::store::ScanStore;
@@ -230,7 +231,12 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
             active += u64::from(m.status == MemberStatus::Active);
             if m.in_good_standing(now) {
                 standing += 1;
-                karma += k;
+                // The total holds the paid periods that arrived since the member's last touch;
+                // the delegate's stake holds the member as last touched.
+                let mut arrived = m.clone();
+                arrived.stake.karma = 0;
+                credit_dues_karma(&mut arrived, now, h);
+                karma += k + arrived.stake.karma;
                 if let Some(d) = m.delegate {
                     let e = delegated.entry(d).or_default();
                     e.0 += 1;

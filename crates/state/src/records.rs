@@ -139,6 +139,9 @@ pub struct Book {
     pub owed: u128,
     /// The sum of the per-period installments of running benefits.
     pub benefits_rate: u64,
+    /// The sum of the pledges of members whose paid periods are credited as they arrive (paid
+    /// ahead): each period adds half of it to the total karma (docs/protocol.md §4.2).
+    pub dues_rate: u64,
     /// Installments funded per unit of rate since the society began, in Q64: a benefit's funded
     /// total is `per_period × (index at its end or now − index at its start)`.
     pub benefit_index: u128,
@@ -181,12 +184,23 @@ pub struct Roll {
     pub lapse_stake: Stake,
     /// The per-period installments of benefits whose last installment fell due the period before.
     pub benefits_ending: u64,
+    /// Pledges whose paid-ahead periods start, or end, being credited at this period (the
+    /// society's `dues_rate` changes by them).
+    pub dues_starting: u64,
+    pub dues_ending: u64,
+    /// The karma credited as the periods arrived to the members whose standing ends here, valued
+    /// at this period: it leaves the total with them.
+    pub lapse_credit: u128,
 }
 
 impl Roll {
-    /// Nothing lapses or ends at this period.
+    /// Nothing lapses, starts or ends at this period.
     pub fn is_empty(&self) -> bool {
-        self.lapse_count == 0 && self.benefits_ending == 0
+        self.lapse_count == 0
+            && self.benefits_ending == 0
+            && self.dues_starting == 0
+            && self.dues_ending == 0
+            && self.lapse_credit == 0
     }
 }
 

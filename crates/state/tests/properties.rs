@@ -429,8 +429,8 @@ proptest! {
 
 #[test]
 fn the_workload_exercises_the_protocol_and_the_same_seed_gives_the_same_state() {
-    let (a, tally) = run(7, 400);
-    let (b, _) = run(7, 400);
+    let (a, tally) = run(9, 400);
+    let (b, _) = run(9, 400);
     assert_eq!(a, b, "same blocks, same state");
     let (c, _) = run(8, 50);
     assert_ne!(a, c);

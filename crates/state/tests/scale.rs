@@ -24,12 +24,14 @@ fn approve_and_finalize(members: u64) -> (u64, u64) {
     if members > 10 {
         f.chain.paranoid = false;
         let h = rules().karma_half_life_periods;
+        // One period paid (at a pledge of 400): none of it is credited before the vote, so the
+        // ten members' karma decides.
         kassa_state::testkit::seed_members(
             &mut f.chain.st,
             f.soc,
             f.asset,
             members - 10,
-            100,
+            400,
             400,
             h,
         );

@@ -135,7 +135,7 @@ pub(super) fn approve_in_society(members: u64) -> Result<(Duration, u64, u64)> {
     c.time_ms += 3_600_000;
     let rss0 = rss_kib();
     let seeded = members.saturating_sub(10);
-    kassa_state::testkit::seed_members(&mut c.st, soc, AssetId::NATIVE, seeded, 100, 400, h);
+    kassa_state::testkit::seed_members(&mut c.st, soc, AssetId::NATIVE, seeded, 400, 400, h);
     let grown = rss_kib().saturating_sub(rss0);
     c.exec(
         &bench_key(0),

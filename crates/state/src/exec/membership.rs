@@ -2,8 +2,8 @@
 
 use super::accounts::{credit, debit};
 use super::society::Soc;
-use super::standing::pay_dues;
-use super::{Ex, R, get, put};
+use super::standing::{Stream, credit_dues_karma, pay_dues};
+use super::{Change, Ex, R, get, put};
 use crate::fixed::mul_div_ceil;
 use crate::keys;
 use crate::pool::Stake;
@@ -303,8 +303,13 @@ impl<S: StoreMut> Ex<'_, S> {
         let was_standing = m.in_good_standing(soc.now);
         m.stake.settle(&soc.book.pool, soc.now, soc.h());
         if was_standing {
-            let stake = m.stake.clone();
-            self.leave_standing(soc, &stake, m.lapse_at);
+            let in_bucket = m.stake.clone();
+            if let Some(s) = Stream::of(m) {
+                self.move_stream(soc, s, m.lapse_at, Change::Remove);
+            }
+            let mut in_total = m.clone();
+            credit_dues_karma(&mut in_total, soc.now, soc.h());
+            self.leave_standing(soc, &in_total.stake, &in_bucket, m.lapse_at);
         }
         if let Some(d) = m.delegate.take()
             && was_standing

@@ -3,6 +3,7 @@
 
 use super::amendments::amendment_outcome;
 use super::membership::pledge_in_range;
+use super::standing::dues_karma;
 use super::{Ex, R, counters, get, put};
 use crate::fixed::{Q64_ONE, mul_div_ceil};
 use crate::keys::{self};
@@ -86,6 +87,20 @@ impl Soc {
     }
 }
 
+/// Credits the society's total with the karma of the paid-ahead periods `[from, end)` at the
+/// current dues rate, each from its own period (the total is brought to period `end − 1`; the
+/// pool has not moved since the last roll, so valuing it then is exact).
+fn credit_dues(b: &mut Book, from: u64, end: u64, h: u32) {
+    if b.dues_rate == 0 || from >= end {
+        return;
+    }
+    b.standing.settle(&b.pool, end - 1, h);
+    b.standing.karma =
+        b.standing
+            .karma
+            .saturating_add(dues_karma(b.dues_rate, from, end, end - 1, h));
+}
+
 impl<S: StoreMut> Ex<'_, S> {
     pub(super) fn create_society(&mut self, meta: Society, pledge: u64) -> R<()> {
         self.asset(meta.asset)?;
@@ -105,6 +120,7 @@ impl<S: StoreMut> Ex<'_, S> {
             rolled: 0,
             owed: 0,
             benefits_rate: 0,
+            dues_rate: 0,
             benefit_index: 0,
             start: PeriodStart {
                 period: 0,
@@ -175,6 +191,7 @@ impl<S: StoreMut> Ex<'_, S> {
                 if bits == 0 {
                     let next_word = (p / 64 + 1) * 64;
                     if next_word <= soc.now {
+                        credit_dues(&mut soc.book, p, next_word, h);
                         soc.book.rolled = next_word - 1;
                         continue;
                     }
@@ -183,15 +200,20 @@ impl<S: StoreMut> Ex<'_, S> {
                     p = (p + u64::from(bits.trailing_zeros())).min(soc.now);
                 }
             }
+            // The periods jumped over had no record: the dues rate was the same in each.
+            let from = soc.book.rolled + 1;
+            credit_dues(&mut soc.book, from, p, h);
             let key = keys::roll(soc.id, p);
             if let Some(r) = get::<Roll>(&*self.st, &key) {
                 self.put_roll(key, Roll::default(), false, soc.id, p);
                 let b = &mut soc.book;
+                b.dues_rate = b.dues_rate + r.dues_starting - r.dues_ending;
                 if r.lapse_count > 0 {
                     b.standing.settle(&b.pool, p, h);
                     let mut lapsing = r.lapse_stake;
                     lapsing.settle(&b.pool, p, h);
                     b.standing.sub(&lapsing, &b.pool, h);
+                    b.standing.karma = b.standing.karma.saturating_sub(r.lapse_credit);
                     b.standing_count -= r.lapse_count;
                     if b.standing_count == 0 {
                         // No member left: drop the rounding dust of the aggregate.
@@ -200,6 +222,7 @@ impl<S: StoreMut> Ex<'_, S> {
                 }
                 b.benefits_rate -= r.benefits_ending;
             }
+            credit_dues(&mut soc.book, p, p + 1, h);
             let b = &mut soc.book;
             b.start = PeriodStart {
                 period: p,

@@ -41,8 +41,9 @@ pub fn karma_at_period_start(
     let karma = match track {
         Track::Own if cp.lapse_at <= period => 0,
         Track::Own => {
-            // Paid periods that arrived since count as if the member had checked in each one.
-            let end = cp.credit_until.min(period);
+            // Paid periods that have arrived (this one included: paid ahead, it arrived at its
+            // start) count as if the member had checked in at each.
+            let end = cp.credit_until.min(period + 1);
             cp.stake.value(pool, period, half_life).0
                 + dues_karma(cp.price, cp.credit_from, end, period, half_life)
         }
@@ -153,7 +154,7 @@ pub fn credit_dues_karma(m: &mut Member, now: u64, h: u32) {
 
 /// The contribution karma of periods `[from, end)` at one pledge of `price` each, each decayed
 /// from its own period to period `now` (at least `end − 1`); zero when the range is empty.
-fn dues_karma(price: u64, from: u64, end: u64, now: u64, h: u32) -> u128 {
+pub(super) fn dues_karma(price: u64, from: u64, end: u64, now: u64, h: u32) -> u128 {
     if from >= end {
         return 0;
     }
@@ -162,6 +163,35 @@ fn dues_karma(price: u64, from: u64, end: u64, now: u64, h: u32) -> u128 {
         now - (end - 1),
         h,
     )
+}
+
+/// A member's paid periods whose karma is credited as they arrive: one pledge of `price` for
+/// each period in `[from, until)`. The society's total takes it through its dues rate and the
+/// roll records of `from` and `until`; the lapse bucket of the member's `lapse_at` holds its
+/// worth, to take it out of the total again when their standing ends.
+#[derive(Clone, Copy)]
+pub(super) struct Stream {
+    from: u64,
+    until: u64,
+    price: u64,
+}
+
+impl Stream {
+    /// The stream of a member in good standing, as of their last touch (after their arrived
+    /// periods were credited), if they paid ahead. A pledge changes only while no period beyond
+    /// the current one is paid, so the whole stream has one price.
+    pub(super) fn of(m: &Member) -> Option<Stream> {
+        (m.paid_until > m.karma_from).then(|| Stream {
+            from: m.karma_from,
+            until: m.paid_until,
+            price: m.price(m.karma_from),
+        })
+    }
+
+    /// The karma of the whole stream at period `at` (not before its last period).
+    fn worth_at(self, at: u64, h: u32) -> u128 {
+        dues_karma(self.price, self.from, self.until, at, h)
+    }
 }
 
 /// Pays `amount` toward the dues clock: whole periods at their price advance `paid_until`, the
@@ -297,44 +327,54 @@ impl<S: StoreMut> Ex<'_, S> {
         self.move_lapsing(soc, Lapses::Society, m.lapse_at, &m.stake, Change::Add);
     }
 
-    /// Removes a member in good standing (with `stake`, settled to now, as last added) from the
-    /// society's totals and from their lapse bucket.
-    pub(super) fn leave_standing(&mut self, soc: &mut Soc, stake: &Stake, lapse_at: u64) {
+    /// Removes a member in good standing from the society's totals (`in_total`: their stake
+    /// settled to now with the arrived periods credited, as the total holds it) and from their
+    /// lapse bucket (`in_bucket`: the stake as last added there).
+    pub(super) fn leave_standing(
+        &mut self,
+        soc: &mut Soc,
+        in_total: &Stake,
+        in_bucket: &Stake,
+        lapse_at: u64,
+    ) {
         let h = soc.h();
         let b = &mut soc.book;
         b.standing.settle(&b.pool, soc.now, h);
-        b.standing.sub(stake, &b.pool, h);
+        b.standing.sub(in_total, &b.pool, h);
         b.standing_count -= 1;
         if b.standing_count == 0 {
             // No member left: drop the rounding dust of the aggregate.
             b.standing = Stake::default();
         }
-        self.move_lapsing(soc, Lapses::Society, lapse_at, stake, Change::Remove);
+        self.move_lapsing(soc, Lapses::Society, lapse_at, in_bucket, Change::Remove);
     }
 
-    /// A member in good standing changed (`old`, settled to now, as last added, with standing
-    /// until `old_lapse`): the totals and the lapse buckets take the new stake instead. One
-    /// update of the aggregate, and of the bucket when the lapse period did not move.
+    /// A member in good standing changed (`in_total` and `in_bucket` as for
+    /// [`Ex::leave_standing`], with standing until `old_lapse`): the totals and the lapse buckets
+    /// take the new stake instead. One update of the aggregate, and of the bucket when the lapse
+    /// period did not move.
     pub(super) fn replace_standing(
         &mut self,
         soc: &mut Soc,
-        old: &Stake,
+        in_total: &Stake,
+        in_bucket: &Stake,
         old_lapse: u64,
         new: &Member,
     ) {
         let h = soc.h();
         let b = &mut soc.book;
         b.standing.settle(&b.pool, soc.now, h);
-        b.standing.replace(old, &new.stake, &b.pool, h);
+        b.standing.replace(in_total, &new.stake, &b.pool, h);
         if old_lapse != new.lapse_at {
-            self.move_lapsing(soc, Lapses::Society, old_lapse, old, Change::Remove);
+            self.move_lapsing(soc, Lapses::Society, old_lapse, in_bucket, Change::Remove);
             self.move_lapsing(soc, Lapses::Society, new.lapse_at, &new.stake, Change::Add);
             return;
         }
         let key = keys::roll(soc.id, old_lapse);
         let mut r: Roll = get(&*self.st, &key).expect("a member in standing is in their bucket");
         r.lapse_stake.settle(&soc.book.pool, soc.now, h);
-        r.lapse_stake.replace(old, &new.stake, &soc.book.pool, h);
+        r.lapse_stake
+            .replace(in_bucket, &new.stake, &soc.book.pool, h);
         put(self.st, key, &r);
     }
 
@@ -412,11 +452,17 @@ impl<S: StoreMut> Ex<'_, S> {
         let h = soc.h();
         let was_standing = m.in_good_standing(soc.now);
         let old_lapse = m.lapse_at;
+        let old_stream = Stream::of(m).filter(|_| was_standing);
         m.stake.settle(&soc.book.pool, soc.now, h);
+        // As last added to the lapse buckets and the delegate's stake.
         let old = m.stake.clone();
-        if !was_standing {
+        if was_standing {
+            // The society's total already holds the periods that arrived.
+            credit_dues_karma(m, soc.now, h);
+        } else {
             m.stake.karma = 0;
         }
+        let old_in_total = m.stake.clone();
         f(m, soc)?;
         let standing = m.in_good_standing(soc.now);
         if standing {
@@ -424,11 +470,17 @@ impl<S: StoreMut> Ex<'_, S> {
         } else {
             m.stake.karma = 0;
         }
+        if let Some(s) = old_stream {
+            self.move_stream(soc, s, old_lapse, Change::Remove);
+        }
         match (was_standing, standing) {
-            (true, true) => self.replace_standing(soc, &old, old_lapse, m),
-            (true, false) => self.leave_standing(soc, &old, old_lapse),
+            (true, true) => self.replace_standing(soc, &old_in_total, &old, old_lapse, m),
+            (true, false) => self.leave_standing(soc, &old_in_total, &old, old_lapse),
             (false, true) => self.enter_standing(soc, m),
             (false, false) => {}
+        }
+        if let Some(s) = Stream::of(m).filter(|_| standing) {
+            self.move_stream(soc, s, m.lapse_at, Change::Add);
         }
         if let Some(d) = m.delegate
             && (was_standing || standing)
@@ -440,6 +492,37 @@ impl<S: StoreMut> Ex<'_, S> {
         self.checkpoint_own(soc, who, m);
         self.save_member(soc, who, m);
         Ok(())
+    }
+
+    /// Adds a member's stream to the society's dues rate (from its first period) or takes it out
+    /// (from now on, if it has started), with its worth in the bucket of `lapse_at`.
+    pub(super) fn move_stream(&mut self, soc: &mut Soc, s: Stream, lapse_at: u64, how: Change) {
+        let (now, h) = (soc.now, soc.h());
+        let price = u128::from(s.price);
+        let apply = |v: u64| u64::try_from(how.apply(u128::from(v), price)).unwrap_or(u64::MAX);
+        if s.from <= now {
+            // Started: running (or ended, and out of the rate already).
+            if s.until > now {
+                soc.book.dues_rate = apply(soc.book.dues_rate);
+                self.update_roll(soc, s.until, |r| r.dues_ending = apply(r.dues_ending));
+            }
+        } else {
+            self.update_roll(soc, s.from, |r| r.dues_starting = apply(r.dues_starting));
+            self.update_roll(soc, s.until, |r| r.dues_ending = apply(r.dues_ending));
+        }
+        let worth = s.worth_at(lapse_at, h);
+        self.update_roll(soc, lapse_at, |r| {
+            r.lapse_credit = how.apply(r.lapse_credit, worth);
+        });
+    }
+
+    /// Changes the society's roll record of `period` (creating or deleting it as needed).
+    fn update_roll(&mut self, soc: &Soc, period: u64, f: impl FnOnce(&mut Roll)) {
+        let key = keys::roll(soc.id, period);
+        let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
+        let was_empty = r.is_empty();
+        f(&mut r);
+        self.put_roll(key, r, was_empty, soc.id, period);
     }
 
     /// Replaces `remove` by `add` (each a delegator's stake, settled to now, and the period
