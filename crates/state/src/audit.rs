@@ -231,12 +231,12 @@ pub fn audit<S: ScanStore>(st: &S, prev: Option<&Snapshot>) -> Result<Snapshot, 
             active += u64::from(m.status == MemberStatus::Active);
             if m.in_good_standing(now) {
                 standing += 1;
-                // The total holds the paid periods that arrived since the member's last touch;
-                // the delegate's stake holds the member as last touched.
+                // With the paid periods that arrived since the member's last touch.
                 let mut arrived = m.clone();
                 arrived.stake.karma = 0;
                 credit_dues_karma(&mut arrived, now, h);
-                karma += k + arrived.stake.karma;
+                let k = k + arrived.stake.karma;
+                karma += k;
                 if let Some(d) = m.delegate {
                     let e = delegated.entry(d).or_default();
                     e.0 += 1;

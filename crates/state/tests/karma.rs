@@ -135,12 +135,20 @@ fn paying_a_year_ahead_weighs_as_much_and_counts_as_much_in_the_total_as_paying_
             amount: P,
         })
     };
-    // Member 1 pays twelve periods at once and then does nothing; member 2 pays each period.
+    // Member 1 pays twelve periods at once, lends their vote to member 3 and then does nothing;
+    // member 2 pays each period.
     f.chain.ok(
         &key(1),
         Body::Contribute {
             society: soc,
             amount: 12 * P,
+        },
+    );
+    f.chain.ok(
+        &key(1),
+        Body::Delegate {
+            society: soc,
+            to: Some(key(3).address()),
         },
     );
     pay_others(&mut f);
@@ -161,6 +169,23 @@ fn paying_a_year_ahead_weighs_as_much_and_counts_as_much_in_the_total_as_paying_
         each.karma
     );
     assert!(ahead.max_benefit >= each.max_benefit);
+    // Member 3 holds that same karma for them.
+    let book = f.chain.book(soc);
+    let (lent, _) = kassa_state::exec::karma_at_period_start(
+        &f.chain.st,
+        soc,
+        &key(3).address(),
+        kassa_state::keys::Track::Delegated,
+        book.start.period,
+        &book.start.pool,
+        rules().karma_half_life_periods,
+    );
+    let lent = lent >> kassa_state::pool::KARMA_FRACTION_BITS;
+    assert!(
+        lent.abs_diff(ahead.karma_at_period_start) <= 1,
+        "{lent} against {}",
+        ahead.karma_at_period_start
+    );
     // The society's total counted member 1's periods as they arrived, too: it is the sum of what
     // every member weighs (one unit of rounding each at most).
     let weights: u128 = (0..20)

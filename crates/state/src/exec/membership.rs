@@ -2,7 +2,7 @@
 
 use super::accounts::{credit, debit};
 use super::society::Soc;
-use super::standing::{Stream, credit_dues_karma, pay_dues};
+use super::standing::{Part, Stream, credit_dues_karma, pay_dues};
 use super::{Change, Ex, R, get, put};
 use crate::fixed::mul_div_ceil;
 use crate::keys;
@@ -175,12 +175,11 @@ impl<S: StoreMut> Ex<'_, S> {
         // delegate counts only delegators in good standing.
         self.touch(&mut soc, &signer, &mut m, |_, _| Ok(()))?;
         if m.in_good_standing(soc.now) {
-            let part = (&m.stake, m.lapse_at);
             if let Some(old) = old_delegate {
-                self.move_delegated(&soc, &old, Some(part), None);
+                self.move_delegated(&soc, &old, Some(Part::of(&m)), None);
             }
             if let Some(new) = to {
-                self.move_delegated(&soc, &new, None, Some(part));
+                self.move_delegated(&soc, &new, None, Some(Part::of(&m)));
             }
         }
         m.delegate = to;
@@ -303,19 +302,24 @@ impl<S: StoreMut> Ex<'_, S> {
         let was_standing = m.in_good_standing(soc.now);
         m.stake.settle(&soc.book.pool, soc.now, soc.h());
         if was_standing {
-            let in_bucket = m.stake.clone();
-            if let Some(s) = Stream::of(m) {
-                self.move_stream(soc, s, m.lapse_at, Change::Remove);
+            let stream = Stream::of(m);
+            if let Some(s) = stream {
+                self.move_society_stream(soc, s, m.lapse_at, Change::Remove);
             }
             let mut in_total = m.clone();
             credit_dues_karma(&mut in_total, soc.now, soc.h());
-            self.leave_standing(soc, &in_total.stake, &in_bucket, m.lapse_at);
+            self.leave_standing(soc, &in_total.stake, &m.stake, m.lapse_at);
+            if let Some(d) = m.delegate {
+                let part = Part {
+                    in_total: &in_total.stake,
+                    in_bucket: &m.stake,
+                    lapse_at: m.lapse_at,
+                    stream,
+                };
+                self.move_delegated(soc, &d, Some(part), None);
+            }
         }
-        if let Some(d) = m.delegate.take()
-            && was_standing
-        {
-            self.move_delegated(soc, &d, Some((&m.stake, m.lapse_at)), None);
-        }
+        m.delegate = None;
         m.stake.karma = 0;
         self.checkpoint_ended(soc, who, m.stake.clone());
     }

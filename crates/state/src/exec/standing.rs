@@ -79,9 +79,9 @@ pub fn delegated_karma_now(
 }
 
 /// A delegated checkpoint's karma at the start of period `at` (valued against `pool`): its
-/// stake less the delegators whose standing ended after it was written, by `at`. The lapse
-/// buckets of periods that have arrived never change again, so they still hold what the
-/// checkpoint counted.
+/// stake, plus the paid-ahead periods of its delegators that arrived since it was written, less
+/// the delegators whose standing ended since, by `at`. The buckets of periods that have arrived
+/// never change again, so they still hold what the checkpoint counted.
 fn delegated_value(
     st: &impl Store,
     society: SocietyId,
@@ -91,25 +91,44 @@ fn delegated_value(
     pool: &Pool,
     half_life: u32,
 ) -> u128 {
-    let mut lapsed: u128 = 0;
-    delegator_lapses(st, society, delegate, cp.period, at.min(cp.lapse_at), |s| {
-        lapsed = lapsed.saturating_add(s.value(pool, at, half_life).0);
-    });
-    cp.stake.value(pool, at, half_life).0.saturating_sub(lapsed)
+    let (mut credited, mut lapsed) = (0u128, 0u128);
+    walk_delegated(
+        st,
+        society,
+        delegate,
+        cp,
+        at,
+        |from, end, rate| {
+            credited = credited.saturating_add(dues_karma(rate, from, end, at, half_life));
+        },
+        |p, r| {
+            let gone = r.lapse_stake.value(pool, at, half_life).0
+                + decay(r.lapse_credit, at - p, half_life);
+            lapsed = lapsed.saturating_add(gone);
+        },
+    );
+    (cp.stake.value(pool, at, half_life).0 + credited).saturating_sub(lapsed)
 }
 
-/// Calls `f` with the stake of each bucket of `delegate`'s delegators whose standing ended at a
-/// period in `(after, until]`, in period order; the index skips 64 empty periods a step.
-fn delegator_lapses(
+/// Walks what happened to `delegate`'s delegators after checkpoint `cp`, through period
+/// `until`: `credit(from, end, rate)` for each run of periods credited at one dues rate, and
+/// `lapse(period, bucket)` for each bucket of delegators whose standing ended. Returns the dues
+/// rate after `until`. The index skips 64 empty periods a step; past the checkpoint's last
+/// bucket (`lapse_at`) nothing changes and every stream has ended.
+fn walk_delegated(
     st: &impl Store,
     society: SocietyId,
     delegate: &Address,
-    after: u64,
+    cp: &Checkpoint,
     until: u64,
-    mut f: impl FnMut(Stake),
-) {
-    let mut p = after.saturating_add(1);
-    while p <= until {
+    mut credit: impl FnMut(u64, u64, u64),
+    mut lapse: impl FnMut(u64, &Roll),
+) -> u64 {
+    let mut rate = cp.price;
+    let mut next = cp.period + 1;
+    let mut p = next;
+    let last = until.min(cp.lapse_at);
+    while p <= last {
         let word: u64 =
             get(st, &keys::delegator_lapse_index(society, delegate, p / 64)).unwrap_or(0);
         let bits = word >> (p % 64);
@@ -118,14 +137,26 @@ fn delegator_lapses(
             continue;
         }
         p += u64::from(bits.trailing_zeros());
-        if p > until {
+        if p > last {
             break;
         }
         let r: Roll =
             get(st, &keys::delegator_lapse(society, delegate, p)).expect("the index says so");
-        f(r.lapse_stake);
+        if rate > 0 {
+            credit(next, p, rate);
+        }
+        rate = rate + r.dues_starting - r.dues_ending;
+        if rate > 0 {
+            credit(p, p + 1, rate);
+        }
+        lapse(p, &r);
+        next = p + 1;
         p += 1;
     }
+    if rate > 0 && next <= until {
+        credit(next, until + 1, rate);
+    }
+    rate
 }
 
 /// The maximum benefit before the society's cap: the smaller of the karma at the start of period
@@ -191,6 +222,29 @@ impl Stream {
     /// The karma of the whole stream at period `at` (not before its last period).
     fn worth_at(self, at: u64, h: u32) -> u128 {
         dues_karma(self.price, self.from, self.until, at, h)
+    }
+}
+
+/// A delegator in good standing as their delegate holds them: their stake as the aggregate
+/// holds it now (`in_total`, with the paid-ahead periods that arrived) and as last added to
+/// their lapse bucket (`in_bucket`), the period their standing ends, and their stream.
+#[derive(Clone, Copy)]
+pub(super) struct Part<'a> {
+    pub(super) in_total: &'a Stake,
+    pub(super) in_bucket: &'a Stake,
+    pub(super) lapse_at: u64,
+    pub(super) stream: Option<Stream>,
+}
+
+impl<'a> Part<'a> {
+    /// A member just touched: all three agree.
+    pub(super) fn of(m: &'a Member) -> Part<'a> {
+        Part {
+            in_total: &m.stake,
+            in_bucket: &m.stake,
+            lapse_at: m.lapse_at,
+            stream: Stream::of(m),
+        }
     }
 }
 
@@ -471,7 +525,7 @@ impl<S: StoreMut> Ex<'_, S> {
             m.stake.karma = 0;
         }
         if let Some(s) = old_stream {
-            self.move_stream(soc, s, old_lapse, Change::Remove);
+            self.move_society_stream(soc, s, old_lapse, Change::Remove);
         }
         match (was_standing, standing) {
             (true, true) => self.replace_standing(soc, &old_in_total, &old, old_lapse, m),
@@ -480,13 +534,18 @@ impl<S: StoreMut> Ex<'_, S> {
             (false, false) => {}
         }
         if let Some(s) = Stream::of(m).filter(|_| standing) {
-            self.move_stream(soc, s, m.lapse_at, Change::Add);
+            self.move_society_stream(soc, s, m.lapse_at, Change::Add);
         }
         if let Some(d) = m.delegate
             && (was_standing || standing)
         {
-            let remove = was_standing.then_some((&old, old_lapse));
-            let add = standing.then_some((&m.stake, m.lapse_at));
+            let remove = was_standing.then_some(Part {
+                in_total: &old_in_total,
+                in_bucket: &old,
+                lapse_at: old_lapse,
+                stream: old_stream,
+            });
+            let add = standing.then(|| Part::of(m));
             self.move_delegated(soc, &d, remove, add);
         }
         self.checkpoint_own(soc, who, m);
@@ -494,88 +553,136 @@ impl<S: StoreMut> Ex<'_, S> {
         Ok(())
     }
 
-    /// Adds a member's stream to the society's dues rate (from its first period) or takes it out
-    /// (from now on, if it has started), with its worth in the bucket of `lapse_at`.
-    pub(super) fn move_stream(&mut self, soc: &mut Soc, s: Stream, lapse_at: u64, how: Change) {
+    /// Adds a member's stream to a dues rate (the society's, or their delegate's) from its first
+    /// period, or takes it out (from now on, if it has started), with its worth in the bucket of
+    /// `lapse_at`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn move_stream(
+        &mut self,
+        soc: &Soc,
+        lapses: Lapses,
+        rate: &mut u64,
+        s: Stream,
+        lapse_at: u64,
+        how: Change,
+    ) {
         let (now, h) = (soc.now, soc.h());
         let price = u128::from(s.price);
         let apply = |v: u64| u64::try_from(how.apply(u128::from(v), price)).unwrap_or(u64::MAX);
         if s.from <= now {
             // Started: running (or ended, and out of the rate already).
             if s.until > now {
-                soc.book.dues_rate = apply(soc.book.dues_rate);
-                self.update_roll(soc, s.until, |r| r.dues_ending = apply(r.dues_ending));
+                *rate = apply(*rate);
+                self.update_bucket(soc, lapses, s.until, |r| {
+                    r.dues_ending = apply(r.dues_ending)
+                });
             }
         } else {
-            self.update_roll(soc, s.from, |r| r.dues_starting = apply(r.dues_starting));
-            self.update_roll(soc, s.until, |r| r.dues_ending = apply(r.dues_ending));
+            self.update_bucket(soc, lapses, s.from, |r| {
+                r.dues_starting = apply(r.dues_starting);
+            });
+            self.update_bucket(soc, lapses, s.until, |r| {
+                r.dues_ending = apply(r.dues_ending)
+            });
         }
         let worth = s.worth_at(lapse_at, h);
-        self.update_roll(soc, lapse_at, |r| {
+        self.update_bucket(soc, lapses, lapse_at, |r| {
             r.lapse_credit = how.apply(r.lapse_credit, worth);
         });
     }
 
-    /// Changes the society's roll record of `period` (creating or deleting it as needed).
-    fn update_roll(&mut self, soc: &Soc, period: u64, f: impl FnOnce(&mut Roll)) {
-        let key = keys::roll(soc.id, period);
+    /// Changes the bucket record of `period` (creating or deleting it as needed).
+    fn update_bucket(&mut self, soc: &Soc, lapses: Lapses, period: u64, f: impl FnOnce(&mut Roll)) {
+        let key = lapses.bucket(soc.id, period);
         let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
         let was_empty = r.is_empty();
         f(&mut r);
-        self.put_roll(key, r, was_empty, soc.id, period);
+        let index = lapses.index(soc.id, period / 64);
+        self.put_indexed(key, r, was_empty, index, period);
     }
 
-    /// Replaces `remove` by `add` (each a delegator's stake, settled to now, and the period
-    /// their standing ends) in the stake delegated to `delegate`. Only delegators in good
-    /// standing are counted: first, those whose standing has ended since the last change leave
-    /// the aggregate (their lapse buckets, which no longer change); then each stake moves
-    /// between the aggregate and the bucket of its lapse period, and the result is checkpointed.
+    /// The society's side of [`Ex::move_stream`].
+    pub(super) fn move_society_stream(
+        &mut self,
+        soc: &mut Soc,
+        s: Stream,
+        lapse_at: u64,
+        how: Change,
+    ) {
+        let mut rate = soc.book.dues_rate;
+        self.move_stream(soc, Lapses::Society, &mut rate, s, lapse_at, how);
+        soc.book.dues_rate = rate;
+    }
+
+    /// Replaces `remove` by `add` (each a delegator in good standing) in the stake delegated to
+    /// `delegate`. First the aggregate is brought to now: delegators' paid-ahead periods that
+    /// arrived are credited, and those whose standing has ended leave (their lapse buckets, which
+    /// no longer change). Then each delegator moves between the aggregate, the dues rate and
+    /// the buckets, and the result is checkpointed.
     pub(super) fn move_delegated(
         &mut self,
         soc: &Soc,
         delegate: &Address,
-        remove: Option<(&Stake, u64)>,
-        add: Option<(&Stake, u64)>,
+        remove: Option<Part>,
+        add: Option<Part>,
     ) {
-        let (pool, h) = (&soc.book.pool, soc.h());
+        let (pool, h, now) = (&soc.book.pool, soc.h(), soc.now);
         let key = keys::delegated(soc.id, delegate);
         let mut agg: Stake = get(&*self.st, &key).unwrap_or_default();
-        agg.settle(pool, soc.now, h);
+        agg.settle(pool, now, h);
         let (n, last) = self.last_checkpoint(soc.id, delegate, Track::Delegated);
-        // The last period with a lapse bucket: the buckets to apply end there.
+        // The last period with a bucket: walks end there.
         let mut horizon = 0;
+        let mut rate = 0;
         if let Some(cp) = &last {
             horizon = cp.lapse_at;
-            delegator_lapses(
+            let (mut credited, mut lapsed_credit) = (0u128, 0u128);
+            let mut lapsed = Vec::new();
+            rate = walk_delegated(
                 &*self.st,
                 soc.id,
                 delegate,
-                cp.period,
-                soc.now.min(horizon),
-                |mut lapsed| {
-                    lapsed.settle(pool, soc.now, h);
-                    agg.sub(&lapsed, pool, h);
+                cp,
+                now,
+                |from, end, rate| {
+                    credited = credited.saturating_add(dues_karma(rate, from, end, now, h));
+                },
+                |p, r| {
+                    lapsed.push(r.lapse_stake.clone());
+                    lapsed_credit = lapsed_credit.saturating_add(decay(r.lapse_credit, now - p, h));
                 },
             );
+            agg.karma = agg.karma.saturating_add(credited);
+            for mut l in lapsed {
+                l.settle(pool, now, h);
+                agg.sub(&l, pool, h);
+            }
+            agg.karma = agg.karma.saturating_sub(lapsed_credit);
         }
         let lapses = Lapses::Delegate(delegate);
-        if let Some((stake, lapse_at)) = remove {
-            agg.sub(stake, pool, h);
-            self.move_lapsing(soc, lapses, lapse_at, stake, Change::Remove);
+        if let Some(r) = remove {
+            agg.sub(r.in_total, pool, h);
+            self.move_lapsing(soc, lapses, r.lapse_at, r.in_bucket, Change::Remove);
+            if let Some(s) = r.stream {
+                self.move_stream(soc, lapses, &mut rate, s, r.lapse_at, Change::Remove);
+            }
         }
-        if let Some((stake, lapse_at)) = add {
-            agg.add(stake, pool, h);
-            self.move_lapsing(soc, lapses, lapse_at, stake, Change::Add);
-            horizon = horizon.max(lapse_at);
+        if let Some(a) = add {
+            agg.add(a.in_total, pool, h);
+            self.move_lapsing(soc, lapses, a.lapse_at, a.in_bucket, Change::Add);
+            if let Some(s) = a.stream {
+                self.move_stream(soc, lapses, &mut rate, s, a.lapse_at, Change::Add);
+            }
+            horizon = horizon.max(a.lapse_at);
         }
         let cp = Checkpoint {
-            period: soc.now,
+            period: now,
             stake: agg.clone(),
             delegate: None,
             lapse_at: horizon,
             credit_from: 0,
             credit_until: 0,
-            price: 0,
+            price: rate,
         };
         self.write_checkpoint(soc.id, delegate, Track::Delegated, n, last, cp);
         put(self.st, key, &agg);
