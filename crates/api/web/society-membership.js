@@ -79,7 +79,7 @@ export async function membershipPanel(el, s) {
     active ? ['Waiting time', h('span', { id: 'my-waiting' }, waiting)] : null,
     ['Karma', formatAmount(me.karma, a.decimals)],
     ['Karma at the start of this period', formatAmount(me.karma_at_period_start, a.decimals)],
-    BigInt(me.karma_pending) > 0n ? ['Pending karma', h('span', { id: 'my-pending' }, `${formatAmount(me.karma_pending, a.decimals)}, for periods you paid ahead: check in to have it credited`)] : null,
+    BigInt(me.karma_pending) > 0n ? ['Pending karma', h('span', { id: 'my-pending' }, `${formatAmount(me.karma_pending, a.decimals)}, for periods you paid ahead that have arrived: it counts already`)] : null,
     ['Gift account', await m(me.gift_balance)],
     ['Maximum benefit', h('span', { id: 'my-max-benefit' }, await m(me.max_benefit), h('span', { class: 'hint', id: 'my-max-benefit-why' }, ` — ${await maxBenefitWhy(me, s)}`))],
     ['Votes delegated to', me.delegate ? addressLink(me.delegate) : 'nobody (you vote yourself)'],

@@ -214,8 +214,9 @@ pub struct MemberView {
     pub karma: u128,
     /// Karma in fixed point.
     pub karma_raw: u128,
-    /// Karma of paid periods that have arrived but are credited only at the member's next own
-    /// transaction (a check-in: `Contribute` of 0), in whole units.
+    /// Karma of paid periods that have arrived since the member's last transaction, in whole
+    /// units: it counts already (votes, totals, the maximum benefit) and is written into the
+    /// member's record at their next transaction.
     pub karma_pending: u128,
     /// Karma at the start of this period (what weighs the member's votes on requests filed now,
     /// and one of the two limits of the maximum benefit), in whole units.
