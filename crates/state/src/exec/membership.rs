@@ -2,7 +2,7 @@
 
 use super::accounts::{credit, debit};
 use super::society::Soc;
-use super::standing::{Part, Stream, credit_dues_karma, pay_dues};
+use super::standing::{Buckets, Lapses, Part, Stream, credit_dues_karma, pay_dues};
 use super::{Change, Ex, R, get, put};
 use crate::fixed::mul_div_ceil;
 use crate::keys;
@@ -303,12 +303,14 @@ impl<S: StoreMut> Ex<'_, S> {
         m.stake.settle(&soc.book.pool, soc.now, soc.h());
         if was_standing {
             let stream = Stream::of(m);
+            let mut bk = Buckets::new(Lapses::Society);
             if let Some(s) = stream {
-                self.move_society_stream(soc, s, m.lapse_at, Change::Remove);
+                self.move_society_stream(soc, &mut bk, s, m.lapse_at, Change::Remove);
             }
             let mut in_total = m.clone();
             credit_dues_karma(&mut in_total, soc.now, soc.h());
-            self.leave_standing(soc, &in_total.stake, &m.stake, m.lapse_at);
+            self.leave_standing(soc, &mut bk, &in_total.stake, &m.stake, m.lapse_at);
+            self.flush(soc, bk);
             if let Some(d) = m.delegate {
                 let part = Part {
                     in_total: &in_total.stake,

@@ -9,6 +9,7 @@ use crate::pool::{Pool, Stake, half_karma};
 use crate::records::*;
 use crate::store::{Store, StoreMut};
 use kassa_types::{Address, Hash, Rejection, SocietyId};
+use std::collections::BTreeMap;
 
 /// The karma of `who`'s `track` at the start of `period`: the last checkpoint before that
 /// period, valued against the society's pool as it was then (zero if the member's standing had
@@ -290,7 +291,56 @@ impl Lapses<'_> {
     }
 }
 
+/// The bucket records one change of standing reads and writes (a member's old and new lapse
+/// periods, the first and last periods of their paid-ahead runs): each is read and decoded once,
+/// changed in place, and written once by [`Ex::flush`].
+pub(super) struct Buckets<'a> {
+    lapses: Lapses<'a>,
+    /// Per period: the record, whether it was empty when read, whether its stake is settled.
+    open: BTreeMap<u64, (Roll, bool, bool)>,
+}
+
+impl<'a> Buckets<'a> {
+    pub(super) fn new(lapses: Lapses<'a>) -> Self {
+        Buckets {
+            lapses,
+            open: BTreeMap::new(),
+        }
+    }
+}
+
 impl<S: StoreMut> Ex<'_, S> {
+    /// The bucket record of `period`, read on first use; with `settled`, its stake settled to
+    /// now (the pool does not move while buckets are open).
+    fn bucket<'b>(
+        &self,
+        soc: &Soc,
+        b: &'b mut Buckets,
+        period: u64,
+        settled: bool,
+    ) -> &'b mut Roll {
+        let lapses = b.lapses;
+        let entry = b.open.entry(period).or_insert_with(|| {
+            let r: Roll = get(&*self.st, &lapses.bucket(soc.id, period)).unwrap_or_default();
+            let empty = r.is_empty();
+            (r, empty, false)
+        });
+        if settled && !entry.2 {
+            entry.0.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
+            entry.2 = true;
+        }
+        &mut entry.0
+    }
+
+    /// Writes the bucket records `b` changed (deleting those left empty).
+    pub(super) fn flush(&mut self, soc: &Soc, b: Buckets) {
+        for (period, (r, was_empty, _)) in b.open {
+            let key = b.lapses.bucket(soc.id, period);
+            let index = b.lapses.index(soc.id, period / 64);
+            self.put_indexed(key, r, was_empty, index, period);
+        }
+    }
+
     pub(super) fn member(&self, soc: &Soc, who: &Address) -> R<Member> {
         get(&*self.st, &keys::member(soc.id, who)).ok_or(Rejection::NotMember)
     }
@@ -365,20 +415,22 @@ impl<S: StoreMut> Ex<'_, S> {
     pub(super) fn admit(&mut self, soc: &mut Soc, who: &Address, mut m: Member) {
         m.status = MemberStatus::Active;
         soc.book.member_count += 1;
-        self.enter_standing(soc, &m);
+        let mut b = Buckets::new(Lapses::Society);
+        self.enter_standing(soc, &mut b, &m);
+        self.flush(soc, b);
         self.checkpoint_own(soc, who, &m);
         self.save_member(soc, who, &m);
     }
 
     /// Adds a member in good standing (stake settled to now) to the society's totals and to the
     /// bucket of the period their standing ends.
-    pub(super) fn enter_standing(&mut self, soc: &mut Soc, m: &Member) {
+    pub(super) fn enter_standing(&mut self, soc: &mut Soc, bk: &mut Buckets, m: &Member) {
         let h = soc.h();
         let b = &mut soc.book;
         b.standing.settle(&b.pool, soc.now, h);
         b.standing.add(&m.stake, &b.pool, h);
         b.standing_count += 1;
-        self.move_lapsing(soc, Lapses::Society, m.lapse_at, &m.stake, Change::Add);
+        self.move_lapsing(soc, bk, m.lapse_at, &m.stake, Change::Add);
     }
 
     /// Removes a member in good standing from the society's totals (`in_total`: their stake
@@ -387,6 +439,7 @@ impl<S: StoreMut> Ex<'_, S> {
     pub(super) fn leave_standing(
         &mut self,
         soc: &mut Soc,
+        bk: &mut Buckets,
         in_total: &Stake,
         in_bucket: &Stake,
         lapse_at: u64,
@@ -400,7 +453,7 @@ impl<S: StoreMut> Ex<'_, S> {
             // No member left: drop the rounding dust of the aggregate.
             b.standing = Stake::default();
         }
-        self.move_lapsing(soc, Lapses::Society, lapse_at, in_bucket, Change::Remove);
+        self.move_lapsing(soc, bk, lapse_at, in_bucket, Change::Remove);
     }
 
     /// A member in good standing changed (`in_total` and `in_bucket` as for
@@ -410,6 +463,7 @@ impl<S: StoreMut> Ex<'_, S> {
     pub(super) fn replace_standing(
         &mut self,
         soc: &mut Soc,
+        bk: &mut Buckets,
         in_total: &Stake,
         in_bucket: &Stake,
         old_lapse: u64,
@@ -420,30 +474,24 @@ impl<S: StoreMut> Ex<'_, S> {
         b.standing.settle(&b.pool, soc.now, h);
         b.standing.replace(in_total, &new.stake, &b.pool, h);
         if old_lapse != new.lapse_at {
-            self.move_lapsing(soc, Lapses::Society, old_lapse, in_bucket, Change::Remove);
-            self.move_lapsing(soc, Lapses::Society, new.lapse_at, &new.stake, Change::Add);
+            self.move_lapsing(soc, bk, old_lapse, in_bucket, Change::Remove);
+            self.move_lapsing(soc, bk, new.lapse_at, &new.stake, Change::Add);
             return;
         }
-        let key = keys::roll(soc.id, old_lapse);
-        let mut r: Roll = get(&*self.st, &key).expect("a member in standing is in their bucket");
-        r.lapse_stake.settle(&soc.book.pool, soc.now, h);
+        let r = self.bucket(soc, bk, old_lapse, true);
         r.lapse_stake
             .replace(in_bucket, &new.stake, &soc.book.pool, h);
-        put(self.st, key, &r);
     }
 
     pub(super) fn move_lapsing(
         &mut self,
         soc: &Soc,
-        lapses: Lapses,
+        bk: &mut Buckets,
         period: u64,
         stake: &Stake,
         how: Change,
     ) {
-        let key = lapses.bucket(soc.id, period);
-        let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
-        let was_empty = r.is_empty();
-        r.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
+        let r = self.bucket(soc, bk, period, true);
         match how {
             Change::Add => {
                 r.lapse_stake.add(stake, &soc.book.pool, soc.h());
@@ -454,8 +502,6 @@ impl<S: StoreMut> Ex<'_, S> {
                 r.lapse_count -= 1;
             }
         }
-        let index = lapses.index(soc.id, period / 64);
-        self.put_indexed(key, r, was_empty, index, period);
     }
 
     /// Writes (or, when empty, deletes) the society's roll record of `period`.
@@ -524,18 +570,20 @@ impl<S: StoreMut> Ex<'_, S> {
         } else {
             m.stake.karma = 0;
         }
+        let mut bk = Buckets::new(Lapses::Society);
         if let Some(s) = old_stream {
-            self.move_society_stream(soc, s, old_lapse, Change::Remove);
+            self.move_society_stream(soc, &mut bk, s, old_lapse, Change::Remove);
         }
         match (was_standing, standing) {
-            (true, true) => self.replace_standing(soc, &old_in_total, &old, old_lapse, m),
-            (true, false) => self.leave_standing(soc, &old_in_total, &old, old_lapse),
-            (false, true) => self.enter_standing(soc, m),
+            (true, true) => self.replace_standing(soc, &mut bk, &old_in_total, &old, old_lapse, m),
+            (true, false) => self.leave_standing(soc, &mut bk, &old_in_total, &old, old_lapse),
+            (false, true) => self.enter_standing(soc, &mut bk, m),
             (false, false) => {}
         }
         if let Some(s) = Stream::of(m).filter(|_| standing) {
-            self.move_society_stream(soc, s, m.lapse_at, Change::Add);
+            self.move_society_stream(soc, &mut bk, s, m.lapse_at, Change::Add);
         }
+        self.flush(soc, bk);
         if let Some(d) = m.delegate
             && (was_standing || standing)
         {
@@ -560,7 +608,7 @@ impl<S: StoreMut> Ex<'_, S> {
     pub(super) fn move_stream(
         &mut self,
         soc: &Soc,
-        lapses: Lapses,
+        bk: &mut Buckets,
         rate: &mut u64,
         s: Stream,
         lapse_at: u64,
@@ -573,44 +621,31 @@ impl<S: StoreMut> Ex<'_, S> {
             // Started: running (or ended, and out of the rate already).
             if s.until > now {
                 *rate = apply(*rate);
-                self.update_bucket(soc, lapses, s.until, |r| {
-                    r.dues_ending = apply(r.dues_ending)
-                });
+                let r = self.bucket(soc, bk, s.until, false);
+                r.dues_ending = apply(r.dues_ending);
             }
         } else {
-            self.update_bucket(soc, lapses, s.from, |r| {
-                r.dues_starting = apply(r.dues_starting);
-            });
-            self.update_bucket(soc, lapses, s.until, |r| {
-                r.dues_ending = apply(r.dues_ending)
-            });
+            let r = self.bucket(soc, bk, s.from, false);
+            r.dues_starting = apply(r.dues_starting);
+            let r = self.bucket(soc, bk, s.until, false);
+            r.dues_ending = apply(r.dues_ending);
         }
         let worth = s.worth_at(lapse_at, h);
-        self.update_bucket(soc, lapses, lapse_at, |r| {
-            r.lapse_credit = how.apply(r.lapse_credit, worth);
-        });
-    }
-
-    /// Changes the bucket record of `period` (creating or deleting it as needed).
-    fn update_bucket(&mut self, soc: &Soc, lapses: Lapses, period: u64, f: impl FnOnce(&mut Roll)) {
-        let key = lapses.bucket(soc.id, period);
-        let mut r: Roll = get(&*self.st, &key).unwrap_or_default();
-        let was_empty = r.is_empty();
-        f(&mut r);
-        let index = lapses.index(soc.id, period / 64);
-        self.put_indexed(key, r, was_empty, index, period);
+        let r = self.bucket(soc, bk, lapse_at, false);
+        r.lapse_credit = how.apply(r.lapse_credit, worth);
     }
 
     /// The society's side of [`Ex::move_stream`].
     pub(super) fn move_society_stream(
         &mut self,
         soc: &mut Soc,
+        bk: &mut Buckets,
         s: Stream,
         lapse_at: u64,
         how: Change,
     ) {
         let mut rate = soc.book.dues_rate;
-        self.move_stream(soc, Lapses::Society, &mut rate, s, lapse_at, how);
+        self.move_stream(soc, bk, &mut rate, s, lapse_at, how);
         soc.book.dues_rate = rate;
     }
 
@@ -659,22 +694,23 @@ impl<S: StoreMut> Ex<'_, S> {
             }
             agg.karma = agg.karma.saturating_sub(lapsed_credit);
         }
-        let lapses = Lapses::Delegate(delegate);
+        let mut bk = Buckets::new(Lapses::Delegate(delegate));
         if let Some(r) = remove {
             agg.sub(r.in_total, pool, h);
-            self.move_lapsing(soc, lapses, r.lapse_at, r.in_bucket, Change::Remove);
+            self.move_lapsing(soc, &mut bk, r.lapse_at, r.in_bucket, Change::Remove);
             if let Some(s) = r.stream {
-                self.move_stream(soc, lapses, &mut rate, s, r.lapse_at, Change::Remove);
+                self.move_stream(soc, &mut bk, &mut rate, s, r.lapse_at, Change::Remove);
             }
         }
         if let Some(a) = add {
             agg.add(a.in_total, pool, h);
-            self.move_lapsing(soc, lapses, a.lapse_at, a.in_bucket, Change::Add);
+            self.move_lapsing(soc, &mut bk, a.lapse_at, a.in_bucket, Change::Add);
             if let Some(s) = a.stream {
-                self.move_stream(soc, lapses, &mut rate, s, a.lapse_at, Change::Add);
+                self.move_stream(soc, &mut bk, &mut rate, s, a.lapse_at, Change::Add);
             }
             horizon = horizon.max(a.lapse_at);
         }
+        self.flush(soc, bk);
         let cp = Checkpoint {
             period: now,
             stake: agg.clone(),
