@@ -2,6 +2,8 @@
 //! `v · 2^(−n/h)`. No floats anywhere: every node on every platform computes the same bits.
 
 use ethnum::U256;
+use kassa_types::rules::HALF_LIFE_PERIODS_MAX;
+use std::sync::OnceLock;
 
 /// `floor(a · b / c)`, or `None` if `c == 0` or the result does not fit in `u128`.
 pub fn mul_div(a: u128, b: u128, c: u128) -> Option<u128> {
@@ -59,11 +61,23 @@ fn exp2_neg_fraction(r: u64, h: u64) -> u128 {
     acc
 }
 
+/// `2^(−r/h)` for every `r < h`, computed once per half-life `h` (a pure function of `h`, so
+/// remembering it changes no result); half-lives are at most [`HALF_LIFE_PERIODS_MAX`] periods.
+fn fractions(h: u64) -> &'static [u128] {
+    const N: usize = HALF_LIFE_PERIODS_MAX as usize + 1;
+    static TABLES: [OnceLock<Box<[u128]>>; N] = [const { OnceLock::new() }; N];
+    let i = usize::try_from(h).expect("a validated half-life");
+    TABLES[i].get_or_init(|| (0..h).map(|r| exp2_neg_fraction(r, h)).collect())
+}
+
 /// `floor(v · 2^(−n/h))`: what `v` decays to after `n` periods with a half-life of `h` periods.
 /// Monotone in `v` and `n`, never more than `v`, and superadditive rounding (the decay of a sum is
 /// at least the sum of the decays), so a total decayed at once stays ≥ the parts decayed apart.
 pub fn decay(v: u128, n: u64, h: u32) -> u128 {
-    assert!(h > 0, "half-life is validated to be at least one period");
+    assert!(
+        (1..=HALF_LIFE_PERIODS_MAX).contains(&h),
+        "half-life is validated to be 1 to {HALF_LIFE_PERIODS_MAX} periods"
+    );
     let h = u64::from(h);
     let halvings = n / h;
     if halvings >= 128 || v == 0 {
@@ -74,8 +88,11 @@ pub fn decay(v: u128, n: u64, h: u32) -> u128 {
     if r == 0 {
         return v;
     }
-    let f = exp2_neg_fraction(r, h);
-    u128::try_from((U256::from(v) * U256::from(f)) >> 64).expect("f < 1, so the product fits")
+    let f = fractions(h)[usize::try_from(r).expect("r < h")];
+    // floor(v · f / 2^64) with v = hi · 2^64 + lo: hi · f + floor(lo · f / 2^64), exactly, as
+    // f < 2^64 keeps both products within 128 bits.
+    let (hi, lo) = (v >> 64, v & u128::from(u64::MAX));
+    hi * f + ((lo * f) >> 64)
 }
 
 /// `Σ_{i<n} decay(v, i, h)`, rounded down: what `v` credited in each of `n` consecutive periods
@@ -117,6 +134,25 @@ mod tests {
         }
         assert_eq!(decayed_sum(5, 0, 6), 0);
         assert_eq!(decayed_sum(5, 1, 6), 5);
+    }
+
+    #[test]
+    fn decay_equals_the_wide_product_for_every_half_life_and_remainder() {
+        for h in [1u32, 2, 3, 6, 7, 12, 1200] {
+            for n in [0u64, 1, 2, 5, 6, 13, 1199, 1201] {
+                for v in [1u128, 999, 1 << 70, u128::MAX, u128::MAX / 3] {
+                    let hh = u64::from(h);
+                    let v2 = if n / hh >= 128 { 0 } else { v >> (n / hh) };
+                    let wide = if n % hh == 0 {
+                        v2
+                    } else {
+                        let f = exp2_neg_fraction(n % hh, hh);
+                        u128::try_from((U256::from(v2) * U256::from(f)) >> 64).unwrap()
+                    };
+                    assert_eq!(decay(v, n, h), wide, "{v} {n} {h}");
+                }
+            }
+        }
     }
 
     #[test]
