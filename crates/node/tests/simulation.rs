@@ -5,8 +5,9 @@
 //! and simulated network. A client submits a random mutual-aid workload (a society, joins,
 //! contributions, requests, votes, finalizations, settlements, gifts, delegations, exits,
 //! transfers) to the honest validators while the scenario injects faults: lossy and jittery
-//! links, a partition that heals, an unclean crash and restart of one validator, a whole-network
-//! power loss with torn writes, a Byzantine validator.
+//! links, a partition that heals, an unclean crash and restart of one validator, the loss of two
+//! validators at once (no quorum) and their return, a whole-network power loss with torn
+//! writes, a Byzantine validator.
 //!
 //! After every block each honest node finalizes, an observer runs the §9 auditor on exactly
 //! the state after that block and checks that every node finalized the same block and state
@@ -152,7 +153,13 @@ enum Fault {
     /// Every validator loses power at once, mid-flight; writes the storage had not synced are
     /// torn (a random subset of their bytes survives); all restart from what is left.
     PowerLoss,
+    /// Validators 2 and 3 are killed together: the two left are no quorum, so the chain halts
+    /// (without forking) until both restart from their storage.
+    QuorumLoss,
 }
+
+/// The validators killed together in [`Fault::QuorumLoss`].
+const QUORUM_LOST: [usize; 2] = [2, 3];
 
 struct SimNode {
     /// The node's state database lives here (outside the runtime's storage, which holds the
@@ -379,9 +386,9 @@ fn next_body(reader: &impl ScanStore, rng: &mut Rng, me: Address) -> Option<Body
     })
 }
 
-/// Submits the workload until `until` (simulated time): each account always goes to the same
-/// live honest validator (so that its nonces come from one mempool), the next one if that one
-/// is down.
+/// Submits the workload until `until` (simulated time): each account keeps going to the same
+/// live honest validator (so that its nonces come from one mempool), and moves to the next live
+/// one only when that one is down.
 async fn client(
     context: Context,
     nodes: Nodes,
@@ -391,6 +398,7 @@ async fn client(
     until: SystemTime,
 ) {
     let mut rng = Rng(seed ^ 0x00C1_1E47);
+    let mut route: Vec<Option<usize>> = vec![None; ACCOUNTS];
     let chain_id = ChainId::new(CHAIN.to_string()).unwrap();
     while context.current() < until {
         context
@@ -398,10 +406,16 @@ async fn client(
             .await;
         let who = rng.idx(ACCOUNTS);
         let key = key(who);
-        let target = (0..honest.len())
-            .map(|k| honest[(who + k) % honest.len()])
-            .find(|i| nodes.lock().unwrap()[*i].is_some());
+        let live = |i: &usize| nodes.lock().unwrap()[*i].is_some();
+        // The node the account last used while it lives (a node that comes back has not seen
+        // what the account sent meanwhile), else the next live one.
+        let target = route[who].filter(live).or_else(|| {
+            (0..honest.len())
+                .map(|k| honest[(who + k) % honest.len()])
+                .find(live)
+        });
         let Some(target) = target else { continue };
+        route[who] = Some(target);
         let Some(node) = nodes.lock().unwrap()[target].clone() else {
             continue;
         };
@@ -598,6 +612,28 @@ async fn inject(context: &Context, net: &mut Net, fault: Fault) {
             );
             restart(context, net, FAULTY).await;
         }
+        Fault::QuorumLoss => {
+            context.sleep(Duration::from_secs(10)).await;
+            for i in QUORUM_LOST {
+                crash(context, &mut net.sims[i], i, &net.nodes).await;
+            }
+            let halted = [height_of(&net.nodes, 0), height_of(&net.nodes, 1)];
+            context.sleep(Duration::from_secs(15)).await;
+            let after = [height_of(&net.nodes, 0), height_of(&net.nodes, 1)];
+            assert!(
+                after.iter().zip(halted).all(|(a, h)| *a <= h + 1),
+                "two of four validators are no quorum: the chain halts ({halted:?} -> {after:?})"
+            );
+            for i in QUORUM_LOST {
+                restart(context, net, i).await;
+            }
+            context.sleep(Duration::from_secs(15)).await;
+            assert!(
+                height_of(&net.nodes, 0) > after[0] + 5,
+                "with the quorum back the chain goes on ({after:?} -> {})",
+                height_of(&net.nodes, 0)
+            );
+        }
         _ => {}
     }
 }
@@ -652,10 +688,14 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         target >= progress,
         "the chain made progress: {target} blocks"
     );
-    let crashed = matches!(fault, Fault::Crash).then_some(FAULTY);
+    let crashed: &[usize] = match fault {
+        Fault::Crash => &[FAULTY],
+        Fault::QuorumLoss => &QUORUM_LOST,
+        _ => &[],
+    };
     let mut checked = 0;
     for (hash, at) in &record.accepted {
-        if Some(*at) == crashed {
+        if crashed.contains(at) {
             continue; // its mempool died with it
         }
         for i in honest {
@@ -822,6 +862,11 @@ fn a_validator_killed_mid_flight_restarts_from_its_storage_and_catches_up() {
 #[test]
 fn a_power_loss_on_every_validator_tearing_unsynced_writes_loses_no_finalized_block() {
     scenario(Fault::PowerLoss);
+}
+
+#[test]
+fn losing_two_of_four_validators_halts_the_chain_without_a_fork_and_it_resumes_when_they_return() {
+    scenario(Fault::QuorumLoss);
 }
 
 #[test]
