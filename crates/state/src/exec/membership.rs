@@ -1,8 +1,10 @@
 //! Joining, contributing, pledges, delegation, leaving, expulsion and bonds (docs/protocol.md §3, §6).
 
 use super::accounts::{credit, debit};
+use super::buckets::{Buckets, Lapses};
+use super::delegation::Part;
 use super::society::Soc;
-use super::standing::{Buckets, Lapses, Part, Stream, credit_dues_karma, pay_dues};
+use super::standing::{Stream, credit_dues_karma, pay_dues};
 use super::{Change, Ex, R, get, put};
 use crate::fixed::mul_div_ceil;
 use crate::keys;

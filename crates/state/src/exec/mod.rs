@@ -15,6 +15,8 @@
 //! - `accounts`: transfers, assets, mint and burn;
 //! - `society`: creating a society, loading it and rolling its periods forward;
 //! - `standing`: the dues clock, karma checkpoints and the totals of who is in good standing;
+//! - `buckets`: the records of what lapses, starts and ends at a period (society's and delegates');
+//! - `delegation`: a delegate's stake, in step with their delegators;
 //! - `membership`: join, contribute, pledge changes, delegation, leave, withdraw, expel, bonds;
 //! - `requests`: requests for help and applications, ballots, votes, gifts, finalize;
 //! - `sharing`: the period's draw budget, the payout queue, installment benefits;
@@ -22,6 +24,8 @@
 
 mod accounts;
 mod amendments;
+mod buckets;
+mod delegation;
 mod membership;
 mod requests;
 mod sharing;
@@ -35,6 +39,7 @@ pub use accounts::{account, balance, balance_in, nonce};
 use accounts::{set_account, set_balance};
 pub use amendments::amendment_outcome;
 use borsh::{BorshDeserialize, BorshSerialize};
+pub use delegation::delegated_karma_now;
 use kassa_types::codec::{self, DecodeError};
 use kassa_types::tx::{Body, ChainId};
 use kassa_types::{
@@ -43,7 +48,7 @@ use kassa_types::{
 };
 pub use requests::{admission_outcome, request_outcome};
 pub use society::ROLL_STEPS_MAX;
-pub use standing::{credit_dues_karma, delegated_karma_now, karma_at_period_start, max_benefit};
+pub use standing::{credit_dues_karma, karma_at_period_start, max_benefit};
 
 /// How many approved requests one transaction may advance in a society's payout queue. Each step
 /// either exhausts the period's budget (and stops) or completes a request, so this bounds the work

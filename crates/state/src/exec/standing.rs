@@ -1,6 +1,8 @@
 //! Members' standing and karma: the dues clock, karma checkpoints, and the society's totals of
 //! who is in good standing, kept in O(1) per change (docs/protocol.md §3).
 
+use super::buckets::{Buckets, Lapses};
+use super::delegation::{Part, delegated_value};
 use super::society::Soc;
 use super::{Change, Ex, R, get, put};
 use crate::fixed::{decay, decayed_sum};
@@ -9,7 +11,6 @@ use crate::pool::{Pool, Stake, half_karma};
 use crate::records::*;
 use crate::store::{Store, StoreMut};
 use kassa_types::{Address, Hash, Rejection, SocietyId};
-use std::collections::BTreeMap;
 
 /// The karma of `who`'s `track` at the start of `period`: the last checkpoint before that
 /// period, valued against the society's pool as it was then (zero if the member's standing had
@@ -51,113 +52,6 @@ pub fn karma_at_period_start(
         Track::Delegated => delegated_value(st, society, who, &cp, period, pool, half_life),
     };
     (karma, cp.delegate)
-}
-
-/// The karma delegated to `delegate` now, at period `now` of `pool`: the delegated stake less
-/// the delegators whose standing has ended since it last changed.
-pub fn delegated_karma_now(
-    st: &impl Store,
-    society: SocietyId,
-    delegate: &Address,
-    now: u64,
-    pool: &Pool,
-    half_life: u32,
-) -> u128 {
-    let n: u64 = get(
-        st,
-        &keys::checkpoint_count(society, delegate, Track::Delegated),
-    )
-    .unwrap_or(0);
-    let Some(last) = n.checked_sub(1) else {
-        return 0;
-    };
-    let cp: Checkpoint = get(
-        st,
-        &keys::checkpoint(society, delegate, Track::Delegated, last),
-    )
-    .expect("counted");
-    delegated_value(st, society, delegate, &cp, now, pool, half_life)
-}
-
-/// A delegated checkpoint's karma at the start of period `at` (valued against `pool`): its
-/// stake, plus the paid-ahead periods of its delegators that arrived since it was written, less
-/// the delegators whose standing ended since, by `at`. The buckets of periods that have arrived
-/// never change again, so they still hold what the checkpoint counted.
-fn delegated_value(
-    st: &impl Store,
-    society: SocietyId,
-    delegate: &Address,
-    cp: &Checkpoint,
-    at: u64,
-    pool: &Pool,
-    half_life: u32,
-) -> u128 {
-    let (mut credited, mut lapsed) = (0u128, 0u128);
-    walk_delegated(
-        st,
-        society,
-        delegate,
-        cp,
-        at,
-        |from, end, rate| {
-            credited = credited.saturating_add(dues_karma(rate, from, end, at, half_life));
-        },
-        |p, r| {
-            let gone = r.lapse_stake.value(pool, at, half_life).0
-                + decay(r.lapse_credit, at - p, half_life);
-            lapsed = lapsed.saturating_add(gone);
-        },
-    );
-    (cp.stake.value(pool, at, half_life).0 + credited).saturating_sub(lapsed)
-}
-
-/// Walks what happened to `delegate`'s delegators after checkpoint `cp`, through period
-/// `until`: `credit(from, end, rate)` for each run of periods credited at one dues rate, and
-/// `lapse(period, bucket)` for each bucket of delegators whose standing ended. Returns the dues
-/// rate after `until`. The index skips 64 empty periods a step; past the checkpoint's last
-/// bucket (`lapse_at`) nothing changes and every stream has ended.
-fn walk_delegated(
-    st: &impl Store,
-    society: SocietyId,
-    delegate: &Address,
-    cp: &Checkpoint,
-    until: u64,
-    mut credit: impl FnMut(u64, u64, u64),
-    mut lapse: impl FnMut(u64, &Roll),
-) -> u64 {
-    let mut rate = cp.price;
-    let mut next = cp.period + 1;
-    let mut p = next;
-    let last = until.min(cp.lapse_at);
-    while p <= last {
-        let word: u64 =
-            get(st, &keys::delegator_lapse_index(society, delegate, p / 64)).unwrap_or(0);
-        let bits = word >> (p % 64);
-        if bits == 0 {
-            p = (p / 64 + 1) * 64;
-            continue;
-        }
-        p += u64::from(bits.trailing_zeros());
-        if p > last {
-            break;
-        }
-        let r: Roll =
-            get(st, &keys::delegator_lapse(society, delegate, p)).expect("the index says so");
-        if rate > 0 {
-            credit(next, p, rate);
-        }
-        rate = rate + r.dues_starting - r.dues_ending;
-        if rate > 0 {
-            credit(p, p + 1, rate);
-        }
-        lapse(p, &r);
-        next = p + 1;
-        p += 1;
-    }
-    if rate > 0 && next <= until {
-        credit(next, until + 1, rate);
-    }
-    rate
 }
 
 /// The maximum benefit before the society's cap: the smaller of the karma at the start of period
@@ -221,31 +115,8 @@ impl Stream {
     }
 
     /// The karma of the whole stream at period `at` (not before its last period).
-    fn worth_at(self, at: u64, h: u32) -> u128 {
+    pub(super) fn worth_at(self, at: u64, h: u32) -> u128 {
         dues_karma(self.price, self.from, self.until, at, h)
-    }
-}
-
-/// A delegator in good standing as their delegate holds them: their stake as the aggregate
-/// holds it now (`in_total`, with the paid-ahead periods that arrived) and as last added to
-/// their lapse bucket (`in_bucket`), the period their standing ends, and their stream.
-#[derive(Clone, Copy)]
-pub(super) struct Part<'a> {
-    pub(super) in_total: &'a Stake,
-    pub(super) in_bucket: &'a Stake,
-    pub(super) lapse_at: u64,
-    pub(super) stream: Option<Stream>,
-}
-
-impl<'a> Part<'a> {
-    /// A member just touched: all three agree.
-    pub(super) fn of(m: &'a Member) -> Part<'a> {
-        Part {
-            in_total: &m.stake,
-            in_bucket: &m.stake,
-            lapse_at: m.lapse_at,
-            stream: Stream::of(m),
-        }
     }
 }
 
@@ -268,79 +139,7 @@ pub(super) fn pay_dues(m: &mut Member, amount: u64) {
     m.dues_credit = u64::try_from(credit).expect("less than one pledge");
 }
 
-/// Whose lapse buckets: the society's (its totals) or a delegate's (their delegated stake).
-#[derive(Clone, Copy)]
-pub(super) enum Lapses<'a> {
-    Society,
-    Delegate(&'a Address),
-}
-
-impl Lapses<'_> {
-    fn bucket(self, society: SocietyId, period: u64) -> Vec<u8> {
-        match self {
-            Lapses::Society => keys::roll(society, period),
-            Lapses::Delegate(d) => keys::delegator_lapse(society, d, period),
-        }
-    }
-
-    fn index(self, society: SocietyId, word: u64) -> Vec<u8> {
-        match self {
-            Lapses::Society => keys::roll_index(society, word),
-            Lapses::Delegate(d) => keys::delegator_lapse_index(society, d, word),
-        }
-    }
-}
-
-/// The bucket records one change of standing reads and writes (a member's old and new lapse
-/// periods, the first and last periods of their paid-ahead runs): each is read and decoded once,
-/// changed in place, and written once by [`Ex::flush`].
-pub(super) struct Buckets<'a> {
-    lapses: Lapses<'a>,
-    /// Per period: the record, whether it was empty when read, whether its stake is settled.
-    open: BTreeMap<u64, (Roll, bool, bool)>,
-}
-
-impl<'a> Buckets<'a> {
-    pub(super) fn new(lapses: Lapses<'a>) -> Self {
-        Buckets {
-            lapses,
-            open: BTreeMap::new(),
-        }
-    }
-}
-
 impl<S: StoreMut> Ex<'_, S> {
-    /// The bucket record of `period`, read on first use; with `settled`, its stake settled to
-    /// now (the pool does not move while buckets are open).
-    fn bucket<'b>(
-        &self,
-        soc: &Soc,
-        b: &'b mut Buckets,
-        period: u64,
-        settled: bool,
-    ) -> &'b mut Roll {
-        let lapses = b.lapses;
-        let entry = b.open.entry(period).or_insert_with(|| {
-            let r: Roll = get(&*self.st, &lapses.bucket(soc.id, period)).unwrap_or_default();
-            let empty = r.is_empty();
-            (r, empty, false)
-        });
-        if settled && !entry.2 {
-            entry.0.lapse_stake.settle(&soc.book.pool, soc.now, soc.h());
-            entry.2 = true;
-        }
-        &mut entry.0
-    }
-
-    /// Writes the bucket records `b` changed (deleting those left empty).
-    pub(super) fn flush(&mut self, soc: &Soc, b: Buckets) {
-        for (period, (r, was_empty, _)) in b.open {
-            let key = b.lapses.bucket(soc.id, period);
-            let index = b.lapses.index(soc.id, period / 64);
-            self.put_indexed(key, r, was_empty, index, period);
-        }
-    }
-
     pub(super) fn member(&self, soc: &Soc, who: &Address) -> R<Member> {
         get(&*self.st, &keys::member(soc.id, who)).ok_or(Rejection::NotMember)
     }
@@ -483,61 +282,6 @@ impl<S: StoreMut> Ex<'_, S> {
             .replace(in_bucket, &new.stake, &soc.book.pool, h);
     }
 
-    pub(super) fn move_lapsing(
-        &mut self,
-        soc: &Soc,
-        bk: &mut Buckets,
-        period: u64,
-        stake: &Stake,
-        how: Change,
-    ) {
-        let r = self.bucket(soc, bk, period, true);
-        match how {
-            Change::Add => {
-                r.lapse_stake.add(stake, &soc.book.pool, soc.h());
-                r.lapse_count += 1;
-            }
-            Change::Remove => {
-                r.lapse_stake.sub(stake, &soc.book.pool, soc.h());
-                r.lapse_count -= 1;
-            }
-        }
-    }
-
-    /// Writes (or, when empty, deletes) the society's roll record of `period`.
-    pub(super) fn put_roll(
-        &mut self,
-        key: Vec<u8>,
-        r: Roll,
-        was_empty: bool,
-        society: SocietyId,
-        period: u64,
-    ) {
-        let index = keys::roll_index(society, period / 64);
-        self.put_indexed(key, r, was_empty, index, period);
-    }
-
-    /// Writes (or, when empty, deletes) a bucket record of `period`, keeping its bit in the
-    /// index word `index` (which changes only when the record appears or disappears).
-    fn put_indexed(&mut self, key: Vec<u8>, r: Roll, was_empty: bool, index: Vec<u8>, period: u64) {
-        let empty = r.is_empty();
-        if empty != was_empty {
-            let bit = 1u64 << (period % 64);
-            let bits: u64 = get(&*self.st, &index).unwrap_or(0);
-            let new_bits = if empty { bits & !bit } else { bits | bit };
-            if new_bits == 0 {
-                self.st.delete(&index);
-            } else {
-                put(self.st, index, &new_bits);
-            }
-        }
-        if empty {
-            self.st.delete(&key);
-        } else {
-            put(self.st, key, &r);
-        }
-    }
-
     /// Changes a member: `f` sees them with their stake settled to now (and, if they have lapsed,
     /// their karma zeroed) and may change stake, dues and pledge. Contribution karma of arrived
     /// paid periods is credited; the society's totals, the lapse buckets, the delegate's
@@ -649,81 +393,6 @@ impl<S: StoreMut> Ex<'_, S> {
         soc.book.dues_rate = rate;
     }
 
-    /// Replaces `remove` by `add` (each a delegator in good standing) in the stake delegated to
-    /// `delegate`. First the aggregate is brought to now: delegators' paid-ahead periods that
-    /// arrived are credited, and those whose standing has ended leave (their lapse buckets, which
-    /// no longer change). Then each delegator moves between the aggregate, the dues rate and
-    /// the buckets, and the result is checkpointed.
-    pub(super) fn move_delegated(
-        &mut self,
-        soc: &Soc,
-        delegate: &Address,
-        remove: Option<Part>,
-        add: Option<Part>,
-    ) {
-        let (pool, h, now) = (&soc.book.pool, soc.h(), soc.now);
-        let key = keys::delegated(soc.id, delegate);
-        let mut agg: Stake = get(&*self.st, &key).unwrap_or_default();
-        agg.settle(pool, now, h);
-        let (n, last) = self.last_checkpoint(soc.id, delegate, Track::Delegated);
-        // The last period with a bucket: walks end there.
-        let mut horizon = 0;
-        let mut rate = 0;
-        if let Some(cp) = &last {
-            horizon = cp.lapse_at;
-            let (mut credited, mut lapsed_credit) = (0u128, 0u128);
-            let mut lapsed = Vec::new();
-            rate = walk_delegated(
-                &*self.st,
-                soc.id,
-                delegate,
-                cp,
-                now,
-                |from, end, rate| {
-                    credited = credited.saturating_add(dues_karma(rate, from, end, now, h));
-                },
-                |p, r| {
-                    lapsed.push(r.lapse_stake.clone());
-                    lapsed_credit = lapsed_credit.saturating_add(decay(r.lapse_credit, now - p, h));
-                },
-            );
-            agg.karma = agg.karma.saturating_add(credited);
-            for mut l in lapsed {
-                l.settle(pool, now, h);
-                agg.sub(&l, pool, h);
-            }
-            agg.karma = agg.karma.saturating_sub(lapsed_credit);
-        }
-        let mut bk = Buckets::new(Lapses::Delegate(delegate));
-        if let Some(r) = remove {
-            agg.sub(r.in_total, pool, h);
-            self.move_lapsing(soc, &mut bk, r.lapse_at, r.in_bucket, Change::Remove);
-            if let Some(s) = r.stream {
-                self.move_stream(soc, &mut bk, &mut rate, s, r.lapse_at, Change::Remove);
-            }
-        }
-        if let Some(a) = add {
-            agg.add(a.in_total, pool, h);
-            self.move_lapsing(soc, &mut bk, a.lapse_at, a.in_bucket, Change::Add);
-            if let Some(s) = a.stream {
-                self.move_stream(soc, &mut bk, &mut rate, s, a.lapse_at, Change::Add);
-            }
-            horizon = horizon.max(a.lapse_at);
-        }
-        self.flush(soc, bk);
-        let cp = Checkpoint {
-            period: now,
-            stake: agg.clone(),
-            delegate: None,
-            lapse_at: horizon,
-            credit_from: 0,
-            credit_until: 0,
-            price: rate,
-        };
-        self.write_checkpoint(soc.id, delegate, Track::Delegated, n, last, cp);
-        put(self.st, key, &agg);
-    }
-
     /// Records `m` as `who`'s own karma at the end of the current period (overwriting an earlier
     /// record of the same period: only the period's last state matters), with the paid periods
     /// whose karma is still to be credited as they arrive.
@@ -767,7 +436,7 @@ impl<S: StoreMut> Ex<'_, S> {
     }
 
     /// How many checkpoints `who`'s `track` has, and the last one.
-    fn last_checkpoint(
+    pub(super) fn last_checkpoint(
         &self,
         society: SocietyId,
         who: &Address,
@@ -782,7 +451,7 @@ impl<S: StoreMut> Ex<'_, S> {
 
     /// Writes `cp` after the `n` checkpoints ending with `last`, or over `last` if it is of the
     /// same period.
-    fn write_checkpoint(
+    pub(super) fn write_checkpoint(
         &mut self,
         society: SocietyId,
         who: &Address,
