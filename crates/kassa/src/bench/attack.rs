@@ -533,12 +533,30 @@ async fn hammer(
     }
 }
 
+/// The gapped flood's requests: every attacking account's nonces 1–255, one batch each (nonce
+/// 0 is never sent). Signed before any attack starts, so that a short phase floods from its
+/// first moment instead of spending it signing.
+fn gapped_batches(signer: &Signer, keys: &Keys) -> Arc<Vec<Vec<u8>>> {
+    let batches = keys
+        .gapped
+        .iter()
+        .map(|k| {
+            let txs: Vec<String> = (1..=255)
+                .map(|nonce| hex::encode(signer.transfer(k, nonce, MIN_FEE, k).encode()))
+                .collect();
+            post("/api/v1/txs/batch", &json!({ "txs": txs }).to_string())
+        })
+        .collect();
+    Arc::new(batches)
+}
+
 /// Runs `attack` until `stop`; the requests it got answered.
 async fn run_attack(
     attack: Attack,
     to: SocketAddr,
     signer: Signer,
     keys: Arc<Keys>,
+    gapped: Arc<Vec<Vec<u8>>>,
     stop: Arc<AtomicBool>,
 ) -> u64 {
     let n = Arc::new(AtomicU64::new(0));
@@ -546,18 +564,7 @@ async fn run_attack(
     match attack {
         Attack::None => {}
         Attack::Gapped => {
-            // Every account's nonces 1–255, one batch each; nonce 0 is never sent.
-            let batches: Vec<Vec<u8>> = keys
-                .gapped
-                .iter()
-                .map(|k| {
-                    let txs: Vec<String> = (1..=255)
-                        .map(|nonce| hex::encode(signer.transfer(k, nonce, MIN_FEE, k).encode()))
-                        .collect();
-                    post("/api/v1/txs/batch", &json!({ "txs": txs }).to_string())
-                })
-                .collect();
-            let batches = Arc::new(batches);
+            let batches = gapped;
             for i in 0..usize::from(ATTACK_IPS) {
                 tasks.spawn(hammer(i, to, batches.clone(), stop.clone(), n.clone()));
             }
@@ -689,6 +696,7 @@ pub fn bench_attack(o: &AttackOptions) -> Result<()> {
     let honest_keys = Arc::new(keys.honest.clone());
     let mut nonces = vec![0u64; HONEST_ACCOUNTS];
     let mut outcomes = Vec::new();
+    let gapped = gapped_batches(&signer, &keys);
     for attack in Attack::ALL {
         eprintln!("attack: {}…", attack.name());
         let stop = Arc::new(AtomicBool::new(false));
@@ -697,6 +705,7 @@ pub fn bench_attack(o: &AttackOptions) -> Result<()> {
             target.http,
             signer.clone(),
             keys.clone(),
+            gapped.clone(),
             stop.clone(),
         ));
         std::thread::sleep(Duration::from_secs(1));
