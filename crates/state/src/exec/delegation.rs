@@ -5,7 +5,7 @@
 
 use super::buckets::{Buckets, Lapses};
 use super::society::Soc;
-use super::standing::{Stream, dues_karma};
+use super::standing::{Stream, dues_karma, last_checkpoint};
 use super::{Change, Ex, get, put};
 use crate::fixed::decay;
 use crate::keys::{self, Track};
@@ -24,19 +24,9 @@ pub fn delegated_karma_now(
     pool: &Pool,
     half_life: u32,
 ) -> u128 {
-    let n: u64 = get(
-        st,
-        &keys::checkpoint_count(society, delegate, Track::Delegated),
-    )
-    .unwrap_or(0);
-    let Some(last) = n.checked_sub(1) else {
+    let Some(cp) = last_checkpoint(st, society, delegate, Track::Delegated).1 else {
         return 0;
     };
-    let cp: Checkpoint = get(
-        st,
-        &keys::checkpoint(society, delegate, Track::Delegated, last),
-    )
-    .expect("counted");
     delegated_value(st, society, delegate, &cp, now, pool, half_life)
 }
 

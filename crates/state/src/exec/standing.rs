@@ -54,6 +54,20 @@ pub fn karma_at_period_start(
     (karma, cp.delegate)
 }
 
+/// How many checkpoints `who`'s `track` has, and the last one.
+pub(super) fn last_checkpoint(
+    st: &impl Store,
+    society: SocietyId,
+    who: &Address,
+    track: Track,
+) -> (u64, Option<Checkpoint>) {
+    let n: u64 = get(st, &keys::checkpoint_count(society, who, track)).unwrap_or(0);
+    let last = n
+        .checked_sub(1)
+        .map(|i| get(st, &keys::checkpoint(society, who, track, i)).expect("counted"));
+    (n, last)
+}
+
 /// The maximum benefit before the society's cap: the smaller of the karma at the start of period
 /// `now` (`at_start`, less what this period's requests consumed) and the member's karma of the
 /// moment, in whole units, times the benefit ratio.
@@ -442,11 +456,7 @@ impl<S: StoreMut> Ex<'_, S> {
         who: &Address,
         track: Track,
     ) -> (u64, Option<Checkpoint>) {
-        let n: u64 = get(&*self.st, &keys::checkpoint_count(society, who, track)).unwrap_or(0);
-        let last = n
-            .checked_sub(1)
-            .map(|i| get(&*self.st, &keys::checkpoint(society, who, track, i)).expect("counted"));
-        (n, last)
+        last_checkpoint(&*self.st, society, who, track)
     }
 
     /// Writes `cp` after the `n` checkpoints ending with `last`, or over `last` if it is of the
