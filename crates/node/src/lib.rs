@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod consensus;
+pub mod crash;
 pub mod handle;
 pub mod mempool;
 pub mod ports;

@@ -850,12 +850,8 @@ fn every_rejection_reason_is_produced_by_a_real_transaction_and_covered_here() {
     for (expected, case) in table {
         let mut f = Fund {
             chain: Chain {
-                st: template.chain.st.clone(),
-                height: template.chain.height,
-                time_ms: template.chain.time_ms,
-                snapshot: template.chain.snapshot.clone(),
                 blocks: 0,
-                paranoid: true,
+                ..template.chain.clone()
             },
             asset: template.asset,
             soc: template.soc,

@@ -2,6 +2,7 @@
 //! free loopback ports, and ([`process`]) harnesses for `kassa` processes and their HTTP API.
 //! Only tests depend on this crate (as a dev-dependency).
 
+pub mod chain;
 pub mod process;
 
 pub use process::{Api, Proc, log_tail};

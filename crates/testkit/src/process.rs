@@ -33,6 +33,16 @@ pub struct Proc {
 impl Proc {
     /// Starts `bin ARGS` with its output appended to `log`.
     pub fn spawn<S: AsRef<OsStr>>(bin: &str, args: &[S], log: PathBuf) -> Proc {
+        Proc::spawn_with_env(bin, args, &[], log)
+    }
+
+    /// [`Proc::spawn`] with `env` added to the environment.
+    pub fn spawn_with_env<S: AsRef<OsStr>>(
+        bin: &str,
+        args: &[S],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Proc {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -40,6 +50,7 @@ impl Proc {
             .unwrap();
         let child = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
@@ -73,6 +84,23 @@ impl Proc {
         let mut c = self.child.take().expect("running");
         c.kill().unwrap();
         c.wait().unwrap();
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; its status, or `None` if it is
+    /// still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let c = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Ctrl-C (SIGINT), and waits for the exit.

@@ -70,6 +70,7 @@ pub(super) async fn run_finalizer(
         } else {
             Durability::Immediate
         };
+        crate::crash::point("finalized");
         let started = std::time::Instant::now();
         let applied = node.finalize(&block.inner().block, durability);
         tracing::debug!(
@@ -92,8 +93,10 @@ pub(super) async fn run_finalizer(
                 return Err(e);
             }
         }
+        crate::crash::point("applied");
         unacknowledged.push(ack);
         if durability == Durability::Immediate {
+            crate::crash::point("acknowledged");
             for ack in unacknowledged.drain(..) {
                 ack.acknowledge();
             }
