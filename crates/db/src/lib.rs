@@ -21,6 +21,7 @@
 //! together to check crash safety.
 
 mod batch;
+pub mod disk;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
@@ -223,7 +224,15 @@ fn dec<T: BorshDeserialize>(bytes: &[u8]) -> T {
 impl Db {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<Db> {
-        let db = Database::create(path)?;
+        Db::init(Database::create(path)?)
+    }
+
+    /// Opens (or creates) the database on a simulated disk (crash-consistency tests).
+    pub fn open_on(disk: disk::SimDisk) -> Result<Db> {
+        Db::init(redb::Builder::new().create_with_backend(disk)?)
+    }
+
+    fn init(db: Database) -> Result<Db> {
         let w = db.begin_write()?;
         {
             w.open_table(STATE)?;

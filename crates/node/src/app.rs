@@ -440,7 +440,21 @@ impl App {
         mempool: MempoolConfig,
     ) -> Result<App, AppError> {
         std::fs::create_dir_all(dir).map_err(|e| DbError::Redb(e.to_string()))?;
-        let db = Db::open(&dir.join("state.redb"))?;
+        App::open_db(
+            Db::open(&dir.join("state.redb"))?,
+            genesis,
+            genesis_consensus,
+            mempool,
+        )
+    }
+
+    /// [`App::open`] on a database already opened (on a simulated disk, in the crash tests).
+    pub fn open_db(
+        db: Db,
+        genesis: &Genesis,
+        genesis_consensus: &[u8],
+        mempool: MempoolConfig,
+    ) -> Result<App, AppError> {
         let head = match db.head()? {
             Some(h) => h,
             None => {

@@ -6,8 +6,9 @@
 //! contributions, requests, votes, finalizations, settlements, gifts, delegations, exits,
 //! transfers) to the honest validators while the scenario injects faults: lossy and jittery
 //! links, a partition that heals, an unclean crash and restart of one validator, the loss of two
-//! validators at once (no quorum) and their return, a whole-network power loss with torn
-//! writes, a Byzantine validator.
+//! validators at once (no quorum) and their return, a whole-network power loss that cuts every
+//! state database in the middle of a commit and tears unsynced writes of both the state and the
+//! consensus storage, a Byzantine validator.
 //!
 //! After every block each honest node finalizes, an observer runs the §9 auditor on exactly
 //! the state after that block and checks that every node finalized the same block and state
@@ -33,6 +34,7 @@ use commonware_runtime::deterministic::{
 use commonware_runtime::{Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_utils::{NZU32, NZUsize, TryCollect as _, ordered::Set};
 use kassa_db::Db;
+use kassa_db::disk::SimDisk;
 use kassa_node::consensus::{self, CHANNELS, Channels, EngineConfig, PublicKey};
 use kassa_node::{App, AppError, Finalized, MempoolConfig, Node, Observer};
 use kassa_state::audit::{Snapshot, audit};
@@ -150,8 +152,9 @@ enum Fault {
     /// Validator 3 takes no part in consensus and relays a transaction with a forged signature
     /// every second.
     Forger,
-    /// Every validator loses power at once, mid-flight; writes the storage had not synced are
-    /// torn (a random subset of their bytes survives); all restart from what is left.
+    /// Every validator loses power, mid-flight: each state database (on a simulated disk) in the
+    /// middle of a commit, at a seeded write, and the consensus storage wherever it is. Writes
+    /// neither had synced are kept, torn or lost; all restart from what is left.
     PowerLoss,
     /// Validators 2 and 3 are killed together: the two left are no quorum, so the chain halts
     /// (without forking) until both restart from their storage.
@@ -162,11 +165,20 @@ enum Fault {
 const QUORUM_LOST: [usize; 2] = [2, 3];
 
 struct SimNode {
-    /// The node's state database lives here (outside the runtime's storage, which holds the
+    /// Where the node's state database lives (outside the runtime's storage, which holds the
     /// consensus journals and archives).
-    dir: std::path::PathBuf,
+    store: StateStore,
     key: ed25519::PrivateKey,
     handle: Option<Handle<Result<(), AppError>>>,
+}
+
+/// Where a validator's state database lives.
+#[derive(Clone, Debug)]
+enum StateStore {
+    /// A file in a temporary folder.
+    Dir(std::path::PathBuf),
+    /// A simulated disk that loses its unsynced writes in a power cut.
+    Disk(SimDisk),
 }
 
 type Oracle = simulated::Oracle<PublicKey, Context>;
@@ -237,12 +249,16 @@ async fn start(
     record: &Arc<Mutex<Record>>,
     nodes: &Nodes,
 ) {
-    let app = App::open(
-        &sim.dir,
-        &genesis(),
-        &consensus::genesis_context(),
-        MempoolConfig::default(),
-    )
+    let (g, context0) = (genesis(), consensus::genesis_context());
+    let app = match &sim.store {
+        StateStore::Dir(dir) => App::open(dir, &g, &context0, MempoolConfig::default()),
+        StateStore::Disk(disk) => App::open_db(
+            Db::open_on(disk.clone()).expect("the database opens on its disk"),
+            &g,
+            &context0,
+            MempoolConfig::default(),
+        ),
+    }
     .expect("open the state");
     let node = Node::new(app, None);
     node.set_observer(Box::new(Checker {
@@ -466,14 +482,14 @@ async fn boot(
     context: &Context,
     fault: Fault,
     seed: u64,
-    dirs: &[std::path::PathBuf],
+    stores: &[StateStore],
     record: Arc<Mutex<Record>>,
 ) -> Net {
-    let sims: Vec<SimNode> = dirs
+    let sims: Vec<SimNode> = stores
         .iter()
         .enumerate()
-        .map(|(i, dir)| SimNode {
-            dir: dir.clone(),
+        .map(|(i, store)| SimNode {
+            store: store.clone(),
             key: ed25519::PrivateKey::from_seed(u64::try_from(i).unwrap() + seed * 100),
             handle: None,
         })
@@ -749,22 +765,29 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
     let temp: Vec<tempfile::TempDir> = (0..VALIDATORS)
         .map(|_| tempfile::tempdir().unwrap())
         .collect();
-    let dirs: Vec<std::path::PathBuf> = temp.iter().map(|t| t.path().to_path_buf()).collect();
     let record = Arc::new(Mutex::new(Record::default()));
     let cfg = deterministic::Config::new()
         .with_seed(seed)
         .with_start_time(UNIX_EPOCH + Duration::from_secs(1))
         .with_timeout(Some(Duration::from_secs(600)));
     if fault != Fault::PowerLoss {
+        let stores: Vec<StateStore> = temp
+            .iter()
+            .map(|t| StateStore::Dir(t.path().to_path_buf()))
+            .collect();
         return deterministic::Runner::new(cfg).start(|context| async move {
-            let mut net = boot(&context, fault, seed, &dirs, record).await;
+            let mut net = boot(&context, fault, seed, &stores, record).await;
             let client = workload(&context, &net, seed, 100);
             inject(&context, &mut net, fault).await;
             let _ = client.await;
             finish(&context, &net, fault, seed).await
         });
     }
-    // Power loss: run for a while, then drop every task at once; unsynced writes are torn.
+    // Power loss: run for a while, then every validator loses power at once. Writes to the
+    // consensus storage that were not synced are torn by the runtime; writes to the state
+    // databases (on simulated disks) that were not synced are kept, torn or lost by the disk.
+    let disks: Vec<SimDisk> = (0..VALIDATORS).map(|_| SimDisk::new()).collect();
+    let stores: Vec<StateStore> = disks.iter().cloned().map(StateStore::Disk).collect();
     let torn = FaultConfig::default().write(WriteConfig {
         failure_rate: commonware_utils::probability!(0.0),
         retention_rate: commonware_utils::probability!(0.5),
@@ -772,11 +795,29 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
     });
     let (heights, checkpoint) = deterministic::Runner::new(cfg.with_storage_fault_config(torn))
         .start_and_recover({
-            let (dirs, record) = (dirs.clone(), record.clone());
+            let (stores, disks, record) = (stores.clone(), disks.clone(), record.clone());
             |context| async move {
-                let net = boot(&context, fault, seed, &dirs, record).await;
+                let net = boot(&context, fault, seed, &stores, record).await;
                 let _client = workload(&context, &net, seed, 30);
                 context.sleep(Duration::from_secs(20)).await;
+                // Each state database loses power somewhere in its next commits (at a seeded
+                // write), and the node's tasks stop a moment later, wherever they are.
+                let mut rng = Rng(seed);
+                for d in &disks {
+                    d.freeze_after(rng.below(64));
+                }
+                // A node whose disk failed stops applying blocks; with two such, the chain halts
+                // and the others' disks may never reach their cut. Power goes for all of them
+                // after three seconds.
+                context.sleep(Duration::from_secs(3)).await;
+                let mid_commit = disks.iter().filter(|d| d.frozen()).count();
+                assert!(
+                    mid_commit > 0,
+                    "a state database lost power in the middle of a commit"
+                );
+                for d in &disks {
+                    d.freeze();
+                }
                 (0..VALIDATORS)
                     .map(|i| height_of(&net.nodes, i))
                     .collect::<Vec<_>>()
@@ -786,14 +827,25 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
         heights.iter().all(|h| *h > 20),
         "blocks were finalized before the power loss: {heights:?}"
     );
-    // What the mempools held is gone; what was finalized must not be.
+    for (i, d) in disks.iter().enumerate() {
+        let cut = d.power_cut(seed * 16 + u64::try_from(i).unwrap());
+        eprintln!("power loss, node {i} at height {}: {cut:?}", heights[i]);
+    }
+    // What the mempools held is gone; what was finalized must not be. A state database may come
+    // back behind (its last commits were not synced): consensus delivers those blocks again, and
+    // the checker after every block compares each with what every node finalized before.
     record.lock().unwrap().accepted.clear();
     deterministic::Runner::from(checkpoint).start(|context| async move {
-        let net = boot(&context, fault, seed, &dirs, record).await;
+        let net = boot(&context, fault, seed, &stores, record).await;
         for (i, h) in heights.iter().enumerate() {
+            let mut waited = 0;
+            while height_of(&net.nodes, i) < *h && waited < 30 {
+                context.sleep(Duration::from_secs(1)).await;
+                waited += 1;
+            }
             assert!(
                 height_of(&net.nodes, i) >= *h,
-                "node {i} kept every finalized block through the power loss"
+                "node {i} is back to the height it had finalized before the power loss"
             );
         }
         let client = workload(&context, &net, seed ^ 1, 60);
