@@ -95,6 +95,16 @@ struct Hooks {
     forgers: OnceLock<Forgers>,
     certificates: OnceLock<Box<dyn Certificates>>,
     observer: OnceLock<Box<dyn Observer>>,
+    /// Fault injection only: alters each block this node proposes (a Byzantine proposer).
+    tamper: OnceLock<Tamper>,
+}
+
+struct Tamper(Box<dyn Fn(&mut Block) + Send + Sync>);
+
+impl std::fmt::Debug for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tamper")
+    }
 }
 
 /// What a node serves beside the chain: a faucet (development chains only) and the genesis file
@@ -334,6 +344,13 @@ impl Node {
         let _ = self.hooks.observer.set(observer);
     }
 
+    /// Fault injection for the simulations: `tamper` alters every block this node proposes,
+    /// after it was built and executed here, so the node behaves as a Byzantine proposer (once;
+    /// later calls are ignored). Never set by `kassa`.
+    pub fn set_proposal_tamper(&self, tamper: Box<dyn Fn(&mut Block) + Send + Sync>) {
+        let _ = self.hooks.tamper.set(Tamper(tamper));
+    }
+
     /// Sets where finalization certificates are found (once; later calls are ignored).
     pub fn set_certificates(&self, certificates: Box<dyn Certificates>) {
         let _ = self.hooks.certificates.set(certificates);
@@ -399,6 +416,10 @@ impl Node {
             proposed.clear();
         }
         proposed.insert(block.header.hash(), Instant::now());
+        let mut block = block;
+        if let Some(Tamper(tamper)) = self.hooks.tamper.get() {
+            tamper(&mut block);
+        }
         Ok(block)
     }
 

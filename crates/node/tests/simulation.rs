@@ -8,7 +8,9 @@
 //! links, a partition that heals, an unclean crash and restart of one validator, the loss of two
 //! validators at once (no quorum) and their return, a whole-network power loss that cuts every
 //! state database in the middle of a commit and tears unsynced writes of both the state and the
-//! consensus storage, a Byzantine validator.
+//! consensus storage, Byzantine validators (conflicting votes, a proposer of two blocks for one
+//! view, a leader that never proposes, proposals with a wrong state root), clocks ten minutes
+//! fast and slow.
 //!
 //! After every block each honest node finalizes, an observer runs the §9 auditor on exactly
 //! the state after that block and checks that every node finalized the same block and state
@@ -24,7 +26,9 @@
 //! Over 600 lines: the harness (network, workload, the checks after every block) is most of it, and
 //! every simulation uses all of it.
 
+use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::mocks;
+use commonware_consensus::types::Epoch;
 use commonware_cryptography::{Sha256, Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link};
 use commonware_p2p::{Recipients, Sender as _};
@@ -98,6 +102,8 @@ struct Record {
     kinds: BTreeMap<&'static str, u64>,
     /// Transactions an honest node accepted: (hash, node).
     accepted: Vec<(Hash, usize)>,
+    /// Blocks proposed with a wrong state root ([`Fault::BadRoot`]).
+    tampered: u64,
 }
 
 /// Audits the state after every block a node finalizes and checks it against the others.
@@ -137,6 +143,16 @@ impl Observer for Checker {
     }
 }
 
+impl Fault {
+    /// Whether validator [`FAULTY`] runs Byzantine code instead of the node.
+    fn has_byzantine_validator(self) -> bool {
+        matches!(
+            self,
+            Fault::Byzantine | Fault::Equivocator | Fault::Silent | Fault::Forger
+        )
+    }
+}
+
 /// The faults a scenario injects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fault {
@@ -149,6 +165,19 @@ enum Fault {
     Crash,
     /// Validator 3 runs Commonware's `Conflicter`: conflicting notarize and finalize votes.
     Byzantine,
+    /// Validator 3 runs Commonware's `Equivocator`: when it leads, it proposes two different
+    /// blocks for its view, one to a victim and the other to everyone else.
+    Equivocator,
+    /// Validator 3 runs the real node, but every block it proposes claims a state root one bit
+    /// off the one its transactions give: the others refuse each such block, and its views pass.
+    BadRoot,
+    /// Validator 3's clock is ten minutes fast and validator 2's ten minutes slow: the others
+    /// wait for the first's timestamps rather than accept them (its views pass), and the second
+    /// waits for everyone else's (it does not vote); the chain goes on at the honest clock.
+    Skew,
+    /// Validator 3 runs Commonware's `NullifyOnly`: it never proposes when it leads, and answers
+    /// every proposal with a vote to skip the view.
+    Silent,
     /// Validator 3 takes no part in consensus and relays a transaction with a forged signature
     /// every second.
     Forger,
@@ -161,6 +190,12 @@ enum Fault {
     QuorumLoss,
 }
 
+/// How wrong the clocks of [`Fault::Skew`] are: validator [`FAULTY`] is this much ahead,
+/// validator [`SLOW`] this much behind.
+const SKEW_MS: i64 = 10 * 60 * 1_000;
+/// The validator whose clock is behind in [`Fault::Skew`].
+const SLOW: usize = 2;
+
 /// The validators killed together in [`Fault::QuorumLoss`].
 const QUORUM_LOST: [usize; 2] = [2, 3];
 
@@ -168,6 +203,10 @@ struct SimNode {
     /// Where the node's state database lives (outside the runtime's storage, which holds the
     /// consensus journals and archives).
     store: StateStore,
+    /// Proposes blocks with a wrong state root ([`Fault::BadRoot`]).
+    bad_root: bool,
+    /// Added to the runtime's clock for this validator ([`Fault::Skew`]).
+    clock_skew_ms: i64,
     key: ed25519::PrivateKey,
     handle: Option<Handle<Result<(), AppError>>>,
 }
@@ -261,6 +300,13 @@ async fn start(
     }
     .expect("open the state");
     let node = Node::new(app, None);
+    if sim.bad_root {
+        let record = record.clone();
+        node.set_proposal_tamper(Box::new(move |block| {
+            block.header.state_root.0[0] ^= 1;
+            record.lock().unwrap().tampered += 1;
+        }));
+    }
     node.set_observer(Box::new(Checker {
         index: i,
         record: record.clone(),
@@ -274,6 +320,7 @@ async fn start(
         namespace: consensus::namespace(CHAIN),
         block_time: Duration::from_millis(BLOCK_MS),
         partition_prefix: format!("v{i}"),
+        clock_skew_ms: sim.clock_skew_ms,
     };
     nodes.lock().unwrap()[i] = Some(node.clone());
     let (manager, blocker) = (oracle.manager(), oracle.control(pk));
@@ -490,6 +537,12 @@ async fn boot(
         .enumerate()
         .map(|(i, store)| SimNode {
             store: store.clone(),
+            bad_root: fault == Fault::BadRoot && i == FAULTY,
+            clock_skew_ms: match (fault, i) {
+                (Fault::Skew, FAULTY) => SKEW_MS,
+                (Fault::Skew, SLOW) => -SKEW_MS,
+                _ => 0,
+            },
             key: ed25519::PrivateKey::from_seed(u64::try_from(i).unwrap() + seed * 100),
             handle: None,
         })
@@ -510,7 +563,7 @@ async fn boot(
     network.start();
     let link = link(fault);
     connect(&oracle, &keys, &link, None).await;
-    let honest: Vec<usize> = if matches!(fault, Fault::Byzantine | Fault::Forger) {
+    let honest: Vec<usize> = if fault.has_byzantine_validator() {
         (0..VALIDATORS).filter(|i| *i != FAULTY).collect()
     } else {
         (0..VALIDATORS).collect()
@@ -554,7 +607,7 @@ async fn boot(
             });
             continue;
         }
-        if fault == Fault::Byzantine && i == FAULTY {
+        if fault.has_byzantine_validator() && i == FAULTY {
             let scheme = consensus::Scheme::signer(
                 &commonware_utils::union(&consensus::namespace(CHAIN), b"_CONSENSUS"),
                 net.validators.clone(),
@@ -562,12 +615,39 @@ async fn boot(
             )
             .unwrap();
             let ch = channels(&net.oracle, &net.keys[i]).await;
-            let byzantine: mocks::conflicter::Conflicter<_, _, Sha256> =
-                mocks::conflicter::Conflicter::new(
-                    context.child("byzantine"),
-                    mocks::conflicter::Config { scheme },
-                );
-            byzantine.start(ch.votes);
+            let ctx = context.child("byzantine");
+            match fault {
+                Fault::Byzantine => {
+                    let b: mocks::conflicter::Conflicter<_, _, Sha256> =
+                        mocks::conflicter::Conflicter::new(
+                            ctx,
+                            mocks::conflicter::Config { scheme },
+                        );
+                    b.start(ch.votes);
+                }
+                Fault::Equivocator => {
+                    let b: mocks::equivocator::Equivocator<_, _, _, Sha256> =
+                        mocks::equivocator::Equivocator::new(
+                            ctx,
+                            mocks::equivocator::Config {
+                                scheme,
+                                elector: RoundRobin::<Sha256>::default(),
+                                epoch: Epoch::zero(),
+                                relay: Arc::new(mocks::relay::Relay::new()),
+                            },
+                        );
+                    b.start(ch.votes, ch.certificates);
+                }
+                Fault::Silent => {
+                    let b: mocks::nullify_only::NullifyOnly<_, _, Sha256> =
+                        mocks::nullify_only::NullifyOnly::new(
+                            ctx,
+                            mocks::nullify_only::Config { scheme },
+                        );
+                    b.start(ch.votes);
+                }
+                _ => unreachable!("the forger is started above"),
+            }
             continue;
         }
         restart(context, &mut net, i).await;
@@ -687,6 +767,12 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         "invariants and agreement: {:#?}",
         record.violations
     );
+    if fault == Fault::BadRoot {
+        assert!(
+            record.tampered > 0,
+            "validator {FAULTY} proposed blocks with a wrong root"
+        );
+    }
     let heads: Vec<(u64, Hash)> = honest
         .iter()
         .map(|i| {
@@ -924,6 +1010,26 @@ fn losing_two_of_four_validators_halts_the_chain_without_a_fork_and_it_resumes_w
 #[test]
 fn a_byzantine_validator_sending_conflicting_votes_cannot_fork_or_stop_the_chain() {
     scenario(Fault::Byzantine);
+}
+
+#[test]
+fn a_leader_proposing_two_different_blocks_for_one_view_cannot_fork_or_stop_the_chain() {
+    scenario(Fault::Equivocator);
+}
+
+#[test]
+fn blocks_proposed_with_a_wrong_state_root_are_refused_and_the_chain_goes_on() {
+    scenario(Fault::BadRoot);
+}
+
+#[test]
+fn validators_whose_clocks_are_ten_minutes_fast_or_slow_cannot_stop_the_chain_or_move_its_time() {
+    scenario(Fault::Skew);
+}
+
+#[test]
+fn a_leader_that_never_proposes_and_votes_to_skip_every_view_cannot_stop_the_chain() {
+    scenario(Fault::Silent);
 }
 
 #[test]

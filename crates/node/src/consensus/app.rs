@@ -26,9 +26,16 @@ pub struct KassaApp {
     pub(super) block_time: Duration,
     /// How far in the future a peer's timestamp may be before we wait for our clock to catch up.
     pub(super) max_clock_drift: Duration,
+    /// Added to the runtime's clock (see [`EngineConfig::clock_skew_ms`]).
+    pub(super) clock_skew_ms: i64,
 }
 
 impl KassaApp {
+    /// This validator's clock, in milliseconds since the epoch.
+    fn now(&self, runtime: &impl Clock) -> u64 {
+        now_ms(runtime.current()).saturating_add_signed(self.clock_skew_ms)
+    }
+
     /// Makes sure every ancestor of the block `ancestry` will yield next is executed: pulls
     /// ancestors until one the node knows, then verifies the unknown ones oldest first.
     async fn catch_up(
@@ -87,11 +94,11 @@ impl<E: Clock> Application<E> for KassaApp {
         // Pacing: simplex proposes as soon as the parent is certified; the leader waits.
         let block_ms = u64::try_from(self.block_time.as_millis()).unwrap_or(u64::MAX);
         let earliest = p.timestamp_ms.saturating_add(block_ms);
-        let now = now_ms(runtime.current());
+        let now = self.now(&runtime);
         if now < earliest {
             runtime.sleep(Duration::from_millis(earliest - now)).await;
         }
-        let time_ms = now_ms(runtime.current()).max(earliest);
+        let time_ms = self.now(&runtime).max(earliest);
         let proposer = Address(context.leader.encode().as_ref().try_into().ok()?);
         let started = std::time::Instant::now();
         let built = self
@@ -128,13 +135,13 @@ impl<E: Clock> Application<E> for KassaApp {
         }
         // A timestamp ahead of our clock is a temporary condition: wait rather than refuse.
         let drift = u64::try_from(self.max_clock_drift.as_millis()).unwrap_or(u64::MAX);
-        let now = now_ms(runtime.current());
+        let now = self.now(&runtime);
         if b.header.timestamp_ms > now + drift {
             runtime
                 .sleep(Duration::from_millis(b.header.timestamp_ms - now - drift))
                 .await;
         }
-        match self.node.verify(b, now_ms(runtime.current()), drift) {
+        match self.node.verify(b, self.now(&runtime), drift) {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!(error = %e, "could not verify a block");

@@ -63,6 +63,9 @@ pub struct EngineConfig {
     pub block_time: Duration,
     /// Prefix of this validator's storage partitions (simulations run several in one runtime).
     pub partition_prefix: String,
+    /// Milliseconds added to the runtime's clock for this validator's proposals and checks: 0,
+    /// except in the simulations of a validator whose clock is wrong.
+    pub clock_skew_ms: i64,
 }
 
 /// The largest p2p message any channel carries, for `n` validators.
@@ -229,6 +232,7 @@ where
         node,
         block_time: cfg.block_time,
         max_clock_drift: MAX_CLOCK_DRIFT,
+        clock_skew_ms: cfg.clock_skew_ms,
     };
     let deferred = Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
     let engine = simplex::Engine::new(

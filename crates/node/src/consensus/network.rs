@@ -89,6 +89,7 @@ pub async fn run(
         namespace: cfg.namespace,
         block_time: cfg.block_time,
         partition_prefix: "kassa".into(),
+        clock_skew_ms: 0,
     };
     run_engine(
         context.child("engine"),
