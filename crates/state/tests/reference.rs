@@ -1,6 +1,6 @@
 //! A reference model of membership, dues, standing and contribution karma: the rules of
-//! docs/protocol.md §3.4–§3.6, §4.2, §4.4 and §6 (joining, paying, the full account, lapse by
-//! time, reinstatement, leaving and withdrawing) written the obvious way — one record per member,
+//! docs/protocol.md §3.4–§3.6, §3.8, §4.2, §4.4 and §6 (joining, paying, the full account, lapse
+//! by time, reinstatement, pledge changes, leaving and withdrawing) written the obvious way — one record per member,
 //! karma summed period by period in plain loops, totals summed over every member — and run side
 //! by side with the state machine over random transactions and years of block time.
 //!
@@ -44,10 +44,35 @@ fn rules() -> Rules {
     r
 }
 
+/// A member's prices, every one they ever had: (first period, price), in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pledge(Vec<(u64, u64)>);
+
+impl Pledge {
+    fn new(pledge: u64) -> Pledge {
+        Pledge(vec![(0, pledge)])
+    }
+
+    fn price(&self, p: u64) -> u64 {
+        self.0
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= p)
+            .map_or(self.0[0].1, |(_, price)| *price)
+    }
+
+    /// A new price from period `from` on (replacing one not yet in force).
+    fn change(&mut self, from: u64, pledge: u64) {
+        self.0.retain(|(f, _)| *f < from);
+        self.0.push((from, pledge));
+    }
+}
+
 /// One member as the reference keeps it.
 #[derive(Clone, Debug)]
 struct Member {
     leaving: bool,
+    pledge: Pledge,
     paid_until: u64,
     dues_credit: u64,
     lapse_at: u64,
@@ -62,16 +87,16 @@ impl Member {
     }
 }
 
-/// What a checkpoint of an account holds: (period, paid_until, lapse_at, karma_from). An exit
-/// or notice writes one worth nothing (`lapse_at` 0). Checkpoints belong to the address and
-/// outlive a membership.
-type Checkpoint = (u64, u64, u64, u64);
+/// What a checkpoint of an account holds: (period, paid_until, lapse_at, karma_from, pledge
+/// clock). An exit or notice writes one worth nothing (`lapse_at` 0). Checkpoints belong to the
+/// address and outlive a membership.
+type Checkpoint = (u64, u64, u64, u64, Pledge);
 
 /// Contribution karma (fixed point) of the paid periods `from..until` that have arrived by
-/// period `at`, each worth half a pledge decayed from its own period: a plain loop.
-fn dues_karma(from: u64, until: u64, at: u64, h: u32) -> u128 {
+/// period `at`, each worth half its price decayed from its own period: a plain loop.
+fn dues_karma(pledge: &Pledge, from: u64, until: u64, at: u64, h: u32) -> u128 {
     (from..until.min(at + 1))
-        .map(|p| decay(half_karma(PLEDGE), at - p, h))
+        .map(|p| decay(half_karma(pledge.price(p)), at - p, h))
         .sum()
 }
 
@@ -96,6 +121,7 @@ impl Reference {
             return 0;
         }
         dues_karma(
+            &m.pledge,
             m.karma_from,
             m.paid_until,
             now,
@@ -106,8 +132,14 @@ impl Reference {
     /// Writes account `who`'s checkpoint of period `now` (replacing one of the same period).
     fn checkpoint(&mut self, who: usize, now: u64) {
         let c = match self.members.get(&who) {
-            Some(m) if !m.leaving => (now, m.paid_until, m.lapse_at, m.karma_from),
-            _ => (now, 0, 0, 0),
+            Some(m) if !m.leaving => (
+                now,
+                m.paid_until,
+                m.lapse_at,
+                m.karma_from,
+                m.pledge.clone(),
+            ),
+            _ => (now, 0, 0, 0, Pledge::new(PLEDGE)),
         };
         let list = self.checkpoints.entry(who).or_default();
         if list.last().is_some_and(|t| t.0 == now) {
@@ -121,16 +153,20 @@ impl Reference {
     fn karma_at_start(&self, who: usize, now: u64) -> u128 {
         let list = self.checkpoints.get(&who).map_or(&[][..], Vec::as_slice);
         match list.iter().rev().find(|t| t.0 < now) {
-            Some(&(_, paid_until, lapse_at, karma_from)) if lapse_at > now => {
-                dues_karma(karma_from, paid_until, now, rules().karma_half_life_periods)
-            }
+            Some((_, paid_until, lapse_at, karma_from, pledge)) if *lapse_at > now => dues_karma(
+                pledge,
+                *karma_from,
+                *paid_until,
+                now,
+                rules().karma_half_life_periods,
+            ),
             _ => 0,
         }
     }
 
     fn apply(&mut self, who: usize, op: &Op, now: u64) -> Result<(), Rejection> {
         let r = rules();
-        let cap = PLEDGE * u64::from(r.gift_cap_pledges);
+        let cap_of = |m: &Member| m.pledge.price(now) * u64::from(r.gift_cap_pledges);
         match *op {
             Op::Join => {
                 if self.members.contains_key(&who) {
@@ -138,6 +174,7 @@ impl Reference {
                 }
                 let m = Member {
                     leaving: false,
+                    pledge: Pledge::new(PLEDGE),
                     paid_until: now,
                     dues_credit: 0,
                     lapse_at: now + u64::from(r.grace_periods),
@@ -151,6 +188,7 @@ impl Reference {
                 if m.leaving {
                     return Err(Rejection::MemberLeaving);
                 }
+                let cap = cap_of(m);
                 if amount > 0 && m.gift + amount > cap {
                     *self.seen.entry("gift account full").or_default() += 1;
                     return Err(Rejection::GiftAccountCapExceeded);
@@ -162,10 +200,14 @@ impl Reference {
                 let was_lapsed = now >= m.lapse_at;
                 let paid_before = m.paid_until;
                 m.gift += amount;
-                let credit = m.dues_credit + amount;
-                m.paid_until += credit / PLEDGE;
-                m.dues_credit = credit % PLEDGE;
-                if m.gift + PLEDGE > cap && m.paid_until <= now {
+                // Whole periods in order, each at its own price.
+                let mut credit = m.dues_credit + amount;
+                while credit >= m.pledge.price(m.paid_until) {
+                    credit -= m.pledge.price(m.paid_until);
+                    m.paid_until += 1;
+                }
+                m.dues_credit = credit;
+                if m.gift + m.pledge.price(now) > cap && m.paid_until <= now {
                     m.paid_until = now + 1;
                     *self.seen.entry("full account renewed").or_default() += 1;
                 }
@@ -180,6 +222,23 @@ impl Reference {
                 if m.paid_until > now + 3 {
                     *self.seen.entry("paid ahead").or_default() += 1;
                 }
+            }
+            Op::ChangePledge(pledge) => {
+                let m = self.members.get_mut(&who).ok_or(Rejection::NotMember)?;
+                if m.leaving {
+                    return Err(Rejection::MemberLeaving);
+                }
+                if now >= m.lapse_at {
+                    return Err(Rejection::NotInGoodStanding);
+                }
+                if !(r.min_pledge..=r.max_pledge).contains(&pledge) {
+                    return Err(Rejection::PledgeOutOfRange);
+                }
+                if pledge == m.pledge.price(now + 1) || m.paid_until > now + 1 {
+                    return Err(Rejection::PledgeChangeNotAllowed);
+                }
+                m.pledge.change(now + 1, pledge);
+                *self.seen.entry("pledge changed").or_default() += 1;
             }
             Op::Leave => {
                 let m = self.members.get_mut(&who).ok_or(Rejection::NotMember)?;
@@ -208,6 +267,7 @@ impl Reference {
 enum Op {
     Join,
     Contribute(u64),
+    ChangePledge(u64),
     Leave,
     Withdraw,
 }
@@ -222,6 +282,10 @@ fn body(op: Op, soc: SocietyId) -> Body {
         Op::Contribute(amount) => Body::Contribute {
             society: soc,
             amount,
+        },
+        Op::ChangePledge(pledge) => Body::ChangePledge {
+            society: soc,
+            pledge,
         },
         Op::Leave => Body::Leave { society: soc },
         Op::Withdraw => Body::Withdraw { society: soc },
@@ -334,8 +398,9 @@ fn run(seed: u64, blocks: u64) -> (u64, u64, BTreeMap<&'static str, u64>) {
         let mut batch = Vec::new();
         for _ in 0..1 + rng.below(4) {
             let who = signers.remove(rng.idx(signers.len()));
-            let op = match rng.below(20) {
+            let op = match rng.below(22) {
                 0..=1 => Op::Join,
+                20 | 21 => Op::ChangePledge([50, 100, 150, 300, 1_000, 1_001][rng.idx(6)]),
                 2..=13 => Op::Contribute(match rng.below(8) {
                     0 => 0,
                     1 => PLEDGE / 2,
@@ -402,6 +467,7 @@ fn dues_standing_and_karma_agree_with_a_reference_that_loops_over_every_member_a
         "paid ahead",
         "withdrew",
         "lapsed members",
+        "pledge changed",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,
