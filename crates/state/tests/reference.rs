@@ -1,8 +1,9 @@
 //! A reference model of membership, dues, standing and contribution karma: the rules of
 //! docs/protocol.md §3.4–§3.6, §3.8, §4.2, §4.4 and §6 (joining, paying, the full account, lapse
-//! by time, reinstatement, pledge changes, leaving and withdrawing) written the obvious way — one record per member,
-//! karma summed period by period in plain loops, totals summed over every member — and run side
-//! by side with the state machine over random transactions and years of block time.
+//! by time, reinstatement, pledge changes, leaving and withdrawing) written the obvious way — one
+//! record per member with every price it ever had, karma summed period by period in plain loops,
+//! totals summed over every member — and run side by side with the state machine over random
+//! transactions and years of block time. Requests, votes and payouts are not modelled here.
 //!
 //! After every block, for every account: the same outcome of each transaction (applied, or the
 //! same rejection), the same account and gift balances, dues clock, standing and member counts,
