@@ -12,8 +12,8 @@
 use axum::body::Body as HttpBody;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use kassa_node::{App, Faucet, MempoolConfig, Node};
-use kassa_testkit::{DevGenesis, key, produce};
+use kassa_node::Node;
+use kassa_testkit::{DevGenesis, key, node_in, produce, signed_for};
 use kassa_types::rules::Rules;
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
 use kassa_types::{AssetId, Hash, RequestId, SecretKey, SignedTransaction, SocietyId, Transaction};
@@ -33,27 +33,11 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
         time_ms: 1_000,
     }
     .genesis();
-    let app = App::open(dir, &genesis, &[], MempoolConfig::default()).unwrap();
-    Node::new(
-        app,
-        Some(Faucet {
-            key: key(0),
-            amount: 5_000_000,
-        }),
-    )
+    node_in(dir, &genesis, true)
 }
 
 fn tx(node: &Node, k: &SecretKey, nonce: u64, body: Body) -> SignedTransaction {
-    Transaction {
-        chain_id: ChainId::new(CHAIN).unwrap(),
-        genesis: node.params().genesis_hash,
-        signer: k.address(),
-        nonce,
-        fee: 100,
-        expiry_height: 1_000,
-        body,
-    }
-    .sign(k)
+    signed_for(node, k, nonce, 1_000, body)
 }
 
 async fn call(

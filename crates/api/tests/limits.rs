@@ -8,11 +8,11 @@ use axum::body::Body as HttpBody;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kassa_api::{Limits, Server};
-use kassa_node::{App, MempoolConfig, Node};
-use kassa_testkit::{DevGenesis, key, produce};
+use kassa_node::Node;
+use kassa_testkit::{DevGenesis, key, node_in, produce, signed_for};
 use kassa_types::rules::Rules;
-use kassa_types::tx::{Body, ChainId, Purpose, SocietyName};
-use kassa_types::{AssetId, SignedTransaction, Transaction};
+use kassa_types::tx::{Body, Purpose, SocietyName};
+use kassa_types::{AssetId, SignedTransaction};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,10 +36,7 @@ fn node(dir: &std::path::Path) -> Arc<Node> {
         time_ms: 1_000,
     }
     .genesis();
-    Node::new(
-        App::open(dir, &genesis, &[], MempoolConfig::default()).unwrap(),
-        None,
-    )
+    node_in(dir, &genesis, false)
 }
 
 fn serve(node: &Arc<Node>, limits: Limits) -> Server {
@@ -262,40 +259,24 @@ async fn call(node: &Arc<Node>, method: &str, uri: &str, body: Value) -> (Status
 }
 
 fn transfer(node: &Node, from: usize, nonce: u64, amount: u64) -> SignedTransaction {
-    Transaction {
-        chain_id: ChainId::new(CHAIN).unwrap(),
-        genesis: node.params().genesis_hash,
-        signer: key(from).address(),
-        nonce,
-        fee: 100,
-        expiry_height: 100,
-        body: Body::Transfer {
-            to: key(2).address(),
-            asset: AssetId::NATIVE,
-            amount,
-        },
-    }
-    .sign(&key(from))
+    let body = Body::Transfer {
+        to: key(2).address(),
+        asset: AssetId::NATIVE,
+        amount,
+    };
+    signed_for(node, &key(from), nonce, 100, body)
 }
 
 /// A transaction as large as a society's name and purpose allow (about 1.3 KiB).
 fn bulky(node: &Node, from: usize, nonce: u64) -> SignedTransaction {
-    Transaction {
-        chain_id: ChainId::new(CHAIN).unwrap(),
-        genesis: node.params().genesis_hash,
-        signer: key(from).address(),
-        nonce,
-        fee: 100,
-        expiry_height: 100,
-        body: Body::CreateSociety {
-            name: SocietyName::new("n".repeat(64)).unwrap(),
-            purpose: Purpose::new("p".repeat(1_024)).unwrap(),
-            asset: AssetId::NATIVE,
-            rules: Rules::defaults(100, 1_000),
-            pledge: 100,
-        },
-    }
-    .sign(&key(from))
+    let body = Body::CreateSociety {
+        name: SocietyName::new("n".repeat(64)).unwrap(),
+        purpose: Purpose::new("p".repeat(1_024)).unwrap(),
+        asset: AssetId::NATIVE,
+        rules: Rules::defaults(100, 1_000),
+        pledge: 100,
+    };
+    signed_for(node, &key(from), nonce, 100, body)
 }
 
 fn hex_of(t: &SignedTransaction) -> String {

@@ -12,6 +12,7 @@
 //! with (writes reordered, sectors torn). Synced data always survives. The database reopened on
 //! the disk must recover to a consistent commit.
 
+use kassa_state::testkit::SplitMix;
 use redb::StorageBackend;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -99,23 +100,17 @@ impl SimDisk {
     /// what became of each unsynced change, and powers it back on.
     pub fn power_cut(&self, seed: u64) -> Cut {
         let mut p = self.platter();
-        let mut rng = seed;
-        let mut next = move || {
-            // SplitMix64: a seeded choice per change, the same for the same seed.
-            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        // A seeded choice per change: the same cut for the same seed.
+        let mut rng = SplitMix(seed);
         let mut image = std::mem::take(&mut p.synced);
         let mut cut = Cut::default();
         for change in std::mem::take(&mut p.unsynced) {
-            match (next() % 3, &change) {
+            match (rng.next_u64() % 3, &change) {
                 (0, _) => cut.lost += 1,
                 (1, Change::Write { offset, data }) if data.len() > 1 => {
-                    let keep = usize::try_from(next() % u64::try_from(data.len()).unwrap_or(1))
-                        .unwrap_or(0);
+                    let keep =
+                        usize::try_from(rng.next_u64() % u64::try_from(data.len()).unwrap_or(1))
+                            .unwrap_or(0);
                     apply(
                         &mut image,
                         &Change::Write {

@@ -10,11 +10,11 @@ use crate::Input;
 use axum::body::Body as HttpBody;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
-use kassa_node::{App, Faucet, MempoolConfig, Node};
-use kassa_testkit::{DevGenesis, key, produce};
+use kassa_node::Node;
+use kassa_testkit::{DevGenesis, key, node_in, produce, signed_for};
 use kassa_types::rules::Rules;
-use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName, Symbol};
-use kassa_types::{AssetId, Hash, SecretKey, SignedTransaction, SocietyId, Transaction};
+use kassa_types::tx::{Body, Memo, Purpose, SocietyName, Symbol};
+use kassa_types::{AssetId, Hash, SocietyId};
 use std::sync::{Arc, OnceLock};
 use tower::ServiceExt as _;
 
@@ -75,33 +75,10 @@ fn served() -> &'static Served {
             time_ms: 1_000,
         }
         .genesis();
-        let node = rt.block_on(async {
-            let app = App::open(&dir, &genesis, &[], MempoolConfig::default()).expect("opens");
-            Node::new(
-                app,
-                Some(Faucet {
-                    key: key(0),
-                    amount: 5_000_000,
-                }),
-            )
-        });
+        let node = rt.block_on(async { node_in(&dir, &genesis, true) });
         populate(&node);
         Served { rt, node }
     })
-}
-
-/// Transaction `body` signed by `k` with `nonce`, on the fuzzed node's chain.
-pub fn signed(node: &Node, k: &SecretKey, nonce: u64, body: Body) -> SignedTransaction {
-    Transaction {
-        chain_id: ChainId::new(CHAIN).expect("a valid chain id"),
-        genesis: node.params().genesis_hash,
-        signer: k.address(),
-        nonce,
-        fee: 100,
-        expiry_height: 1_000,
-        body,
-    }
-    .sign(k)
 }
 
 fn populate(node: &Node) {
@@ -140,7 +117,7 @@ fn populate(node: &Node) {
         },
     ];
     for (nonce, body) in (0u64..).zip(bodies) {
-        let stx = signed(node, &k, nonce, body);
+        let stx = signed_for(node, &k, nonce, 1_000, body);
         node.submit(vec![stx]).expect("admission runs");
         produce(node);
     }

@@ -130,10 +130,11 @@ fn block() -> Vec<Vec<u8>> {
 /// Every route once with a well-formed request, and submissions of a valid transaction.
 fn api() -> Vec<Vec<u8>> {
     let node = api::node();
-    let tx = api::signed(
+    let tx = kassa_testkit::signed_for(
         node,
         &key(1),
         0,
+        1_000,
         Body::Burn {
             asset: AssetId::NATIVE,
             amount: 1,

@@ -406,7 +406,7 @@ impl Node {
         self.admit_queued_relayed()?;
         // Built without the application's lock: finalizations and admissions go on meanwhile.
         let base = self.with_app(|a| a.base(parent))?;
-        let (block, executing) = base.build(time_ms, proposer, consensus)?;
+        let (mut block, executing) = base.build(time_ms, proposer, consensus)?;
         if !self.with_app(|a| a.adopt(executing)) {
             return Err(AppError::UnknownParent(*parent));
         }
@@ -416,7 +416,6 @@ impl Node {
             proposed.clear();
         }
         proposed.insert(block.header.hash(), Instant::now());
-        let mut block = block;
         if let Some(Tamper(tamper)) = self.hooks.tamper.get() {
             tamper(&mut block);
         }

@@ -34,6 +34,8 @@ const USDK: u64 = 10_000_000;
 /// than one fixed-point step (2^-32 of a unit), so the difference stays far below one unit; one
 /// unit of slack covers a value that falls either side of a whole number.
 const KARMA_SLACK: u128 = 1;
+/// The society's karma half-life, in periods.
+const HALF_LIFE: u32 = 6;
 
 fn rules() -> Rules {
     let mut r = fast_rules(PLEDGE, 1_000);
@@ -41,7 +43,7 @@ fn rules() -> Rules {
     r.waiting_periods = 0;
     r.notice_periods = 0;
     r.gift_cap_pledges = 40;
-    r.karma_half_life_periods = 6;
+    r.karma_half_life_periods = HALF_LIFE;
     r
 }
 
@@ -121,13 +123,7 @@ impl Reference {
         if !m.in_standing(now) {
             return 0;
         }
-        dues_karma(
-            &m.pledge,
-            m.karma_from,
-            m.paid_until,
-            now,
-            rules().karma_half_life_periods,
-        )
+        dues_karma(&m.pledge, m.karma_from, m.paid_until, now, HALF_LIFE)
     }
 
     /// Writes account `who`'s checkpoint of period `now` (replacing one of the same period).
@@ -154,13 +150,9 @@ impl Reference {
     fn karma_at_start(&self, who: usize, now: u64) -> u128 {
         let list = self.checkpoints.get(&who).map_or(&[][..], Vec::as_slice);
         match list.iter().rev().find(|t| t.0 < now) {
-            Some((_, paid_until, lapse_at, karma_from, pledge)) if *lapse_at > now => dues_karma(
-                pledge,
-                *karma_from,
-                *paid_until,
-                now,
-                rules().karma_half_life_periods,
-            ),
+            Some((_, paid_until, lapse_at, karma_from, pledge)) if *lapse_at > now => {
+                dues_karma(pledge, *karma_from, *paid_until, now, HALF_LIFE)
+            }
             _ => 0,
         }
     }

@@ -41,6 +41,45 @@ impl DevGenesis {
     }
 }
 
+/// An in-process node on `genesis`, its state in `dir`, without consensus (blocks come from
+/// [`produce`]). With `faucet`, its faucet drips 5,000,000 base units from [`key`]`(0)`.
+pub fn node_in(
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    faucet: bool,
+) -> std::sync::Arc<kassa_node::Node> {
+    let app = kassa_node::App::open(dir, genesis, &[], kassa_node::MempoolConfig::default())
+        .expect("the node's state opens");
+    kassa_node::Node::new(
+        app,
+        faucet.then(|| kassa_node::Faucet {
+            key: key(0),
+            amount: 5_000_000,
+        }),
+    )
+}
+
+/// `body` signed by `k` with `nonce` for `node`'s chain, paying a fee of 100 and valid up to
+/// height `expiry_height`.
+pub fn signed_for(
+    node: &kassa_node::Node,
+    k: &SecretKey,
+    nonce: u64,
+    expiry_height: u64,
+    body: kassa_types::tx::Body,
+) -> kassa_types::SignedTransaction {
+    kassa_types::Transaction {
+        chain_id: node.params().chain_id.clone(),
+        genesis: node.params().genesis_hash,
+        signer: k.address(),
+        nonce,
+        fee: 100,
+        expiry_height,
+        body,
+    }
+    .sign(k)
+}
+
 /// Produces one block from `node`'s mempool and finalizes it, as consensus would (one second of
 /// block time after its parent, proposed by [`key`]`(0)`); the new height.
 pub fn produce(node: &kassa_node::Node) -> u64 {
