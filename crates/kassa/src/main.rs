@@ -111,8 +111,9 @@ struct NodeArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Which benchmark: state, node, network (4 validators), scale, all of these, or attack (a
-    /// node process under hostile load).
+    /// Which benchmark: state, curve (state at 1k to 1M accounts), node, network (4
+    /// validators), scale, all of these; or attack (a node process under hostile load), or
+    /// store (the state store against Commonware's qmdb).
     #[arg(value_enum, default_value = "all")]
     which: bench::Which,
     /// Signed transactions in the measured load (by default enough for about a second of a
@@ -122,6 +123,13 @@ struct BenchArgs {
     /// Accounts signing them (every account is a member of the benchmark's society).
     #[arg(long, default_value_t = 1_000)]
     accounts: usize,
+    /// Further accounts funded at genesis, receiving the transfers: a large state, loaded in
+    /// one genesis commit (`state` and `node`).
+    #[arg(long, value_name = "ACCOUNTS", default_value_t = 0)]
+    preload: usize,
+    /// `curve`: the state sizes to measure, accounts.
+    #[arg(long, value_delimiter = ',', default_values_t = bench::DEFAULT_SIZES)]
+    sizes: Vec<usize>,
     /// What the load is made of.
     #[arg(long, value_enum, default_value = "mix")]
     mix: bench::Load,
@@ -150,6 +158,20 @@ struct BenchArgs {
     /// `attack`: the file limit (`ulimit -n`) the node runs under.
     #[arg(long, default_value_t = 1_024)]
     file_limit: u64,
+    /// `store`: keys in the state.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// `store`: updates of random keys in each batch (a block of 10,000 transactions writes
+    /// about 15,000 keys).
+    #[arg(long, default_value_t = 15_000)]
+    batch: u64,
+    /// `store`: batches measured.
+    #[arg(long, default_value_t = 10)]
+    batches: u64,
+    /// `store`: measure this store only, in this process (by default each store runs in a
+    /// process of its own).
+    #[arg(long, value_enum)]
+    engine: Option<bench::Engine>,
     /// Also write the results as JSON to this file (for comparing commits).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -236,6 +258,8 @@ fn main() -> ExitCode {
                 which: a.which,
                 txs: a.txs,
                 accounts: a.accounts,
+                preload: a.preload,
+                sizes: a.sizes,
                 mix: a.mix,
                 block_ms: a.block_ms,
                 rate: a.rate,
@@ -246,6 +270,12 @@ fn main() -> ExitCode {
                 attack_secs: a.secs,
                 honest_rate: a.honest_rate,
                 file_limit: a.file_limit,
+                store: bench::StoreOptions {
+                    keys: a.keys,
+                    batch: a.batch,
+                    batches: a.batches,
+                    engine: a.engine,
+                },
             })
         }
         Command::Simulate(a) => simulate::run(a, cli.common.json),

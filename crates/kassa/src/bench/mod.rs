@@ -10,15 +10,23 @@
 //!   each account's transactions submitted to one of them; latency measured at validator 0.
 //! - `scale`: finalizing an approved request in societies of 10, 10k and 1M members — time and
 //!   state writes — and the resident memory the members take.
+//! - `curve`: `state` again with 1k, 16k, 256k and 1M accounts in the state (`--preload`), each
+//!   block touching ~10k distinct accounts, each point in a process of its own so that its
+//!   memory is its own: throughput, resident memory and disk per account.
 //! - `attack` (not part of `all`): a node process attacked over its API while honest members
 //!   send transfers ([`attack`]).
 //!
 //! No floating point (the workspace denies it): rates and percentiles are integer arithmetic.
 //!
 //! Files: `mod.rs` (options, the result table, the run), `workload.rs` (the signed transactions
-//! every benchmark submits), `state.rs`, `nodes.rs` (node and network), `scale.rs`, `attack.rs`.
+//! every benchmark submits), `state.rs`, `curve.rs`, `nodes.rs` (node and network), `scale.rs`,
+//! `attack.rs`.
 
 mod attack;
+mod curve;
+mod store;
+pub use curve::DEFAULT_SIZES;
+pub use store::{Engine, StoreOptions};
 mod nodes;
 mod scale;
 mod state;
@@ -53,6 +61,10 @@ pub enum Which {
     Node,
     Network,
     Scale,
+    /// `state` at 1k, 16k, 256k and 1M accounts.
+    Curve,
+    /// The authenticated state store alone against Commonware's `qmdb` (not part of `all`).
+    Store,
     /// All of the above (not `attack`).
     All,
     Attack,
@@ -64,6 +76,11 @@ pub struct Options {
     pub which: Which,
     pub txs: usize,
     pub accounts: usize,
+    /// Funded accounts in the genesis besides the signing ones: they receive transfers and
+    /// make the state large.
+    pub preload: usize,
+    /// `curve`: the state sizes measured, accounts.
+    pub sizes: Vec<usize>,
     pub mix: Load,
     pub block_ms: u64,
     /// Offered load of the node and network benchmarks, transactions per second; 0 submits as
@@ -85,6 +102,8 @@ pub struct Options {
     pub honest_rate: u64,
     /// `attack`: the node's file limit.
     pub file_limit: u64,
+    /// `store`: what it measures.
+    pub store: StoreOptions,
 }
 
 /// One line of the results table.
@@ -97,6 +116,8 @@ pub(super) struct Row {
     pub(super) latencies: Vec<Duration>,
     pub(super) cpu: Duration,
     pub(super) rss_kib: u64,
+    /// The database's size on disk after the run, when measured.
+    pub(super) disk_bytes: Option<u64>,
     pub(super) note: String,
 }
 
@@ -119,6 +140,32 @@ impl Row {
         u64::try_from(self.cpu.as_micros()).unwrap_or(u64::MAX) * 100 / wall
     }
 
+    /// A row back from [`Row::json`] (printed by a child process).
+    fn from_json(r: &Value) -> Result<Row> {
+        let num = |k: &str| r[k].as_u64().with_context(|| format!("{k} of a result"));
+        let wall_us = num("wall_us")?;
+        let latencies = r["latencies_us"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_u64)
+                    .map(Duration::from_micros)
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(Row {
+            name: r["name"].as_str().context("name of a result")?.to_string(),
+            txs: num("txs")?,
+            wall: Duration::from_micros(wall_us),
+            latencies,
+            cpu: Duration::from_micros(wall_us * num("cpu_percent")? / 100),
+            rss_kib: num("rss_kib")?,
+            disk_bytes: r["disk_bytes"].as_u64(),
+            note: r["note"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
     fn json(&self) -> Value {
         let us = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         json!({
@@ -130,7 +177,12 @@ impl Row {
             "p99_us": us(self.percentile(99)),
             "cpu_percent": self.cpu_percent(),
             "rss_kib": self.rss_kib,
+            "disk_bytes": self.disk_bytes,
             "note": self.note,
+            // Per-block latencies (a few per run) in full; per-transaction ones are too many.
+            "latencies_us": (self.latencies.len() <= 1_000).then(|| {
+                self.latencies.iter().map(|d| us(Some(*d))).collect::<Vec<_>>()
+            }),
         })
     }
 }
@@ -181,11 +233,21 @@ pub(super) fn cpu_time() -> Duration {
 
 /// Resident memory of this process, KiB.
 pub(super) fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// The most resident memory this process has had, KiB.
+pub(super) fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// A memory figure of `/proc/self/status`, KiB.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
@@ -203,6 +265,14 @@ pub fn run(opts: &Options) -> Result<()> {
             print_json: opts.print_json,
             json: opts.json.clone(),
         });
+    }
+    if opts.which == Which::Store {
+        ensure!(
+            opts.store.keys >= 1 && opts.store.batch >= 1,
+            "at least one key and one update"
+        );
+        let rows = store::bench_store(&opts.store)?;
+        return report(opts, &machine(), &rows);
     }
     ensure!(opts.accounts >= 4, "at least 4 accounts");
     ensure!(opts.txs >= 1, "at least one transaction");
@@ -233,6 +303,9 @@ pub fn run(opts: &Options) -> Result<()> {
     if all || opts.which == Which::State {
         rows.extend(bench_state(opts)?);
     }
+    if all || opts.which == Which::Curve {
+        rows.extend(curve::bench_curve(opts)?);
+    }
     if all || opts.which == Which::Node {
         rows.extend(bench_nodes_under_loads(opts, 1)?);
     }
@@ -240,9 +313,14 @@ pub fn run(opts: &Options) -> Result<()> {
         rows.extend(bench_nodes_under_loads(opts, 4)?);
     }
     rows.extend(scale);
+    report(opts, &m, &rows)
+}
+
+/// Prints the table (or the JSON) and writes the JSON file if asked.
+fn report(opts: &Options, m: &Value, rows: &[Row]) -> Result<()> {
     let out = json!({
         "machine": m,
-        "options": {"txs": opts.txs, "accounts": opts.accounts, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
+        "options": {"txs": opts.txs, "accounts": opts.accounts, "preload": opts.preload, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
         "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
     });
     if opts.print_json {
@@ -253,7 +331,7 @@ pub fn run(opts: &Options) -> Result<()> {
             "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
             "workload", "txs", "tx/s", "p50 ms", "p99 ms", "cpu%", "rss MiB"
         );
-        for r in &rows {
+        for r in rows {
             println!(
                 "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  {}",
                 r.name,

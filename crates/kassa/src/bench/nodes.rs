@@ -465,6 +465,7 @@ pub(super) fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         latencies,
         cpu: cpu1.saturating_sub(cpu0),
         rss_kib: rss,
+        disk_bytes: None,
         note: format!("{load}; {} ms pacing", opts.block_ms),
     })
 }

@@ -185,6 +185,7 @@ pub(super) fn bench_scale() -> Result<Vec<Row>> {
             latencies: vec![took],
             cpu: Duration::ZERO,
             rss_kib: rss_kib(),
+            disk_bytes: None,
             note: format!("{writes} state writes{per_member}"),
         });
     }

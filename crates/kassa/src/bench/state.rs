@@ -28,16 +28,33 @@ pub(super) fn drain(node: &Node, time_ms: &mut u64, proposer: Address) -> Result
     Ok(times)
 }
 
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        total += entry?.metadata()?.len();
+    }
+    Ok(total)
+}
+
 pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
-    eprintln!("state: preparing {} signed transactions…", opts.txs);
+    eprintln!(
+        "state: preparing {} signed transactions, {} accounts in the state…",
+        opts.txs,
+        opts.accounts + opts.preload
+    );
     let w = workload(opts, vec![hex::encode([0u8; 32])])?;
     let dir = tempfile::tempdir()?;
+    let started = Instant::now();
     let app = App::open(
         dir.path(),
         &w.genesis.to_genesis()?,
         &genesis_context(),
         mempool_config(opts),
     )?;
+    if opts.preload > 0 {
+        eprintln!("state: genesis committed in {:?}", started.elapsed());
+    }
     let node = Node::new(app, None);
     let proposer = bench_key(0).address();
     let mut time_ms = w.genesis.time_ms;
@@ -60,6 +77,7 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     let blocks = drain(&node, &mut time_ms, proposer)?;
     let (cpu2, t2) = (cpu_time(), Instant::now());
     let nblocks = blocks.len();
+    let disk = dir_bytes(dir.path())?;
     Ok(vec![
         Row {
             name: "state: admit (signatures, checks)".into(),
@@ -68,6 +86,7 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
             latencies: Vec::new(),
             cpu: cpu1.saturating_sub(cpu0),
             rss_kib: rss_kib(),
+            disk_bytes: None,
             note: "batch ed25519 verification".into(),
         },
         Row {
@@ -77,6 +96,7 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
             latencies: blocks,
             cpu: cpu2.saturating_sub(cpu1),
             rss_kib: rss_kib(),
+            disk_bytes: Some(disk),
             note: format!("{nblocks} blocks; latency = per block"),
         },
         Row {
@@ -85,8 +105,9 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
             wall: t2 - t0,
             latencies: Vec::new(),
             cpu: cpu2.saturating_sub(cpu0),
-            rss_kib: rss_kib(),
-            note: "admit + execute + durable commit".into(),
+            rss_kib: peak_rss_kib(),
+            disk_bytes: Some(disk),
+            note: "admit + execute + durable commit; rss = peak".into(),
         },
     ])
 }

@@ -1,13 +1,15 @@
 //! The workload: accounts that are members of one society, and the signed transactions they
-//! send, generated before any clock starts.
+//! send, generated before any clock starts; and, to measure a large state, further funded
+//! accounts that sign nothing but receive the transfers (`--preload`).
 
 use super::*;
 use crate::genesis::{Allocation, GenesisFile};
 use anyhow::{Context as _, Result};
 use kassa_node::MempoolConfig;
+use kassa_state::testkit::SplitMix;
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName};
 use kassa_types::{
-    AssetId, Hash, RequestId, Rules, SecretKey, SignedTransaction, SocietyId, Transaction,
+    Address, AssetId, Hash, RequestId, Rules, SecretKey, SignedTransaction, SocietyId, Transaction,
 };
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,6 +18,18 @@ pub(super) const PLEDGE: u64 = 100_000;
 
 pub(super) fn bench_key(i: usize) -> SecretKey {
     SecretKey::from_label(&format!("kassa-bench-{i}"))
+}
+
+/// The address of preloaded account `i`: funded at genesis, never signing (so it needs no key,
+/// and a million of them cost no key generation).
+pub(super) fn preload_address(i: usize) -> Address {
+    Address(Hash::of(&[b"kassa-bench-preload", &(i as u64).to_le_bytes()]).0)
+}
+
+/// Every account of the workload's genesis: the members' (keyed) and the preloaded ones.
+fn account_address(keys: &[SecretKey], i: usize) -> Address {
+    keys.get(i)
+        .map_or_else(|| preload_address(i - keys.len()), SecretKey::address)
 }
 
 /// Signed transactions, prepared before anything is timed.
@@ -43,10 +57,9 @@ pub(super) fn workload(opts: &Options, validators: Vec<String>) -> Result<Worklo
         chain_id: CHAIN_ID.into(),
         min_fee: 1_000,
         time_ms: now,
-        allocations: keys
-            .iter()
-            .map(|k| Allocation {
-                address: k.address().to_bech32(),
+        allocations: (0..keys.len() + opts.preload)
+            .map(|i| Allocation {
+                address: account_address(&keys, i).to_bech32(),
                 amount: 1_000_000_000_000,
             })
             .collect(),
@@ -121,6 +134,9 @@ pub(super) fn workload(opts: &Options, validators: Vec<String>) -> Result<Worklo
             },
         )],
     ];
+    // Transfers go to any account of the state, members and preloaded alike.
+    let mut recipients = SplitMix(0x006b_6173_7361);
+    let state_accounts = keys.len() + opts.preload;
     let mut measured = Vec::with_capacity(opts.txs);
     for j in 0..opts.txs {
         let i = j % opts.accounts;
@@ -141,7 +157,7 @@ pub(super) fn workload(opts: &Options, validators: Vec<String>) -> Result<Worklo
                 percent: 100,
             },
             _ => Body::Transfer {
-                to: bench_key((i + 1) % opts.accounts).address(),
+                to: account_address(&keys, recipients.idx(state_accounts)),
                 asset: AssetId::NATIVE,
                 amount: 1,
             },

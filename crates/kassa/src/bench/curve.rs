@@ -1,0 +1,78 @@
+//! `kassa bench curve`: `kassa bench state` with the state at several sizes, so that its cost
+//! as the state grows is seen on one screen.
+//!
+//! Each point runs `kassa bench state --preload` in a process of its own: the resident memory
+//! it reports is then that point's alone, not what earlier points left to the allocator. At
+//! every size the same members sign the same kind of load (at most [`SIGNERS`] of them, so a
+//! block of 10,000 transactions touches ~10,000 distinct accounts); the other accounts are
+//! funded at genesis and receive the transfers.
+
+use super::*;
+use anyhow::{Context as _, Result, bail};
+use std::process::{Command, Stdio};
+
+/// Accounts that sign the load at each size (fewer when the state is smaller).
+const SIGNERS: usize = 10_000;
+
+/// The state sizes of the curve unless `--sizes` says otherwise.
+pub const DEFAULT_SIZES: [usize; 4] = [1_000, 16_000, 256_000, 1_000_000];
+
+/// A size as the table shows it: 1k, 16k, 1M.
+fn short(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// One point: `kassa bench state` in a child process with `size` accounts in the state.
+fn point(opts: &Options, size: usize) -> Result<Vec<Row>> {
+    let signers = size.min(SIGNERS);
+    let exe = std::env::current_exe().context("the kassa executable")?;
+    let mix = format!("{:?}", opts.mix).to_lowercase();
+    eprintln!(
+        "curve: {} accounts ({signers} signing), in a process of its own…",
+        short(size)
+    );
+    let out = Command::new(exe)
+        .args(["bench", "state", "--json", "--mix", &mix])
+        .args(["--txs", &opts.txs.to_string()])
+        .args(["--accounts", &signers.to_string()])
+        .args(["--preload", &(size - signers).to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running kassa bench state")?;
+    if !out.status.success() {
+        bail!(
+            "kassa bench state at {size} accounts failed: {}",
+            out.status
+        );
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).context("its JSON")?;
+    let results = v["results"].as_array().context("its results")?;
+    results.iter().map(|r| row(r, size)).collect()
+}
+
+/// A row of the child's JSON, renamed for the curve, with the per-account figures in its note.
+fn row(r: &Value, size: usize) -> Result<Row> {
+    let mut row = Row::from_json(r)?;
+    let accounts = u64::try_from(size)?;
+    row.name = row
+        .name
+        .replacen("state:", &format!("state @{}:", short(size)), 1);
+    row.note = format!("{} B RSS/account", row.rss_kib * 1024 / accounts);
+    if let Some(d) = row.disk_bytes {
+        row.note += &format!(", {} B disk/account", d / accounts);
+    }
+    Ok(row)
+}
+
+pub(super) fn bench_curve(opts: &Options) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &size in &opts.sizes {
+        ensure!(size >= 4, "a state of at least 4 accounts");
+        rows.extend(point(opts, size)?);
+    }
+    Ok(rows)
+}

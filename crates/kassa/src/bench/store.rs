@@ -1,0 +1,349 @@
+//! `kassa bench store`: Kassa's authenticated state store (a Jellyfish Merkle tree over redb,
+//! `kassa_db`) side by side with Commonware's `qmdb::current` (an operation log authenticated
+//! by a Merkle mountain range, with a bitmap of the operations still current), on the same
+//! work: a state of `--keys` 32-byte keys with 40–80-byte values, then blocks of `--batch`
+//! updates of random keys, each made durable and given its new root before the next, then
+//! random reads and proofs of current values.
+//!
+//! Each store runs in a process of its own (this command again, with `--engine`), so that the
+//! resident memory each reports is its own.
+
+use super::*;
+use anyhow::{Context as _, Result, bail};
+use kassa_state::testkit::SplitMix;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The stores compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// `kassa_db`: a Jellyfish Merkle tree over redb.
+    Jmt,
+    /// Commonware's `qmdb::current` (unordered, variable-size values) on the tokio runtime.
+    Qmdb,
+}
+
+/// What `kassa bench store` measures.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub keys: u64,
+    pub batch: u64,
+    pub batches: u64,
+    /// Run this store only, in this process (the parent runs each in a child).
+    pub engine: Option<Engine>,
+}
+
+/// Reads and proofs timed after the updates.
+const READS: u64 = 10_000;
+const PROOFS: u64 = 1_000;
+
+/// The `i`th key of the state.
+fn key(i: u64) -> [u8; 32] {
+    kassa_types::Hash::of(&[b"kassa-bench-store", &i.to_be_bytes()]).0
+}
+
+/// A value of 40 to 80 bytes (an account or membership record is in that range).
+fn value(rng: &mut SplitMix) -> Vec<u8> {
+    let len = 40 + rng.idx(41);
+    (0..len).map(|_| rng.next_u64().to_le_bytes()[0]).collect()
+}
+
+/// The measured figures of one store.
+struct Figures {
+    load: Duration,
+    /// Per batch: updates applied, root computed, durable.
+    batches: Vec<Duration>,
+    reads: Duration,
+    proofs: Duration,
+    disk_bytes: u64,
+}
+
+/// Bytes of every file under `dir`.
+fn tree_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            tree_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn run_jmt(o: &StoreOptions, dir: &Path) -> Result<Figures> {
+    use kassa_db::{Db, verify_proof};
+    use kassa_state::Store as _;
+    let db = Db::open(&dir.join("state.redb"))?;
+    let mut rng = SplitMix(42);
+    let started = Instant::now();
+    let writes = (0..o.keys)
+        .map(|i| (key(i).to_vec(), Some(value(&mut rng))))
+        .collect();
+    let pending = db.prepare(0, writes)?;
+    db.commit_block(&pending, None, &[], 0)?;
+    let load = started.elapsed();
+    let mut batches = Vec::new();
+    for height in 1..=o.batches {
+        let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0..o.batch)
+            .map(|_| (key(rng.below(o.keys)).to_vec(), Some(value(&mut rng))))
+            .collect();
+        let started = Instant::now();
+        let pending = db.prepare(height, writes)?;
+        db.commit_block(&pending, None, &[], 0)?;
+        batches.push(started.elapsed());
+    }
+    let started = Instant::now();
+    let reader = db.reader()?;
+    for _ in 0..READS {
+        reader
+            .get(&key(rng.below(o.keys)))
+            .context("a stored key is read")?;
+    }
+    let reads = started.elapsed();
+    let started = Instant::now();
+    let (root, height) = (db.root_at(o.batches)?, o.batches);
+    for _ in 0..PROOFS {
+        let k = key(rng.below(o.keys));
+        let (v, proof) = db.prove(&k, height)?;
+        if !verify_proof(&root, &k, v.as_deref(), &proof) {
+            bail!("a proof of the JMT store does not verify");
+        }
+    }
+    let proofs = started.elapsed();
+    Ok(Figures {
+        load,
+        batches,
+        reads,
+        proofs,
+        disk_bytes: tree_bytes(dir)?,
+    })
+}
+
+mod qmdb {
+    //! `qmdb::current` as the crate's own benchmarks configure it, on the tokio runtime.
+    use super::*;
+    use commonware_cryptography::{Sha256, sha256::Digest};
+    use commonware_parallel::Rayon;
+    use commonware_runtime::buffer::paged::{CacheRef, page_size};
+    use commonware_runtime::tokio::{Config, Context, Runner};
+    use commonware_runtime::{BLOB_PAGE_SIZE, Runner as _, Strategizer as _, Supervisor as _};
+    use commonware_storage::journal::contiguous::variable::Config as LogConfig;
+    use commonware_storage::merkle::{full::Config as MerkleConfig, mmr::Family as Mmr};
+    use commonware_storage::qmdb::current::{VariableConfig, unordered::variable::Db};
+    use commonware_storage::qmdb::floor::Proportional;
+    use commonware_storage::translator::EightCap;
+    use commonware_utils::{NZU64, NZUsize};
+
+    /// Operations per chunk of the bitmap of current operations: 32 bytes = 256.
+    const CHUNK: usize = 32;
+    type CurrentDb = Db<Mmr, Context, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Rayon>;
+    type Error = commonware_storage::qmdb::Error<Mmr>;
+    /// How the log decodes an operation: a digest key, a value of at most 1,024 bytes.
+    type LogCodec = ((), (commonware_codec::RangeCfg<usize>, ()));
+
+    fn config(ctx: &Context) -> VariableConfig<EightCap, LogCodec, Rayon> {
+        // 32,768 pages of 4 KiB: 128 MiB shared by the log and the Merkle nodes.
+        let page_cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(32_768));
+        VariableConfig {
+            merkle_config: MerkleConfig {
+                journal_partition: "merkle".into(),
+                metadata_partition: "merkle-meta".into(),
+                items_per_blob: NZU64!(262_144),
+                write_buffer: NZUsize!(2 << 20),
+                replay_buffer: NZUsize!(2 << 20),
+                strategy: ctx.strategy(NZUsize!(2)),
+                page_cache: page_cache.clone(),
+            },
+            journal_config: LogConfig {
+                partition: "log".into(),
+                items_per_section: NZU64!(100_000),
+                compression: None,
+                codec_config: ((), ((0..=1024).into(), ())),
+                page_cache,
+                write_buffer: NZUsize!(2 << 20),
+                replay_buffer: NZUsize!(2 << 20),
+            },
+            grafted_metadata_partition: "grafted-meta".into(),
+            translator: EightCap,
+            init_cache: Some(NZUsize!(1 << 18)),
+            init_buffer: NZUsize!(1 << 21),
+            init_concurrency: (),
+        }
+    }
+
+    fn digest(i: u64) -> Digest {
+        Digest::from(key(i))
+    }
+
+    async fn measure(ctx: Context, o: StoreOptions) -> Result<Figures, Error> {
+        let cfg = config(&ctx);
+        let mut db = CurrentDb::init(ctx.child("store"), cfg, None).await?;
+        let mut rng = SplitMix(42);
+        let started = Instant::now();
+        let mut next = 0;
+        while next < o.keys {
+            let end = o.keys.min(next + 100_000);
+            let mut batch = db.new_batch();
+            for i in next..end {
+                batch = batch.write(digest(i), Some(value(&mut rng)));
+            }
+            let merkleized = batch.merkleize(&db, None, &mut Proportional).await?;
+            db = db.apply_batch(merkleized).await?;
+            db = db.commit().await?;
+            next = end;
+        }
+        db = db.sync().await?;
+        let load = started.elapsed();
+        let mut batches = Vec::new();
+        for _ in 0..o.batches {
+            let updates: Vec<(Digest, Vec<u8>)> = (0..o.batch)
+                .map(|_| (digest(rng.below(o.keys)), value(&mut rng)))
+                .collect();
+            let started = Instant::now();
+            let mut batch = db.new_batch();
+            for (k, v) in updates {
+                batch = batch.write(k, Some(v));
+            }
+            let merkleized = batch.merkleize(&db, None, &mut Proportional).await?;
+            db = db.apply_batch(merkleized).await?;
+            db = db.commit().await?;
+            batches.push(started.elapsed());
+            // Keeps the log bounded (a whole section goes once it is all behind the floor).
+            let boundary = db.sync_boundary();
+            db = db.prune(boundary).await?;
+        }
+        let started = Instant::now();
+        for _ in 0..READS {
+            let _ = db.get(&digest(rng.below(o.keys))).await?;
+        }
+        let reads = started.elapsed();
+        let started = Instant::now();
+        let root = db.root();
+        for _ in 0..PROOFS {
+            let k = digest(rng.below(o.keys));
+            let v = db.get(&k).await?.unwrap_or_default();
+            let proof = db.key_value_proof(k).await?;
+            assert!(
+                CurrentDb::verify_key_value_proof(k, v, &proof, &root),
+                "a proof of qmdb does not verify"
+            );
+        }
+        let proofs = started.elapsed();
+        db.sync().await?;
+        Ok(Figures {
+            load,
+            batches,
+            reads,
+            proofs,
+            disk_bytes: 0,
+        })
+    }
+
+    pub(super) fn run(o: &StoreOptions, dir: &Path) -> Result<Figures> {
+        let cfg = Config::new()
+            .with_storage_directory(dir.to_path_buf())
+            .with_worker_threads(2);
+        let o = o.clone();
+        let mut figures = Runner::new(cfg)
+            .start(|ctx| async move { measure(ctx, o).await })
+            .map_err(|e| anyhow::anyhow!("qmdb: {e}"))?;
+        figures.disk_bytes = tree_bytes(dir)?;
+        Ok(figures)
+    }
+}
+
+/// One store, in this process: its rows.
+fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
+    let dir = tempfile::tempdir_in(std::env::temp_dir())?;
+    let f = match engine {
+        Engine::Jmt => run_jmt(o, dir.path())?,
+        Engine::Qmdb => qmdb::run(o, dir.path())?,
+    };
+    let name = match engine {
+        Engine::Jmt => "jmt + redb",
+        Engine::Qmdb => "qmdb current",
+    };
+    let rss = rss_kib();
+    let per_key = format!(
+        "{} B disk/key, {} B RSS/key",
+        f.disk_bytes / o.keys,
+        rss * 1024 / o.keys
+    );
+    let total: Duration = f.batches.iter().sum();
+    Ok(vec![
+        Row {
+            name: format!("store {name}: load"),
+            txs: o.keys,
+            wall: f.load,
+            latencies: Vec::new(),
+            cpu: Duration::ZERO,
+            rss_kib: rss,
+            disk_bytes: Some(f.disk_bytes),
+            note: "keys written in one go, durable".into(),
+        },
+        Row {
+            name: format!("store {name}: update"),
+            txs: o.batch * o.batches,
+            wall: total,
+            latencies: f.batches,
+            cpu: Duration::ZERO,
+            rss_kib: rss,
+            disk_bytes: Some(f.disk_bytes),
+            note: format!("{} updates a batch, root + durable; {per_key}", o.batch),
+        },
+        Row {
+            name: format!("store {name}: read"),
+            txs: READS,
+            wall: f.reads,
+            latencies: Vec::new(),
+            cpu: Duration::ZERO,
+            rss_kib: rss,
+            disk_bytes: None,
+            note: "random keys".into(),
+        },
+        Row {
+            name: format!("store {name}: prove"),
+            txs: PROOFS,
+            wall: f.proofs,
+            latencies: Vec::new(),
+            cpu: Duration::ZERO,
+            rss_kib: rss,
+            disk_bytes: None,
+            note: "read, prove the current value, verify".into(),
+        },
+    ])
+}
+
+/// Both stores, each in a child process; or, with `engine`, the one in this process.
+pub fn bench_store(o: &StoreOptions) -> Result<Vec<Row>> {
+    if let Some(engine) = o.engine {
+        return measure(o, engine);
+    }
+    let exe = std::env::current_exe().context("the kassa executable")?;
+    let mut rows = Vec::new();
+    for engine in [Engine::Jmt, Engine::Qmdb] {
+        let name = format!("{engine:?}").to_lowercase();
+        eprintln!("store: {name}, {} keys, in a process of its own…", o.keys);
+        let out = Command::new(&exe)
+            .args(["bench", "store", "--json", "--engine", &name])
+            .args(["--keys", &o.keys.to_string()])
+            .args(["--batch", &o.batch.to_string()])
+            .args(["--batches", &o.batches.to_string()])
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running kassa bench store")?;
+        if !out.status.success() {
+            bail!("kassa bench store --engine {name} failed: {}", out.status);
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).context("its JSON")?;
+        for r in v["results"].as_array().context("its results")? {
+            rows.push(Row::from_json(r)?);
+        }
+    }
+    Ok(rows)
+}
