@@ -221,15 +221,35 @@ fn dec<T: BorshDeserialize>(bytes: &[u8]) -> T {
     borsh::from_slice(bytes).expect("the database holds only values this code wrote")
 }
 
+/// The database's page cache unless configured otherwise: at a million accounts the state's
+/// hot pages (the tree's upper levels, the tables' branch pages) fit with room to spare, and
+/// the node's resident memory stays well under 1 GiB (`docs/performance.md`).
+pub const CACHE_BYTES_DEFAULT: usize = 256 << 20;
+
 impl Db {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, with the default page cache
+    /// ([`CACHE_BYTES_DEFAULT`]).
     pub fn open(path: &Path) -> Result<Db> {
-        Db::init(Database::create(path)?)
+        Db::open_with_cache(path, CACHE_BYTES_DEFAULT)
+    }
+
+    /// Opens (or creates) the database file at `path`, caching at most `cache_bytes` of its
+    /// pages in memory (the bound of the database's memory, whatever the state's size).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Db> {
+        Db::init(
+            redb::Builder::new()
+                .set_cache_size(cache_bytes)
+                .create(path)?,
+        )
     }
 
     /// Opens (or creates) the database on a simulated disk (crash-consistency tests).
     pub fn open_on(disk: disk::SimDisk) -> Result<Db> {
-        Db::init(redb::Builder::new().create_with_backend(disk)?)
+        Db::init(
+            redb::Builder::new()
+                .set_cache_size(CACHE_BYTES_DEFAULT)
+                .create_with_backend(disk)?,
+        )
     }
 
     fn init(db: Database) -> Result<Db> {

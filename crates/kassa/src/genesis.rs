@@ -154,6 +154,14 @@ pub struct NodeConfig {
     /// The API's limits: connections, time-outs, per-client rates (each has a default).
     #[serde(default, skip_serializing_if = "is_default")]
     pub api: kassa_api::Limits,
+    /// The state database's page cache, MiB: the bound of its memory, whatever the state's
+    /// size (more makes reads of a large state faster).
+    #[serde(default = "default_state_cache_mib")]
+    pub state_cache_mib: usize,
+}
+
+pub fn default_state_cache_mib() -> usize {
+    kassa_db::CACHE_BYTES_DEFAULT >> 20
 }
 
 fn is_default(limits: &kassa_api::Limits) -> bool {

@@ -127,6 +127,9 @@ struct BenchArgs {
     /// one genesis commit (`state` and `node`).
     #[arg(long, value_name = "ACCOUNTS", default_value_t = 0)]
     preload: usize,
+    /// The state database's page cache, MiB (`state`, `curve`, `node`, `network`).
+    #[arg(long, default_value_t = kassa_db::CACHE_BYTES_DEFAULT >> 20)]
+    cache_mib: usize,
     /// `curve`: the state sizes to measure, accounts.
     #[arg(long, value_delimiter = ',', default_values_t = bench::DEFAULT_SIZES)]
     sizes: Vec<usize>,
@@ -259,6 +262,7 @@ fn main() -> ExitCode {
                 txs: a.txs,
                 accounts: a.accounts,
                 preload: a.preload,
+                cache_mib: a.cache_mib,
                 sizes: a.sizes,
                 mix: a.mix,
                 block_ms: a.block_ms,

@@ -27,6 +27,8 @@ pub struct Plan {
     /// The runtime's worker threads ([`WORKER_THREADS`] for a node of its own; fewer when
     /// several validators share a machine's cores, as in `kassa bench network`).
     pub worker_threads: usize,
+    /// The state database's page cache, bytes: the bound of its memory.
+    pub state_cache_bytes: usize,
 }
 
 /// Worker threads of a node's runtime, unless its [`Plan`] says otherwise.
@@ -94,6 +96,7 @@ pub fn dev_plan(
         mempool: MempoolConfig::default(),
         api: kassa_api::Limits::default(),
         worker_threads: WORKER_THREADS,
+        state_cache_bytes: kassa_db::CACHE_BYTES_DEFAULT,
     })
 }
 
@@ -124,6 +127,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         mempool: MempoolConfig::default(),
         api: cfg.api,
         worker_threads: WORKER_THREADS,
+        state_cache_bytes: cfg.state_cache_mib << 20,
     })
 }
 
@@ -214,11 +218,12 @@ where
             namespace,
         }),
     };
-    let app = App::open(
+    let app = App::open_with_cache(
         &plan.data_dir.join("state"),
         &genesis,
         &consensus::genesis_context(),
         plan.mempool,
+        plan.state_cache_bytes,
     )?;
     let head = app.head().clone();
     let genesis_json = serde_json::to_string_pretty(&plan.genesis)?;

@@ -121,6 +121,7 @@ pub fn init(layout: &Layout) -> Result<()> {
             // collide.
             dev_faucet: (i < genesis::DEV_ACCOUNTS).then_some(i),
             api: kassa_api::Limits::default(),
+            state_cache_mib: genesis::default_state_cache_mib(),
         };
         std::fs::write(layout.config(i), toml::to_string_pretty(&cfg)?)?;
     }
@@ -135,6 +136,7 @@ pub fn init(layout: &Layout) -> Result<()> {
         peers: Vec::new(),
         dev_faucet: None,
         api: kassa_api::Limits::default(),
+        state_cache_mib: genesis::default_state_cache_mib(),
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;

@@ -33,12 +33,116 @@ fn the_state_benchmark_admits_executes_and_commits_every_generated_transaction()
     let r = bench(&["state", "--txs", "300", "--accounts", "30"]);
     assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
     let results = r["results"].as_array().unwrap();
-    assert_eq!(results.len(), 3, "admit, execute + commit, end to end");
-    for row in results {
+    let names: Vec<&str> = results
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "state: admit (signatures, checks)",
+            "state: execute + commit",
+            "state: end to end",
+            "state: read an account",
+            "state: prove an account"
+        ]
+    );
+    for row in &results[..3] {
         assert_eq!(row["txs"], 300, "{row}");
         assert!(row["tx_per_s"].as_u64().unwrap() > 0, "{row}");
     }
     assert!(results[1]["p50_us"].as_u64().is_some(), "per-block latency");
+    assert!(results[1]["disk_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn preloaded_accounts_are_funded_at_genesis_and_receive_transfers_and_make_the_database_larger() {
+    let small = bench(&[
+        "state",
+        "--txs",
+        "300",
+        "--accounts",
+        "30",
+        "--mix",
+        "transfer",
+    ]);
+    let large = bench(&[
+        "state",
+        "--txs",
+        "300",
+        "--accounts",
+        "30",
+        "--mix",
+        "transfer",
+        "--preload",
+        "3000",
+    ]);
+    assert_eq!(large["options"]["preload"], 3000);
+    // Reading random accounts of the whole state checks that each one has a balance.
+    assert_eq!(large["results"][3]["txs"], 10_000);
+    let disk = |r: &Value| r["results"][1]["disk_bytes"].as_u64().unwrap();
+    assert!(
+        disk(&large) > disk(&small) + 3000 * 64,
+        "{} vs {}",
+        disk(&large),
+        disk(&small)
+    );
+}
+
+#[test]
+fn the_curve_runs_the_state_benchmark_at_each_size_in_a_process_of_its_own_and_states_what_an_account_costs()
+ {
+    let r = bench(&["curve", "--sizes", "40,400", "--txs", "200"]);
+    let rows = r["results"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names[1], "state @40: execute + commit");
+    assert_eq!(names[6], "state @400: execute + commit");
+    assert!(
+        rows[6]["note"]
+            .as_str()
+            .unwrap()
+            .contains("each account beyond 40:")
+    );
+    for row in rows.iter().filter(|x| x["txs"] == 200) {
+        assert!(row["tx_per_s"].as_u64().unwrap() > 0, "{row}");
+    }
+}
+
+#[test]
+fn the_store_benchmark_runs_the_jmt_and_qmdb_on_the_same_updates_with_reads_and_checked_proofs() {
+    let r = bench(&[
+        "store",
+        "--keys",
+        "2000",
+        "--batch",
+        "200",
+        "--batches",
+        "3",
+    ]);
+    let rows = r["results"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "store jmt + redb: load",
+            "store jmt + redb: update",
+            "store jmt + redb: read",
+            "store jmt + redb: prove",
+            "store qmdb current: load",
+            "store qmdb current: update",
+            "store qmdb current: read",
+            "store qmdb current: prove"
+        ]
+    );
+    for update in [&rows[1], &rows[5]] {
+        assert_eq!(update["txs"], 600, "{update}");
+        assert_eq!(update["latencies_us"].as_array().unwrap().len(), 3);
+        assert!(
+            update["disk_bytes"].as_u64().unwrap() > 2000 * 40,
+            "{update}"
+        );
+    }
 }
 
 #[test]

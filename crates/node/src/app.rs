@@ -439,9 +439,26 @@ impl App {
         genesis_consensus: &[u8],
         mempool: MempoolConfig,
     ) -> Result<App, AppError> {
+        App::open_with_cache(
+            dir,
+            genesis,
+            genesis_consensus,
+            mempool,
+            kassa_db::CACHE_BYTES_DEFAULT,
+        )
+    }
+
+    /// [`App::open`] with a page cache of at most `cache_bytes` for the state database.
+    pub fn open_with_cache(
+        dir: &Path,
+        genesis: &Genesis,
+        genesis_consensus: &[u8],
+        mempool: MempoolConfig,
+        cache_bytes: usize,
+    ) -> Result<App, AppError> {
         std::fs::create_dir_all(dir).map_err(|e| DbError::Redb(e.to_string()))?;
         App::open_db(
-            Db::open(&dir.join("state.redb"))?,
+            Db::open_with_cache(&dir.join("state.redb"), cache_bytes)?,
             genesis,
             genesis_consensus,
             mempool,

@@ -246,6 +246,7 @@ impl Target {
             peers: Vec::new(),
             dev_faucet: None,
             api: kassa_api::Limits::default(),
+            state_cache_mib: crate::genesis::default_state_cache_mib(),
         };
         let config = dir.join("node.toml");
         std::fs::write(&config, toml::to_string_pretty(&cfg)?)?;

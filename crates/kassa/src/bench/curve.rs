@@ -40,6 +40,7 @@ fn point(opts: &Options, size: usize) -> Result<Vec<Row>> {
         .args(["--txs", &opts.txs.to_string()])
         .args(["--accounts", &signers.to_string()])
         .args(["--preload", &(size - signers).to_string()])
+        .args(["--cache-mib", &opts.cache_mib.to_string()])
         .stderr(Stdio::inherit())
         .output()
         .context("running kassa bench state")?;
@@ -51,28 +52,56 @@ fn point(opts: &Options, size: usize) -> Result<Vec<Row>> {
     }
     let v: Value = serde_json::from_slice(&out.stdout).context("its JSON")?;
     let results = v["results"].as_array().context("its results")?;
-    results.iter().map(|r| row(r, size)).collect()
+    results
+        .iter()
+        .map(|r| {
+            let mut row = Row::from_json(r)?;
+            row.name = row
+                .name
+                .replacen("state:", &format!("state @{}:", short(size)), 1);
+            Ok(row)
+        })
+        .collect()
 }
 
-/// A row of the child's JSON, renamed for the curve, with the per-account figures in its note.
-fn row(r: &Value, size: usize) -> Result<Row> {
-    let mut row = Row::from_json(r)?;
-    let accounts = u64::try_from(size)?;
-    row.name = row
-        .name
-        .replacen("state:", &format!("state @{}:", short(size)), 1);
-    row.note = format!("{} B RSS/account", row.rss_kib * 1024 / accounts);
-    if let Some(d) = row.disk_bytes {
-        row.note += &format!(", {} B disk/account", d / accounts);
-    }
-    Ok(row)
+/// The execute + commit row of a point: where its memory and disk are read.
+fn commit_row(rows: &[Row]) -> Option<&Row> {
+    rows.iter().find(|r| r.name.ends_with("execute + commit"))
 }
 
 pub(super) fn bench_curve(opts: &Options) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
+    // The first (smallest) point: later points state what each further account costs beyond
+    // it, in memory and on disk (the blocks and receipts of the load are the same at every
+    // size and cancel out).
+    let mut first: Option<(u64, u64, u64)> = None;
     for &size in &opts.sizes {
         ensure!(size >= 4, "a state of at least 4 accounts");
-        rows.extend(point(opts, size)?);
+        let mut point = point(opts, size)?;
+        let accounts = u64::try_from(size)?;
+        if let Some(r) = commit_row(&point) {
+            let (rss, disk) = (r.rss_kib * 1024, r.disk_bytes.unwrap_or(0));
+            match first {
+                None => first = Some((accounts, rss, disk)),
+                Some((n0, rss0, disk0)) if accounts > n0 => {
+                    let more = accounts - n0;
+                    let note = format!(
+                        "; each account beyond {}: {} B RSS, {} B disk",
+                        short(usize::try_from(n0)?),
+                        rss.saturating_sub(rss0) / more,
+                        disk.saturating_sub(disk0) / more
+                    );
+                    for r in point
+                        .iter_mut()
+                        .filter(|r| r.name.ends_with("execute + commit"))
+                    {
+                        r.note += &note;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        rows.extend(point);
     }
     Ok(rows)
 }

@@ -79,6 +79,8 @@ pub struct Options {
     /// Funded accounts in the genesis besides the signing ones: they receive transfers and
     /// make the state large.
     pub preload: usize,
+    /// The state database's page cache, MiB.
+    pub cache_mib: usize,
     /// `curve`: the state sizes measured, accounts.
     pub sizes: Vec<usize>,
     pub mix: Load,
@@ -320,7 +322,7 @@ pub fn run(opts: &Options) -> Result<()> {
 fn report(opts: &Options, m: &Value, rows: &[Row]) -> Result<()> {
     let out = json!({
         "machine": m,
-        "options": {"txs": opts.txs, "accounts": opts.accounts, "preload": opts.preload, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
+        "options": {"txs": opts.txs, "accounts": opts.accounts, "preload": opts.preload, "cache_mib": opts.cache_mib, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
         "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
     });
     if opts.print_json {
@@ -328,12 +330,12 @@ fn report(opts: &Options, m: &Value, rows: &[Row]) -> Result<()> {
     } else {
         println!();
         println!(
-            "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
+            "{:<40} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  note",
             "workload", "txs", "tx/s", "p50 ms", "p99 ms", "cpu%", "rss MiB"
         );
         for r in rows {
             println!(
-                "{:<34} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  {}",
+                "{:<40} {:>9} {:>10} {:>9} {:>9} {:>6} {:>9}  {}",
                 r.name,
                 r.txs,
                 r.tps(),

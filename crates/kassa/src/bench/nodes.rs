@@ -82,6 +82,7 @@ pub(super) fn start_validators(
             // The benchmark saturates the node from one address.
             api: kassa_api::Limits::unmetered(),
             worker_threads,
+            state_cache_bytes: opts.cache_mib << 20,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started, node) = std::sync::mpsc::channel();

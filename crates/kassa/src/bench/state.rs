@@ -6,6 +6,7 @@ use super::*;
 use anyhow::{Result, ensure};
 use kassa_node::consensus::genesis_context;
 use kassa_node::{App, Durability, Node};
+use kassa_state::testkit::SplitMix;
 use kassa_types::{Address, SignedTransaction};
 use std::time::{Duration, Instant};
 
@@ -46,11 +47,12 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     let w = workload(opts, vec![hex::encode([0u8; 32])])?;
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let app = App::open(
+    let app = App::open_with_cache(
         dir.path(),
         &w.genesis.to_genesis()?,
         &genesis_context(),
         mempool_config(opts),
+        opts.cache_mib << 20,
     )?;
     if opts.preload > 0 {
         eprintln!("state: genesis committed in {:?}", started.elapsed());
@@ -78,7 +80,8 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     let (cpu2, t2) = (cpu_time(), Instant::now());
     let nblocks = blocks.len();
     let disk = dir_bytes(dir.path())?;
-    Ok(vec![
+    let reads = bench_reads(&node, opts)?;
+    let mut rows = vec![
         Row {
             name: "state: admit (signatures, checks)".into(),
             txs: n,
@@ -109,5 +112,69 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
             disk_bytes: Some(disk),
             note: "admit + execute + durable commit; rss = peak".into(),
         },
+    ];
+    rows.extend(reads);
+    Ok(rows)
+}
+
+/// Accounts read as the API reads them, and proven, at random over the whole state.
+const READS: usize = 10_000;
+const PROOFS: usize = 1_000;
+
+/// The API's reads at the state's size: an account (balances, nonce) as `GET
+/// /api/v1/accounts/{address}` reads it, and an account proven and checked against the state
+/// root as `GET /api/v1/proofs/{key}` and a light client do.
+fn bench_reads(node: &Node, opts: &Options) -> Result<Vec<Row>> {
+    let state_accounts = opts.accounts + opts.preload;
+    let mut rng = SplitMix(7);
+    let addresses: Vec<Address> = (0..READS)
+        .map(|_| match rng.idx(state_accounts) {
+            i if i < opts.accounts => bench_key(i).address(),
+            i => preload_address(i - opts.accounts),
+        })
+        .collect();
+    let (cpu0, t0) = (cpu_time(), Instant::now());
+    for who in &addresses {
+        let r = node.db().reader()?;
+        let account = kassa_state::view::account(&r, who, 100);
+        ensure!(!account.balances.is_empty(), "every account was funded");
+        node.nonces(who)?;
+    }
+    let (cpu1, t1) = (cpu_time(), Instant::now());
+    let head = node.head();
+    for who in &addresses[..PROOFS] {
+        let key = kassa_state::keys::account(who);
+        let (value, proof) = node.db().prove(&key, head.height)?;
+        ensure!(
+            kassa_db::verify_proof(&head.state_root, &key, value.as_deref(), &proof),
+            "an account's proof verifies"
+        );
+    }
+    let (cpu2, t2) = (cpu_time(), Instant::now());
+    let row = |name: &str, n: usize, wall, cpu, note: &str| Row {
+        name: name.into(),
+        txs: u64::try_from(n).unwrap_or(u64::MAX),
+        wall,
+        latencies: Vec::new(),
+        cpu,
+        rss_kib: rss_kib(),
+        disk_bytes: None,
+        note: note.into(),
+    };
+    Ok(vec![
+        row(
+            "state: read an account",
+            READS,
+            t1 - t0,
+            cpu1.saturating_sub(cpu0),
+            "balances and nonce, as the API reads them; random accounts",
+        ),
+        row(
+            "state: prove an account",
+            PROOFS,
+            t2 - t1,
+            cpu2.saturating_sub(cpu1),
+            "Merkle proof at the head, checked against its root",
+        ),
     ])
 }
