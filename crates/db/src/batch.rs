@@ -52,6 +52,21 @@ fn node_key(version: Version, path: &[u8]) -> NodeKey {
     NodeKey::new(version, path.iter().map(|&n| n.into()).collect())
 }
 
+/// The children an internal node records (none for another node).
+fn children_of(node: &Node) -> [Option<Child>; 16] {
+    let mut children: [Option<Child>; 16] = [None; 16];
+    if let Node::Internal(internal) = node {
+        for (n, c) in internal.children_sorted() {
+            children[usize::from(u8::from(n))] = Some(Child {
+                hash: c.hash,
+                version: c.version,
+                leaves: (!c.is_leaf()).then(|| u64::try_from(c.leaf_count()).expect("fits")),
+            });
+        }
+    }
+    children
+}
+
 /// Runs of `kvs` (sorted by key hash) that share the nibble at `depth`: (nibble, run).
 fn runs(
     kvs: &[(KeyHash, ValueHash)],
@@ -143,33 +158,36 @@ impl<R: TreeReader> Batch<'_, R> {
         kvs: &[(KeyHash, ValueHash)],
     ) -> Result<Child> {
         match node {
-            Node::Internal(internal) => {
-                let mut children: [Option<Child>; 16] = [None; 16];
-                for (n, c) in internal.children_sorted() {
-                    children[usize::from(u8::from(n))] = Some(Child {
-                        hash: c.hash,
-                        version: c.version,
-                        leaves: (!c.is_leaf())
-                            .then(|| u64::try_from(c.leaf_count()).expect("fits")),
-                    });
-                }
-                for (n, run) in runs(kvs, path.len()) {
-                    path.push(n);
-                    let child = match children[usize::from(n)] {
-                        Some(old) => {
-                            let below = self.read(&node_key(old.version, path))?;
-                            self.insert_at(path, below, run)?
-                        }
-                        None => self.create(path, run)?,
-                    };
-                    path.pop();
-                    children[usize::from(n)] = Some(child);
-                }
+            Node::Internal(_) => {
+                let children = self.insert_children(children_of(&node), path, kvs)?;
                 self.internal(path, &children)
             }
             Node::Leaf(leaf) => self.create_with_leaf(path, leaf, kvs),
             Node::Null => self.create(path, kvs),
         }
+    }
+
+    /// The children of an internal node at `path` (`children`, as it records them) once `kvs`
+    /// are inserted below it: the subtrees of their nibbles rebuilt, the others as they were.
+    fn insert_children(
+        &mut self,
+        mut children: [Option<Child>; 16],
+        path: &mut Vec<u8>,
+        kvs: &[(KeyHash, ValueHash)],
+    ) -> Result<[Option<Child>; 16]> {
+        for (n, run) in runs(kvs, path.len()) {
+            path.push(n);
+            let child = match children[usize::from(n)] {
+                Some(old) => {
+                    let below = self.read(&node_key(old.version, path))?;
+                    self.insert_at(path, below, run)?
+                }
+                None => self.create(path, run)?,
+            };
+            path.pop();
+            children[usize::from(n)] = Some(child);
+        }
+        Ok(children)
     }
 
     /// A new subtree at `path` holding `kvs` and the existing `leaf` (unless `kvs` replaces it).
@@ -223,11 +241,16 @@ impl<R: TreeReader> Batch<'_, R> {
     }
 }
 
+/// Blocks with at least this many keys are inserted on two threads (below the root, each
+/// thread takes the subtrees of eight of its sixteen children); smaller ones on one.
+pub(crate) const PARALLEL_MIN: usize = 2_048;
+
 /// Inserts `kvs` (sorted by key hash, no duplicates, not empty) as `version` on top of the tree
 /// of `version - 1` (an empty tree for version 0): the new root hash and every new node, as
-/// `jmt` would write them.
+/// `jmt` would write them. The same nodes whichever thread builds them: each subtree is a
+/// function of the keys under it and the tree before.
 pub(crate) fn insert(
-    reader: &impl TreeReader,
+    reader: &(impl TreeReader + Sync),
     version: Version,
     kvs: &[(KeyHash, ValueHash)],
 ) -> Result<([u8; 32], BTreeMap<NodeKey, Node>)> {
@@ -241,6 +264,46 @@ pub(crate) fn insert(
         None => Node::Null,
         Some(before) => batch.read(&node_key(before, &[]))?,
     };
-    let root = batch.insert_at(&mut Vec::with_capacity(64), root, kvs)?;
+    let root = match root {
+        Node::Internal(_) if kvs.len() >= PARALLEL_MIN => {
+            let children = children_of(&root);
+            // The keys whose first nibble is 8 or more go to the second thread.
+            let half = kvs.partition_point(|(kh, _)| nibble(kh, 0) < 8);
+            let (low, high) = kvs.split_at(half);
+            let (high_children, high_nodes) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| {
+                    let mut b = Batch {
+                        reader,
+                        version,
+                        nodes: BTreeMap::new(),
+                    };
+                    let children = b.insert_children(children, &mut Vec::new(), high)?;
+                    Ok::<_, crate::DbError>((children, b.nodes))
+                });
+                let mine = batch.insert_children(children, &mut Vec::new(), low);
+                let theirs = other.join().expect("the tree thread does not panic");
+                mine.and_then(|low_children| {
+                    let (high_children, nodes) = theirs?;
+                    Ok((merge(low_children, high_children, high), nodes))
+                })
+            })?;
+            batch.nodes.append(&mut { high_nodes });
+            batch.internal(&[], &high_children)?
+        }
+        root => batch.insert_at(&mut Vec::with_capacity(64), root, kvs)?,
+    };
     Ok((root.hash, batch.nodes))
+}
+
+/// The root's children after both halves: the first half's, with the subtrees the second half
+/// rebuilt (those of its keys' first nibbles) taken from the second.
+fn merge(
+    mut low: [Option<Child>; 16],
+    high: [Option<Child>; 16],
+    high_keys: &[(KeyHash, ValueHash)],
+) -> [Option<Child>; 16] {
+    for (n, _) in runs(high_keys, 0) {
+        low[usize::from(n)] = high[usize::from(n)];
+    }
+    low
 }

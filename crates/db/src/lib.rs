@@ -838,13 +838,13 @@ mod tests {
     /// Commits blocks of random writes (`blocks` of them, each of up to `most` writes over
     /// `keys` keys, deleting some keys in every fifth block), and checks at each that the three
     /// ways of updating the tree give the same root, the same nodes and the same leaf values.
-    /// Returns how many blocks took the batched path.
-    fn compare_tree_updates(seed: u64, blocks: u64, most: u64, keys: u64) -> usize {
+    /// Returns how many blocks took the batched path, and how many of those the two-thread one.
+    fn compare_tree_updates(seed: u64, blocks: u64, most: u64, keys: u64) -> (usize, usize) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("state.redb")).unwrap();
         // The same "random" blocks on every run.
         let mut rng = SplitMix(seed);
-        let mut batched_blocks = 0;
+        let (mut batched_blocks, mut parallel_blocks) = (0, 0);
         for height in 0..blocks {
             let mut writes = BTreeMap::new();
             let n = rng.next_u64() % (most + 1);
@@ -877,19 +877,22 @@ mod tests {
             }
             if !writes.is_empty() && writes.values().all(Option::is_some) {
                 batched_blocks += 1;
+                if height > 0 && writes.len() >= batch::PARALLEL_MIN {
+                    parallel_blocks += 1;
+                }
             }
             let pending = db.prepare(height, writes).unwrap();
             assert_eq!(pending.state_root, Hash(ours.0.0));
             db.commit_block(&pending, None, &[], 0).unwrap();
         }
-        batched_blocks
+        (batched_blocks, parallel_blocks)
     }
 
     #[test]
     fn a_batched_tree_update_gives_the_same_root_nodes_and_values_as_jmt_key_by_key_and_batched() {
         // Blocks of 0 to 300 writes over 500 keys: new keys, updates, and (in some blocks)
         // deletions, which take the key-by-key path in all three.
-        let batched = compare_tree_updates(7, 40, 300, 500);
+        let (batched, _) = compare_tree_updates(7, 40, 300, 500);
         assert!(batched >= 20, "the batched path ran {batched} times");
     }
 
@@ -897,11 +900,14 @@ mod tests {
     fn a_batched_tree_update_matches_jmt_from_one_key_up_and_over_a_large_key_space() {
         // Blocks of 0 to 3 writes: a tree that is empty, then one leaf at the root, then a few
         // leaves that split it.
-        let batched = compare_tree_updates(11, 30, 3, 1_000_000);
+        let (batched, _) = compare_tree_updates(11, 30, 3, 1_000_000);
         assert!(batched >= 15, "the batched path ran {batched} times");
         // Blocks of up to 3,000 writes over 100,000 keys: deeper trees, leaves moved down by
         // neighbours sharing several nibbles.
-        let batched = compare_tree_updates(13, 12, 3_000, 100_000);
+        // Blocks of at least `PARALLEL_MIN` keys are built on two threads, the root's children
+        // split between them.
+        let (batched, parallel) = compare_tree_updates(13, 12, 3_000, 100_000);
         assert!(batched >= 7, "the batched path ran {batched} times");
+        assert!(parallel >= 2, "the two-thread path ran {parallel} times");
     }
 }
