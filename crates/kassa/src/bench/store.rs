@@ -50,13 +50,36 @@ fn value(rng: &mut SplitMix) -> Vec<u8> {
     (0..len).map(|_| rng.next_u64().to_le_bytes()[0]).collect()
 }
 
+/// Wall-clock and CPU time of a measured step.
+#[derive(Clone, Copy, Default)]
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// A measured step under way.
+struct Clock(Instant, Duration);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(Instant::now(), cpu_time())
+    }
+
+    fn stop(self) -> Took {
+        Took {
+            wall: self.0.elapsed(),
+            cpu: cpu_time().saturating_sub(self.1),
+        }
+    }
+}
+
 /// The measured figures of one store.
 struct Figures {
-    load: Duration,
+    load: Took,
     /// Per batch: updates applied, root computed, durable.
-    batches: Vec<Duration>,
-    reads: Duration,
-    proofs: Duration,
+    batches: Vec<Took>,
+    reads: Took,
+    proofs: Took,
     disk_bytes: u64,
 }
 
@@ -80,32 +103,32 @@ fn run_jmt(o: &StoreOptions, dir: &Path) -> Result<Figures> {
     use kassa_state::Store as _;
     let db = Db::open(&dir.join("state.redb"))?;
     let mut rng = SplitMix(42);
-    let started = Instant::now();
+    let clock = Clock::start();
     let writes = (0..o.keys)
         .map(|i| (key(i).to_vec(), Some(value(&mut rng))))
         .collect();
     let pending = db.prepare(0, writes)?;
     db.commit_block(&pending, None, &[], 0)?;
-    let load = started.elapsed();
+    let load = clock.stop();
     let mut batches = Vec::new();
     for height in 1..=o.batches {
         let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0..o.batch)
             .map(|_| (key(rng.below(o.keys)).to_vec(), Some(value(&mut rng))))
             .collect();
-        let started = Instant::now();
+        let clock = Clock::start();
         let pending = db.prepare(height, writes)?;
         db.commit_block(&pending, None, &[], 0)?;
-        batches.push(started.elapsed());
+        batches.push(clock.stop());
     }
-    let started = Instant::now();
+    let clock = Clock::start();
     let reader = db.reader()?;
     for _ in 0..READS {
         reader
             .get(&key(rng.below(o.keys)))
             .context("a stored key is read")?;
     }
-    let reads = started.elapsed();
-    let started = Instant::now();
+    let reads = clock.stop();
+    let clock = Clock::start();
     let (root, height) = (db.root_at(o.batches)?, o.batches);
     for _ in 0..PROOFS {
         let k = key(rng.below(o.keys));
@@ -114,7 +137,7 @@ fn run_jmt(o: &StoreOptions, dir: &Path) -> Result<Figures> {
             bail!("a proof of the JMT store does not verify");
         }
     }
-    let proofs = started.elapsed();
+    let proofs = clock.stop();
     Ok(Figures {
         load,
         batches,
@@ -184,7 +207,7 @@ mod qmdb {
         let cfg = config(&ctx);
         let mut db = CurrentDb::init(ctx.child("store"), cfg, None).await?;
         let mut rng = SplitMix(42);
-        let started = Instant::now();
+        let clock = Clock::start();
         let mut next = 0;
         while next < o.keys {
             let end = o.keys.min(next + 100_000);
@@ -198,13 +221,13 @@ mod qmdb {
             next = end;
         }
         db = db.sync().await?;
-        let load = started.elapsed();
+        let load = clock.stop();
         let mut batches = Vec::new();
         for _ in 0..o.batches {
             let updates: Vec<(Digest, Vec<u8>)> = (0..o.batch)
                 .map(|_| (digest(rng.below(o.keys)), value(&mut rng)))
                 .collect();
-            let started = Instant::now();
+            let clock = Clock::start();
             let mut batch = db.new_batch();
             for (k, v) in updates {
                 batch = batch.write(k, Some(v));
@@ -212,17 +235,17 @@ mod qmdb {
             let merkleized = batch.merkleize(&db, None, &mut Proportional).await?;
             db = db.apply_batch(merkleized).await?;
             db = db.commit().await?;
-            batches.push(started.elapsed());
+            batches.push(clock.stop());
             // Keeps the log bounded (a whole section goes once it is all behind the floor).
             let boundary = db.sync_boundary();
             db = db.prune(boundary).await?;
         }
-        let started = Instant::now();
+        let clock = Clock::start();
         for _ in 0..READS {
             let _ = db.get(&digest(rng.below(o.keys))).await?;
         }
-        let reads = started.elapsed();
-        let started = Instant::now();
+        let reads = clock.stop();
+        let clock = Clock::start();
         let root = db.root();
         for _ in 0..PROOFS {
             let k = digest(rng.below(o.keys));
@@ -233,7 +256,7 @@ mod qmdb {
                 "a proof of qmdb does not verify"
             );
         }
-        let proofs = started.elapsed();
+        let proofs = clock.stop();
         db.sync().await?;
         Ok(Figures {
             load,
@@ -274,14 +297,17 @@ fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
         f.disk_bytes / o.keys,
         rss * 1024 / o.keys
     );
-    let total: Duration = f.batches.iter().sum();
+    let update = Took {
+        wall: f.batches.iter().map(|t| t.wall).sum(),
+        cpu: f.batches.iter().map(|t| t.cpu).sum(),
+    };
     Ok(vec![
         Row {
             name: format!("store {name}: load"),
             txs: o.keys,
-            wall: f.load,
+            wall: f.load.wall,
             latencies: Vec::new(),
-            cpu: Duration::ZERO,
+            cpu: f.load.cpu,
             rss_kib: rss,
             disk_bytes: Some(f.disk_bytes),
             note: "keys written in one go, durable".into(),
@@ -289,9 +315,9 @@ fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
         Row {
             name: format!("store {name}: update"),
             txs: o.batch * o.batches,
-            wall: total,
-            latencies: f.batches,
-            cpu: Duration::ZERO,
+            wall: update.wall,
+            latencies: f.batches.iter().map(|t| t.wall).collect(),
+            cpu: update.cpu,
             rss_kib: rss,
             disk_bytes: Some(f.disk_bytes),
             note: format!("{} updates a batch, root + durable; {per_key}", o.batch),
@@ -299,9 +325,9 @@ fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
         Row {
             name: format!("store {name}: read"),
             txs: READS,
-            wall: f.reads,
+            wall: f.reads.wall,
             latencies: Vec::new(),
-            cpu: Duration::ZERO,
+            cpu: f.reads.cpu,
             rss_kib: rss,
             disk_bytes: None,
             note: "random keys".into(),
@@ -309,9 +335,9 @@ fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
         Row {
             name: format!("store {name}: prove"),
             txs: PROOFS,
-            wall: f.proofs,
+            wall: f.proofs.wall,
             latencies: Vec::new(),
-            cpu: Duration::ZERO,
+            cpu: f.proofs.cpu,
             rss_kib: rss,
             disk_bytes: None,
             note: "read, prove the current value, verify".into(),
