@@ -10,7 +10,8 @@
 //! seed, what of the unsynced writes reached the platter: each survives whole, torn (a prefix of
 //! it) or not at all, independently, so the image after the cut is one a real disk could be left
 //! with (writes reordered, sectors torn). Synced data always survives. The database reopened on
-//! the disk must recover to a consistent commit.
+//! the disk must recover to a consistent commit. [`SimDisk::fail_once_after`] fails one write
+//! with an I/O error instead, the power staying on.
 
 use kassa_state::testkit::SplitMix;
 use redb::StorageBackend;
@@ -34,6 +35,9 @@ struct Platter {
     frozen: bool,
     /// Writes, length changes and syncs still allowed before the power goes.
     budget: Option<u64>,
+    /// Writes, length changes and syncs still allowed before one fails with an I/O error
+    /// ([`SimDisk::fail_once_after`]); the disk works again after it.
+    fail_in: Option<u64>,
 }
 
 /// What a power cut did to the writes that were not synced.
@@ -89,6 +93,18 @@ impl SimDisk {
     /// Power goes after `n` more writes, length changes or syncs.
     pub fn freeze_after(&self, n: u64) {
         self.platter().budget = Some(n);
+    }
+
+    /// The write, length change or sync `n` from now fails with an I/O error, once, and nothing
+    /// of it reaches the disk; the disk keeps its power and works again after it (a bad sector
+    /// remapped, a full disk freed). What came before stays as it was.
+    pub fn fail_once_after(&self, n: u64) {
+        self.platter().fail_in = Some(n);
+    }
+
+    /// Whether an I/O error asked for by [`SimDisk::fail_once_after`] is still to come.
+    pub fn failure_pending(&self) -> bool {
+        self.platter().fail_in.is_some()
     }
 
     /// Whether the power has gone.
@@ -188,6 +204,14 @@ impl SimDisk {
         if p.frozen {
             return Err(io::Error::other("the simulated disk lost power"));
         }
+        match p.fail_in {
+            Some(0) => {
+                p.fail_in = None;
+                return Err(io::Error::other("the simulated disk failed a write"));
+            }
+            Some(n) => p.fail_in = Some(n - 1),
+            None => {}
+        }
         Ok(p)
     }
 
@@ -237,6 +261,54 @@ mod tests {
             seen.lost += c.lost;
         }
         assert!(seen.kept > 0 && seen.torn > 0 && seen.lost > 0, "{seen:?}");
+    }
+
+    #[test]
+    fn a_write_that_fails_leaves_redb_at_its_last_commit_and_reopened_it_commits_again() {
+        use redb::{ReadableDatabase as _, TableDefinition};
+        const T: TableDefinition<u64, u64> = TableDefinition::new("t");
+        let mut failed_commits = 0;
+        for k in 0..40u64 {
+            let disk = SimDisk::new();
+            let db = redb::Builder::new()
+                .create_with_backend(disk.clone())
+                .unwrap();
+            let commit = |db: &redb::Database, v: u64| -> Result<(), redb::Error> {
+                let w = db.begin_write()?;
+                w.open_table(T)?.insert(0, v)?;
+                w.commit()?;
+                Ok(())
+            };
+            commit(&db, 1).unwrap();
+            disk.fail_once_after(k);
+            let committed = commit(&db, 2).is_ok();
+            if disk.failure_pending() {
+                // The commit was over before the failure came.
+                assert!(committed, "failure after {k} writes");
+                continue;
+            }
+            failed_commits += u32::from(!committed);
+            drop(db);
+            // No power was lost: everything written before the failure is on the disk.
+            let db = redb::Builder::new()
+                .create_with_backend(disk.clone())
+                .unwrap_or_else(|e| panic!("failure after {k} writes: does not open: {e}"));
+            let v = db
+                .begin_read()
+                .unwrap()
+                .open_table(T)
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .unwrap()
+                .value();
+            assert!(
+                v == 2 || (v == 1 && !committed),
+                "failure after {k} writes: {v}"
+            );
+            commit(&db, 3).unwrap();
+        }
+        assert!(failed_commits > 0, "some failures land inside the commit");
     }
 
     #[test]

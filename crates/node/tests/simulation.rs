@@ -188,6 +188,10 @@ enum Fault {
     /// Validators 2 and 3 are killed together: the two left are no quorum, so the chain halts
     /// (without forking) until both restart from their storage.
     QuorumLoss,
+    /// Validator 3's state database (on a simulated disk) fails a write in the middle of a
+    /// commit, the power staying on: the validator stops applying blocks rather than serve a
+    /// state it could not store, the others go on, and restarted it recovers and catches up.
+    DiskError,
 }
 
 /// How wrong the clocks of [`Fault::Skew`] are: validator [`FAULTY`] is this much ahead,
@@ -708,6 +712,33 @@ async fn inject(context: &Context, net: &mut Net, fault: Fault) {
             );
             restart(context, net, FAULTY).await;
         }
+        Fault::DiskError => {
+            context.sleep(Duration::from_secs(10)).await;
+            let StateStore::Disk(disk) = net.sims[FAULTY].store.clone() else {
+                unreachable!("the failing validator's state is on a simulated disk")
+            };
+            // A few writes into its next durable commit.
+            disk.fail_once_after(5);
+            let mut waited = 0;
+            while disk.failure_pending() && waited < 100 {
+                context.sleep(Duration::from_millis(100)).await;
+                waited += 1;
+            }
+            assert!(!disk.failure_pending(), "the state database wrote again");
+            let (stopped_at, others_at) = (height_of(&net.nodes, FAULTY), height_of(&net.nodes, 0));
+            context.sleep(Duration::from_secs(10)).await;
+            assert_eq!(
+                height_of(&net.nodes, FAULTY),
+                stopped_at,
+                "a validator whose state database failed a commit applies no more blocks"
+            );
+            assert!(
+                height_of(&net.nodes, 0) > others_at + 5,
+                "the others keep finalizing"
+            );
+            crash(context, &mut net.sims[FAULTY], FAULTY, &net.nodes).await;
+            restart(context, net, FAULTY).await;
+        }
         Fault::QuorumLoss => {
             context.sleep(Duration::from_secs(10)).await;
             for i in QUORUM_LOST {
@@ -791,7 +822,7 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         "the chain made progress: {target} blocks"
     );
     let crashed: &[usize] = match fault {
-        Fault::Crash => &[FAULTY],
+        Fault::Crash | Fault::DiskError => &[FAULTY],
         Fault::QuorumLoss => &QUORUM_LOST,
         _ => &[],
     };
@@ -859,7 +890,11 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
     if fault != Fault::PowerLoss {
         let stores: Vec<StateStore> = temp
             .iter()
-            .map(|t| StateStore::Dir(t.path().to_path_buf()))
+            .enumerate()
+            .map(|(i, t)| match (fault, i) {
+                (Fault::DiskError, FAULTY) => StateStore::Disk(SimDisk::new()),
+                _ => StateStore::Dir(t.path().to_path_buf()),
+            })
             .collect();
         return deterministic::Runner::new(cfg).start(|context| async move {
             let mut net = boot(&context, fault, seed, &stores, record).await;
@@ -1000,6 +1035,12 @@ fn a_validator_killed_mid_flight_restarts_from_its_storage_and_catches_up() {
 #[test]
 fn a_power_loss_on_every_validator_tearing_unsynced_writes_loses_no_finalized_block() {
     scenario(Fault::PowerLoss);
+}
+
+#[test]
+fn a_validator_whose_state_database_fails_a_write_stops_and_restarted_catches_up_with_the_same_roots()
+ {
+    scenario(Fault::DiskError);
 }
 
 #[test]
