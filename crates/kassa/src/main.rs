@@ -53,6 +53,9 @@ enum Command {
     /// Read the chain.
     #[command(subcommand)]
     Query(cli::QueryCmd),
+    /// A balance, a request or any state value, checked against the genesis validators'
+    /// finalization certificate and a Merkle proof, trusting nothing the node says.
+    Verify(cli::VerifyArgs),
     /// Development chains: get KAS from the faucet.
     Faucet {
         /// Address or key name.
@@ -251,6 +254,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => cli::keys(cmd, &cli.common),
         Command::Tx(args) => cli::tx(*args, &cli.common),
         Command::Query(cmd) => cli::query(cmd, &cli.common),
+        Command::Verify(args) => cli::verify(args, &cli.common),
         Command::Faucet { who } => cli::faucet(&who, &cli.common),
         Command::Audit { data_dir, genesis } => run_audit(data_dir, genesis, &cli.common),
         Command::Bench(a) => {

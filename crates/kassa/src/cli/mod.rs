@@ -1,5 +1,5 @@
-//! The command-line wallet: `kassa keys`, `kassa tx`, `kassa query`, `kassa faucet`, and
-//! `kassa completions`. Every command prints for people by default (amounts with their asset's
+//! The command-line wallet: `kassa keys`, `kassa tx`, `kassa query`, `kassa verify`, `kassa
+//! faucet`, and `kassa completions`. Every command prints for people by default (amounts with their asset's
 //! decimals and symbol, dates, standing in words, tables for lists) and JSON with `--json`.
 
 mod keys;
@@ -7,10 +7,12 @@ mod query;
 mod rules;
 pub(crate) mod show;
 mod tx;
+mod verify;
 
 pub use keys::{KeysCmd, keys};
 pub use query::{QueryCmd, query};
 pub use tx::{TxArgs, faucet, tx};
+pub use verify::{VerifyArgs, verify};
 
 use crate::amount;
 use crate::client::Client;

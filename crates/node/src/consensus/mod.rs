@@ -75,14 +75,14 @@ pub fn genesis_context() -> Vec<u8> {
 }
 
 /// Checks that `certificate` is a finalization of block `block` signed by a quorum of the
-/// genesis `validators` of the chain `namespace`.
+/// genesis `validators` of the chain `namespace`; returns how many of them signed it.
 pub fn verify_finalization(
     rng: &mut impl rand_core_10::CryptoRng,
     namespace: &[u8],
     validators: &[PublicKey],
     certificate: &[u8],
     block: &Hash,
-) -> Result<(), &'static str> {
+) -> Result<usize, &'static str> {
     let set: Set<PublicKey> = validators
         .iter()
         .cloned()
@@ -98,7 +98,7 @@ pub fn verify_finalization(
     if !f.verify(rng, &verifier, &Sequential) {
         return Err("the certificate's signatures do not verify");
     }
-    Ok(())
+    Ok(f.certificate.signers.count())
 }
 
 #[cfg(test)]

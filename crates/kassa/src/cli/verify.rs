@@ -1,0 +1,213 @@
+//! `kassa verify`: a value of the chain's state, checked against the chain's validators rather
+//! than taken from the node that serves it.
+//!
+//! The only thing trusted is the genesis file (its chain id and validator keys). From any node,
+//! the command fetches the newest finalization certificate, the block it certifies (as bytes)
+//! and a Merkle proof of each state key it needs at that block's height, and checks, in order:
+//! the certificate is signed by a quorum of the genesis validators; the block's hash is the one
+//! certified; each proof's root is the block's state root; each proof proves its value. A node
+//! that alters a value, a proof, a block or a certificate is caught at one of these steps, and
+//! the command says which and fails.
+
+use super::{Common, address_arg};
+use crate::amount;
+use crate::client::Client;
+use crate::genesis::GenesisFile;
+use anyhow::{Context as _, Result, bail, ensure};
+use clap::{Args, Subcommand};
+use kassa_api::wire;
+use kassa_node::consensus;
+use kassa_state::records::{Asset, Request};
+use kassa_types::{AssetId, Block, RequestId};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The chain's genesis file: its validators are the only authority trusted.
+    #[arg(long)]
+    pub genesis: PathBuf,
+    #[command(subcommand)]
+    pub what: VerifyWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VerifyWhat {
+    /// An account's balance (address or key name) of an asset (symbol or id; KAS by default):
+    /// the symbol's asset id and the asset's decimals are proven too.
+    Balance {
+        who: String,
+        #[arg(default_value = "KAS")]
+        asset: String,
+    },
+    /// A request for help: its status and what was approved and paid.
+    Request { id: u64 },
+    /// Any state key (hex): its value, hex (docs/protocol.md lists the keys).
+    Key { key: String },
+}
+
+/// A block the validators finalized: its height, header and how many of them signed.
+struct Certified {
+    height: u64,
+    block: Block,
+    signers: usize,
+    validators: usize,
+}
+
+/// The newest finalized block the node serves, checked against the genesis validators.
+fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
+    let validators = genesis
+        .validator_keys()?
+        .into_iter()
+        .map(|v| consensus::public_key_from_bytes(v).context("a validator key of the genesis"))
+        .collect::<Result<Vec<_>>>()?;
+    let status: wire::Status = c.get("/api/v1/status")?;
+    let finality: wire::Finality = c
+        .get_opt(&format!("/api/v1/blocks/{}/finality", status.height))?
+        .with_context(|| {
+            format!(
+                "the node has no finalization certificate at or above its head ({})",
+                status.height
+            )
+        })?;
+    let certificate = hex::decode(&finality.certificate).context("the certificate's hex")?;
+    let signers = consensus::verify_finalization(
+        &mut rand_core_10::UnwrapErr(getrandom::SysRng),
+        &consensus::namespace(&genesis.chain_id),
+        &validators,
+        &certificate,
+        &finality.block.0,
+    )
+    .map_err(|e| anyhow::anyhow!("certificate of block {}: {e}", finality.height))?;
+    let bytes = c.block_bytes(finality.height)?;
+    let block = Block::decode(&bytes)
+        .map_err(|e| anyhow::anyhow!("block {}: undecodable: {e}", finality.height))?;
+    ensure!(
+        block.header.hash() == finality.block.0 && block.header.height == finality.height,
+        "block {}: not the block its certificate finalizes",
+        finality.height
+    );
+    Ok(Certified {
+        height: finality.height,
+        block,
+        signers,
+        validators: validators.len(),
+    })
+}
+
+/// The value under `key` in the state of the certified block, proven against its state root.
+fn proven(c: &Client, at: &Certified, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let p: wire::Proof = c.get(&format!(
+        "/api/v1/proofs/{}?height={}",
+        hex::encode(key),
+        at.height
+    ))?;
+    let root = at.block.header.state_root;
+    ensure!(
+        p.height == at.height && p.state_root.0 == root,
+        "key {}: a proof against another state root than block {}'s",
+        hex::encode(key),
+        at.height
+    );
+    let value = p.value.as_deref().map(hex::decode).transpose()?;
+    let proof = kassa_api::decode_proof(&p.proof).context("an undecodable proof")?;
+    ensure!(
+        kassa_db::verify_proof(&root, key, value.as_deref(), &proof),
+        "key {}: the value does not match its proof against block {}'s state root",
+        hex::encode(key),
+        at.height
+    );
+    Ok(value)
+}
+
+/// What `kassa verify` proved.
+#[derive(Serialize)]
+struct Verified {
+    verified: bool,
+    height: u64,
+    block: wire::Hex,
+    state_root: wire::Hex,
+    signers: usize,
+    validators: usize,
+    /// What was proven, for people.
+    value: String,
+}
+
+fn decode<T: borsh::BorshDeserialize>(what: &str, bytes: &[u8]) -> Result<T> {
+    borsh::from_slice(bytes).with_context(|| format!("the proven {what} does not decode"))
+}
+
+/// An asset by symbol or id, with its record, each proven.
+fn proven_asset(c: &Client, at: &Certified, symbol_or_id: &str) -> Result<(AssetId, Asset)> {
+    let id = match symbol_or_id.parse::<u64>() {
+        Ok(id) => AssetId(id),
+        Err(_) => {
+            let key = kassa_state::keys::symbol(symbol_or_id);
+            let v = proven(c, at, &key)?
+                .with_context(|| format!("no asset has the symbol {symbol_or_id} (proven)"))?;
+            decode("asset id", &v)?
+        }
+    };
+    let v = proven(c, at, &kassa_state::keys::asset(id))?
+        .with_context(|| format!("no asset {} (proven)", id.0))?;
+    Ok((id, decode("asset", &v)?))
+}
+
+pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
+    let genesis = GenesisFile::load(&args.genesis)?;
+    let c = common.client();
+    let at = certified(&c, &genesis)?;
+    let value = match &args.what {
+        VerifyWhat::Balance { who, asset } => {
+            let who = address_arg(&common.keystore(), who)?;
+            let (id, a) = proven_asset(&c, &at, asset)?;
+            let v = proven(&c, &at, &kassa_state::keys::holding(&who, id))?;
+            let units = kassa_state::exec::balance_in(id, v.as_deref())
+                .context("the proven balance does not decode")?;
+            format!(
+                "{who} holds {} {}",
+                amount::format(u128::from(units), a.decimals),
+                a.symbol.as_str()
+            )
+        }
+        VerifyWhat::Request { id } => {
+            let v = proven(&c, &at, &kassa_state::keys::request(RequestId(*id)))?;
+            match v {
+                None => format!("there is no request {id}"),
+                Some(v) => {
+                    let r: Request = decode("request", &v)?;
+                    format!(
+                        "request {id} by {}: {:?}, approved {}, paid {}, gifted {}",
+                        r.requester, r.status, r.approved, r.paid, r.gifted
+                    )
+                }
+            }
+        }
+        VerifyWhat::Key { key } => {
+            let key = hex::decode(key).context("the key is not hex")?;
+            if key.is_empty() {
+                bail!("an empty key");
+            }
+            match proven(&c, &at, &key)? {
+                None => "no value (proven absent)".to_string(),
+                Some(v) => hex::encode(v),
+            }
+        }
+    };
+    let out = Verified {
+        verified: true,
+        height: at.height,
+        block: wire::Hex(at.block.header.hash()),
+        state_root: wire::Hex(at.block.header.state_root),
+        signers: at.signers,
+        validators: at.validators,
+        value,
+    };
+    common.print(&out, || {
+        format!(
+            "{}\nverified at height {} by {} of {} validators (block {}, state root {})",
+            out.value, out.height, out.signers, out.validators, out.block, out.state_root
+        )
+    });
+    Ok(())
+}
