@@ -233,6 +233,21 @@ pub(super) fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Bytes of every file under `dir` (a database's size on disk).
+pub(super) fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
 /// Resident memory of this process, KiB.
 pub(super) fn rss_kib() -> u64 {
     status_kib("VmRSS:")

@@ -29,15 +29,6 @@ pub(super) fn drain(node: &Node, time_ms: &mut u64, proposer: Address) -> Result
     Ok(times)
 }
 
-/// Bytes of the files in `dir`.
-fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        total += entry?.metadata()?.len();
-    }
-    Ok(total)
-}
-
 pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     eprintln!(
         "state: preparing {} signed transactions, {} accounts in the state…",

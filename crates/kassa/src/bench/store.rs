@@ -83,21 +83,6 @@ struct Figures {
     disk_bytes: u64,
 }
 
-/// Bytes of every file under `dir`.
-fn tree_bytes(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            tree_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
-}
-
 fn run_jmt(o: &StoreOptions, dir: &Path) -> Result<Figures> {
     use kassa_db::{Db, verify_proof};
     use kassa_state::Store as _;
@@ -143,7 +128,7 @@ fn run_jmt(o: &StoreOptions, dir: &Path) -> Result<Figures> {
         batches,
         reads,
         proofs,
-        disk_bytes: tree_bytes(dir)?,
+        disk_bytes: dir_bytes(dir)?,
     })
 }
 
@@ -275,7 +260,7 @@ mod qmdb {
         let mut figures = Runner::new(cfg)
             .start(|ctx| async move { measure(ctx, o).await })
             .map_err(|e| anyhow::anyhow!("qmdb: {e}"))?;
-        figures.disk_bytes = tree_bytes(dir)?;
+        figures.disk_bytes = dir_bytes(dir)?;
         Ok(figures)
     }
 }
