@@ -1,5 +1,6 @@
-//! `kassa verify` on a real `kassa node --dev`: a balance is verified against the genesis
-//! validators' finalization certificate and a Merkle proof; the wrong genesis is refused; and a
+//! `kassa verify` on a real `kassa node --dev`: a balance and a member's record are verified
+//! against the genesis validators' finalization certificate and Merkle proofs; the wrong genesis
+//! is refused; and a
 //! node that tampers with what it serves (a proxy here alters the value, the proof's root, the
 //! block or the certificate) is caught, with the step that caught it named.
 //!
@@ -125,7 +126,8 @@ fn verify(node: &str, genesis: &Path, what: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn a_balance_is_verified_against_the_genesis_validators_and_a_tampering_node_is_caught() {
+fn a_balance_and_a_member_are_verified_against_the_genesis_validators_and_a_tampering_node_is_caught()
+ {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
     let port = free_ports(2);
@@ -171,6 +173,64 @@ fn a_balance_is_verified_against_the_genesis_validators_and_a_tampering_node_is_
     let (ok, out, err) = verify(&api.0, &genesis, &["key", "ffee"]);
     assert!(ok, "{err}");
     assert!(out.contains("proven absent"), "{out}");
+
+    // A member's record, with their society's, proven at the certified block's time.
+    let keystore = dir.path().join("keys");
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .env("KASSA_PASSPHRASE", "test")
+            .args(["--node", &api.0, "--keystore", keystore.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&["keys", "import", "founder", "--dev", "1"]);
+    cli(&[
+        "tx",
+        "--from",
+        "founder",
+        "--wait",
+        "create-society",
+        "--name",
+        "Verified fund",
+        "--purpose",
+        "help",
+        "--asset",
+        "KAS",
+        "--pledge",
+        "1 KAS",
+        "--min-pledge",
+        "1 KAS",
+        "--max-pledge",
+        "10 KAS",
+    ]);
+    let with_keys = |what: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["--node", &api.0, "--keystore", keystore.to_str().unwrap()])
+            .args(["verify", "--genesis", genesis.to_str().unwrap()])
+            .args(what)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let member = with_keys(&["member", "0", "founder"]);
+    assert!(
+        member.contains("in society 0 (Verified fund): Active, pledge 1 KAS"),
+        "{member}"
+    );
+    assert!(member.contains("verified at height"), "{member}");
+    assert!(with_keys(&["member", "0", &who]).contains("is not a member of society 0"));
+    assert!(with_keys(&["request", "0"]).contains("there is no request 0"));
 
     // Another chain's validators did not sign this chain's blocks.
     let mut other = g.clone();

@@ -17,8 +17,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use clap::{Args, Subcommand};
 use kassa_api::wire;
 use kassa_node::consensus;
-use kassa_state::records::{Asset, Request};
-use kassa_types::{AssetId, Block, RequestId};
+use kassa_state::records::{Asset, Member, Request, Society};
+use kassa_types::{AssetId, Block, RequestId, SocietyId};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -40,6 +40,9 @@ pub enum VerifyWhat {
         #[arg(default_value = "KAS")]
         asset: String,
     },
+    /// A member of a society (address or key name): status, pledge, dues clock and good
+    /// standing at the certified block's time (the society's record proven too).
+    Member { society: u64, who: String },
     /// A request for help: its status and what was approved and paid.
     Request { id: u64 },
     /// Any state key (hex): its value, hex (docs/protocol.md lists the keys).
@@ -169,6 +172,35 @@ pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
                 amount::format(u128::from(units), a.decimals),
                 a.symbol.as_str()
             )
+        }
+        VerifyWhat::Member { society, who } => {
+            let who = address_arg(&common.keystore(), who)?;
+            let id = SocietyId(*society);
+            let v = proven(&c, &at, &kassa_state::keys::society(id))?
+                .with_context(|| format!("there is no society {society} (proven)"))?;
+            let meta: Society = decode("society", &v)?;
+            match proven(&c, &at, &kassa_state::keys::member(id, &who))? {
+                None => format!("{who} is not a member of society {society}"),
+                Some(v) => {
+                    let m: Member = decode("member", &v)?;
+                    let (_, asset) = proven_asset(&c, &at, &meta.asset.0.to_string())?;
+                    let now = meta.period_at(at.block.header.timestamp_ms);
+                    let standing = if m.in_good_standing(now) {
+                        "in good standing"
+                    } else {
+                        "not in good standing"
+                    };
+                    format!(
+                        "{who} in society {society} ({}): {:?}, pledge {} {}, paid until period \
+                         {} (now {now}), {standing}",
+                        meta.name.as_str(),
+                        m.status,
+                        amount::format(u128::from(m.pledge), asset.decimals),
+                        asset.symbol.as_str(),
+                        m.paid_until
+                    )
+                }
+            }
         }
         VerifyWhat::Request { id } => {
             let v = proven(&c, &at, &kassa_state::keys::request(RequestId(*id)))?;
