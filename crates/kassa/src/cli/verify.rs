@@ -65,14 +65,20 @@ fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
         .map(|v| consensus::public_key_from_bytes(v).context("a validator key of the genesis"))
         .collect::<Result<Vec<_>>>()?;
     let status: wire::Status = c.get("/api/v1/status")?;
-    let finality: wire::Finality = c
-        .get_opt(&format!("/api/v1/blocks/{}/finality", status.height))?
-        .with_context(|| {
-            format!(
-                "the node has no finalization certificate at or above its head ({})",
-                status.height
-            )
-        })?;
+    // The head's certificate, or else the first the node has in the stretch below it.
+    let below = status.height.saturating_sub(kassa_node::FINALITY_SEARCH);
+    let finality: wire::Finality =
+        match c.get_opt(&format!("/api/v1/blocks/{}/finality", status.height))? {
+            Some(f) => f,
+            None => c
+                .get_opt(&format!("/api/v1/blocks/{below}/finality"))?
+                .with_context(|| {
+                    format!(
+                        "the node has no finalization certificate from height {below} on (a \
+                     follower keeps none: ask a validator)"
+                    )
+                })?,
+        };
     let certificate = hex::decode(&finality.certificate).context("the certificate's hex")?;
     let signers = consensus::verify_finalization(
         &mut rand_core_10::UnwrapErr(getrandom::SysRng),
