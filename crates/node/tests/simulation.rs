@@ -26,6 +26,7 @@
 //! Over 600 lines: the harness (network, workload, the checks after every block) is most of it, and
 //! every simulation uses all of it.
 
+use commonware_codec::Encode as _;
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::mocks;
 use commonware_consensus::types::Epoch;
@@ -188,6 +189,11 @@ enum Fault {
     /// Validators 2 and 3 are killed together: the two left are no quorum, so the chain halts
     /// (without forking) until both restart from their storage.
     QuorumLoss,
+    /// Validator 3's key runs on two real nodes (twins), each with its own storage: one
+    /// exchanges messages only with validators 0 and 1, the other only with validator 2, so when
+    /// the key leads the two may propose different blocks and vote for both. The honest three
+    /// must never finalize different blocks.
+    Twins,
     /// Validator 3's state database (on a simulated disk) fails a write in the middle of a
     /// commit, the power staying on: the validator stops applying blocks rather than serve a
     /// state it could not store, the others go on, and restarted it recovers and catches up.
@@ -567,7 +573,7 @@ async fn boot(
     network.start();
     let link = link(fault);
     connect(&oracle, &keys, &link, None).await;
-    let honest: Vec<usize> = if fault.has_byzantine_validator() {
+    let honest: Vec<usize> = if fault.has_byzantine_validator() || fault == Fault::Twins {
         (0..VALIDATORS).filter(|i| *i != FAULTY).collect()
     } else {
         (0..VALIDATORS).collect()
@@ -609,6 +615,10 @@ async fn boot(
                     let _ = relay.send(Recipients::All, message, false);
                 }
             });
+            continue;
+        }
+        if fault == Fault::Twins && i == FAULTY {
+            start_twins(context, &net, i).await;
             continue;
         }
         if fault.has_byzantine_validator() && i == FAULTY {
@@ -657,6 +667,98 @@ async fn boot(
         restart(context, &mut net, i).await;
     }
     net
+}
+
+/// Starts validator `i`'s key on two nodes, each with its own state and consensus storage:
+/// the primary twin exchanges messages only with validators 0 and 1, the secondary only with
+/// validator 2.
+async fn start_twins(context: &Context, net: &Net, i: usize) {
+    use commonware_p2p::simulated::{SplitOrigin, SplitTarget};
+    let StateStore::Dir(dir) = &net.sims[i].store else {
+        unreachable!("twins keep their state in folders")
+    };
+    let primary: Vec<PublicKey> = vec![net.keys[0].clone(), net.keys[1].clone()];
+    let secondary: Vec<PublicKey> = vec![net.keys[2].clone()];
+    let forward = {
+        let (primary, secondary) = (primary.clone(), secondary.clone());
+        move |origin: SplitOrigin, to: &Recipients<PublicKey>, _: &commonware_runtime::IoBuf| {
+            let allowed = match origin {
+                SplitOrigin::Primary => &primary,
+                SplitOrigin::Secondary => &secondary,
+            };
+            let to: Vec<PublicKey> = match to {
+                Recipients::All => allowed.clone(),
+                Recipients::One(p) => allowed.iter().filter(|a| *a == p).cloned().collect(),
+                Recipients::Some(ps) => {
+                    ps.iter().filter(|p| allowed.contains(p)).cloned().collect()
+                }
+            };
+            (!to.is_empty()).then_some(Recipients::Some(to))
+        }
+    };
+    let route = move |(from, _): &(PublicKey, commonware_runtime::IoBuf)| {
+        if primary.contains(from) {
+            SplitTarget::Primary
+        } else if secondary.contains(from) {
+            SplitTarget::Secondary
+        } else {
+            SplitTarget::None
+        }
+    };
+    let ch = channels(&net.oracle, &net.keys[i]).await;
+    let split = |(tx, rx): (
+        simulated::Sender<PublicKey, Context>,
+        simulated::Receiver<PublicKey>,
+    )| {
+        let (ta, tb) = tx.split_with(forward.clone());
+        let (ra, rb) = rx.split_with(context.child("twin_split"), route.clone());
+        ((ta, ra), (tb, rb))
+    };
+    let (votes, certificates, resolver) =
+        (split(ch.votes), split(ch.certificates), split(ch.resolver));
+    let (backfill, broadcast, txs) = (split(ch.backfill), split(ch.broadcast), split(ch.txs));
+    let twins = [
+        Channels {
+            votes: votes.0,
+            certificates: certificates.0,
+            resolver: resolver.0,
+            backfill: backfill.0,
+            broadcast: broadcast.0,
+            txs: txs.0,
+        },
+        Channels {
+            votes: votes.1,
+            certificates: certificates.1,
+            resolver: resolver.1,
+            backfill: backfill.1,
+            broadcast: broadcast.1,
+            txs: txs.1,
+        },
+    ];
+    for (t, ch) in twins.into_iter().enumerate() {
+        let app = App::open(
+            &dir.join(format!("twin-{t}")),
+            &genesis(),
+            &consensus::genesis_context(),
+            MempoolConfig::default(),
+        )
+        .expect("open the twin's state");
+        let cfg = EngineConfig {
+            key: net.sims[i].key.clone(),
+            validators: net.validators.clone(),
+            namespace: consensus::namespace(CHAIN),
+            block_time: Duration::from_millis(BLOCK_MS),
+            partition_prefix: format!("v{i}-twin-{t}"),
+            clock_skew_ms: 0,
+        };
+        let pk = net.sims[i].key.public_key();
+        let (manager, blocker) = (net.oracle.manager(), net.oracle.control(pk));
+        let node = Node::new(app, None);
+        context
+            .child("twin")
+            .with_attribute("index", t)
+            .spawn(move |ctx| consensus::run_engine(ctx, node, cfg, ch, manager, blocker));
+    }
 }
 
 /// Starts (or restarts) validator `i` from its storage.
@@ -711,6 +813,18 @@ async fn inject(context: &Context, net: &mut Net, fault: Fault) {
                 "the others keep finalizing"
             );
             restart(context, net, FAULTY).await;
+        }
+        Fault::Twins => {
+            // The twins take part: blocks that the key proposed (through the twin that reaches
+            // a quorum) are finalized.
+            context.sleep(Duration::from_secs(30)).await;
+            let node = net.nodes.lock().unwrap()[0].clone().unwrap();
+            let twin_key = net.keys[FAULTY].encode();
+            let by_twins = (1..=node.head().height)
+                .filter_map(|h| node.db().header(h).unwrap())
+                .filter(|b| b.proposer.0.as_slice() == twin_key.as_ref())
+                .count();
+            assert!(by_twins > 0, "no block of the twins' key was finalized");
         }
         Fault::DiskError => {
             context.sleep(Duration::from_secs(10)).await;
@@ -1035,6 +1149,11 @@ fn a_validator_killed_mid_flight_restarts_from_its_storage_and_catches_up() {
 #[test]
 fn a_power_loss_on_every_validator_tearing_unsynced_writes_loses_no_finalized_block() {
     scenario(Fault::PowerLoss);
+}
+
+#[test]
+fn a_validator_key_running_on_two_nodes_that_see_different_validators_cannot_fork_the_chain() {
+    scenario(Fault::Twins);
 }
 
 #[test]
