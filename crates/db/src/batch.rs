@@ -270,7 +270,7 @@ pub(crate) fn insert(
             // The keys whose first nibble is 8 or more go to the second thread.
             let half = kvs.partition_point(|(kh, _)| nibble(kh, 0) < 8);
             let (low, high) = kvs.split_at(half);
-            let (high_children, high_nodes) = std::thread::scope(|scope| {
+            let (root_children, mut high_nodes) = std::thread::scope(|scope| {
                 let other = scope.spawn(|| {
                     let mut b = Batch {
                         reader,
@@ -287,8 +287,8 @@ pub(crate) fn insert(
                     Ok((merge(low_children, high_children, high), nodes))
                 })
             })?;
-            batch.nodes.append(&mut { high_nodes });
-            batch.internal(&[], &high_children)?
+            batch.nodes.append(&mut high_nodes);
+            batch.internal(&[], &root_children)?
         }
         root => batch.insert_at(&mut Vec::with_capacity(64), root, kvs)?,
     };
