@@ -157,9 +157,14 @@ fn proven_asset(c: &Client, at: &Certified, symbol_or_id: &str) -> Result<(Asset
             decode("asset id", &v)?
         }
     };
+    Ok((id, proven_asset_record(c, at, id)?))
+}
+
+/// An asset's record, proven.
+fn proven_asset_record(c: &Client, at: &Certified, id: AssetId) -> Result<Asset> {
     let v = proven(c, at, &kassa_state::keys::asset(id))?
         .with_context(|| format!("no asset {} (proven)", id.0))?;
-    Ok((id, decode("asset", &v)?))
+    decode("asset", &v)
 }
 
 pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
@@ -189,7 +194,7 @@ pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
                 None => format!("{who} is not a member of society {society}"),
                 Some(v) => {
                     let m: Member = decode("member", &v)?;
-                    let (_, asset) = proven_asset(&c, &at, &meta.asset.0.to_string())?;
+                    let asset = proven_asset_record(&c, &at, meta.asset)?;
                     let now = meta.period_at(at.block.header.timestamp_ms);
                     let standing = if m.in_good_standing(now) {
                         "in good standing"
@@ -201,7 +206,7 @@ pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
                          {} (now {now}), {standing}",
                         meta.name.as_str(),
                         m.status,
-                        amount::format(u128::from(m.pledge), asset.decimals),
+                        amount::format(u128::from(m.price(now)), asset.decimals),
                         asset.symbol.as_str(),
                         m.paid_until
                     )
