@@ -57,7 +57,7 @@ fn the_state_benchmark_admits_executes_and_commits_every_generated_transaction()
 
 #[test]
 fn preloaded_accounts_are_funded_at_genesis_and_receive_transfers_and_make_the_database_larger() {
-    let small = bench(&[
+    let args = [
         "state",
         "--txs",
         "300",
@@ -65,18 +65,9 @@ fn preloaded_accounts_are_funded_at_genesis_and_receive_transfers_and_make_the_d
         "30",
         "--mix",
         "transfer",
-    ]);
-    let large = bench(&[
-        "state",
-        "--txs",
-        "300",
-        "--accounts",
-        "30",
-        "--mix",
-        "transfer",
-        "--preload",
-        "3000",
-    ]);
+    ];
+    let small = bench(&args);
+    let large = bench(&[&args[..], &["--preload", "3000"]].concat());
     assert_eq!(large["options"]["preload"], 3000);
     // Reading random accounts of the whole state checks that each one has a balance.
     assert_eq!(large["results"][3]["txs"], 10_000);

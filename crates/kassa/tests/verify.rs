@@ -188,6 +188,7 @@ fn a_balance_and_a_member_are_verified_against_the_genesis_validators_and_a_tamp
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     cli(&["keys", "import", "founder", "--dev", "1"]);
     cli(&[
@@ -210,18 +211,8 @@ fn a_balance_and_a_member_are_verified_against_the_genesis_validators_and_a_tamp
         "10 KAS",
     ]);
     let with_keys = |what: &[&str]| {
-        let out = Command::new(BIN)
-            .args(["--node", &api.0, "--keystore", keystore.to_str().unwrap()])
-            .args(["verify", "--genesis", genesis.to_str().unwrap()])
-            .args(what)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let genesis = genesis.to_str().unwrap();
+        cli(&[&["verify", "--genesis", genesis][..], what].concat())
     };
     let member = with_keys(&["member", "0", "founder"]);
     assert!(

@@ -437,10 +437,7 @@ fn run(seed: u64, blocks: u64) -> (u64, u64, BTreeMap<&'static str, u64>) {
 
 #[test]
 fn dues_standing_and_karma_agree_with_a_reference_that_loops_over_every_member_and_period() {
-    let seeds: u64 = std::env::var("KASSA_REFERENCE_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
+    let seeds = reference_seeds();
     let (mut txs, mut compared) = (0, 0);
     let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
     for seed in 0..seeds {
@@ -453,18 +450,16 @@ fn dues_standing_and_karma_agree_with_a_reference_that_loops_over_every_member_a
     }
     eprintln!("{seeds} seeds: {txs} transactions, {compared} values compared; {seen:?}");
     assert!(txs > 1_000 * seeds, "{txs} transactions");
-    for what in [
-        "gift account full",
-        "full account renewed",
-        "reinstated",
-        "paid ahead",
-        "withdrew",
-        "lapsed members",
-        "pledge changed",
-    ] {
-        assert!(
-            seen.get(what).copied().unwrap_or(0) > 0,
-            "no {what}: {seen:?}"
-        );
-    }
+    assert_seen(
+        &seen,
+        &[
+            "gift account full",
+            "full account renewed",
+            "reinstated",
+            "paid ahead",
+            "withdrew",
+            "lapsed members",
+            "pledge changed",
+        ],
+    );
 }

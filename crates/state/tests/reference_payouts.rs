@@ -541,10 +541,7 @@ fn run(seed: u64, blocks: u64) -> (u64, BTreeMap<&'static str, u64>) {
 #[test]
 fn outcomes_and_pro_rata_payouts_agree_with_a_reference_that_loops_over_every_vote_and_gift_account()
  {
-    let seeds: u64 = std::env::var("KASSA_REFERENCE_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
+    let seeds = reference_seeds();
     let mut txs = 0;
     let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
     for seed in 0..seeds {
@@ -555,18 +552,16 @@ fn outcomes_and_pro_rata_payouts_agree_with_a_reference_that_loops_over_every_vo
         }
     }
     eprintln!("{seeds} seeds: {txs} transactions; {seen:?}");
-    for what in [
-        "filed",
-        "approved",
-        "approved in part",
-        "rejected",
-        "pro-rata draw",
-        "queue waits for the next budget",
-        "late vote extended the deadline",
-    ] {
-        assert!(
-            seen.get(what).copied().unwrap_or(0) > 0,
-            "no {what}: {seen:?}"
-        );
-    }
+    assert_seen(
+        &seen,
+        &[
+            "filed",
+            "approved",
+            "approved in part",
+            "rejected",
+            "pro-rata draw",
+            "queue waits for the next budget",
+            "late vote extended the deadline",
+        ],
+    );
 }

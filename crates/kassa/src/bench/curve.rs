@@ -8,8 +8,7 @@
 //! funded at genesis and receive the transfers.
 
 use super::*;
-use anyhow::{Context as _, Result, bail};
-use std::process::{Command, Stdio};
+use anyhow::Result;
 
 /// Accounts that sign the load at each size (fewer when the state is smaller).
 const SIGNERS: usize = 10_000;
@@ -29,39 +28,31 @@ fn short(n: usize) -> String {
 /// One point: `kassa bench state` in a child process with `size` accounts in the state.
 fn point(opts: &Options, size: usize) -> Result<Vec<Row>> {
     let signers = size.min(SIGNERS);
-    let exe = std::env::current_exe().context("the kassa executable")?;
     let mix = format!("{:?}", opts.mix).to_lowercase();
     eprintln!(
         "curve: {} accounts ({signers} signing), in a process of its own…",
         short(size)
     );
-    let out = Command::new(exe)
-        .args(["bench", "state", "--json", "--mix", &mix])
-        .args(["--txs", &opts.txs.to_string()])
-        .args(["--accounts", &signers.to_string()])
-        .args(["--preload", &(size - signers).to_string()])
-        .args(["--cache-mib", &opts.cache_mib.to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running kassa bench state")?;
-    if !out.status.success() {
-        bail!(
-            "kassa bench state at {size} accounts failed: {}",
-            out.status
-        );
+    let args = [
+        "state".to_string(),
+        "--mix".into(),
+        mix,
+        "--txs".into(),
+        opts.txs.to_string(),
+        "--accounts".into(),
+        signers.to_string(),
+        "--preload".into(),
+        (size - signers).to_string(),
+        "--cache-mib".into(),
+        opts.cache_mib.to_string(),
+    ];
+    let mut rows = rows_of_child(&args)?;
+    for row in &mut rows {
+        row.name = row
+            .name
+            .replacen("state:", &format!("state @{}:", short(size)), 1);
     }
-    let v: Value = serde_json::from_slice(&out.stdout).context("its JSON")?;
-    let results = v["results"].as_array().context("its results")?;
-    results
-        .iter()
-        .map(|r| {
-            let mut row = Row::from_json(r)?;
-            row.name = row
-                .name
-                .replacen("state:", &format!("state @{}:", short(size)), 1);
-            Ok(row)
-        })
-        .collect()
+    Ok(rows)
 }
 
 /// The execute + commit row of a point: where its memory and disk are read.

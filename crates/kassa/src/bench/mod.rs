@@ -233,6 +233,32 @@ pub(super) fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Runs `kassa bench ARGS --json` in a process of its own (so that the memory it reports is its
+/// own) and returns its rows.
+pub(super) fn rows_of_child(args: &[String]) -> Result<Vec<Row>> {
+    let exe = std::env::current_exe().context("the kassa executable")?;
+    let out = std::process::Command::new(exe)
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running kassa bench")?;
+    ensure!(
+        out.status.success(),
+        "kassa bench {} failed: {}",
+        args.join(" "),
+        out.status
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).context("its JSON")?;
+    v["results"]
+        .as_array()
+        .context("its results")?
+        .iter()
+        .map(Row::from_json)
+        .collect()
+}
+
 /// Bytes of every file under `dir` (a database's size on disk).
 pub(super) fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
     let mut total = 0;

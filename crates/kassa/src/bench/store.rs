@@ -9,11 +9,10 @@
 //! resident memory each reports is its own.
 
 use super::*;
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use kassa_state::testkit::SplitMix;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The stores compared.
@@ -335,26 +334,22 @@ pub fn bench_store(o: &StoreOptions) -> Result<Vec<Row>> {
     if let Some(engine) = o.engine {
         return measure(o, engine);
     }
-    let exe = std::env::current_exe().context("the kassa executable")?;
     let mut rows = Vec::new();
     for engine in [Engine::Jmt, Engine::Qmdb] {
         let name = format!("{engine:?}").to_lowercase();
         eprintln!("store: {name}, {} keys, in a process of its own…", o.keys);
-        let out = Command::new(&exe)
-            .args(["bench", "store", "--json", "--engine", &name])
-            .args(["--keys", &o.keys.to_string()])
-            .args(["--batch", &o.batch.to_string()])
-            .args(["--batches", &o.batches.to_string()])
-            .stderr(Stdio::inherit())
-            .output()
-            .context("running kassa bench store")?;
-        if !out.status.success() {
-            bail!("kassa bench store --engine {name} failed: {}", out.status);
-        }
-        let v: Value = serde_json::from_slice(&out.stdout).context("its JSON")?;
-        for r in v["results"].as_array().context("its results")? {
-            rows.push(Row::from_json(r)?);
-        }
+        let args = [
+            "store".to_string(),
+            "--engine".into(),
+            name,
+            "--keys".into(),
+            o.keys.to_string(),
+            "--batch".into(),
+            o.batch.to_string(),
+            "--batches".into(),
+            o.batches.to_string(),
+        ];
+        rows.extend(rows_of_child(&args)?);
     }
     Ok(rows)
 }

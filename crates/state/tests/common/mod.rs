@@ -119,3 +119,22 @@ impl Fund {
         self.chain.ok(&k, Body::Finalize { request: r })
     }
 }
+
+/// Seeds the reference-model tests run: `KASSA_REFERENCE_SEEDS`, 8 by default.
+pub fn reference_seeds() -> u64 {
+    std::env::var("KASSA_REFERENCE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8)
+}
+
+/// Fails unless each of `wanted` happened at least once in a run (so that a run shown to agree
+/// reached every rule it is meant to check).
+pub fn assert_seen(seen: &std::collections::BTreeMap<&str, u64>, wanted: &[&str]) {
+    for what in wanted {
+        assert!(
+            seen.get(what).copied().unwrap_or(0) > 0,
+            "no {what}: {seen:?}"
+        );
+    }
+}
