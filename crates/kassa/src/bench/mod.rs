@@ -15,12 +15,14 @@
 //!   memory is its own: throughput, resident memory and disk per account.
 //! - `attack` (not part of `all`): a node process attacked over its API while honest members
 //!   send transfers ([`attack`]).
+//! - `store` (not part of `all`): the authenticated state store alone against Commonware's
+//!   `qmdb::current` on the same million keys ([`store`]).
 //!
 //! No floating point (the workspace denies it): rates and percentiles are integer arithmetic.
 //!
 //! Files: `mod.rs` (options, the result table, the run), `workload.rs` (the signed transactions
 //! every benchmark submits), `state.rs`, `curve.rs`, `nodes.rs` (node and network), `scale.rs`,
-//! `attack.rs`.
+//! `attack.rs`, `store.rs`.
 
 mod attack;
 mod curve;
