@@ -1,5 +1,7 @@
-//! One block's inserts into the Jellyfish Merkle tree, node for node what `jmt`'s
-//! `batch_put_value_sets` writes (tested below), without its per-update bookkeeping.
+//! One block's writes into the Jellyfish Merkle tree: for inserts and updates node for node
+//! what `jmt`'s `batch_put_value_sets` writes, and with deletions the same tree (root, shape and
+//! proofs) as `jmt`'s key-by-key `put_value_set`, which is the only one of its updates that
+//! deletes (tested in the crate root), without its per-update bookkeeping.
 //!
 //! `jmt` builds each version through a cache of every node it touched (a SipHash `HashMap` of
 //! node keys), a set of stale nodes Kassa never prunes, a copy of every value, and clones of each
@@ -67,11 +69,11 @@ fn children_of(node: &Node) -> [Option<Child>; 16] {
     children
 }
 
+/// One key of a block: its new value's hash, or `None` to delete it.
+pub(crate) type Write = (KeyHash, Option<ValueHash>);
+
 /// Runs of `kvs` (sorted by key hash) that share the nibble at `depth`: (nibble, run).
-fn runs(
-    kvs: &[(KeyHash, ValueHash)],
-    depth: usize,
-) -> impl Iterator<Item = (u8, &[(KeyHash, ValueHash)])> {
+fn runs<T>(kvs: &[(KeyHash, T)], depth: usize) -> impl Iterator<Item = (u8, &[(KeyHash, T)])> {
     let mut rest = kvs;
     std::iter::from_fn(move || {
         let first = rest.first()?;
@@ -81,6 +83,22 @@ fn runs(
         rest = tail;
         Some((n, run))
     })
+}
+
+/// The keys of `kvs` that get a value (deleting a key that is not there changes nothing).
+fn puts(kvs: &[Write]) -> Vec<(KeyHash, ValueHash)> {
+    kvs.iter()
+        .filter_map(|(kh, vh)| Some((*kh, (*vh)?)))
+        .collect()
+}
+
+/// What a block did to a subtree.
+enum Outcome {
+    /// Nothing: every key of the block under it was a deletion of a key not there. The subtree
+    /// keeps its nodes and their versions (as `jmt` leaves it).
+    Unchanged,
+    /// Rebuilt under this version: its new root, or `None` when its last key was deleted.
+    Changed(Option<Child>),
 }
 
 impl<R: TreeReader> Batch<'_, R> {
@@ -143,6 +161,46 @@ impl<R: TreeReader> Batch<'_, R> {
         })
     }
 
+    /// The subtree at `path` whose children are now `children`, in the tree's one shape for
+    /// its keys (`jmt`'s after a deletion): gone when it holds no key, its one leaf moved up
+    /// to `path` when it holds one, else an internal node (with a single child if its keys
+    /// share a longer prefix).
+    fn subtree(&mut self, path: &mut Vec<u8>, children: &[Option<Child>; 16]) -> Result<Outcome> {
+        let mut leaves = 0;
+        let mut only = None;
+        for (n, child) in children.iter().enumerate() {
+            if let Some(c) = child {
+                leaves += c.leaf_count();
+                only = Some((n, *c));
+            }
+        }
+        match (leaves, only) {
+            (0, _) => Ok(Outcome::Changed(None)),
+            (1, Some((n, child))) => {
+                // A subtree of one key is that key's leaf (`leaf_count` 1 is a leaf).
+                path.push(u8::try_from(n).expect("a nibble"));
+                let key = node_key(child.version, path);
+                let node = if child.version == self.version {
+                    self.nodes.remove(&key)
+                } else {
+                    None
+                };
+                let node = match node {
+                    Some(node) => node,
+                    None => self.read(&key)?,
+                };
+                path.pop();
+                let Node::Leaf(leaf) = node else {
+                    return Err(crate::DbError::Tree(format!(
+                        "a subtree of one key holds no leaf at {key:?}"
+                    )));
+                };
+                Ok(Outcome::Changed(Some(self.leaf(path, leaf))))
+            }
+            _ => Ok(Outcome::Changed(Some(self.internal(path, children)?))),
+        }
+    }
+
     fn read(&self, key: &NodeKey) -> Result<Node> {
         self.reader
             .get_node_option(key)
@@ -150,44 +208,74 @@ impl<R: TreeReader> Batch<'_, R> {
             .ok_or_else(|| crate::DbError::Tree(format!("missing tree node {key:?}")))
     }
 
-    /// Inserts `kvs` into the subtree at `path` whose current root is `node`.
-    fn insert_at(
-        &mut self,
-        path: &mut Vec<u8>,
-        node: Node,
-        kvs: &[(KeyHash, ValueHash)],
-    ) -> Result<Child> {
+    /// Writes `kvs` into the subtree at `path` whose current root is `node`.
+    fn update_at(&mut self, path: &mut Vec<u8>, node: Node, kvs: &[Write]) -> Result<Outcome> {
         match node {
             Node::Internal(_) => {
-                let children = self.insert_children(children_of(&node), path, kvs)?;
-                self.internal(path, &children)
+                let (children, changed) = self.update_children(children_of(&node), path, kvs)?;
+                if changed {
+                    self.subtree(path, &children)
+                } else {
+                    Ok(Outcome::Unchanged)
+                }
             }
-            Node::Leaf(leaf) => self.create_with_leaf(path, leaf, kvs),
-            Node::Null => self.create(path, kvs),
+            Node::Leaf(leaf) => {
+                let existing = leaf.key_hash();
+                let deleted = kvs.iter().any(|(kh, vh)| *kh == existing && vh.is_none());
+                let puts = puts(kvs);
+                Ok(match (deleted, puts.is_empty()) {
+                    (false, true) => Outcome::Unchanged,
+                    (true, true) => Outcome::Changed(None),
+                    (true, false) => Outcome::Changed(Some(self.create(path, &puts)?)),
+                    (false, false) => {
+                        Outcome::Changed(Some(self.create_with_leaf(path, leaf, &puts)?))
+                    }
+                })
+            }
+            Node::Null => {
+                let puts = puts(kvs);
+                Ok(if puts.is_empty() {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Changed(Some(self.create(path, &puts)?))
+                })
+            }
         }
     }
 
     /// The children of an internal node at `path` (`children`, as it records them) once `kvs`
-    /// are inserted below it: the subtrees of their nibbles rebuilt, the others as they were.
-    fn insert_children(
+    /// are written below it: the subtrees of their nibbles rebuilt, the others as they were;
+    /// and whether any changed.
+    fn update_children(
         &mut self,
         mut children: [Option<Child>; 16],
         path: &mut Vec<u8>,
-        kvs: &[(KeyHash, ValueHash)],
-    ) -> Result<[Option<Child>; 16]> {
+        kvs: &[Write],
+    ) -> Result<([Option<Child>; 16], bool)> {
+        let mut changed = false;
         for (n, run) in runs(kvs, path.len()) {
             path.push(n);
-            let child = match children[usize::from(n)] {
+            let outcome = match children[usize::from(n)] {
                 Some(old) => {
                     let below = self.read(&node_key(old.version, path))?;
-                    self.insert_at(path, below, run)?
+                    self.update_at(path, below, run)?
                 }
-                None => self.create(path, run)?,
+                None => {
+                    let puts = puts(run);
+                    if puts.is_empty() {
+                        Outcome::Unchanged
+                    } else {
+                        Outcome::Changed(Some(self.create(path, &puts)?))
+                    }
+                }
             };
             path.pop();
-            children[usize::from(n)] = Some(child);
+            if let Outcome::Changed(child) = outcome {
+                children[usize::from(n)] = child;
+                changed = true;
+            }
         }
-        Ok(children)
+        Ok((children, changed))
     }
 
     /// A new subtree at `path` holding `kvs` and the existing `leaf` (unless `kvs` replaces it).
@@ -241,18 +329,19 @@ impl<R: TreeReader> Batch<'_, R> {
     }
 }
 
-/// Blocks with at least this many keys are inserted on two threads (below the root, each
+/// Blocks with at least this many keys are written on two threads (below the root, each
 /// thread takes the subtrees of eight of its sixteen children); smaller ones on one.
 pub(crate) const PARALLEL_MIN: usize = 2_048;
 
-/// Inserts `kvs` (sorted by key hash, no duplicates, not empty) as `version` on top of the tree
-/// of `version - 1` (an empty tree for version 0): the new root hash and every new node, as
-/// `jmt` would write them. The same nodes whichever thread builds them: each subtree is a
-/// function of the keys under it and the tree before.
-pub(crate) fn insert(
+/// Writes `kvs` (sorted by key hash, no duplicates, not empty; `None` deletes) as `version` on
+/// top of the tree of `version - 1` (an empty tree for version 0): the new root hash and every
+/// new node. The tree has the one shape `jmt` gives the same keys, so the same root and proofs;
+/// for blocks without deletions the very nodes `jmt` writes. The same nodes whichever thread
+/// builds them: each subtree is a function of the keys under it and the tree before.
+pub(crate) fn update(
     reader: &(impl TreeReader + Sync),
     version: Version,
-    kvs: &[(KeyHash, ValueHash)],
+    kvs: &[Write],
 ) -> Result<([u8; 32], BTreeMap<NodeKey, Node>)> {
     debug_assert!(!kvs.is_empty() && kvs.windows(2).all(|w| w[0].0 < w[1].0));
     let mut batch = Batch {
@@ -260,39 +349,67 @@ pub(crate) fn insert(
         version,
         nodes: BTreeMap::new(),
     };
-    let root = match version.checked_sub(1) {
+    let before = match version.checked_sub(1) {
         None => Node::Null,
         Some(before) => batch.read(&node_key(before, &[]))?,
     };
-    let root = match root {
+    let outcome = match &before {
         Node::Internal(_) if kvs.len() >= PARALLEL_MIN => {
-            let children = children_of(&root);
+            let children = children_of(&before);
             // The keys whose first nibble is 8 or more go to the second thread.
             let half = kvs.partition_point(|(kh, _)| nibble(kh, 0) < 8);
             let (low, high) = kvs.split_at(half);
-            let (root_children, mut high_nodes) = std::thread::scope(|scope| {
+            let ((root_children, changed), mut high_nodes) = std::thread::scope(|scope| {
                 let other = scope.spawn(|| {
                     let mut b = Batch {
                         reader,
                         version,
                         nodes: BTreeMap::new(),
                     };
-                    let children = b.insert_children(children, &mut Vec::new(), high)?;
+                    let children = b.update_children(children, &mut Vec::new(), high)?;
                     Ok::<_, crate::DbError>((children, b.nodes))
                 });
-                let mine = batch.insert_children(children, &mut Vec::new(), low);
+                let mine = batch.update_children(children, &mut Vec::new(), low);
                 let theirs = other.join().expect("the tree thread does not panic");
-                mine.and_then(|low_children| {
-                    let (high_children, nodes) = theirs?;
-                    Ok((merge(low_children, high_children, high), nodes))
+                mine.and_then(|(low_children, low_changed)| {
+                    let ((high_children, high_changed), nodes) = theirs?;
+                    let children = merge(low_children, high_children, high);
+                    Ok(((children, low_changed || high_changed), nodes))
                 })
             })?;
             batch.nodes.append(&mut high_nodes);
-            batch.internal(&[], &root_children)?
+            if changed {
+                batch.subtree(&mut Vec::new(), &root_children)?
+            } else {
+                Outcome::Unchanged
+            }
         }
-        root => batch.insert_at(&mut Vec::with_capacity(64), root, kvs)?,
+        _ => batch.update_at(&mut Vec::with_capacity(64), before.clone(), kvs)?,
     };
-    Ok((root.hash, batch.nodes))
+    let root = match outcome {
+        Outcome::Changed(Some(root)) => root.hash,
+        // Every version has a root node: the one before, copied, when nothing changed (as
+        // `jmt` does); the empty tree's when the last key went.
+        Outcome::Unchanged => {
+            batch.put(&[], before.clone());
+            node_hash(&before)
+        }
+        Outcome::Changed(None) => {
+            batch.put(&[], Node::Null);
+            node_hash(&Node::Null)
+        }
+    };
+    Ok((root, batch.nodes))
+}
+
+/// The hash of `node` as its parent (or the root) records it.
+fn node_hash(node: &Node) -> [u8; 32] {
+    match node {
+        // `jmt`'s placeholder for an empty subtree.
+        Node::Null => *b"SPARSE_MERKLE_PLACEHOLDER_HASH__",
+        Node::Internal(internal) => internal.hash::<Sha256>(),
+        Node::Leaf(leaf) => leaf.hash::<Sha256>(),
+    }
 }
 
 /// The root's children after both halves: the first half's, with the subtrees the second half
@@ -300,7 +417,7 @@ pub(crate) fn insert(
 fn merge(
     mut low: [Option<Child>; 16],
     high: [Option<Child>; 16],
-    high_keys: &[(KeyHash, ValueHash)],
+    high_keys: &[Write],
 ) -> [Option<Child>; 16] {
     for (n, _) in runs(high_keys, 0) {
         low[usize::from(n)] = high[usize::from(n)];
