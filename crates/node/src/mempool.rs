@@ -172,9 +172,74 @@ struct Queue {
     txs: BTreeMap<u64, Entry>,
     fees: u128,
     base: u64,
+    /// The run as its entries were last marked: those below `ready_end` ready, the others
+    /// gapped, with the run starting at `ready_start`.
+    ready_start: u64,
+    ready_end: u64,
+}
+
+/// What changed in a sender's queue since its entries were last marked ready or gapped.
+#[derive(Clone, Copy)]
+enum Changed {
+    /// A transaction of this nonce came in (marked gapped).
+    Added(u64),
+    /// The transaction of this nonce went.
+    Took(u64),
+    /// The account's next nonce moved and the nonces below it went.
+    Rebased,
 }
 
 impl Queue {
+    /// Where the ready run starts: the account's next nonce, or a lower one still waiting.
+    fn start(&self) -> u64 {
+        self.txs
+            .keys()
+            .next()
+            .map_or(self.base, |&k| k.min(self.base))
+    }
+
+    /// Whether every nonce of `from..to` is waiting. In O(log n) when `from` lies in the marked
+    /// run, as it does for an account's next nonce.
+    fn all_waiting(&self, from: u64, to: u64) -> bool {
+        if to <= from {
+            return true;
+        }
+        let start = self.start();
+        if from < start {
+            // Below the first waiting nonce.
+            return false;
+        }
+        if start == self.ready_start && from <= self.ready_end {
+            // `start..ready_end` is waiting and `ready_end` is not.
+            return to <= self.ready_end;
+        }
+        (from..to).all(|k| self.txs.contains_key(&k))
+    }
+
+    /// Where the run ends after `changed`, found from where it ended when last marked: an
+    /// added next nonce extends it, a taken one cuts it, a start moved up inside it or anything
+    /// else outside it leaves it; only a start moved elsewhere (or a nonce added below the run)
+    /// reads the whole queue.
+    fn end_after(&self, changed: Changed) -> u64 {
+        let (start, old_end) = (self.start(), self.ready_end);
+        match changed {
+            // The nonces below the account's next one went: the run starts there, in what
+            // remains of the old run, and ends where it did.
+            Changed::Rebased if (self.ready_start..=old_end).contains(&start) => old_end,
+            _ if start != self.ready_start => self.run_end(),
+            Changed::Added(n) if n == old_end => {
+                let mut end = n + 1;
+                while self.txs.contains_key(&end) {
+                    end += 1;
+                }
+                end
+            }
+            Changed::Added(n) | Changed::Took(n) if n > old_end => old_end,
+            Changed::Took(n) if n >= start => n.min(old_end),
+            _ => self.run_end(),
+        }
+    }
+
     /// The nonce after the ready run: from the account's next nonce (or a lower one still
     /// waiting, used by a block whose cleanup has not run yet), the first one not waiting.
     fn run_end(&self) -> u64 {
@@ -334,7 +399,9 @@ impl Mempool {
         {
             return None;
         }
-        let ready = (account.nonce..t.nonce).all(|k| queue.is_some_and(|q| q.txs.contains_key(&k)));
+        let ready = queue.map_or(account.nonce == t.nonce, |q| {
+            q.all_waiting(account.nonce, t.nonce)
+        });
         self.first_victim(&t.signer, ready, fee_rate(t.fee, bytes), bytes)
             .err()
     }
@@ -401,7 +468,7 @@ impl Mempool {
                 return Err(AdmitError::SenderFull);
             }
             // Ready if every nonce from the account's next one up to it is waiting.
-            let ready = (account_nonce..n).all(|k| queue.is_some_and(|q| q.txs.contains_key(&k)));
+            let ready = queue.map_or(account_nonce == n, |q| q.all_waiting(account_nonce, n));
             self.make_room(&signer, ready, rate, bytes)?;
         }
         self.hashes.insert(hash, (signer, n));
@@ -410,20 +477,29 @@ impl Mempool {
             .or_default()
             .insert(hash);
         self.bytes += bytes;
-        let entry = Entry {
-            tx,
-            hash,
-            bytes,
-            rate,
-            ready: false,
-        };
-        self.by_rank.insert(entry.rank());
-        self.gapped += 1;
+        let fee = t.fee;
         let queue = self.by_sender.entry(signer).or_default();
         queue.base = queue.base.max(account_nonce);
-        queue.fees += u128::from(entry.tx.tx.fee);
-        queue.txs.insert(n, entry);
-        self.reclassify(&signer);
+        queue.fees += u128::from(fee);
+        // Marked as the run stands with it, then ranked once.
+        queue.txs.insert(
+            n,
+            Entry {
+                tx,
+                hash,
+                bytes,
+                rate,
+                ready: false,
+            },
+        );
+        let end = queue.end_after(Changed::Added(n));
+        let entry = queue.txs.get_mut(&n).expect("just inserted");
+        entry.ready = n < end;
+        if !entry.ready {
+            self.gapped += 1;
+        }
+        self.by_rank.insert(entry.rank());
+        self.mark(&signer, end);
         Ok(hash)
     }
 
@@ -500,8 +576,19 @@ impl Mempool {
         }
     }
 
-    /// Marks each of `sender`'s waiting transactions ready or gapped, as its run now stands.
-    fn reclassify(&mut self, sender: &Address) {
+    /// Marks each of `sender`'s waiting transactions ready or gapped, as its run now stands
+    /// after `changed`.
+    fn reclassify(&mut self, sender: &Address, changed: Changed) {
+        if let Some(q) = self.by_sender.get(sender) {
+            let end = q.end_after(changed);
+            self.mark(sender, end);
+        }
+    }
+
+    /// Marks `sender`'s waiting transactions below `end` ready and the others gapped, where
+    /// their run now ends. Only those between the run's old and new ends can change, so
+    /// admitting a sender's next nonce costs O(log n), not the length of their queue.
+    fn mark(&mut self, sender: &Address, end: u64) {
         let Mempool {
             by_sender,
             by_rank,
@@ -511,20 +598,24 @@ impl Mempool {
         let Some(q) = by_sender.get_mut(sender) else {
             return;
         };
-        let end = q.run_end();
-        for (&n, e) in q.txs.iter_mut() {
-            let ready = n < end;
-            if e.ready != ready {
-                by_rank.remove(&e.rank());
-                e.ready = ready;
-                by_rank.insert(e.rank());
-                if ready {
-                    *gapped -= 1;
-                } else {
-                    *gapped += 1;
+        let old_end = q.ready_end;
+        let (from, to) = (old_end.min(end), old_end.max(end));
+        if from < to {
+            for (&n, e) in q.txs.range_mut(from..to) {
+                let ready = n < end;
+                if e.ready != ready {
+                    by_rank.remove(&e.rank());
+                    e.ready = ready;
+                    by_rank.insert(e.rank());
+                    if ready {
+                        *gapped -= 1;
+                    } else {
+                        *gapped += 1;
+                    }
                 }
             }
         }
+        (q.ready_start, q.ready_end) = (q.start(), end);
     }
 
     /// Transactions for the next block, each with its hash: for each sender, the run of
@@ -614,7 +705,7 @@ impl Mempool {
             if q.txs.is_empty() {
                 self.by_sender.remove(sender);
             } else {
-                self.reclassify(sender);
+                self.reclassify(sender, Changed::Rebased);
             }
             for e in used.into_values() {
                 self.forget(&e);
@@ -651,7 +742,7 @@ impl Mempool {
         }
         self.forget(&e);
         // Its later nonces are gapped now.
-        self.reclassify(&sender);
+        self.reclassify(&sender, Changed::Took(n));
     }
 
     /// Takes a transaction already out of its sender's queue out of the hash and expiry

@@ -2,6 +2,7 @@
 
 use super::*;
 use kassa_state::exec::chain_params;
+use kassa_state::store::StoreMut;
 use kassa_state::testkit::SplitMix;
 use kassa_state::{Genesis, MemStore, init_genesis};
 use kassa_types::tx::{Body, ChainId};
@@ -9,8 +10,9 @@ use kassa_types::{AssetId, SecretKey, Transaction};
 
 impl Mempool {
     /// Every index agrees with the queues, each transaction's readiness with its sender's run
-    /// (every account's next nonce is 0 here), and the bounds hold.
-    fn check(&self) {
+    /// (from the account's next nonce in `st`, or a lower nonce still waiting), and the bounds
+    /// hold.
+    fn check(&self, st: &MemStore) {
         let entries: Vec<(&Address, u64, &Entry)> = self
             .by_sender
             .iter()
@@ -24,7 +26,9 @@ impl Mempool {
         for (sender, n, e) in &entries {
             let q = &self.by_sender[*sender];
             assert!(!q.txs.is_empty());
-            let ready = (0..*n).all(|k| q.txs.contains_key(&k));
+            let next = kassa_state::exec::account(st, sender).nonce;
+            let first = *q.txs.keys().next().expect("not empty");
+            let ready = (first.min(next)..*n).all(|k| q.txs.contains_key(&k));
             assert_eq!(e.ready, ready, "nonce {n}");
             gapped += usize::from(!ready);
             assert_eq!(self.hashes[&e.hash], (**sender, *n));
@@ -38,12 +42,13 @@ impl Mempool {
         for q in self.by_sender.values() {
             let fees: u128 = q.txs.values().map(|e| u128::from(e.tx.tx.fee)).sum();
             assert_eq!(q.fees, fees);
+            assert_eq!((q.ready_start, q.ready_end), (q.start(), q.run_end()));
         }
     }
 }
 
 #[test]
-fn random_admissions_replacements_and_removals_keep_every_index_and_bound_and_early_refusals_are_exact()
+fn random_admissions_replacements_removals_and_moving_nonces_keep_every_index_and_bound_and_early_refusals_are_exact()
  {
     let keys: Vec<SecretKey> = (0..6)
         .map(|i| SecretKey::from_label(&format!("mempool-{i}")))
@@ -52,7 +57,7 @@ fn random_admissions_replacements_and_removals_keep_every_index_and_bound_and_ea
     let genesis = Genesis {
         chain_id: ChainId::new("kassa-test").unwrap(),
         min_fee: 10,
-        allocations: keys.iter().map(|k| (k.address(), 2_000)).collect(),
+        allocations: keys.iter().map(|k| (k.address(), 1_800)).collect(),
         time_ms: 0,
         validators: Vec::new(),
     };
@@ -68,17 +73,30 @@ fn random_admissions_replacements_and_removals_keep_every_index_and_bound_and_ea
     let mut rng = SplitMix(7);
     let mut seen = Vec::new();
     let mut outcomes = BTreeMap::new();
+    let mut rebased = 0;
     for _ in 0..5_000 {
         if rng.chance(20) && !seen.is_empty() {
             let h = seen[rng.idx(seen.len())];
             pool.remove(&h);
+        } else if rng.chance(2) {
+            // A block used some of a sender's nonces: the account's next nonce moves on.
+            let k = &keys[rng.idx(keys.len())];
+            let mut account = kassa_state::exec::account(&st, &k.address());
+            account.nonce += 1 + rng.below(3);
+            st.put(
+                kassa_state::keys::account(&k.address()),
+                borsh::to_vec(&account).unwrap(),
+            );
+            pool.prune(&st, 1, [&k.address()]);
+            rebased += 1;
         } else {
             let k = &keys[rng.idx(keys.len())];
+            let next = kassa_state::exec::account(&st, &k.address()).nonce;
             let tx = Transaction {
                 chain_id: params.chain_id.clone(),
                 genesis: params.genesis_hash,
                 signer: k.address(),
-                nonce: rng.below(8),
+                nonce: next + rng.below(8),
                 fee: 10 + rng.below(300),
                 expiry_height: 100,
                 body: Body::Transfer {
@@ -105,8 +123,9 @@ fn random_admissions_replacements_and_removals_keep_every_index_and_bound_and_ea
                 seen.push(h);
             }
         }
-        pool.check();
+        pool.check(&st);
     }
+    assert!(rebased >= 40, "nonces moved {rebased} times");
     // The run went through every path: admissions, refusals of each kind the limits give.
     assert!(outcomes.contains_key("Ok"), "{outcomes:?}");
     let said = format!("{outcomes:?}");
