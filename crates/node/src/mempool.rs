@@ -26,6 +26,7 @@ use kassa_state::exec::{account, nonce};
 use kassa_state::records::{Account, ChainParams};
 use kassa_state::{Store, check_stateless};
 use kassa_types::{Address, Hash, Rejection, SignedTransaction, crypto};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 /// The hasher of the mempool's hash maps: foldhash, seeded at random per process (so nobody can
@@ -266,17 +267,21 @@ struct Entry {
     bytes: usize,
     rate: u128,
     ready: bool,
+    /// When it came in: the mempool's count of admissions before it.
+    arrival: u64,
 }
 
 impl Entry {
     /// Its place in the eviction order.
     fn rank(&self) -> Rank {
-        (self.ready, self.rate, self.hash)
+        (self.ready, self.rate, Reverse(self.arrival), self.hash)
     }
 }
 
-/// Eviction order, first evicted first: gapped before ready, then by fee rate, then by hash.
-type Rank = (bool, u128, Hash);
+/// Eviction order, first evicted first: gapped before ready, then by fee rate, then the last
+/// to arrive (so among equal fees, those waiting longest keep their place). The arrival is
+/// unique, so ranks are compared without reading their 32-byte hashes.
+type Rank = (bool, u128, Reverse<u64>, Hash);
 
 /// Waiting transactions.
 #[derive(Debug, Default)]
@@ -294,6 +299,8 @@ pub struct Mempool {
     /// How many waiting transactions are gapped.
     gapped: usize,
     bytes: usize,
+    /// Transactions admitted so far (each one's arrival).
+    arrivals: u64,
 }
 
 impl Mempool {
@@ -490,8 +497,10 @@ impl Mempool {
                 bytes,
                 rate,
                 ready: false,
+                arrival: self.arrivals,
             },
         );
+        self.arrivals += 1;
         let end = queue.end_after(Changed::Added(n));
         let entry = queue.txs.get_mut(&n).expect("just inserted");
         entry.ready = n < end;
@@ -499,7 +508,7 @@ impl Mempool {
             self.gapped += 1;
         }
         self.by_rank.insert(entry.rank());
-        self.mark(&signer, end);
+        mark(queue, end, &mut self.by_rank, &mut self.gapped);
         Ok(hash)
     }
 
@@ -534,7 +543,7 @@ impl Mempool {
         if !full && !gapped_full {
             return Ok(None);
         }
-        let Some(&(victim_ready, victim_rate, victim)) = self.by_rank.first() else {
+        let Some(&(victim_ready, victim_rate, _, victim)) = self.by_rank.first() else {
             return Err(AdmitError::Full);
         };
         // Only a gapped transaction makes room in the gapped space; the first in order is one
@@ -570,7 +579,7 @@ impl Mempool {
     fn trim_gapped(&mut self) {
         while self.gapped > self.config.gapped_max {
             match self.by_rank.first() {
-                Some(&(false, _, h)) => self.evict(&h),
+                Some(&(false, _, _, h)) => self.evict(&h),
                 _ => return,
             }
         }
@@ -579,43 +588,10 @@ impl Mempool {
     /// Marks each of `sender`'s waiting transactions ready or gapped, as its run now stands
     /// after `changed`.
     fn reclassify(&mut self, sender: &Address, changed: Changed) {
-        if let Some(q) = self.by_sender.get(sender) {
+        if let Some(q) = self.by_sender.get_mut(sender) {
             let end = q.end_after(changed);
-            self.mark(sender, end);
+            mark(q, end, &mut self.by_rank, &mut self.gapped);
         }
-    }
-
-    /// Marks `sender`'s waiting transactions below `end` ready and the others gapped, where
-    /// their run now ends. Only those between the run's old and new ends can change, so
-    /// admitting a sender's next nonce costs O(log n), not the length of their queue.
-    fn mark(&mut self, sender: &Address, end: u64) {
-        let Mempool {
-            by_sender,
-            by_rank,
-            gapped,
-            ..
-        } = self;
-        let Some(q) = by_sender.get_mut(sender) else {
-            return;
-        };
-        let old_end = q.ready_end;
-        let (from, to) = (old_end.min(end), old_end.max(end));
-        if from < to {
-            for (&n, e) in q.txs.range_mut(from..to) {
-                let ready = n < end;
-                if e.ready != ready {
-                    by_rank.remove(&e.rank());
-                    e.ready = ready;
-                    by_rank.insert(e.rank());
-                    if ready {
-                        *gapped -= 1;
-                    } else {
-                        *gapped += 1;
-                    }
-                }
-            }
-        }
-        (q.ready_start, q.ready_end) = (q.start(), end);
     }
 
     /// Transactions for the next block, each with its hash: for each sender, the run of
@@ -762,6 +738,31 @@ impl Mempool {
         }
         self.bytes -= e.bytes;
     }
+}
+
+/// Marks the transactions of queue `q` below `end` ready and the others gapped, where its run
+/// now ends, keeping `by_rank` and the `gapped` count. Only those between the run's old and new
+/// ends can change, so admitting a sender's next nonce costs O(log n), not the length of
+/// their queue.
+fn mark(q: &mut Queue, end: u64, by_rank: &mut BTreeSet<Rank>, gapped: &mut usize) {
+    let old_end = q.ready_end;
+    let (from, to) = (old_end.min(end), old_end.max(end));
+    if from < to {
+        for (&n, e) in q.txs.range_mut(from..to) {
+            let ready = n < end;
+            if e.ready != ready {
+                by_rank.remove(&e.rank());
+                e.ready = ready;
+                by_rank.insert(e.rank());
+                if ready {
+                    *gapped -= 1;
+                } else {
+                    *gapped += 1;
+                }
+            }
+        }
+    }
+    (q.ready_start, q.ready_end) = (q.start(), end);
 }
 
 #[cfg(test)]
