@@ -600,6 +600,13 @@ pub struct Reader {
     values: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
+impl Reader {
+    /// The height of the last block committed in this snapshot (`None` before genesis).
+    pub fn height(&self) -> Option<u64> {
+        self.head.as_ref().map(|h| h.height)
+    }
+}
+
 impl Store for Reader {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.state

@@ -7,7 +7,7 @@ use crate::mempool::{AdmitError, Mempool};
 use crate::validator::PublicKey;
 use futures::future::BoxFuture;
 use kassa_db::{Db, Durability, Head};
-use kassa_state::records::ChainParams;
+use kassa_state::records::{Account, ChainParams};
 use kassa_types::tx::Body;
 use kassa_types::{Address, AssetId, Block, Hash, SecretKey, SignedTransaction, Transaction};
 use std::collections::BTreeMap;
@@ -222,24 +222,27 @@ impl Node {
         &self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
-        let early = {
-            let reader = self.db.reader()?;
-            let next = self.head().height + 1;
-            // The reads before the lock: admission waits for nothing else.
-            let accounts: Vec<_> = txs
-                .iter()
-                .map(|t| kassa_state::exec::account(&reader, &t.tx.signer))
-                .collect();
-            lock(&self.mempool).refusals_before_signatures(&txs, &accounts, &self.params, next)
-        };
-        let rest: Vec<SignedTransaction> = txs
+        let reader = self.db.reader()?;
+        let read_at = reader.height();
+        // The reads before the lock: admission waits for nothing else.
+        let accounts = crate::mempool::signers_accounts(&reader, &txs);
+        drop(reader);
+        let early = lock(&self.mempool).refusals_before_signatures(
+            &txs,
+            &accounts,
+            &self.params,
+            self.head().height + 1,
+        );
+        let (rest, rest_accounts): (Vec<SignedTransaction>, Vec<Account>) = txs
             .into_iter()
+            .zip(accounts)
             .zip(&early)
             .filter(|(_, e)| e.is_none())
             .map(|(t, _)| t)
-            .collect();
+            .unzip();
         let valid = crate::mempool::signatures_each_valid(&rest);
-        let mut admitted = self.admit_checked(rest, &valid)?.into_iter();
+        let read = Some((read_at, rest_accounts));
+        let mut admitted = self.admit_checked(rest, &valid, read)?.into_iter();
         Ok(early
             .into_iter()
             .map(|e| match e {
@@ -250,15 +253,23 @@ impl Node {
     }
 
     /// Admits transactions whose signatures were checked: `valid` is what
-    /// [`crate::mempool::signatures_each_valid`] says of them.
+    /// [`crate::mempool::signatures_each_valid`] says of them. `read` is their signers'
+    /// accounts if already read, with the height of the state they were read at: they are used
+    /// if nothing was committed since (the same state, so the same accounts), else read again.
     fn admit_checked(
         &self,
         txs: Vec<SignedTransaction>,
         valid: &[bool],
+        read: Option<(Option<u64>, Vec<Account>)>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let reader = self.db.reader()?;
+        let accounts = match read {
+            Some((at, accounts)) if at == reader.height() => accounts,
+            _ => crate::mempool::signers_accounts(&reader, &txs),
+        };
+        drop(reader);
         let next = self.head().height + 1;
-        Ok(lock(&self.mempool).admit_batch_checked(txs, valid, &reader, &self.params, next))
+        Ok(lock(&self.mempool).admit_batch_checked(txs, valid, &accounts, &self.params, next))
     }
 
     /// Admits transactions from a client to the mempool, and relays the admitted ones.
@@ -329,7 +340,7 @@ impl Node {
             }
             start = end;
         }
-        let results = self.admit_checked(txs, &valid)?;
+        let results = self.admit_checked(txs, &valid, None)?;
         Ok(results.iter().filter(|r| r.is_ok()).count())
     }
 

@@ -335,25 +335,29 @@ impl Mempool {
         params: &ChainParams,
         next_height: u64,
     ) -> Result<Hash, AdmitError> {
-        self.admit_checked(tx, state, params, next_height, false)
+        let account = account(state, &tx.tx.signer);
+        self.admit_checked(tx, &account, params, next_height, false)
     }
 
     /// Admits many transactions whose signatures the caller checked outside any lock: `valid`
-    /// must be what [`signatures_each_valid`] says of `txs`. A signature found bad is checked
+    /// must be what [`signatures_each_valid`] says of `txs`, and `accounts` their signers'
+    /// accounts in the committed state ([`signers_accounts`]). A signature found bad is checked
     /// once more on its own, for the refusal's reason (ZIP-215 makes both give the same
     /// answer).
     pub fn admit_batch_checked(
         &mut self,
         txs: Vec<SignedTransaction>,
         valid: &[bool],
-        state: &impl Store,
+        accounts: &[Account],
         params: &ChainParams,
         next_height: u64,
     ) -> Vec<Result<Hash, AdmitError>> {
         assert_eq!(txs.len(), valid.len(), "one verdict per transaction");
+        assert_eq!(txs.len(), accounts.len(), "one account per transaction");
         txs.into_iter()
             .zip(valid)
-            .map(|(t, ok)| self.admit_checked(t, state, params, next_height, *ok))
+            .zip(accounts)
+            .map(|((t, ok), account)| self.admit_checked(t, account, params, next_height, *ok))
             .collect()
     }
 
@@ -416,7 +420,7 @@ impl Mempool {
     fn admit_checked(
         &mut self,
         tx: SignedTransaction,
-        state: &impl Store,
+        account: &Account,
         params: &ChainParams,
         next_height: u64,
         signature_verified: bool,
@@ -426,7 +430,6 @@ impl Mempool {
         if next_height > t.expiry_height {
             return Err(AdmitError::Rejected(Rejection::Expired));
         }
-        let account = account(state, &t.signer);
         let account_nonce = account.nonce;
         if t.nonce < account_nonce {
             return Err(AdmitError::Rejected(Rejection::NonceTooLow));
@@ -763,6 +766,12 @@ fn mark(q: &mut Queue, end: u64, by_rank: &mut BTreeSet<Rank>, gapped: &mut usiz
         }
     }
     (q.ready_start, q.ready_end) = (q.start(), end);
+}
+
+/// The accounts of `txs`' signers in `state`, as [`Mempool::admit_batch_checked`] and
+/// [`Mempool::refusals_before_signatures`] take them.
+pub fn signers_accounts(state: &impl Store, txs: &[SignedTransaction]) -> Vec<Account> {
+    txs.iter().map(|t| account(state, &t.tx.signer)).collect()
 }
 
 #[cfg(test)]
