@@ -626,7 +626,7 @@ impl Mempool {
                 (n == *next).then_some((e.rate, Reverse(0), Reverse(i)))
             })
             .collect();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(txs_max.min(self.hashes.len()));
         let mut bytes = 0;
         while out.len() < txs_max
             && let Some((_, Reverse(taken), Reverse(i))) = heads.pop()
