@@ -546,10 +546,11 @@ impl App {
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let valid = crate::mempool::signatures_each_valid(&txs);
         let accounts = crate::mempool::signers_accounts(&self.db.reader()?, &txs);
+        let sized = crate::mempool::hashes_and_sizes(&txs);
         let next = self.head.height + 1;
         Ok(self
             .mempool()
-            .admit_batch_checked(txs, &valid, &accounts, &self.params, next))
+            .admit_batch_checked(txs, &valid, &sized, &accounts, &self.params, next))
     }
 
     /// Whether the block `id` at `height` is executed here: committed, or executed and pending.

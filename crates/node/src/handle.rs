@@ -152,6 +152,14 @@ pub struct Metrics {
     pub apply_ms: u64,
 }
 
+/// What admission found of transactions before taking the mempool's lock: their hashes and
+/// sizes, and their signers' accounts in the state committed at height `read_at`.
+struct Known {
+    read_at: Option<u64>,
+    accounts: Vec<Account>,
+    sized: Vec<(Hash, usize)>,
+}
+
 impl Node {
     /// Wraps an opened application.
     pub fn new(app: App, faucet: Option<Faucet>) -> Arc<Node> {
@@ -224,25 +232,44 @@ impl Node {
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let reader = self.db.reader()?;
         let read_at = reader.height();
-        // The reads before the lock: admission waits for nothing else.
+        // The reads and hashes before the lock: admission waits for nothing else.
         let accounts = crate::mempool::signers_accounts(&reader, &txs);
         drop(reader);
+        let sized = crate::mempool::hashes_and_sizes(&txs);
         let early = lock(&self.mempool).refusals_before_signatures(
             &txs,
+            &sized,
             &accounts,
             &self.params,
             self.head().height + 1,
         );
-        let (rest, rest_accounts): (Vec<SignedTransaction>, Vec<Account>) = txs
-            .into_iter()
-            .zip(accounts)
-            .zip(&early)
-            .filter(|(_, e)| e.is_none())
-            .map(|(t, _)| t)
-            .unzip();
+        let (rest, known) = if early.iter().all(Option::is_none) {
+            // Nothing refused early (the usual case): nothing to copy.
+            let known = Known {
+                read_at,
+                accounts,
+                sized,
+            };
+            (txs, known)
+        } else {
+            let mut rest = Vec::with_capacity(txs.len());
+            let mut known = Known {
+                read_at,
+                accounts: Vec::with_capacity(txs.len()),
+                sized: Vec::with_capacity(txs.len()),
+            };
+            let all = txs.into_iter().zip(accounts).zip(sized).zip(&early);
+            for (((t, account), sized), e) in all {
+                if e.is_none() {
+                    rest.push(t);
+                    known.accounts.push(account);
+                    known.sized.push(sized);
+                }
+            }
+            (rest, known)
+        };
         let valid = crate::mempool::signatures_each_valid(&rest);
-        let read = Some((read_at, rest_accounts));
-        let mut admitted = self.admit_checked(rest, &valid, read)?.into_iter();
+        let mut admitted = self.admit_checked(rest, &valid, Some(known))?.into_iter();
         Ok(early
             .into_iter()
             .map(|e| match e {
@@ -253,23 +280,34 @@ impl Node {
     }
 
     /// Admits transactions whose signatures were checked: `valid` is what
-    /// [`crate::mempool::signatures_each_valid`] says of them. `read` is their signers'
-    /// accounts if already read, with the height of the state they were read at: they are used
-    /// if nothing was committed since (the same state, so the same accounts), else read again.
+    /// [`crate::mempool::signatures_each_valid`] says of them. What is `known` of them is used
+    /// as it is, but their signers' accounts only if nothing was committed since they were read
+    /// (the same state, so the same accounts); the rest is found here.
     fn admit_checked(
         &self,
         txs: Vec<SignedTransaction>,
         valid: &[bool],
-        read: Option<(Option<u64>, Vec<Account>)>,
+        known: Option<Known>,
     ) -> Result<Vec<Result<Hash, AdmitError>>, AppError> {
         let reader = self.db.reader()?;
-        let accounts = match read {
-            Some((at, accounts)) if at == reader.height() => accounts,
-            _ => crate::mempool::signers_accounts(&reader, &txs),
+        let (accounts, sized) = match known {
+            Some(k) if k.read_at == reader.height() => (k.accounts, k.sized),
+            Some(k) => (crate::mempool::signers_accounts(&reader, &txs), k.sized),
+            None => (
+                crate::mempool::signers_accounts(&reader, &txs),
+                crate::mempool::hashes_and_sizes(&txs),
+            ),
         };
         drop(reader);
         let next = self.head().height + 1;
-        Ok(lock(&self.mempool).admit_batch_checked(txs, valid, &accounts, &self.params, next))
+        Ok(lock(&self.mempool).admit_batch_checked(
+            txs,
+            valid,
+            &sized,
+            &accounts,
+            &self.params,
+            next,
+        ))
     }
 
     /// Admits transactions from a client to the mempool, and relays the admitted ones.

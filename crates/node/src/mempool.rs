@@ -336,28 +336,34 @@ impl Mempool {
         next_height: u64,
     ) -> Result<Hash, AdmitError> {
         let account = account(state, &tx.tx.signer);
-        self.admit_checked(tx, &account, params, next_height, false)
+        let sized = tx.hash_and_size();
+        self.admit_checked(tx, sized, &account, params, next_height, false)
     }
 
     /// Admits many transactions whose signatures the caller checked outside any lock: `valid`
-    /// must be what [`signatures_each_valid`] says of `txs`, and `accounts` their signers'
-    /// accounts in the committed state ([`signers_accounts`]). A signature found bad is checked
-    /// once more on its own, for the refusal's reason (ZIP-215 makes both give the same
-    /// answer).
+    /// must be what [`signatures_each_valid`] says of `txs`, `sized` their hashes and sizes
+    /// ([`SignedTransaction::hash_and_size`]) and `accounts` their signers' accounts in the
+    /// committed state ([`signers_accounts`]). A signature found bad is checked once more on its
+    /// own, for the refusal's reason (ZIP-215 makes both give the same answer).
     pub fn admit_batch_checked(
         &mut self,
         txs: Vec<SignedTransaction>,
         valid: &[bool],
+        sized: &[(Hash, usize)],
         accounts: &[Account],
         params: &ChainParams,
         next_height: u64,
     ) -> Vec<Result<Hash, AdmitError>> {
         assert_eq!(txs.len(), valid.len(), "one verdict per transaction");
+        assert_eq!(txs.len(), sized.len(), "one hash per transaction");
         assert_eq!(txs.len(), accounts.len(), "one account per transaction");
         txs.into_iter()
             .zip(valid)
+            .zip(sized)
             .zip(accounts)
-            .map(|((t, ok), account)| self.admit_checked(t, account, params, next_height, *ok))
+            .map(|(((t, ok), sized), account)| {
+                self.admit_checked(t, *sized, account, params, next_height, *ok)
+            })
             .collect()
     }
 
@@ -366,29 +372,33 @@ impl Mempool {
     /// the same valid signature), or no room for it ([`AdmitError::Full`]) when it passes every
     /// other check. A flood the mempool has no room for then costs a hash and a lookup per
     /// transaction, not a signature check; `None` is for admission to decide, signature first.
-    /// `accounts` are the signers' accounts in the committed state, read before the mempool's
-    /// lock is taken.
+    /// `sized` are their hashes and sizes, and `accounts` the signers' accounts in the committed
+    /// state, both found before the mempool's lock is taken.
     pub fn refusals_before_signatures(
         &self,
         txs: &[SignedTransaction],
+        sized: &[(Hash, usize)],
         accounts: &[Account],
         params: &ChainParams,
         next_height: u64,
     ) -> Vec<Option<AdmitError>> {
         txs.iter()
+            .zip(sized)
             .zip(accounts)
-            .map(|(tx, account)| self.refusal_before_signature(tx, account, params, next_height))
+            .map(|((tx, sized), account)| {
+                self.refusal_before_signature(tx, *sized, account, params, next_height)
+            })
             .collect()
     }
 
     pub(crate) fn refusal_before_signature(
         &self,
         tx: &SignedTransaction,
+        (hash, bytes): (Hash, usize),
         account: &Account,
         params: &ChainParams,
         next_height: u64,
     ) -> Option<AdmitError> {
-        let (hash, bytes) = tx.hash_and_size();
         if self.hashes.contains_key(&hash) {
             return Some(AdmitError::Duplicate);
         }
@@ -420,6 +430,7 @@ impl Mempool {
     fn admit_checked(
         &mut self,
         tx: SignedTransaction,
+        (hash, bytes): (Hash, usize),
         account: &Account,
         params: &ChainParams,
         next_height: u64,
@@ -447,7 +458,6 @@ impl Mempool {
         if kas < t.fee {
             return Err(AdmitError::Rejected(Rejection::CannotPayFee));
         }
-        let (hash, bytes) = tx.hash_and_size();
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
@@ -766,6 +776,12 @@ fn mark(q: &mut Queue, end: u64, by_rank: &mut BTreeSet<Rank>, gapped: &mut usiz
         }
     }
     (q.ready_start, q.ready_end) = (q.start(), end);
+}
+
+/// The hash and encoded size of each of `txs`, as [`Mempool::admit_batch_checked`] and
+/// [`Mempool::refusals_before_signatures`] take them.
+pub fn hashes_and_sizes(txs: &[SignedTransaction]) -> Vec<(Hash, usize)> {
+    txs.iter().map(SignedTransaction::hash_and_size).collect()
 }
 
 /// The accounts of `txs`' signers in `state`, as [`Mempool::admit_batch_checked`] and

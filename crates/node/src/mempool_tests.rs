@@ -108,7 +108,7 @@ fn random_admissions_replacements_removals_and_moving_nonces_keep_every_index_an
             .sign(k);
             // A refusal found before the signature is checked is the one admission gives.
             let signer = kassa_state::exec::account(&st, &tx.tx.signer);
-            let early = pool.refusal_before_signature(&tx, &signer, &params, 1);
+            let early = pool.refusal_before_signature(&tx, tx.hash_and_size(), &signer, &params, 1);
             let r = pool.admit(tx, &st, &params, 1);
             if let Some(e) = early {
                 assert_eq!(r, Err(e));
