@@ -75,7 +75,7 @@ export async function membershipPanel(el, s) {
     ['Standing', h('span', { id: 'my-standing' }, standing)],
     active ? ['Paid until', h('span', { id: 'my-paid-until' }, `${date(me.next_due_ms)} (${relative(me.next_due_ms)})`)] : null,
     active && me.good_standing ? ['Standing runs out', h('span', { id: 'my-lapse-at' }, `${date(me.lapse_at_ms)} (${relative(me.lapse_at_ms)}) unless you pay before`)] : null,
-    active && me.lapsed ? ['Expulsion possible', `from ${date(lapseAtExpel)} (${relative(lapseAtExpel)}) if you are still lapsed`] : null,
+    active && me.lapsed ? ['Expulsion possible', `from ${date(lapseAtExpel)} (${relative(lapseAtExpel)}) if you are still lapsed and no request of yours is in progress`] : null,
     active ? ['Waiting time', h('span', { id: 'my-waiting' }, waiting)] : null,
     ['Karma', formatAmount(me.karma, a.decimals)],
     ['Karma at the start of this period', formatAmount(me.karma_at_period_start, a.decimals)],

@@ -231,7 +231,8 @@ pub struct MemberView {
     /// The period standing ends at, and when it starts (block time, ms).
     pub lapse_at: u64,
     pub lapse_at_ms: u64,
-    /// From this period on anyone may expel the member (if they are still lapsed).
+    /// From this period on anyone may expel the member (if they are still lapsed and no request
+    /// of theirs is in progress).
     pub expellable_at: u64,
     /// The member may file a request from this block time on.
     pub waiting_until_ms: u64,

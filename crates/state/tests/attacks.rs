@@ -269,6 +269,40 @@ fn an_approved_request_still_being_paid_blocks_a_second_request() {
 }
 
 #[test]
+fn a_member_being_helped_cannot_be_expelled_to_rejoin_and_hold_a_second_request() {
+    let mut f = society(20);
+    pay_each(&mut f, &range(0, 20));
+    // A benefit of one base unit a period for 24 periods; then member 0 stops paying.
+    let r = file_with(&mut f, 0, 1, None, 24).unwrap();
+    f.vote_all(r, true, 0);
+    f.finalize(r);
+    let lapse = u64::from(defaults().lapse_periods) + u64::from(defaults().grace_periods) + 1;
+    for _ in 0..lapse {
+        f.next_period();
+        pay_each(&mut f, &range(1, 20));
+    }
+    assert!(f.chain.member(f.soc, &key(0).address()).lapsed);
+    let expel = |f: &mut Fund| {
+        let soc = f.soc;
+        f.chain.exec(
+            &key(7),
+            Body::Expel {
+                society: soc,
+                member: key(0).address(),
+            },
+        )
+    };
+    // Lapsed long enough, but the benefit still runs: expelling would let them rejoin and file
+    // a second request while the first is paid.
+    assert_eq!(expel(&mut f), Err(Rejection::OpenRequestExists));
+    // Once they end it (only a benefit still running can be ended), the rules for a lapsed
+    // member apply as to anyone.
+    f.chain.ok(&key(0), Body::EndBenefit { request: r });
+    let ev = expel(&mut f).unwrap();
+    assert!(ev.iter().any(|e| matches!(e, Event::Expelled { .. })));
+}
+
+#[test]
 fn members_who_leave_without_refund_do_not_take_the_societys_voting_power_with_them() {
     let mut rules = defaults();
     rules.exit_refund = false;

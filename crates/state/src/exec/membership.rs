@@ -351,6 +351,11 @@ impl<S: StoreMut> Ex<'_, S> {
         if !m.lapsed(soc.now) || soc.now < m.lapse_at.saturating_add(lapse) {
             return Err(Rejection::NotExpellable);
         }
+        // A member whose own request is still open, being paid or running stays until it is
+        // done or ended, as for leaving: otherwise they could be expelled, rejoin and hold two.
+        if self.request_in_progress(&soc, &m) {
+            return Err(Rejection::OpenRequestExists);
+        }
         soc.book.stats.members_expelled += 1;
         self.events.push(Event::Expelled {
             society: id,
