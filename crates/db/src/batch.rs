@@ -232,14 +232,7 @@ impl<R: TreeReader> Batch<'_, R> {
                     }
                 })
             }
-            Node::Null => {
-                let puts = puts(kvs);
-                Ok(if puts.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Changed(Some(self.create(path, &puts)?))
-                })
-            }
+            Node::Null => self.fresh(path, kvs),
         }
     }
 
@@ -260,14 +253,7 @@ impl<R: TreeReader> Batch<'_, R> {
                     let below = self.read(&node_key(old.version, path))?;
                     self.update_at(path, below, run)?
                 }
-                None => {
-                    let puts = puts(run);
-                    if puts.is_empty() {
-                        Outcome::Unchanged
-                    } else {
-                        Outcome::Changed(Some(self.create(path, &puts)?))
-                    }
-                }
+                None => self.fresh(path, run)?,
             };
             path.pop();
             if let Outcome::Changed(child) = outcome {
@@ -312,6 +298,17 @@ impl<R: TreeReader> Batch<'_, R> {
             path.pop();
         }
         self.internal(path, &children)
+    }
+
+    /// Writes `kvs` where no key is yet: a new subtree of the keys they put, or nothing changed
+    /// if they only delete.
+    fn fresh(&mut self, path: &mut Vec<u8>, kvs: &[Write]) -> Result<Outcome> {
+        let puts = puts(kvs);
+        Ok(if puts.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Changed(Some(self.create(path, &puts)?))
+        })
     }
 
     /// A new subtree at `path` holding exactly `kvs`.

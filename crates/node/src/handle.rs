@@ -1,6 +1,10 @@
 //! The running node as the rest of the process sees it: the application behind a lock, a
 //! broadcast of finalized blocks (for the event stream), a watch of the head (for clients that
 //! wait for inclusion), and, on a development chain, the faucet.
+//!
+//! Over 600 lines: admission (hashes, accounts and early refusals found before the lock, then
+//! signatures, then the mempool) and the steps consensus drives share the same handles and
+//! locks, and read best in one place.
 
 use crate::app::{App, AppError, Finalized, lock};
 use crate::mempool::{AdmitError, Mempool};

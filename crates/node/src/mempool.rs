@@ -244,11 +244,7 @@ impl Queue {
     /// The nonce after the ready run: from the account's next nonce (or a lower one still
     /// waiting, used by a block whose cleanup has not run yet), the first one not waiting.
     fn run_end(&self) -> u64 {
-        let mut next = self
-            .txs
-            .keys()
-            .next()
-            .map_or(self.base, |&k| k.min(self.base));
+        let mut next = self.start();
         for &k in self.txs.keys() {
             if k == next {
                 next += 1;
