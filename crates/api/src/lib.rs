@@ -11,6 +11,7 @@
 
 mod chain;
 pub mod guard;
+pub mod metrics;
 mod reads;
 pub mod serve;
 mod simulate;
@@ -173,7 +174,7 @@ pub(crate) fn app(node: Arc<Node>, guard: Arc<guard::Guard>) -> Router {
         .route("/", get(web::index))
         .route("/app/{file}", get(web::file))
         .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(axum::Extension(guard.clone()))
@@ -300,29 +301,6 @@ async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
-/// Prometheus metrics: height, transactions, mempool, block interval, latencies.
-#[utoipa::path(get, path = "/metrics", tag = "node",
-    responses((status = 200, content_type = "text/plain", body = String, description = "the metrics, in the Prometheus text format")))]
-async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
-    let head = node.head();
-    let m = node.metrics();
-    let body = format!(
-        "# HELP kassa_height Height of the last finalized block.\n# TYPE kassa_height gauge\nkassa_height {}\n\
-         # HELP kassa_txs_total Transactions included in finalized blocks.\n# TYPE kassa_txs_total counter\nkassa_txs_total {}\n\
-         # HELP kassa_mempool_size Transactions waiting.\n# TYPE kassa_mempool_size gauge\nkassa_mempool_size {}\n\
-         # HELP kassa_block_interval_ms Block time between the last two finalized blocks.\n# TYPE kassa_block_interval_ms gauge\nkassa_block_interval_ms {}\n\
-         # HELP kassa_finalization_latency_ms Wall time from proposing to finalizing the last block this node proposed.\n# TYPE kassa_finalization_latency_ms gauge\nkassa_finalization_latency_ms {}\n\
-         # HELP kassa_apply_ms Wall time to commit the last finalized block.\n# TYPE kassa_apply_ms gauge\nkassa_apply_ms {}\n",
-        head.height,
-        m.txs_total,
-        node.mempool_len(),
-        m.block_interval_ms,
-        m.finalization_latency_ms,
-        m.apply_ms,
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-}
-
 /// Decodes a proof returned by `/api/v1/proofs`.
 pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
     kassa_db::decode_proof(&hex::decode(hex_proof).ok()?)
@@ -370,7 +348,7 @@ pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
         web::index,
         web::file,
         openapi,
-        metrics,
+        metrics::metrics,
     ),
     components(schemas(wire::ErrorBody)),
     modifiers(&Errors)

@@ -99,7 +99,7 @@ impl Server {
             tokio::net::TcpListener::from_std(listener)?
         };
         let guard = Arc::new(Guard::new(limits));
-        let router = crate::app(node, guard.clone());
+        let router = crate::metrics::measured(crate::app(node.clone(), guard.clone()), &node);
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("kassa-api".into())

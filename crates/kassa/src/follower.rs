@@ -22,6 +22,7 @@ use kassa_api::wire;
 use kassa_node::consensus::{self, PublicKey, RELAY_QUEUE};
 use kassa_node::{Durability, Node};
 use kassa_types::{Block, Hash, SignedTransaction};
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,15 +45,41 @@ enum SyncError {
     Fatal(anyhow::Error),
 }
 
+/// What a follower counts of the certificates it checks.
+struct CertificateCounts {
+    verified: Counter,
+    refused: Counter,
+}
+
+impl CertificateCounts {
+    fn register(node: &Node) -> CertificateCounts {
+        let t = node.telemetry();
+        CertificateCounts {
+            verified: t.metric(
+                "kassa_follower_certificates_verified",
+                "Finalization certificates from the bootstrapper that a quorum of the genesis \
+                 validators signed",
+                Counter::default,
+            ),
+            refused: t.metric(
+                "kassa_follower_certificates_refused",
+                "Finalization certificates from the bootstrapper that did not verify",
+                Counter::default,
+            ),
+        }
+    }
+}
+
 /// Follows the chain forever.
 pub async fn run(node: Arc<Node>, cfg: Config, mut rng: impl rand_core_10::CryptoRng) {
     let client = Client::new(&cfg.bootstrap);
+    let counts = CertificateCounts::register(&node);
     let (relay, queue) = tokio::sync::mpsc::channel(RELAY_QUEUE);
     node.set_relay(relay);
     tokio::spawn(forward(client.clone(), queue));
     let mut unreachable = false;
     loop {
-        match sync_once(&node, &cfg, &client, &mut rng).await {
+        match sync_once(&node, &cfg, &client, &counts, &mut rng).await {
             Ok(0) => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(n) => {
                 unreachable = false;
@@ -78,6 +105,7 @@ async fn sync_once(
     node: &Arc<Node>,
     cfg: &Config,
     client: &Client,
+    counts: &CertificateCounts,
     rng: &mut impl rand_core_10::CryptoRng,
 ) -> Result<usize, SyncError> {
     let head = node.head();
@@ -91,7 +119,11 @@ async fn sync_once(
         return Ok(0);
     };
     consensus::verify_finalization(rng, &cfg.namespace, &cfg.validators, &certificate, &block)
-        .map_err(|e| SyncError::Retry(anyhow!("the bootstrapper's certificate: {e}")))?;
+        .map_err(|e| {
+            counts.refused.inc();
+            SyncError::Retry(anyhow!("the bootstrapper's certificate: {e}"))
+        })?;
+    counts.verified.inc();
     let c = client.clone();
     let blocks = tokio::task::spawn_blocking(move || fetch(&c, &head.block_hash, from, height))
         .await

@@ -240,6 +240,8 @@ where
     let server = kassa_api::Server::start(listener, node.clone(), plan.api)?;
     tracing::info!(connections = server.connections, "API limits");
     cw_tokio::Runner::new(runtime).start(|context| async move {
+        // From here `/metrics` is the runtime's registry: Kassa's metrics and Commonware's.
+        node.telemetry().attach(context.child("kassa"));
         eprintln!("kassa node: API on http://{http}/api/v1/status");
         started(node.clone());
         let work = async {

@@ -8,6 +8,7 @@
 
 use crate::app::{App, AppError, Finalized, lock};
 use crate::mempool::{AdmitError, Mempool};
+use crate::telemetry::{NodeMetrics, Telemetry, millis};
 use crate::validator::PublicKey;
 use futures::future::BoxFuture;
 use kassa_db::{Db, Durability, Head};
@@ -15,7 +16,6 @@ use kassa_state::records::{Account, ChainParams};
 use kassa_types::tx::Body;
 use kassa_types::{Address, AssetId, Block, Hash, SecretKey, SignedTransaction, Transaction};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -79,7 +79,12 @@ pub struct Node {
     hooks: Hooks,
     /// What a development chain or an auditor is also served.
     extras: Extras,
-    metrics: Counters,
+    /// Every metric of the process (the API's too), exposed through the runtime's registry.
+    telemetry: Telemetry,
+    metrics: NodeMetrics,
+    /// When this node proposed each block it has not seen finalized yet (wall clock, for the
+    /// finalization latency only; never seen by the state machine).
+    proposed_at: Mutex<BTreeMap<Hash, Instant>>,
 }
 
 /// What finalization announces: each finalized block, and the head.
@@ -136,26 +141,6 @@ impl std::fmt::Debug for Forgers {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    txs_total: AtomicU64,
-    block_interval_ms: AtomicU64,
-    finalization_latency_ms: AtomicU64,
-    apply_ms: AtomicU64,
-    /// When this node proposed each block it has not seen finalized yet (wall clock, for the
-    /// finalization-latency metric only; never seen by the state machine).
-    proposed_at: Mutex<BTreeMap<Hash, Instant>>,
-}
-
-/// A snapshot of the node's metrics.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Metrics {
-    pub txs_total: u64,
-    pub block_interval_ms: u64,
-    pub finalization_latency_ms: u64,
-    pub apply_ms: u64,
-}
-
 /// What admission found of transactions before taking the mempool's lock: their hashes and
 /// sizes, and their signers' accounts in the state committed at height `read_at`.
 struct Known {
@@ -178,6 +163,14 @@ impl Node {
     ) -> Arc<Node> {
         let (events, _) = broadcast::channel(EVENTS_BUFFER);
         let (head, _) = watch::channel(app.head().clone());
+        let telemetry = Telemetry::default();
+        let mempool = app.shared_mempool();
+        let metrics = NodeMetrics::register(&telemetry, move || {
+            i64::try_from(lock(&mempool).len()).unwrap_or(i64::MAX)
+        });
+        metrics
+            .height
+            .set(i64::try_from(app.head().height).unwrap_or(i64::MAX));
         Arc::new(Node {
             db: app.db().clone(),
             params: app.params().clone(),
@@ -190,7 +183,9 @@ impl Node {
                 faucet,
                 genesis_json,
             },
-            metrics: Counters::default(),
+            telemetry,
+            metrics,
+            proposed_at: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -463,7 +458,7 @@ impl Node {
         if !self.with_app(|a| a.adopt(executing)) {
             return Err(AppError::UnknownParent(*parent));
         }
-        let mut proposed = self.metrics.proposed_at.lock().expect("lock");
+        let mut proposed = lock(&self.proposed_at);
         // Bounded: entries are removed at finalization, and at most a window of views is open.
         if proposed.len() > 1_024 {
             proposed.clear();
@@ -480,15 +475,10 @@ impl Node {
         self.with_app(|a| a.knows(id, height))
     }
 
-    /// A snapshot of the metrics.
-    pub fn metrics(&self) -> Metrics {
-        let c = &self.metrics;
-        Metrics {
-            txs_total: c.txs_total.load(Ordering::Relaxed),
-            block_interval_ms: c.block_interval_ms.load(Ordering::Relaxed),
-            finalization_latency_ms: c.finalization_latency_ms.load(Ordering::Relaxed),
-            apply_ms: c.apply_ms.load(Ordering::Relaxed),
-        }
+    /// The process's metrics: the node's, and what the API, the follower and the runtime
+    /// register (see [`Telemetry`]).
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// Checks a peer's block.
@@ -526,28 +516,21 @@ impl Node {
             Ok::<_, AppError>((f, leftovers))
         })?;
         leftovers.run()?;
-        let c = &self.metrics;
-        c.apply_ms.store(
-            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        c.txs_total.fetch_add(
-            u64::try_from(f.block.txs.len()).expect("bounded"),
-            Ordering::Relaxed,
-        );
-        c.block_interval_ms.store(
-            f.head.time_ms.saturating_sub(previous_time),
-            Ordering::Relaxed,
-        );
-        if let Some(at) = self
-            .metrics
-            .proposed_at
-            .lock()
-            .expect("lock")
-            .remove(&f.head.block_hash)
-        {
-            let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-            c.finalization_latency_ms.store(ms, Ordering::Relaxed);
+        let m = &self.metrics;
+        let applied = started.elapsed();
+        m.apply_ms.set(millis(applied));
+        m.apply.observe(applied.as_secs_f64());
+        m.txs
+            .inc_by(u64::try_from(f.block.txs.len()).expect("bounded"));
+        m.block_interval_ms
+            .set(i64::try_from(f.head.time_ms.saturating_sub(previous_time)).unwrap_or(i64::MAX));
+        m.height
+            .set(i64::try_from(f.head.height).unwrap_or(i64::MAX));
+        let proposed = lock(&self.proposed_at).remove(&f.head.block_hash);
+        if let Some(at) = proposed {
+            let latency = at.elapsed();
+            m.finalization_latency_ms.set(millis(latency));
+            m.finalization_latency.observe(latency.as_secs_f64());
         }
         let f = Arc::new(f);
         self.announce.head.send_replace(f.head.clone());

@@ -10,9 +10,11 @@ pub mod crash;
 pub mod handle;
 pub mod mempool;
 pub mod ports;
+pub mod telemetry;
 pub mod validator;
 
 pub use app::{App, AppError, Base, BlockLimits, Commit, Executing, Finalized, Leftovers, Verify};
-pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Metrics, Node, Observer};
+pub use handle::{Certificates, FINALITY_SEARCH, Faucet, Finality, Node, Observer};
 pub use kassa_db::Durability;
 pub use mempool::{AdmitError, Mempool, MempoolConfig};
+pub use telemetry::Telemetry;
