@@ -220,6 +220,7 @@ pub(super) async fn finality(
     Ok(Json(wire::Finality {
         height: f.height,
         block: Hex(f.block),
+        header: hex::encode(f.header),
         certificate: hex::encode(f.certificate),
     }))
 }
@@ -266,12 +267,12 @@ pub(super) async fn proof(
     }
     let (value, proof) = node.db().prove(&key, height).map_err(ApiError::internal)?;
     let root = node.db().root_at(height).map_err(ApiError::internal)?;
-    let block = node.db().block(height).map_err(ApiError::internal)?;
+    let header = node.db().header(height).map_err(ApiError::internal)?;
     Ok(Json(wire::Proof {
         key: hex::encode(&key),
         height,
         state_root: Hex(root),
-        block_hash: block.map(|b| Hex(b.header.hash())),
+        block_hash: header.map(|h| Hex(h.hash())),
         value: value.map(hex::encode),
         proof: hex::encode(kassa_db::encode_proof(&proof)),
     }))

@@ -46,7 +46,8 @@ pub struct Limits {
     pub submit_per_sec: u32,
     /// Transactions one client may submit at once, above the sustained rate.
     pub submit_burst: u32,
-    /// Expensive reads (block lists, certificates, proofs, histories, previews, event streams)
+    /// Expensive reads (block lists, certificates, histories, previews, event streams; a proof
+    /// is a bounded read like any record's, and the web app asks for several with every block)
     /// one client may make per second, sustained.
     pub heavy_per_sec: u32,
     /// Expensive reads one client may make at once.
@@ -151,8 +152,7 @@ impl Cost {
             "/txs/batch" if post => Cost::Submit(batch_upfront(content_length.unwrap_or(0))),
             "/faucet" if post => Cost::Faucet,
             "/simulate" | "/blocks" | "/events" => Cost::Heavy,
-            _ if path.starts_with("/proofs/")
-                || (path.starts_with("/blocks/") && path.ends_with("/finality"))
+            _ if (path.starts_with("/blocks/") && path.ends_with("/finality"))
                 || (path.starts_with("/societies/") && path.ends_with("/history")) =>
             {
                 Cost::Heavy
@@ -331,13 +331,18 @@ mod tests {
         for heavy in [
             "/api/v1/blocks",
             "/api/v1/blocks/7/finality",
-            "/api/v1/proofs/00",
             "/api/v1/societies/1/history",
             "/api/v1/events",
         ] {
             assert_eq!(Cost::of(&Method::GET, heavy, None), Cost::Heavy, "{heavy}");
         }
-        for free in ["/api/v1/status", "/api/v1/blocks/7", "/api/v1/txs/ab", "/"] {
+        for free in [
+            "/api/v1/status",
+            "/api/v1/blocks/7",
+            "/api/v1/proofs/00",
+            "/api/v1/txs/ab",
+            "/",
+        ] {
             assert_eq!(Cost::of(&Method::GET, free, None), Cost::Free, "{free}");
         }
     }

@@ -183,7 +183,19 @@ pub(crate) fn app(node: Arc<Node>, guard: Arc<guard::Guard>) -> Router {
             body_timeout,
         ))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(cors())
         .with_state(node)
+}
+
+/// Any web page may read the API and submit signed transactions: the web app served by one node
+/// can talk to another (a member keeps a list of nodes). Nothing here depends on who asks: no
+/// cookies, no credentials, and a transaction carries its own signature.
+fn cors() -> tower_http::cors::CorsLayer {
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600))
 }
 
 /// Rewrites the framework's own refusals (oversized or non-JSON bodies, malformed JSON, bad path

@@ -2,7 +2,7 @@
 //! against the genesis validators' finalization certificate and Merkle proofs; the wrong genesis
 //! is refused; and a
 //! node that tampers with what it serves (a proxy here alters the value, the proof's root, the
-//! block or the certificate) is caught, with the step that caught it named.
+//! header or the certificate) is caught, with the step that caught it named.
 //!
 //! Bounded: the node listens on free loopback ports and every wait has a deadline.
 
@@ -23,8 +23,8 @@ enum Tamper {
     Value,
     /// The state root a proof claims.
     Root,
-    /// The bytes of a block (one byte of its header).
-    Block,
+    /// The certified block's header sent with a certificate (one hex digit of its timestamp).
+    Header,
     /// A finalization certificate (one hex digit of a signature).
     Certificate,
 }
@@ -74,14 +74,16 @@ fn serve(mut client: TcpStream, node: &str, tamper: Tamper) {
             }
             body = serde_json::to_vec(&v).unwrap();
         }
-        Tamper::Certificate if path.ends_with("/finality") => {
+        Tamper::Certificate | Tamper::Header if path.ends_with("/finality") => {
             let mut v: Value = serde_json::from_slice(&body).unwrap();
-            // Past the proposal and the signers: inside the first signature.
-            flip_hex(&mut v, "certificate", 200);
+            match tamper {
+                // Past the proposal and the signers: inside the first signature.
+                Tamper::Certificate => flip_hex(&mut v, "certificate", 200),
+                // The header's timestamp: it still decodes, but is another block's.
+                _ => flip_hex(&mut v, "header", 82),
+            }
             body = serde_json::to_vec(&v).unwrap();
         }
-        // The header's timestamp: the block still decodes, but is another block.
-        Tamper::Block if path.ends_with("/raw") => body[10] ^= 1,
         _ => {}
     }
     let head = format!(
@@ -237,7 +239,10 @@ fn a_balance_and_a_member_are_verified_against_the_genesis_validators_and_a_tamp
     for (tamper, caught) in [
         (Tamper::Value, "does not match its proof"),
         (Tamper::Root, "against another state root"),
-        (Tamper::Block, "not the block its certificate finalizes"),
+        (
+            Tamper::Header,
+            "not the header of the block its certificate finalizes",
+        ),
         (Tamper::Certificate, "certificate of block"),
     ] {
         let proxy = tampering_proxy(api.0.clone(), tamper);

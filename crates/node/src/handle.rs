@@ -53,6 +53,9 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
 pub struct Finality {
     pub height: u64,
     pub block: Hash,
+    /// The certified block's header, encoded (it hashes to `block` and carries the state root):
+    /// all a light client needs of the block.
+    pub header: Vec<u8>,
     /// The encoded certificate (Commonware simplex `Finalization`, ed25519 signatures).
     pub certificate: Vec<u8>,
 }
@@ -413,10 +416,11 @@ impl Node {
         let last = head.min(height.saturating_add(FINALITY_SEARCH));
         for h in height.max(1)..=last {
             if let Some(certificate) = certificates.finalization(h).await {
-                let block = self.db.block(h).ok().flatten()?.header.hash();
+                let header = self.db.header(h).ok().flatten()?;
                 return Some(Finality {
                     height: h,
-                    block,
+                    block: header.hash(),
+                    header: kassa_types::codec::encode(&header),
                     certificate,
                 });
             }

@@ -329,11 +329,14 @@ pub struct RawBlock {
 }
 
 /// The first finalization certificate at or above a height: what a follower checks synced
-/// blocks against.
+/// blocks against, and a light client the state root it proves values against.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Finality {
     pub height: u64,
     pub block: Hex,
+    /// The certified block's header, Borsh, hex: it hashes to `block` (SHA-256 of
+    /// `KASSA_BLOCK_V1` and these bytes) and carries the state root.
+    pub header: String,
     /// The certificate's canonical bytes, hex.
     pub certificate: String,
 }
