@@ -360,6 +360,10 @@ test('the founder pays and a member joins in the browser, and two dev accounts b
   const me = await node.get(`/societies/${society.id}/members/${alice.address}`);
   assert.equal(me.good_standing, true);
   assert.equal(await alice.page.locator('#my-standing').textContent(), 'in good standing');
+  // The standing shown is proven in the browser against the validators' certificate.
+  const standingProof = alice.page.locator('#my-standing-proof .mark');
+  assert.equal(await standingProof.getAttribute('data-verified'), 'true', await standingProof.textContent());
+  assert.match(await alice.page.locator('#my-standing-proof').textContent(), /^✓ Verified at block \d+ by 1 of 1 validators — active, pledge [\d,.]+ KAS, paid until period \d+ \(now \d+\)$/);
   const paidUntil = await alice.page.locator('#my-paid-until').textContent();
   assert.ok(paidUntil.includes(new Date(me.next_due_ms).getFullYear()), paidUntil);
   assert.match(await alice.page.locator('#my-lapse-at').textContent(), /unless you pay before$/);
@@ -472,6 +476,23 @@ test('members vote and change their vote; the tally updates live on every open p
     const tally = await alice.page.locator(`${card} .tally`).textContent();
     return tally.includes(expected) && tally.includes('Passing now at 80% of the amount.');
   });
+  // The status on the card is the one proven against the certified state, even when the node's
+  // list says otherwise (here, a node that claims the request was rejected).
+  const proof = alice.page.locator(`${card} [data-testid=request-proof] .mark`);
+  await until('the request to be verified', async () => (await proof.getAttribute('data-verified')) === 'true');
+  await alice.page.route('**/api/v1/societies/*/requests*', async (route) => {
+    const resp = await route.fetch();
+    const j = await resp.json();
+    for (const x of j.requests || j.items || []) x.status = 'rejected';
+    await route.fulfill({ response: resp, body: JSON.stringify(j) });
+  });
+  await alice.page.reload();
+  await alice.page.locator(`${card} [data-testid=request-proof] .mark`).waitFor();
+  assert.equal(await alice.page.locator(`${card} [data-testid=request-status]`).textContent(), 'open', await alice.page.locator(`${card} [data-testid=request-proof]`).textContent());
+  assert.match(await alice.page.locator(`${card} [data-testid=request-proof]`).textContent(), /^✓ Verified at block \d+ by 1 of 1 validators — open, approved 0 KAS, paid 0 KAS, gifted 0 KAS$/);
+  await alice.page.unroute('**/api/v1/societies/*/requests*');
+  await alice.page.reload();
+  await alice.page.locator(`${card} .tally`).waitFor();
   await shot(alice.page, '04-society-voting');
   noPageErrors(bob);
 });
@@ -603,7 +624,8 @@ test('the explorer shows blocks and transactions as the API does', async () => {
 test('the verify page checks a Merkle proof of my balance in the browser against the finalized state root', async () => {
   await alice.page.goto(`${node.url}/#/verify`);
   await alice.page.locator('#state-root').waitFor();
-  assert.match(await alice.page.locator('#validators').textContent(), /^1 in the genesis/);
+  assert.match(await alice.page.locator('#validators').textContent(), /^1 \(a block is final/);
+  await alice.page.locator('#certificate-check .mark[data-verified="true"]').waitFor();
   await alice.page.click('#proof-form button[type=submit]');
   const lines = alice.page.locator('#proof-result li');
   await alice.page.locator('#proof-result li, #notice .message.error').first().waitFor();
@@ -613,7 +635,7 @@ test('the verify page checks a Merkle proof of my balance in the browser against
   const acc = await node.get(`/accounts/${alice.address}`);
   const text = await lines.first().textContent();
   const kas = acc.balances.find((b) => b.asset === 0);
-  assert.ok(text.includes(`KAS: ${fmt(kas.amount)} at block`), `the proven balance is the API's: ${text}`);
+  assert.ok(text.startsWith(`KAS: ${fmt(kas.amount)} ✓ Verified at block`), `the proven balance is the API's: ${text}`);
   await shot(alice.page, '09-verify');
 
   // A forged value does not verify: the same proof against a different balance fails in the browser.

@@ -89,6 +89,21 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/page-verify.js"),
     ),
     (
+        "light.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/light.js"),
+    ),
+    (
+        "records.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/records.js"),
+    ),
+    (
+        "trust.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/trust.js"),
+    ),
+    (
         "charts.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/charts.js"),
@@ -103,9 +118,10 @@ const FILES: &[(&str, &str, &str)] = &[
 
 const INDEX: &str = include_str!("../web/index.html");
 
-/// Only our own scripts and styles run; the page talks only to this node.
+/// Only our own scripts and styles run. The page talks to this node or to another node the
+/// member chose (`connect-src` allows any http(s) origin; nothing else is loaded from one).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                   connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+                   connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();

@@ -140,35 +140,29 @@ function writeEnum(w, names, v, f) {
   w.u8(i, f);
 }
 
-/** Rules, in the API's JSON shape (amounts as strings). Field order is wire format. */
+/**
+ * The rules' fields in wire order, with their types: `u64`, `u32`, `bool`, or a list of an
+ * enum's names (one byte). Writing a society's rules and reading a proven society record both
+ * follow it.
+ */
+export const RULE_FIELDS = [
+  ['period_secs', 'u64'], ['min_pledge', 'u64'], ['max_pledge', 'u64'],
+  ['admission', ADMISSION], ['identity', IDENTITY],
+  ['waiting_periods', 'u32'], ['grace_periods', 'u32'], ['gift_cap_pledges', 'u32'], ['min_members', 'u32'],
+  ['karma_half_life_periods', 'u32'], ['benefit_ratio', 'u32'], ['max_request', 'u64'], ['bond_bps', 'u32'],
+  ['filing_karma_bps', 'u32'], ['voting_window_secs', 'u64'], ['approval_net_bps', 'u32'], ['quorum_bps', 'u32'],
+  ['auto_share', 'bool'], ['max_draw_bps', 'u32'], ['notice_periods', 'u32'], ['exit_refund', 'bool'],
+  ['amendment_threshold_bps', 'u32'], ['amendment_timelock_periods', 'u32'], ['lapse_periods', 'u32'],
+  ['max_installments', 'u32'], ['application_bond_bps', 'u32'],
+];
+
+/** Rules, in the API's JSON shape (amounts as strings). */
 function writeRules(w, r) {
   if (!r || typeof r !== 'object') throw new EncodeError('rules', 'missing');
-  w.u64(r.period_secs, 'period_secs');
-  w.u64(r.min_pledge, 'min_pledge');
-  w.u64(r.max_pledge, 'max_pledge');
-  writeEnum(w, ADMISSION, r.admission, 'admission');
-  writeEnum(w, IDENTITY, r.identity, 'identity');
-  w.u32(r.waiting_periods, 'waiting_periods');
-  w.u32(r.grace_periods, 'grace_periods');
-  w.u32(r.gift_cap_pledges, 'gift_cap_pledges');
-  w.u32(r.min_members, 'min_members');
-  w.u32(r.karma_half_life_periods, 'karma_half_life_periods');
-  w.u32(r.benefit_ratio, 'benefit_ratio');
-  w.u64(r.max_request, 'max_request');
-  w.u32(r.bond_bps, 'bond_bps');
-  w.u32(r.filing_karma_bps, 'filing_karma_bps');
-  w.u64(r.voting_window_secs, 'voting_window_secs');
-  w.u32(r.approval_net_bps, 'approval_net_bps');
-  w.u32(r.quorum_bps, 'quorum_bps');
-  w.bool(r.auto_share, 'auto_share');
-  w.u32(r.max_draw_bps, 'max_draw_bps');
-  w.u32(r.notice_periods, 'notice_periods');
-  w.bool(r.exit_refund, 'exit_refund');
-  w.u32(r.amendment_threshold_bps, 'amendment_threshold_bps');
-  w.u32(r.amendment_timelock_periods, 'amendment_timelock_periods');
-  w.u32(r.lapse_periods, 'lapse_periods');
-  w.u32(r.max_installments, 'max_installments');
-  w.u32(r.application_bond_bps, 'application_bond_bps');
+  for (const [name, type] of RULE_FIELDS) {
+    if (Array.isArray(type)) writeEnum(w, type, r[name], name);
+    else w[type](r[name], name);
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
 
 import { h, apiOpt, app, asset, send, action } from './ui.js';
 import { formatAmount, parseAmount, decodeAddress, toHex, sha256, LIMITS } from './codec.js';
+import { provenMember, mark, failed } from './trust.js';
 import { money, addressLink, date, relative, duration, percent, dl, field, input, needWallet, chainNow } from './widgets.js';
 
 /** The society's period at block time `ms`, and the block time at which period `p` starts. */
@@ -60,11 +61,24 @@ export async function membershipPanel(el, s) {
   const now = chainNow();
   const active = me.status.state === 'active';
   const status = me.status.state === 'leaving' ? `leaving (may withdraw ${relative(me.status.until_ms)})` : me.status.state;
-  const standing = me.good_standing
-    ? 'in good standing'
-    : me.lapsed
-      ? 'lapsed: pay what is due to be reinstated (your waiting time then starts again)'
-      : me.status.state === 'applicant' ? 'not yet: your application is being decided' : 'not counted while leaving';
+  // The standing shown is the one proven against the newest certified block (the member record
+  // and the society's period); the node's own answer only words it.
+  let standing;
+  let verified;
+  try {
+    const p = await provenMember(s.id, app.wallet.address);
+    if (!p.member) throw new Error('the certified state has no membership of yours in this society');
+    standing = p.good
+      ? 'in good standing'
+      : me.lapsed && p.member.status === 'active'
+        ? 'lapsed: pay what is due to be reinstated (your waiting time then starts again)'
+        : p.member.status === 'active' ? 'not in good standing'
+          : p.member.status === 'applicant' ? 'not yet: your application is being decided' : 'not counted while leaving';
+    verified = h('span', { id: 'my-standing-proof' }, mark(p.head), ` — ${p.member.status}, pledge ${await m(p.member.pledge_from > p.now ? p.member.prev_pledge : p.member.pledge)}, paid until period ${p.member.paid_until} (now ${p.now})`);
+  } catch (e) {
+    standing = '—';
+    verified = h('span', { id: 'my-standing-proof' }, failed(e));
+  }
   const lapseAtExpel = periodStart(s, me.expellable_at);
   const waiting = me.waiting_until_ms > now
     ? `until ${date(me.waiting_until_ms)} (${relative(me.waiting_until_ms)}); then you may ask for help`
@@ -73,6 +87,7 @@ export async function membershipPanel(el, s) {
     ['Status', status],
     ['Pledge', `${await m(me.pledge)} per ${duration(s.rules.period_secs)}${me.next_pledge ? `; ${await m(me.next_pledge)} from the next period` : ''}`],
     ['Standing', h('span', { id: 'my-standing' }, standing)],
+    ['Verified', verified],
     active ? ['Paid until', h('span', { id: 'my-paid-until' }, `${date(me.next_due_ms)} (${relative(me.next_due_ms)})`)] : null,
     active && me.good_standing ? ['Standing runs out', h('span', { id: 'my-lapse-at' }, `${date(me.lapse_at_ms)} (${relative(me.lapse_at_ms)}) unless you pay before`)] : null,
     active && me.lapsed ? ['Expulsion possible', `from ${date(lapseAtExpel)} (${relative(lapseAtExpel)}) if you are still lapsed and no request of yours is in progress`] : null,

@@ -3,6 +3,7 @@
 
 import { h, api, app, asset, send, action } from './ui.js';
 import { formatAmount, parseAmount } from './codec.js';
+import { provenRequest, mark, failed } from './trust.js';
 import { money, short, addressLink, date, relative, field, input, chainNow } from './widgets.js';
 
 /** The votes of a ballot in words: "Yes 12 (of which 4 for 50%) · No 3 karma". */
@@ -35,10 +36,22 @@ export async function requestsPanel(el, s, data) {
     const passingNow = r.outcome_percent > 0
       ? help ? `Passing now${r.outcome_percent < 100 ? ` at ${r.outcome_percent}% of the amount` : ''}.` : 'Passing now.'
       : 'Not passing now.';
+    // The status and the amounts approved, paid and gifted are the ones proven against the newest
+    // certified block; a request that does not verify shows no status.
+    let status = '—';
+    let proof;
+    try {
+      const p = await provenRequest(r.id, r);
+      status = p.request.status;
+      proof = h('p', { class: 'proof', 'data-testid': 'request-proof' }, mark(p.head), ` — ${p.request.status}, approved ${await m(p.request.approved)}, paid ${await m(p.request.paid)}, gifted ${await m(p.request.gifted)}`);
+    } catch (e) {
+      proof = h('p', { class: 'proof', 'data-testid': 'request-proof' }, failed(e));
+    }
     const card = h('article', { class: `card request ${r.status}`, id: `request-${r.id}`, 'aria-labelledby': `request-${r.id}-title` },
       h('h3', { id: `request-${r.id}-title` }, `${help ? 'Request' : 'Application'} #${r.id}: `, headline),
-      h('p', { class: 'badge-row' }, h('span', { class: `badge ${r.status}`, 'data-testid': 'request-status' }, r.status), ' by ', addressLink(r.requester),
+      h('p', { class: 'badge-row' }, h('span', { class: `badge ${status}`, 'data-testid': 'request-status' }, status), ' by ', addressLink(r.requester),
         help && r.payee !== r.requester ? h('span', { 'data-testid': 'request-payee' }, ', paid to ', addressLink(r.payee)) : null),
+      proof,
       r.memo ? h('p', { class: 'memo' }, r.memo) : null,
       r.evidence_hash ? h('p', { class: 'hint' }, 'Evidence SHA-256: ', h('span', { class: 'mono' }, short(r.evidence_hash, 16))) : null,
       h('div', { class: 'tally', 'aria-label': `Yes ${b.yes}, no ${b.no}, margin needed ${b.thresholds.net_needed} karma` },

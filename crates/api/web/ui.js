@@ -35,10 +35,65 @@ export class ApiError extends Error {
   }
 }
 
+// ---- the node the app talks to ------------------------------------------------------------------
+
+const NODE = 'kassa.node';
+const NODES = 'kassa.nodes';
+
+/** The node the app reads from and sends to: '' (the one serving the page) or an origin chosen. */
+export function nodeUrl() {
+  try {
+    return localStorage.getItem(NODE) || '';
+  } catch {
+    return '';
+  }
+}
+
+/** The nodes the member keeps (origins), besides the one serving the page. */
+export function savedNodes() {
+  try {
+    const list = JSON.parse(localStorage.getItem(NODES));
+    return Array.isArray(list) ? list.filter((u) => typeof u === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** An origin the member typed (`https://node.example:8645`), normalised; an error if it is none. */
+export function nodeOrigin(text) {
+  let u;
+  try {
+    u = new URL(text.trim());
+  } catch {
+    throw new Error('A node is an address like https://node.example.org or http://127.0.0.1:8645');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('A node is reached over http or https');
+  return u.origin;
+}
+
+/** Keeps `origin` in the list of nodes. */
+export function saveNode(origin) {
+  const list = savedNodes().filter((u) => u !== origin);
+  localStorage.setItem(NODES, JSON.stringify([...list, origin]));
+}
+
+/** Removes `origin` from the list (and stops using it). */
+export function dropNode(origin) {
+  localStorage.setItem(NODES, JSON.stringify(savedNodes().filter((u) => u !== origin)));
+  if (nodeUrl() === origin) localStorage.removeItem(NODE);
+}
+
+/** Talks to `origin` from now on ('' for the node serving the page); the app starts again. */
+export function useNode(origin) {
+  if (origin) localStorage.setItem(NODE, origin);
+  else localStorage.removeItem(NODE);
+  location.reload();
+}
+
 export async function api(path, options = {}) {
   let resp;
   try {
-    resp = await fetch(`/api/v1${path}`, {
+    resp = await fetch(`${nodeUrl()}/api/v1${path}`, {
       ...options,
       headers: options.body ? { 'content-type': 'application/json' } : undefined,
     });
@@ -284,7 +339,7 @@ async function refreshLive() {
 
 /** Follows the node's event stream: on every new block, the header and the live regions. */
 export function connectEvents() {
-  const source = new EventSource('/api/v1/events');
+  const source = new EventSource(`${nodeUrl()}/api/v1/events`);
   source.addEventListener('block', (e) => {
     const block = JSON.parse(e.data);
     if (app.status) {
@@ -307,7 +362,7 @@ function renderStatus(online) {
   const s = app.status;
   el.replaceChildren(
     h('span', { class: `dot ${online === false ? 'off' : 'on'}`, 'aria-hidden': 'true' }),
-    s ? `${s.chain_id} · block ${s.height}` : 'connecting…',
+    s ? `${s.chain_id} · block ${s.height}${nodeUrl() ? ` · ${nodeUrl()}` : ''}` : 'connecting…',
   );
   el.setAttribute('title', online === false ? 'Reconnecting to the node…' : 'Live: updated with every block');
   const who = document.getElementById('who');

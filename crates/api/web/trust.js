@@ -1,0 +1,111 @@
+// What the pages show as verified: values proven in this browser against a block the chain's
+// validators certified (light.js), the genesis those validators come from (pinned in the browser
+// on first contact, so that no node can later swap them), and the mark shown beside each value.
+// A value that does not verify is not shown: the mark says what failed instead.
+
+import { h, api, apiOpt, app, nodeUrl } from './ui.js';
+import * as light from './light.js';
+import { decodeMember, decodeSociety, decodeRequest, memberKey, societyKey, requestKey, periodAt, inGoodStanding } from './records.js';
+
+const ANCHOR = 'kassa.anchor';
+
+/** The pinned genesis `{ chain_id, genesis_hash, validators }`, or null. */
+export function pinned() {
+  try {
+    return JSON.parse(localStorage.getItem(ANCHOR));
+  } catch {
+    return null;
+  }
+}
+
+/** Forgets the pinned genesis (the next check pins the current node's). */
+export function forgetPinned() {
+  localStorage.removeItem(ANCHOR);
+  cache = null;
+}
+
+/**
+ * The genesis trusted: the pinned one, or else the node's, pinned now (trust on first use, as an
+ * SSH client trusts a host key). The member can compare it with the chain's published genesis
+ * on the Verify page.
+ */
+async function anchor() {
+  const saved = pinned();
+  if (saved) return saved;
+  const [g, st] = await Promise.all([apiOpt('/genesis'), app.status ? Promise.resolve(app.status) : api('/status')]);
+  if (!g || !Array.isArray(g.validators) || !g.validators.length) throw new light.VerifyError('anchor', 'this node does not serve its genesis file, so there are no validators to check against');
+  const a = { chain_id: g.chain_id, genesis_hash: st.genesis_hash, validators: g.validators };
+  localStorage.setItem(ANCHOR, JSON.stringify(a));
+  return a;
+}
+
+let cache = null; // { node, height, promise }
+
+/** The newest certified block, checked once per block (every mark of a page shares it). */
+export function certified() {
+  const node = nodeUrl();
+  const height = app.status ? app.status.height : null;
+  if (!cache || cache.node !== node || cache.height !== height) {
+    const promise = (async () => {
+      const a = await anchor();
+      if (app.status && app.status.genesis_hash !== a.genesis_hash) {
+        throw new light.VerifyError('anchor', `this node serves another chain (genesis ${app.status.genesis_hash.slice(0, 12)}…, pinned ${a.genesis_hash.slice(0, 12)}…)`);
+      }
+      return light.certifiedHead(apiOpt, a);
+    })();
+    cache = { node, height, promise };
+    promise.catch(() => {
+      if (cache && cache.promise === promise) cache = null; // retried on the next call
+    });
+  }
+  return cache.promise;
+}
+
+/** The value under `key` at the newest certified block: `{ head, value }` (value null: absent). */
+export async function proven(key) {
+  const head = await certified();
+  return { head, value: await light.proven(apiOpt, head, key) };
+}
+
+/** The mark of a value verified at `head`. */
+export function mark(head, what = 'Verified') {
+  return h('span', { class: 'mark ok', 'data-verified': 'true', title: `Block ${head.block}, state root ${head.state_root}` },
+    `✓ ${what} at block ${head.height} by ${head.signers} of ${head.validators} validators`);
+}
+
+/** The mark of a value that did not verify, saying why; the value itself is not shown. */
+export function failed(e) {
+  const step = e instanceof light.VerifyError ? e.step : 'node';
+  return h('span', { class: 'mark bad', 'data-verified': 'false', 'data-step': step, role: 'alert' },
+    `✗ Not verified (${step}): ${e.message}. The value this node sent is not shown; choose another node on the Verify page.`);
+}
+
+/** A member's record and the society's, proven: `{ head, member, now, good }` (member null: none). */
+export async function provenMember(society, address) {
+  const [s, m] = await Promise.all([proven(societyKey(society)), proven(memberKey(society, address))]);
+  if (!s.value) throw new light.VerifyError('proof', `there is no society ${society} in the certified state`);
+  const rec = decodeSociety(s.value);
+  const now = periodAt(rec, s.head.timestamp_ms);
+  const member = m.value ? decodeMember(m.value) : null;
+  return { head: m.head, member, now, good: member ? inGoodStanding(member, now) : false };
+}
+
+const requests = new Map(); // request id → { head, request } last proven
+
+/**
+ * A request's record, proven: `{ head, request }`. What was proven is kept and reused while the
+ * node's own answer (`shown`: status, approved, paid, gifted) agrees with it, so a page of many
+ * requests asks for a proof only of those that changed.
+ */
+export async function provenRequest(id, shown) {
+  const key = `${nodeUrl()}|${id}`;
+  const last = requests.get(key);
+  const same = (r) => r.status === shown.status && String(r.approved) === String(shown.approved)
+    && String(r.paid) === String(shown.paid) && String(r.gifted) === String(shown.gifted);
+  if (last && same(last.request)) return last;
+  const p = await proven(requestKey(id));
+  if (!p.value) throw new light.VerifyError('proof', `there is no request ${id} in the certified state`);
+  const out = { head: p.head, request: decodeRequest(p.value) };
+  requests.set(key, out);
+  return out;
+}
