@@ -177,7 +177,7 @@ export async function certifiedHead(get, anchor) {
   if (status.chain_id !== anchor.chain_id) throw new VerifyError('anchor', `the node serves chain “${status.chain_id}”, not “${anchor.chain_id}”`);
   const fin = (await get(`/blocks/${status.height}/finality`))
     || (await get(`/blocks/${Math.max(0, status.height - FINALITY_SEARCH)}/finality`));
-  if (!fin) throw new VerifyError('certificate', 'this node keeps no finalization certificates (a follower keeps none): choose a validator');
+  if (!fin) throw new VerifyError('certificate', 'this node has no finalization certificate of a recent block (a follower has those it checked since it started): choose another node');
   if (typeof fin.header !== 'string') throw new VerifyError('header', 'the node sent no block header with the certificate');
   const header = fromHex(fin.header);
   const id = await blockId(header);

@@ -15,12 +15,18 @@
 //! executes to a different root than a quorum certified stops the follower (exit code 70), as it
 //! would a validator. Transactions submitted to a follower are checked by its mempool and
 //! forwarded to the bootstrapper.
+//!
+//! The certificates it checked (the newest [`CERTIFICATES_KEPT`], since it started) it serves
+//! as a validator serves its own (`/api/v1/blocks/{h}/finality`), so that a light client (the
+//! web app, `kassa verify`) can check what the follower says without asking a validator.
 
 use crate::client::Client;
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use kassa_api::wire;
 use kassa_node::consensus::{self, PublicKey, RELAY_QUEUE};
-use kassa_node::{Durability, Node};
+use kassa_node::{Certificates, Durability, Node};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use kassa_types::{Block, Hash, SignedTransaction};
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
@@ -70,16 +76,56 @@ impl CertificateCounts {
     }
 }
 
+/// How many of the certificates it checked a follower keeps.
+pub const CERTIFICATES_KEPT: usize = 1_024;
+
+/// The certificates a follower checked, by the height of the block each finalizes: the newest
+/// [`CERTIFICATES_KEPT`].
+#[derive(Debug, Default)]
+struct Checked(Mutex<BTreeMap<u64, Vec<u8>>>);
+
+impl Checked {
+    fn keep(&self, height: u64, certificate: Vec<u8>) {
+        let mut kept = self.0.lock().expect("the certificates' lock is never poisoned");
+        kept.insert(height, certificate);
+        while kept.len() > CERTIFICATES_KEPT {
+            kept.pop_first();
+        }
+    }
+}
+
+/// The node's view of them.
+#[derive(Debug)]
+struct CheckedCertificates(Arc<Checked>);
+
+impl Certificates for CheckedCertificates {
+    fn finalization(
+        &self,
+        height: u64,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + '_>> {
+        let found = self
+            .0
+            .0
+            .lock()
+            .expect("the certificates' lock is never poisoned")
+            .get(&height)
+            .cloned();
+        Box::pin(async move { found })
+    }
+}
+
 /// Follows the chain forever.
 pub async fn run(node: Arc<Node>, cfg: Config, mut rng: impl rand_core_10::CryptoRng) {
     let client = Client::new(&cfg.bootstrap);
     let counts = CertificateCounts::register(&node);
+    let checked = Arc::new(Checked::default());
+    node.set_certificates(Box::new(CheckedCertificates(checked.clone())));
     let (relay, queue) = tokio::sync::mpsc::channel(RELAY_QUEUE);
     node.set_relay(relay);
     tokio::spawn(forward(client.clone(), queue));
     let mut unreachable = false;
     loop {
-        match sync_once(&node, &cfg, &client, &counts, &mut rng).await {
+        match sync_once(&node, &cfg, &client, &counts, &checked, &mut rng).await {
             Ok(0) => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(n) => {
                 unreachable = false;
@@ -106,6 +152,7 @@ async fn sync_once(
     cfg: &Config,
     client: &Client,
     counts: &CertificateCounts,
+    checked: &Checked,
     rng: &mut impl rand_core_10::CryptoRng,
 ) -> Result<usize, SyncError> {
     let head = node.head();
@@ -147,6 +194,8 @@ async fn sync_once(
             .with_context(|| format!("block {}", b.header.height))
             .map_err(SyncError::Fatal)?;
     }
+    // Served once the block it certifies is committed here.
+    checked.keep(height, certificate);
     Ok(n)
 }
 

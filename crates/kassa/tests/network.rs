@@ -131,6 +131,23 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
     assert_eq!(f.block(h), v0.block(h), "the same block and state root");
     assert_eq!(f.receipt(&paid)["status"], "applied");
 
+    // It serves the certificates it checked: a light client verifies what the follower says
+    // against the genesis validators, without asking a validator.
+    let verified = Command::new(BIN)
+        .args(["--json", "--node", &f.0, "verify", "--genesis"])
+        .arg(dir.join("genesis.json"))
+        .args(["key", &hex::encode(kassa_state::keys::account(&bob.address()))])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "kassa verify against the follower: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let v: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    assert!(v["signers"].as_u64().unwrap() >= 3, "a quorum of 4: {v}");
+
     // It forwards a transaction submitted to it.
     let status = f.get("/api/v1/status");
     let tx = Transaction {

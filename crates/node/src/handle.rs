@@ -409,7 +409,7 @@ impl Node {
 
     /// The first finalization certificate at or above `height` (up to [`FINALITY_SEARCH`]
     /// heights on, and not above the head): it finalizes that block and, through the parent
-    /// links, every block below it. `None` if there is none here (a follower keeps none).
+    /// links, every block below it. `None` if there is none here (a follower keeps only those it checked, the newest 1,024).
     pub async fn finality(&self, height: u64) -> Option<Finality> {
         let certificates = self.hooks.certificates.get()?;
         let head = self.head().height;

@@ -80,7 +80,7 @@ fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
                 .with_context(|| {
                     format!(
                         "the node has no finalization certificate from height {below} on (a \
-                     follower keeps none: ask a validator)"
+                     follower has those it checked since it started: ask another node)"
                     )
                 })?,
         };
