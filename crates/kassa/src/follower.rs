@@ -25,11 +25,11 @@ use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use kassa_api::wire;
 use kassa_node::consensus::{self, PublicKey, RELAY_QUEUE};
 use kassa_node::{Certificates, Durability, Node};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use kassa_types::{Block, Hash, SignedTransaction};
 use prometheus_client::metrics::counter::Counter;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// What a follower needs: where to sync from and whom to believe.
@@ -86,7 +86,10 @@ struct Checked(Mutex<BTreeMap<u64, Vec<u8>>>);
 
 impl Checked {
     fn keep(&self, height: u64, certificate: Vec<u8>) {
-        let mut kept = self.0.lock().expect("the certificates' lock is never poisoned");
+        let mut kept = self
+            .0
+            .lock()
+            .expect("the certificates' lock is never poisoned");
         kept.insert(height, certificate);
         while kept.len() > CERTIFICATES_KEPT {
             kept.pop_first();

@@ -136,7 +136,10 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
     let verified = Command::new(BIN)
         .args(["--json", "--node", &f.0, "verify", "--genesis"])
         .arg(dir.join("genesis.json"))
-        .args(["key", &hex::encode(kassa_state::keys::account(&bob.address()))])
+        .args([
+            "key",
+            &hex::encode(kassa_state::keys::account(&bob.address())),
+        ])
         .output()
         .unwrap();
     assert!(
