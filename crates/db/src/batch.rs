@@ -33,11 +33,14 @@ impl Child {
     }
 }
 
-/// The new nodes of one version.
+/// The new nodes of one version, and the stored nodes it replaces.
 struct Batch<'r, R> {
     reader: &'r R,
     version: Version,
     nodes: BTreeMap<NodeKey, Node>,
+    /// Nodes of earlier versions that are not in this version's tree: needed only to read
+    /// earlier versions (a node that prunes history deletes them, `Db::prune_step`).
+    stale: Vec<NodeKey>,
 }
 
 /// The nibble of `kh` at `depth`.
@@ -187,7 +190,12 @@ impl<R: TreeReader> Batch<'_, R> {
                 };
                 let node = match node {
                     Some(node) => node,
-                    None => self.read(&key)?,
+                    None => {
+                        // Moved up under this version: the stored leaf is left to older ones.
+                        let node = self.read(&key)?;
+                        self.stale.push(key.clone());
+                        node
+                    }
                 };
                 path.pop();
                 let Node::Leaf(leaf) = node else {
@@ -250,8 +258,13 @@ impl<R: TreeReader> Batch<'_, R> {
             path.push(n);
             let outcome = match children[usize::from(n)] {
                 Some(old) => {
-                    let below = self.read(&node_key(old.version, path))?;
-                    self.update_at(path, below, run)?
+                    let key = node_key(old.version, path);
+                    let below = self.read(&key)?;
+                    let outcome = self.update_at(path, below, run)?;
+                    if matches!(outcome, Outcome::Changed(_)) {
+                        self.stale.push(key);
+                    }
+                    outcome
                 }
                 None => self.fresh(path, run)?,
             };
@@ -330,25 +343,40 @@ impl<R: TreeReader> Batch<'_, R> {
 /// thread takes the subtrees of eight of its sixteen children); smaller ones on one.
 pub(crate) const PARALLEL_MIN: usize = 2_048;
 
+/// What one version's update produced: its root hash, its new nodes, and the nodes of earlier
+/// versions it replaced (stale from this version on).
+pub(crate) struct Updated {
+    pub root: [u8; 32],
+    pub nodes: BTreeMap<NodeKey, Node>,
+    pub stale: Vec<NodeKey>,
+}
+
 /// Writes `kvs` (sorted by key hash, no duplicates, not empty; `None` deletes) as `version` on
-/// top of the tree of `version - 1` (an empty tree for version 0): the new root hash and every
-/// new node. The tree has the one shape `jmt` gives the same keys, so the same root and proofs;
+/// top of the tree of `version - 1` (an empty tree for version 0): the new root hash, every
+/// new node and every replaced one. The tree has the one shape `jmt` gives the same keys, so the same root and proofs;
 /// for blocks without deletions the very nodes `jmt` writes. The same nodes whichever thread
 /// builds them: each subtree is a function of the keys under it and the tree before.
 pub(crate) fn update(
     reader: &(impl TreeReader + Sync),
     version: Version,
     kvs: &[Write],
-) -> Result<([u8; 32], BTreeMap<NodeKey, Node>)> {
+) -> Result<Updated> {
     debug_assert!(!kvs.is_empty() && kvs.windows(2).all(|w| w[0].0 < w[1].0));
     let mut batch = Batch {
         reader,
         version,
         nodes: BTreeMap::new(),
+        stale: Vec::new(),
     };
     let before = match version.checked_sub(1) {
         None => Node::Null,
-        Some(before) => batch.read(&node_key(before, &[]))?,
+        Some(before) => {
+            // Every version has its own root: the one before is stale from this one on.
+            let key = node_key(before, &[]);
+            let root = batch.read(&key)?;
+            batch.stale.push(key);
+            root
+        }
     };
     let outcome = match &before {
         Node::Internal(_) if kvs.len() >= PARALLEL_MIN => {
@@ -356,25 +384,28 @@ pub(crate) fn update(
             // The keys whose first nibble is 8 or more go to the second thread.
             let half = kvs.partition_point(|(kh, _)| nibble(kh, 0) < 8);
             let (low, high) = kvs.split_at(half);
-            let ((root_children, changed), mut high_nodes) = std::thread::scope(|scope| {
+            let ((root_children, changed), high_nodes) = std::thread::scope(|scope| {
                 let other = scope.spawn(|| {
                     let mut b = Batch {
                         reader,
                         version,
                         nodes: BTreeMap::new(),
+                        stale: Vec::new(),
                     };
                     let children = b.update_children(children, &mut Vec::new(), high)?;
-                    Ok::<_, crate::DbError>((children, b.nodes))
+                    Ok::<_, crate::DbError>((children, b.nodes, b.stale))
                 });
                 let mine = batch.update_children(children, &mut Vec::new(), low);
                 let theirs = other.join().expect("the tree thread does not panic");
                 mine.and_then(|(low_children, low_changed)| {
-                    let ((high_children, high_changed), nodes) = theirs?;
+                    let ((high_children, high_changed), nodes, stale) = theirs?;
                     let children = merge(low_children, high_children, high);
-                    Ok(((children, low_changed || high_changed), nodes))
+                    Ok(((children, low_changed || high_changed), (nodes, stale)))
                 })
             })?;
+            let (mut high_nodes, mut high_stale) = high_nodes;
             batch.nodes.append(&mut high_nodes);
+            batch.stale.append(&mut high_stale);
             if changed {
                 batch.subtree(&mut Vec::new(), &root_children)?
             } else {
@@ -396,7 +427,11 @@ pub(crate) fn update(
             node_hash(&Node::Null)
         }
     };
-    Ok((root, batch.nodes))
+    Ok(Updated {
+        root,
+        nodes: batch.nodes,
+        stale: batch.stale,
+    })
 }
 
 /// The hash of `node` as its parent (or the root) records it.

@@ -59,8 +59,17 @@ const RECEIPTS_PER_ROW: u32 = 64;
 /// only table a transaction adds a random key to, kept to 20 bytes. A look-up reads the receipts
 /// of every position under the prefix and keeps the one whose hash is the transaction's.
 const TX_INDEX: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("tx_index_by_prefix");
+/// (the version from which on a tree node is no longer in the tree, big-endian ‖ the node's key
+/// as in `jmt_nodes`) → nothing: what pruning may delete. Written only by a database that keeps
+/// a bounded history ([`Db::keeping`]).
+const STALE: TableDefinition<&[u8], ()> = TableDefinition::new("jmt_stale_nodes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD: &str = "head";
+/// The lowest height whose block, receipts and state (tree) are still kept (0 or absent: all).
+const PRUNED_BELOW: &str = "pruned_below";
+/// Most heights one commit prunes: catching up after pruning is turned on is spread over many
+/// blocks, so no commit takes much longer than the others.
+const PRUNE_STEP: u64 = 8;
 const SCHEMA: &str = "schema";
 /// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
 /// 3: tree values under their leaf's version instead of their key hash, and tree nodes under
@@ -80,6 +89,10 @@ pub enum DbError {
     Tree(String),
     #[error("block {got} committed, but the next height is {expected}")]
     NotNext { got: u64, expected: u64 },
+    #[error(
+        "height {height} is pruned: this node keeps the blocks and state from height {kept} on"
+    )]
+    Pruned { height: u64, kept: u64 },
     #[error(
         "the database has storage schema {found}, this Kassa reads schema {SCHEMA_VERSION}: \
          start from an empty data directory (the chain is synced again from peers)"
@@ -148,12 +161,17 @@ pub struct PendingState {
     /// The value of each new leaf of the tree, under [`leaf_value_key`]: the values this block
     /// wrote, and those of leaves the tree moved (to make room for a new key) unchanged.
     leaf_values: BTreeMap<[u8; 40], Vec<u8>>,
+    /// The nodes of earlier versions this block's tree no longer holds.
+    stale: Vec<NodeKey>,
 }
 
 /// The database.
 #[derive(Debug)]
 pub struct Db {
     db: Database,
+    /// How many of the newest heights to keep (blocks, receipts, the state's history); `None`:
+    /// all of them (an archive).
+    keep: Option<u64>,
 }
 
 fn key_hash(key: &[u8]) -> KeyHash {
@@ -267,6 +285,7 @@ impl Db {
             w.open_table(BLOCKS)?;
             w.open_table(RECEIPTS)?;
             w.open_table(TX_INDEX)?;
+            w.open_table(STALE)?;
             let mut meta = w.open_table(META)?;
             let found = meta.get(SCHEMA)?.map(|v| dec::<u32>(v.value()));
             let has_head = meta.get(HEAD)?.is_some();
@@ -281,7 +300,32 @@ impl Db {
             }
         }
         w.commit()?;
-        Ok(Db { db })
+        Ok(Db { db, keep: None })
+    }
+
+    /// Keeps only the newest `keep` heights (at least 1): each commit then records which tree
+    /// nodes it made stale and deletes, a few heights at a time, the blocks, receipts and tree
+    /// nodes only older heights need. History written before pruning was turned on stays.
+    /// `None` keeps everything (an archive).
+    pub fn keeping(mut self, keep: Option<u64>) -> Db {
+        self.keep = keep.map(|k| k.max(1));
+        self
+    }
+
+    /// The lowest height still kept whole (0 on an archive).
+    pub fn pruned_below(&self) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(META)?;
+        Ok(t.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value())))
+    }
+
+    /// Refuses a height whose history is pruned.
+    fn kept(&self, height: u64) -> Result<()> {
+        let kept = self.pruned_below()?;
+        if height < kept {
+            return Err(DbError::Pruned { height, kept });
+        }
+        Ok(())
     }
 
     /// The last committed block, if genesis was committed.
@@ -350,13 +394,15 @@ impl Db {
             base: &reader,
             below,
         };
-        let (root, batch, leaf_values) = update_tree(&stacked, &writes, height, Update::Batched)?;
+        let (root, batch, leaf_values, stale) =
+            update_tree(&stacked, &writes, height, Update::Batched)?;
         Ok(PendingState {
             height,
             writes,
             state_root: Hash(root.0),
             batch,
             leaf_values,
+            stale,
         })
     }
 
@@ -466,6 +512,17 @@ impl Db {
             w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
             (state_ms, nodes_ms, values_ms, block_ms, receipts_ms, lap())
         };
+        if let Some(keep) = self.keep {
+            {
+                let mut stale = w.open_table(STALE)?;
+                for key in &pending.stale {
+                    let mut k = pending.height.to_be_bytes().to_vec();
+                    k.extend_from_slice(&node_key_bytes(key));
+                    stale.insert(k.as_slice(), ())?;
+                }
+            }
+            prune_step(&w, (pending.height + 1).saturating_sub(keep))?;
+        }
         w.commit()?;
         tracing::debug!(
             height = pending.height,
@@ -489,6 +546,7 @@ impl Db {
 
     /// The value under `key` at `height`, with a proof against that height's state root.
     pub fn prove(&self, key: &[u8], height: u64) -> Result<(Option<Vec<u8>>, Proof)> {
+        self.kept(height)?;
         let reader = self.reader()?;
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
         tree.get_with_proof(key_hash(key), height)
@@ -498,6 +556,9 @@ impl Db {
     /// The values under `key` at each of `heights`, read from one snapshot (for history views;
     /// [`Db::prove`] when a value must be proven).
     pub fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        if let Some(&low) = heights.iter().min() {
+            self.kept(low)?;
+        }
         let reader = self.reader()?;
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
         let kh = key_hash(key);
@@ -509,6 +570,7 @@ impl Db {
 
     /// The state root at `height`.
     pub fn root_at(&self, height: u64) -> Result<Hash> {
+        self.kept(height)?;
         let reader = self.reader()?;
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
         let root = tree
@@ -565,6 +627,54 @@ impl Db {
 }
 
 /// The first 8 bytes of a transaction hash, the [`TX_INDEX`] key's first part.
+/// Deletes, within the write transaction `w`, what only heights below `below` need, at most
+/// [`PRUNE_STEP`] heights beyond what was pruned before: their blocks, receipts and index
+/// entries, and the tree nodes (with their leaves' values) stale by then.
+fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
+    let mut meta = w.open_table(META)?;
+    let done: u64 = meta.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value()));
+    if below <= done {
+        return Ok(());
+    }
+    let to = below.min(done + PRUNE_STEP);
+    let mut blocks = w.open_table(BLOCKS)?;
+    let mut rows = w.open_table(RECEIPTS)?;
+    let mut index = w.open_table(TX_INDEX)?;
+    for height in done..to {
+        blocks.remove(height)?;
+        let mut row = 0u32;
+        while let Some(receipts) = rows.remove((height, row))? {
+            let receipts: Vec<Receipt> = dec(receipts.value());
+            for (i, r) in receipts.iter().enumerate() {
+                let i = u32::try_from(i).expect("a row holds 64") + row * RECEIPTS_PER_ROW;
+                index.remove((hash_prefix(&r.tx_hash), height, i))?;
+            }
+            row += 1;
+        }
+    }
+    // A node stale from version `v` on belongs to no tree of a version `v` or later.
+    let mut stale = w.open_table(STALE)?;
+    let mut nodes = w.open_table(JMT_NODES)?;
+    let mut values = w.open_table(JMT_VALUES)?;
+    let end = (to + 1).to_be_bytes();
+    let keys: Vec<Vec<u8>> = stale
+        .range(..end.as_slice())?
+        .map(|e| e.map(|(k, _)| k.value().to_vec()))
+        .collect::<std::result::Result<_, _>>()?;
+    for k in keys {
+        stale.remove(k.as_slice())?;
+        let node_key = &k[8..];
+        if let Some(node) = nodes.remove(node_key)? {
+            if let Node::Leaf(leaf) = dec::<Node>(node.value()) {
+                let version = u64::from_be_bytes(node_key[..8].try_into().expect("a version"));
+                values.remove(leaf_value_key(version, &leaf.key_hash()).as_slice())?;
+            }
+        }
+    }
+    meta.insert(PRUNED_BELOW, enc(&to).as_slice())?;
+    Ok(())
+}
+
 fn hash_prefix(hash: &Hash) -> u64 {
     u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
 }
@@ -714,6 +824,11 @@ enum Update {
     Batched,
 }
 
+/// Where the root of version `version` is.
+fn root_key(version: Version) -> NodeKey {
+    NodeKey::new(version, std::iter::empty().collect())
+}
+
 /// The value of each new leaf of a tree update, under [`leaf_value_key`].
 type LeafValues = BTreeMap<[u8; 40], Vec<u8>>;
 
@@ -724,7 +839,7 @@ fn update_tree(
     writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     height: u64,
     how: Update,
-) -> Result<(RootHash, NodeBatch, LeafValues)> {
+) -> Result<(RootHash, NodeBatch, LeafValues, Vec<NodeKey>)> {
     let tree_error = |e: anyhow::Error| DbError::Tree(e.to_string());
     if how == Update::Batched && !writes.is_empty() {
         // (key hash, value hash, value), sorted by key hash; no value deletes.
@@ -738,7 +853,7 @@ fn update_tree(
             .collect();
         set.sort_unstable_by_key(|(kh, _, _)| *kh);
         let kvs: Vec<batch::Write> = set.iter().map(|(kh, vh, _)| (*kh, *vh)).collect();
-        let (root, nodes) = batch::update(reader, height, &kvs)?;
+        let batch::Updated { root, nodes, stale } = batch::update(reader, height, &kvs)?;
         let batch = NodeBatch::new(nodes, BTreeMap::new());
         let written = |kh: &KeyHash| {
             set.binary_search_by_key(kh, |(k, _, _)| *k)
@@ -746,7 +861,33 @@ fn update_tree(
                 .and_then(|i| set[i].2.map(<[u8]>::to_vec))
         };
         let values = leaf_values(reader, &batch, height, written)?;
-        return Ok((RootHash(root), batch, values));
+        return Ok((RootHash(root), batch, values, stale));
+    }
+    if how == Update::Batched {
+        // An empty block: the same tree under the new version, its root copied (as `jmt`
+        // copies it, without counting the old root as stale).
+        let before = match height.checked_sub(1) {
+            None => Node::Null,
+            Some(before) => reader
+                .get_node_option(&root_key(before))
+                .map_err(tree_error)?
+                .ok_or_else(|| DbError::Tree(format!("no root at version {before}")))?,
+        };
+        let root = match &before {
+            Node::Null => RootHash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__"),
+            Node::Internal(n) => RootHash(n.hash::<Sha256>()),
+            Node::Leaf(n) => RootHash(n.hash::<Sha256>()),
+        };
+        let stale = height
+            .checked_sub(1)
+            .map(|before| root_key(before))
+            .into_iter()
+            .collect();
+        let mut nodes = BTreeMap::new();
+        nodes.insert(root_key(height), before);
+        let batch = NodeBatch::new(nodes, BTreeMap::new());
+        let values = leaf_values(reader, &batch, height, |_| None)?;
+        return Ok((root, batch, values, stale));
     }
     let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
     let (root, update) = match how {
@@ -769,9 +910,14 @@ fn update_tree(
     }
     .map_err(tree_error)?;
     let batch = update.node_batch;
+    let stale = update
+        .stale_node_index_batch
+        .into_iter()
+        .map(|i| i.node_key)
+        .collect();
     let written = |kh: &KeyHash| batch.values().get(&(height, *kh)).cloned().flatten();
     let values = leaf_values(reader, &batch, height, written)?;
-    Ok((root, batch, values))
+    Ok((root, batch, values, stale))
 }
 
 /// The value of every leaf in `batch` (the tree's new nodes at `height`), keyed for

@@ -2,6 +2,7 @@
 
 use super::*;
 use kassa_state::testkit::SplitMix;
+use std::collections::BTreeSet;
 
 /// Commits blocks of random writes (`blocks` of them, each of up to `most` writes over
 /// `keys` keys, deleting a key in one write of `delete_one_in` in every other block), and
@@ -54,6 +55,18 @@ fn compare_tree_updates(
                     "nodes at height {height}, against {name}"
                 );
                 assert_eq!(ours.2, other.2, "leaf values at {height}, against {name}");
+                // The nodes made stale: what `jmt` would prune (which, for an empty block,
+                // does not count the root it copies; this database does).
+                let set = |s: &Vec<NodeKey>| s.iter().cloned().collect::<BTreeSet<_>>();
+                let mut expected = set(&other.3);
+                if writes.is_empty() && height > 0 {
+                    expected.insert(root_key(height - 1));
+                }
+                assert_eq!(
+                    set(&ours.3),
+                    expected,
+                    "stale nodes at height {height}, against {name}"
+                );
             }
         }
         if !writes.is_empty() {
@@ -160,4 +173,178 @@ fn deleting_every_key_leaves_the_empty_tree_and_deleting_absent_keys_changes_not
     );
     assert_eq!(db.prove(&keys[5], 4).unwrap().0, Some(b"w".to_vec()));
     assert_eq!(db.prove(&keys[39], 4).unwrap().0, None);
+}
+
+/// The stored key of every node in the trees of `versions`.
+fn reachable(db: &Db, versions: std::ops::RangeInclusive<u64>) -> BTreeSet<Vec<u8>> {
+    let reader = db.reader().unwrap();
+    let mut seen = BTreeSet::new();
+    for version in versions {
+        let mut stack = vec![NodeKey::new(version, std::iter::empty().collect())];
+        while let Some(key) = stack.pop() {
+            if !seen.insert(node_key_bytes(&key)) {
+                continue;
+            }
+            let node = reader
+                .get_node_option(&key)
+                .unwrap()
+                .unwrap_or_else(|| panic!("a node of version {version}'s tree is gone: {key:?}"));
+            if let Node::Internal(internal) = node {
+                for (nibble, child) in internal.children_sorted() {
+                    let path = key.nibble_path().nibbles().chain([nibble]).collect();
+                    stack.push(NodeKey::new(child.version, path));
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// How many rows a table holds.
+fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+    db: &Db,
+    table: TableDefinition<K, V>,
+) -> u64 {
+    use redb::ReadableTableMetadata as _;
+    let r = db.db.begin_read().unwrap();
+    r.open_table(table).unwrap().len().unwrap()
+}
+
+#[test]
+fn a_database_keeping_the_newest_heights_proves_those_as_an_archive_does_and_holds_nothing_else() {
+    const KEEP: u64 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Db::open(&dir.path().join("archive.redb")).unwrap();
+    let pruned = Db::open(&dir.path().join("pruned.redb"))
+        .unwrap()
+        .keeping(Some(KEEP));
+    let mut rng = SplitMix(23);
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for height in 0..80u64 {
+        // Inserts, updates and deletions over 300 keys; every tenth block empty.
+        let mut writes = BTreeMap::new();
+        let n = if height % 10 == 9 {
+            0
+        } else {
+            rng.next_u64() % 60
+        };
+        for _ in 0..n {
+            let key = (rng.next_u64() % 300).to_be_bytes().to_vec();
+            let value =
+                (!rng.next_u64().is_multiple_of(4)).then(|| rng.next_u64().to_le_bytes().to_vec());
+            writes.insert(key, value);
+        }
+        // A block with a transaction's receipt, so that its index entries are pruned too.
+        let tx_hash = Hash::of(&[&height.to_be_bytes()]);
+        let receipt = Receipt {
+            tx_hash,
+            fee: 0,
+            outcome: kassa_state::exec::Outcome::Applied(Vec::new()),
+            writes: 0,
+        };
+        let block = Block {
+            header: BlockHeader {
+                height,
+                parent: Hash::default(),
+                timestamp_ms: height,
+                proposer: kassa_types::Address([0; 32]),
+                tx_root: Hash::default(),
+                state_root: Hash::default(),
+                consensus: Default::default(),
+            },
+            txs: kassa_types::BoundedVec::new(Vec::new()).unwrap(),
+        };
+        let mut roots = Vec::new();
+        for db in [&archive, &pruned] {
+            let pending = db.prepare(height, writes.clone()).unwrap();
+            db.commit_block(
+                &pending,
+                Some(&block),
+                &[(tx_hash, receipt.clone())],
+                height,
+            )
+            .unwrap();
+            roots.push(pending.state_root);
+        }
+        assert_eq!(roots[0], roots[1], "the same root at {height}");
+        for (k, v) in writes {
+            match v {
+                Some(v) => model.insert(k, v),
+                None => model.remove(&k),
+            };
+        }
+        // What is kept: the newest KEEP heights, proven as the archive proves them.
+        let kept = (height + 1).saturating_sub(KEEP);
+        assert_eq!(pruned.pruned_below().unwrap(), kept, "at {height}");
+        for h in kept..=height {
+            let root = RootHash(pruned.root_at(h).unwrap().0);
+            assert_eq!(root.0, archive.root_at(h).unwrap().0);
+            for k in 0..20u64 {
+                let key = (k * 15).to_be_bytes().to_vec();
+                let (value, proof) = pruned.prove(&key, h).unwrap();
+                assert_eq!(value, archive.prove(&key, h).unwrap().0, "{k} at {h}");
+                proof.verify(root, key_hash(&key), value.as_ref()).unwrap();
+            }
+            assert!(pruned.block(h).unwrap().is_some());
+        }
+        // What is not: older heights are refused, their blocks, receipts and index gone.
+        if kept > 0 {
+            let old = kept - 1;
+            assert!(matches!(
+                pruned.prove(b"k", old),
+                Err(DbError::Pruned { .. })
+            ));
+            assert!(matches!(pruned.root_at(old), Err(DbError::Pruned { .. })));
+            assert!(pruned.block(old).unwrap().is_none());
+            assert!(
+                pruned
+                    .tx(&Hash::of(&[&old.to_be_bytes()]))
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                archive
+                    .tx(&Hash::of(&[&old.to_be_bytes()]))
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        // Exactly the nodes of the kept trees remain, and a value for each of their leaves.
+        let live = reachable(&pruned, kept..=height);
+        assert_eq!(
+            rows(&pruned, JMT_NODES),
+            live.len() as u64,
+            "nodes at {height}"
+        );
+        let reader = pruned.reader().unwrap();
+        let leaves = live
+            .iter()
+            .filter(|k| {
+                matches!(
+                    reader
+                        .nodes
+                        .get(k.as_slice())
+                        .unwrap()
+                        .map(|v| dec::<Node>(v.value())),
+                    Some(Node::Leaf(_))
+                )
+            })
+            .count();
+        assert_eq!(
+            rows(&pruned, JMT_VALUES),
+            leaves as u64,
+            "leaf values at {height}"
+        );
+        assert_eq!(rows(&pruned, BLOCKS), height + 1 - kept);
+        assert_eq!(rows(&pruned, TX_INDEX), height + 1 - kept);
+    }
+    // The archive keeps everything and records no stale nodes.
+    assert_eq!(archive.pruned_below().unwrap(), 0);
+    assert_eq!(rows(&archive, STALE), 0);
+    assert!(rows(&archive, JMT_NODES) > 2 * rows(&pruned, JMT_NODES));
+    // Every key's current value, read through the pruned database's state.
+    let reader = pruned.reader().unwrap();
+    for (k, v) in &model {
+        assert_eq!(reader.get(k).as_ref(), Some(v));
+    }
 }
