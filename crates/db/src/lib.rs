@@ -664,11 +664,11 @@ fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
     for k in keys {
         stale.remove(k.as_slice())?;
         let node_key = &k[8..];
-        if let Some(node) = nodes.remove(node_key)? {
-            if let Node::Leaf(leaf) = dec::<Node>(node.value()) {
-                let version = u64::from_be_bytes(node_key[..8].try_into().expect("a version"));
-                values.remove(leaf_value_key(version, &leaf.key_hash()).as_slice())?;
-            }
+        if let Some(node) = nodes.remove(node_key)?
+            && let Node::Leaf(leaf) = dec::<Node>(node.value())
+        {
+            let version = u64::from_be_bytes(node_key[..8].try_into().expect("a version"));
+            values.remove(leaf_value_key(version, &leaf.key_hash()).as_slice())?;
         }
     }
     meta.insert(PRUNED_BELOW, enc(&to).as_slice())?;
@@ -878,11 +878,7 @@ fn update_tree(
             Node::Internal(n) => RootHash(n.hash::<Sha256>()),
             Node::Leaf(n) => RootHash(n.hash::<Sha256>()),
         };
-        let stale = height
-            .checked_sub(1)
-            .map(|before| root_key(before))
-            .into_iter()
-            .collect();
+        let stale = height.checked_sub(1).map(root_key).into_iter().collect();
         let mut nodes = BTreeMap::new();
         nodes.insert(root_key(height), before);
         let batch = NodeBatch::new(nodes, BTreeMap::new());
