@@ -31,6 +31,7 @@ pub(super) async fn status(State(node): State<Arc<Node>>) -> ApiResult<wire::Sta
         min_fee: node.params().min_fee.into(),
         mempool_size: u64::try_from(node.mempool_len()).unwrap_or(u64::MAX),
         faucet: node.has_faucet(),
+        pruned_below: node.db().pruned_below().map_err(ApiError::db)?,
     }))
 }
 
@@ -265,8 +266,8 @@ pub(super) async fn proof(
     if height > head.height {
         return Err(ApiError::not_found("height"));
     }
-    let (value, proof) = node.db().prove(&key, height).map_err(ApiError::internal)?;
-    let root = node.db().root_at(height).map_err(ApiError::internal)?;
+    let (value, proof) = node.db().prove(&key, height).map_err(ApiError::db)?;
+    let root = node.db().root_at(height).map_err(ApiError::db)?;
     let header = node.db().header(height).map_err(ApiError::internal)?;
     Ok(Json(wire::Proof {
         key: hex::encode(&key),

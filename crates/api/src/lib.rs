@@ -89,6 +89,15 @@ impl ApiError {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
     }
+    /// A database error: `404 pruned` for a height this node no longer keeps, else internal.
+    pub(crate) fn db(e: kassa_db::DbError) -> Self {
+        match e {
+            kassa_db::DbError::Pruned { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "pruned", e.to_string())
+            }
+            e => Self::internal(e),
+        }
+    }
 }
 
 impl From<AdmitError> for ApiError {

@@ -126,7 +126,7 @@ pub(super) async fn history(
     };
     // The creating block is the first whose time reaches the society's creation time.
     let head = node.head().height;
-    let (mut lo, mut hi) = (0, head);
+    let (mut lo, mut hi) = (db.pruned_below().map_err(ApiError::db)?, head);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         if time_at(mid)? < meta.created_ms {
@@ -139,7 +139,7 @@ pub(super) async fn history(
     let span = head - lo;
     let mut heights: Vec<u64> = (0..points).map(|i| lo + span * i / (points - 1)).collect();
     heights.dedup();
-    let books = view::books_at(&**db, SocietyId(id), &heights).map_err(ApiError::internal)?;
+    let books = view::books_at(&**db, SocietyId(id), &heights).map_err(ApiError::db)?;
     let mut items = Vec::with_capacity(heights.len());
     for (h, book) in heights.into_iter().zip(books) {
         let Some(book) = book else { continue };

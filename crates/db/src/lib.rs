@@ -304,8 +304,8 @@ impl Db {
     }
 
     /// Keeps only the newest `keep` heights (at least 1): each commit then records which tree
-    /// nodes it made stale and deletes, a few heights at a time, the blocks, receipts and tree
-    /// nodes only older heights need. History written before pruning was turned on stays.
+    /// nodes it made stale and deletes, a few heights at a time, the blocks (but the genesis
+    /// block), receipts and tree nodes only older heights need. History written before pruning was turned on stays.
     /// `None` keeps everything (an archive).
     pub fn keeping(mut self, keep: Option<u64>) -> Db {
         self.keep = keep.map(|k| k.max(1));
@@ -628,8 +628,8 @@ impl Db {
 
 /// The first 8 bytes of a transaction hash, the [`TX_INDEX`] key's first part.
 /// Deletes, within the write transaction `w`, what only heights below `below` need, at most
-/// [`PRUNE_STEP`] heights beyond what was pruned before: their blocks, receipts and index
-/// entries, and the tree nodes (with their leaves' values) stale by then.
+/// [`PRUNE_STEP`] heights beyond what was pruned before: their blocks (but the genesis block),
+/// receipts and index entries, and the tree nodes (with their leaves' values) stale by then.
 fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
     let mut meta = w.open_table(META)?;
     let done: u64 = meta.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value()));
@@ -641,7 +641,10 @@ fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
     let mut rows = w.open_table(RECEIPTS)?;
     let mut index = w.open_table(TX_INDEX)?;
     for height in done..to {
-        blocks.remove(height)?;
+        // The genesis block stays: it is what a node checks its genesis file against.
+        if height > 0 {
+            blocks.remove(height)?;
+        }
         let mut row = 0u32;
         while let Some(receipts) = rows.remove((height, row))? {
             let receipts: Vec<Receipt> = dec(receipts.value());

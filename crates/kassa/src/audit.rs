@@ -31,6 +31,16 @@ pub enum Source {
     Node(String),
 }
 
+/// An audit replays from genesis: it needs every block, so an archive node's.
+fn pruned(below: u64) -> Result<()> {
+    anyhow::ensure!(
+        below == 0,
+        "this node keeps blocks from height {below} on only (it prunes older ones: \
+         --prune-keep); audit an archive node, which keeps them all"
+    );
+    Ok(())
+}
+
 struct Blocks {
     db: Option<Db>,
     client: Option<Client>,
@@ -52,6 +62,7 @@ impl Blocks {
                     .head()?
                     .context("the data directory has no chain")?
                     .height;
+                pruned(db.pruned_below()?)?;
                 let gpath = genesis.clone().unwrap_or_else(|| dir.join("genesis.json"));
                 Ok(Blocks {
                     db: Some(db),
@@ -64,7 +75,9 @@ impl Blocks {
                 let c = Client::new(url);
                 let genesis: GenesisFile =
                     c.get("/api/v1/genesis").context("the node's genesis")?;
-                let head = c.get::<kassa_api::wire::Status>("/api/v1/status")?.height;
+                let status = c.get::<kassa_api::wire::Status>("/api/v1/status")?;
+                pruned(status.pruned_below)?;
+                let head = status.height;
                 Ok(Blocks {
                     db: None,
                     client: Some(c),

@@ -158,6 +158,10 @@ pub struct NodeConfig {
     /// size (more makes reads of a large state faster).
     #[serde(default = "default_state_cache_mib")]
     pub state_cache_mib: usize,
+    /// Keep only the newest this many heights of blocks, receipts and state history (absent:
+    /// keep all, an archive). Proofs and certificates are served for the heights kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_keep: Option<u64>,
 }
 
 pub fn default_state_cache_mib() -> usize {

@@ -110,6 +110,10 @@ struct NodeArgs {
     /// Block pacing in milliseconds (dev).
     #[arg(long, default_value_t = genesis::default_block_ms())]
     block_ms: u64,
+    /// Keep only the newest N heights of blocks, receipts and state history (by default all:
+    /// an archive); overrides the config file's `prune_keep`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    prune_keep: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -314,7 +318,7 @@ fn init_logs() {
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     init_logs();
-    let plan = match &args.config {
+    let mut plan = match &args.config {
         Some(path) => node::config_plan(path)?,
         None => {
             let plan = node::dev_plan(args.data_dir.clone(), args.http, args.p2p, args.block_ms)?;
@@ -332,6 +336,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             plan
         }
     };
+    if args.prune_keep.is_some() {
+        plan.prune_keep = args.prune_keep;
+    }
     node::run(plan)
 }
 

@@ -29,6 +29,9 @@ pub struct Plan {
     pub worker_threads: usize,
     /// The state database's page cache, bytes: the bound of its memory.
     pub state_cache_bytes: usize,
+    /// Keep only the newest this many heights of blocks, receipts and state history (`None`:
+    /// an archive, keeping all).
+    pub prune_keep: Option<u64>,
 }
 
 /// Worker threads of a node's runtime, unless its [`Plan`] says otherwise.
@@ -97,6 +100,7 @@ pub fn dev_plan(
         api: kassa_api::Limits::default(),
         worker_threads: WORKER_THREADS,
         state_cache_bytes: kassa_db::CACHE_BYTES_DEFAULT,
+        prune_keep: None,
     })
 }
 
@@ -128,6 +132,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         api: cfg.api,
         worker_threads: WORKER_THREADS,
         state_cache_bytes: cfg.state_cache_mib << 20,
+        prune_keep: cfg.prune_keep,
     })
 }
 
@@ -218,13 +223,12 @@ where
             namespace,
         }),
     };
-    let app = App::open_with_cache(
-        &plan.data_dir.join("state"),
-        &genesis,
-        &consensus::genesis_context(),
-        plan.mempool,
-        plan.state_cache_bytes,
-    )?;
+    let state_dir = plan.data_dir.join("state");
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let db = kassa_db::Db::open_with_cache(&state_dir.join("state.redb"), plan.state_cache_bytes)?
+        .keeping(plan.prune_keep);
+    let app = App::open_db(db, &genesis, &consensus::genesis_context(), plan.mempool)?;
     let head = app.head().clone();
     let genesis_json = serde_json::to_string_pretty(&plan.genesis)?;
     let node = Node::with_genesis(app, plan.faucet, Some(genesis_json));

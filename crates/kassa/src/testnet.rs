@@ -122,6 +122,7 @@ pub fn init(layout: &Layout) -> Result<()> {
             dev_faucet: (i < genesis::DEV_ACCOUNTS).then_some(i),
             api: kassa_api::Limits::default(),
             state_cache_mib: genesis::default_state_cache_mib(),
+            prune_keep: None,
         };
         std::fs::write(layout.config(i), toml::to_string_pretty(&cfg)?)?;
     }
@@ -137,6 +138,7 @@ pub fn init(layout: &Layout) -> Result<()> {
         dev_faucet: None,
         api: kassa_api::Limits::default(),
         state_cache_mib: genesis::default_state_cache_mib(),
+        prune_keep: None,
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;

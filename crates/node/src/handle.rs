@@ -414,7 +414,9 @@ impl Node {
         let certificates = self.hooks.certificates.get()?;
         let head = self.head().height;
         let last = head.min(height.saturating_add(FINALITY_SEARCH));
-        for h in height.max(1)..=last {
+        // Below what a pruning node keeps there are no headers to serve with a certificate.
+        let kept = self.db.pruned_below().unwrap_or(0);
+        for h in height.max(1).max(kept)..=last {
             if let Some(certificate) = certificates.finalization(h).await {
                 let header = self.db.header(h).ok().flatten()?;
                 return Some(Finality {

@@ -156,6 +156,10 @@ pub struct Status {
     pub mempool_size: u64,
     /// Whether this node drips test money (development chains only).
     pub faucet: bool,
+    /// The lowest height whose block, receipts and state this node still keeps: 0 on an
+    /// archive, higher on a node started with `--prune-keep`.
+    #[serde(default)]
+    pub pruned_below: u64,
 }
 
 /// `POST /api/v1/txs`: a signed transaction's canonical bytes, hex.

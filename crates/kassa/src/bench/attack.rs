@@ -247,6 +247,7 @@ impl Target {
             dev_faucet: None,
             api: kassa_api::Limits::default(),
             state_cache_mib: crate::genesis::default_state_cache_mib(),
+            prune_keep: None,
         };
         let config = dir.join("node.toml");
         std::fs::write(&config, toml::to_string_pretty(&cfg)?)?;

@@ -1,0 +1,128 @@
+//! A node that keeps only its newest heights (`kassa node --prune-keep N`): it serves those with
+//! proofs and certificates as an archive does (`kassa verify` works against it), answers older
+//! ones `404 pruned`, goes on pruning after a restart, and `kassa audit` says it needs an
+//! archive rather than failing on a missing block.
+//!
+//! Bounded: the node listens on free loopback ports and every wait has a deadline.
+
+use kassa_testkit::{Api, Proc, free_ports};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+const KEEP: u64 = 10;
+
+/// Status code and JSON body of `GET path` (also for error answers).
+fn get(api: &Api, path: &str) -> (u16, Value) {
+    let mut r = ureq::get(format!("{}{path}", api.0))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_json().unwrap())
+}
+
+fn start(dir: &Path, port: u16) -> Proc {
+    let data = dir.join("node");
+    let args = [
+        "node",
+        "--dev",
+        "--block-ms",
+        "50",
+        "--prune-keep",
+        &KEEP.to_string(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        &format!("127.0.0.1:{port}"),
+        "--p2p",
+        &format!("127.0.0.1:{}", port + 1),
+    ];
+    Proc::spawn(BIN, &args, dir.join("node.log"))
+}
+
+/// Waits until the node has pruned up to where `--prune-keep` says (it catches up a few
+/// heights a block); returns the status.
+fn pruned_to_keep(api: &Api, at_least: u64) -> Value {
+    api.wait_status(Duration::from_secs(60), "the node prunes", |s| {
+        let (h, below) = (
+            s["height"].as_u64().unwrap(),
+            s["pruned_below"].as_u64().unwrap(),
+        );
+        h >= at_least && below + KEEP >= h
+    })
+}
+
+#[test]
+fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(2);
+    let mut node = start(dir.path(), port);
+    let api = Api::at(port);
+    api.wait_height(1, "the node starts");
+    let bob = kassa_types::SecretKey::from_label("prune-test-bob");
+    let paid = api.drip(&bob);
+    let receipt = api.receipt(&paid);
+    let paid_at = receipt["height"].as_u64().unwrap();
+
+    let status = pruned_to_keep(&api, paid_at + 3 * KEEP);
+    let below = status["pruned_below"].as_u64().unwrap();
+    assert!(below > paid_at, "{status}");
+
+    // Older heights: their blocks, transactions and proofs are gone, and the node says so.
+    let account = hex::encode(kassa_state::keys::account(&bob.address()));
+    let (code, body) = get(&api, &format!("/api/v1/proofs/{account}?height={paid_at}"));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (404, Some("pruned")),
+        "{body}"
+    );
+    assert_eq!(get(&api, &format!("/api/v1/blocks/{paid_at}")).0, 404);
+    assert_eq!(get(&api, &format!("/api/v1/txs/{paid}")).0, 404);
+
+    // The newest heights: blocks, and proofs against their roots, as an archive serves them.
+    let head = api.height();
+    let (code, proof) = get(&api, &format!("/api/v1/proofs/{account}?height={head}"));
+    assert_eq!(code, 200, "{proof}");
+    let (_, block) = get(&api, &format!("/api/v1/blocks/{head}"));
+    assert_eq!(proof["state_root"], block["state_root"]);
+    assert!(
+        proof["value"].is_string(),
+        "bob's account is proven present"
+    );
+
+    // A light client checks a value against the validators, as against any node.
+    let genesis = dir.path().join("node").join("genesis.json");
+    let out = Command::new(BIN)
+        .args(["--json", "--node", &api.0, "verify", "--genesis"])
+        .arg(&genesis)
+        .args(["key", &account])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+
+    // An audit replays from genesis: it says it needs an archive.
+    let out = Command::new(BIN)
+        .args(["--node", &api.0, "audit"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audit an archive node"), "{err}");
+
+    // Restarted, it resumes where it was and goes on pruning.
+    assert!(node.interrupt().success());
+    let _node = start(dir.path(), port);
+    api.wait_height(head + 1, "the node resumes");
+    let again = pruned_to_keep(&api, head + 2 * KEEP);
+    assert!(again["pruned_below"].as_u64().unwrap() > below);
+}
