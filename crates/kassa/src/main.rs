@@ -137,6 +137,10 @@ struct BenchArgs {
     /// The state database's page cache, MiB (`state`, `curve`, `node`, `network`).
     #[arg(long, default_value_t = kassa_db::CACHE_BYTES_DEFAULT >> 20)]
     cache_mib: usize,
+    /// Keep only the newest N heights of history, as `kassa node --prune-keep` (`state`,
+    /// `node`, `network`); by default an archive.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    prune_keep: Option<u64>,
     /// `curve`: the state sizes to measure, accounts.
     #[arg(long, value_delimiter = ',', default_values_t = bench::DEFAULT_SIZES)]
     sizes: Vec<usize>,
@@ -271,6 +275,7 @@ fn main() -> ExitCode {
                 accounts: a.accounts,
                 preload: a.preload,
                 cache_mib: a.cache_mib,
+                prune_keep: a.prune_keep,
                 sizes: a.sizes,
                 mix: a.mix,
                 block_ms: a.block_ms,

@@ -83,6 +83,8 @@ pub struct Options {
     pub preload: usize,
     /// The state database's page cache, MiB.
     pub cache_mib: usize,
+    /// Keep only the newest this many heights of history (`None`: an archive).
+    pub prune_keep: Option<u64>,
     /// `curve`: the state sizes measured, accounts.
     pub sizes: Vec<usize>,
     pub mix: Load,
@@ -365,7 +367,7 @@ pub fn run(opts: &Options) -> Result<()> {
 fn report(opts: &Options, m: &Value, rows: &[Row]) -> Result<()> {
     let out = json!({
         "machine": m,
-        "options": {"txs": opts.txs, "accounts": opts.accounts, "preload": opts.preload, "cache_mib": opts.cache_mib, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
+        "options": {"txs": opts.txs, "accounts": opts.accounts, "preload": opts.preload, "cache_mib": opts.cache_mib, "prune_keep": opts.prune_keep, "mix": format!("{:?}", opts.mix), "block_ms": opts.block_ms, "rate": opts.rate, "http_clients": opts.http_clients, "http_batch": opts.http_batch},
         "results": rows.iter().map(Row::json).collect::<Vec<_>>(),
     });
     if opts.print_json {

@@ -83,7 +83,7 @@ pub(super) fn start_validators(
             api: kassa_api::Limits::unmetered(),
             worker_threads,
             state_cache_bytes: opts.cache_mib << 20,
-            prune_keep: None,
+            prune_keep: opts.prune_keep,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started, node) = std::sync::mpsc::channel();

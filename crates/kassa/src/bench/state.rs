@@ -38,12 +38,13 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     let w = workload(opts, vec![hex::encode([0u8; 32])])?;
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let app = App::open_with_cache(
-        dir.path(),
+    let db = kassa_db::Db::open_with_cache(&dir.path().join("state.redb"), opts.cache_mib << 20)?
+        .keeping(opts.prune_keep);
+    let app = App::open_db(
+        db,
         &w.genesis.to_genesis()?,
         &genesis_context(),
         mempool_config(opts),
-        opts.cache_mib << 20,
     )?;
     if opts.preload > 0 {
         eprintln!("state: genesis committed in {:?}", started.elapsed());
