@@ -115,6 +115,14 @@ test('the wallet shows each balance proven in the browser, with the block and ho
   assert.match(await proof.textContent(), /^✓ Verified at block \d+ by 1 of 1 validators$/);
   const acc = await node.get(`/accounts/${alice.address}`);
   assert.equal(await cell.textContent(), fmt(acc.balances.find((b) => b.asset === 0).amount));
+  // A valid certificate of an old block proves an old value: the mark says how old.
+  const stale = await p.page.evaluate(async () => {
+    const trust = await import('/app/trust.js');
+    const head = { height: 7, signers: 3, validators: 4, block: 'ab', state_root: 'cd', timestamp_ms: Date.now() - 3_600_000 };
+    return [trust.mark(head).textContent, trust.mark({ ...head, timestamp_ms: Date.now() }).textContent];
+  });
+  assert.match(stale[0], /^✓ Verified at block 7 by 3 of 4 validators — that block is 60 minutes old: this node may be behind$/);
+  assert.equal(stale[1], '✓ Verified at block 7 by 3 of 4 validators');
   // How long one value takes to verify in the browser, certificate and proof (printed, not
   // asserted: docs/performance.md records it).
   const ms = await p.page.evaluate(async ({ address, anchor }) => {

@@ -67,10 +67,19 @@ export async function proven(key) {
   return { head, value: await light.proven(apiOpt, head, key) };
 }
 
-/** The mark of a value verified at `head`. */
+/** A certified block older than this is said to be old: a node can prove only what it shows. */
+const OLD_MS = 5 * 60 * 1000;
+
+/**
+ * The mark of a value verified at `head`. A valid certificate of an old block proves an old
+ * value: a node that is behind, or that withholds newer blocks, is caught only by the block's
+ * age, so the mark says it.
+ */
 export function mark(head, what = 'Verified') {
-  return h('span', { class: 'mark ok', 'data-verified': 'true', title: `Block ${head.block}, state root ${head.state_root}` },
-    `✓ ${what} at block ${head.height} by ${head.signers} of ${head.validators} validators`);
+  const age = Date.now() - head.timestamp_ms;
+  const old = age > OLD_MS ? ` — that block is ${Math.round(age / 60000)} minutes old: this node may be behind` : '';
+  return h('span', { class: old ? 'mark old' : 'mark ok', 'data-verified': 'true', title: `Block ${head.block}, state root ${head.state_root}` },
+    `✓ ${what} at block ${head.height} by ${head.signers} of ${head.validators} validators${old}`);
 }
 
 /** The mark of a value that did not verify, saying why; the value itself is not shown. */
