@@ -115,6 +115,12 @@ test('the wallet shows each balance proven in the browser, with the block and ho
   assert.match(await proof.textContent(), /^✓ Verified at block \d+ by 1 of 1 validators$/);
   const acc = await node.get(`/accounts/${alice.address}`);
   assert.equal(await cell.textContent(), fmt(acc.balances.find((b) => b.asset === 0).amount));
+  // The explorer's account page proves the balances it shows the same way.
+  const inWallet = await cell.textContent();
+  await p.page.goto(`${node.url}/#/account/${alice.address}`);
+  const explored = p.page.locator('#account-balances td.proof .mark');
+  await until('the account page to verify', async () => (await explored.first().getAttribute('data-verified')) === 'true');
+  assert.equal(await p.page.locator('#account-balances td[data-asset="0"]').textContent(), inWallet);
   // A valid certificate of an old block proves an old value: the mark says how old.
   const stale = await p.page.evaluate(async () => {
     const trust = await import('/app/trust.js');

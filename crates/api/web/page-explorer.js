@@ -1,8 +1,9 @@
 // The explorer: `#/explorer` (search and the latest blocks), `#/block/<height>`, `#/tx/<hash>`,
 // `#/account/<address>` and `#/assets`.
 
-import { h, api, apiOpt, asset, live, notify, messageOf } from './ui.js';
+import { h, api, apiOpt, live, notify, messageOf } from './ui.js';
 import { formatAmount, decodeAddress } from './codec.js';
+import { balanceRows } from './trust.js';
 import { short, addressLink, date, dl, field, input } from './widgets.js';
 
 export async function explorerView(root) {
@@ -86,14 +87,13 @@ export async function accountView(root, address) {
     return;
   }
   const acc = await api(`/accounts/${address}`);
-  const rows = [];
-  for (const b of acc.balances) rows.push(h('tr', {}, h('th', { scope: 'row' }, b.symbol || `asset#${b.asset}`), h('td', { class: 'num' }, formatAmount(b.amount, (await asset(b.asset)).decimals))));
+  const rows = await balanceRows(address, acc.balances);
   root.append(
     h('p', { class: 'crumbs' }, h('a', { href: '#/explorer' }, 'Explorer'), ' / account'),
     h('h1', {}, 'Account'),
     h('p', { class: 'mono break' }, address),
     dl([['Transactions sent', String(acc.nonce)]]),
-    h('h2', {}, 'Balances'), rows.length ? h('table', {}, h('tbody', {}, rows)) : h('p', { class: 'muted' }, 'No balances.'));
+    h('h2', {}, 'Balances'), h('table', { id: 'account-balances' }, h('tbody', {}, rows)));
 }
 
 export async function assetsView(root) {

@@ -3,8 +3,8 @@
 
 import { h, api, apiOpt, app, asset, send, action, live, notify, loadWallet, rerender } from './ui.js';
 import * as wallet from './wallet.js';
-import { formatAmount, parseAmount, decodeAddress, balanceKey, balanceIn } from './codec.js';
-import { proven, mark, failed } from './trust.js';
+import { formatAmount, parseAmount, decodeAddress } from './codec.js';
+import { balanceRows } from './trust.js';
 import { money, field, input } from './widgets.js';
 
 export async function walletView(root) {
@@ -23,21 +23,8 @@ export async function walletView(root) {
   const balances = h('section', { class: 'panel', id: 'balances', 'aria-labelledby': 'balances-title' });
   live(balances, async (el) => {
     const acc = await api(`/accounts/${w.address}`);
-    const rows = [];
     // Each balance shown is the one proven against the newest certified block, not the node's word.
-    const ids = acc.balances.length ? acc.balances : [{ asset: 0, symbol: 'KAS' }];
-    for (const b of ids) {
-      let amount = '—';
-      let note;
-      try {
-        const p = await proven(balanceKey(w.address, b.asset));
-        amount = formatAmount(balanceIn(b.asset, p.value), (await asset(b.asset)).decimals);
-        note = mark(p.head);
-      } catch (e) {
-        note = failed(e);
-      }
-      rows.push(h('tr', {}, h('th', { scope: 'row' }, b.symbol || `asset#${b.asset}`), h('td', { class: 'num', 'data-asset': b.asset }, amount), h('td', { class: 'proof' }, note)));
-    }
+    const rows = await balanceRows(w.address, acc.balances);
     el.replaceChildren(h('h2', { id: 'balances-title' }, 'Balances'),
       h('table', {}, h('tbody', {}, rows)),
       h('p', { class: 'hint' }, `Transactions sent: ${acc.nonce}. Each balance is checked in this browser against the validators’ certificate (`, h('a', { href: '#/verify' }, 'how'), ').'));

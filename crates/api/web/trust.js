@@ -3,7 +3,8 @@
 // on first contact, so that no node can later swap them), and the mark shown beside each value.
 // A value that does not verify is not shown: the mark says what failed instead.
 
-import { h, api, apiOpt, app, nodeUrl } from './ui.js';
+import { h, api, apiOpt, app, asset, nodeUrl } from './ui.js';
+import { formatAmount, balanceKey, balanceIn } from './codec.js';
 import * as light from './light.js';
 import { decodeMember, decodeSociety, decodeRequest, memberKey, societyKey, requestKey, periodAt, inGoodStanding } from './records.js';
 
@@ -117,4 +118,26 @@ export async function provenRequest(id, shown) {
   const out = { head: p.head, request: decodeRequest(p.value) };
   requests.set(key, out);
   return out;
+}
+
+/**
+ * Table rows of an account's balances (`balances`: the node's list, which says which assets to
+ * prove; KAS if it lists none), each the amount proven at the newest certified block with its
+ * mark, or no amount and the mark of what failed.
+ */
+export async function balanceRows(address, balances) {
+  const rows = [];
+  for (const b of balances.length ? balances : [{ asset: 0, symbol: 'KAS' }]) {
+    let amount = '—';
+    let note;
+    try {
+      const p = await proven(balanceKey(address, b.asset));
+      amount = formatAmount(balanceIn(b.asset, p.value), (await asset(b.asset)).decimals);
+      note = mark(p.head);
+    } catch (e) {
+      note = failed(e);
+    }
+    rows.push(h('tr', {}, h('th', { scope: 'row' }, b.symbol || `asset#${b.asset}`), h('td', { class: 'num', 'data-asset': b.asset }, amount), h('td', { class: 'proof' }, note)));
+  }
+  return rows;
 }
