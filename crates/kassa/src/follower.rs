@@ -27,6 +27,7 @@ use kassa_node::consensus::{self, PublicKey, RELAY_QUEUE};
 use kassa_node::{Certificates, Durability, Node};
 use kassa_types::{Block, Hash, SignedTransaction};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -51,10 +52,11 @@ enum SyncError {
     Fatal(anyhow::Error),
 }
 
-/// What a follower counts of the certificates it checks.
+/// What a follower counts of the certificates it checks, and how far behind it is.
 struct CertificateCounts {
     verified: Counter,
     refused: Counter,
+    lag: Gauge,
 }
 
 impl CertificateCounts {
@@ -71,6 +73,12 @@ impl CertificateCounts {
                 "kassa_follower_certificates_refused",
                 "Finalization certificates from the bootstrapper that did not verify",
                 Counter::default,
+            ),
+            lag: t.metric(
+                "kassa_follower_lag_blocks",
+                "Blocks the bootstrapper had finalized that this follower had not, at its last \
+                 sync round",
+                Gauge::default,
             ),
         }
     }
@@ -161,10 +169,13 @@ async fn sync_once(
     let head = node.head();
     let from = head.height + 1;
     let c = client.clone();
-    let finality = tokio::task::spawn_blocking(move || certified(&c, from))
+    let (their_height, finality) = tokio::task::spawn_blocking(move || certified(&c, from))
         .await
         .map_err(|e| SyncError::Retry(anyhow!(e)))?
         .map_err(SyncError::Retry)?;
+    counts
+        .lag
+        .set(i64::try_from(their_height.saturating_sub(head.height)).unwrap_or(i64::MAX));
     let Some((height, block, certificate)) = finality else {
         return Ok(0);
     };
@@ -199,22 +210,31 @@ async fn sync_once(
     }
     // Served once the block it certifies is committed here.
     checked.keep(height, certificate);
+    counts
+        .lag
+        .set(i64::try_from(their_height.saturating_sub(node.head().height)).unwrap_or(i64::MAX));
     Ok(n)
 }
 
-/// The first certificate at or above `from`: its height, the block it certifies, and its bytes.
-/// `None` if the bootstrapper has nothing new.
-fn certified(client: &Client, from: u64) -> Result<Option<(u64, Hash, Vec<u8>)>> {
+/// The bootstrapper's height, and the first certificate at or above `from`: its height, the
+/// block it certifies, and its bytes (`None` if the bootstrapper has nothing new).
+type Certified = (u64, Option<(u64, Hash, Vec<u8>)>);
+
+fn certified(client: &Client, from: u64) -> Result<Certified> {
+    let their_height = client.get::<wire::Status>("/api/v1/status")?.height;
     let Some(f) = client.get_opt::<wire::Finality>(&format!("/api/v1/blocks/{from}/finality"))?
     else {
-        return Ok(None);
+        return Ok((their_height, None));
     };
     ensure!(
         (from..=from + kassa_node::FINALITY_SEARCH).contains(&f.height),
         "finality at an unexpected height {}",
         f.height
     );
-    Ok(Some((f.height, f.block.0, hex::decode(&f.certificate)?)))
+    Ok((
+        their_height,
+        Some((f.height, f.block.0, hex::decode(&f.certificate)?)),
+    ))
 }
 
 /// Fetches the blocks `from..=to`, checking that each links to the one below it, from `head`.
