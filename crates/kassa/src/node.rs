@@ -207,6 +207,7 @@ where
     }
     let work = match plan.role {
         Role::Validator { seed, p2p, peers } => {
+            consensus_storage_mode(&plan.data_dir, plan.prune_keep.is_some())?;
             let key = consensus::key_from_seed(seed).context("invalid validator key")?;
             let me = consensus::public_key(&key);
             Work::Validate(Box::new(ConsensusConfig {
@@ -215,6 +216,7 @@ where
                 listen: p2p,
                 namespace,
                 block_time: plan.block_time,
+                prune_keep: plan.prune_keep,
             }))
         }
         Role::Follower { bootstrap } => Work::Follow(follower::Config {
@@ -274,4 +276,44 @@ where
     });
     drop(server);
     Ok(())
+}
+
+/// A validator's consensus storage is written either whole (an archive) or pruned
+/// (`--prune-keep`), in archives of different kinds: a data directory keeps the kind it was
+/// started with (`consensus-storage` says which; one written before it existed is whole).
+/// Switching would leave marshal with empty archives below a height it has processed.
+fn consensus_storage_mode(data_dir: &std::path::Path, pruned: bool) -> Result<()> {
+    let marker = data_dir.join("consensus-storage");
+    let wanted = if pruned { "pruned" } else { "archive" };
+    let found = match std::fs::read_to_string(&marker) {
+        Ok(s) => Some(s.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let used = std::fs::read_dir(data_dir.join("consensus"))
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+            used.then(|| "archive".to_string())
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", marker.display())),
+    };
+    match found {
+        Some(kind) if kind != wanted => bail!(
+            "{} holds a validator's consensus storage written {}: start it {}, or start from an \
+             empty data directory (the node syncs the chain from its peers)",
+            data_dir.display(),
+            if kind == "pruned" {
+                "pruned (--prune-keep)"
+            } else {
+                "whole (an archive)"
+            },
+            if kind == "pruned" {
+                "with --prune-keep"
+            } else {
+                "without --prune-keep"
+            },
+        ),
+        Some(_) => Ok(()),
+        None => {
+            std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! A node that keeps only its newest heights (`kassa node --prune-keep N`): it serves those with
 //! proofs and certificates as an archive does (`kassa verify` works against it), answers older
-//! ones `404 pruned`, goes on pruning after a restart, and `kassa audit` says it needs an
-//! archive rather than failing on a missing block.
+//! ones `404 pruned`, prunes its consensus storage too, goes on pruning after a restart (and
+//! refuses to restart as an archive), and `kassa audit` says it needs an archive rather than
+//! failing on a missing block.
 //!
 //! Bounded: the node listens on free loopback ports and every wait has a deadline.
 
@@ -26,21 +27,24 @@ fn get(api: &Api, path: &str) -> (u16, Value) {
 }
 
 fn start(dir: &Path, port: u16) -> Proc {
+    start_with(dir, port, &["--prune-keep", &KEEP.to_string()])
+}
+
+fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Proc {
     let data = dir.join("node");
-    let args = [
-        "node",
-        "--dev",
-        "--block-ms",
-        "50",
-        "--prune-keep",
-        &KEEP.to_string(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        &format!("127.0.0.1:{port}"),
-        "--p2p",
-        &format!("127.0.0.1:{}", port + 1),
+    let mut args = vec![
+        "node".to_string(),
+        "--dev".into(),
+        "--block-ms".into(),
+        "50".into(),
+        "--data-dir".into(),
+        data.to_str().unwrap().into(),
+        "--http".into(),
+        format!("127.0.0.1:{port}"),
+        "--p2p".into(),
+        format!("127.0.0.1:{}", port + 1),
     ];
+    args.extend(extra.iter().map(|s| s.to_string()));
     Proc::spawn(BIN, &args, dir.join("node.log"))
 }
 
@@ -119,8 +123,37 @@ fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("audit an archive node"), "{err}");
 
-    // Restarted, it resumes where it was and goes on pruning.
+    // Consensus storage is pruned too, a section of blocks at a time (marshal's archives count
+    // what they dropped).
+    let pruned_blocks = |api: &Api| -> u64 {
+        let text = ureq::get(format!("{}/metrics", api.0))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("consensus_engine_finalized_blocks_indices_pruned_total "))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    api.wait_status(Duration::from_secs(120), "marshal prunes a section", |_| {
+        pruned_blocks(&api) > 0
+    });
+
+    // It may not come back as an archive: its consensus storage is of the pruned kind.
     assert!(node.interrupt().success());
+    let mut archive = start_with(dir.path(), port, &[]);
+    let exit = archive
+        .wait_exit(Duration::from_secs(60))
+        .expect("the node refuses to start");
+    assert!(!exit.success());
+    assert!(
+        archive.log_tail().contains("start it with --prune-keep"),
+        "{}",
+        archive.log_tail()
+    );
+
+    // Restarted as it was, it resumes where it was and goes on pruning.
     let _node = start(dir.path(), port);
     api.wait_height(head + 1, "the node resumes");
     let again = pruned_to_keep(&api, head + 2 * KEEP);

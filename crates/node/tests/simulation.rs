@@ -331,6 +331,7 @@ async fn start(
         block_time: Duration::from_millis(BLOCK_MS),
         partition_prefix: format!("v{i}"),
         clock_skew_ms: sim.clock_skew_ms,
+        prune_keep: None,
     };
     nodes.lock().unwrap()[i] = Some(node.clone());
     let (manager, blocker) = (oracle.manager(), oracle.control(pk));
@@ -750,6 +751,7 @@ async fn start_twins(context: &Context, net: &Net, i: usize) {
             block_time: Duration::from_millis(BLOCK_MS),
             partition_prefix: format!("v{i}-twin-{t}"),
             clock_skew_ms: 0,
+            prune_keep: None,
         };
         let pk = net.sims[i].key.public_key();
         let (manager, blocker) = (net.oracle.manager(), net.oracle.control(pk));

@@ -1,7 +1,7 @@
 //! Wiring the engine: marshal, the broadcast buffer, simplex and the relay for one validator,
 //! on any Commonware runtime and network.
 
-use super::finalizer::{GROUP_COMMIT_MAX, MarshalCertificates, run_finalizer};
+use super::finalizer::{GROUP_COMMIT_MAX, MarshalCertificates, MarshalMailbox, run_finalizer};
 use super::relay::{RELAY_MSG_MAX, relay_admit, relay_in, relay_out};
 use super::tuning::*;
 use super::*;
@@ -15,6 +15,7 @@ use commonware_consensus::marshal::{self};
 use commonware_consensus::simplex;
 use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolicy};
 use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::types::Height;
 use commonware_consensus::types::{Epoch, FixedEpocher};
 use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
 use commonware_cryptography::{Digested, Digestible, Sha256, Signer as _};
@@ -24,7 +25,8 @@ use commonware_p2p::{
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::{CacheRef, page_size};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use commonware_storage::archive::immutable;
+use commonware_storage::archive::{immutable, prunable};
+use commonware_storage::translator::EightCap;
 use commonware_utils::{NZDuration, NZU64, ordered::Set, union};
 use futures::channel::mpsc;
 use kassa_types::BLOCK_SIZE_MAX;
@@ -66,6 +68,9 @@ pub struct EngineConfig {
     /// Milliseconds added to the runtime's clock for this validator's proposals and checks: 0,
     /// except in the simulations of a validator whose clock is wrong.
     pub clock_skew_ms: i64,
+    /// Keep only the newest this many finalized blocks and certificates in marshal's archives
+    /// (prunable ones); `None` keeps all (immutable ones).
+    pub prune_keep: Option<u64>,
 }
 
 /// The largest p2p message any channel carries, for `n` validators.
@@ -169,63 +174,106 @@ where
         },
     );
     broadcast_engine.start(channels.broadcast);
-    let finalizations = immutable::Archive::init(
-        context.child("finalizations_by_height"),
-        archive_config(
-            &format!("{prefix}-marshal-finalizations-by-height"),
-            &page_cache,
-            Scheme::certificate_codec_config_unbounded(),
-        ),
-    )
-    .await
-    .expect("open the finalizations archive");
-    let blocks = immutable::Archive::init(
-        context.child("finalized_blocks"),
-        archive_config(
-            &format!("{prefix}-marshal-finalized-blocks"),
-            &page_cache,
-            max_block,
-        ),
-    )
-    .await
-    .expect("open the blocks archive");
-    let (marshal_actor, marshal_mailbox, _floor) =
-        MarshalActor::<_, Standard<CBlock>, _, _, _, _, _>::init(
-            context.child("marshal"),
-            finalizations,
-            blocks,
-            marshal::Config {
-                provider,
-                epocher: epocher.clone(),
-                start: marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
-                partition_prefix: format!("{prefix}-marshal"),
-                mailbox_size: MAILBOX,
-                view_retention: VIEW_RETENTION,
-                prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
-                page_cache: page_cache.clone(),
-                replay_buffer: IO_BUFFER,
-                key_write_buffer: IO_BUFFER,
-                value_write_buffer: IO_BUFFER,
-                block_codec_config: max_block,
-                max_repair: MAX_REPAIR,
-                // Up to a commit group's worth of finalized blocks handed over before the
-                // first is acknowledged (see `run_finalizer`).
-                max_pending_acks: GROUP_COMMIT_MAX,
-                strategy: Sequential,
-            },
-        )
-        .await;
-    node.set_certificates(Box::new(MarshalCertificates(marshal_mailbox.clone())));
+    // Marshal on immutable archives (an archive node) or prunable ones (a node that keeps only
+    // its newest blocks): the same actor, over two archive types.
     let (sender, updates) = mpsc::unbounded();
+    macro_rules! start_marshal {
+        ($finalizations:expr, $blocks:expr) => {{
+            let (marshal_actor, marshal_mailbox, _floor) =
+                MarshalActor::<_, Standard<CBlock>, _, _, _, _, _>::init(
+                    context.child("marshal"),
+                    $finalizations,
+                    $blocks,
+                    marshal::Config {
+                        provider,
+                        epocher: epocher.clone(),
+                        start: marshal::Start::Genesis(Digested::precomputed(
+                            genesis,
+                            genesis_digest,
+                        )),
+                        partition_prefix: format!("{prefix}-marshal"),
+                        mailbox_size: MAILBOX,
+                        view_retention: VIEW_RETENTION,
+                        prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
+                        page_cache: page_cache.clone(),
+                        replay_buffer: IO_BUFFER,
+                        key_write_buffer: IO_BUFFER,
+                        value_write_buffer: IO_BUFFER,
+                        block_codec_config: max_block,
+                        max_repair: MAX_REPAIR,
+                        // Up to a commit group's worth of finalized blocks handed over before
+                        // the first is acknowledged (see `run_finalizer`).
+                        max_pending_acks: GROUP_COMMIT_MAX,
+                        strategy: Sequential,
+                    },
+                )
+                .await;
+            marshal_actor.start(
+                Finalizer { sender },
+                buffer,
+                (resolver_rx, resolver_mailbox),
+            );
+            marshal_mailbox
+        }};
+    }
+    let marshal_mailbox = match cfg.prune_keep {
+        None => start_marshal!(
+            immutable::Archive::init(
+                context.child("finalizations_by_height"),
+                archive_config(
+                    &format!("{prefix}-marshal-finalizations-by-height"),
+                    &page_cache,
+                    Scheme::certificate_codec_config_unbounded(),
+                ),
+            )
+            .await
+            .expect("open the finalizations archive"),
+            immutable::Archive::init(
+                context.child("finalized_blocks"),
+                archive_config(
+                    &format!("{prefix}-marshal-finalized-blocks"),
+                    &page_cache,
+                    max_block,
+                ),
+            )
+            .await
+            .expect("open the blocks archive")
+        ),
+        Some(keep) => {
+            let mailbox = start_marshal!(
+                prunable::Archive::init(
+                    context.child("finalizations_by_height"),
+                    pruned_archive_config(
+                        &format!("{prefix}-marshal-pruned-finalizations"),
+                        &page_cache,
+                        Scheme::certificate_codec_config_unbounded(),
+                    ),
+                )
+                .await
+                .expect("open the finalizations archive"),
+                prunable::Archive::init(
+                    context.child("finalized_blocks"),
+                    pruned_archive_config(
+                        &format!("{prefix}-marshal-pruned-blocks"),
+                        &page_cache,
+                        max_block,
+                    ),
+                )
+                .await
+                .expect("open the blocks archive")
+            );
+            let pruner = (node.clone(), mailbox.clone());
+            context
+                .child("marshal_pruner")
+                .spawn(move |_| prune_marshal(pruner.0, pruner.1, keep));
+            mailbox
+        }
+    };
+    node.set_certificates(Box::new(MarshalCertificates(marshal_mailbox.clone())));
     let finalizer_node = node.clone();
     let finalizer = context
         .child("finalizer")
         .spawn(move |_| run_finalizer(finalizer_node, updates));
-    marshal_actor.start(
-        Finalizer { sender },
-        buffer,
-        (resolver_rx, resolver_mailbox),
-    );
 
     // -- simplex: the BFT engine.
     let app = KassaApp {
@@ -308,5 +356,44 @@ pub(super) fn archive_config<C>(
         ordinal_write_buffer: IO_BUFFER,
         replay_buffer: IO_BUFFER,
         codec_config,
+    }
+}
+
+/// The archives of a node that keeps only its newest blocks: keyed by block digest (uniform, so
+/// eight bytes of it index well), pruned a section at a time.
+pub(super) fn pruned_archive_config<C>(
+    p: &str,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> prunable::Config<EightCap, C> {
+    prunable::Config {
+        translator: EightCap,
+        metadata_partition: format!("{p}-metadata"),
+        key_partition: format!("{p}-key"),
+        key_page_cache: page_cache.clone(),
+        value_partition: format!("{p}-value"),
+        compression: None,
+        codec_config,
+        items_per_section: PRUNED_ARCHIVE_ITEMS_PER_SECTION,
+        key_write_buffer: IO_BUFFER,
+        value_write_buffer: IO_BUFFER,
+        replay_buffer: IO_BUFFER,
+    }
+}
+
+/// Asks marshal to drop the finalized blocks and certificates below the newest `keep`, as the
+/// node's head moves (marshal keeps what it has not yet handed over, and whole sections).
+async fn prune_marshal(node: Arc<Node>, marshal: MarshalMailbox, keep: u64) {
+    let mut head = node.watch_head();
+    let mut asked = 0;
+    loop {
+        let below = head.borrow_and_update().height.saturating_sub(keep);
+        if below > asked {
+            marshal.prune(Height::new(below));
+            asked = below;
+        }
+        if head.changed().await.is_err() {
+            return;
+        }
     }
 }

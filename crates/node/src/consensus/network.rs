@@ -30,6 +30,9 @@ pub struct ConsensusConfig {
     pub namespace: Vec<u8>,
     /// Pacing of block proposals.
     pub block_time: Duration,
+    /// Keep only the newest this many blocks and certificates in consensus storage (`None`:
+    /// all of them).
+    pub prune_keep: Option<u64>,
 }
 
 /// Starts authenticated p2p (encrypted, key-authenticated connections to the genesis
@@ -90,6 +93,7 @@ pub async fn run(
         block_time: cfg.block_time,
         partition_prefix: "kassa".into(),
         clock_skew_ms: 0,
+        prune_keep: cfg.prune_keep,
     };
     run_engine(
         context.child("engine"),

@@ -77,6 +77,10 @@ pub const FREEZER_RESIZE_CHUNK: u32 = 16_384;
 pub const FREEZER_VALUE_TARGET: u64 = 1024 * 1024 * 1024;
 /// The archives' height index is kept in sections of this many heights.
 pub const ARCHIVE_ITEMS_PER_SECTION: NonZeroU64 = NZU64!(262_144);
+/// A pruning node's archives (`--prune-keep`) are pruned a section of this many blocks at a
+/// time: each section is a file of its own, so a smaller one keeps the disk closer to the
+/// newest blocks at the cost of more files.
+pub const PRUNED_ARCHIVE_ITEMS_PER_SECTION: NonZeroU64 = NZU64!(128);
 
 /// Messages a peer may send per second on each channel before it is rate-limited: far above what
 /// an honest validator sends (a few votes and a block per view, relay batches), so only a
