@@ -48,7 +48,7 @@ use kassa_state::records::{Member, MemberStatus, Request, RequestStatus};
 use kassa_state::{Genesis, ScanStore, keys};
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName};
 use kassa_types::{Address, AssetId, Hash, RequestId, Rules, SocietyId, Transaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +105,9 @@ struct Record {
     accepted: Vec<(Hash, usize)>,
     /// Blocks proposed with a wrong state root ([`Fault::BadRoot`]).
     tampered: u64,
+    /// The transactions each node finalized, as its observer saw them (what a node that prunes
+    /// no longer has on disk).
+    finalized_by: BTreeMap<usize, BTreeSet<Hash>>,
 }
 
 /// Audits the state after every block a node finalizes and checks it against the others.
@@ -141,6 +144,8 @@ impl Observer for Checker {
                 *record.kinds.entry(t.tx.body.kind()).or_default() += 1;
             }
         }
+        let finalized = record.finalized_by.entry(self.index).or_default();
+        finalized.extend(f.receipts.iter().map(|(hash, _)| *hash));
     }
 }
 
@@ -198,7 +203,15 @@ enum Fault {
     /// commit, the power staying on: the validator stops applying blocks rather than serve a
     /// state it could not store, the others go on, and restarted it recovers and catches up.
     DiskError,
+    /// Every validator keeps only its newest [`PRUNE_KEEP`] blocks (state history and consensus
+    /// storage), and validator 3 is killed and restarted as in [`Fault::Crash`]: it catches up
+    /// from blocks its peers still keep.
+    Pruning,
 }
+
+/// What the validators of [`Fault::Pruning`] keep: more blocks than validator 3 misses while
+/// it is down (10 s at 200 ms).
+const PRUNE_KEEP: u64 = 80;
 
 /// How wrong the clocks of [`Fault::Skew`] are: validator [`FAULTY`] is this much ahead,
 /// validator [`SLOW`] this much behind.
@@ -217,6 +230,8 @@ struct SimNode {
     bad_root: bool,
     /// Added to the runtime's clock for this validator ([`Fault::Skew`]).
     clock_skew_ms: i64,
+    /// Blocks kept ([`Fault::Pruning`]); `None`: all.
+    prune_keep: Option<u64>,
     key: ed25519::PrivateKey,
     handle: Option<Handle<Result<(), AppError>>>,
 }
@@ -299,16 +314,16 @@ async fn start(
     nodes: &Nodes,
 ) {
     let (g, context0) = (genesis(), consensus::genesis_context());
-    let app = match &sim.store {
-        StateStore::Dir(dir) => App::open(dir, &g, &context0, MempoolConfig::default()),
-        StateStore::Disk(disk) => App::open_db(
-            Db::open_on(disk.clone()).expect("the database opens on its disk"),
-            &g,
-            &context0,
-            MempoolConfig::default(),
-        ),
+    let db = match &sim.store {
+        StateStore::Dir(dir) => {
+            std::fs::create_dir_all(dir).expect("a state directory");
+            Db::open(&dir.join("state.redb"))
+        }
+        StateStore::Disk(disk) => Db::open_on(disk.clone()),
     }
-    .expect("open the state");
+    .expect("the database opens")
+    .keeping(sim.prune_keep);
+    let app = App::open_db(db, &g, &context0, MempoolConfig::default()).expect("open the state");
     let node = Node::new(app, None);
     if sim.bad_root {
         let record = record.clone();
@@ -331,7 +346,7 @@ async fn start(
         block_time: Duration::from_millis(BLOCK_MS),
         partition_prefix: format!("v{i}"),
         clock_skew_ms: sim.clock_skew_ms,
-        prune_keep: None,
+        prune_keep: sim.prune_keep,
     };
     nodes.lock().unwrap()[i] = Some(node.clone());
     let (manager, blocker) = (oracle.manager(), oracle.control(pk));
@@ -554,6 +569,7 @@ async fn boot(
                 (Fault::Skew, SLOW) => -SKEW_MS,
                 _ => 0,
             },
+            prune_keep: (fault == Fault::Pruning).then_some(PRUNE_KEEP),
             key: ed25519::PrivateKey::from_seed(u64::try_from(i).unwrap() + seed * 100),
             handle: None,
         })
@@ -805,7 +821,7 @@ async fn inject(context: &Context, net: &mut Net, fault: Fault) {
             );
             connect(&net.oracle, &net.keys, &net.link, None).await;
         }
-        Fault::Crash => {
+        Fault::Crash | Fault::Pruning => {
             context.sleep(Duration::from_secs(10)).await;
             crash(context, &mut net.sims[FAULTY], FAULTY, &net.nodes).await;
             let down_at = height_of(&net.nodes, 0);
@@ -938,7 +954,7 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         "the chain made progress: {target} blocks"
     );
     let crashed: &[usize] = match fault {
-        Fault::Crash | Fault::DiskError => &[FAULTY],
+        Fault::Crash | Fault::DiskError | Fault::Pruning => &[FAULTY],
         Fault::QuorumLoss => &QUORUM_LOST,
         _ => &[],
     };
@@ -949,8 +965,12 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         }
         for i in honest {
             let node = nodes.lock().unwrap()[*i].clone().unwrap();
+            // A node that prunes has dropped the older ones from disk: its observer saw them.
+            let stored = node.db().tx(hash).unwrap().is_some();
+            let seen = fault == Fault::Pruning
+                && record.finalized_by.get(i).is_some_and(|s| s.contains(hash));
             assert!(
-                node.db().tx(hash).unwrap().is_some(),
+                stored || seen,
                 "transaction {hash} accepted by node {at} is final on node {i}"
             );
         }
@@ -975,6 +995,17 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
             "the workload exercised {kind}: {:?}",
             record.kinds
         );
+    }
+    if fault == Fault::Pruning {
+        for i in honest {
+            let node = nodes.lock().unwrap()[*i].clone().unwrap();
+            let below = node.db().pruned_below().unwrap();
+            assert!(
+                below + PRUNE_KEEP >= node.head().height && below > 0,
+                "node {i} keeps its newest {PRUNE_KEEP} blocks: pruned below {below} at {}",
+                node.head().height
+            );
+        }
     }
     let blocks = target * u64::try_from(honest.len()).unwrap();
     if fault != Fault::PowerLoss {
@@ -1141,6 +1172,11 @@ fn lossy_jittery_links_slow_the_chain_but_never_split_it() {
 #[test]
 fn a_partitioned_validator_catches_up_after_the_partition_heals() {
     scenario(Fault::Partition);
+}
+
+#[test]
+fn validators_that_keep_only_their_newest_blocks_agree_and_one_restarted_catches_up_from_them() {
+    scenario(Fault::Pruning);
 }
 
 #[test]
