@@ -313,6 +313,8 @@ fn consensus_storage_mode(data_dir: &std::path::Path, pruned: bool) -> Result<()
         ),
         Some(_) => Ok(()),
         None => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
             std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))
         }
     }
