@@ -319,15 +319,6 @@ impl Db {
         Ok(t.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value())))
     }
 
-    /// Refuses a height whose history is pruned.
-    fn kept(&self, height: u64) -> Result<()> {
-        let kept = self.pruned_below()?;
-        if height < kept {
-            return Err(DbError::Pruned { height, kept });
-        }
-        Ok(())
-    }
-
     /// The last committed block, if genesis was committed.
     pub fn head(&self) -> Result<Option<Head>> {
         let r = self.db.begin_read()?;
@@ -338,9 +329,12 @@ impl Db {
     /// A consistent snapshot of the current state, for the state machine and queries.
     pub fn reader(&self) -> Result<Reader> {
         let r = self.db.begin_read()?;
-        let head = r.open_table(META)?.get(HEAD)?.map(|v| dec(v.value()));
+        let meta = r.open_table(META)?;
+        let head = meta.get(HEAD)?.map(|v| dec(v.value()));
+        let pruned_below = meta.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value()));
         Ok(Reader {
             head,
+            pruned_below,
             state: r.open_table(STATE)?,
             nodes: r.open_table(JMT_NODES)?,
             values: r.open_table(JMT_VALUES)?,
@@ -546,8 +540,8 @@ impl Db {
 
     /// The value under `key` at `height`, with a proof against that height's state root.
     pub fn prove(&self, key: &[u8], height: u64) -> Result<(Option<Vec<u8>>, Proof)> {
-        self.kept(height)?;
         let reader = self.reader()?;
+        reader.kept(height)?;
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
         tree.get_with_proof(key_hash(key), height)
             .map_err(|e| DbError::Tree(e.to_string()))
@@ -556,10 +550,10 @@ impl Db {
     /// The values under `key` at each of `heights`, read from one snapshot (for history views;
     /// [`Db::prove`] when a value must be proven).
     pub fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
-        if let Some(&low) = heights.iter().min() {
-            self.kept(low)?;
-        }
         let reader = self.reader()?;
+        if let Some(&low) = heights.iter().min() {
+            reader.kept(low)?;
+        }
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
         let kh = key_hash(key);
         heights
@@ -570,8 +564,8 @@ impl Db {
 
     /// The state root at `height`.
     pub fn root_at(&self, height: u64) -> Result<Hash> {
-        self.kept(height)?;
         let reader = self.reader()?;
+        reader.kept(height)?;
         let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
         let root = tree
             .get_root_hash(height)
@@ -711,6 +705,8 @@ pub fn decode_proof(bytes: &[u8]) -> Option<Proof> {
 pub struct Reader {
     /// The last block committed in this snapshot.
     head: Option<Head>,
+    /// The lowest height whose history this snapshot still holds.
+    pruned_below: u64,
     state: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     nodes: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     values: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -720,6 +716,18 @@ impl Reader {
     /// The height of the last block committed in this snapshot (`None` before genesis).
     pub fn height(&self) -> Option<u64> {
         self.head.as_ref().map(|h| h.height)
+    }
+
+    /// Refuses a height whose history this snapshot no longer holds (checked in the snapshot
+    /// that then reads it, so a prune committed meanwhile cannot take the nodes away).
+    fn kept(&self, height: u64) -> Result<()> {
+        if height < self.pruned_below {
+            return Err(DbError::Pruned {
+                height,
+                kept: self.pruned_below,
+            });
+        }
+        Ok(())
     }
 }
 
