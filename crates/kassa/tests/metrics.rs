@@ -40,24 +40,8 @@ fn scrape(api: &Api) -> (String, String) {
 fn metrics_expose_the_runtime_registry_with_consensus_and_http_histograms() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_ports(2);
-    let (http, p2p) = (
-        format!("127.0.0.1:{port}"),
-        format!("127.0.0.1:{}", port + 1),
-    );
     let data = dir.path().join("data");
-    let args = [
-        "node",
-        "--dev",
-        "--block-ms",
-        "200",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        &http,
-        "--p2p",
-        &p2p,
-    ];
-    let _node = Proc::spawn(BIN, &args, dir.path().join("node.log"));
+    let _node = Proc::dev_node(BIN, &data, port, 200, &[], dir.path().join("node.log"));
     let api = Api::at(port);
     api.wait_height(1, "the first block");
     // A transaction through the API, included in a block: the chain counts it.

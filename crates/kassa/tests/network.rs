@@ -151,12 +151,7 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
     assert_eq!(v["verified"], true);
     assert!(v["signers"].as_u64().unwrap() >= 3, "a quorum of 4: {v}");
     // Its metrics say how far behind its bootstrapper it is.
-    let metrics = ureq::get(format!("{}/metrics", f.0))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = f.metrics();
     assert!(
         metrics
             .lines()

@@ -31,21 +31,14 @@ fn start(dir: &Path, port: u16) -> Proc {
 }
 
 fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Proc {
-    let data = dir.join("node");
-    let mut args = vec![
-        "node".to_string(),
-        "--dev".into(),
-        "--block-ms".into(),
-        "50".into(),
-        "--data-dir".into(),
-        data.to_str().unwrap().into(),
-        "--http".into(),
-        format!("127.0.0.1:{port}"),
-        "--p2p".into(),
-        format!("127.0.0.1:{}", port + 1),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Proc::spawn(BIN, &args, dir.join("node.log"))
+    Proc::dev_node(
+        BIN,
+        &dir.join("node"),
+        port,
+        50,
+        extra,
+        dir.join("node.log"),
+    )
 }
 
 /// Waits until the node has pruned up to where `--prune-keep` says (it catches up a few
@@ -126,13 +119,8 @@ fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones()
     // Consensus storage is pruned too, a section of blocks at a time (marshal's archives count
     // what they dropped).
     let pruned_blocks = |api: &Api| -> u64 {
-        let text = ureq::get(format!("{}/metrics", api.0))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        text.lines()
+        api.metrics()
+            .lines()
             .find_map(|l| l.strip_prefix("consensus_engine_finalized_blocks_indices_pruned_total "))
             .map_or(0, |v| v.trim().parse().unwrap())
     };

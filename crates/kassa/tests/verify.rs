@@ -133,23 +133,7 @@ fn a_balance_and_a_member_are_verified_against_the_genesis_validators_and_a_tamp
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
     let port = free_ports(2);
-    let (http, p2p) = (
-        format!("127.0.0.1:{port}"),
-        format!("127.0.0.1:{}", port + 1),
-    );
-    let args = [
-        "node",
-        "--dev",
-        "--block-ms",
-        "200",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        &http,
-        "--p2p",
-        &p2p,
-    ];
-    let _node = Proc::spawn(BIN, &args, dir.path().join("node.log"));
+    let _node = Proc::dev_node(BIN, &data, port, 200, &[], dir.path().join("node.log"));
     let api = Api::at(port);
     api.wait_status(Duration::from_secs(60), "the node", |s| {
         s["height"].as_u64().unwrap_or(0) >= 2

@@ -3,7 +3,7 @@
 //! reads and waits on a node's HTTP API. Every wait is bounded.
 
 use serde_json::Value;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -60,6 +60,25 @@ impl Proc {
             child: Some(child),
             log,
         }
+    }
+
+    /// `bin node --dev` on `data`, its API on loopback `port` and p2p on `port + 1`, a block every
+    /// `block_ms`, with `extra` arguments, logging to `log`.
+    pub fn dev_node(
+        bin: &str,
+        data: &Path,
+        port: u16,
+        block_ms: u64,
+        extra: &[&str],
+        log: PathBuf,
+    ) -> Proc {
+        let mut args: Vec<OsString> = vec!["node".into(), "--dev".into(), "--block-ms".into()];
+        args.push(block_ms.to_string().into());
+        args.extend(["--data-dir".into(), data.as_os_str().to_owned()]);
+        args.extend(["--http".into(), format!("127.0.0.1:{port}").into()]);
+        args.extend(["--p2p".into(), format!("127.0.0.1:{}", port + 1).into()]);
+        args.extend(extra.iter().map(OsString::from));
+        Proc::spawn(bin, &args, log)
     }
 
     /// `bin node --config CONFIG`, logging beside the config (`x.toml` → `x.log`).
@@ -173,6 +192,16 @@ impl Api {
             .send_json(body)
             .unwrap_or_else(|e| panic!("POST {}{path}: {e}", self.0));
         r.body_mut().read_json().unwrap()
+    }
+
+    /// `GET /metrics`: the Prometheus text.
+    pub fn metrics(&self) -> String {
+        ureq::get(format!("{}/metrics", self.0))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {}/metrics: {e}", self.0))
+            .body_mut()
+            .read_to_string()
+            .unwrap()
     }
 
     /// The status once `done` holds for it, polling every 100 ms for at most `limit`.
