@@ -88,9 +88,9 @@ impl CertificateCounts {
 pub const CERTIFICATES_KEPT: usize = 1_024;
 
 /// The certificates a follower checked, by the height of the block each finalizes: the newest
-/// [`CERTIFICATES_KEPT`].
-#[derive(Debug, Default)]
-struct Checked(Mutex<BTreeMap<u64, Vec<u8>>>);
+/// [`CERTIFICATES_KEPT`]. Clones share them (the sync loop keeps, the node serves).
+#[derive(Clone, Debug, Default)]
+struct Checked(Arc<Mutex<BTreeMap<u64, Vec<u8>>>>);
 
 impl Checked {
     fn keep(&self, height: u64, certificate: Vec<u8>) {
@@ -105,17 +105,12 @@ impl Checked {
     }
 }
 
-/// The node's view of them.
-#[derive(Debug)]
-struct CheckedCertificates(Arc<Checked>);
-
-impl Certificates for CheckedCertificates {
+impl Certificates for Checked {
     fn finalization(
         &self,
         height: u64,
     ) -> std::pin::Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + '_>> {
         let found = self
-            .0
             .0
             .lock()
             .expect("the certificates' lock is never poisoned")
@@ -129,8 +124,8 @@ impl Certificates for CheckedCertificates {
 pub async fn run(node: Arc<Node>, cfg: Config, mut rng: impl rand_core_10::CryptoRng) {
     let client = Client::new(&cfg.bootstrap);
     let counts = CertificateCounts::register(&node);
-    let checked = Arc::new(Checked::default());
-    node.set_certificates(Box::new(CheckedCertificates(checked.clone())));
+    let checked = Checked::default();
+    node.set_certificates(Box::new(checked.clone()));
     let (relay, queue) = tokio::sync::mpsc::channel(RELAY_QUEUE);
     node.set_relay(relay);
     tokio::spawn(forward(client.clone(), queue));
