@@ -279,6 +279,39 @@ pub(super) async fn proof(
     }))
 }
 
+/// A chunk of the state at a kept height, for a node that starts from that height instead of
+/// genesis (state sync): consecutive entries in the order of their keys' SHA-256, each with its
+/// state key, and a range proof against that height's state root. The bytes are the Borsh
+/// encoding of `kassa_db::Chunk` (docs/protocol.md, "State sync"); a node that prunes answers
+/// `404 pruned` for a height it no longer keeps.
+#[utoipa::path(get, path = "/api/v1/snapshots/{height}", tag = "chain",
+    params(("height" = u64, Path), wire::SnapshotQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>,
+        description = "the chunk")))]
+pub(super) async fn snapshot(
+    State(node): State<Arc<Node>>,
+    Path(height): Path<u64>,
+    Query(q): Query<wire::SnapshotQuery>,
+) -> Result<Response, ApiError> {
+    let after = match q.after {
+        None => None,
+        Some(hex) => Some(
+            <[u8; 32]>::try_from(hex::decode(&hex).unwrap_or_default()).map_err(|_| {
+                ApiError::bad("bad_after", "after is the hex of a 32-byte key hash")
+            })?,
+        ),
+    };
+    if height > node.head().height {
+        return Err(ApiError::not_found("height"));
+    }
+    let limit = q.limit.unwrap_or(kassa_db::CHUNK_ENTRIES_MAX);
+    let chunk = tokio::task::spawn_blocking(move || node.db().snapshot_chunk(height, after, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::db)?;
+    Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], chunk.encode()).into_response())
+}
+
 /// Server-sent events: each finalized block (event `block`) with every transaction's receipt.
 /// A client that falls more than 256 blocks behind gets a last event `close` (`StreamClosed`,
 /// reason `lagged`) and the stream ends; one that stops reading is dropped. At most 256 streams

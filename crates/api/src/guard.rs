@@ -153,6 +153,7 @@ impl Cost {
             "/faucet" if post => Cost::Faucet,
             "/simulate" | "/blocks" | "/events" => Cost::Heavy,
             _ if (path.starts_with("/blocks/") && path.ends_with("/finality"))
+                || path.starts_with("/snapshots/")
                 || (path.starts_with("/societies/") && path.ends_with("/history")) =>
             {
                 Cost::Heavy
@@ -332,6 +333,7 @@ mod tests {
             "/api/v1/blocks",
             "/api/v1/blocks/7/finality",
             "/api/v1/societies/1/history",
+            "/api/v1/snapshots/7",
             "/api/v1/events",
         ] {
             assert_eq!(Cost::of(&Method::GET, heavy, None), Cost::Heavy, "{heavy}");

@@ -176,6 +176,7 @@ pub(crate) fn app(node: Arc<Node>, guard: Arc<guard::Guard>) -> Router {
         .route("/api/v1/blocks/{height}/raw", get(chain::block_raw))
         .route("/api/v1/blocks/{height}/finality", get(chain::finality))
         .route("/api/v1/proofs/{key}", get(chain::proof))
+        .route("/api/v1/snapshots/{height}", get(chain::snapshot))
         .route("/api/v1/events", get(chain::events))
         .route("/api/v1/faucet", post(faucet))
         .route("/api/v1/genesis", get(genesis))
@@ -362,6 +363,7 @@ pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
         chain::block_raw,
         chain::finality,
         chain::proof,
+        chain::snapshot,
         chain::events,
         faucet,
         genesis,

@@ -20,11 +20,11 @@ use std::collections::BTreeMap;
 
 /// A child as its parent records it.
 #[derive(Clone, Copy)]
-struct Child {
-    hash: [u8; 32],
-    version: Version,
+pub(crate) struct Child {
+    pub(crate) hash: [u8; 32],
+    pub(crate) version: Version,
     /// `None` for a leaf, else the leaves under it.
-    leaves: Option<u64>,
+    pub(crate) leaves: Option<u64>,
 }
 
 impl Child {
@@ -58,7 +58,7 @@ fn node_key(version: Version, path: &[u8]) -> NodeKey {
 }
 
 /// The children an internal node records (none for another node).
-fn children_of(node: &Node) -> [Option<Child>; 16] {
+pub(crate) fn children_of(node: &Node) -> [Option<Child>; 16] {
     let mut children: [Option<Child>; 16] = [None; 16];
     if let Node::Internal(internal) = node {
         for (n, c) in internal.children_sorted() {

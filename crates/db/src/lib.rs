@@ -28,6 +28,11 @@
 
 mod batch;
 pub mod disk;
+mod snapshot;
+
+pub use snapshot::{
+    CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX, Chunk, KEY_LEN_MAX, RangeProof, Restore, RestoreError,
+};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
@@ -78,7 +83,9 @@ const SCHEMA: &str = "schema";
 /// row, and the hash index keyed by the hash's first 8 bytes and the position. 6: membership,
 /// stake and checkpoint records write their counters as varints (the values change, the tables
 /// do not). 7: protocol version 2's records. 8: the index of each society's requests (`l` keys).
-const SCHEMA_VERSION: u32 = 9;
+/// 9: delegates' lapse buckets and paid-ahead periods. 10: a leaf's row holds its state key
+/// before its value ([`leaf_row`]), so that the state can be served as a snapshot.
+const SCHEMA_VERSION: u32 = 10;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
@@ -158,8 +165,9 @@ pub struct PendingState {
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub state_root: Hash,
     batch: NodeBatch,
-    /// The value of each new leaf of the tree, under [`leaf_value_key`]: the values this block
-    /// wrote, and those of leaves the tree moved (to make room for a new key) unchanged.
+    /// The row ([`leaf_row`]) of each new leaf of the tree, under [`leaf_value_key`]: the
+    /// values this block wrote, and those of leaves the tree moved (to make room for a new key)
+    /// unchanged.
     leaf_values: BTreeMap<[u8; 40], Vec<u8>>,
     /// The nodes of earlier versions this block's tree no longer holds.
     stale: Vec<NodeKey>,
@@ -185,6 +193,25 @@ fn leaf_value_key(version: Version, kh: &KeyHash) -> [u8; 40] {
     k[..8].copy_from_slice(&version.to_be_bytes());
     k[8..].copy_from_slice(&kh.0);
     k
+}
+
+/// A leaf's row in [`JMT_VALUES`]: the state key's length (`u16`, little-endian), the state key
+/// and the value. The key is kept with the value because the tree holds only its hash: a
+/// snapshot of the state ([`Db::snapshot_chunk`]) is served from the tree, in key-hash order,
+/// and a node restoring it needs the keys themselves for its `state` table.
+fn leaf_row(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(key.len()).expect("state keys are short");
+    let mut row = Vec::with_capacity(2 + key.len() + value.len());
+    row.extend_from_slice(&len.to_le_bytes());
+    row.extend_from_slice(key);
+    row.extend_from_slice(value);
+    row
+}
+
+/// The state key and the value of a [`leaf_row`].
+fn split_row(row: &[u8]) -> (&[u8], &[u8]) {
+    let len = usize::from(u16::from_le_bytes([row[0], row[1]]));
+    row[2..].split_at(len)
 }
 
 /// Where a tree node is stored: its version (big-endian, so each block's nodes sort after all
@@ -776,13 +803,18 @@ impl ScanStore for Reader {
 }
 
 impl Reader {
-    /// The stored value of a committed leaf (keyed by [`leaf_value_key`]).
-    fn leaf_value(&self, key: &[u8; 40]) -> anyhow::Result<OwnedValue> {
-        let value = self
+    /// The stored row ([`leaf_row`]) of a committed leaf (keyed by [`leaf_value_key`]).
+    fn leaf_row(&self, key: &[u8; 40]) -> anyhow::Result<Vec<u8>> {
+        let row = self
             .values
             .get(key.as_slice())?
             .ok_or_else(|| anyhow::anyhow!("a leaf of the tree has no stored value"))?;
-        Ok(value.value().to_vec())
+        Ok(row.value().to_vec())
+    }
+
+    /// The stored value of a committed leaf (keyed by [`leaf_value_key`]).
+    fn leaf_value(&self, key: &[u8; 40]) -> anyhow::Result<OwnedValue> {
+        self.leaf_row(key).map(|row| split_row(&row).1.to_vec())
     }
 }
 
@@ -840,7 +872,7 @@ fn root_key(version: Version) -> NodeKey {
     NodeKey::new(version, std::iter::empty().collect())
 }
 
-/// The value of each new leaf of a tree update, under [`leaf_value_key`].
+/// The row ([`leaf_row`]) of each new leaf of a tree update, under [`leaf_value_key`].
 type LeafValues = BTreeMap<[u8; 40], Vec<u8>>;
 
 /// The new root, tree nodes and leaf values ([`leaf_values`]) after `writes` at version
@@ -854,12 +886,16 @@ fn update_tree(
     let tree_error = |e: anyhow::Error| DbError::Tree(e.to_string());
     if how == Update::Batched && !writes.is_empty() {
         // (key hash, value hash, value), sorted by key hash; no value deletes.
-        type Hashed<'a> = (KeyHash, Option<ValueHash>, Option<&'a [u8]>);
-        let mut set: Vec<Hashed<'_>> = writes
+        type Hashed = (KeyHash, Option<ValueHash>, Option<Vec<u8>>);
+        let mut set: Vec<Hashed> = writes
             .iter()
             .map(|(k, v)| {
                 let v = v.as_deref();
-                (key_hash(k), v.map(ValueHash::with::<Sha256>), v)
+                (
+                    key_hash(k),
+                    v.map(ValueHash::with::<Sha256>),
+                    v.map(|v| leaf_row(k, v)),
+                )
             })
             .collect();
         set.sort_unstable_by_key(|(kh, _, _)| *kh);
@@ -869,7 +905,7 @@ fn update_tree(
         let written = |kh: &KeyHash| {
             set.binary_search_by_key(kh, |(k, _, _)| *k)
                 .ok()
-                .and_then(|i| set[i].2.map(<[u8]>::to_vec))
+                .and_then(|i| set[i].2.clone())
         };
         let values = leaf_values(reader, &batch, height, written)?;
         return Ok((RootHash(root), batch, values, stale));
@@ -922,14 +958,18 @@ fn update_tree(
         .into_iter()
         .map(|i| i.node_key)
         .collect();
-    let written = |kh: &KeyHash| batch.values().get(&(height, *kh)).cloned().flatten();
+    let keys: BTreeMap<KeyHash, &[u8]> = writes.keys().map(|k| (key_hash(k), &k[..])).collect();
+    let written = |kh: &KeyHash| {
+        let value = batch.values().get(&(height, *kh)).cloned().flatten()?;
+        Some(leaf_row(keys[kh], &value))
+    };
     let values = leaf_values(reader, &batch, height, written)?;
     Ok((root, batch, values, stale))
 }
 
-/// The value of every leaf in `batch` (the tree's new nodes at `height`), keyed for
-/// [`JMT_VALUES`]: the block's own write if it wrote the key (`written`), else (a leaf moved
-/// down or copied to make room for another key) its value in the tree before.
+/// The row ([`leaf_row`]) of every leaf in `batch` (the tree's new nodes at `height`), keyed
+/// for [`JMT_VALUES`]: the block's own write if it wrote the key (`written`), else (a leaf
+/// moved down or copied to make room for another key) its row in the tree before.
 fn leaf_values(
     reader: &Stacked<'_>,
     batch: &NodeBatch,
@@ -941,10 +981,10 @@ fn leaf_values(
         let Node::Leaf(leaf) = node else { continue };
         let kh = leaf.key_hash();
         let value = match written(&kh) {
-            Some(v) => v,
+            Some(row) => row,
             None => height
                 .checked_sub(1)
-                .map(|before| reader.get_value_option(before, kh))
+                .map(|before| reader.row_at(before, kh))
                 .transpose()
                 .map_err(|e| DbError::Tree(e.to_string()))?
                 .flatten()
@@ -962,6 +1002,25 @@ struct Stacked<'a> {
     below: &'a [&'a PendingState],
 }
 
+impl Stacked<'_> {
+    /// The row ([`leaf_row`]) of `key_hash`'s leaf in the tree of `max_version`.
+    fn row_at(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(leaf) = leaf_at(self, max_version, &key_hash)? else {
+            return Ok(None);
+        };
+        let key = leaf_value_key(leaf.version(), &key_hash);
+        match self.below.iter().find(|p| p.height == leaf.version()) {
+            Some(p) => p
+                .leaf_values
+                .get(&key)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("a prepared leaf of the tree has no value")),
+            None => self.base.leaf_row(&key).map(Some),
+        }
+    }
+}
+
 impl TreeReader for Stacked<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         for p in self.below.iter().rev() {
@@ -977,19 +1036,9 @@ impl TreeReader for Stacked<'_> {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let Some(leaf) = leaf_at(self, max_version, &key_hash)? else {
-            return Ok(None);
-        };
-        let key = leaf_value_key(leaf.version(), &key_hash);
-        match self.below.iter().find(|p| p.height == leaf.version()) {
-            Some(p) => p
-                .leaf_values
-                .get(&key)
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| anyhow::anyhow!("a prepared leaf of the tree has no value")),
-            None => self.base.leaf_value(&key).map(Some),
-        }
+        Ok(self
+            .row_at(max_version, key_hash)?
+            .map(|row| split_row(&row).1.to_vec()))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

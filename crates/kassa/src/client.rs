@@ -1,6 +1,6 @@
 //! A small blocking HTTP client for the node's API.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use kassa_api::wire;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +32,11 @@ impl Client {
     }
 
     /// The answer as `T` (the API's [`wire`] types), or its typed error as an error.
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn finish<T: DeserializeOwned>(mut resp: ureq::http::Response<ureq::Body>) -> Result<T> {
         let status = resp.status();
         let body = resp
@@ -76,21 +81,27 @@ impl Client {
     /// A block's canonical bytes (`GET /api/v1/blocks/{height}/raw` as `application/octet-stream`),
     /// read up to the consensus block-size limit and no further.
     pub fn block_bytes(&self, height: u64) -> Result<Vec<u8>> {
+        let limit = u64::try_from(kassa_types::BLOCK_SIZE_MAX).expect("fits");
+        self.bytes(&format!("/api/v1/blocks/{height}/raw"), limit)
+            .with_context(|| format!("block {height}"))
+    }
+
+    /// The bytes at `path` (`Accept: application/octet-stream`), refusing more than `limit`.
+    pub fn bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
         let mut resp = self
             .agent
-            .get(format!("{}/api/v1/blocks/{height}/raw", self.base))
+            .get(format!("{}{path}", self.base))
             .header("accept", "application/octet-stream")
             .call()
             .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
         if !resp.status().is_success() {
             return Self::finish(resp);
         }
-        let limit = u64::try_from(kassa_types::BLOCK_SIZE_MAX).expect("fits");
         resp.body_mut()
             .with_config()
             .limit(limit)
             .read_to_vec()
-            .map_err(|e| anyhow!("block {height}: {e}"))
+            .map_err(|e| anyhow!("{path}: {e}"))
     }
 
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {

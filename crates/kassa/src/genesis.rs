@@ -162,6 +162,15 @@ pub struct NodeConfig {
     /// keep all, an archive). Proofs and certificates are served for the heights kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune_keep: Option<u64>,
+    /// A follower only: on an empty data directory, start from the state of the newest height
+    /// the bootstrapper has a finalization certificate for (each chunk checked against that
+    /// block's state root) instead of replaying the chain from genesis.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub state_sync: bool,
+    /// Further nodes' APIs to fetch the state's chunks from, besides the bootstrapper; none is
+    /// trusted (a source whose chunk does not prove is dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state_sync_sources: Vec<String>,
 }
 
 pub fn default_state_cache_mib() -> usize {

@@ -11,6 +11,7 @@ mod follower;
 mod genesis;
 mod node;
 mod simulate;
+mod sync;
 mod testnet;
 mod wallet;
 
@@ -114,6 +115,11 @@ struct NodeArgs {
     /// an archive); overrides the config file's `prune_keep`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     prune_keep: Option<u64>,
+    /// A follower (`--config` with a bootstrap URL) whose data directory is empty starts from
+    /// the state of the bootstrapper's newest certified height instead of replaying the chain
+    /// from genesis (as the config file's `state_sync = true`).
+    #[arg(long, requires = "config")]
+    state_sync: bool,
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +349,15 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     };
     if args.prune_keep.is_some() {
         plan.prune_keep = args.prune_keep;
+    }
+    if args.state_sync && plan.state_sync.is_empty() {
+        match &plan.role {
+            node::Role::Follower { bootstrap } => plan.state_sync = vec![bootstrap.clone()],
+            node::Role::Validator { .. } => anyhow::bail!(
+                "--state-sync is for followers: a validator that is behind fetches blocks from \
+                 its peers"
+            ),
+        }
     }
     node::run(plan)
 }

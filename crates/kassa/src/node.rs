@@ -32,6 +32,10 @@ pub struct Plan {
     /// Keep only the newest this many heights of blocks, receipts and state history (`None`:
     /// an archive, keeping all).
     pub prune_keep: Option<u64>,
+    /// A follower with an empty data directory starts from the state of a recent certified
+    /// height, fetched from these nodes' APIs (the bootstrapper first), instead of replaying
+    /// the chain from genesis (empty: it replays).
+    pub state_sync: Vec<String>,
 }
 
 /// Worker threads of a node's runtime, unless its [`Plan`] says otherwise.
@@ -101,6 +105,7 @@ pub fn dev_plan(
         worker_threads: WORKER_THREADS,
         state_cache_bytes: kassa_db::CACHE_BYTES_DEFAULT,
         prune_keep: None,
+        state_sync: Vec::new(),
     })
 }
 
@@ -118,6 +123,19 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         },
         _ => bail!("a node needs a validator_key and p2p address, or a bootstrap URL"),
     };
+    let state_sync = match (&role, cfg.state_sync) {
+        (Role::Follower { bootstrap }, true) => std::iter::once(bootstrap.clone())
+            .chain(
+                cfg.state_sync_sources
+                    .iter()
+                    .map(|s| s.trim_end_matches('/').to_string()),
+            )
+            .collect(),
+        (Role::Validator { .. }, true) => bail!(
+            "state_sync is for followers: a validator that is behind fetches blocks from its peers"
+        ),
+        (_, false) => Vec::new(),
+    };
     Ok(Plan {
         genesis: GenesisFile::load(&cfg.genesis)?,
         data_dir: cfg.data_dir,
@@ -133,6 +151,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         worker_threads: WORKER_THREADS,
         state_cache_bytes: cfg.state_cache_mib << 20,
         prune_keep: cfg.prune_keep,
+        state_sync,
     })
 }
 
@@ -230,6 +249,26 @@ where
         .with_context(|| format!("creating {}", state_dir.display()))?;
     let db = kassa_db::Db::open_with_cache(&state_dir.join("state.redb"), plan.state_cache_bytes)?
         .keeping(plan.prune_keep);
+    if !plan.state_sync.is_empty() && (db.head()?.is_none() || db.restoring()?.is_some()) {
+        let genesis_block = genesis_block(&genesis)?;
+        let synced = crate::sync::sync_state(
+            &db,
+            &plan.state_sync,
+            &plan.genesis,
+            &genesis_block,
+            &mut crate::sync::progress_bar(),
+        )?;
+        eprintln!(
+            "kassa node: state of height {} restored ({} entries, {} KiB received, certified \
+             by {} of {} validators, {} restarts); following from there",
+            synced.head.height,
+            synced.entries,
+            synced.bytes / 1024,
+            synced.signers,
+            synced.validators,
+            synced.restarts
+        );
+    }
     let app = App::open_db(db, &genesis, &consensus::genesis_context(), plan.mempool)?;
     let head = app.head().clone();
     let genesis_json = serde_json::to_string_pretty(&plan.genesis)?;
@@ -318,4 +357,17 @@ fn consensus_storage_mode(data_dir: &std::path::Path, pruned: bool) -> Result<()
             std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))
         }
     }
+}
+
+/// The chain's genesis block, computed from the genesis in memory (what a node that restores a
+/// recent state stores as its block 0).
+fn genesis_block(genesis: &kassa_state::Genesis) -> Result<kassa_types::Block> {
+    let db = kassa_db::Db::open_on(kassa_db::disk::SimDisk::new())?;
+    let app = App::open_db(
+        db,
+        genesis,
+        &consensus::genesis_context(),
+        kassa_node::MempoolConfig::default(),
+    )?;
+    Ok(app.db().block(0)?.expect("genesis committed"))
 }

@@ -123,6 +123,8 @@ pub fn init(layout: &Layout) -> Result<()> {
             api: kassa_api::Limits::default(),
             state_cache_mib: genesis::default_state_cache_mib(),
             prune_keep: None,
+            state_sync: false,
+            state_sync_sources: Vec::new(),
         };
         std::fs::write(layout.config(i), toml::to_string_pretty(&cfg)?)?;
     }
@@ -139,6 +141,8 @@ pub fn init(layout: &Layout) -> Result<()> {
         api: kassa_api::Limits::default(),
         state_cache_mib: genesis::default_state_cache_mib(),
         prune_keep: None,
+        state_sync: false,
+        state_sync_sources: Vec::new(),
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;

@@ -54,6 +54,12 @@ pub enum AppError {
     WrongGenesis,
     #[error("invalid genesis: {0}")]
     BadGenesis(String),
+    #[error(
+        "the state of height {height} was being restored into this data directory and the \
+         restore did not finish: start the node with state sync again (it starts over), or \
+         from an empty data directory"
+    )]
+    RestoreUnfinished { height: u64 },
     #[error("the consensus context is longer than a header allows")]
     ContextTooLong,
     #[error("unknown parent block {0}")]
@@ -475,6 +481,9 @@ impl App {
         genesis_consensus: &[u8],
         mempool: MempoolConfig,
     ) -> Result<App, AppError> {
+        if let Some(height) = db.restoring()? {
+            return Err(AppError::RestoreUnfinished { height });
+        }
         let head = match db.head()? {
             Some(h) => h,
             None => {

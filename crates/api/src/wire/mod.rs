@@ -353,6 +353,16 @@ pub struct ProofQuery {
     pub height: Option<u64>,
 }
 
+/// Which part of a state snapshot to send: the entries whose key hash is above `after` (hex of
+/// 32 bytes; from the first if absent), at most `limit` of them (default and most: 4,096).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SnapshotQuery {
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
 /// A state value and its Merkle proof against the state root at a height. `proof` is the Borsh
 /// encoding of a `jmt` `SparseMerkleProof<Sha256>` for the key hash `sha256(key)`, hex.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

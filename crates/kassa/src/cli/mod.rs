@@ -7,7 +7,7 @@ mod query;
 mod rules;
 pub(crate) mod show;
 mod tx;
-mod verify;
+pub(crate) mod verify;
 
 pub use keys::{KeysCmd, keys};
 pub use query::{QueryCmd, query};

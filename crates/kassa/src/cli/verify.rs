@@ -55,15 +55,15 @@ pub enum VerifyWhat {
 }
 
 /// A block the validators finalized: its height, header and how many of them signed.
-struct Certified {
-    height: u64,
-    header: BlockHeader,
-    signers: usize,
-    validators: usize,
+pub(crate) struct Certified {
+    pub(crate) height: u64,
+    pub(crate) header: BlockHeader,
+    pub(crate) signers: usize,
+    pub(crate) validators: usize,
 }
 
 /// The newest finalized block the node serves, checked against the genesis validators.
-fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
+pub(crate) fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
     let validators = genesis
         .validator_keys()?
         .into_iter()
