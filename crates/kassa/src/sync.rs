@@ -90,6 +90,26 @@ pub fn sync_state(
     bail!("state sync failed: no source served a state that proves against a certified root")
 }
 
+/// Restores the state of `at` (a certified block the caller checked) from `sources` into
+/// `db` in one attempt, without dropping or retrying sources: (head, entries, bytes received).
+/// What `kassa bench sync` measures.
+pub(crate) fn restore_once(
+    db: &Db,
+    sources: &[String],
+    at: &Certified,
+    genesis_block: &Block,
+    progress: Progress<'_>,
+) -> Result<(Head, u64, u64)> {
+    let clients: Vec<Client> = sources.iter().map(|s| Client::new(s)).collect();
+    let mut bytes = 0;
+    match restore(db, &clients, at, genesis_block, &mut bytes, progress) {
+        Ok((head, entries)) => Ok((head, entries, bytes)),
+        Err(Failed::Liar(i, e)) => Err(anyhow!("{}: {e}", sources[i])),
+        Err(Failed::Pruned) => Err(anyhow!("height {} is pruned", at.height)),
+        Err(Failed::Other(e)) => Err(e),
+    }
+}
+
 /// Why an attempt stopped.
 enum Failed {
     /// Source `i` served something that does not prove.

@@ -17,12 +17,14 @@
 //!   send transfers ([`attack`]).
 //! - `store` (not part of `all`): the authenticated state store alone against Commonware's
 //!   `qmdb::current` on the same million keys ([`store`]).
+//! - `sync` (not part of `all`): a new node restoring a large state over a node's API on
+//!   loopback, every chunk checked against the state root ([`sync`]).
 //!
 //! No floating point (the workspace denies it): rates and percentiles are integer arithmetic.
 //!
 //! Files: `mod.rs` (options, the result table, the run), `workload.rs` (the signed transactions
 //! every benchmark submits), `state.rs`, `curve.rs`, `nodes.rs` (node and network), `scale.rs`,
-//! `attack.rs`, `store.rs`.
+//! `attack.rs`, `store.rs`, `sync.rs`.
 
 mod attack;
 mod curve;
@@ -32,6 +34,7 @@ pub use store::{Engine, StoreOptions};
 mod nodes;
 mod scale;
 mod state;
+mod sync;
 mod workload;
 
 use nodes::bench_nodes_under_loads;
@@ -67,6 +70,9 @@ pub enum Which {
     Curve,
     /// The authenticated state store alone against Commonware's `qmdb` (not part of `all`).
     Store,
+    /// State sync: a new node restoring the state (`--accounts` members of a society and
+    /// `--preload` further accounts) from a node's API on loopback (not part of `all`).
+    Sync,
     /// All of the above (not `attack`).
     All,
     Attack,
@@ -349,6 +355,9 @@ pub fn run(opts: &Options) -> Result<()> {
     };
     if all || opts.which == Which::State {
         rows.extend(bench_state(opts)?);
+    }
+    if opts.which == Which::Sync {
+        rows.extend(sync::bench_sync(opts)?);
     }
     if all || opts.which == Which::Curve {
         rows.extend(curve::bench_curve(opts)?);

@@ -1,0 +1,90 @@
+//! `kassa bench sync`: state sync at scale. A node holding `--accounts` members of one society
+//! (each joined and paid in, a request filed) among `--accounts + --preload` funded accounts
+//! serves its API on loopback; a new, empty database restores its head's state from it, chunk
+//! by chunk, each checked against the state root before it is written, as a follower started
+//! with `state_sync` does. Both run in this process, so they share its cores.
+//!
+//! The certificate check is left out (this chain has no consensus, so no certificate): it is
+//! one signature check per validator, done once per sync.
+
+use super::state::drain;
+use super::workload::*;
+use super::*;
+use crate::cli::verify::Certified;
+use anyhow::{Context as _, Result, ensure};
+use kassa_node::consensus::genesis_context;
+use kassa_node::{App, Node};
+use std::time::Instant;
+
+pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
+    eprintln!(
+        "sync: building a state of {} accounts, {} of them members of one society…",
+        opts.accounts + opts.preload,
+        opts.accounts
+    );
+    let w = workload(opts, vec![hex::encode([0u8; 32])])?;
+    let dir = tempfile::tempdir()?;
+    let source =
+        kassa_db::Db::open_with_cache(&dir.path().join("source.redb"), opts.cache_mib << 20)?;
+    let app = App::open_db(
+        source,
+        &w.genesis.to_genesis()?,
+        &genesis_context(),
+        mempool_config(opts),
+    )?;
+    let node = Node::new(app, None);
+    let proposer = bench_key(0).address();
+    let mut time_ms = w.genesis.time_ms;
+    for stage in &w.setup {
+        let txs = stage.iter().map(|(_, t)| t.clone()).collect();
+        for r in node.submit(txs)? {
+            r.map_err(|e| anyhow::anyhow!("setup transaction refused: {e}"))?;
+        }
+        drain(&node, &mut time_ms, proposer)?;
+    }
+    let head = node.head();
+    let at = Certified {
+        height: head.height,
+        header: node.db().header(head.height)?.context("the head's block")?,
+        signers: 1,
+        validators: 1,
+    };
+    let genesis_block = node.db().block(0)?.context("the genesis block")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let _server = kassa_api::Server::start(listener, node.clone(), kassa_api::Limits::unmetered())?;
+    eprintln!("sync: serving height {} on {url}; restoring…", head.height);
+
+    let into_dir = dir.path().join("restored");
+    std::fs::create_dir_all(&into_dir)?;
+    let into = kassa_db::Db::open_with_cache(&into_dir.join("state.redb"), opts.cache_mib << 20)?;
+    let (cpu0, t0) = (cpu_time(), Instant::now());
+    let (restored, entries, bytes) = crate::sync::restore_once(
+        &into,
+        &[url],
+        &at,
+        &genesis_block,
+        &mut crate::sync::progress_bar(),
+    )?;
+    let (cpu1, t1) = (cpu_time(), Instant::now());
+    ensure!(
+        restored.state_root == head.state_root && restored.height == head.height,
+        "the restored state is the served one"
+    );
+    Ok(vec![Row {
+        name: "sync: restore the state over HTTP".into(),
+        txs: entries,
+        wall: t1 - t0,
+        latencies: Vec::new(),
+        cpu: cpu1.saturating_sub(cpu0),
+        rss_kib: peak_rss_kib(),
+        disk_bytes: Some(dir_bytes(&into_dir)?),
+        note: format!(
+            "{entries} entries ({} accounts, {} members), {} MiB received; rate = entries/s; \
+             server and restorer in one process; rss = peak",
+            opts.accounts + opts.preload,
+            opts.accounts,
+            bytes >> 20
+        ),
+    }])
+}
