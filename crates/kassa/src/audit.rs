@@ -1,16 +1,25 @@
-//! `kassa audit`: anyone can check the chain. Replays every block from genesis into a fresh
-//! database, recomputes every state root and compares it with the block header (and, for a data
-//! directory, with the root the node stored), checks every invariant of docs/protocol.md §9 after every
-//! block, and reports the first divergence.
+//! `kassa audit`: anyone can check the chain. Replays the blocks into a fresh database,
+//! recomputes every state root and compares it with the block header (and, for a data
+//! directory, with the root the node stored), checks every invariant of docs/protocol.md §9 after
+//! every block, and reports the first divergence.
+//!
+//! An archive is replayed from genesis. A pruned node (or a follower started by state sync)
+//! no longer has the first blocks: its audit starts from a snapshot, the state of the oldest
+//! height it keeps, restored chunk by chunk against that block's state root
+//! ([`kassa_db::Restore`]); the invariants are checked on that state, then every later block is
+//! replayed. Against a running node, the replay goes on to the newest block a quorum of the
+//! genesis validators certified, and must arrive at that very block: so the snapshot's block is
+//! the chain's (it links by hashes to a certified one) and so is every state after it.
 
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::genesis::GenesisFile;
 use anyhow::{Context as _, Result};
-use kassa_db::Db;
-use kassa_node::{App, MempoolConfig};
+use kassa_db::{Db, Restore};
+use kassa_node::{App, MempoolConfig, Node};
 use kassa_types::Block;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Returns a divergence (exit code 4) from the enclosing function.
@@ -31,21 +40,13 @@ pub enum Source {
     Node(String),
 }
 
-/// An audit replays from genesis: it needs every block, so an archive node's.
-fn pruned(below: u64) -> Result<()> {
-    anyhow::ensure!(
-        below == 0,
-        "this node keeps blocks from height {below} on only (it prunes older ones: \
-         --prune-keep); audit an archive node, which keeps them all"
-    );
-    Ok(())
-}
-
 struct Blocks {
     db: Option<Db>,
     client: Option<Client>,
     genesis: GenesisFile,
     head: u64,
+    /// The oldest height whose block and state the source keeps (0: all, an archive).
+    kept_from: u64,
 }
 
 impl Blocks {
@@ -62,13 +63,14 @@ impl Blocks {
                     .head()?
                     .context("the data directory has no chain")?
                     .height;
-                pruned(db.pruned_below()?)?;
+                let kept_from = db.pruned_below()?;
                 let gpath = genesis.clone().unwrap_or_else(|| dir.join("genesis.json"));
                 Ok(Blocks {
                     db: Some(db),
                     client: None,
                     genesis: GenesisFile::load(&gpath)?,
                     head,
+                    kept_from,
                 })
             }
             Source::Node(url) => {
@@ -76,13 +78,12 @@ impl Blocks {
                 let genesis: GenesisFile =
                     c.get("/api/v1/genesis").context("the node's genesis")?;
                 let status = c.get::<kassa_api::wire::Status>("/api/v1/status")?;
-                pruned(status.pruned_below)?;
-                let head = status.height;
                 Ok(Blocks {
                     db: None,
                     client: Some(c),
                     genesis,
-                    head,
+                    head: status.height,
+                    kept_from: status.pruned_below,
                 })
             }
         }
@@ -103,6 +104,8 @@ impl Blocks {
 /// What an audit found.
 #[derive(Debug)]
 pub struct Summary {
+    /// The height replayed from: 0 from genesis, else the height of the snapshot.
+    pub from: u64,
     pub blocks: u64,
     pub txs: u64,
     pub state_root: kassa_types::Hash,
@@ -110,30 +113,180 @@ pub struct Summary {
 
 pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
-    let blocks = Blocks::open(source)?;
+    let mut blocks = Blocks::open(source)?;
     let genesis = blocks.genesis.to_genesis()?;
     let scratch = tempfile::tempdir()?;
-    let replay = kassa_node::Node::new(
-        App::open(
-            scratch.path(),
-            &genesis,
-            &kassa_node::consensus::genesis_context(),
-            MempoolConfig::default(),
-        )?,
-        None,
-    );
-
     let genesis_block = blocks.block(0)?;
-    if genesis_block.header.hash() != replay.head().block_hash {
-        diverged!(
-            "divergence at height 0: the genesis file does not give the chain's genesis block"
+    let replay = if blocks.kept_from == 0 {
+        let replay = Node::new(
+            App::open(
+                scratch.path(),
+                &genesis,
+                &kassa_node::consensus::genesis_context(),
+                MempoolConfig::default(),
+            )?,
+            None,
+        );
+        if genesis_block.header.hash() != replay.head().block_hash {
+            diverged!(
+                "divergence at height 0: the genesis file does not give the chain's genesis block"
+            );
+        }
+        replay
+    } else {
+        if genesis_block != crate::sync::genesis_block(&genesis)? {
+            diverged!(
+                "divergence at height 0: the genesis file does not give the chain's genesis block"
+            );
+        }
+        let db = Db::open(&scratch.path().join("state.redb"))?;
+        restore_snapshot(&mut blocks, source, &db, &genesis_block, quiet)?;
+        Node::new(
+            App::open_db(
+                db,
+                &genesis,
+                &kassa_node::consensus::genesis_context(),
+                MempoolConfig::default(),
+            )?,
+            None,
+        )
+    };
+    let from = blocks.kept_from;
+    let mut snapshot = kassa_state::audit::audit(&replay.db().reader()?, None)
+        .map_err(|v| Failure::Divergence(format!("divergence at height {from}: {v}")))?;
+    let mut txs = replay_blocks(&blocks, &replay, from + 1, &mut snapshot, quiet)?;
+    if from > 0
+        && let Some(c) = &blocks.client
+    {
+        // The snapshot's block is the chain's only if the replay from it arrives at a block the
+        // validators certified.
+        let at = crate::cli::verify::certified(c, &blocks.genesis)
+            .context("the node's newest finalization certificate")?;
+        blocks.head = at.height;
+        txs += replay_blocks(
+            &blocks,
+            &replay,
+            replay.head().height + 1,
+            &mut snapshot,
+            quiet,
+        )?;
+        if replay.head().block_hash != at.header.hash() {
+            diverged!(
+                "divergence at height {}: the replay from the snapshot of height {from} does not \
+                 arrive at the block the validators certified",
+                at.height
+            );
+        }
+        if !quiet {
+            eprintln!(
+                "audit: arrived at block {}, certified by {} of {} validators",
+                at.height, at.signers, at.validators
+            );
+        }
+    }
+    if let Some(db) = &blocks.db {
+        compare_stored(db, &blocks, &replay, from)?;
+    }
+    let summary = Summary {
+        from,
+        blocks: blocks.head - from,
+        txs,
+        state_root: replay.head().state_root,
+    };
+    if !quiet {
+        eprintln!("audit: done in {:.1?}", started.elapsed());
+    }
+    Ok(summary)
+}
+
+/// Restores into `db` the state of the oldest height `blocks` keeps, each chunk checked against
+/// that block's state root. A running node may prune that height meanwhile: then it starts
+/// over (a few times) at the node's new oldest height.
+fn restore_snapshot(
+    blocks: &mut Blocks,
+    source: &Source,
+    db: &Db,
+    genesis_block: &Block,
+    quiet: bool,
+) -> Result<()> {
+    for attempt in 0.. {
+        match restore_kept(blocks, db, genesis_block, quiet) {
+            Err(e)
+                if attempt < 3
+                    && blocks.client.is_some()
+                    && format!("{e:#}").contains("pruned") =>
+            {
+                *blocks = Blocks::open(source)?;
+            }
+            done => return done,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn restore_kept(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool) -> Result<()> {
+    let height = blocks.kept_from;
+    let block = blocks.block(height)?;
+    if !quiet {
+        eprintln!(
+            "audit: this node keeps blocks from height {height} on: auditing from the snapshot \
+             of that height (its state checked against block {height}'s state root), not from \
+             genesis"
         );
     }
-    let mut snapshot = kassa_state::audit::audit(&replay.db().reader()?, None)
-        .map_err(|v| Failure::Divergence(format!("divergence at height 0: {v}")))?;
+    let mut progress = crate::sync::progress_bar();
+    let mut quiet_progress = |_: u64, _: u64| {};
+    let progress: crate::sync::Progress<'_> = if quiet {
+        &mut quiet_progress
+    } else {
+        &mut progress
+    };
+    if let Some(c) = &blocks.client {
+        let at = crate::cli::verify::Certified {
+            height,
+            header: block.header.clone(),
+            signers: 0,
+            validators: 0,
+        };
+        crate::sync::restore_once(db, &[c.base().to_string()], &at, genesis_block, progress)
+            .with_context(|| format!("restoring the snapshot of height {height}"))?;
+        return Ok(());
+    }
+    let source = blocks.db.as_ref().expect("one source");
+    let mut r = Restore::begin(db, height, block.header.state_root)?;
+    loop {
+        let chunk = source.snapshot_chunk(height, r.after(), kassa_db::CHUNK_ENTRIES_MAX)?;
+        if chunk.entries.is_empty() {
+            break;
+        }
+        let total = chunk.total;
+        r.add(chunk).map_err(|e| {
+            Failure::Divergence(format!(
+                "divergence in the stored state of height {height}: {e}"
+            ))
+        })?;
+        progress(r.entries(), total);
+    }
+    r.finish(&block, genesis_block).map_err(|e| {
+        Failure::Divergence(format!(
+            "divergence in the stored state of height {height}: {e}"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Replays `first..=blocks.head` on `replay`, checking roots (and the stored ones of a data
+/// directory) and the invariants after each block; returns the transactions replayed.
+fn replay_blocks(
+    blocks: &Blocks,
+    replay: &Arc<Node>,
+    first: u64,
+    snapshot: &mut kassa_state::audit::Snapshot,
+    quiet: bool,
+) -> Result<u64> {
     let mut txs = 0;
     let step = (blocks.head / 20).max(1);
-    for h in 1..=blocks.head {
+    for h in first..=blocks.head {
         let block = blocks.block(h)?;
         let f = replay
             .finalize(&block, kassa_node::Durability::Immediate)
@@ -153,7 +306,7 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
                 );
             }
         }
-        snapshot = kassa_state::audit::audit(&replay.db().reader()?, Some(&snapshot))
+        *snapshot = kassa_state::audit::audit(&replay.db().reader()?, Some(snapshot))
             .map_err(|v| Failure::Divergence(format!("divergence at height {h}: {v}")))?;
         txs += u64::try_from(block.txs.len())?;
         if !quiet && (h % step == 0 || h == blocks.head) {
@@ -164,52 +317,44 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
             );
         }
     }
-    if let Some(db) = &blocks.db {
-        // The node's current state table (what it executes on and serves) must be exactly the
-        // replayed one, and its head and every receipt must match the replay's.
-        use kassa_state::ScanStore as _;
-        let stored = db.reader()?.scan_prefix(b"");
-        let replayed = replay.db().reader()?.scan_prefix(b"");
-        if stored != replayed {
-            let at = stored
-                .iter()
-                .zip(&replayed)
-                .position(|(a, b)| a != b)
-                .unwrap_or(stored.len().min(replayed.len()));
-            let key = stored
-                .get(at)
-                .or(replayed.get(at))
-                .map(|(k, _)| hex::encode(k))
-                .unwrap_or_default();
-            diverged!("divergence in the stored state: entry {key} differs from the replay");
-        }
-        let head = db.head()?.context("head")?;
-        if head.state_root != replay.head().state_root
-            || head.block_hash != replay.head().block_hash
-        {
-            diverged!(
-                "divergence at height {}: the stored head differs from the replay",
-                head.height
-            );
-        }
-        for h in 1..=blocks.head {
-            for t in blocks.block(h)?.txs.iter() {
-                let hash = t.hash();
-                if db.tx(&hash)? != replay.db().tx(&hash)? {
-                    diverged!(
-                        "divergence at height {h}: the stored receipt of {hash} differs from the replay"
-                    );
-                }
+    Ok(txs)
+}
+
+/// A data directory's current state table (what its node executes on and serves), head and
+/// every receipt from `from` on must be exactly the replay's.
+fn compare_stored(db: &Db, blocks: &Blocks, replay: &Node, from: u64) -> Result<()> {
+    use kassa_state::ScanStore as _;
+    let stored = db.reader()?.scan_prefix(b"");
+    let replayed = replay.db().reader()?.scan_prefix(b"");
+    if stored != replayed {
+        let at = stored
+            .iter()
+            .zip(&replayed)
+            .position(|(a, b)| a != b)
+            .unwrap_or(stored.len().min(replayed.len()));
+        let key = stored
+            .get(at)
+            .or(replayed.get(at))
+            .map(|(k, _)| hex::encode(k))
+            .unwrap_or_default();
+        diverged!("divergence in the stored state: entry {key} differs from the replay");
+    }
+    let head = db.head()?.context("head")?;
+    if head.state_root != replay.head().state_root || head.block_hash != replay.head().block_hash {
+        diverged!(
+            "divergence at height {}: the stored head differs from the replay",
+            head.height
+        );
+    }
+    for h in from + 1..=blocks.head {
+        for t in blocks.block(h)?.txs.iter() {
+            let hash = t.hash();
+            if db.tx(&hash)? != replay.db().tx(&hash)? {
+                diverged!(
+                    "divergence at height {h}: the stored receipt of {hash} differs from the replay"
+                );
             }
         }
     }
-    let summary = Summary {
-        blocks: blocks.head,
-        txs,
-        state_root: replay.head().state_root,
-    };
-    if !quiet {
-        eprintln!("audit: done in {:.1?}", started.elapsed());
-    }
-    Ok(summary)
+    Ok(())
 }

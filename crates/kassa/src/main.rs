@@ -372,10 +372,18 @@ fn run_audit(
         None => audit::Source::Node(common.node.clone()),
     };
     let s = audit::run(&source, common.json)?;
-    let json = serde_json::json!({"ok": true, "blocks": s.blocks, "transactions": s.txs, "state_root": s.state_root.to_string()});
+    let json = serde_json::json!({"ok": true, "from": if s.from == 0 { "genesis".to_string() } else { format!("snapshot of height {}", s.from) }, "from_height": s.from, "blocks": s.blocks, "transactions": s.txs, "state_root": s.state_root.to_string()});
+    let from = if s.from == 0 {
+        "from genesis".to_string()
+    } else {
+        format!(
+            "from the snapshot of height {} (the state there checked against its block's root and every invariant)",
+            s.from
+        )
+    };
     common.print(&json, || {
         format!(
-            "audit passed: {} blocks, {} transactions replayed; every state root matches and every invariant holds; final state root {}",
+            "audit passed {from}: {} blocks, {} transactions replayed; every state root matches and every invariant holds; final state root {}",
             s.blocks, s.txs, s.state_root
         )
     });

@@ -250,7 +250,7 @@ where
     let db = kassa_db::Db::open_with_cache(&state_dir.join("state.redb"), plan.state_cache_bytes)?
         .keeping(plan.prune_keep);
     if !plan.state_sync.is_empty() && (db.head()?.is_none() || db.restoring()?.is_some()) {
-        let genesis_block = genesis_block(&genesis)?;
+        let genesis_block = crate::sync::genesis_block(&genesis)?;
         let synced = crate::sync::sync_state(
             &db,
             &plan.state_sync,
@@ -357,17 +357,4 @@ fn consensus_storage_mode(data_dir: &std::path::Path, pruned: bool) -> Result<()
             std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))
         }
     }
-}
-
-/// The chain's genesis block, computed from the genesis in memory (what a node that restores a
-/// recent state stores as its block 0).
-fn genesis_block(genesis: &kassa_state::Genesis) -> Result<kassa_types::Block> {
-    let db = kassa_db::Db::open_on(kassa_db::disk::SimDisk::new())?;
-    let app = App::open_db(
-        db,
-        genesis,
-        &consensus::genesis_context(),
-        kassa_node::MempoolConfig::default(),
-    )?;
-    Ok(app.db().block(0)?.expect("genesis committed"))
 }

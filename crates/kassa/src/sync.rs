@@ -142,9 +142,17 @@ fn restore(
     let started = Instant::now();
     let mut r =
         Restore::begin(db, at.height, at.header.state_root).map_err(|e| Failed::Other(e.into()))?;
+    let by = if at.validators > 0 {
+        format!(
+            "certified by {} of {} validators",
+            at.signers, at.validators
+        )
+    } else {
+        "its block linked to a certified one afterwards".to_string()
+    };
     eprintln!(
-        "state sync: height {} (certified by {} of {} validators), state root {}",
-        at.height, at.signers, at.validators, at.header.state_root
+        "state sync: height {} ({by}), state root {}",
+        at.height, at.header.state_root
     );
     let mut turn = 0usize;
     // The source that said there is nothing more: if the tree is then incomplete, it lied.
@@ -263,4 +271,17 @@ pub fn progress_bar() -> impl FnMut(u64, u64) {
             );
         }
     }
+}
+
+/// The chain's genesis block, computed from the genesis in memory (what a node that restores a
+/// recent state stores as its block 0).
+pub(crate) fn genesis_block(genesis: &kassa_state::Genesis) -> Result<kassa_types::Block> {
+    let db = kassa_db::Db::open_on(kassa_db::disk::SimDisk::new())?;
+    let app = kassa_node::App::open_db(
+        db,
+        genesis,
+        &kassa_node::consensus::genesis_context(),
+        kassa_node::MempoolConfig::default(),
+    )?;
+    Ok(app.db().block(0)?.expect("genesis committed"))
 }

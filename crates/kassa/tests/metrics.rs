@@ -78,9 +78,14 @@ fn metrics_expose_the_runtime_registry_with_consensus_and_http_histograms() {
         assert!(sample(&text, name).is_some(), "{name} missing:\n{text}");
     }
     // Latency histograms, with every block this validator proposed and finalized in them.
-    for name in ["kassa_finalization_latency_seconds", "kassa_apply_seconds"] {
+    for (name, least) in [
+        ("kassa_finalization_latency_seconds", 2.0),
+        ("kassa_apply_seconds", 2.0),
+        // The transaction submitted above waited in this node's mempool until included.
+        ("kassa_mempool_wait_seconds", 1.0),
+    ] {
         let count = sample(&text, &format!("{name}_count")).expect(name);
-        assert!(count >= 2.0, "{name}_count {count}");
+        assert!(count >= least, "{name}_count {count}");
         assert!(
             !buckets(&text, name, "le=\"+Inf\"").is_empty(),
             "{name} has no buckets:\n{text}"

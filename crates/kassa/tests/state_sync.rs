@@ -112,8 +112,24 @@ fn a_follower_started_by_state_sync_holds_the_certified_state_and_follows_the_ch
         },
     );
 
-    // Restarted, it resumes from its own state: no second restore.
+    // Stopped, its data directory audits from the snapshot it started with.
     assert!(f.interrupt().success());
+    let out = std::process::Command::new(BIN)
+        .args(["--json", "audit", "--data-dir"])
+        .arg(dir.path().join("follower"))
+        .arg("--genesis")
+        .arg(&genesis)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(audit["from_height"].as_u64(), Some(restored), "{audit}");
+
+    // Restarted, it resumes from its own state: no second restore.
     let head = fapi.height();
     let f2 = follower(dir.path(), &genesis, port + 2, &api.0, &[]);
     fapi.wait_height(head + 2, "the follower resumes");

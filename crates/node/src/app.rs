@@ -777,12 +777,13 @@ pub struct Leftovers {
 }
 
 impl Leftovers {
-    /// Cleans the mempool, then frees the obsolete executions.
-    pub fn run(self) -> Result<(), AppError> {
+    /// Cleans the mempool, then frees the obsolete executions; returns how long each
+    /// transaction the block included had waited in this node's mempool.
+    pub fn run(self) -> Result<Vec<std::time::Duration>, AppError> {
         let reader = self.db.reader()?;
-        lock(&self.mempool).prune(&reader, self.next_height, &self.senders);
+        let waits = lock(&self.mempool).prune(&reader, self.next_height, &self.senders);
         drop(self.obsolete);
-        Ok(())
+        Ok(waits)
     }
 }
 

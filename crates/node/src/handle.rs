@@ -521,8 +521,11 @@ impl Node {
             }
             Ok::<_, AppError>((f, leftovers))
         })?;
-        leftovers.run()?;
+        let waits = leftovers.run()?;
         let m = &self.metrics;
+        for wait in waits {
+            m.mempool_wait.observe(wait.as_secs_f64());
+        }
         let applied = started.elapsed();
         m.apply_ms.set(millis(applied));
         m.apply.observe(applied.as_secs_f64());

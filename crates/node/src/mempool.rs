@@ -265,6 +265,8 @@ struct Entry {
     ready: bool,
     /// When it came in: the mempool's count of admissions before it.
     arrival: u64,
+    /// When it came in, on this node's clock: only for the wait it reports once included.
+    admitted: std::time::Instant,
 }
 
 impl Entry {
@@ -507,6 +509,7 @@ impl Mempool {
                 rate,
                 ready: false,
                 arrival: self.arrivals,
+                admitted: std::time::Instant::now(),
             },
         );
         self.arrivals += 1;
@@ -673,12 +676,15 @@ impl Mempool {
     /// transaction of its, so after a finalized block they are its transactions' senders. Each
     /// sender's used nonces are split off its queue at once. The cost is the block's senders and
     /// the dropped transactions, never the whole mempool.
+    ///
+    /// Returns how long each transaction a block included waited here, from admission.
     pub fn prune<'a>(
         &mut self,
         state: &impl Store,
         next_height: u64,
         senders: impl IntoIterator<Item = &'a Address>,
-    ) {
+    ) -> Vec<std::time::Duration> {
+        let mut waits = Vec::new();
         for sender in senders {
             let Some(q) = self.by_sender.get_mut(sender) else {
                 continue;
@@ -693,6 +699,7 @@ impl Mempool {
                 self.reclassify(sender, Changed::Rebased);
             }
             for e in used.into_values() {
+                waits.push(e.admitted.elapsed());
                 self.forget(&e);
             }
         }
@@ -706,6 +713,7 @@ impl Mempool {
             self.take(&h);
         }
         self.trim_gapped();
+        waits
     }
 
     /// Removes one transaction (its sender's later nonces stay, gapped, as space allows).

@@ -225,6 +225,7 @@ pub(crate) struct NodeMetrics {
     pub apply_ms: Gauge,
     pub finalization_latency: Histogram,
     pub apply: Histogram,
+    pub mempool_wait: Histogram,
 }
 
 impl NodeMetrics {
@@ -272,6 +273,12 @@ impl NodeMetrics {
                 "Wall time to apply and commit a finalized block (execution already done, \
                  the database transaction, the mempool's cleanup)",
                 || Histogram::new(fine_latency_buckets()),
+            ),
+            mempool_wait: t.metric(
+                "kassa_mempool_wait_seconds",
+                "Wall time a transaction waited in this node's mempool, from admission to the \
+                 finalized block that included it (counted by the node that admitted it)",
+                || Histogram::new(latency_buckets()),
             ),
         }
     }
