@@ -1,5 +1,7 @@
-//! A follower: a full node that is not a validator. It syncs finalized blocks from any node's
-//! HTTP API (its bootstrapper), trusting nothing the bootstrapper says:
+//! A follower: a full node that is not a validator. It syncs finalized blocks from other nodes'
+//! HTTP APIs, validators or followers (its sources: the bootstrapper, then the others in turn
+//! whenever the one it uses fails or serves something that does not check), trusting nothing
+//! a source says:
 //!
 //! 1. it asks for the first finalization certificate above its head and checks it against the
 //!    genesis validator set (a quorum of their signatures over that block's id), before it
@@ -14,7 +16,7 @@
 //! A bootstrapper that lies is caught at step 1 or 2 and nothing is committed; a block that
 //! executes to a different root than a quorum certified stops the follower (exit code 70), as it
 //! would a validator. Transactions submitted to a follower are checked by its mempool and
-//! forwarded to the bootstrapper.
+//! forwarded to the source it syncs from (the next one if that fails).
 //!
 //! The certificates it checked (the newest [`CERTIFICATES_KEPT`], since it started) it serves
 //! as a validator serves its own (`/api/v1/blocks/{h}/finality`), so that a light client (the
@@ -31,13 +33,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What a follower needs: where to sync from and whom to believe.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The bootstrapper's API, e.g. `http://127.0.0.1:8650`.
-    pub bootstrap: String,
+    /// The APIs it syncs from, e.g. `http://127.0.0.1:8650`: the bootstrapper first.
+    pub sources: Vec<String>,
     /// The genesis validators.
     pub validators: Vec<PublicKey>,
     /// The chain's namespace ([`consensus::namespace`]).
@@ -46,7 +49,7 @@ pub struct Config {
 
 /// Why one round of syncing stopped.
 enum SyncError {
-    /// Try again later: the bootstrapper is unreachable or served something unusable.
+    /// Try again (from the next source): this one is unreachable or served something unusable.
     Retry(anyhow::Error),
     /// A certified block does not execute to its header's state root here: never go on.
     Fatal(anyhow::Error),
@@ -57,6 +60,8 @@ struct CertificateCounts {
     verified: Counter,
     refused: Counter,
     lag: Gauge,
+    switches: Counter,
+    bytes: Counter,
 }
 
 impl CertificateCounts {
@@ -65,18 +70,29 @@ impl CertificateCounts {
         CertificateCounts {
             verified: t.metric(
                 "kassa_follower_certificates_verified",
-                "Finalization certificates from the bootstrapper that a quorum of the genesis \
+                "Finalization certificates from its sources that a quorum of the genesis \
                  validators signed",
                 Counter::default,
             ),
             refused: t.metric(
                 "kassa_follower_certificates_refused",
-                "Finalization certificates from the bootstrapper that did not verify",
+                "Finalization certificates from its sources that did not verify",
+                Counter::default,
+            ),
+            switches: t.metric(
+                "kassa_follower_source_switches",
+                "Times this follower moved on to its next source because the one it used failed \
+                 or served something that did not check",
+                Counter::default,
+            ),
+            bytes: t.metric(
+                "kassa_follower_received_bytes",
+                "Bytes of blocks this follower downloaded from its sources",
                 Counter::default,
             ),
             lag: t.metric(
                 "kassa_follower_lag_blocks",
-                "Blocks the bootstrapper had finalized that this follower had not, at its last \
+                "Blocks its source had finalized that this follower had not, at its last \
                  sync round",
                 Gauge::default,
             ),
@@ -122,27 +138,37 @@ impl Certificates for Checked {
 
 /// Follows the chain forever.
 pub async fn run(node: Arc<Node>, cfg: Config, mut rng: impl rand_core_10::CryptoRng) {
-    let client = Client::new(&cfg.bootstrap);
+    let sources: Arc<Vec<Client>> = Arc::new(cfg.sources.iter().map(|s| Client::new(s)).collect());
+    assert!(!sources.is_empty(), "a follower has a bootstrapper");
+    // The source synced from (and forwarded to), moved on to the next when it fails.
+    let current = Arc::new(AtomicUsize::new(0));
     let counts = CertificateCounts::register(&node);
     let checked = Checked::default();
     node.set_certificates(Box::new(checked.clone()));
     let (relay, queue) = tokio::sync::mpsc::channel(RELAY_QUEUE);
     node.set_relay(relay);
-    tokio::spawn(forward(client.clone(), queue));
-    let mut unreachable = false;
+    tokio::spawn(forward(sources.clone(), current.clone(), queue));
+    let mut failing = 0usize;
     loop {
-        match sync_once(&node, &cfg, &client, &counts, &checked, &mut rng).await {
+        let at = current.load(Ordering::Relaxed) % sources.len();
+        match sync_once(&node, &cfg, &sources[at], &counts, &checked, &mut rng).await {
             Ok(0) => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(n) => {
-                unreachable = false;
+                failing = 0;
                 tracing::debug!(blocks = n, height = node.head().height, root = %node.head().state_root, "synced");
             }
             Err(SyncError::Retry(e)) => {
-                if !unreachable {
-                    tracing::warn!(error = %format!("{e:#}"), "sync paused; retrying");
+                let next = (at + 1) % sources.len();
+                if failing < sources.len() {
+                    tracing::warn!(source = %sources[at].base(), next = %sources[next].base(), error = %format!("{e:#}"), "sync failed; trying the next source");
                 }
-                unreachable = true;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                counts.switches.inc();
+                current.store(next, Ordering::Relaxed);
+                failing += 1;
+                // Once every source failed in a row, wait before going round again.
+                if failing.is_multiple_of(sources.len()) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
             Err(SyncError::Fatal(e)) => {
                 tracing::error!(error = %format!("{e:#}"), "cannot apply a finalized block; stopping");
@@ -177,14 +203,16 @@ async fn sync_once(
     consensus::verify_finalization(rng, &cfg.namespace, &cfg.validators, &certificate, &block)
         .map_err(|e| {
             counts.refused.inc();
-            SyncError::Retry(anyhow!("the bootstrapper's certificate: {e}"))
+            SyncError::Retry(anyhow!("{}'s certificate: {e}", client.base()))
         })?;
     counts.verified.inc();
     let c = client.clone();
-    let blocks = tokio::task::spawn_blocking(move || fetch(&c, &head.block_hash, from, height))
-        .await
-        .map_err(|e| SyncError::Retry(anyhow!(e)))?
-        .map_err(SyncError::Retry)?;
+    let (blocks, received) =
+        tokio::task::spawn_blocking(move || fetch(&c, &head.block_hash, from, height))
+            .await
+            .map_err(|e| SyncError::Retry(anyhow!(e)))?
+            .map_err(SyncError::Retry)?;
+    counts.bytes.inc_by(received);
     let tip = blocks.last().expect("fetch returns at least one block");
     if tip.header.hash() != block {
         return Err(SyncError::Retry(anyhow!(
@@ -212,7 +240,7 @@ async fn sync_once(
 }
 
 /// The bootstrapper's height, and the first certificate at or above `from`: its height, the
-/// block it certifies, and its bytes (`None` if the bootstrapper has nothing new).
+/// block it certifies, and its bytes (`None` if the source has nothing new).
 type Certified = (u64, Option<(u64, Hash, Vec<u8>)>);
 
 fn certified(client: &Client, from: u64) -> Result<Certified> {
@@ -233,11 +261,13 @@ fn certified(client: &Client, from: u64) -> Result<Certified> {
 }
 
 /// Fetches the blocks `from..=to`, checking that each links to the one below it, from `head`.
-fn fetch(client: &Client, head: &Hash, from: u64, to: u64) -> Result<Vec<Block>> {
+fn fetch(client: &Client, head: &Hash, from: u64, to: u64) -> Result<(Vec<Block>, u64)> {
     let mut blocks: Vec<Block> = Vec::new();
+    let mut received = 0u64;
     let mut parent = *head;
     for h in from..=to {
         let bytes = client.block_bytes(h)?;
+        received += u64::try_from(bytes.len()).expect("bounded block");
         let block = Block::decode(&bytes).map_err(|e| anyhow!("block {h}: {e}"))?;
         if block.header.height != h || block.header.parent != parent {
             bail!("block {h} does not link to the chain below it");
@@ -245,13 +275,17 @@ fn fetch(client: &Client, head: &Hash, from: u64, to: u64) -> Result<Vec<Block>>
         parent = block.header.hash();
         blocks.push(block);
     }
-    Ok(blocks)
+    Ok((blocks, received))
 }
 
-/// Forwards transactions submitted here to the bootstrapper, each lot as one batch.
-async fn forward(client: Client, mut queue: tokio::sync::mpsc::Receiver<Vec<SignedTransaction>>) {
+/// Forwards transactions submitted here to the source synced from, each lot as one batch.
+async fn forward(
+    sources: Arc<Vec<Client>>,
+    current: Arc<AtomicUsize>,
+    mut queue: tokio::sync::mpsc::Receiver<Vec<SignedTransaction>>,
+) {
     while let Some(txs) = queue.recv().await {
-        let c = client.clone();
+        let c = sources[current.load(Ordering::Relaxed) % sources.len()].clone();
         let sent = tokio::task::spawn_blocking(move || {
             for lot in txs.chunks(BATCH_FORWARD) {
                 let body = wire::BatchBody {
@@ -261,7 +295,7 @@ async fn forward(client: Client, mut queue: tokio::sync::mpsc::Receiver<Vec<Sign
                     Ok(answer) => {
                         for (tx, r) in lot.iter().zip(answer.results) {
                             if let wire::Submitted::Refused { error } = r {
-                                tracing::warn!(code = %error.code, tx = %tx.hash(), "the bootstrapper refused a forwarded transaction");
+                                tracing::warn!(code = %error.code, tx = %tx.hash(), "the source refused a forwarded transaction");
                             }
                         }
                     }
@@ -278,5 +312,5 @@ async fn forward(client: Client, mut queue: tokio::sync::mpsc::Receiver<Vec<Sign
     }
 }
 
-/// Most transactions forwarded in one request (the bootstrapper's default batch limit).
+/// Most transactions forwarded in one request (a node's default batch limit).
 const BATCH_FORWARD: usize = 1_000;

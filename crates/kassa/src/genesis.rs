@@ -167,10 +167,11 @@ pub struct NodeConfig {
     /// block's state root) instead of replaying the chain from genesis.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub state_sync: bool,
-    /// Further nodes' APIs to fetch the state's chunks from, besides the bootstrapper; none is
-    /// trusted (a source whose chunk does not prove is dropped).
+    /// A follower only: further nodes' APIs (validators or followers) to sync from when the
+    /// bootstrapper fails or lies, in turn, and to fetch state sync's chunks from; none is
+    /// trusted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub state_sync_sources: Vec<String>,
+    pub sources: Vec<String>,
 }
 
 pub fn default_state_cache_mib() -> usize {

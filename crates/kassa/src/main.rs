@@ -350,14 +350,13 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     if args.prune_keep.is_some() {
         plan.prune_keep = args.prune_keep;
     }
-    if args.state_sync && plan.state_sync.is_empty() {
-        match &plan.role {
-            node::Role::Follower { bootstrap } => plan.state_sync = vec![bootstrap.clone()],
-            node::Role::Validator { .. } => anyhow::bail!(
-                "--state-sync is for followers: a validator that is behind fetches blocks from \
-                 its peers"
-            ),
-        }
+    if args.state_sync {
+        anyhow::ensure!(
+            matches!(plan.role, node::Role::Follower { .. }),
+            "--state-sync is for followers: a validator that is behind fetches blocks from its \
+             peers"
+        );
+        plan.state_sync = true;
     }
     node::run(plan)
 }

@@ -33,9 +33,8 @@ pub struct Plan {
     /// an archive, keeping all).
     pub prune_keep: Option<u64>,
     /// A follower with an empty data directory starts from the state of a recent certified
-    /// height, fetched from these nodes' APIs (the bootstrapper first), instead of replaying
-    /// the chain from genesis (empty: it replays).
-    pub state_sync: Vec<String>,
+    /// height, fetched from its sources, instead of replaying the chain from genesis.
+    pub state_sync: bool,
 }
 
 /// Worker threads of a node's runtime, unless its [`Plan`] says otherwise.
@@ -50,9 +49,10 @@ pub enum Role {
         p2p: SocketAddr,
         peers: Vec<Peer>,
     },
-    /// Syncs finalized blocks from a bootstrapper's API, checking each against the validators'
-    /// finalization certificates and re-executing it.
-    Follower { bootstrap: String },
+    /// Syncs finalized blocks from other nodes' APIs (the bootstrapper first, the others when
+    /// it fails), checking each against the validators' finalization certificates and
+    /// re-executing it.
+    Follower { sources: Vec<String> },
 }
 
 /// A development node: creates the data directory, a validator key and a dev genesis on first
@@ -105,7 +105,7 @@ pub fn dev_plan(
         worker_threads: WORKER_THREADS,
         state_cache_bytes: kassa_db::CACHE_BYTES_DEFAULT,
         prune_keep: None,
-        state_sync: Vec::new(),
+        state_sync: false,
     })
 }
 
@@ -119,23 +119,18 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
             peers: cfg.peers,
         },
         (None, _, Some(bootstrap)) => Role::Follower {
-            bootstrap: bootstrap.trim_end_matches('/').to_string(),
+            sources: std::iter::once(bootstrap)
+                .chain(&cfg.sources)
+                .map(|s| s.trim_end_matches('/').to_string())
+                .collect(),
         },
         _ => bail!("a node needs a validator_key and p2p address, or a bootstrap URL"),
     };
-    let state_sync = match (&role, cfg.state_sync) {
-        (Role::Follower { bootstrap }, true) => std::iter::once(bootstrap.clone())
-            .chain(
-                cfg.state_sync_sources
-                    .iter()
-                    .map(|s| s.trim_end_matches('/').to_string()),
-            )
-            .collect(),
-        (Role::Validator { .. }, true) => bail!(
+    if cfg.state_sync && matches!(role, Role::Validator { .. }) {
+        bail!(
             "state_sync is for followers: a validator that is behind fetches blocks from its peers"
-        ),
-        (_, false) => Vec::new(),
-    };
+        );
+    }
     Ok(Plan {
         genesis: GenesisFile::load(&cfg.genesis)?,
         data_dir: cfg.data_dir,
@@ -151,7 +146,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         worker_threads: WORKER_THREADS,
         state_cache_bytes: cfg.state_cache_mib << 20,
         prune_keep: cfg.prune_keep,
-        state_sync,
+        state_sync: cfg.state_sync,
     })
 }
 
@@ -238,8 +233,8 @@ where
                 prune_keep: plan.prune_keep,
             }))
         }
-        Role::Follower { bootstrap } => Work::Follow(follower::Config {
-            bootstrap,
+        Role::Follower { sources } => Work::Follow(follower::Config {
+            sources,
             validators: validator_keys,
             namespace,
         }),
@@ -249,11 +244,17 @@ where
         .with_context(|| format!("creating {}", state_dir.display()))?;
     let db = kassa_db::Db::open_with_cache(&state_dir.join("state.redb"), plan.state_cache_bytes)?
         .keeping(plan.prune_keep);
-    if !plan.state_sync.is_empty() && (db.head()?.is_none() || db.restoring()?.is_some()) {
+    let sync_from = match &work {
+        Work::Follow(cfg) if plan.state_sync => Some(cfg.sources.clone()),
+        _ => None,
+    };
+    if let Some(sources) = sync_from
+        && (db.head()?.is_none() || db.restoring()?.is_some())
+    {
         let genesis_block = crate::sync::genesis_block(&genesis)?;
         let synced = crate::sync::sync_state(
             &db,
-            &plan.state_sync,
+            &sources,
             &plan.genesis,
             &genesis_block,
             &mut crate::sync::progress_bar(),
@@ -302,7 +303,7 @@ where
                     tracing::warn!("consensus stopped");
                 }
                 Work::Follow(cfg) => {
-                    eprintln!("kassa node: following {}", cfg.bootstrap);
+                    eprintln!("kassa node: following {}", cfg.sources.join(", "));
                     follower::run(node, cfg, context.child("follower")).await;
                 }
             }

@@ -124,7 +124,7 @@ pub fn init(layout: &Layout) -> Result<()> {
             state_cache_mib: genesis::default_state_cache_mib(),
             prune_keep: None,
             state_sync: false,
-            state_sync_sources: Vec::new(),
+            sources: Vec::new(),
         };
         std::fs::write(layout.config(i), toml::to_string_pretty(&cfg)?)?;
     }
@@ -142,7 +142,7 @@ pub fn init(layout: &Layout) -> Result<()> {
         state_cache_mib: genesis::default_state_cache_mib(),
         prune_keep: None,
         state_sync: false,
-        state_sync_sources: Vec::new(),
+        sources: Vec::new(),
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;

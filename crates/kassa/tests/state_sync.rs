@@ -32,7 +32,7 @@ fn follower(dir: &Path, genesis: &Path, port: u16, bootstrap: &str, sources: &[S
     let sources: Vec<String> = sources.iter().map(|s| format!("{s:?}")).collect();
     let config = format!(
         "data_dir = {:?}\ngenesis = {:?}\nbootstrap = {bootstrap:?}\nhttp = \"127.0.0.1:{port}\"\n\
-         state_sync = true\nstate_sync_sources = [{}]\n",
+         state_sync = true\nsources = [{}]\n",
         dir.join("follower"),
         genesis,
         sources.join(", ")

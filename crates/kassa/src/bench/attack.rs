@@ -249,7 +249,7 @@ impl Target {
             state_cache_mib: crate::genesis::default_state_cache_mib(),
             prune_keep: None,
             state_sync: false,
-            state_sync_sources: Vec::new(),
+            sources: Vec::new(),
         };
         let config = dir.join("node.toml");
         std::fs::write(&config, toml::to_string_pretty(&cfg)?)?;

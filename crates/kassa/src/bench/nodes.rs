@@ -84,7 +84,7 @@ pub(super) fn start_validators(
             worker_threads,
             state_cache_bytes: opts.cache_mib << 20,
             prune_keep: opts.prune_keep,
-            state_sync: Vec::new(),
+            state_sync: false,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started, node) = std::sync::mpsc::channel();

@@ -1,0 +1,229 @@
+//! Many hosts on loopback: four validators (`kassa testnet init`) and eight followers as real
+//! processes, some syncing from validators and some from other followers, some replaying from
+//! genesis and some starting by state sync (one of those pruning), under a load of signed
+//! transfers; the validator one follower bootstraps from is `kill -9`ed mid-way. Every follower
+//! reaches the validators' blocks and state roots; the one whose bootstrapper died moves on to
+//! its next source. The test prints what it measured (follower lag, bytes downloaded per block),
+//! which docs/performance.md records.
+//!
+//! Bounded: free loopback ports, and every wait has a deadline.
+
+use kassa_testkit::{Api, Proc, free_ports};
+use kassa_types::tx::{Body, ChainId};
+use kassa_types::{AssetId, SecretKey, Transaction};
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+
+/// One follower: where it syncs from (URLs), and how it starts.
+struct Host {
+    bootstrap: String,
+    sources: Vec<String>,
+    state_sync: bool,
+    prune_keep: Option<u64>,
+}
+
+fn start(dir: &Path, i: usize, port: u16, h: &Host) -> Proc {
+    let sources: Vec<String> = h.sources.iter().map(|s| format!("{s:?}")).collect();
+    let mut config = format!(
+        "data_dir = {:?}\ngenesis = {:?}\nbootstrap = {:?}\nhttp = \"127.0.0.1:{port}\"\n\
+         state_sync = {}\nsources = [{}]\n",
+        dir.join(format!("host-{i}")),
+        dir.join("net").join("genesis.json"),
+        h.bootstrap,
+        h.state_sync,
+        sources.join(", ")
+    );
+    if let Some(keep) = h.prune_keep {
+        config.push_str(&format!("prune_keep = {keep}\n"));
+    }
+    let path = dir.join(format!("host-{i}.toml"));
+    std::fs::write(&path, config).unwrap();
+    Proc::node(BIN, &path)
+}
+
+/// A counter's value in a node's `/metrics` (0 if absent).
+fn counter(api: &Api, name: &str) -> u64 {
+    api.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0))
+}
+
+/// Transfers from dev account `from` with nonces `nonces`, signed for the chain of `status`.
+fn transfers(status: &serde_json::Value, from: usize, nonces: std::ops::Range<u64>) -> Vec<String> {
+    let expiry_height = status["height"].as_u64().unwrap() + 500;
+    let key = SecretKey::from_label(&format!("kassa-dev-{from}"));
+    let chain_id = ChainId::new(status["chain_id"].as_str().unwrap().to_string()).unwrap();
+    let genesis = kassa_types::Hash(
+        hex::decode(status["genesis_hash"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    nonces
+        .map(|nonce| {
+            let tx = Transaction {
+                chain_id: chain_id.clone(),
+                genesis,
+                signer: key.address(),
+                nonce,
+                fee: 1_000,
+                expiry_height,
+                body: Body::Transfer {
+                    to: SecretKey::from_label(&format!("hosts-test-{}", nonce % 97)).address(),
+                    asset: AssetId::NATIVE,
+                    amount: 1_000,
+                },
+            }
+            .sign(&key);
+            hex::encode(tx.encode())
+        })
+        .collect()
+}
+
+#[test]
+fn eight_followers_of_validators_and_of_each_other_reach_the_validators_state_and_survive_a_dead_bootstrapper()
+ {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (http, p2p, hosts_port) = (free_ports(5), free_ports(4), free_ports(8));
+    let out = Command::new(BIN)
+        .args(["testnet", "init", "--validators", "4", "--block-ms", "250"])
+        .arg("--dir")
+        .arg(dir.join("net"))
+        .args([
+            "--http-port",
+            &http.to_string(),
+            "--p2p-port",
+            &p2p.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut validators: Vec<Proc> = (0..4)
+        .map(|i| Proc::node(BIN, &dir.join("net").join(format!("validator-{i}.toml"))))
+        .collect();
+    let v: Vec<Api> = (0..4u16).map(|i| Api::at(http + i)).collect();
+    v[1].wait_height(3, "the validators start");
+
+    // Hosts 0–3 sync from a validator; 4–7 from hosts 0–3 (a validator as a further source for
+    // some). Odd hosts start by state sync; host 3 prunes.
+    let url = |api: &Api| api.0.clone();
+    let f: Vec<Api> = (0..8u16).map(|i| Api::at(hosts_port + i)).collect();
+    let plan: Vec<Host> = (0..8usize)
+        .map(|i| {
+            let (bootstrap, sources) = if i < 4 {
+                (url(&v[i]), vec![url(&v[(i + 1) % 4])])
+            } else {
+                (url(&f[i - 4]), vec![url(&v[(i + 1) % 4])])
+            };
+            Host {
+                bootstrap,
+                sources,
+                state_sync: i % 2 == 1,
+                prune_keep: (i == 3).then_some(20),
+            }
+        })
+        .collect();
+    let mut hosts: Vec<Proc> = Vec::new();
+    for (i, h) in (0u16..).zip(&plan).take(4) {
+        hosts.push(start(dir, i.into(), hosts_port + i, h));
+    }
+    for host in &f[..4] {
+        host.wait_height(3, "the first hosts sync");
+    }
+    for (i, h) in (0u16..).zip(&plan).skip(4) {
+        hosts.push(start(dir, i.into(), hosts_port + i, h));
+    }
+
+    // Load: transfers from four dev accounts, a batch a round to each validator in turn; the
+    // validator host 0 bootstraps from dies half-way.
+    let started = Instant::now();
+    // Lags of the hosts syncing from validators, and of those syncing from hosts.
+    let mut lags: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    let (rounds, per) = (24usize, 40u64);
+    for round in 0..rounds {
+        if round == rounds / 2 {
+            validators[0].kill9();
+        }
+        let to = 1 + round % 3;
+        let first = (round / 4) as u64 * per;
+        let status = v[to].get("/api/v1/status");
+        let txs = transfers(&status, 4 + round % 4, first..first + per);
+        let answer = v[to].post("/api/v1/txs/batch", &json!({ "txs": txs }));
+        let results = answer["results"].as_array().expect("results");
+        assert_eq!(results.len(), txs.len(), "{answer}");
+        assert!(results.iter().all(|r| r.get("error").is_none()), "{answer}");
+        // Lag of every host behind the validators, sampled a few times a round.
+        for _ in 0..3 {
+            let head = v[1].height();
+            for (i, host) in f.iter().enumerate() {
+                lags[i / 4].push(head.saturating_sub(host.height()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let load_ms = u64::try_from(started.elapsed().as_millis()).unwrap();
+
+    // Every transfer is final (the last of each account's), then every host reaches the
+    // validators' blocks and state roots.
+    for from in 4..8 {
+        let key = SecretKey::from_label(&format!("kassa-dev-{from}"));
+        v[1].wait_status(Duration::from_secs(60), "the load is final", |_| {
+            v[1].try_get(&format!("/api/v1/accounts/{}", key.address()))
+                .and_then(|a| a["nonce"].as_u64())
+                .is_some_and(|n| n == rounds as u64 / 4 * per)
+        });
+    }
+    let target = v[1].height() + 2;
+    v[1].wait_height(target, "the validators go on");
+    for (i, host) in f.iter().enumerate() {
+        host.wait_height(target, &format!("host {i} catches up"));
+        assert_eq!(
+            host.block(target),
+            v[1].block(target),
+            "host {i} at {target}"
+        );
+    }
+    // Those started by state sync hold no history below where they started.
+    for i in [1usize, 3, 5, 7] {
+        let s = f[i].get("/api/v1/status");
+        assert!(s["pruned_below"].as_u64().unwrap() > 0, "host {i}: {s}");
+    }
+    // Host 0's bootstrapper died: it moved on to its next source.
+    assert!(counter(&f[0], "kassa_follower_source_switches_total") >= 1);
+
+    let quantiles = |l: &mut Vec<u64>| {
+        l.sort_unstable();
+        format!(
+            "p50 {} p90 {} max {}",
+            l[l.len() / 2],
+            l[l.len() * 9 / 10],
+            l[l.len() - 1]
+        )
+    };
+    let (first, second) = (quantiles(&mut lags[0]), quantiles(&mut lags[1]));
+    let blocks = f[4].height();
+    let bytes = counter(&f[4], "kassa_follower_received_bytes_total");
+    let txs = rounds as u64 * per;
+    eprintln!(
+        "hosts: {txs} transfers in {load_ms} ms ({} tx/s offered), 4 validators + 8 hosts; \
+         lag behind validator 1, in blocks, of hosts syncing from validators {first}, of hosts \
+         syncing from hosts {second} ({} samples each); host 4 (genesis replay through host 0) \
+         downloaded {bytes} bytes of blocks for {blocks} blocks ({} bytes per block)",
+        txs * 1000 / load_ms.max(1),
+        lags[0].len(),
+        bytes / blocks.max(1)
+    );
+    for p in hosts.iter_mut().chain(validators.iter_mut().skip(1)) {
+        p.interrupt();
+    }
+}
