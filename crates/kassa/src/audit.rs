@@ -78,12 +78,20 @@ impl Blocks {
                 let genesis: GenesisFile =
                     c.get("/api/v1/genesis").context("the node's genesis")?;
                 let status = c.get::<kassa_api::wire::Status>("/api/v1/status")?;
+                // A running node goes on pruning while it is audited: start from a height well
+                // inside what it keeps, so that the snapshot and the blocks after it are still
+                // there when they are read.
+                let head = status.height;
+                let kept_from = match status.pruned_below {
+                    0 => 0,
+                    below => head - head.saturating_sub(below) / 4,
+                };
                 Ok(Blocks {
                     db: None,
                     client: Some(c),
                     genesis,
-                    head: status.height,
-                    kept_from: status.pruned_below,
+                    head,
+                    kept_from,
                 })
             }
         }
@@ -112,6 +120,29 @@ pub struct Summary {
 }
 
 pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
+    // A running node that prunes may drop a height the audit still reads (its window is
+    // short, or the audit slow): audit again from a newer snapshot, a few times.
+    for attempt in 1.. {
+        match run_once(source, quiet) {
+            Err(e)
+                if attempt < 5
+                    && matches!(source, Source::Node(_))
+                    && e.downcast_ref::<Failure>().is_none()
+                    && format!("{e:#}").contains("pruned") =>
+            {
+                if !quiet {
+                    eprintln!(
+                        "audit: the node pruned a height being read; again from a newer snapshot"
+                    );
+                }
+            }
+            done => return done,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn run_once(source: &Source, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
     let mut blocks = Blocks::open(source)?;
     let genesis = blocks.genesis.to_genesis()?;
@@ -140,7 +171,7 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
             );
         }
         let db = Db::open(&scratch.path().join("state.redb"))?;
-        restore_snapshot(&mut blocks, source, &db, &genesis_block, quiet)?;
+        restore_snapshot(&blocks, &db, &genesis_block, quiet)?;
         Node::new(
             App::open_db(
                 db,
@@ -199,52 +230,30 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Restores into `db` the state of the oldest height `blocks` keeps, each chunk checked against
-/// that block's state root. A running node may prune that height meanwhile: then it starts
-/// over (a few times) at the node's new oldest height.
-fn restore_snapshot(
-    blocks: &mut Blocks,
-    source: &Source,
-    db: &Db,
-    genesis_block: &Block,
-    quiet: bool,
-) -> Result<()> {
-    for attempt in 0.. {
-        match restore_kept(blocks, db, genesis_block, quiet) {
-            Err(e)
-                if attempt < 3
-                    && blocks.client.is_some()
-                    && format!("{e:#}").contains("pruned") =>
-            {
-                *blocks = Blocks::open(source)?;
-            }
-            done => return done,
-        }
-    }
-    unreachable!("the loop returns")
-}
-
-fn restore_kept(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool) -> Result<()> {
+/// Restores into `db` the state of the height the audit starts from, each chunk checked
+/// against that block's state root.
+fn restore_snapshot(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool) -> Result<()> {
     let height = blocks.kept_from;
     let block = blocks.block(height)?;
     if !quiet {
         eprintln!(
-            "audit: this node keeps blocks from height {height} on: auditing from the snapshot \
-             of that height (its state checked against block {height}'s state root), not from \
+            "audit: this node does not keep the first blocks: auditing from the snapshot of \
+             height {height} (its state checked against block {height}'s state root), not from \
              genesis"
         );
     }
     let mut progress = crate::sync::progress_bar();
     let mut quiet_progress = |_: u64, _: u64| {};
-    let progress: crate::sync::Progress<'_> = if quiet {
+    let progress: kassa_node::follow::Progress<'_> = if quiet {
         &mut quiet_progress
     } else {
         &mut progress
     };
     if let Some(c) = &blocks.client {
-        let at = crate::cli::verify::Certified {
+        let at = kassa_node::follow::Certified {
             height,
             header: block.header.clone(),
+            certificate: Vec::new(),
             signers: 0,
             validators: 0,
         };

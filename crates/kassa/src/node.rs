@@ -1,11 +1,12 @@
 //! `kassa node`: opens the state, starts consensus on its runtime and the HTTP API on threads of
 //! its own, and stops cleanly on Ctrl-C.
 
-use crate::follower;
+use crate::follower::HttpSource;
 use crate::genesis::{self, GenesisFile, NodeConfig, Peer};
 use anyhow::{Context as _, Result, bail};
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
 use kassa_node::consensus::{self, ConsensusConfig};
+use kassa_node::follow::{Follower, Trust};
 use kassa_node::{App, Faucet, MempoolConfig, Node};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -217,7 +218,7 @@ where
         .collect::<Result<Vec<_>>>()?;
     enum Work {
         Validate(Box<ConsensusConfig>),
-        Follow(follower::Config),
+        Follow { sources: Vec<String>, trust: Trust },
     }
     let work = match plan.role {
         Role::Validator { seed, p2p, peers } => {
@@ -233,32 +234,25 @@ where
                 prune_keep: plan.prune_keep,
             }))
         }
-        Role::Follower { sources } => Work::Follow(follower::Config {
+        Role::Follower { sources } => Work::Follow {
             sources,
-            validators: validator_keys,
-            namespace,
-        }),
+            trust: Trust {
+                validators: validator_keys,
+                namespace,
+            },
+        },
     };
     let state_dir = plan.data_dir.join("state");
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
     let db = kassa_db::Db::open_with_cache(&state_dir.join("state.redb"), plan.state_cache_bytes)?
         .keeping(plan.prune_keep);
-    let sync_from = match &work {
-        Work::Follow(cfg) if plan.state_sync => Some(cfg.sources.clone()),
-        _ => None,
-    };
-    if let Some(sources) = sync_from
+    if let Work::Follow { sources, trust } = &work
+        && plan.state_sync
         && (db.head()?.is_none() || db.restoring()?.is_some())
     {
         let genesis_block = crate::sync::genesis_block(&genesis)?;
-        let synced = crate::sync::sync_state(
-            &db,
-            &sources,
-            &plan.genesis,
-            &genesis_block,
-            &mut crate::sync::progress_bar(),
-        )?;
+        let synced = crate::sync::sync_state(&db, sources, trust, &genesis_block)?;
         eprintln!(
             "kassa node: state of height {} restored ({} entries, {} KiB received, certified \
              by {} of {} validators, {} restarts); following from there",
@@ -302,9 +296,15 @@ where
                     }
                     tracing::warn!("consensus stopped");
                 }
-                Work::Follow(cfg) => {
-                    eprintln!("kassa node: following {}", cfg.sources.join(", "));
-                    follower::run(node, cfg, context.child("follower")).await;
+                Work::Follow { sources, trust } => {
+                    eprintln!("kassa node: following {}", sources.join(", "));
+                    let sources = sources.iter().map(|s| HttpSource::shared(s)).collect();
+                    let stopped = Follower::new(node, trust, sources)
+                        .run(context.child("follower"))
+                        .await;
+                    // A certified block did not apply: never serve a wrong state.
+                    tracing::error!(error = %stopped, "cannot apply a finalized block; stopping");
+                    std::process::exit(crate::exit::WRONG_STATE);
                 }
             }
         };

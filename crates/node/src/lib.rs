@@ -7,6 +7,7 @@
 pub mod app;
 pub mod consensus;
 pub mod crash;
+pub mod follow;
 pub mod handle;
 pub mod mempool;
 pub mod ports;

@@ -10,9 +10,9 @@
 use super::state::drain;
 use super::workload::*;
 use super::*;
-use crate::cli::verify::Certified;
 use anyhow::{Context as _, Result, ensure};
 use kassa_node::consensus::genesis_context;
+use kassa_node::follow::Certified;
 use kassa_node::{App, Node};
 use std::time::Instant;
 
@@ -46,6 +46,7 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
     let at = Certified {
         height: head.height,
         header: node.db().header(head.height)?.context("the head's block")?,
+        certificate: Vec::new(),
         signers: 0,
         validators: 0,
     };

@@ -18,12 +18,10 @@ use anyhow::{Context as _, Result, bail, ensure};
 use clap::{Args, Subcommand};
 use kassa_api::wire;
 use kassa_node::consensus;
+use kassa_node::follow::{self, Certified, Trust};
 use kassa_state::records::{Asset, Member, Request, Society};
-use kassa_types::{AssetId, BlockHeader, RequestId, SocietyId};
+use kassa_types::{AssetId, RequestId, SocietyId};
 
-/// The most bytes a block header takes (its fixed fields and the longest consensus context).
-const BLOCK_HEADER_MAX: usize =
-    8 + 32 + 8 + 32 + 32 + 32 + 4 + kassa_types::block::CONSENSUS_CONTEXT_LEN_MAX;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -54,14 +52,6 @@ pub enum VerifyWhat {
     Key { key: String },
 }
 
-/// A block the validators finalized: its height, header and how many of them signed.
-pub(crate) struct Certified {
-    pub(crate) height: u64,
-    pub(crate) header: BlockHeader,
-    pub(crate) signers: usize,
-    pub(crate) validators: usize,
-}
-
 /// The newest finalized block the node serves, checked against the genesis validators.
 pub(crate) fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
     let validators = genesis
@@ -84,29 +74,21 @@ pub(crate) fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> 
                     )
                 })?,
         };
-    let certificate = hex::decode(&finality.certificate).context("the certificate's hex")?;
-    let signers = consensus::verify_finalization(
-        &mut rand_core_10::UnwrapErr(getrandom::SysRng),
-        &consensus::namespace(&genesis.chain_id),
-        &validators,
-        &certificate,
-        &finality.block.0,
-    )
-    .map_err(|e| anyhow::anyhow!("certificate of block {}: {e}", finality.height))?;
-    let bytes = hex::decode(&finality.header).context("the certified header's hex")?;
-    let header: BlockHeader = kassa_types::codec::decode(&bytes, BLOCK_HEADER_MAX)
-        .map_err(|e| anyhow::anyhow!("block {}: undecodable header: {e}", finality.height))?;
-    ensure!(
-        header.hash() == finality.block.0 && header.height == finality.height,
-        "block {}: not the header of the block its certificate finalizes",
-        finality.height
-    );
-    Ok(Certified {
+    let f = kassa_node::Finality {
         height: finality.height,
-        header,
-        signers,
-        validators: validators.len(),
-    })
+        block: finality.block.0,
+        header: hex::decode(&finality.header).context("the certified header's hex")?,
+        certificate: hex::decode(&finality.certificate).context("the certificate's hex")?,
+    };
+    let trust = Trust {
+        validators,
+        namespace: consensus::namespace(&genesis.chain_id),
+    };
+    Ok(follow::check(
+        &trust,
+        &mut rand_core_10::UnwrapErr(getrandom::SysRng),
+        &f,
+    )?)
 }
 
 /// The value under `key` in the state of the certified block, proven against its state root.

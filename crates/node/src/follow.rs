@@ -1,0 +1,573 @@
+//! Following the chain from other nodes, trusting nothing they say but what a quorum of the
+//! genesis validators signed: what a follower does, over whatever transport reaches its sources
+//! (HTTP in `kassa node`, direct calls in the simulations).
+//!
+//! - [`Follower`] syncs finalized blocks: from its current [`Source`] it takes the first
+//!   finalization certificate above its head and checks it ([`check`]: a quorum of the genesis
+//!   validators signed that block's id, and the header sent with it hashes to it) before it
+//!   downloads a block; it fetches the blocks up to that height, checks that they link by parent
+//!   hash from its head to the certified block, and re-executes each, committing it only if it
+//!   reproduces the state root in its header. A source that is unreachable or serves something
+//!   that does not check is left for the next one. A certified block that executes to another
+//!   root is fatal ([`FollowError::Fatal`]), as for a validator. It serves the certificates it
+//!   checked (the newest [`CERTIFICATES_KEPT`]), so that light clients and other followers can
+//!   check what it serves.
+//! - [`sync_state`] restores the state of a recent certified height instead of replaying the
+//!   chain from genesis (state sync): chunk by chunk from the sources in turn, each checked
+//!   against the certified state root before it is written ([`kassa_db::Restore`]); a source
+//!   whose chunk does not prove is dropped and the restore starts over from the others.
+
+use crate::consensus::{self, PublicKey};
+use crate::{Certificates, Durability, FINALITY_SEARCH, Finality, Node};
+use commonware_runtime::{Clock, Spawner};
+use futures::future::BoxFuture;
+use kassa_db::{Chunk, Db, Head, Restore, RestoreError};
+use kassa_types::{Block, BlockHeader, SignedTransaction};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Most bytes of an encoded block header (its fixed fields and the longest consensus context).
+pub const HEADER_BYTES_MAX: usize =
+    8 + 32 + 8 + 32 + 32 + 32 + 4 + kassa_types::block::CONSENSUS_CONTEXT_LEN_MAX;
+
+/// How many of the certificates it checked a follower keeps and serves.
+pub const CERTIFICATES_KEPT: usize = 1_024;
+
+/// Why a source did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Not reachable, or its answer was not usable: ask another.
+    #[error("{0}")]
+    Unreachable(String),
+    /// It no longer keeps that height (a node that prunes).
+    #[error("{0}")]
+    Pruned(String),
+}
+
+/// Another node a follower syncs from, a validator or a follower. Nothing it answers is
+/// trusted.
+pub trait Source: Send + Sync {
+    /// How it is named in logs (its URL).
+    fn name(&self) -> &str;
+    /// Its finalized height.
+    fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>>;
+    /// The first certificate it has at or above `from` (up to [`FINALITY_SEARCH`] above), with
+    /// the certified block's header.
+    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>>;
+    /// The canonical bytes of its block at `height`.
+    fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>>;
+    /// The encoded [`Chunk`] of its state at `height` after the key hash `after`.
+    fn chunk(
+        &self,
+        height: u64,
+        after: Option<[u8; 32]>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>>;
+    /// Hands it transactions submitted to the follower.
+    fn forward(&self, txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>>;
+}
+
+/// Whom a follower believes: the genesis validators, in the chain's namespace.
+#[derive(Clone, Debug)]
+pub struct Trust {
+    pub validators: Vec<PublicKey>,
+    /// [`consensus::namespace`] of the chain.
+    pub namespace: Vec<u8>,
+}
+
+/// A block a quorum of the genesis validators finalized, checked.
+#[derive(Clone, Debug)]
+pub struct Certified {
+    pub height: u64,
+    pub header: BlockHeader,
+    pub certificate: Vec<u8>,
+    /// Validators who signed, of how many.
+    pub signers: usize,
+    pub validators: usize,
+}
+
+/// Why following (or restoring) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The source served something that does not check: never believed, and left.
+    #[error("{0}")]
+    Untrusted(String),
+    /// A state chunk that does not prove against the certified root.
+    #[error(transparent)]
+    Restore(RestoreError),
+    /// A certified block does not execute to its header's state root here: never go on.
+    #[error("{0}")]
+    Fatal(String),
+    #[error(transparent)]
+    Db(#[from] kassa_db::DbError),
+}
+
+/// Checks a certificate and the header sent with it against `trust`.
+pub fn check(
+    trust: &Trust,
+    rng: &mut impl rand_core_10::CryptoRng,
+    f: &Finality,
+) -> Result<Certified, FollowError> {
+    let signers = consensus::verify_finalization(
+        rng,
+        &trust.namespace,
+        &trust.validators,
+        &f.certificate,
+        &f.block,
+    )
+    .map_err(|e| FollowError::Untrusted(format!("certificate of block {}: {e}", f.height)))?;
+    let header: BlockHeader =
+        kassa_types::codec::decode(&f.header, HEADER_BYTES_MAX).map_err(|e| {
+            FollowError::Untrusted(format!("block {}: undecodable header: {e}", f.height))
+        })?;
+    if header.hash() != f.block || header.height != f.height {
+        return Err(FollowError::Untrusted(format!(
+            "block {}: not the header of the block its certificate finalizes",
+            f.height
+        )));
+    }
+    Ok(Certified {
+        height: f.height,
+        header,
+        certificate: f.certificate.clone(),
+        signers,
+        validators: trust.validators.len(),
+    })
+}
+
+/// The newest block `source` has a certificate for (its head's, or else the first in the
+/// stretch below it), checked.
+pub async fn newest_certified(
+    source: &dyn Source,
+    trust: &Trust,
+    rng: &mut impl rand_core_10::CryptoRng,
+) -> Result<Certified, FollowError> {
+    let height = source.height().await?;
+    let f = match source.finality(height).await? {
+        Some(f) => f,
+        None => source
+            .finality(height.saturating_sub(FINALITY_SEARCH))
+            .await?
+            .ok_or_else(|| {
+                SourceError::Unreachable(format!(
+                    "{} has no finalization certificate near its head",
+                    source.name()
+                ))
+            })?,
+    };
+    check(trust, rng, &f)
+}
+
+/// The certificates a follower checked, by the height of the block each finalizes: the newest
+/// [`CERTIFICATES_KEPT`]. Served as a validator serves its own.
+#[derive(Clone, Debug, Default)]
+struct Checked(Arc<Mutex<BTreeMap<u64, Vec<u8>>>>);
+
+impl Checked {
+    fn keep(&self, height: u64, certificate: Vec<u8>) {
+        let mut kept = self.0.lock().expect("never poisoned");
+        kept.insert(height, certificate);
+        while kept.len() > CERTIFICATES_KEPT {
+            kept.pop_first();
+        }
+    }
+}
+
+impl Certificates for Checked {
+    fn finalization(&self, height: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let found = self.0.lock().expect("never poisoned").get(&height).cloned();
+        Box::pin(async move { found })
+    }
+}
+
+/// What a follower counts.
+struct Counts {
+    verified: Counter,
+    refused: Counter,
+    lag: Gauge,
+    switches: Counter,
+    bytes: Counter,
+}
+
+impl Counts {
+    fn register(node: &Node) -> Counts {
+        let t = node.telemetry();
+        Counts {
+            verified: t.metric(
+                "kassa_follower_certificates_verified",
+                "Finalization certificates from its sources that a quorum of the genesis \
+                 validators signed",
+                Counter::default,
+            ),
+            refused: t.metric(
+                "kassa_follower_certificates_refused",
+                "Finalization certificates from its sources that did not verify",
+                Counter::default,
+            ),
+            lag: t.metric(
+                "kassa_follower_lag_blocks",
+                "Blocks its source had finalized that this follower had not, at its last sync \
+                 round",
+                Gauge::default,
+            ),
+            switches: t.metric(
+                "kassa_follower_source_switches",
+                "Times this follower moved on to its next source because the one it used failed \
+                 or served something that did not check",
+                Counter::default,
+            ),
+            bytes: t.metric(
+                "kassa_follower_received_bytes",
+                "Bytes of blocks this follower downloaded from its sources",
+                Counter::default,
+            ),
+        }
+    }
+}
+
+/// A follower: its node, whom it believes, and where it syncs from.
+pub struct Follower {
+    node: Arc<Node>,
+    trust: Trust,
+    sources: Vec<Arc<dyn Source>>,
+    /// The source synced from (and forwarded to), moved on to the next when it fails.
+    current: AtomicUsize,
+    checked: Checked,
+    counts: Counts,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field(
+                "sources",
+                &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Follower {
+    /// A follower of `sources` (at least one; the first is tried first) for `node`, which from
+    /// now on serves the certificates it checks.
+    pub fn new(node: Arc<Node>, trust: Trust, sources: Vec<Arc<dyn Source>>) -> Arc<Follower> {
+        assert!(!sources.is_empty(), "a follower has a source");
+        let checked = Checked::default();
+        node.set_certificates(Box::new(checked.clone()));
+        Arc::new(Follower {
+            counts: Counts::register(&node),
+            node,
+            trust,
+            sources,
+            current: AtomicUsize::new(0),
+            checked,
+        })
+    }
+
+    fn source(&self) -> (usize, &Arc<dyn Source>) {
+        let at = self.current.load(Ordering::Relaxed) % self.sources.len();
+        (at, &self.sources[at])
+    }
+
+    /// Follows forever (or until a certified block does not apply: that error is returned).
+    /// Transactions submitted to the node are forwarded to the current source.
+    pub async fn run<E>(self: Arc<Self>, context: E) -> FollowError
+    where
+        E: Clock + Spawner + rand_core_10::CryptoRng,
+    {
+        let (relay, mut queue) = tokio::sync::mpsc::channel(consensus::RELAY_QUEUE);
+        self.node.set_relay(relay);
+        let forwarder = self.clone();
+        context.child("forward").spawn(move |_| async move {
+            while let Some(txs) = queue.recv().await {
+                let (_, source) = forwarder.source();
+                let n = txs.len();
+                if let Err(e) = source.forward(txs).await {
+                    tracing::warn!(source = %source.name(), txs = n, error = %e, "could not forward transactions");
+                }
+            }
+        });
+        let mut rng = context.child("rng");
+        let mut failing = 0usize;
+        loop {
+            match self.step(&mut rng).await {
+                Ok(0) => context.sleep(Duration::from_millis(250)).await,
+                Ok(n) => {
+                    failing = 0;
+                    tracing::debug!(blocks = n, height = self.node.head().height, "synced");
+                }
+                Err(e @ FollowError::Fatal(_)) => return e,
+                Err(e) => {
+                    let (at, source) = self.source();
+                    let next = (at + 1) % self.sources.len();
+                    if failing < self.sources.len() {
+                        tracing::warn!(source = %source.name(), next = %self.sources[next].name(), error = %e, "sync failed; trying the next source");
+                    }
+                    self.counts.switches.inc();
+                    self.current.store(next, Ordering::Relaxed);
+                    failing += 1;
+                    // Once every source failed in a row, wait before going round again.
+                    if failing.is_multiple_of(self.sources.len()) {
+                        context.sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round from the current source: up to its first certificate above this node's head.
+    /// Returns how many blocks were committed.
+    pub async fn step(&self, rng: &mut impl rand_core_10::CryptoRng) -> Result<usize, FollowError> {
+        let (_, source) = self.source();
+        let head = self.node.head();
+        let from = head.height + 1;
+        let theirs = source.height().await?;
+        let lag = |ours: u64| i64::try_from(theirs.saturating_sub(ours)).unwrap_or(i64::MAX);
+        self.counts.lag.set(lag(head.height));
+        let Some(f) = source.finality(from).await? else {
+            return Ok(0);
+        };
+        if !(from..=from + FINALITY_SEARCH).contains(&f.height) {
+            return Err(FollowError::Untrusted(format!(
+                "finality at an unexpected height {}",
+                f.height
+            )));
+        }
+        let certified = check(&self.trust, rng, &f).inspect_err(|_| {
+            self.counts.refused.inc();
+        })?;
+        self.counts.verified.inc();
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut parent = head.block_hash;
+        for h in from..=certified.height {
+            let bytes = source.block(h).await?;
+            self.counts
+                .bytes
+                .inc_by(u64::try_from(bytes.len()).expect("bounded block"));
+            let block = Block::decode(&bytes)
+                .map_err(|e| FollowError::Untrusted(format!("block {h}: {e}")))?;
+            if block.header.height != h || block.header.parent != parent {
+                return Err(FollowError::Untrusted(format!(
+                    "block {h} does not link to the chain below it"
+                )));
+            }
+            parent = block.header.hash();
+            blocks.push(block);
+        }
+        if parent != certified.header.hash() {
+            return Err(FollowError::Untrusted(format!(
+                "block {} is not the block its certificate certifies",
+                certified.height
+            )));
+        }
+        let n = blocks.len();
+        // One group commit: the run is on disk at its last block's immediate commit.
+        for (i, b) in blocks.iter().enumerate() {
+            let durability = if i + 1 == n {
+                Durability::Immediate
+            } else {
+                Durability::Deferred
+            };
+            self.node
+                .finalize(b, durability)
+                .map_err(|e| FollowError::Fatal(format!("block {}: {e}", b.header.height)))?;
+        }
+        // Served once the block it certifies is committed here.
+        self.checked.keep(certified.height, f.certificate);
+        self.counts.lag.set(lag(self.node.head().height));
+        Ok(n)
+    }
+}
+
+/// What a state sync did.
+#[derive(Debug)]
+pub struct Synced {
+    pub head: Head,
+    /// Entries of the state restored.
+    pub entries: u64,
+    /// Bytes of chunks received (those of abandoned attempts too).
+    pub bytes: u64,
+    /// Validators who signed the certificate of the restored height, of how many.
+    pub signers: usize,
+    pub validators: usize,
+    /// Restores started over (a lying source, or a height no longer kept).
+    pub restarts: u32,
+}
+
+/// How far a restore is: entries restored, and the source's count of the whole state's (not
+/// trusted: for a progress bar).
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
+
+/// Restores into `db` (empty, or holding an interrupted restore) the state of the newest
+/// certified height the first answering source has, trusting only `trust`; `genesis_block` is
+/// the chain's genesis block, computed from the genesis. A source whose chunk does not prove is
+/// dropped and the restore starts over from the others; a height the sources stop keeping
+/// starts over at a newer one.
+pub async fn sync_state(
+    db: &Db,
+    sources: &[Arc<dyn Source>],
+    trust: &Trust,
+    genesis_block: &Block,
+    rng: &mut (impl rand_core_10::CryptoRng + Send),
+    progress: Progress<'_>,
+) -> Result<Synced, FollowError> {
+    let mut live: Vec<Arc<dyn Source>> = sources.to_vec();
+    let mut bytes = 0u64;
+    let attempts = u32::try_from(sources.len() + 4).unwrap_or(u32::MAX);
+    let mut last = FollowError::Source(SourceError::Unreachable("no source".into()));
+    for restarts in 0..attempts {
+        if live.is_empty() {
+            break;
+        }
+        let mut at = None;
+        for s in &live {
+            match newest_certified(s.as_ref(), trust, rng).await {
+                Ok(c) => {
+                    at = Some(c);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let Some(at) = at else { break };
+        match restore(db, &live, &at, genesis_block, &mut bytes, progress).await {
+            Ok((head, entries)) => {
+                return Ok(Synced {
+                    head,
+                    entries,
+                    bytes,
+                    signers: at.signers,
+                    validators: at.validators,
+                    restarts,
+                });
+            }
+            Err(Failed::Liar(i, e)) => {
+                tracing::warn!(source = %live[i].name(), error = %e, "state sync: a source served a state that does not prove; dropped");
+                live.remove(i);
+                last = FollowError::Restore(e);
+            }
+            Err(Failed::Pruned) => {
+                tracing::warn!(
+                    height = at.height,
+                    "state sync: the height is no longer kept; starting over at a newer one"
+                );
+            }
+            Err(Failed::Other(e)) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Restores the state of `at` (a certified block the caller checked, or one it links to a
+/// certified block afterwards) from `sources` into `db` in one attempt: (head, entries, bytes
+/// received).
+pub async fn restore_once(
+    db: &Db,
+    sources: &[Arc<dyn Source>],
+    at: &Certified,
+    genesis_block: &Block,
+    progress: Progress<'_>,
+) -> Result<(Head, u64, u64), FollowError> {
+    let mut bytes = 0;
+    match restore(db, sources, at, genesis_block, &mut bytes, progress).await {
+        Ok((head, entries)) => Ok((head, entries, bytes)),
+        Err(Failed::Liar(_, e)) => Err(FollowError::Restore(e)),
+        Err(Failed::Pruned) => Err(FollowError::Source(SourceError::Pruned(format!(
+            "height {} is pruned",
+            at.height
+        )))),
+        Err(Failed::Other(e)) => Err(e),
+    }
+}
+
+/// Why an attempt stopped.
+enum Failed {
+    /// Source `i` served something that does not prove.
+    Liar(usize, RestoreError),
+    /// The sources no longer keep the height.
+    Pruned,
+    Other(FollowError),
+}
+
+async fn restore(
+    db: &Db,
+    sources: &[Arc<dyn Source>],
+    at: &Certified,
+    genesis_block: &Block,
+    bytes: &mut u64,
+    progress: Progress<'_>,
+) -> Result<(Head, u64), Failed> {
+    let mut r =
+        Restore::begin(db, at.height, at.header.state_root).map_err(|e| Failed::Other(e.into()))?;
+    tracing::info!(height = at.height, signers = at.signers, validators = at.validators, root = %at.header.state_root, "state sync: restoring");
+    let mut turn = 0usize;
+    // The source that said there is nothing more: if the tree is then incomplete, it lied.
+    let ender = loop {
+        let mut fetched = None;
+        for k in 0..sources.len() {
+            let i = (turn + k) % sources.len();
+            match sources[i].chunk(at.height, r.after()).await {
+                Ok(b) => {
+                    *bytes += u64::try_from(b.len()).expect("bounded chunk");
+                    let chunk = Chunk::decode(&b).map_err(|e| Failed::Liar(i, e))?;
+                    fetched = Some((i, chunk));
+                    break;
+                }
+                Err(SourceError::Pruned(_)) => return Err(Failed::Pruned),
+                Err(SourceError::Unreachable(e)) => {
+                    tracing::debug!(source = %sources[i].name(), error = %e, "chunk not fetched");
+                }
+            }
+        }
+        let Some((i, c)) = fetched else {
+            return Err(Failed::Other(FollowError::Source(
+                SourceError::Unreachable(format!(
+                    "no source answered for the chunk after {} entries",
+                    r.entries()
+                )),
+            )));
+        };
+        turn = i + 1;
+        if c.entries.is_empty() {
+            break i;
+        }
+        let total = c.total;
+        r.add(c).map_err(|e| Failed::Liar(i, e))?;
+        progress(r.entries(), total);
+    };
+    let block = certified_block(sources, at).await.map_err(Failed::Other)?;
+    let entries = r.entries();
+    let head = r.finish(&block, genesis_block).map_err(|e| match e {
+        RestoreError::Db(e) => Failed::Other(e.into()),
+        e => Failed::Liar(ender, e),
+    })?;
+    tracing::info!(height = head.height, entries, "state sync: restored");
+    Ok((head, entries))
+}
+
+/// The block of the certified height, from the first source that serves it whole.
+async fn certified_block(
+    sources: &[Arc<dyn Source>],
+    at: &Certified,
+) -> Result<Block, FollowError> {
+    for s in sources {
+        let Ok(bytes) = s.block(at.height).await else {
+            continue;
+        };
+        match Block::decode(&bytes) {
+            Ok(b) if b.header.hash() == at.header.hash() => return Ok(b),
+            _ => {
+                tracing::warn!(source = %s.name(), height = at.height, "a block that is not the certified one")
+            }
+        }
+    }
+    Err(FollowError::Source(SourceError::Unreachable(format!(
+        "no source served block {}",
+        at.height
+    ))))
+}
