@@ -25,7 +25,7 @@ use jmt::{JellyfishMerkleTree, KeyHash, RootHash, Version};
 use kassa_types::{Block, Hash};
 use redb::ReadableDatabase;
 use sha2::Sha256;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 /// A proof that a chunk's last leaf, with the leaves before it, belongs to a state root.
 pub type RangeProof = jmt::proof::SparseMerkleRangeProof<Sha256>;
@@ -250,14 +250,78 @@ impl TreeWriter for Frozen {
     }
 }
 
+/// What the thread that owns `jmt`'s restore is asked.
+enum Job {
+    /// Check these leaves (the next, in order) with the proof, and freeze what it can.
+    Add(Vec<(KeyHash, Vec<u8>)>, RangeProof),
+    /// No more leaves: freeze the rest, up to the root.
+    Finish,
+}
+
+/// `jmt`'s restore lives on a thread of its own: it holds its writer as an `Arc<dyn
+/// TreeWriter>`, which may not cross threads, and a restore awaits each chunk from the network
+/// (on whatever thread the runtime resumes it). Each job is answered with the nodes it froze,
+/// or why the proof failed (after which the thread is gone).
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    frozen: mpsc::Receiver<std::result::Result<Vec<(NodeKey, Node)>, String>>,
+}
+
+impl Worker {
+    fn start(height: u64, root: Hash) -> Worker {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (outbox, frozen) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("kassa-restore".into())
+            .spawn(move || {
+                let nodes = Arc::new(Frozen::default());
+                let mut tree = match JellyfishMerkleRestore::new_overwrite(
+                    nodes.clone(),
+                    height,
+                    RootHash(root.0),
+                ) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        let _ = outbox.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                while let Ok(job) = inbox.recv() {
+                    let done = match (job, tree.as_mut()) {
+                        (Job::Add(leaves, proof), Some(t)) => t.add_chunk(leaves, proof),
+                        (Job::Finish, Some(_)) => tree.take().expect("present").finish(),
+                        (_, None) => Err(anyhow::anyhow!("the restore is finished")),
+                    };
+                    let answer = done.map(|()| nodes.take()).map_err(|e| e.to_string());
+                    let failed = answer.is_err();
+                    if outbox.send(answer).is_err() || failed || tree.is_none() {
+                        return;
+                    }
+                }
+            })
+            .expect("a thread for the restore");
+        Worker { jobs, frozen }
+    }
+
+    /// Runs `job`; the nodes it froze, or why it failed.
+    fn run(&self, job: Job) -> std::result::Result<Vec<(NodeKey, Node)>, String> {
+        self.jobs
+            .send(job)
+            .map_err(|_| "the restore is no longer running".to_string())?;
+        self.frozen
+            .recv()
+            .map_err(|_| "the restore is no longer running".to_string())?
+    }
+}
+
 /// A state being restored into an empty database, chunk by chunk, each checked against a
 /// certified state root before it is written.
 pub struct Restore<'a> {
     db: &'a Db,
     height: u64,
     root: Hash,
-    tree: Option<JellyfishMerkleRestore<Sha256>>,
-    frozen: Arc<Frozen>,
+    /// `None` once a chunk failed (or the restore finished).
+    worker: Option<Worker>,
     last: Option<KeyHash>,
     entries: u64,
 }
@@ -294,15 +358,11 @@ impl<'a> Restore<'a> {
                 .insert(RESTORING, enc(&height).as_slice())?;
         }
         w.commit()?;
-        let frozen = Arc::new(Frozen::default());
-        let tree = JellyfishMerkleRestore::new_overwrite(frozen.clone(), height, RootHash(root.0))
-            .map_err(|e| DbError::Tree(e.to_string()))?;
         Ok(Restore {
             db,
             height,
             root,
-            tree: Some(tree),
-            frozen,
+            worker: Some(Worker::start(height, root)),
             last: None,
             entries: 0,
         })
@@ -327,7 +387,7 @@ impl<'a> Restore<'a> {
     /// root and writes it. An error leaves this restore unusable ([`RestoreError::Poisoned`]
     /// from then on): start over, from another server.
     pub fn add(&mut self, chunk: Chunk) -> std::result::Result<(), RestoreError> {
-        let Some(tree) = self.tree.as_mut() else {
+        let Some(worker) = self.worker.as_ref() else {
             return Err(RestoreError::Poisoned);
         };
         let Some(proof) = chunk.proof else {
@@ -346,24 +406,26 @@ impl<'a> Restore<'a> {
             last = Some(kh);
             hashed.push((kh, value.clone()));
         }
-        if let Err(e) = tree.add_chunk(hashed, proof) {
-            self.tree = None;
-            return Err(RestoreError::Proof(e.to_string()));
-        }
+        let nodes = match worker.run(Job::Add(hashed, proof)) {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                self.worker = None;
+                return Err(RestoreError::Proof(e));
+            }
+        };
         let n = chunk.entries.len();
-        self.write(&chunk.entries, false)?;
+        self.write(&chunk.entries, nodes)?;
         self.last = last;
         self.entries += u64::try_from(n).expect("bounded chunk");
         Ok(())
     }
 
-    /// Writes the entries of a checked chunk and the nodes the restore froze, durably if `sync`.
-    fn write(&self, entries: &[(Vec<u8>, Vec<u8>)], sync: bool) -> Result<()> {
+    /// Writes the entries of a checked chunk and the nodes the restore froze (durable with the
+    /// head's commit: an interrupted restore starts over anyway).
+    fn write(&self, entries: &[(Vec<u8>, Vec<u8>)], nodes: Vec<(NodeKey, Node)>) -> Result<()> {
         let mut w = self.db.db.begin_write()?;
-        if !sync {
-            w.set_durability(redb::Durability::None)
-                .map_err(|e| DbError::Redb(e.to_string()))?;
-        }
+        w.set_durability(redb::Durability::None)
+            .map_err(|e| DbError::Redb(e.to_string()))?;
         {
             let mut state = w.open_table(STATE)?;
             let mut values = w.open_table(JMT_VALUES)?;
@@ -374,9 +436,9 @@ impl<'a> Restore<'a> {
                     leaf_row(key, value).as_slice(),
                 )?;
             }
-            let mut nodes = w.open_table(JMT_NODES)?;
-            for (key, node) in self.frozen.take() {
-                nodes.insert(node_key_bytes(&key).as_slice(), enc(&node).as_slice())?;
+            let mut stored = w.open_table(JMT_NODES)?;
+            for (key, node) in nodes {
+                stored.insert(node_key_bytes(&key).as_slice(), enc(&node).as_slice())?;
             }
         }
         w.commit()?;
@@ -393,7 +455,7 @@ impl<'a> Restore<'a> {
         block: &Block,
         genesis: &Block,
     ) -> std::result::Result<Head, RestoreError> {
-        let tree = self.tree.take().ok_or(RestoreError::Poisoned)?;
+        let worker = self.worker.take().ok_or(RestoreError::Poisoned)?;
         if self.entries == 0 {
             return Err(RestoreError::Malformed("a state has entries"));
         }
@@ -404,9 +466,7 @@ impl<'a> Restore<'a> {
                 expected: self.height,
             });
         }
-        tree.finish()
-            .map_err(|e| RestoreError::Proof(e.to_string()))?;
-        let nodes = self.frozen.take();
+        let nodes = worker.run(Job::Finish).map_err(RestoreError::Proof)?;
         let root = nodes
             .iter()
             .find(|(k, _)| *k == root_key(self.height))

@@ -38,16 +38,20 @@ use commonware_runtime::deterministic::{
 };
 use commonware_runtime::{Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_utils::{NZU32, NZUsize, TryCollect as _, ordered::Set};
+use futures::future::BoxFuture;
 use kassa_db::Db;
 use kassa_db::disk::SimDisk;
 use kassa_node::consensus::{self, CHANNELS, Channels, EngineConfig, PublicKey};
-use kassa_node::{App, AppError, Finalized, MempoolConfig, Node, Observer};
+use kassa_node::follow::{self, Follower, Source, SourceError, Trust};
+use kassa_node::{App, AppError, Finality, Finalized, MempoolConfig, Node, Observer};
 use kassa_state::audit::{Snapshot, audit};
 use kassa_state::exec::counters;
 use kassa_state::records::{Member, MemberStatus, Request, RequestStatus};
 use kassa_state::{Genesis, ScanStore, keys};
 use kassa_types::tx::{Body, ChainId, Memo, Purpose, SocietyName};
-use kassa_types::{Address, AssetId, Hash, RequestId, Rules, SocietyId, Transaction};
+use kassa_types::{
+    Address, AssetId, Hash, RequestId, Rules, SignedTransaction, SocietyId, Transaction,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -207,7 +211,16 @@ enum Fault {
     /// storage), and validator 3 is killed and restarted as in [`Fault::Crash`]: it catches up
     /// from blocks its peers still keep.
     Pruning,
+    /// [`HOSTS`] followers (not validators) join while the chain runs, syncing through
+    /// `kassa_node::follow` from validators or from hosts that joined before them, over links
+    /// that lose answers and delay them; one in three starts by state sync from a certified
+    /// snapshot instead of replaying; one in ten leaves half-way, so that those syncing from it
+    /// must move on to their other sources.
+    Hosts,
 }
+
+/// Followers in [`Fault::Hosts`].
+const HOSTS: usize = 50;
 
 /// What the validators of [`Fault::Pruning`] keep: more blocks than validator 3 misses while
 /// it is down (10 s at 200 ms).
@@ -545,6 +558,9 @@ struct Net {
     nodes: Nodes,
     record: Arc<Mutex<Record>>,
     honest: Vec<usize>,
+    /// The followers of [`Fault::Hosts`] (`None` before one joins and after it leaves), and
+    /// whether each leaves.
+    hosts: Nodes,
 }
 
 /// The validator that fails, in the scenarios where one does.
@@ -604,6 +620,7 @@ async fn boot(
         nodes: Arc::new(Mutex::new(vec![None; VALIDATORS])),
         record,
         honest,
+        hosts: Arc::new(Mutex::new(vec![None; HOSTS])),
     };
     for i in 0..VALIDATORS {
         if fault == Fault::Forger && i == FAULTY {
@@ -871,6 +888,7 @@ async fn inject(context: &Context, net: &mut Net, fault: Fault) {
             crash(context, &mut net.sims[FAULTY], FAULTY, &net.nodes).await;
             restart(context, net, FAULTY).await;
         }
+        Fault::Hosts => start_hosts(context, net),
         Fault::QuorumLoss => {
             context.sleep(Duration::from_secs(10)).await;
             for i in QUORUM_LOST {
@@ -914,6 +932,11 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         }
     }
     assert!(target > 0, "every mempool drained");
+    let host_heads = if fault == Fault::Hosts {
+        hosts_caught_up(context, net, target).await
+    } else {
+        Vec::new()
+    };
     if fault == Fault::Forger {
         // Relaying a forged signature proves a validator faulty: every honest one blocked it.
         let blocked = net.oracle.blocked().await.unwrap();
@@ -1019,6 +1042,8 @@ async fn finish(context: &Context, net: &Net, fault: Fault, seed: u64) -> Finger
         "{fault:?} seed {seed}: {target} blocks, {checked} accepted transactions final on every honest node, {} audits, finalized {:?}",
         record.audits, record.kinds
     );
+    let mut heads = heads;
+    heads.extend(host_heads);
     Fingerprint {
         runtime: context.auditor().state(),
         heads,
@@ -1120,6 +1145,262 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
         let _ = client.await;
         finish(&context, &net, fault, seed).await
     })
+}
+
+/// Another node as a follower reaches it in [`Fault::Hosts`]: each answer comes after 20–70 ms,
+/// and one in seven is lost. `None` from `node`: the node is gone (a host that left).
+struct Direct {
+    name: String,
+    node: Box<dyn Fn() -> Option<Arc<Node>> + Send + Sync>,
+    context: Context,
+    rng: Mutex<Rng>,
+}
+
+impl Direct {
+    fn validator(net: &Net, context: &Context, j: usize, seed: u64) -> Arc<dyn Source> {
+        let nodes = net.nodes.clone();
+        Arc::new(Direct {
+            name: format!("validator {j}"),
+            node: Box::new(move || nodes.lock().unwrap()[j].clone()),
+            context: context.child("link"),
+            rng: Mutex::new(Rng(seed)),
+        })
+    }
+
+    fn host(net: &Net, context: &Context, j: usize, seed: u64) -> Arc<dyn Source> {
+        let hosts = net.hosts.clone();
+        Arc::new(Direct {
+            name: format!("host {j}"),
+            node: Box::new(move || hosts.lock().unwrap()[j].clone()),
+            context: context.child("link"),
+            rng: Mutex::new(Rng(seed)),
+        })
+    }
+
+    async fn reach(&self) -> Result<Arc<Node>, SourceError> {
+        let (delay, lost) = {
+            let mut rng = self.rng.lock().unwrap();
+            (20 + rng.below(50), rng.below(7) == 0)
+        };
+        self.context.sleep(Duration::from_millis(delay)).await;
+        if lost {
+            return Err(SourceError::Unreachable(format!("{}: lost", self.name)));
+        }
+        (self.node)().ok_or_else(|| SourceError::Unreachable(format!("{}: gone", self.name)))
+    }
+}
+
+fn db_error(e: kassa_db::DbError) -> SourceError {
+    match e {
+        kassa_db::DbError::Pruned { .. } => SourceError::Pruned(e.to_string()),
+        e => SourceError::Unreachable(e.to_string()),
+    }
+}
+
+impl Source for Direct {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(async move { Ok(self.reach().await?.head().height) })
+    }
+
+    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
+        Box::pin(async move { Ok(self.reach().await?.finality(from).await) })
+    }
+
+    fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            let node = self.reach().await?;
+            let block = node.db().block(height).map_err(db_error)?;
+            block.map(|b| b.encode()).ok_or_else(|| {
+                SourceError::Unreachable(format!("{}: no block {height}", self.name))
+            })
+        })
+    }
+
+    fn chunk(
+        &self,
+        height: u64,
+        after: Option<[u8; 32]>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            let node = self.reach().await?;
+            // Small chunks: a restore takes many, each over a lossy link.
+            let chunk = node
+                .db()
+                .snapshot_chunk(height, after, 16)
+                .map_err(db_error)?;
+            Ok(chunk.encode())
+        })
+    }
+
+    fn forward(&self, txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            let node = self.reach().await?;
+            let _ = node.submit(txs);
+            Ok(())
+        })
+    }
+}
+
+/// Whether host `i` starts by state sync, and whether it leaves half-way.
+fn host_plan(i: usize) -> (bool, bool) {
+    (i % 3 == 1, i % 10 == 9)
+}
+
+/// Starts the [`HOSTS`] followers of [`Fault::Hosts`], one every 400 ms from 2 s on: the first
+/// ten sync from two validators, the others from two hosts that joined before them and a
+/// validator. Those that leave do so 40 s in.
+fn start_hosts(context: &Context, net: &Net) {
+    let trust = Trust {
+        validators: net.keys.clone(),
+        namespace: consensus::namespace(CHAIN),
+    };
+    for i in 0..HOSTS {
+        let seed = 1_000 + u64::try_from(i).unwrap() * 10;
+        let sources: Vec<Arc<dyn Source>> = if i < 10 {
+            vec![
+                Direct::validator(net, context, i % VALIDATORS, seed),
+                Direct::validator(net, context, (i + 1) % VALIDATORS, seed + 1),
+            ]
+        } else {
+            vec![
+                Direct::host(net, context, (i * 7) % i, seed),
+                Direct::host(net, context, i - 1, seed + 1),
+                Direct::validator(net, context, i % VALIDATORS, seed + 2),
+            ]
+        };
+        let (state_sync, leaves) = host_plan(i);
+        let (hosts, record, trust) = (net.hosts.clone(), net.record.clone(), trust.clone());
+        let joins = Duration::from_millis(2_000 + 400 * u64::try_from(i).unwrap());
+        let handle =
+            context
+                .child("host")
+                .with_attribute("index", i)
+                .spawn(move |ctx| async move {
+                    ctx.sleep(joins).await;
+                    host(ctx, i, sources, state_sync, trust, hosts, record).await;
+                });
+        if leaves {
+            let hosts = net.hosts.clone();
+            context.child("leave").spawn(move |ctx| async move {
+                ctx.sleep(Duration::from_secs(40)).await;
+                handle.abort();
+                hosts.lock().unwrap()[i] = None;
+            });
+        }
+    }
+}
+
+/// Host `i`: restores the state of a certified height first if `state_sync` (again until it
+/// succeeds: the links lose answers), then follows its sources.
+async fn host(
+    context: Context,
+    i: usize,
+    sources: Vec<Arc<dyn Source>>,
+    state_sync: bool,
+    trust: Trust,
+    hosts: Nodes,
+    record: Arc<Mutex<Record>>,
+) {
+    let (g, context0) = (genesis(), consensus::genesis_context());
+    let db = Db::open_on(SimDisk::new()).unwrap();
+    if state_sync {
+        let genesis_block = App::open_db(
+            Db::open_on(SimDisk::new()).unwrap(),
+            &g,
+            &context0,
+            MempoolConfig::default(),
+        )
+        .unwrap()
+        .db()
+        .block(0)
+        .unwrap()
+        .unwrap();
+        let mut rng = context.child("sync");
+        let mut progress = |_: u64, _: u64| {};
+        loop {
+            match follow::sync_state(
+                &db,
+                &sources,
+                &trust,
+                &genesis_block,
+                &mut rng,
+                &mut progress,
+            )
+            .await
+            {
+                Ok(synced) => {
+                    assert!(synced.head.height > 0, "host {i} restored a recent height");
+                    break;
+                }
+                Err(_) => context.sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+    let app = App::open_db(db, &g, &context0, MempoolConfig::default()).expect("open the state");
+    let node = Node::new(app, None);
+    node.set_observer(Box::new(Checker {
+        index: 100 + i,
+        record: record.clone(),
+        previous: Mutex::new(None),
+    }));
+    hosts.lock().unwrap()[i] = Some(node.clone());
+    let stopped = Follower::new(node, trust, sources)
+        .run(context.child("follower"))
+        .await;
+    record
+        .lock()
+        .unwrap()
+        .violations
+        .push(format!("host {i} stopped following: {stopped}"));
+}
+
+/// Waits until every host that stayed has the validators' block `target`; checks that each has
+/// the same block and state root there and that those that started by state sync hold no
+/// history below where they started. Returns their heads at `target`.
+async fn hosts_caught_up(context: &Context, net: &Net, target: u64) -> Vec<(u64, Hash)> {
+    let validator = net.nodes.lock().unwrap()[0].clone().unwrap();
+    let expected = validator.db().block(target).unwrap().unwrap().header;
+    let staying: Vec<usize> = (0..HOSTS).filter(|i| !host_plan(*i).1).collect();
+    for _ in 0..120 {
+        if staying.iter().all(|i| height_of(&net.hosts, *i) >= target) {
+            break;
+        }
+        context.sleep(Duration::from_secs(1)).await;
+    }
+    let mut heads = Vec::new();
+    for i in staying {
+        let node = net.hosts.lock().unwrap()[i].clone();
+        let node = node.unwrap_or_else(|| panic!("host {i} joined"));
+        assert!(
+            node.head().height >= target,
+            "host {i} reaches height {target} (at {})",
+            node.head().height
+        );
+        let header = node.db().header(target).unwrap().expect("the block");
+        assert_eq!(
+            header, expected,
+            "host {i} has the validators' block {target}"
+        );
+        let below = node.db().pruned_below().unwrap();
+        assert_eq!(
+            below > 0,
+            host_plan(i).0,
+            "host {i} started from a snapshot if and only if it was to (pruned below {below})"
+        );
+        heads.push((target, header.state_root));
+    }
+    let record = net.record.lock().unwrap();
+    assert!(record.violations.is_empty(), "{:#?}", record.violations);
+    eprintln!(
+        "hosts: {} of {HOSTS} stayed and reached height {target}; {} left",
+        heads.len(),
+        HOSTS - heads.len()
+    );
+    heads
 }
 
 fn height_of(nodes: &Nodes, i: usize) -> u64 {
@@ -1233,4 +1514,10 @@ fn a_leader_that_never_proposes_and_votes_to_skip_every_view_cannot_stop_the_cha
 #[test]
 fn a_validator_relaying_forged_signatures_is_blocked_by_every_honest_one_and_the_chain_goes_on() {
     scenario(Fault::Forger);
+}
+
+#[test]
+fn fifty_followers_joining_by_replay_or_state_sync_and_leaving_over_lossy_links_reach_the_validators_state()
+ {
+    scenario(Fault::Hosts);
 }
