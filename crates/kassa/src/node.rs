@@ -247,12 +247,15 @@ where
         .with_context(|| format!("creating {}", state_dir.display()))?;
     let db = kassa_db::Db::open_with_cache(&state_dir.join("state.redb"), plan.state_cache_bytes)?
         .keeping(plan.prune_keep);
+    let mut restored = None;
     if let Work::Follow { sources, trust } = &work
         && plan.state_sync
         && (db.head()?.is_none() || db.restoring()?.is_some())
     {
         let genesis_block = crate::sync::genesis_block(&genesis)?;
+        let started = std::time::Instant::now();
         let synced = crate::sync::sync_state(&db, sources, trust, &genesis_block)?;
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         eprintln!(
             "kassa node: state of height {} restored ({} entries, {} KiB received, certified \
              by {} of {} validators, {} restarts); following from there",
@@ -263,6 +266,7 @@ where
             synced.validators,
             synced.restarts
         );
+        restored = Some((synced, millis));
     }
     let app = App::open_db(db, &genesis, &consensus::genesis_context(), plan.mempool)?;
     let head = app.head().clone();
@@ -299,9 +303,11 @@ where
                 Work::Follow { sources, trust } => {
                     eprintln!("kassa node: following {}", sources.join(", "));
                     let sources = sources.iter().map(|s| HttpSource::shared(s)).collect();
-                    let stopped = Follower::new(node, trust, sources)
-                        .run(context.child("follower"))
-                        .await;
+                    let follower = Follower::new(node, trust, sources);
+                    if let Some((synced, millis)) = &restored {
+                        follower.restored(synced, *millis);
+                    }
+                    let stopped = follower.run(context.child("follower")).await;
                     // A certified block did not apply: never serve a wrong state.
                     tracing::error!(error = %stopped, "cannot apply a finalized block; stopping");
                     std::process::exit(crate::exit::WRONG_STATE);

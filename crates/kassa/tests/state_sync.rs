@@ -76,6 +76,15 @@ fn a_follower_started_by_state_sync_holds_the_certified_state_and_follows_the_ch
         f.log_tail()
     );
 
+    // It serves the certificate it checked for that height, and says how it started.
+    let finality = fapi.get(&format!("/api/v1/blocks/{restored}/finality"));
+    assert_eq!(finality["height"].as_u64(), Some(restored), "{finality}");
+    let metrics = fapi.metrics();
+    assert!(
+        metrics.contains(&format!("kassa_state_sync_height {restored}")),
+        "{metrics}"
+    );
+
     // It holds that height's state, as the chain has it, and no history below it.
     assert_eq!(fapi.block(restored), api.block(restored));
     assert_eq!(

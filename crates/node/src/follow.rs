@@ -269,6 +269,38 @@ impl Follower {
         })
     }
 
+    /// Serves the certificate of a height this node restored by state sync (checked then), and
+    /// records the restore (which took `millis`) in the node's metrics.
+    pub fn restored(&self, synced: &Synced, millis: u64) {
+        self.checked
+            .keep(synced.head.height, synced.certificate.clone());
+        let t = self.node.telemetry();
+        let gauge = |name: &str, help: &str, v: u64| {
+            let g: Gauge = t.metric(name, help, Gauge::default);
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        gauge(
+            "kassa_state_sync_height",
+            "The height whose state this node restored by state sync when it started",
+            synced.head.height,
+        );
+        gauge(
+            "kassa_state_sync_entries",
+            "Entries of the state this node restored by state sync",
+            synced.entries,
+        );
+        gauge(
+            "kassa_state_sync_bytes",
+            "Bytes of state chunks this node received for its state sync",
+            synced.bytes,
+        );
+        gauge(
+            "kassa_state_sync_ms",
+            "Milliseconds this node's state sync took",
+            millis,
+        );
+    }
+
     fn source(&self) -> (usize, &Arc<dyn Source>) {
         let at = self.current.load(Ordering::Relaxed) % self.sources.len();
         (at, &self.sources[at])
@@ -397,6 +429,8 @@ pub struct Synced {
     pub validators: usize,
     /// Restores started over (a lying source, or a height no longer kept).
     pub restarts: u32,
+    /// The certificate of the restored height (the follower serves it).
+    pub certificate: Vec<u8>,
 }
 
 /// How far a restore is: entries restored, and the source's count of the whole state's (not
@@ -444,6 +478,7 @@ pub async fn sync_state(
                     signers: at.signers,
                     validators: at.validators,
                     restarts,
+                    certificate: at.certificate,
                 });
             }
             Err(Failed::Liar(i, e)) => {
