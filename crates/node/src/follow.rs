@@ -440,8 +440,9 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 /// Restores into `db` (empty, or holding an interrupted restore) the state of the newest
 /// certified height the first answering source has, trusting only `trust`; `genesis_block` is
 /// the chain's genesis block, computed from the genesis. A source whose chunk does not prove is
-/// dropped and the restore starts over from the others; a height the sources stop keeping
-/// starts over at a newer one.
+/// dropped and the restore starts over from the others; a height the sources stop keeping, or
+/// a moment when none of them answers, starts it over (at most the sources' count and four
+/// times in all).
 pub async fn sync_state(
     db: &Db,
     sources: &[Arc<dyn Source>],
@@ -491,6 +492,11 @@ pub async fn sync_state(
                     height = at.height,
                     "state sync: the height is no longer kept; starting over at a newer one"
                 );
+            }
+            // No source answered for a chunk (or the block): start over, within the attempts.
+            Err(Failed::Other(e @ FollowError::Source(_))) => {
+                tracing::warn!(error = %e, "state sync: no source answered; starting over");
+                last = e;
             }
             Err(Failed::Other(e)) => return Err(e),
         }
