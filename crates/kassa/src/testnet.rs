@@ -142,7 +142,10 @@ pub fn init(layout: &Layout) -> Result<()> {
         state_cache_mib: genesis::default_state_cache_mib(),
         prune_keep: None,
         state_sync: false,
-        sources: Vec::new(),
+        // The other validators, should the first stop answering.
+        sources: (1..n)
+            .map(|i| Ok(format!("http://{}", Layout::addr(layout.http_port, i)?)))
+            .collect::<Result<_>>()?,
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;
