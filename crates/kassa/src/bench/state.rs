@@ -29,6 +29,21 @@ pub(super) fn drain(node: &Node, time_ms: &mut u64, proposer: Address) -> Result
     Ok(times)
 }
 
+/// Finalizes the workload's setup stages one after the other (each in as many blocks as it
+/// takes); returns the last block's time.
+pub(super) fn set_up(node: &Node, w: &Workload) -> Result<u64> {
+    let proposer = bench_key(0).address();
+    let mut time_ms = w.genesis.time_ms;
+    for stage in &w.setup {
+        let txs = stage.iter().map(|(_, t)| t.clone()).collect();
+        for r in node.submit(txs)? {
+            r.map_err(|e| anyhow::anyhow!("setup transaction refused: {e}"))?;
+        }
+        drain(node, &mut time_ms, proposer)?;
+    }
+    Ok(time_ms)
+}
+
 pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     eprintln!(
         "state: preparing {} signed transactions, {} accounts in the state…",
@@ -51,14 +66,7 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     }
     let node = Node::new(app, None);
     let proposer = bench_key(0).address();
-    let mut time_ms = w.genesis.time_ms;
-    for stage in &w.setup {
-        let txs = stage.iter().map(|(_, t)| t.clone()).collect();
-        for r in node.submit(txs)? {
-            r.map_err(|e| anyhow::anyhow!("setup transaction refused: {e}"))?;
-        }
-        drain(&node, &mut time_ms, proposer)?;
-    }
+    let mut time_ms = set_up(&node, &w)?;
     let txs: Vec<SignedTransaction> = w.measured.iter().map(|(_, t)| t.clone()).collect();
     let n = u64::try_from(txs.len())?;
     let (cpu0, t0) = (cpu_time(), Instant::now());

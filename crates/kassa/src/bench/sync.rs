@@ -7,7 +7,7 @@
 //! The certificate check is left out (this chain has no consensus, so no certificate): it is
 //! one signature check per validator, done once per sync.
 
-use super::state::drain;
+use super::state::set_up;
 use super::workload::*;
 use super::*;
 use anyhow::{Context as _, Result, ensure};
@@ -33,15 +33,7 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
         mempool_config(opts),
     )?;
     let node = Node::new(app, None);
-    let proposer = bench_key(0).address();
-    let mut time_ms = w.genesis.time_ms;
-    for stage in &w.setup {
-        let txs = stage.iter().map(|(_, t)| t.clone()).collect();
-        for r in node.submit(txs)? {
-            r.map_err(|e| anyhow::anyhow!("setup transaction refused: {e}"))?;
-        }
-        drain(&node, &mut time_ms, proposer)?;
-    }
+    set_up(&node, &w)?;
     let head = node.head();
     let at = Certified {
         height: head.height,
