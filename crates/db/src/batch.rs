@@ -44,7 +44,7 @@ struct Batch<'r, R> {
 }
 
 /// The nibble of `kh` at `depth`.
-fn nibble(kh: &KeyHash, depth: usize) -> u8 {
+pub(crate) fn nibble(kh: &KeyHash, depth: usize) -> u8 {
     let b = kh.0[depth / 2];
     if depth.is_multiple_of(2) {
         b >> 4

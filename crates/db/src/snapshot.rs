@@ -15,8 +15,8 @@
 use crate::{BLOCKS, Db};
 use crate::{
     DbError, HEAD, Head, JMT_NODES, JMT_VALUES, META, PRUNED_BELOW, Reader, Result, STATE,
-    batch::children_of, dec, enc, key_hash, leaf_row, leaf_value_key, node_key_bytes, root_key,
-    split_row,
+    batch::{children_of, nibble},
+    dec, enc, key_hash, leaf_row, leaf_value_key, node_key_bytes, root_key, split_row,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::restore::{JellyfishMerkleRestore, StateSnapshotReceiver};
@@ -156,6 +156,8 @@ const RESTORING: &str = "restoring";
 
 /// Appends to `out` the leaves under `key` (at nibble path `path`) whose key hash is above
 /// `after`, in key-hash order, until it holds `limit`: (the leaf's version, its key hash).
+/// `after` is given only while `path` is a prefix of it: a subtree right of its path holds only
+/// keys above it, one left of it only keys below.
 fn leaves_after(
     reader: &Reader,
     key: NodeKey,
@@ -175,37 +177,26 @@ fn leaves_after(
             }
         }
         Node::Internal(_) => {
-            for (nibble, child) in children_of(&node).iter().enumerate() {
+            let depth = path.len();
+            for (n, child) in (0u8..).zip(children_of(&node)) {
                 let Some(child) = child else { continue };
                 if out.len() == limit {
                     break;
                 }
-                let nibble = u8::try_from(nibble).expect("16 children");
-                path.push(nibble);
-                // Every key under this child starts with `path`: skip it if `after` is beyond.
-                let skip = after.is_some_and(|a| {
-                    let prefix: Vec<u8> = (0..path.len()).map(|i| nibble_of(a, i)).collect();
-                    path.as_slice() < prefix.as_slice()
-                });
-                if !skip {
-                    let child_key =
-                        NodeKey::new(child.version, path.iter().map(|&n| n.into()).collect());
-                    leaves_after(reader, child_key, path, after, limit, out)?;
-                }
+                let after = match after.map(|a| (a, nibble(a, depth))) {
+                    Some((_, at)) if n < at => continue,
+                    Some((a, at)) if n == at => Some(a),
+                    _ => None,
+                };
+                path.push(n);
+                let child_key =
+                    NodeKey::new(child.version, path.iter().map(|&n| n.into()).collect());
+                leaves_after(reader, child_key, path, after, limit, out)?;
                 path.pop();
             }
         }
     }
     Ok(())
-}
-
-fn nibble_of(kh: &KeyHash, i: usize) -> u8 {
-    let b = kh.0[i / 2];
-    if i.is_multiple_of(2) {
-        b >> 4
-    } else {
-        b & 0x0f
-    }
 }
 
 /// Why a chunk or a restore was refused. Any of them means the server lied (or the state it
