@@ -78,6 +78,23 @@ impl GenesisFile {
     }
 
     /// The validators' public keys (32 bytes each).
+    /// Whom a follower or light client of this chain believes: its validators, in its
+    /// namespace.
+    pub fn trust(&self) -> Result<kassa_node::follow::Trust> {
+        let validators = self
+            .validator_keys()?
+            .into_iter()
+            .map(|v| {
+                kassa_node::consensus::public_key_from_bytes(v)
+                    .context("invalid validator key in genesis")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(kassa_node::follow::Trust {
+            validators,
+            namespace: kassa_node::consensus::namespace(&self.chain_id),
+        })
+    }
+
     pub fn validator_keys(&self) -> Result<Vec<[u8; 32]>> {
         if self.validators.is_empty() {
             bail!("the genesis lists no validators");

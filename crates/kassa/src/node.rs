@@ -210,12 +210,6 @@ where
 {
     let genesis = plan.genesis.to_genesis()?;
     let namespace = consensus::namespace(&plan.genesis.chain_id);
-    let validator_keys = plan
-        .genesis
-        .validator_keys()?
-        .into_iter()
-        .map(|v| consensus::public_key_from_bytes(v).context("invalid validator key in genesis"))
-        .collect::<Result<Vec<_>>>()?;
     enum Work {
         Validate(Box<ConsensusConfig>),
         Follow { sources: Vec<String>, trust: Trust },
@@ -236,10 +230,7 @@ where
         }
         Role::Follower { sources } => Work::Follow {
             sources,
-            trust: Trust {
-                validators: validator_keys,
-                namespace,
-            },
+            trust: plan.genesis.trust()?,
         },
     };
     let state_dir = plan.data_dir.join("state");

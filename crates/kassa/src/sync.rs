@@ -15,6 +15,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Runs `f` (requests to sources) to its end, for a caller without a runtime.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T> {
+    Ok(runtime()?.block_on(f))
+}
+
 /// Restores into `db` the state of the newest certified height any of `sources` (node API
 /// URLs) serves, trusting only `trust`.
 pub fn sync_state(
@@ -26,14 +31,14 @@ pub fn sync_state(
     let sources: Vec<_> = sources.iter().map(|s| HttpSource::shared(s)).collect();
     let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
     let mut bar = progress_bar();
-    Ok(runtime()?.block_on(follow::sync_state(
+    Ok(block_on(follow::sync_state(
         db,
         &sources,
         trust,
         genesis_block,
         &mut rng,
         &mut bar,
-    ))?)
+    ))??)
 }
 
 /// Restores the state of `at` from `sources` in one attempt: (head, entries, bytes received).

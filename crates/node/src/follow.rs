@@ -155,8 +155,10 @@ pub async fn newest_certified(
             .await?
             .ok_or_else(|| {
                 SourceError::Unreachable(format!(
-                    "{} has no finalization certificate near its head",
-                    source.name()
+                    "{} has no finalization certificate from height {} on (a follower has \
+                     those it checked since it started: ask another node)",
+                    source.name(),
+                    height.saturating_sub(FINALITY_SEARCH)
                 ))
             })?,
     };

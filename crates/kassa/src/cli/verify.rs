@@ -17,8 +17,7 @@ use crate::genesis::GenesisFile;
 use anyhow::{Context as _, Result, bail, ensure};
 use clap::{Args, Subcommand};
 use kassa_api::wire;
-use kassa_node::consensus;
-use kassa_node::follow::{self, Certified, Trust};
+use kassa_node::follow::{self, Certified};
 use kassa_state::records::{Asset, Member, Request, Society};
 use kassa_types::{AssetId, RequestId, SocietyId};
 
@@ -52,43 +51,16 @@ pub enum VerifyWhat {
     Key { key: String },
 }
 
-/// The newest finalized block the node serves, checked against the genesis validators.
+/// The newest finalized block the node serves, checked against the genesis validators (as a
+/// follower checks it).
 pub(crate) fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> {
-    let validators = genesis
-        .validator_keys()?
-        .into_iter()
-        .map(|v| consensus::public_key_from_bytes(v).context("a validator key of the genesis"))
-        .collect::<Result<Vec<_>>>()?;
-    let status: wire::Status = c.get("/api/v1/status")?;
-    // The head's certificate, or else the first the node has in the stretch below it.
-    let below = status.height.saturating_sub(kassa_node::FINALITY_SEARCH);
-    let finality: wire::Finality =
-        match c.get_opt(&format!("/api/v1/blocks/{}/finality", status.height))? {
-            Some(f) => f,
-            None => c
-                .get_opt(&format!("/api/v1/blocks/{below}/finality"))?
-                .with_context(|| {
-                    format!(
-                        "the node has no finalization certificate from height {below} on (a \
-                     follower has those it checked since it started: ask another node)"
-                    )
-                })?,
-        };
-    let f = kassa_node::Finality {
-        height: finality.height,
-        block: finality.block.0,
-        header: hex::decode(&finality.header).context("the certified header's hex")?,
-        certificate: hex::decode(&finality.certificate).context("the certificate's hex")?,
-    };
-    let trust = Trust {
-        validators,
-        namespace: consensus::namespace(&genesis.chain_id),
-    };
-    Ok(follow::check(
-        &trust,
-        &mut rand_core_10::UnwrapErr(getrandom::SysRng),
-        &f,
-    )?)
+    let source = crate::follower::HttpSource::shared(c.base());
+    let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
+    Ok(crate::sync::block_on(follow::newest_certified(
+        source.as_ref(),
+        &genesis.trust()?,
+        &mut rng,
+    ))??)
 }
 
 /// The value under `key` in the state of the certified block, proven against its state root.
