@@ -8,12 +8,11 @@
 //!
 //! Bounded: free loopback ports, and every wait has a deadline.
 
-use kassa_testkit::{Api, Proc, free_ports};
+use kassa_testkit::{Api, Proc, free_ports, testnet_init};
 use kassa_types::tx::{Body, ChainId};
 use kassa_types::{AssetId, SecretKey, Transaction};
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
@@ -91,23 +90,7 @@ fn eight_followers_of_validators_and_of_each_other_reach_the_validators_state_an
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (http, p2p, hosts_port) = (free_ports(5), free_ports(4), free_ports(8));
-    let out = Command::new(BIN)
-        .args(["testnet", "init", "--validators", "4", "--block-ms", "250"])
-        .arg("--dir")
-        .arg(dir.join("net"))
-        .args([
-            "--http-port",
-            &http.to_string(),
-            "--p2p-port",
-            &p2p.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testnet_init(BIN, &dir.join("net"), 250, http, p2p);
     // The load comes from one client (this test): lift the per-client submission rate.
     for i in 0..4 {
         let path = dir.join("net").join(format!("validator-{i}.toml"));

@@ -10,41 +10,20 @@
 //!
 //! Bounded: free loopback ports, and every wait has a deadline.
 
-use kassa_testkit::{Api, Proc, free_ports};
+use kassa_testkit::{Api, Proc, free_ports, testnet_init};
 use kassa_types::tx::{Body, ChainId};
 use kassa_types::{AssetId, SecretKey, Transaction};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
-
-fn testnet_init(dir: &Path, http: u16, p2p: u16) {
-    let out = Command::new(BIN)
-        .args(["testnet", "init", "--validators", "4", "--block-ms", "250"])
-        .arg("--dir")
-        .arg(dir)
-        .args([
-            "--http-port",
-            &http.to_string(),
-            "--p2p-port",
-            &p2p.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "testnet init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn four_validators_keep_finalizing_without_a_killed_one_which_restarts_and_catches_up() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let (http, p2p) = (free_ports(5), free_ports(4));
-    testnet_init(&dir, http, p2p);
+    testnet_init(BIN, &dir, 250, http, p2p);
     let config = |i: usize| dir.join(format!("validator-{i}.toml"));
     let mut procs: Vec<Proc> = (0..4).map(|i| Proc::node(BIN, &config(i))).collect();
     let apis: Vec<Api> = (0..4u16).map(|i| Api::at(http + i)).collect();

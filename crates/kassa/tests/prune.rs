@@ -6,10 +6,9 @@
 //!
 //! Bounded: the node listens on free loopback ports and every wait has a deadline.
 
-use kassa_testkit::{Api, Proc, free_ports};
+use kassa_testkit::{Api, Proc, free_ports, run_json};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
@@ -93,32 +92,25 @@ fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones()
 
     // A light client checks a value against the validators, as against any node.
     let genesis = dir.path().join("node").join("genesis.json");
-    let out = Command::new(BIN)
-        .args(["--json", "--node", &api.0, "verify", "--genesis"])
-        .arg(&genesis)
-        .args(["key", &account])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let genesis = genesis.to_str().unwrap();
+    let v = run_json(
+        BIN,
+        &[
+            "--json",
+            "--node",
+            &api.0,
+            "verify",
+            "--genesis",
+            genesis,
+            "key",
+            &account,
+        ],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verified"], true);
 
     // An audit cannot replay from genesis: it starts from the snapshot of the oldest kept
     // height, checked against that block's root, and replays to a certified block.
-    let out = Command::new(BIN)
-        .args(["--json", "--node", &api.0, "audit"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let audit = run_json(BIN, &["--json", "--node", &api.0, "audit"]);
     let from = audit["from_height"].as_u64().unwrap();
     assert!(from >= below, "{audit}");
     assert_eq!(audit["from"], format!("snapshot of height {from}"));

@@ -5,7 +5,7 @@
 //!
 //! Bounded: the nodes listen on free loopback ports and every wait has a deadline.
 
-use kassa_testkit::{Api, Proc, free_ports};
+use kassa_testkit::{Api, Proc, free_ports, run_json};
 use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -123,19 +123,18 @@ fn a_follower_started_by_state_sync_holds_the_certified_state_and_follows_the_ch
 
     // Stopped, its data directory audits from the snapshot it started with.
     assert!(f.interrupt().success());
-    let out = std::process::Command::new(BIN)
-        .args(["--json", "audit", "--data-dir"])
-        .arg(dir.path().join("follower"))
-        .arg("--genesis")
-        .arg(&genesis)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let data = dir.path().join("follower");
+    let audit = run_json(
+        BIN,
+        &[
+            "--json",
+            "audit",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+        ],
     );
-    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(audit["from_height"].as_u64(), Some(restored), "{audit}");
 
     // Restarted, it resumes from its own state: no second restore.

@@ -5,7 +5,7 @@
 pub mod chain;
 pub mod process;
 
-pub use process::{Api, Proc, log_tail};
+pub use process::{Api, Proc, log_tail, run_json, testnet_init};
 
 use kassa_state::Genesis;
 use kassa_types::SecretKey;

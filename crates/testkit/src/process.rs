@@ -8,6 +8,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs `bin ARGS` to its end; panics with its standard error unless it succeeds; its standard
+/// output, as JSON.
+pub fn run_json<S: AsRef<OsStr>>(bin: &str, args: &[S]) -> Value {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `bin testnet init` of four validators in `dir`, a block every `block_ms`, their APIs from
+/// loopback port `http` and p2p from `p2p` on.
+pub fn testnet_init(bin: &str, dir: &Path, block_ms: u64, http: u16, p2p: u16) {
+    let out = Command::new(bin)
+        .args(["testnet", "init", "--validators", "4", "--block-ms"])
+        .arg(block_ms.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .args([
+            "--http-port",
+            &http.to_string(),
+            "--p2p-port",
+            &p2p.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "testnet init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Longest any wait here lasts.
 pub const LIMIT: Duration = Duration::from_secs(90);
 
