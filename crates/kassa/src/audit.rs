@@ -244,7 +244,7 @@ fn restore_snapshot(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool
     }
     let mut progress = crate::sync::progress_bar();
     let mut quiet_progress = |_: u64, _: u64| {};
-    let progress: kassa_node::follow::Progress<'_> = if quiet {
+    let progress: kassa_node::state_sync::Progress<'_> = if quiet {
         &mut quiet_progress
     } else {
         &mut progress

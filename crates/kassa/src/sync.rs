@@ -1,11 +1,12 @@
 //! State sync from other nodes' APIs (the logic, and why no source is trusted, is
-//! [`kassa_node::follow::sync_state`]): what `kassa node` runs before it starts following, what
+//! [`kassa_node::state_sync::sync_state`]): what `kassa node` runs before it starts following, what
 //! `kassa audit` runs to start from a snapshot, and what `kassa bench sync` measures.
 
 use crate::follower::HttpSource;
 use anyhow::Result;
 use kassa_db::{Db, Head};
-use kassa_node::follow::{self, Certified, Synced, Trust};
+use kassa_node::follow::{Certified, Trust};
+use kassa_node::state_sync::{self, Progress, Synced};
 use kassa_types::Block;
 
 /// A runtime for the blocking callers (before the node's own runtime starts, or none at all).
@@ -31,7 +32,7 @@ pub fn sync_state(
     let sources: Vec<_> = sources.iter().map(|s| HttpSource::shared(s)).collect();
     let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
     let mut bar = progress_bar();
-    Ok(block_on(follow::sync_state(
+    Ok(block_on(state_sync::sync_state(
         db,
         &sources,
         trust,
@@ -47,16 +48,16 @@ pub fn restore_once(
     sources: &[String],
     at: &Certified,
     genesis_block: &Block,
-    progress: follow::Progress<'_>,
+    progress: Progress<'_>,
 ) -> Result<(Head, u64, u64)> {
     let sources: Vec<_> = sources.iter().map(|s| HttpSource::shared(s)).collect();
-    Ok(runtime()?.block_on(follow::restore_once(
+    Ok(block_on(state_sync::restore_once(
         db,
         &sources,
         at,
         genesis_block,
         progress,
-    ))?)
+    ))??)
 }
 
 /// A progress bar on standard error: redrawn in place on a terminal, else a line every tenth.

@@ -11,6 +11,7 @@ pub mod follow;
 pub mod handle;
 pub mod mempool;
 pub mod ports;
+pub mod state_sync;
 pub mod telemetry;
 pub mod validator;
 

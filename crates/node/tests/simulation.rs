@@ -42,7 +42,8 @@ use futures::future::BoxFuture;
 use kassa_db::Db;
 use kassa_db::disk::SimDisk;
 use kassa_node::consensus::{self, CHANNELS, Channels, EngineConfig, PublicKey};
-use kassa_node::follow::{self, Follower, Source, SourceError, Trust};
+use kassa_node::follow::{Follower, Source, SourceError, Trust};
+use kassa_node::state_sync;
 use kassa_node::{App, AppError, Finality, Finalized, MempoolConfig, Node, Observer};
 use kassa_state::audit::{Snapshot, audit};
 use kassa_state::exec::counters;
@@ -1322,7 +1323,7 @@ async fn host(
         let mut rng = context.child("sync");
         let mut progress = |_: u64, _: u64| {};
         loop {
-            match follow::sync_state(
+            match state_sync::sync_state(
                 &db,
                 &sources,
                 &trust,
