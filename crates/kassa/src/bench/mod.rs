@@ -28,6 +28,7 @@
 
 mod attack;
 mod curve;
+mod load;
 mod store;
 pub use curve::DEFAULT_SIZES;
 pub use store::{Engine, StoreOptions};

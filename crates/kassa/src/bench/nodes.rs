@@ -8,7 +8,6 @@ use anyhow::{Context as _, Result, bail, ensure};
 use kassa_node::consensus::{self};
 use kassa_node::{AdmitError, Node};
 use kassa_types::{Hash, SecretKey, SignedTransaction};
-use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ pub(super) type Validators = (
     Vec<Arc<Node>>,
     Workload,
     Vec<tokio::sync::oneshot::Sender<()>>,
-    Vec<String>,
+    Vec<SocketAddr>,
 );
 
 /// Worker threads for each of `n` validators sharing `cores`: its share of them (at least one,
@@ -55,12 +54,12 @@ pub(super) fn start_validators(
     let p2p: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect::<Result<_>>()?;
     let mut nodes = Vec::new();
     let mut stops = Vec::new();
-    let mut urls = Vec::new();
+    let mut apis = Vec::new();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let worker_threads = worker_threads_each(cores, n);
     for (i, seed) in seeds.iter().enumerate() {
         let http = free_addr()?;
-        urls.push(format!("http://{http}/api/v1/txs"));
+        apis.push(http);
         let plan = Plan {
             data_dir: dir.join(format!("validator-{i}")),
             genesis: w.genesis.clone(),
@@ -108,7 +107,7 @@ pub(super) fn start_validators(
         );
         stops.push(stop);
     }
-    Ok((nodes, w, stops, urls))
+    Ok((nodes, w, stops, apis))
 }
 
 /// Transactions handed to a node per call when saturating it: one batch signature check and one
@@ -195,133 +194,6 @@ pub(super) fn submit(
         }
     }
     Ok(())
-}
-
-/// Submits `(account, tx)` pairs over the nodes' HTTP APIs from `clients` threads: one
-/// transaction per request (`POST /api/v1/txs`), as wallets do, or `batch` per request
-/// (`POST /api/v1/txs/batch`). Each account's transactions go in order from one thread to the
-/// account's node, retrying while its mempool is full. Returns when each transaction was
-/// accepted.
-pub(super) fn submit_http(
-    urls: &[String],
-    txs: &[(usize, SignedTransaction)],
-    clients: usize,
-    batch: usize,
-) -> Result<Vec<Instant>> {
-    let clients = clients.max(1);
-    let batch = batch.max(1);
-    let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); clients];
-    for (k, (account, _)) in txs.iter().enumerate() {
-        lanes[account % clients].push(k);
-    }
-    let hexes: Vec<String> = txs.iter().map(|(_, t)| hex::encode(t.encode())).collect();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    // Each lane's acceptance times, in the lane's order.
-    let sent: Vec<Vec<Instant>> = std::thread::scope(|s| {
-        let threads: Vec<_> = lanes
-            .iter()
-            .map(|lane| {
-                let hexes = &hexes;
-                s.spawn(move || -> Result<Vec<Instant>> {
-                    let agent = crate::client::agent();
-                    let mut sent = Vec::with_capacity(lane.len());
-                    while sent.len() < lane.len() {
-                        ensure!(
-                            Instant::now() < deadline,
-                            "submission did not finish in time"
-                        );
-                        let rest = &lane[sent.len()..];
-                        // A request goes to one node: the next transactions of that node's
-                        // accounts, up to `batch`.
-                        let url = &urls[txs[rest[0]].0 % urls.len()];
-                        let group: Vec<usize> = rest
-                            .iter()
-                            .copied()
-                            .take_while(|&k| &urls[txs[k].0 % urls.len()] == url)
-                            .take(batch)
-                            .collect();
-                        let at = Instant::now();
-                        let accepted = if batch == 1 {
-                            post_one(&agent, url, &hexes[group[0]])?
-                        } else {
-                            post_batch(&agent, url, group.iter().map(|&k| &hexes[k]))?
-                        };
-                        sent.extend(std::iter::repeat_n(at, accepted));
-                        if accepted < group.len() {
-                            std::thread::sleep(Duration::from_millis(2));
-                        }
-                    }
-                    Ok(sent)
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| {
-                t.join()
-                    .map_err(|_| anyhow::anyhow!("an HTTP client panicked"))?
-            })
-            .collect::<Result<_>>()
-    })?;
-    let mut at = vec![deadline; txs.len()];
-    for (lane, times) in lanes.iter().zip(sent) {
-        for (&k, t) in lane.iter().zip(times) {
-            at[k] = t;
-        }
-    }
-    Ok(at)
-}
-
-/// Posts one transaction; 1 if it was accepted, 0 if the node's mempool is full (try again).
-fn post_one(agent: &ureq::Agent, url: &str, hex_tx: &str) -> Result<usize> {
-    let mut resp = agent.post(url).send_json(json!({ "tx": hex_tx }))?;
-    // Read to the end, so that the connection is reused.
-    let answer = resp.body_mut().read_to_string()?;
-    match resp.status().as_u16() {
-        200 => Ok(1),
-        503 => Ok(0),
-        status => bail!("a transaction was refused over HTTP ({status}): {answer}"),
-    }
-}
-
-/// Posts a batch; how many of its first transactions were accepted (the rest, from the first
-/// the full mempool turned away, are sent again).
-fn post_batch<'a>(
-    agent: &ureq::Agent,
-    url: &str,
-    hexes: impl Iterator<Item = &'a String>,
-) -> Result<usize> {
-    let body = json!({ "txs": hexes.collect::<Vec<_>>() });
-    let mut resp = agent.post(&format!("{url}/batch")).send_json(&body)?;
-    let answer = resp.body_mut().read_to_string()?;
-    ensure!(
-        resp.status().as_u16() == 200,
-        "a batch was refused over HTTP ({}): {answer}",
-        resp.status()
-    );
-    let results: kassa_api::wire::BatchResults = serde_json::from_str(&answer)?;
-    let mut accepted = 0;
-    for r in results.results {
-        match r {
-            kassa_api::wire::Submitted::Pending { .. } => accepted += 1,
-            // Sent again after a full mempool turned an earlier one away: still waiting, or
-            // already included.
-            kassa_api::wire::Submitted::Refused { error }
-                if error.code == "duplicate" || error.code == "nonce_too_low" =>
-            {
-                accepted += 1
-            }
-            kassa_api::wire::Submitted::Refused { error }
-                if error.code == "mempool_full" || error.code == "sender_full" =>
-            {
-                break;
-            }
-            kassa_api::wire::Submitted::Refused { error } => {
-                bail!("a transaction was refused over HTTP: {}", error.message)
-            }
-        }
-    }
-    Ok(accepted)
 }
 
 /// Waits until `observer` has finalized every transaction; returns when each was.
@@ -414,7 +286,7 @@ pub(super) fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         opts.block_ms
     );
     let dir = tempfile::tempdir()?;
-    let (nodes, w, stops, urls) = start_validators(opts, n, dir.path())?;
+    let (nodes, w, stops, apis) = start_validators(opts, n, dir.path())?;
     let observer = nodes[0].clone();
     for stage in &w.setup {
         let mut events = observer.subscribe();
@@ -438,7 +310,7 @@ pub(super) fn bench_nodes(opts: &Options, n: usize) -> Result<Row> {
         let (rate, clients, batch) = (opts.rate, opts.http_clients, opts.http_batch);
         std::thread::spawn(move || {
             if clients > 0 {
-                return submit_http(&urls, &txs, clients, batch);
+                return super::load::submit_http(&apis, &txs, clients, batch);
             }
             let mut sent = Vec::new();
             submit(&nodes, &txs, &mut sent, rate).map(|()| sent)
