@@ -128,7 +128,7 @@ pub fn run(source: &Source, quiet: bool) -> Result<Summary> {
                 if attempt < 5
                     && matches!(source, Source::Node(_))
                     && e.downcast_ref::<Failure>().is_none()
-                    && format!("{e:#}").contains("pruned") =>
+                    && crate::client::Refusal::pruned(&e) =>
             {
                 if !quiet {
                     eprintln!(

@@ -13,6 +13,33 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
+/// What the node answered instead of what was asked: its typed error (`code`, the rejection's
+/// `number` where there is one, and a message), found again through any context added on the
+/// way up with [`Refusal::of`].
+#[derive(Debug, Clone)]
+pub struct Refusal(pub wire::ErrorInfo);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let number = self.0.number.map(|n| format!(" ({n})")).unwrap_or_default();
+        write!(f, "{}{number}: {}", self.0.code, self.0.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Refusal {
+    /// The node's refusal in `e`'s chain, if the node refused.
+    pub fn of(e: &anyhow::Error) -> Option<&Refusal> {
+        e.chain().find_map(|c| c.downcast_ref::<Refusal>())
+    }
+
+    /// Whether `e` is the node saying it no longer keeps what was asked (`pruned`).
+    pub fn pruned(e: &anyhow::Error) -> bool {
+        Refusal::of(e).is_some_and(|r| r.0.code == "pruned")
+    }
+}
+
 /// A blocking HTTP agent for a node's API: a minute per request at most, and error statuses
 /// returned as responses (the API's errors are typed JSON bodies).
 pub fn agent() -> ureq::Agent {
@@ -48,10 +75,7 @@ impl Client {
                 .map_err(|e| anyhow!("an answer this wallet cannot read ({status}): {e}"));
         }
         match serde_json::from_str::<wire::ErrorBody>(&body) {
-            Ok(wire::ErrorBody { error }) => {
-                let number = error.number.map(|n| format!(" ({n})")).unwrap_or_default();
-                Err(anyhow!("{}{number}: {}", error.code, error.message))
-            }
+            Ok(wire::ErrorBody { error }) => Err(Refusal(error).into()),
             Err(_) => Err(anyhow!("HTTP {status}")),
         }
     }
@@ -111,5 +135,33 @@ impl Client {
             .send_json(body)
             .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
         Self::finish(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(code: &str) -> anyhow::Error {
+        Refusal(wire::ErrorInfo {
+            code: code.into(),
+            number: None,
+            message: "height 5 is pruned".into(),
+        })
+        .into()
+    }
+
+    #[test]
+    fn a_pruned_refusal_is_known_by_its_code_through_any_context_and_not_by_its_words() {
+        assert!(Refusal::pruned(&refusal("pruned").context("block 5")));
+        assert!(!Refusal::pruned(&refusal("not_found").context("block 5")));
+        assert!(!Refusal::pruned(&anyhow!(
+            "the node says height 5 is pruned"
+        )));
+        assert_eq!(
+            refusal("pruned").to_string(),
+            "pruned: height 5 is pruned",
+            "the refusal reads as before"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! [`kassa_node::follow::Source`]. What a follower does with them, and why it trusts none of
 //! them, is [`kassa_node::follow`].
 
-use crate::client::Client;
+use crate::client::{Client, Refusal};
 use kassa_api::wire;
 use kassa_node::Finality;
 use kassa_node::follow::{Source, SourceError};
@@ -26,11 +26,10 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| SourceError::Unreachable(e.to_string()))?
         .map_err(|e| {
-            let e = format!("{e:#}");
-            if e.contains("pruned") {
-                SourceError::Pruned(e)
+            if Refusal::pruned(&e) {
+                SourceError::Pruned(format!("{e:#}"))
             } else {
-                SourceError::Unreachable(e)
+                SourceError::Unreachable(format!("{e:#}"))
             }
         })
 }
