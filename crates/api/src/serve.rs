@@ -147,7 +147,10 @@ async fn accept(listener: tokio::net::TcpListener, router: Router, guard: &Guard
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_timeout_ms))
-        .max_buf_size(HEAD_BYTES_MAX.max(8192));
+        .max_buf_size(HEAD_BYTES_MAX.max(8192))
+        // A response's head and its small body copied into one buffer and sent in one write,
+        // not gathered from several (the API's answers are small).
+        .writev(false);
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
     loop {
         let (stream, peer) = match listener.accept().await {
