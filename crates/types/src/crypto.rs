@@ -149,7 +149,6 @@ pub fn verify_batch<'a>(
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
     use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
-    use sha2::Sha512;
 
     let items: Vec<_> = items.into_iter().collect();
     match items[..] {
@@ -180,23 +179,9 @@ pub fn verify_batch<'a>(
     let mut r_coeffs = Vec::with_capacity(items.len());
     let mut rs = Vec::with_capacity(items.len());
     for (i, ((signer, message, signature), slot)) in items.iter().zip(&slots).enumerate() {
-        let (r_bytes, s_bytes) = signature.0.split_at(32);
-        let r_bytes: [u8; 32] = r_bytes.try_into().expect("64 = 32 + 32");
-        let s_bytes: [u8; 32] = s_bytes.try_into().expect("64 = 32 + 32");
-        let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
+        let Some((r, s, k)) = terms(signer, message, signature) else {
             return false;
         };
-        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-            return false;
-        };
-        let k = Scalar::from_bytes_mod_order_wide(
-            &Sha512::new()
-                .chain_update(r_bytes)
-                .chain_update(signer.0)
-                .chain_update(message)
-                .finalize()
-                .into(),
-        );
         let index = u64::try_from(i).expect("fewer than 2^64 items");
         let digest = Hash::of(&[&seed, &index.to_le_bytes()]).0;
         let mut z = [0u8; 32];
@@ -222,22 +207,37 @@ pub fn verify_batch<'a>(
 /// one double-base multiplication (with the basepoint's precomputed table) instead of a
 /// three-point one, and no random coefficient to draw.
 fn verify_one(signer: &Address, message: &[u8], signature: &Signature) -> bool {
-    use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::IsIdentity;
-    use sha2::Sha512;
 
     let Some(points) = KeyCache::points(&[signer.0]) else {
         return false;
     };
+    let Some((r, s, k)) = terms(signer, message, signature) else {
+        return false;
+    };
+    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-points[0], &s) - r;
+    check.mul_by_cofactor().is_identity()
+}
+
+/// A signature's terms in the verification equation: its `R` decompressed, its `s` (refused
+/// unless canonical, `s < ℓ`), and the challenge `k = SHA-512(R ‖ A ‖ message) mod ℓ`.
+fn terms(
+    signer: &Address,
+    message: &[u8],
+    signature: &Signature,
+) -> Option<(
+    EdwardsPoint,
+    curve25519_dalek::scalar::Scalar,
+    curve25519_dalek::scalar::Scalar,
+)> {
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::Sha512;
+
     let (r_bytes, s_bytes) = signature.0.split_at(32);
     let r_bytes: [u8; 32] = r_bytes.try_into().expect("64 = 32 + 32");
     let s_bytes: [u8; 32] = s_bytes.try_into().expect("64 = 32 + 32");
-    let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
-        return false;
-    };
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-        return false;
-    };
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     let k = Scalar::from_bytes_mod_order_wide(
         &Sha512::new()
             .chain_update(r_bytes)
@@ -246,8 +246,7 @@ fn verify_one(signer: &Address, message: &[u8], signature: &Signature) -> bool {
             .finalize()
             .into(),
     );
-    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-points[0], &s) - r;
-    check.mul_by_cofactor().is_identity()
+    Some((r, s, k))
 }
 
 /// Decompressed public keys of recent signers, shared by the whole process: two generations of
