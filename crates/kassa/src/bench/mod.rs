@@ -3,7 +3,8 @@
 //!
 //! - `state`: the application alone over the real storage (redb + Jellyfish Merkle tree):
 //!   mempool admission (batch signature verification, account checks), then block building,
-//!   execution and the durable commit, block after block.
+//!   execution and the durable commit, each block executed while its parent is written, as a
+//!   validator does.
 //! - `node`: one in-process `kassa node` (the real consensus engine with one validator): submit,
 //!   relay, propose, verify, finalize, commit; submit-to-finalized latency per transaction.
 //! - `network`: four validators on loopback in this process (authenticated p2p between them),
