@@ -20,25 +20,31 @@
 //! (ARCHITECTURE.md says what that takes). Consensus' own storage (journals, archives) lives on
 //! Commonware's runtime storage.
 //!
-//! One file on purpose: the tables, the commit of a block and recovery after a crash must be read
-//! together to check crash safety.
-//!
-//! Over 600 lines: the state table, the tree, its two readers (committed, and stacked on blocks
-//! not yet committed) and the one write transaction of a block change together.
+//! Files: this one holds the tables, the one write transaction of a block and pruning, which
+//! must be read together to check crash safety; `tree` the Merkle tree (its storage, its
+//! update by a block, its proofs), `batch` the tree's batched update, `reader` the read
+//! snapshot, `snapshot` state sync's chunks and restore, and [`disk`] the power-losing storage
+//! of the simulations.
 
 mod batch;
 pub mod disk;
+mod reader;
 mod snapshot;
+mod tree;
 
+pub use reader::Reader;
 pub use snapshot::{
     CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX, Chunk, KEY_LEN_MAX, RangeProof, Restore, RestoreError,
 };
+use tree::{
+    Stacked, Update, key_hash, leaf_row, leaf_value_key, node_key_bytes, root_key, split_row,
+    update_tree,
+};
+pub use tree::{decode_proof, encode_proof, verify_proof};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, ValueHash, Version};
-use kassa_state::store::{KeyRange, take_in_order};
-use kassa_state::{Order, Receipt, ScanStore, Store};
+use jmt::storage::{Node, NodeBatch, NodeKey};
+use kassa_state::Receipt;
 use kassa_types::{Block, BlockHeader, Hash};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sha2::Sha256;
@@ -180,88 +186,6 @@ pub struct Db {
     /// How many of the newest heights to keep (blocks, receipts, the state's history); `None`:
     /// all of them (an archive).
     keep: Option<u64>,
-}
-
-fn key_hash(key: &[u8]) -> KeyHash {
-    KeyHash::with::<Sha256>(key)
-}
-
-/// Where the value of the leaf for `kh` created at `version` is stored: version first
-/// (big-endian), so that each block's values sort after all earlier ones.
-fn leaf_value_key(version: Version, kh: &KeyHash) -> [u8; 40] {
-    let mut k = [0u8; 40];
-    k[..8].copy_from_slice(&version.to_be_bytes());
-    k[8..].copy_from_slice(&kh.0);
-    k
-}
-
-/// A leaf's row in [`JMT_VALUES`]: the state key's length (`u16`, little-endian), the state key
-/// and the value. The key is kept with the value because the tree holds only its hash: a
-/// snapshot of the state ([`Db::snapshot_chunk`]) is served from the tree, in key-hash order,
-/// and a node restoring it needs the keys themselves for its `state` table.
-fn leaf_row(key: &[u8], value: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(key.len()).expect("state keys are short");
-    let mut row = Vec::with_capacity(2 + key.len() + value.len());
-    row.extend_from_slice(&len.to_le_bytes());
-    row.extend_from_slice(key);
-    row.extend_from_slice(value);
-    row
-}
-
-/// The state key and the value of a [`leaf_row`].
-fn split_row(row: &[u8]) -> (&[u8], &[u8]) {
-    let len = usize::from(u16::from_le_bytes([row[0], row[1]]));
-    row[2..].split_at(len)
-}
-
-/// Where a tree node is stored: its version (big-endian, so each block's nodes sort after all
-/// earlier ones and are appended), the length of its nibble path, and the path's nibbles
-/// packed two to a byte.
-fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
-    let path = key.nibble_path();
-    let mut out = Vec::with_capacity(8 + 1 + 32);
-    out.extend_from_slice(&key.version().to_be_bytes());
-    out.push(u8::try_from(path.num_nibbles()).expect("at most 64 nibbles"));
-    for (i, nibble) in path.nibbles().enumerate() {
-        let n = u8::from(nibble);
-        if i.is_multiple_of(2) {
-            out.push(n << 4);
-        } else {
-            *out.last_mut().expect("pushed above") |= n;
-        }
-    }
-    out
-}
-
-/// The key of the tree's leaf for `kh` at `version` (the tree as it was after that version),
-/// or `None` if the key had no value then: the walk from the root that `jmt` itself makes, one
-/// node per nibble of the key hash.
-fn leaf_at<R: TreeReader>(
-    reader: &R,
-    version: Version,
-    kh: &KeyHash,
-) -> anyhow::Result<Option<NodeKey>> {
-    let nibble = |i: usize| {
-        let b = kh.0[i / 2];
-        if i.is_multiple_of(2) {
-            b >> 4
-        } else {
-            b & 0x0f
-        }
-    };
-    let path = |depth: usize| -> NibblePath { (0..depth).map(|i| nibble(i).into()).collect() };
-    let mut key = NodeKey::new(version, path(0));
-    for depth in 0..=64 {
-        match reader.get_node_option(&key)? {
-            None | Some(Node::Null) => return Ok(None),
-            Some(Node::Leaf(leaf)) => return Ok((leaf.key_hash() == *kh).then_some(key)),
-            Some(Node::Internal(node)) => match node.child(nibble(depth).into()) {
-                None => return Ok(None),
-                Some(child) => key = NodeKey::new(child.version, path(depth + 1)),
-            },
-        }
-    }
-    anyhow::bail!("the tree is deeper than a key hash's 64 nibbles")
 }
 
 fn enc<T: BorshSerialize>(v: &T) -> Vec<u8> {
@@ -565,41 +489,6 @@ impl Db {
         Ok(())
     }
 
-    /// The value under `key` at `height`, with a proof against that height's state root.
-    pub fn prove(&self, key: &[u8], height: u64) -> Result<(Option<Vec<u8>>, Proof)> {
-        let reader = self.reader()?;
-        reader.kept(height)?;
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
-        tree.get_with_proof(key_hash(key), height)
-            .map_err(|e| DbError::Tree(e.to_string()))
-    }
-
-    /// The values under `key` at each of `heights`, read from one snapshot (for history views;
-    /// [`Db::prove`] when a value must be proven).
-    pub fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
-        let reader = self.reader()?;
-        if let Some(&low) = heights.iter().min() {
-            reader.kept(low)?;
-        }
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
-        let kh = key_hash(key);
-        heights
-            .iter()
-            .map(|&h| tree.get(kh, h).map_err(|e| DbError::Tree(e.to_string())))
-            .collect()
-    }
-
-    /// The state root at `height`.
-    pub fn root_at(&self, height: u64) -> Result<Hash> {
-        let reader = self.reader()?;
-        reader.kept(height)?;
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
-        let root = tree
-            .get_root_hash(height)
-            .map_err(|e| DbError::Tree(e.to_string()))?;
-        Ok(Hash(root.0))
-    }
-
     /// The block at `height`.
     pub fn block(&self, height: u64) -> Result<Option<Block>> {
         let r = self.db.begin_read()?;
@@ -701,349 +590,6 @@ fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
 
 fn hash_prefix(hash: &Hash) -> u64 {
     u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
-}
-
-/// Checks a proof for `key` having `value` (or being absent) under `state_root`.
-pub fn verify_proof(state_root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &Proof) -> bool {
-    proof
-        .verify(RootHash(state_root.0), key_hash(key), value)
-        .is_ok()
-}
-
-impl kassa_state::view::Versions for Db {
-    type Error = DbError;
-    fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
-        Db::values_at(self, key, heights)
-    }
-}
-
-/// A proof as bytes, for the wire (the Borsh encoding of the `jmt` proof).
-pub fn encode_proof(proof: &Proof) -> Vec<u8> {
-    borsh::to_vec(proof).expect("a proof encodes")
-}
-
-/// A proof from the bytes of [`encode_proof`]; `None` if they are not one.
-pub fn decode_proof(bytes: &[u8]) -> Option<Proof> {
-    borsh::from_slice(bytes).ok()
-}
-
-/// A read snapshot of the state.
-#[derive(Debug)]
-pub struct Reader {
-    /// The last block committed in this snapshot.
-    head: Option<Head>,
-    /// The lowest height whose history this snapshot still holds.
-    pruned_below: u64,
-    state: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
-    nodes: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
-    values: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
-}
-
-impl Reader {
-    /// The height of the last block committed in this snapshot (`None` before genesis).
-    pub fn height(&self) -> Option<u64> {
-        self.head.as_ref().map(|h| h.height)
-    }
-
-    /// Refuses a height whose history this snapshot no longer holds (checked in the snapshot
-    /// that then reads it, so a prune committed meanwhile cannot take the nodes away).
-    fn kept(&self, height: u64) -> Result<()> {
-        if height < self.pruned_below {
-            return Err(DbError::Pruned {
-                height,
-                kept: self.pruned_below,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Store for Reader {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.state
-            .get(key)
-            .expect("database read")
-            .map(|v| v.value().to_vec())
-    }
-}
-
-impl ScanStore for Reader {
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::new();
-        for item in self.state.range(prefix..).expect("database read") {
-            let (k, v) = item.expect("database read");
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        out
-    }
-
-    fn page(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        order: Order,
-        limit: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(range) = KeyRange::new(prefix, after, order) else {
-            return Vec::new();
-        };
-        let entries = self
-            .state
-            .range::<&[u8]>(range.bounds())
-            .expect("database read")
-            .map(|item| {
-                let (k, v) = item.expect("database read");
-                (k.value().to_vec(), v.value().to_vec())
-            });
-        take_in_order(entries, order, limit)
-    }
-}
-
-impl Reader {
-    /// The stored row ([`leaf_row`]) of a committed leaf (keyed by [`leaf_value_key`]).
-    fn leaf_row(&self, key: &[u8; 40]) -> anyhow::Result<Vec<u8>> {
-        let row = self
-            .values
-            .get(key.as_slice())?
-            .ok_or_else(|| anyhow::anyhow!("a leaf of the tree has no stored value"))?;
-        Ok(row.value().to_vec())
-    }
-
-    /// The stored value of a committed leaf (keyed by [`leaf_value_key`]).
-    fn leaf_value(&self, key: &[u8; 40]) -> anyhow::Result<OwnedValue> {
-        self.leaf_row(key).map(|row| split_row(&row).1.to_vec())
-    }
-}
-
-impl TreeReader for Reader {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self
-            .nodes
-            .get(node_key_bytes(node_key).as_slice())?
-            .map(|v| dec(v.value())))
-    }
-
-    /// The value of `key_hash` in the tree of `max_version`: found at its leaf, by walking the
-    /// tree. Values are stored under their leaf's version rather than by key hash, so that
-    /// committing a block appends its values instead of inserting each at a random place of
-    /// an ever-growing table (one dirtied page per value); reading history costs the walk.
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        let Some(leaf) = leaf_at(self, max_version, &key_hash)? else {
-            return Ok(None);
-        };
-        self.leaf_value(&leaf_value_key(leaf.version(), &key_hash))
-            .map(Some)
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only used when restoring a tree from a snapshot (state sync), which Kassa does not do:
-        // a node that is behind replays blocks instead.
-        anyhow::bail!("restoring a Jellyfish Merkle tree from a snapshot is not supported")
-    }
-}
-
-/// How the tree takes a block's writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Update {
-    /// Key by key (`jmt`'s `put_value_set`): every internal node on a key's path is rebuilt and
-    /// rehashed for that key, so the nodes near the root are hashed once per key of the block.
-    /// For the tests that compare.
-    #[cfg(test)]
-    Sequential,
-    /// All keys at once through `jmt`'s own `batch_put_value_sets`, for the tests that compare.
-    #[cfg(test)]
-    JmtBatched,
-    /// All keys at once ([`batch::update`]: sorted, split by nibble): every touched node is
-    /// rebuilt and hashed once per block. All three give the same root and proofs; without
-    /// deletions the same nodes too (tested below). A block that writes nothing goes key by key
-    /// (`jmt` copies the root to the new version).
-    Batched,
-}
-
-/// Where the root of version `version` is.
-fn root_key(version: Version) -> NodeKey {
-    NodeKey::new(version, std::iter::empty().collect())
-}
-
-/// The row ([`leaf_row`]) of each new leaf of a tree update, under [`leaf_value_key`].
-type LeafValues = BTreeMap<[u8; 40], Vec<u8>>;
-
-/// The new root, tree nodes and leaf values ([`leaf_values`]) after `writes` at version
-/// `height`.
-fn update_tree(
-    reader: &Stacked<'_>,
-    writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    height: u64,
-    how: Update,
-) -> Result<(RootHash, NodeBatch, LeafValues, Vec<NodeKey>)> {
-    let tree_error = |e: anyhow::Error| DbError::Tree(e.to_string());
-    if how == Update::Batched && !writes.is_empty() {
-        // (key hash, value hash, value), sorted by key hash; no value deletes.
-        type Hashed = (KeyHash, Option<ValueHash>, Option<Vec<u8>>);
-        let mut set: Vec<Hashed> = writes
-            .iter()
-            .map(|(k, v)| {
-                let v = v.as_deref();
-                (
-                    key_hash(k),
-                    v.map(ValueHash::with::<Sha256>),
-                    v.map(|v| leaf_row(k, v)),
-                )
-            })
-            .collect();
-        set.sort_unstable_by_key(|(kh, _, _)| *kh);
-        let kvs: Vec<batch::Write> = set.iter().map(|(kh, vh, _)| (*kh, *vh)).collect();
-        let batch::Updated { root, nodes, stale } = batch::update(reader, height, &kvs)?;
-        let batch = NodeBatch::new(nodes, BTreeMap::new());
-        let written = |kh: &KeyHash| {
-            set.binary_search_by_key(kh, |(k, _, _)| *k)
-                .ok()
-                .and_then(|i| set[i].2.clone())
-        };
-        let values = leaf_values(reader, &batch, height, written)?;
-        return Ok((RootHash(root), batch, values, stale));
-    }
-    if how == Update::Batched {
-        // An empty block: the same tree under the new version, its root copied (as `jmt`
-        // copies it, without counting the old root as stale).
-        let before = match height.checked_sub(1) {
-            None => Node::Null,
-            Some(before) => reader
-                .get_node_option(&root_key(before))
-                .map_err(tree_error)?
-                .ok_or_else(|| DbError::Tree(format!("no root at version {before}")))?,
-        };
-        let root = match &before {
-            Node::Null => RootHash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__"),
-            Node::Internal(n) => RootHash(n.hash::<Sha256>()),
-            Node::Leaf(n) => RootHash(n.hash::<Sha256>()),
-        };
-        let stale = height.checked_sub(1).map(root_key).into_iter().collect();
-        let mut nodes = BTreeMap::new();
-        nodes.insert(root_key(height), before);
-        let batch = NodeBatch::new(nodes, BTreeMap::new());
-        let values = leaf_values(reader, &batch, height, |_| None)?;
-        return Ok((root, batch, values, stale));
-    }
-    let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
-    let (root, update) = match how {
-        #[cfg(test)]
-        Update::JmtBatched if writes.values().all(Option::is_some) && !writes.is_empty() => {
-            let set: Vec<(KeyHash, OwnedValue)> = writes
-                .iter()
-                .filter_map(|(k, v)| Some((key_hash(k), v.clone()?)))
-                .collect();
-            tree.batch_put_value_sets(vec![set], None, height)
-                .map(|(roots, update)| (roots[0], update))
-        }
-        _ => {
-            let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
-                .iter()
-                .map(|(k, v)| (key_hash(k), v.clone()))
-                .collect();
-            tree.put_value_set(set, height)
-        }
-    }
-    .map_err(tree_error)?;
-    let batch = update.node_batch;
-    let stale = update
-        .stale_node_index_batch
-        .into_iter()
-        .map(|i| i.node_key)
-        .collect();
-    let keys: BTreeMap<KeyHash, &[u8]> = writes.keys().map(|k| (key_hash(k), &k[..])).collect();
-    let written = |kh: &KeyHash| {
-        let value = batch.values().get(&(height, *kh)).cloned().flatten()?;
-        Some(leaf_row(keys[kh], &value))
-    };
-    let values = leaf_values(reader, &batch, height, written)?;
-    Ok((root, batch, values, stale))
-}
-
-/// The row ([`leaf_row`]) of every leaf in `batch` (the tree's new nodes at `height`), keyed
-/// for [`JMT_VALUES`]: the block's own write if it wrote the key (`written`), else (a leaf
-/// moved down or copied to make room for another key) its row in the tree before.
-fn leaf_values(
-    reader: &Stacked<'_>,
-    batch: &NodeBatch,
-    height: u64,
-    written: impl Fn(&KeyHash) -> Option<Vec<u8>>,
-) -> Result<LeafValues> {
-    let mut out = BTreeMap::new();
-    for (key, node) in batch.nodes() {
-        let Node::Leaf(leaf) = node else { continue };
-        let kh = leaf.key_hash();
-        let value = match written(&kh) {
-            Some(row) => row,
-            None => height
-                .checked_sub(1)
-                .map(|before| reader.row_at(before, kh))
-                .transpose()
-                .map_err(|e| DbError::Tree(e.to_string()))?
-                .flatten()
-                .ok_or_else(|| DbError::Tree("a moved leaf has no value before".into()))?,
-        };
-        out.insert(leaf_value_key(key.version(), &kh), value);
-    }
-    Ok(out)
-}
-
-/// The committed tree with the prepared, not yet committed, blocks `below` on top (oldest
-/// first, one version each).
-struct Stacked<'a> {
-    base: &'a Reader,
-    below: &'a [&'a PendingState],
-}
-
-impl Stacked<'_> {
-    /// The row ([`leaf_row`]) of `key_hash`'s leaf in the tree of `max_version`.
-    fn row_at(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<Vec<u8>>> {
-        let Some(leaf) = leaf_at(self, max_version, &key_hash)? else {
-            return Ok(None);
-        };
-        let key = leaf_value_key(leaf.version(), &key_hash);
-        match self.below.iter().find(|p| p.height == leaf.version()) {
-            Some(p) => p
-                .leaf_values
-                .get(&key)
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| anyhow::anyhow!("a prepared leaf of the tree has no value")),
-            None => self.base.leaf_row(&key).map(Some),
-        }
-    }
-}
-
-impl TreeReader for Stacked<'_> {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        for p in self.below.iter().rev() {
-            if let Some(n) = p.batch.get_node(node_key) {
-                return Ok(Some(n.clone()));
-            }
-        }
-        self.base.get_node_option(node_key)
-    }
-
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
-            .row_at(max_version, key_hash)?
-            .map(|row| split_row(&row).1.to_vec()))
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        self.base.get_rightmost_leaf()
-    }
 }
 
 #[cfg(test)]

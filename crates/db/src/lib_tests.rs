@@ -1,6 +1,9 @@
 //! The tree updates compared with `jmt`'s own, node for node and proof by proof.
 
 use super::*;
+use jmt::RootHash;
+use jmt::storage::TreeReader;
+use kassa_state::Store;
 use kassa_state::testkit::SplitMix;
 use std::collections::BTreeSet;
 
