@@ -363,6 +363,18 @@ impl Follower {
         let lag = |ours: u64| i64::try_from(theirs.saturating_sub(ours)).unwrap_or(i64::MAX);
         self.counts.lag.set(lag(head.height));
         let Some(f) = source.finality(from).await? else {
+            if theirs > from + FINALITY_SEARCH {
+                // Ahead of the whole window yet nothing to show in it: it pruned those heights
+                // or, a follower, keeps only its newest certificates. Another source may have
+                // them; waiting on this one would wait forever.
+                return Err(SourceError::Pruned(format!(
+                    "{} is at height {theirs} but has no finalization certificate from height {from} to {}",
+                    source.name(),
+                    from + FINALITY_SEARCH
+                ))
+                .into());
+            }
+            // Its next certificate is not there yet.
             return Ok(0);
         };
         if !(from..=from + FINALITY_SEARCH).contains(&f.height) {
