@@ -32,6 +32,7 @@ pub fn sync_state(
     let sources: Vec<_> = sources.iter().map(|s| HttpSource::shared(s)).collect();
     let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
     let mut bar = progress_bar();
+    let pause = |d| -> futures::future::BoxFuture<'static, ()> { Box::pin(tokio::time::sleep(d)) };
     Ok(block_on(state_sync::sync_state(
         db,
         &sources,
@@ -39,6 +40,7 @@ pub fn sync_state(
         genesis_block,
         &mut rng,
         &mut bar,
+        &pause,
     ))??)
 }
 

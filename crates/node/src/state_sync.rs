@@ -4,9 +4,11 @@
 //! not prove is dropped and the restore starts over from the others.
 
 use crate::follow::{Certified, FollowError, Source, SourceError, Trust, newest_certified};
+use futures::future::BoxFuture;
 use kassa_db::{Chunk, Db, Head, Restore, RestoreError};
 use kassa_types::Block;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a state sync did.
 #[derive(Debug)]
@@ -29,12 +31,22 @@ pub struct Synced {
 /// trusted: for a progress bar).
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
+/// Waits for a while (the caller's clock: the runtime's, or the simulation's).
+pub type Pause<'a> = &'a (dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync);
+
+/// How long state sync waits before starting over after its `n`th round (from 0) in which no
+/// source answered: 1 s, doubling, at most 30 s, so that a network that is down for a while is
+/// waited out instead of asked again at once.
+pub fn retry_pause(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.min(5)).min(Duration::from_secs(30))
+}
+
 /// Restores into `db` (empty, or holding an interrupted restore) the state of the newest
 /// certified height the first answering source has, trusting only `trust`; `genesis_block` is
 /// the chain's genesis block, computed from the genesis. A source whose chunk does not prove is
-/// dropped and the restore starts over from the others; a height the sources stop keeping, or
-/// a moment when none of them answers, starts it over (at most the sources' count and four
-/// times in all).
+/// dropped and the restore starts over from the others at once; a height the sources stop
+/// keeping starts it over at once at a newer one; a moment when none of them answers starts it
+/// over after a [`retry_pause`] (`pause`). At most the sources' count and four attempts in all.
 pub async fn sync_state(
     db: &Db,
     sources: &[Arc<dyn Source>],
@@ -42,11 +54,14 @@ pub async fn sync_state(
     genesis_block: &Block,
     rng: &mut (impl rand_core_10::CryptoRng + Send),
     progress: Progress<'_>,
+    pause: Pause<'_>,
 ) -> Result<Synced, FollowError> {
     let mut live: Vec<Arc<dyn Source>> = sources.to_vec();
     let mut bytes = 0u64;
     let attempts = u32::try_from(sources.len() + 4).unwrap_or(u32::MAX);
     let mut last = FollowError::Source(SourceError::Unreachable("no source".into()));
+    // Rounds in which no source answered, for the pause before the next.
+    let mut unanswered = 0;
     for restarts in 0..attempts {
         if live.is_empty() {
             break;
@@ -85,10 +100,16 @@ pub async fn sync_state(
                     "state sync: the height is no longer kept; starting over at a newer one"
                 );
             }
-            // No source answered for a chunk (or the block): start over, within the attempts.
+            // No source answered for a chunk (or the block): start over after a pause, within
+            // the attempts.
             Err(Failed::Other(e @ FollowError::Source(_))) => {
-                tracing::warn!(error = %e, "state sync: no source answered; starting over");
                 last = e;
+                if restarts + 1 < attempts {
+                    let wait = retry_pause(unanswered);
+                    unanswered += 1;
+                    tracing::warn!(error = %last, wait_s = wait.as_secs(), "state sync: no source answered; starting over after a pause");
+                    pause(wait).await;
+                }
             }
             Err(Failed::Other(e)) => return Err(e),
         }

@@ -1,15 +1,39 @@
-//! A follower and the sources it syncs from: what it makes of a source that has nothing to show.
-//! (Following a live chain, switching sources and state sync run in the simulations and in
-//! `crates/kassa/tests/hosts.rs`.)
+//! A follower and the sources it syncs from: what it makes of a source that has nothing to show,
+//! and how state sync waits when no source answers. (Following a live chain, switching sources
+//! and state sync run in the simulations and in `crates/kassa/tests/hosts.rs`.)
 
+use commonware_codec::Encode as _;
+use commonware_consensus::simplex::types::{Finalization, Finalize, Proposal};
+use commonware_consensus::types::{Epoch, Round, View};
+use commonware_cryptography::{Signer as _, ed25519, sha256};
+use commonware_parallel::Sequential;
 use commonware_runtime::Runner as _;
 use commonware_runtime::deterministic;
+use commonware_utils::iter::NonEmpty;
+use commonware_utils::{TryCollect as _, ordered::Set, union};
 use futures::future::BoxFuture;
+use kassa_node::consensus::{self, Scheme};
 use kassa_node::follow::{FollowError, Follower, Source, SourceError, Trust};
+use kassa_node::state_sync::{retry_pause, sync_state};
 use kassa_node::{FINALITY_SEARCH, Finality};
+use kassa_state::Genesis;
 use kassa_testkit::DevGenesis;
-use kassa_types::SignedTransaction;
-use std::sync::Arc;
+use kassa_types::{BlockHeader, Hash, SignedTransaction};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CHAIN: &str = "kassa-test";
+
+fn genesis() -> Genesis {
+    DevGenesis {
+        chain_id: CHAIN,
+        accounts: 2,
+        each: 1_000,
+        min_fee: 10,
+        time_ms: 1_000,
+    }
+    .genesis()
+}
 
 /// A source at `height` that holds no finalization certificate at all (a pruning node asked
 /// below what it keeps, or a follower that keeps only its newest certificates).
@@ -54,15 +78,7 @@ impl Source for Certless {
 /// One step of a follower at genesis from a [`Certless`] source at `height`.
 fn step_from(height: u64) -> Result<usize, FollowError> {
     let dir = tempfile::tempdir().unwrap();
-    let genesis = DevGenesis {
-        chain_id: "kassa-test",
-        accounts: 2,
-        each: 1_000,
-        min_fee: 10,
-        time_ms: 1_000,
-    }
-    .genesis();
-    let node = kassa_testkit::node_in(dir.path(), &genesis, false);
+    let node = kassa_testkit::node_in(dir.path(), &genesis(), false);
     let trust = Trust {
         validators: Vec::new(),
         namespace: Vec::new(),
@@ -93,4 +109,147 @@ fn a_source_whose_next_certificate_may_still_come_is_waited_for() {
     // At the window's end: its head's certificate may not be stored yet.
     let within = 1 + FINALITY_SEARCH;
     assert_eq!(step_from(within).unwrap(), 0, "nothing new yet, no failure");
+}
+
+/// Four validators' keys, and the trust a follower of their chain has.
+fn validators() -> (Vec<ed25519::PrivateKey>, Trust) {
+    let keys: Vec<ed25519::PrivateKey> = (0..4).map(ed25519::PrivateKey::from_seed).collect();
+    let trust = Trust {
+        validators: keys.iter().map(|k| k.public_key()).collect(),
+        namespace: consensus::namespace(CHAIN),
+    };
+    (keys, trust)
+}
+
+/// A finalization certificate of `block` at view `view`, signed by every one of `keys`.
+fn certificate(keys: &[ed25519::PrivateKey], trust: &Trust, block: &Hash, view: u64) -> Vec<u8> {
+    let set: Set<ed25519::PublicKey> = trust.validators.iter().cloned().try_collect().unwrap();
+    let namespace = union(&trust.namespace, b"_CONSENSUS");
+    let proposal = Proposal::new(
+        Round::new(Epoch::zero(), View::new(view)),
+        View::new(view - 1),
+        sha256::Digest(block.0),
+    );
+    let schemes: Vec<Scheme> = keys
+        .iter()
+        .map(|k| Scheme::signer(&namespace, set.clone(), k.clone()).unwrap())
+        .collect();
+    let votes: Vec<Finalize<Scheme, sha256::Digest>> = schemes
+        .iter()
+        .map(|s| Finalize::sign(s, proposal.clone()).unwrap())
+        .collect();
+    let votes = NonEmpty::try_new(votes.into_iter()).unwrap();
+    Finalization::from_owned_finalizes(&schemes[0], votes, &Sequential)
+        .unwrap()
+        .encode()
+        .to_vec()
+}
+
+/// A source with a certified block at its head that answers nothing else: a node whose
+/// connection drops after the first requests.
+struct Silent {
+    header: BlockHeader,
+    certificate: Vec<u8>,
+}
+
+impl Source for Silent {
+    fn name(&self) -> &str {
+        "silent"
+    }
+
+    fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(async move { Ok(self.header.height) })
+    }
+
+    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
+        Box::pin(async move {
+            Ok((from <= self.header.height).then(|| Finality {
+                height: self.header.height,
+                block: self.header.hash(),
+                header: kassa_types::codec::encode(&self.header),
+                certificate: self.certificate.clone(),
+            }))
+        })
+    }
+
+    fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            Err(SourceError::Unreachable(format!(
+                "block {height}: timed out"
+            )))
+        })
+    }
+
+    fn chunk(
+        &self,
+        _height: u64,
+        _after: Option<[u8; 32]>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move { Err(SourceError::Unreachable("chunk: timed out".into())) })
+    }
+
+    fn forward(&self, _txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move { Ok(()) })
+    }
+}
+
+#[test]
+fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis_block = kassa_testkit::node_in(dir.path(), &genesis(), false)
+        .db()
+        .block(0)
+        .unwrap()
+        .unwrap();
+    let (keys, trust) = validators();
+    let mut header = genesis_block.header.clone();
+    header.height = 5;
+    header.parent = genesis_block.header.hash();
+    let certificate = certificate(&keys, &trust, &header.hash(), 5);
+    let source: Arc<dyn Source> = Arc::new(Silent {
+        header,
+        certificate,
+    });
+    let empty = tempfile::tempdir().unwrap();
+    let db = kassa_db::Db::open(&empty.path().join("state.redb")).unwrap();
+    let paused = Arc::new(Mutex::new(Vec::new()));
+    let log = paused.clone();
+    let pause = move |d| -> BoxFuture<'static, ()> {
+        log.lock().unwrap().push(d);
+        Box::pin(async {})
+    };
+    let result = deterministic::Runner::default().start(|mut context| async move {
+        let mut progress = |_: u64, _: u64| {};
+        sync_state(
+            &db,
+            &[source],
+            &trust,
+            &genesis_block,
+            &mut context,
+            &mut progress,
+            &pause,
+        )
+        .await
+    });
+    assert!(
+        matches!(
+            result,
+            Err(FollowError::Source(SourceError::Unreachable(_)))
+        ),
+        "no source answered: {result:?}"
+    );
+    // One source: five attempts, a pause between each two, none after the last.
+    let secs: Vec<u64> = paused
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Duration::as_secs)
+        .collect();
+    assert_eq!(secs, [1, 2, 4, 8]);
+}
+
+#[test]
+fn the_pause_between_unanswered_rounds_doubles_up_to_half_a_minute() {
+    let secs: Vec<u64> = (0..8).map(|n| retry_pause(n).as_secs()).collect();
+    assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
 }

@@ -1322,6 +1322,11 @@ async fn host(
         .unwrap();
         let mut rng = context.child("sync");
         let mut progress = |_: u64, _: u64| {};
+        let clock = Arc::new(context.child("pause"));
+        let pause = move |d| -> BoxFuture<'static, ()> {
+            let clock = clock.clone();
+            Box::pin(async move { clock.sleep(d).await })
+        };
         loop {
             match state_sync::sync_state(
                 &db,
@@ -1330,6 +1335,7 @@ async fn host(
                 &genesis_block,
                 &mut rng,
                 &mut progress,
+                &pause,
             )
             .await
             {
