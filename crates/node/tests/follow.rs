@@ -35,29 +35,43 @@ fn genesis() -> Genesis {
     .genesis()
 }
 
-/// A source at `height` that holds no finalization certificate at all (a pruning node asked
-/// below what it keeps, or a follower that keeps only its newest certificates).
-struct Certless {
+/// A source at `height` that answers its height and at most one certificate, of its head
+/// (`certified`: the header and the certificate), and nothing else: with none, a pruning node
+/// asked below what it keeps or a follower keeping only its newest certificates; with one, a
+/// node whose connection drops after the first requests.
+struct Fake {
     height: u64,
+    certified: Option<(BlockHeader, Vec<u8>)>,
 }
 
-impl Source for Certless {
+impl Source for Fake {
     fn name(&self) -> &str {
-        "certless"
+        "fake"
     }
 
     fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
         Box::pin(async move { Ok(self.height) })
     }
 
-    fn finality(&self, _from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
-        Box::pin(async move { Ok(None) })
+    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
+        Box::pin(async move {
+            Ok(self
+                .certified
+                .as_ref()
+                .filter(|(header, _)| from <= header.height)
+                .map(|(header, certificate)| Finality {
+                    height: header.height,
+                    block: header.hash(),
+                    header: kassa_types::codec::encode(header),
+                    certificate: certificate.clone(),
+                }))
+        })
     }
 
     fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
         Box::pin(async move {
             Err(SourceError::Unreachable(format!(
-                "asked for block {height} without a certificate"
+                "block {height}: timed out"
             )))
         })
     }
@@ -67,7 +81,7 @@ impl Source for Certless {
         _height: u64,
         _after: Option<[u8; 32]>,
     ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
-        Box::pin(async move { Err(SourceError::Unreachable("no chunks here".into())) })
+        Box::pin(async move { Err(SourceError::Unreachable("chunk: timed out".into())) })
     }
 
     fn forward(&self, _txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
@@ -75,7 +89,7 @@ impl Source for Certless {
     }
 }
 
-/// One step of a follower at genesis from a [`Certless`] source at `height`.
+/// One step of a follower at genesis from a [`Fake`] source at `height` without certificates.
 fn step_from(height: u64) -> Result<usize, FollowError> {
     let dir = tempfile::tempdir().unwrap();
     let node = kassa_testkit::node_in(dir.path(), &genesis(), false);
@@ -83,7 +97,10 @@ fn step_from(height: u64) -> Result<usize, FollowError> {
         validators: Vec::new(),
         namespace: Vec::new(),
     };
-    let source: Arc<dyn Source> = Arc::new(Certless { height });
+    let source: Arc<dyn Source> = Arc::new(Fake {
+        height,
+        certified: None,
+    });
     let follower = Follower::new(node, trust, vec![source]);
     deterministic::Runner::default()
         .start(|mut context| async move { follower.step(&mut context).await })
@@ -145,54 +162,6 @@ fn certificate(keys: &[ed25519::PrivateKey], trust: &Trust, block: &Hash, view: 
         .to_vec()
 }
 
-/// A source with a certified block at its head that answers nothing else: a node whose
-/// connection drops after the first requests.
-struct Silent {
-    header: BlockHeader,
-    certificate: Vec<u8>,
-}
-
-impl Source for Silent {
-    fn name(&self) -> &str {
-        "silent"
-    }
-
-    fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
-        Box::pin(async move { Ok(self.header.height) })
-    }
-
-    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
-        Box::pin(async move {
-            Ok((from <= self.header.height).then(|| Finality {
-                height: self.header.height,
-                block: self.header.hash(),
-                header: kassa_types::codec::encode(&self.header),
-                certificate: self.certificate.clone(),
-            }))
-        })
-    }
-
-    fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
-        Box::pin(async move {
-            Err(SourceError::Unreachable(format!(
-                "block {height}: timed out"
-            )))
-        })
-    }
-
-    fn chunk(
-        &self,
-        _height: u64,
-        _after: Option<[u8; 32]>,
-    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
-        Box::pin(async move { Err(SourceError::Unreachable("chunk: timed out".into())) })
-    }
-
-    fn forward(&self, _txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(async move { Ok(()) })
-    }
-}
-
 #[test]
 fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,9 +175,9 @@ fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up
     header.height = 5;
     header.parent = genesis_block.header.hash();
     let certificate = certificate(&keys, &trust, &header.hash(), 5);
-    let source: Arc<dyn Source> = Arc::new(Silent {
-        header,
-        certificate,
+    let source: Arc<dyn Source> = Arc::new(Fake {
+        height: header.height,
+        certified: Some((header, certificate)),
     });
     let empty = tempfile::tempdir().unwrap();
     let db = kassa_db::Db::open(&empty.path().join("state.redb")).unwrap();
