@@ -37,6 +37,20 @@ impl Reader {
         }
         Ok(())
     }
+
+    /// The stored row ([`crate::tree::leaf_row`]) of a committed leaf (keyed by [`leaf_value_key`]).
+    pub(crate) fn leaf_row(&self, key: &[u8; 40]) -> anyhow::Result<Vec<u8>> {
+        let row = self
+            .values
+            .get(key.as_slice())?
+            .ok_or_else(|| anyhow::anyhow!("a leaf of the tree has no stored value"))?;
+        Ok(row.value().to_vec())
+    }
+
+    /// The stored value of a committed leaf (keyed by [`leaf_value_key`]).
+    fn leaf_value(&self, key: &[u8; 40]) -> anyhow::Result<OwnedValue> {
+        self.leaf_row(key).map(|row| split_row(&row).1.to_vec())
+    }
 }
 
 impl Store for Reader {
@@ -83,22 +97,6 @@ impl ScanStore for Reader {
     }
 }
 
-impl Reader {
-    /// The stored row ([`leaf_row`]) of a committed leaf (keyed by [`leaf_value_key`]).
-    pub(crate) fn leaf_row(&self, key: &[u8; 40]) -> anyhow::Result<Vec<u8>> {
-        let row = self
-            .values
-            .get(key.as_slice())?
-            .ok_or_else(|| anyhow::anyhow!("a leaf of the tree has no stored value"))?;
-        Ok(row.value().to_vec())
-    }
-
-    /// The stored value of a committed leaf (keyed by [`leaf_value_key`]).
-    fn leaf_value(&self, key: &[u8; 40]) -> anyhow::Result<OwnedValue> {
-        self.leaf_row(key).map(|row| split_row(&row).1.to_vec())
-    }
-}
-
 impl TreeReader for Reader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         Ok(self
@@ -124,8 +122,8 @@ impl TreeReader for Reader {
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only used when restoring a tree from a snapshot (state sync), which Kassa does not do:
-        // a node that is behind replays blocks instead.
-        anyhow::bail!("restoring a Jellyfish Merkle tree from a snapshot is not supported")
+        // `jmt` asks for it only to resume an interrupted restore; state sync (`snapshot.rs`)
+        // restores into a store of its own and starts an interrupted restore over instead.
+        anyhow::bail!("a committed tree is never resumed as a restore")
     }
 }

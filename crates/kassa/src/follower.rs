@@ -26,10 +26,11 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| SourceError::Unreachable(e.to_string()))?
         .map_err(|e| {
+            let why = format!("{e:#}");
             if Refusal::pruned(&e) {
-                SourceError::Pruned(format!("{e:#}"))
+                SourceError::Pruned(why)
             } else {
-                SourceError::Unreachable(format!("{e:#}"))
+                SourceError::Unreachable(why)
             }
         })
 }

@@ -38,7 +38,7 @@ pub type Pause<'a> = &'a (dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sy
 /// source answered: 1 s, doubling, at most 30 s, so that a network that is down for a while is
 /// waited out instead of asked again at once.
 pub fn retry_pause(n: u32) -> Duration {
-    Duration::from_secs(1u64 << n.min(5)).min(Duration::from_secs(30))
+    Duration::from_secs((1u64 << n.min(5)).min(30))
 }
 
 /// Restores into `db` (empty, or holding an interrupted restore) the state of the newest
