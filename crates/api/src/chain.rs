@@ -188,7 +188,11 @@ pub(super) async fn block_raw(
     Path(height): Path<u64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let bytes = stored_block(&node, height)?.encode();
+    let bytes = node
+        .db()
+        .block_bytes(height)
+        .map_err(ApiError::db)?
+        .ok_or_else(|| ApiError::not_found("block"))?;
     let binary = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

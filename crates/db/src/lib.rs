@@ -497,6 +497,24 @@ impl Db {
             .map(|v| Block::decode(v.value()).expect("stored blocks decode")))
     }
 
+    /// The canonical bytes of the block at `height`, as stored (what followers download);
+    /// [`DbError::Pruned`] below what this node keeps.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        if let Some(v) = t.get(height)? {
+            return Ok(Some(v.value().to_vec()));
+        }
+        let kept = r
+            .open_table(META)?
+            .get(PRUNED_BELOW)?
+            .map_or(0, |v| dec(v.value()));
+        if height < kept {
+            return Err(DbError::Pruned { height, kept });
+        }
+        Ok(None)
+    }
+
     /// The header of the block at `height`, without decoding its transactions (a block's
     /// encoding starts with its header).
     pub fn header(&self, height: u64) -> Result<Option<BlockHeader>> {

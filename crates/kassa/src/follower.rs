@@ -1,4 +1,5 @@
-//! A follower's sources over HTTP: another node's API (a validator's or a follower's) as a
+//! A follower's sources: another node (a validator or a follower) by its host's peer address
+//! (the hosting protocol, `kassa_node::host`) or by its HTTP API, each as a
 //! [`kassa_node::follow::Source`]. What a follower does with them, and why it trusts none of
 //! them, is [`kassa_node::follow`].
 
@@ -6,8 +7,77 @@ use crate::client::{Client, Refusal};
 use kassa_api::wire;
 use kassa_node::Finality;
 use kassa_node::follow::{Source, SourceError};
+use kassa_node::host::{Hosts, PeerAddr};
 use kassa_types::SignedTransaction;
 use std::sync::Arc;
+
+/// Where a follower syncs from, as its config names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceAddr {
+    /// A host's peer address, `<public key hex>@<ip:port>`.
+    Peer(PeerAddr),
+    /// A node's HTTP API, `http://…` or `https://…`.
+    Http(String),
+}
+
+impl std::str::FromStr for SourceAddr {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<SourceAddr> {
+        let s = s.trim();
+        if s.starts_with("http://") || s.starts_with("https://") {
+            return Ok(SourceAddr::Http(s.trim_end_matches('/').to_string()));
+        }
+        Ok(SourceAddr::Peer(s.parse().map_err(|e| {
+            anyhow::anyhow!("source {s:?}: {e}, or a node's URL (http://…)")
+        })?))
+    }
+}
+
+impl std::fmt::Display for SourceAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceAddr::Peer(p) => write!(f, "{p}"),
+            SourceAddr::Http(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// The sources `addrs`, in their order, on the runtime of `context`: HTTP ones as
+/// [`HttpSource`]s, peers through the returned [`Hosts`] (dialed as `key`; `listen` is the
+/// port this node hosts on, announced to them), which finds more of them.
+pub fn sources<E>(
+    context: E,
+    key: kassa_node::consensus::PrivateKey,
+    namespace: Vec<u8>,
+    listen: Option<u16>,
+    addrs: &[SourceAddr],
+) -> (Vec<Arc<dyn Source>>, Arc<Hosts<E>>)
+where
+    E: commonware_runtime::Network
+        + commonware_runtime::Spawner
+        + commonware_runtime::Clock
+        + rand_core_10::CryptoRng,
+{
+    let peers: Vec<PeerAddr> = addrs
+        .iter()
+        .filter_map(|a| match a {
+            SourceAddr::Peer(p) => Some(p.clone()),
+            SourceAddr::Http(_) => None,
+        })
+        .collect();
+    let hosts = Hosts::new(context, key, namespace, listen, &peers);
+    let mut dialed = hosts.sources().into_iter();
+    let all = addrs
+        .iter()
+        .filter_map(|a| match a {
+            SourceAddr::Http(url) => Some(HttpSource::shared(url)),
+            // A peer listed twice is one source.
+            SourceAddr::Peer(_) => dialed.next(),
+        })
+        .collect();
+    (all, hosts)
+}
 
 /// Another node's API.
 pub struct HttpSource(Client);

@@ -148,10 +148,11 @@ pub struct NodeConfig {
     /// follower: it syncs finalized blocks from `bootstrap` and validates nothing.
     #[serde(default)]
     pub validator_key: Option<PathBuf>,
-    /// A follower's source of finalized blocks: the HTTP API of any node of the chain. Every
-    /// block is checked against its finalization certificate (signed by the genesis validators)
-    /// and re-executed, so the bootstrapper is not trusted. Submitted transactions are forwarded
-    /// there too.
+    /// A follower's source of finalized blocks: any node of the chain, by its host's peer
+    /// address (`<public key hex>@<ip:port>`, the hosting protocol) or its HTTP API
+    /// (`http://…`). Every block is checked against its finalization certificate (signed by the
+    /// genesis validators) and re-executed, so the bootstrapper is not trusted. Submitted
+    /// transactions are forwarded there too.
     #[serde(default)]
     pub bootstrap: Option<String>,
     /// HTTP API and web app.
@@ -184,11 +185,74 @@ pub struct NodeConfig {
     /// block's state root) instead of replaying the chain from genesis.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub state_sync: bool,
-    /// A follower only: further nodes' APIs (validators or followers) to sync from when the
-    /// bootstrapper fails or lies, in turn, and to fetch state sync's chunks from; none is
-    /// trusted.
+    /// A follower only: further nodes (validators or followers, as `bootstrap`) to sync from
+    /// when the bootstrapper fails or lies, in turn, and to fetch state sync's chunks from; none
+    /// is trusted. A follower also asks its peers for the hosts they know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// Host the chain for followers over the hosting protocol (validators and followers alike):
+    /// where to listen, and the limits on those who connect. Absent: this node does not host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostConfig>,
+}
+
+/// `[host]` of a node's config: the hosting protocol's listener and limits (each limit has a
+/// default).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Where to listen for followers.
+    pub listen: SocketAddr,
+    /// Open connections in all.
+    #[serde(default = "host_defaults::connections")]
+    pub connections: usize,
+    /// Open connections from one IP address.
+    #[serde(default = "host_defaults::per_ip")]
+    pub per_ip: usize,
+    /// Seconds a connection may stay without a request.
+    #[serde(default = "host_defaults::idle_secs")]
+    pub idle_secs: u64,
+    /// Transactions one IP address may forward per second.
+    #[serde(default = "host_defaults::forward_per_second")]
+    pub forward_per_second: u32,
+}
+
+mod host_defaults {
+    use kassa_node::host::Limits;
+    pub fn connections() -> usize {
+        Limits::default().connections
+    }
+    pub fn per_ip() -> usize {
+        Limits::default().per_ip
+    }
+    pub fn idle_secs() -> u64 {
+        Limits::default().idle.as_secs()
+    }
+    pub fn forward_per_second() -> u32 {
+        Limits::default().forward_per_second
+    }
+}
+
+impl HostConfig {
+    /// Hosting on `listen` with the default limits.
+    pub fn on(listen: SocketAddr) -> HostConfig {
+        HostConfig {
+            listen,
+            connections: host_defaults::connections(),
+            per_ip: host_defaults::per_ip(),
+            idle_secs: host_defaults::idle_secs(),
+            forward_per_second: host_defaults::forward_per_second(),
+        }
+    }
+
+    pub fn limits(&self) -> kassa_node::host::Limits {
+        kassa_node::host::Limits {
+            connections: self.connections.max(1),
+            per_ip: self.per_ip.max(1),
+            idle: std::time::Duration::from_secs(self.idle_secs.max(1)),
+            forward_per_second: self.forward_per_second.max(1),
+        }
+    }
 }
 
 pub fn default_state_cache_mib() -> usize {
@@ -223,7 +287,8 @@ impl NodeConfig {
         }
         if cfg.validator_key.is_none() && cfg.bootstrap.is_none() {
             bail!(
-                "{}: a node needs a validator_key (validator) or a bootstrap URL (follower)",
+                "{}: a node needs a validator_key (validator) or a bootstrap (follower: a peer \
+                 address or a node's URL)",
                 path.display()
             );
         }

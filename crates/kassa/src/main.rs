@@ -108,6 +108,10 @@ struct NodeArgs {
     /// p2p address (dev).
     #[arg(long, default_value = "127.0.0.1:30645")]
     p2p: SocketAddr,
+    /// Host the chain for followers at this address (the hosting protocol; a follower names
+    /// this node by the peer address printed at start). Overrides the config file's `[host]`.
+    #[arg(long, value_name = "ADDR")]
+    host: Option<SocketAddr>,
     /// Block pacing in milliseconds (dev).
     #[arg(long, default_value_t = genesis::default_block_ms())]
     block_ms: u64,
@@ -115,7 +119,7 @@ struct NodeArgs {
     /// an archive); overrides the config file's `prune_keep`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     prune_keep: Option<u64>,
-    /// A follower (`--config` with a bootstrap URL) whose data directory is empty starts from
+    /// A follower (`--config` with a bootstrap) whose data directory is empty starts from
     /// the state of the bootstrapper's newest certified height instead of replaying the chain
     /// from genesis (as the config file's `state_sync = true`).
     #[arg(long, requires = "config")]
@@ -220,6 +224,10 @@ struct TestnetArgs {
     /// Validator i listens for peers on 127.0.0.1:(p2p-port + i).
     #[arg(long, default_value_t = 30650)]
     p2p_port: u16,
+    /// Validator i hosts the chain for followers on 127.0.0.1:(host-port + i); the follower on
+    /// the next port.
+    #[arg(long, default_value_t = 31650)]
+    host_port: u16,
     /// Block pacing in milliseconds.
     #[arg(long, default_value_t = genesis::default_block_ms())]
     block_ms: u64,
@@ -232,6 +240,7 @@ impl TestnetArgs {
             validators: self.validators,
             http_port: self.http_port,
             p2p_port: self.p2p_port,
+            host_port: self.host_port,
             block_ms: self.block_ms,
         }
     }
@@ -349,6 +358,13 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     };
     if args.prune_keep.is_some() {
         plan.prune_keep = args.prune_keep;
+    }
+    if let Some(listen) = args.host {
+        let limits = plan
+            .host
+            .take()
+            .map(|h| genesis::HostConfig { listen, ..h });
+        plan.host = Some(limits.unwrap_or_else(|| genesis::HostConfig::on(listen)));
     }
     if args.state_sync {
         anyhow::ensure!(

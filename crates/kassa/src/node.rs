@@ -1,12 +1,13 @@
 //! `kassa node`: opens the state, starts consensus on its runtime and the HTTP API on threads of
 //! its own, and stops cleanly on Ctrl-C.
 
-use crate::follower::HttpSource;
-use crate::genesis::{self, GenesisFile, NodeConfig, Peer};
+use crate::follower::SourceAddr;
+use crate::genesis::{self, GenesisFile, HostConfig, NodeConfig, Peer};
 use anyhow::{Context as _, Result, bail};
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
 use kassa_node::consensus::{self, ConsensusConfig};
 use kassa_node::follow::{Follower, Trust};
+use kassa_node::host::{Book, PeerAddr};
 use kassa_node::{App, Faucet, MempoolConfig, Node};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub struct Plan {
     /// A follower with an empty data directory starts from the state of a recent certified
     /// height, fetched from its sources, instead of replaying the chain from genesis.
     pub state_sync: bool,
+    /// Host the chain for followers over the hosting protocol, there and within those limits.
+    pub host: Option<HostConfig>,
 }
 
 /// Worker threads of a node's runtime, unless its [`Plan`] says otherwise.
@@ -50,10 +53,10 @@ pub enum Role {
         p2p: SocketAddr,
         peers: Vec<Peer>,
     },
-    /// Syncs finalized blocks from other nodes' APIs (the bootstrapper first, the others when
-    /// it fails), checking each against the validators' finalization certificates and
-    /// re-executing it.
-    Follower { sources: Vec<String> },
+    /// Syncs finalized blocks from other nodes, peers or APIs (the bootstrapper first, the
+    /// others when it fails, and the hosts its peers tell it of), checking each against the
+    /// validators' finalization certificates and re-executing it.
+    Follower { sources: Vec<SourceAddr> },
 }
 
 /// A development node: creates the data directory, a validator key and a dev genesis on first
@@ -107,6 +110,7 @@ pub fn dev_plan(
         state_cache_bytes: kassa_db::CACHE_BYTES_DEFAULT,
         prune_keep: None,
         state_sync: false,
+        host: None,
     })
 }
 
@@ -122,10 +126,13 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         (None, _, Some(bootstrap)) => Role::Follower {
             sources: std::iter::once(bootstrap)
                 .chain(&cfg.sources)
-                .map(|s| s.trim_end_matches('/').to_string())
-                .collect(),
+                .map(|s| s.parse())
+                .collect::<Result<_>>()?,
         },
-        _ => bail!("a node needs a validator_key and p2p address, or a bootstrap URL"),
+        _ => bail!(
+            "a node needs a validator_key and p2p address, or a bootstrap (a peer address or a \
+             node's URL)"
+        ),
     };
     if cfg.state_sync && matches!(role, Role::Validator { .. }) {
         bail!(
@@ -148,6 +155,7 @@ pub fn config_plan(path: &std::path::Path) -> Result<Plan> {
         state_cache_bytes: cfg.state_cache_mib << 20,
         prune_keep: cfg.prune_keep,
         state_sync: cfg.state_sync,
+        host: cfg.host,
     })
 }
 
@@ -179,7 +187,7 @@ fn validator_addresses(
     if !validators.iter().any(|(k, _)| k == me) {
         bail!(
             "this node's key is not a validator of the genesis (a follower's config has a \
-             bootstrap URL and no validator_key)"
+             bootstrap and no validator_key)"
         );
     }
     Ok(validators)
@@ -210,14 +218,22 @@ where
 {
     let genesis = plan.genesis.to_genesis()?;
     let namespace = consensus::namespace(&plan.genesis.chain_id);
+    let host_namespace = kassa_node::host::namespace(&namespace);
     enum Work {
         Validate(Box<ConsensusConfig>),
-        Follow { sources: Vec<String>, trust: Trust },
+        Follow {
+            sources: Vec<SourceAddr>,
+            trust: Trust,
+        },
     }
+    // The key this node is known by to its peers in the hosting protocol: a validator's own, a
+    // follower's made on its first start.
+    let hosting_key;
     let work = match plan.role {
         Role::Validator { seed, p2p, peers } => {
             consensus_storage_mode(&plan.data_dir, plan.prune_keep.is_some())?;
             let key = consensus::key_from_seed(seed).context("invalid validator key")?;
+            hosting_key = key.clone();
             let me = consensus::public_key(&key);
             Work::Validate(Box::new(ConsensusConfig {
                 validators: validator_addresses(&plan.genesis, &me, p2p, &peers)?,
@@ -228,11 +244,21 @@ where
                 prune_keep: plan.prune_keep,
             }))
         }
-        Role::Follower { sources } => Work::Follow {
-            sources,
-            trust: plan.genesis.trust()?,
-        },
+        Role::Follower { sources } => {
+            hosting_key = follower_key(&plan.data_dir)?;
+            Work::Follow {
+                sources,
+                trust: plan.genesis.trust()?,
+            }
+        }
     };
+    if let Some(h) = &plan.host {
+        // Fail at start, with the address, rather than inside the runtime.
+        drop(
+            std::net::TcpListener::bind(h.listen)
+                .with_context(|| format!("cannot listen for followers on {}", h.listen))?,
+        );
+    }
     let state_dir = plan.data_dir.join("state");
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
@@ -245,7 +271,8 @@ where
     {
         let genesis_block = crate::sync::genesis_block(&genesis)?;
         let started = std::time::Instant::now();
-        let synced = crate::sync::sync_state(&db, sources, trust, &genesis_block)?;
+        let synced =
+            crate::sync::sync_state(&db, sources, hosting_key.clone(), trust, &genesis_block)?;
         let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         eprintln!(
             "kassa node: state of height {} restored ({} entries, {} KiB received, certified \
@@ -279,6 +306,33 @@ where
         node.telemetry().attach(context.child("kassa"));
         eprintln!("kassa node: API on http://{http}/api/v1/status");
         started(node.clone());
+        let seeds: Vec<PeerAddr> = match &work {
+            Work::Follow { sources, .. } => sources
+                .iter()
+                .filter_map(|s| match s {
+                    SourceAddr::Peer(p) => Some(p.clone()),
+                    SourceAddr::Http(_) => None,
+                })
+                .collect(),
+            Work::Validate(_) => Vec::new(),
+        };
+        if let Some(h) = &plan.host {
+            let me = PeerAddr {
+                key: consensus::public_key_bytes(&consensus::public_key(&hosting_key)),
+                addr: h.listen,
+            };
+            eprintln!("kassa node: hosting the chain for followers as {me}");
+            let (node, key, ns) = (node.clone(), hosting_key.clone(), host_namespace.clone());
+            let (listen, limits, book) = (h.listen, h.limits(), Arc::new(Book::new(seeds)));
+            context.child("host").spawn(move |ctx| async move {
+                if let Err(e) =
+                    kassa_node::host::serve(ctx, node, key, ns, listen, limits, book).await
+                {
+                    tracing::error!(error = %e, "hosting stopped");
+                }
+            });
+        }
+        let listen_port = plan.host.as_ref().map(|h| h.listen.port());
         let work = async {
             match work {
                 Work::Validate(cfg) => {
@@ -292,12 +346,23 @@ where
                     tracing::warn!("consensus stopped");
                 }
                 Work::Follow { sources, trust } => {
-                    eprintln!("kassa node: following {}", sources.join(", "));
-                    let sources = sources.iter().map(|s| HttpSource::shared(s)).collect();
+                    let names: Vec<String> = sources.iter().map(ToString::to_string).collect();
+                    eprintln!("kassa node: following {}", names.join(", "));
+                    let (sources, hosts) = crate::follower::sources(
+                        context.child("sources"),
+                        hosting_key,
+                        host_namespace,
+                        listen_port,
+                        &sources,
+                    );
                     let follower = Follower::new(node, trust, sources);
                     if let Some((synced, millis)) = &restored {
                         follower.restored(synced, *millis);
                     }
+                    let finder = follower.clone();
+                    context
+                        .child("discover")
+                        .spawn(move |_| hosts.discover(finder));
                     let stopped = follower.run(context.child("follower")).await;
                     // A certified block did not apply: never serve a wrong state.
                     tracing::error!(error = %stopped, "cannot apply a finalized block; stopping");
@@ -313,6 +378,23 @@ where
     });
     drop(server);
     Ok(())
+}
+
+/// A follower's key in the hosting protocol: `node.key` in its data directory, made on first
+/// start. It identifies the follower to its peers and nothing more (it holds no money and signs
+/// no vote).
+fn follower_key(data_dir: &std::path::Path) -> Result<consensus::PrivateKey> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("node.key");
+    let seed = if path.exists() {
+        genesis::read_seed(&path)?
+    } else {
+        let seed = kassa_types::SecretKey::generate().seed();
+        genesis::write_seed(&path, &seed)?;
+        seed
+    };
+    consensus::key_from_seed(seed).context("invalid node key")
 }
 
 /// A validator's consensus storage is written either whole (an archive) or pruned

@@ -1,9 +1,11 @@
-//! State sync from other nodes' APIs (the logic, and why no source is trusted, is
-//! [`kassa_node::state_sync::sync_state`]): what `kassa node` runs before it starts following, what
-//! `kassa audit` runs to start from a snapshot, and what `kassa bench sync` measures.
+//! State sync from other nodes (the logic, and why no source is trusted, is
+//! [`kassa_node::state_sync::sync_state`]): what `kassa node` runs before it starts following
+//! (from peers or APIs), what `kassa audit` runs to start from a snapshot, and what `kassa bench
+//! sync` measures (from APIs).
 
-use crate::follower::HttpSource;
+use crate::follower::{HttpSource, SourceAddr};
 use anyhow::Result;
+use commonware_runtime::{Runner as _, Supervisor as _, tokio as cw_tokio};
 use kassa_db::{Db, Head};
 use kassa_node::follow::{Certified, Trust};
 use kassa_node::state_sync::{self, Progress, Synced};
@@ -21,27 +23,38 @@ pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T> {
     Ok(runtime()?.block_on(f))
 }
 
-/// Restores into `db` the state of the newest certified height any of `sources` (node API
-/// URLs) serves, trusting only `trust`.
+/// Restores into `db` the state of the newest certified height any of `sources` (peers, dialed
+/// as `key`, or node API URLs) serves, trusting only `trust`. Runs on a runtime of its own,
+/// before the node's starts.
 pub fn sync_state(
     db: &Db,
-    sources: &[String],
+    sources: &[SourceAddr],
+    key: kassa_node::consensus::PrivateKey,
     trust: &Trust,
     genesis_block: &Block,
 ) -> Result<Synced> {
-    let sources: Vec<_> = sources.iter().map(|s| HttpSource::shared(s)).collect();
-    let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
-    let mut bar = progress_bar();
-    let pause = |d| -> futures::future::BoxFuture<'static, ()> { Box::pin(tokio::time::sleep(d)) };
-    Ok(block_on(state_sync::sync_state(
-        db,
-        &sources,
-        trust,
-        genesis_block,
-        &mut rng,
-        &mut bar,
-        &pause,
-    ))??)
+    let runtime = cw_tokio::Config::new()
+        .with_worker_threads(1)
+        .with_storage_directory(std::env::temp_dir().join("kassa-state-sync"));
+    cw_tokio::Runner::new(runtime).start(|context| async move {
+        let namespace = kassa_node::host::namespace(&trust.namespace);
+        let (sources, _hosts) =
+            crate::follower::sources(context.child("sources"), key, namespace, None, sources);
+        let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
+        let mut bar = progress_bar();
+        let pause =
+            |d| -> futures::future::BoxFuture<'static, ()> { Box::pin(tokio::time::sleep(d)) };
+        Ok(state_sync::sync_state(
+            db,
+            &sources,
+            trust,
+            genesis_block,
+            &mut rng,
+            &mut bar,
+            &pause,
+        )
+        .await?)
+    })
 }
 
 /// Restores the state of `at` from `sources` in one attempt: (head, entries, bytes received).

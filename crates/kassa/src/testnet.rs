@@ -2,11 +2,12 @@
 //!
 //! `init` writes everything a network needs into one directory: the genesis (the validator set
 //! and the funded dev accounts), each validator's key and TOML config (loopback ports, every
-//! other validator as a peer), and a follower's config. `run` starts one `kassa node --config`
+//! other validator as a peer, hosting for followers), and a follower's config (the validators'
+//! host addresses as its sources; it hosts too). `run` starts one `kassa node --config`
 //! process per validator (the same binary and application as a single dev node) and stops them
 //! all on Ctrl-C.
 
-use crate::genesis::{self, GenesisFile, NodeConfig, Peer};
+use crate::genesis::{self, GenesisFile, HostConfig, NodeConfig, Peer};
 use anyhow::{Context as _, Result, bail, ensure};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,9 @@ pub struct Layout {
     pub http_port: u16,
     /// Validator i listens for peers on `p2p_port + i`.
     pub p2p_port: u16,
+    /// Validator i hosts the chain for followers on `host_port + i`; the follower on
+    /// `host_port + validators`.
+    pub host_port: u16,
     pub block_ms: u64,
 }
 
@@ -80,11 +84,16 @@ pub fn init(layout: &Layout) -> Result<()> {
         .map(|_| kassa_types::SecretKey::generate().seed())
         .collect();
     let mut keys = Vec::new();
-    for seed in &seeds {
+    let mut hosts = Vec::new();
+    for (i, seed) in seeds.iter().enumerate() {
         let key = kassa_node::consensus::key_from_seed(*seed).context("validator key")?;
-        keys.push(hex::encode(kassa_node::consensus::public_key_bytes(
-            &kassa_node::consensus::public_key(&key),
-        )));
+        let public =
+            kassa_node::consensus::public_key_bytes(&kassa_node::consensus::public_key(&key));
+        keys.push(hex::encode(public));
+        hosts.push(kassa_node::host::PeerAddr {
+            key: public,
+            addr: Layout::addr(layout.host_port, i)?,
+        });
     }
     let now = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
     let mut g = GenesisFile::dev(now, [0; 32]);
@@ -125,6 +134,7 @@ pub fn init(layout: &Layout) -> Result<()> {
             prune_keep: None,
             state_sync: false,
             sources: Vec::new(),
+            host: Some(HostConfig::on(Layout::addr(layout.host_port, i)?)),
         };
         std::fs::write(layout.config(i), toml::to_string_pretty(&cfg)?)?;
     }
@@ -132,7 +142,7 @@ pub fn init(layout: &Layout) -> Result<()> {
         data_dir: "follower".into(),
         genesis: "genesis.json".into(),
         validator_key: None,
-        bootstrap: Some(format!("http://{}", Layout::addr(layout.http_port, 0)?)),
+        bootstrap: Some(hosts[0].to_string()),
         http: Layout::addr(layout.http_port, n)?,
         p2p: None,
         block_time_ms: layout.block_ms,
@@ -143,9 +153,8 @@ pub fn init(layout: &Layout) -> Result<()> {
         prune_keep: None,
         state_sync: false,
         // The other validators, should the first stop answering.
-        sources: (1..n)
-            .map(|i| Ok(format!("http://{}", Layout::addr(layout.http_port, i)?)))
-            .collect::<Result<_>>()?,
+        sources: hosts[1..].iter().map(ToString::to_string).collect(),
+        host: Some(HostConfig::on(Layout::addr(layout.host_port, n)?)),
     };
     std::fs::write(layout.follower_config(), toml::to_string_pretty(&follower)?)?;
     g.save(&genesis_path)?;

@@ -2,9 +2,10 @@
 //! processes, some syncing from validators and some from other followers, some replaying from
 //! genesis and some starting by state sync (one of those pruning), under a load of signed
 //! transfers; then the validator one follower bootstraps from is `kill -9`ed. Every follower
-//! reaches the validators' blocks and state roots; the one whose bootstrapper died moves on to
-//! its next source. The test prints what it measured (follower lag, bytes downloaded per block),
-//! which docs/performance.md records.
+//! but one follows over the hosting protocol (peer addresses; each hosts in turn), the last over
+//! HTTP. Every follower reaches the validators' blocks and state roots; the one whose
+//! bootstrapper died moves on to its next source. The test prints what it measured (follower
+//! lag, bytes downloaded per block), which docs/performance.md records.
 //!
 //! Bounded: free loopback ports, and every wait has a deadline.
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 
-/// One follower: where it syncs from (URLs), and how it starts.
+/// One follower: where it syncs from (peer addresses or URLs), and how it starts.
 struct Host {
     bootstrap: String,
     sources: Vec<String>,
@@ -25,7 +26,23 @@ struct Host {
     prune_keep: Option<u64>,
 }
 
-fn start(dir: &Path, i: usize, port: u16, h: &Host) -> Proc {
+/// Host `i`'s key in the hosting protocol (written to its data directory before it starts, so
+/// that others can name it) and its peer address.
+fn host_identity(dir: &Path, i: usize, port: u16) -> String {
+    let seed = [u8::try_from(i).unwrap() + 1; 32];
+    let data = dir.join(format!("host-{i}"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("node.key"), hex::encode(seed)).unwrap();
+    let key = kassa_node::consensus::key_from_seed(seed).unwrap();
+    kassa_node::host::PeerAddr {
+        key: kassa_node::consensus::public_key_bytes(&kassa_node::consensus::public_key(&key)),
+        addr: ([127, 0, 0, 1], port).into(),
+    }
+    .to_string()
+}
+
+/// Starts host `i`: its API on `port`, hosting on `host_port`.
+fn start(dir: &Path, i: usize, port: u16, host_port: u16, h: &Host) -> Proc {
     let sources: Vec<String> = h.sources.iter().map(|s| format!("{s:?}")).collect();
     let mut config = format!(
         "data_dir = {:?}\ngenesis = {:?}\nbootstrap = {:?}\nhttp = \"127.0.0.1:{port}\"\n\
@@ -39,6 +56,7 @@ fn start(dir: &Path, i: usize, port: u16, h: &Host) -> Proc {
     if let Some(keep) = h.prune_keep {
         config.push_str(&format!("prune_keep = {keep}\n"));
     }
+    config.push_str(&format!("[host]\nlisten = \"127.0.0.1:{host_port}\"\n"));
     let path = dir.join(format!("host-{i}.toml"));
     std::fs::write(&path, config).unwrap();
     Proc::node(BIN, &path)
@@ -89,8 +107,9 @@ fn eight_followers_of_validators_and_of_each_other_reach_the_validators_state_an
  {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (http, p2p, hosts_port) = (free_ports(5), free_ports(4), free_ports(8));
-    testnet_init(BIN, &dir.join("net"), 250, http, p2p);
+    let (http, p2p, host) = (free_ports(5), free_ports(4), free_ports(5));
+    let (hosts_port, hosts_host) = (free_ports(8), free_ports(8));
+    testnet_init(BIN, &dir.join("net"), 250, http, p2p, host);
     // The load comes from one client (this test): lift the per-client submission rate.
     for i in 0..4 {
         let path = dir.join("net").join(format!("validator-{i}.toml"));
@@ -104,14 +123,31 @@ fn eight_followers_of_validators_and_of_each_other_reach_the_validators_state_an
     let v: Vec<Api> = (0..4u16).map(|i| Api::at(http + i)).collect();
     v[1].wait_height(3, "the validators start");
 
-    // Hosts 0–3 sync from a validator; 4–7 from hosts 0–3 (a validator as a further source for
-    // some). Odd hosts start by state sync; host 3 prunes.
+    // Hosts 0–3 sync from a validator; 4–7 from hosts 0–3 (a validator as a further source).
+    // Odd hosts start by state sync; host 3 prunes. All over the hosting protocol but host 7,
+    // which uses the APIs.
+    let genesis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("net").join("genesis.json")).unwrap(),
+    )
+    .unwrap();
+    let validator_peer = |i: usize| {
+        format!(
+            "{}@127.0.0.1:{}",
+            genesis["validators"][i].as_str().unwrap(),
+            host + u16::try_from(i).unwrap()
+        )
+    };
+    let host_peers: Vec<String> = (0..8u16)
+        .map(|i| host_identity(dir, i.into(), hosts_host + i))
+        .collect();
     let url = |api: &Api| api.0.clone();
     let f: Vec<Api> = (0..8u16).map(|i| Api::at(hosts_port + i)).collect();
     let plan: Vec<Host> = (0..8usize)
         .map(|i| {
             let (bootstrap, sources) = if i < 4 {
-                (url(&v[i]), vec![url(&v[(i + 1) % 4])])
+                (validator_peer(i), vec![validator_peer((i + 1) % 4)])
+            } else if i < 7 {
+                (host_peers[i - 4].clone(), vec![validator_peer((i + 1) % 4)])
             } else {
                 (url(&f[i - 4]), vec![url(&v[(i + 1) % 4])])
             };
@@ -125,13 +161,13 @@ fn eight_followers_of_validators_and_of_each_other_reach_the_validators_state_an
         .collect();
     let mut hosts: Vec<Proc> = Vec::new();
     for (i, h) in (0u16..).zip(&plan).take(4) {
-        hosts.push(start(dir, i.into(), hosts_port + i, h));
+        hosts.push(start(dir, i.into(), hosts_port + i, hosts_host + i, h));
     }
     for host in &f[..4] {
         host.wait_height(3, "the first hosts sync");
     }
     for (i, h) in (0u16..).zip(&plan).skip(4) {
-        hosts.push(start(dir, i.into(), hosts_port + i, h));
+        hosts.push(start(dir, i.into(), hosts_port + i, hosts_host + i, h));
     }
 
     // Load: transfers from four dev accounts, a batch a round to each validator in turn; the
@@ -238,10 +274,6 @@ fn eight_followers_of_validators_and_of_each_other_reach_the_validators_state_an
             .try_into()
             .unwrap(),
     );
-    let genesis: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("net").join("genesis.json")).unwrap(),
-    )
-    .unwrap();
     let keys: Vec<_> = genesis["validators"]
         .as_array()
         .unwrap()

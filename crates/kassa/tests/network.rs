@@ -5,8 +5,10 @@
 //!   include what is submitted meanwhile); it restarts from its storage and catches up to the
 //!   same blocks and state roots.
 //! - `kassa testnet run` starts a network; a follower joins with just the genesis and the
-//!   bootstrapper's address, syncs the whole chain, serves it, forwards a transaction, and passes
-//!   `kassa audit`; Ctrl-C stops the network.
+//!   validators' host addresses, syncs the whole chain over the hosting protocol (no validator's
+//!   API), serves it, forwards a transaction, and passes `kassa audit`; a second follower that
+//!   knows only the first finds the validators through it and keeps following when the first
+//!   stops; Ctrl-C stops the network.
 //!
 //! Bounded: free loopback ports, and every wait has a deadline.
 
@@ -22,8 +24,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 fn four_validators_keep_finalizing_without_a_killed_one_which_restarts_and_catches_up() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let (http, p2p) = (free_ports(5), free_ports(4));
-    testnet_init(BIN, &dir, 250, http, p2p);
+    let (http, p2p, host) = (free_ports(5), free_ports(4), free_ports(5));
+    testnet_init(BIN, &dir, 250, http, p2p, host);
     let config = |i: usize| dir.join(format!("validator-{i}.toml"));
     let mut procs: Vec<Proc> = (0..4).map(|i| Proc::node(BIN, &config(i))).collect();
     let apis: Vec<Api> = (0..4u16).map(|i| Api::at(http + i)).collect();
@@ -72,10 +74,11 @@ fn four_validators_keep_finalizing_without_a_killed_one_which_restarts_and_catch
 }
 
 #[test]
-fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_and_audits() {
+fn a_follower_joins_by_peer_addresses_syncs_serves_forwards_and_audits_and_its_own_follower_outlives_it()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let (http, p2p) = (free_ports(5), free_ports(4));
+    let (http, p2p, host) = (free_ports(5), free_ports(4), free_ports(5));
     let mut net = Proc::spawn(
         BIN,
         &[
@@ -89,6 +92,8 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
             &http.to_string(),
             "--p2p-port",
             &p2p.to_string(),
+            "--host-port",
+            &host.to_string(),
             "--dir",
             dir.to_str().unwrap(),
         ],
@@ -100,9 +105,13 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
     let paid = v0.drip(&bob);
     v0.receipt(&paid);
 
-    // The follower: its config names the genesis and a bootstrapper, no key.
+    // The follower: its config names the genesis and the validators as peers (no URL), no key.
     let follower_cfg = std::fs::read_to_string(dir.join("follower.toml")).unwrap();
     assert!(follower_cfg.contains("bootstrap") && !follower_cfg.contains("validator_key"));
+    assert!(
+        !follower_cfg.contains("http://"),
+        "it follows over the hosting protocol: {follower_cfg}"
+    );
     let mut follower = Proc::node(BIN, &dir.join("follower.toml"));
     let f = Api::at(http + 4);
     let h = v0.height();
@@ -182,7 +191,39 @@ fn a_follower_joins_with_the_genesis_and_a_bootstrapper_syncs_serves_forwards_an
     assert_eq!(report["ok"], true);
     assert!(report["blocks"].as_u64().unwrap() >= h);
 
+    // A second follower knows only the first (by its host address), learns the validators'
+    // hosts from it, and keeps following once the first is gone.
+    let seed = std::fs::read_to_string(dir.join("follower").join("node.key")).unwrap();
+    let seed: [u8; 32] = hex::decode(seed.trim()).unwrap().try_into().unwrap();
+    let first = kassa_node::host::PeerAddr {
+        key: kassa_node::consensus::public_key_bytes(&kassa_node::consensus::public_key(
+            &kassa_node::consensus::key_from_seed(seed).unwrap(),
+        )),
+        addr: ([127, 0, 0, 1], host + 4).into(),
+    };
+    let second_http = free_ports(1);
+    let second_cfg = tmp.path().join("second.toml");
+    std::fs::write(
+        &second_cfg,
+        format!(
+            "data_dir = {:?}\ngenesis = {:?}\nbootstrap = \"{first}\"\nhttp = \"127.0.0.1:{second_http}\"\n",
+            tmp.path().join("second"),
+            dir.join("genesis.json"),
+        ),
+    )
+    .unwrap();
+    let mut second = Proc::node(BIN, &second_cfg);
+    let f2 = Api::at(second_http);
+    f2.wait_height(v0.height(), "the second follower syncs from the first");
     follower.interrupt();
+    let later = v0.height() + 8;
+    f2.wait_height(later, "the second follower goes on without the first");
+    assert_eq!(
+        f2.block(later),
+        v0.block(later),
+        "the same block and state root"
+    );
+    second.interrupt();
     assert!(net.interrupt().success(), "Ctrl-C stops the whole testnet");
     for i in 0..4u16 {
         assert!(

@@ -235,7 +235,8 @@ impl Counts {
 pub struct Follower {
     node: Arc<Node>,
     trust: Trust,
-    sources: Vec<Arc<dyn Source>>,
+    /// Those it was given, then those it found ([`Follower::add_source`]).
+    sources: Mutex<Vec<Arc<dyn Source>>>,
     /// The source synced from (and forwarded to), moved on to the next when it fails.
     current: AtomicUsize,
     checked: Checked,
@@ -247,7 +248,11 @@ impl std::fmt::Debug for Follower {
         f.debug_struct("Follower")
             .field(
                 "sources",
-                &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>(),
+                &self
+                    .sources()
+                    .iter()
+                    .map(|s| s.name().to_string())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -264,7 +269,7 @@ impl Follower {
             counts: Counts::register(&node),
             node,
             trust,
-            sources,
+            sources: Mutex::new(sources),
             current: AtomicUsize::new(0),
             checked,
         })
@@ -302,9 +307,20 @@ impl Follower {
         );
     }
 
-    fn source(&self) -> (usize, &Arc<dyn Source>) {
-        let at = self.current.load(Ordering::Relaxed) % self.sources.len();
-        (at, &self.sources[at])
+    fn sources(&self) -> Vec<Arc<dyn Source>> {
+        self.sources.lock().expect("never poisoned").clone()
+    }
+
+    /// The source it syncs from now, and its place among them.
+    fn source(&self) -> (usize, Arc<dyn Source>) {
+        let sources = self.sources.lock().expect("never poisoned");
+        let at = self.current.load(Ordering::Relaxed) % sources.len();
+        (at, sources[at].clone())
+    }
+
+    /// Adds a source it found (a peer another one told it of), tried after those it has.
+    pub fn add_source(&self, source: Arc<dyn Source>) {
+        self.sources.lock().expect("never poisoned").push(source);
     }
 
     /// Follows forever (or until a certified block does not apply: that error is returned).
@@ -337,15 +353,16 @@ impl Follower {
                 Err(e @ FollowError::Fatal(_)) => return e,
                 Err(e) => {
                     let (at, source) = self.source();
-                    let next = (at + 1) % self.sources.len();
-                    if failing < self.sources.len() {
-                        tracing::warn!(source = %source.name(), next = %self.sources[next].name(), error = %e, "sync failed; trying the next source");
+                    let sources = self.sources();
+                    let next = (at + 1) % sources.len();
+                    if failing < sources.len() {
+                        tracing::warn!(source = %source.name(), next = %sources[next].name(), error = %e, "sync failed; trying the next source");
                     }
                     self.counts.switches.inc();
                     self.current.store(next, Ordering::Relaxed);
                     failing += 1;
                     // Once every source failed in a row, wait before going round again.
-                    if failing.is_multiple_of(self.sources.len()) {
+                    if failing.is_multiple_of(sources.len()) {
                         context.sleep(Duration::from_secs(1)).await;
                     }
                 }

@@ -9,6 +9,7 @@ pub mod consensus;
 pub mod crash;
 pub mod follow;
 pub mod handle;
+pub mod host;
 pub mod mempool;
 pub mod ports;
 pub mod state_sync;

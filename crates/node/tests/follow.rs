@@ -2,23 +2,16 @@
 //! and how state sync waits when no source answers. (Following a live chain, switching sources
 //! and state sync run in the simulations and in `crates/kassa/tests/hosts.rs`.)
 
-use commonware_codec::Encode as _;
-use commonware_consensus::simplex::types::{Finalization, Finalize, Proposal};
-use commonware_consensus::types::{Epoch, Round, View};
-use commonware_cryptography::{Signer as _, ed25519, sha256};
-use commonware_parallel::Sequential;
 use commonware_runtime::Runner as _;
 use commonware_runtime::deterministic;
-use commonware_utils::iter::NonEmpty;
-use commonware_utils::{TryCollect as _, ordered::Set, union};
 use futures::future::BoxFuture;
-use kassa_node::consensus::{self, Scheme};
 use kassa_node::follow::{FollowError, Follower, Source, SourceError, Trust};
 use kassa_node::state_sync::{retry_pause, sync_state};
 use kassa_node::{FINALITY_SEARCH, Finality};
 use kassa_state::Genesis;
 use kassa_testkit::DevGenesis;
-use kassa_types::{BlockHeader, Hash, SignedTransaction};
+use kassa_testkit::certify::Signers;
+use kassa_types::{BlockHeader, SignedTransaction};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,40 +121,6 @@ fn a_source_whose_next_certificate_may_still_come_is_waited_for() {
     assert_eq!(step_from(within).unwrap(), 0, "nothing new yet, no failure");
 }
 
-/// Four validators' keys, and the trust a follower of their chain has.
-fn validators() -> (Vec<ed25519::PrivateKey>, Trust) {
-    let keys: Vec<ed25519::PrivateKey> = (0..4).map(ed25519::PrivateKey::from_seed).collect();
-    let trust = Trust {
-        validators: keys.iter().map(|k| k.public_key()).collect(),
-        namespace: consensus::namespace(CHAIN),
-    };
-    (keys, trust)
-}
-
-/// A finalization certificate of `block` at view `view`, signed by every one of `keys`.
-fn certificate(keys: &[ed25519::PrivateKey], trust: &Trust, block: &Hash, view: u64) -> Vec<u8> {
-    let set: Set<ed25519::PublicKey> = trust.validators.iter().cloned().try_collect().unwrap();
-    let namespace = union(&trust.namespace, b"_CONSENSUS");
-    let proposal = Proposal::new(
-        Round::new(Epoch::zero(), View::new(view)),
-        View::new(view - 1),
-        sha256::Digest(block.0),
-    );
-    let schemes: Vec<Scheme> = keys
-        .iter()
-        .map(|k| Scheme::signer(&namespace, set.clone(), k.clone()).unwrap())
-        .collect();
-    let votes: Vec<Finalize<Scheme, sha256::Digest>> = schemes
-        .iter()
-        .map(|s| Finalize::sign(s, proposal.clone()).unwrap())
-        .collect();
-    let votes = NonEmpty::try_new(votes.into_iter()).unwrap();
-    Finalization::from_owned_finalizes(&schemes[0], votes, &Sequential)
-        .unwrap()
-        .encode()
-        .to_vec()
-}
-
 #[test]
 fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,11 +129,12 @@ fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up
         .block(0)
         .unwrap()
         .unwrap();
-    let (keys, trust) = validators();
+    let signers = Signers::new(CHAIN);
+    let trust = signers.trust.clone();
     let mut header = genesis_block.header.clone();
     header.height = 5;
     header.parent = genesis_block.header.hash();
-    let certificate = certificate(&keys, &trust, &header.hash(), 5);
+    let certificate = signers.certify(&header.hash(), 5);
     let source: Arc<dyn Source> = Arc::new(Fake {
         height: header.height,
         certified: Some((header, certificate)),

@@ -1,7 +1,9 @@
 //! What Kassa's tests share, and nothing the node ships with: test keys, a development genesis,
-//! free loopback ports, and ([`process`]) harnesses for `kassa` processes and their HTTP API.
+//! free loopback ports, finalization certificates made outside consensus ([`certify`]), and
+//! ([`process`]) harnesses for `kassa` processes and their HTTP API.
 //! Only tests depend on this crate (as a dev-dependency).
 
+pub mod certify;
 pub mod chain;
 pub mod process;
 

@@ -21,8 +21,9 @@ pub fn run_json<S: AsRef<OsStr>>(bin: &str, args: &[S]) -> Value {
 }
 
 /// `bin testnet init` of four validators in `dir`, a block every `block_ms`, their APIs from
-/// loopback port `http` and p2p from `p2p` on.
-pub fn testnet_init(bin: &str, dir: &Path, block_ms: u64, http: u16, p2p: u16) {
+/// loopback port `http`, p2p from `p2p` and hosting for followers from `host` on (the
+/// follower's API and hosting on the fifth port of each).
+pub fn testnet_init(bin: &str, dir: &Path, block_ms: u64, http: u16, p2p: u16, host: u16) {
     let out = Command::new(bin)
         .args(["testnet", "init", "--validators", "4", "--block-ms"])
         .arg(block_ms.to_string())
@@ -33,6 +34,8 @@ pub fn testnet_init(bin: &str, dir: &Path, block_ms: u64, http: u16, p2p: u16) {
             &http.to_string(),
             "--p2p-port",
             &p2p.to_string(),
+            "--host-port",
+            &host.to_string(),
         ])
         .output()
         .unwrap();

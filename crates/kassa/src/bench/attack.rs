@@ -250,6 +250,7 @@ impl Target {
             prune_keep: None,
             state_sync: false,
             sources: Vec::new(),
+            host: None,
         };
         let config = dir.join("node.toml");
         std::fs::write(&config, toml::to_string_pretty(&cfg)?)?;

@@ -84,6 +84,7 @@ pub(super) fn start_validators(
             state_cache_bytes: opts.cache_mib << 20,
             prune_keep: opts.prune_keep,
             state_sync: false,
+            host: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started, node) = std::sync::mpsc::channel();

@@ -37,6 +37,7 @@ pub use engine::{CHANNELS, Channels, EngineConfig, max_message, run_engine};
 pub use finalizer::Finalizer;
 pub use network::{ConsensusConfig, run};
 pub use relay::{RELAY_QUEUE, relay_message};
+pub use tuning::{HANDSHAKE_MAX_AGE, HANDSHAKE_SYNCHRONY};
 
 use bytes::Bytes;
 use commonware_codec::{Decode as _, Encode as _};

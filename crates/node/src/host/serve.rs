@@ -1,0 +1,390 @@
+//! The host: accepts any peer's encrypted connection within its [`Limits`] and answers its
+//! requests from this node's finalized chain, one at a time.
+
+use super::wire::{self, Refusal, Request, Response};
+use super::{Limits, PeerAddr, Upgrader};
+use crate::Node;
+use crate::consensus::{self, PublicKey};
+use commonware_runtime::{Clock, Listener as _, Network, Spawner};
+use commonware_stream::Upgrader as _;
+use futures::future::{Either, select};
+use governor::{Quota, RateLimiter};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Most announced hosts a [`Book`] keeps.
+pub const BOOK_MAX: usize = 256;
+
+/// The hosts a node knows and hands out: those it was configured with, and the newest
+/// announcements, one per IP address (so that one machine cannot fill the book), at most
+/// [`BOOK_MAX`].
+#[derive(Debug, Default)]
+pub struct Book {
+    known: Vec<PeerAddr>,
+    announced: Mutex<Announced>,
+}
+
+#[derive(Debug, Default)]
+struct Announced {
+    by_ip: BTreeMap<IpAddr, (PeerAddr, u64)>,
+    next: u64,
+}
+
+impl Book {
+    /// A book that starts with `known` (a follower's configured peers).
+    pub fn new(known: Vec<PeerAddr>) -> Book {
+        Book {
+            known,
+            announced: Mutex::default(),
+        }
+    }
+
+    /// Notes that `key`, connected from `ip`, hosts on `port`.
+    pub fn announce(&self, key: [u8; 32], ip: IpAddr, port: u16) {
+        let mut a = self.announced.lock().expect("never poisoned");
+        let seq = a.next;
+        a.next += 1;
+        let peer = PeerAddr {
+            key,
+            addr: SocketAddr::new(ip, port),
+        };
+        a.by_ip.insert(ip, (peer, seq));
+        if a.by_ip.len() > BOOK_MAX {
+            let oldest = a
+                .by_ip
+                .iter()
+                .min_by_key(|(_, (_, seq))| *seq)
+                .map(|(ip, _)| *ip)
+                .expect("not empty");
+            a.by_ip.remove(&oldest);
+        }
+    }
+
+    /// Up to [`wire::PEERS_MAX`] hosts other than `asker`: the known ones, then the newest
+    /// announced.
+    pub fn list(&self, asker: Option<&[u8; 32]>) -> Vec<PeerAddr> {
+        let a = self.announced.lock().expect("never poisoned");
+        let mut newest: Vec<&(PeerAddr, u64)> = a.by_ip.values().collect();
+        newest.sort_by_key(|(_, seq)| std::cmp::Reverse(*seq));
+        let mut out: Vec<PeerAddr> = Vec::new();
+        for p in self.known.iter().chain(newest.into_iter().map(|(p, _)| p)) {
+            if out.len() == wire::PEERS_MAX {
+                break;
+            }
+            if Some(&p.key) != asker && !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Open connections, in all and per IP address.
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    per_ip: BTreeMap<IpAddr, usize>,
+}
+
+/// A connection's place among the [`Open`] ones, given back when it closes.
+struct Slot {
+    open: Arc<Mutex<Open>>,
+    ip: IpAddr,
+}
+
+impl Slot {
+    fn take(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &Limits) -> Option<Slot> {
+        let mut o = open.lock().expect("never poisoned");
+        let mine = o.per_ip.get(&ip).copied().unwrap_or(0);
+        if o.total >= limits.connections || mine >= limits.per_ip {
+            return None;
+        }
+        o.total += 1;
+        o.per_ip.insert(ip, mine + 1);
+        Some(Slot {
+            open: open.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut o = self.open.lock().expect("never poisoned");
+        o.total -= 1;
+        match o.per_ip.get_mut(&self.ip) {
+            Some(n) if *n > 1 => *n -= 1,
+            _ => {
+                o.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Forwarded transactions per IP address, on the runtime's clock.
+type ForwardRate<E> = RateLimiter<
+    IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
+    E,
+    governor::middleware::NoOpMiddleware<std::time::SystemTime>,
+>;
+
+/// Everything a connection's task shares with the others.
+struct Shared<E: Clock> {
+    node: Arc<Node>,
+    book: Arc<Book>,
+    upgrader: Upgrader,
+    namespace: Vec<u8>,
+    limits: Limits,
+    forward: ForwardRate<E>,
+}
+
+/// Hosts the chain on `listen` for any peer, as the node whose hosting identity is `key`, until
+/// the listener fails. `book` is what it hands out for [`Request::Peers`].
+pub async fn serve<E>(
+    context: E,
+    node: Arc<Node>,
+    key: consensus::PrivateKey,
+    namespace: Vec<u8>,
+    listen: SocketAddr,
+    limits: Limits,
+    book: Arc<Book>,
+) -> Result<(), commonware_runtime::Error>
+where
+    E: Network + Spawner + Clock + rand_core_10::CryptoRng,
+{
+    let mut listener = context.bind(listen).await?;
+    let per_second = NonZeroU32::new(limits.forward_per_second.max(1)).expect("at least 1");
+    let shared = Arc::new(Shared {
+        forward: RateLimiter::dashmap_with_clock(
+            Quota::per_second(per_second),
+            context.child("rate"),
+        ),
+        node,
+        book,
+        upgrader: super::upgrader(key),
+        namespace,
+        limits,
+    });
+    let open = Arc::new(Mutex::new(Open::default()));
+    loop {
+        let (addr, sink, stream) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, or a connection reset before it was accepted: the
+                // listener itself is fine; give the system a moment.
+                tracing::debug!(error = %e, "host: accept failed");
+                context.sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = Slot::take(&open, addr.ip(), &shared.limits) else {
+            tracing::debug!(%addr, "host: connection refused (at the connection limits)");
+            continue;
+        };
+        let shared = shared.clone();
+        context.child("peer").spawn(move |context| async move {
+            let _slot = slot;
+            if let Err(e) = connection(context, &shared, addr, sink, stream).await {
+                tracing::debug!(%addr, error = %e, "host: connection ended");
+            }
+        });
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+enum Ended {
+    #[error("handshake: {0}")]
+    Handshake(String),
+    #[error("stream: {0}")]
+    Stream(String),
+    #[error("idle")]
+    Idle,
+    #[error(transparent)]
+    Malformed(#[from] wire::Malformed),
+}
+
+async fn connection<E>(
+    context: E,
+    shared: &Shared<E>,
+    addr: SocketAddr,
+    sink: commonware_runtime::SinkOf<E>,
+    stream: commonware_runtime::StreamOf<E>,
+) -> Result<(), Ended>
+where
+    E: Network + Spawner + Clock + rand_core_10::CryptoRng,
+{
+    let (peer, mut tx, mut rx) = shared
+        .upgrader
+        .clone()
+        .listen(
+            context.child("handshake"),
+            &shared.namespace,
+            wire::MESSAGE_MAX,
+            |_: PublicKey| async { true },
+            stream,
+            sink,
+        )
+        .await
+        .map_err(|e| Ended::Handshake(e.to_string()))?;
+    let peer = consensus::public_key_bytes(&peer);
+    loop {
+        let message = {
+            let recv = pin!(rx.recv());
+            let idle = pin!(context.sleep(shared.limits.idle));
+            match select(recv, idle).await {
+                Either::Left((m, _)) => m.map_err(|e| Ended::Stream(e.to_string()))?,
+                Either::Right(_) => return Err(Ended::Idle),
+            }
+        };
+        let request: Request = wire::decode(message.coalesce().as_ref())?;
+        let response = answer(&context, shared, addr.ip(), &peer, request).await;
+        tx.send(wire::encode(&response))
+            .await
+            .map_err(|e| Ended::Stream(e.to_string()))?;
+    }
+}
+
+fn refused(why: Refusal, message: impl Into<String>) -> Response {
+    Response::Refused {
+        why,
+        message: message.into(),
+    }
+}
+
+/// Runs a blocking read of the database off the runtime's event loop.
+async fn read<E, T>(context: &E, f: impl FnOnce() -> T + Send + 'static) -> Option<T>
+where
+    E: Spawner,
+    T: Send + 'static,
+{
+    context
+        .child("read")
+        .shared(true)
+        .spawn(move |_| async move { f() })
+        .await
+        .ok()
+}
+
+async fn answer<E>(
+    context: &E,
+    shared: &Shared<E>,
+    ip: IpAddr,
+    peer: &[u8; 32],
+    request: Request,
+) -> Response
+where
+    E: Spawner + Clock,
+{
+    let node = &shared.node;
+    let internal = |e: &dyn std::fmt::Display| refused(Refusal::Internal, e.to_string());
+    match request {
+        Request::Height => Response::Height(node.head().height),
+        Request::Finality { from } => {
+            Response::Finality(node.finality(from).await.map(|f| wire::Finality {
+                height: f.height,
+                block: f.block.0,
+                header: f.header,
+                certificate: f.certificate,
+            }))
+        }
+        Request::Block { height } => {
+            let n = node.clone();
+            match read(context, move || n.db().block_bytes(height)).await {
+                Some(Ok(Some(bytes))) => Response::Block(bytes),
+                Some(Ok(None)) => refused(Refusal::NotFound, format!("no block {height} here")),
+                Some(Err(e @ kassa_db::DbError::Pruned { .. })) => {
+                    refused(Refusal::Pruned, e.to_string())
+                }
+                Some(Err(e)) => internal(&e),
+                None => internal(&"the read stopped"),
+            }
+        }
+        Request::Chunk { height, after } => {
+            if height > node.head().height {
+                return refused(
+                    Refusal::NotFound,
+                    format!("no state at height {height} yet"),
+                );
+            }
+            let n = node.clone();
+            let chunk = read(context, move || {
+                n.db()
+                    .snapshot_chunk(height, after, kassa_db::CHUNK_ENTRIES_MAX)
+            });
+            match chunk.await {
+                Some(Ok(chunk)) => Response::Chunk(chunk.encode()),
+                Some(Err(e @ kassa_db::DbError::Pruned { .. })) => {
+                    refused(Refusal::Pruned, e.to_string())
+                }
+                Some(Err(e)) => internal(&e),
+                None => internal(&"the read stopped"),
+            }
+        }
+        Request::Forward { txs } => {
+            let Some(n) = u32::try_from(txs.len()).ok().and_then(NonZeroU32::new) else {
+                return Response::Forwarded { refused: 0 };
+            };
+            if txs.len() > wire::FORWARD_MAX {
+                return refused(
+                    Refusal::TooLarge,
+                    format!("at most {} transactions at once", wire::FORWARD_MAX),
+                );
+            }
+            // A peer that forwards faster than its rate is slowed down, not refused: its
+            // connection waits, and so do its other connections from the same address.
+            loop {
+                match shared.forward.check_key_n(&ip, n) {
+                    Ok(Ok(())) => break,
+                    Ok(Err(later)) => {
+                        let wait = later.wait_time_from(context.current());
+                        context.sleep(wait.max(Duration::from_millis(1))).await;
+                    }
+                    Err(_) => {
+                        return refused(
+                            Refusal::TooLarge,
+                            format!(
+                                "this host takes at most {} transactions a second from one address",
+                                shared.limits.forward_per_second
+                            ),
+                        );
+                    }
+                }
+            }
+            let mut valid = Vec::with_capacity(txs.len());
+            let mut refused_n = 0u32;
+            for bytes in &txs {
+                match kassa_state::decode_tx(bytes) {
+                    Ok(tx) => valid.push(tx),
+                    Err(_) => refused_n += 1,
+                }
+            }
+            match node.submit(valid) {
+                Ok(results) => {
+                    refused_n += u32::try_from(results.iter().filter(|r| r.is_err()).count())
+                        .expect("at most FORWARD_MAX");
+                    Response::Forwarded { refused: refused_n }
+                }
+                Err(e) => internal(&e),
+            }
+        }
+        Request::Peers { listen } => {
+            if let Some(port) = listen {
+                shared.book.announce(*peer, ip, port);
+            }
+            Response::Peers(
+                shared
+                    .book
+                    .list(Some(peer))
+                    .into_iter()
+                    .map(|p| wire::Peer::new(p.key, p.addr))
+                    .collect(),
+            )
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! A host as a follower's [`Source`] ([`PeerSource`]: one encrypted connection, dialed when
+//! first needed and again after it fails), and [`Hosts`]: a follower's peers, which grow as it
+//! asks them for others.
+
+use super::wire::{self, Refusal, Request, Response};
+use super::{PeerAddr, Upgrader};
+use crate::Finality;
+use crate::consensus::{self, PrivateKey};
+use crate::follow::{Follower, Source, SourceError};
+use commonware_runtime::{Clock, Network, SinkOf, Spawner, StreamOf};
+use commonware_stream::Upgrader as _;
+use futures::future::{BoxFuture, Either, select};
+use kassa_types::Hash;
+use kassa_types::SignedTransaction;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a peer may take to answer one request (a block at the size limit on a slow link).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening a TCP connection may take.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a follower asks its peers for others.
+pub const DISCOVER_EVERY: Duration = Duration::from_secs(30);
+/// Most peers a follower syncs from (those it was given, then those it found).
+pub const SOURCES_MAX: usize = 16;
+
+type Tx<E> = <Upgrader as commonware_stream::Upgrader>::Sender<StreamOf<E>, SinkOf<E>>;
+type Rx<E> = <Upgrader as commonware_stream::Upgrader>::Receiver<StreamOf<E>, SinkOf<E>>;
+
+/// One host, reached over the hosting protocol.
+pub struct PeerSource<E: Network> {
+    context: E,
+    upgrader: Upgrader,
+    namespace: Vec<u8>,
+    peer: PeerAddr,
+    name: String,
+    /// The open connection, if any: one request at a time.
+    conn: tokio::sync::Mutex<Option<(Tx<E>, Rx<E>)>>,
+}
+
+impl<E: Network> std::fmt::Debug for PeerSource<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerSource")
+            .field("peer", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> PeerSource<E>
+where
+    E: Network + Spawner + Clock + rand_core_10::CryptoRng,
+{
+    /// `peer`, to be dialed as the node whose hosting identity is `key`, in the chain whose
+    /// hosting namespace is `namespace` ([`super::namespace`]).
+    pub fn new(context: E, key: PrivateKey, namespace: Vec<u8>, peer: PeerAddr) -> PeerSource<E> {
+        PeerSource {
+            context,
+            upgrader: super::upgrader(key),
+            namespace,
+            name: peer.to_string(),
+            peer,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn peer(&self) -> &PeerAddr {
+        &self.peer
+    }
+
+    async fn dial(&self) -> Result<(Tx<E>, Rx<E>), SourceError> {
+        let key = self
+            .peer
+            .public_key()
+            .ok_or_else(|| unreachable("not a public key"))?;
+        let (sink, stream) = {
+            let dial = pin!(self.context.dial(self.peer.addr));
+            match select(dial, pin!(self.context.sleep(DIAL_TIMEOUT))).await {
+                Either::Left((r, _)) => r.map_err(|e| unreachable(format!("dial: {e}")))?,
+                Either::Right(_) => return Err(unreachable("dial timed out")),
+            }
+        };
+        self.upgrader
+            .clone()
+            .dial(
+                self.context.child("handshake"),
+                &self.namespace,
+                wire::MESSAGE_MAX,
+                key,
+                stream,
+                sink,
+            )
+            .await
+            .map_err(|e| unreachable(format!("handshake: {e}")))
+    }
+
+    /// Sends `request` and waits for its answer; a failed connection is dropped (the next
+    /// request dials again).
+    async fn ask(&self, request: &Request) -> Result<Response, SourceError> {
+        let mut conn = self.conn.lock().await;
+        if conn.is_none() {
+            *conn = Some(self.dial().await?);
+        }
+        let (tx, rx) = conn.as_mut().expect("dialed");
+        let answer = async {
+            tx.send(wire::encode(request))
+                .await
+                .map_err(|e| unreachable(format!("send: {e}")))?;
+            let recv = pin!(rx.recv());
+            let message = match select(recv, pin!(self.context.sleep(REQUEST_TIMEOUT))).await {
+                Either::Left((m, _)) => m.map_err(|e| unreachable(format!("receive: {e}")))?,
+                Either::Right(_) => return Err(unreachable("no answer in time")),
+            };
+            wire::decode::<Response>(message.coalesce().as_ref())
+                .map_err(|e| unreachable(e.to_string()))
+        }
+        .await;
+        if answer.is_err() {
+            *conn = None;
+        }
+        match answer? {
+            Response::Refused {
+                why: Refusal::Pruned,
+                message,
+            } => Err(SourceError::Pruned(format!("{}: {message}", self.name))),
+            Response::Refused { why, message } => Err(unreachable(format!(
+                "{}: refused ({why:?}): {message}",
+                self.name
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// The hosts this peer knows, announcing that this node hosts on `listen`.
+    pub async fn peers(&self, listen: Option<u16>) -> Result<Vec<PeerAddr>, SourceError> {
+        match self.ask(&Request::Peers { listen }).await? {
+            Response::Peers(list) => Ok(list
+                .into_iter()
+                .take(wire::PEERS_MAX)
+                .map(|p| PeerAddr {
+                    key: p.key,
+                    addr: p.addr(),
+                })
+                .collect()),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    fn unexpected(&self, answer: &Response) -> SourceError {
+        let what = format!("{answer:?}");
+        unreachable(format!(
+            "{}: answered {}",
+            self.name,
+            what.chars().take(60).collect::<String>()
+        ))
+    }
+}
+
+fn unreachable(why: impl Into<String>) -> SourceError {
+    SourceError::Unreachable(why.into())
+}
+
+impl<E> Source for PeerSource<E>
+where
+    E: Network + Spawner + Clock + rand_core_10::CryptoRng,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(async move {
+            match self.ask(&Request::Height).await? {
+                Response::Height(h) => Ok(h),
+                other => Err(self.unexpected(&other)),
+            }
+        })
+    }
+
+    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
+        Box::pin(async move {
+            match self.ask(&Request::Finality { from }).await? {
+                Response::Finality(f) => Ok(f.map(|f| Finality {
+                    height: f.height,
+                    block: Hash(f.block),
+                    header: f.header,
+                    certificate: f.certificate,
+                })),
+                other => Err(self.unexpected(&other)),
+            }
+        })
+    }
+
+    fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            match self.ask(&Request::Block { height }).await? {
+                Response::Block(bytes) => Ok(bytes),
+                other => Err(self.unexpected(&other)),
+            }
+        })
+    }
+
+    fn chunk(
+        &self,
+        height: u64,
+        after: Option<[u8; 32]>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            match self.ask(&Request::Chunk { height, after }).await? {
+                Response::Chunk(bytes) => Ok(bytes),
+                other => Err(self.unexpected(&other)),
+            }
+        })
+    }
+
+    fn forward(&self, txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            for lot in txs.chunks(wire::FORWARD_MAX) {
+                let request = Request::Forward {
+                    txs: lot.iter().map(SignedTransaction::encode).collect(),
+                };
+                match self.ask(&request).await? {
+                    Response::Forwarded { refused: 0 } => {}
+                    Response::Forwarded { refused } => {
+                        tracing::warn!(source = %self.name, refused, "the source refused forwarded transactions");
+                    }
+                    other => return Err(self.unexpected(&other)),
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A follower's peers: those it was given, then those they told it of, at most
+/// [`SOURCES_MAX`].
+pub struct Hosts<E: Network> {
+    context: E,
+    key: PrivateKey,
+    namespace: Vec<u8>,
+    /// The port this node hosts on, announced to its peers.
+    listen: Option<u16>,
+    peers: Mutex<Vec<Arc<PeerSource<E>>>>,
+}
+
+impl<E: Network> std::fmt::Debug for Hosts<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let peers = self.peers.lock().expect("never poisoned");
+        f.debug_struct("Hosts")
+            .field(
+                "peers",
+                &peers.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> Hosts<E>
+where
+    E: Network + Spawner + Clock + rand_core_10::CryptoRng,
+{
+    /// The peers `seeds`, dialed as `key` in the chain whose hosting namespace is `namespace`;
+    /// `listen` is the port this node hosts on, if it does.
+    pub fn new(
+        context: E,
+        key: PrivateKey,
+        namespace: Vec<u8>,
+        listen: Option<u16>,
+        seeds: &[PeerAddr],
+    ) -> Arc<Hosts<E>> {
+        let hosts = Hosts {
+            context,
+            key,
+            namespace,
+            listen,
+            peers: Mutex::new(Vec::new()),
+        };
+        for s in seeds {
+            hosts.add(s);
+        }
+        Arc::new(hosts)
+    }
+
+    /// Adds `peer` unless it is this node, known already, or there are [`SOURCES_MAX`].
+    fn add(&self, peer: &PeerAddr) -> Option<Arc<PeerSource<E>>> {
+        let me = consensus::public_key_bytes(&consensus::public_key(&self.key));
+        let mut peers = self.peers.lock().expect("never poisoned");
+        if peer.key == me
+            || peers.len() >= SOURCES_MAX
+            || peers
+                .iter()
+                .any(|p| p.peer.key == peer.key || p.peer.addr == peer.addr)
+        {
+            return None;
+        }
+        let source = Arc::new(PeerSource::new(
+            self.context.child("peer"),
+            self.key.clone(),
+            self.namespace.clone(),
+            peer.clone(),
+        ));
+        peers.push(source.clone());
+        Some(source)
+    }
+
+    /// The peers as a follower's sources.
+    pub fn sources(&self) -> Vec<Arc<dyn Source>> {
+        self.peers
+            .lock()
+            .expect("never poisoned")
+            .iter()
+            .map(|p| p.clone() as Arc<dyn Source>)
+            .collect()
+    }
+
+    /// Asks one round of every peer for the hosts it knows, and hands the new ones to
+    /// `follower` as sources; returns how many were new.
+    pub async fn discover_once(&self, follower: &Follower) -> usize {
+        let peers: Vec<_> = self.peers.lock().expect("never poisoned").clone();
+        let mut found = 0;
+        for p in peers {
+            match p.peers(self.listen).await {
+                Ok(list) => {
+                    for peer in list {
+                        if let Some(s) = self.add(&peer) {
+                            tracing::info!(peer = %peer, via = %p.name(), "found a host");
+                            follower.add_source(s);
+                            found += 1;
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(peer = %p.name(), error = %e, "could not ask for peers"),
+            }
+        }
+        found
+    }
+
+    /// Asks the peers for others every [`DISCOVER_EVERY`], forever.
+    pub async fn discover(self: Arc<Self>, follower: Arc<Follower>) {
+        loop {
+            self.discover_once(&follower).await;
+            self.context.sleep(DISCOVER_EVERY).await;
+        }
+    }
+}
