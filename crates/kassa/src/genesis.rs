@@ -212,6 +212,9 @@ pub struct HostConfig {
     /// Seconds a connection may stay without a request.
     #[serde(default = "host_defaults::idle_secs")]
     pub idle_secs: u64,
+    /// Requests one IP address may make per second.
+    #[serde(default = "host_defaults::requests_per_second")]
+    pub requests_per_second: u32,
     /// Transactions one IP address may forward per second.
     #[serde(default = "host_defaults::forward_per_second")]
     pub forward_per_second: u32,
@@ -228,6 +231,9 @@ mod host_defaults {
     pub fn idle_secs() -> u64 {
         Limits::default().idle.as_secs()
     }
+    pub fn requests_per_second() -> u32 {
+        Limits::default().requests_per_second
+    }
     pub fn forward_per_second() -> u32 {
         Limits::default().forward_per_second
     }
@@ -241,6 +247,7 @@ impl HostConfig {
             connections: host_defaults::connections(),
             per_ip: host_defaults::per_ip(),
             idle_secs: host_defaults::idle_secs(),
+            requests_per_second: host_defaults::requests_per_second(),
             forward_per_second: host_defaults::forward_per_second(),
         }
     }
@@ -250,6 +257,7 @@ impl HostConfig {
             connections: self.connections.max(1),
             per_ip: self.per_ip.max(1),
             idle: std::time::Duration::from_secs(self.idle_secs.max(1)),
+            requests_per_second: self.requests_per_second.max(1),
             forward_per_second: self.forward_per_second.max(1),
         }
     }

@@ -299,7 +299,12 @@ where
     let http = plan.http;
     let listener = std::net::TcpListener::bind(http)
         .with_context(|| format!("cannot listen for HTTP on {http}"))?;
-    let server = kassa_api::Server::start(listener, node.clone(), plan.api)?;
+    let mut api_limits = plan.api;
+    if let Some(h) = &plan.host {
+        // The hosting protocol's connections are kept out of the API's descriptors too.
+        api_limits.reserved_fds += u64::try_from(h.limits().connections).unwrap_or(u64::MAX);
+    }
+    let server = kassa_api::Server::start(listener, node.clone(), api_limits)?;
     tracing::info!(connections = server.connections, "API limits");
     cw_tokio::Runner::new(runtime).start(|context| async move {
         // From here `/metrics` is the runtime's registry: Kassa's metrics and Commonware's.

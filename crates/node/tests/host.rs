@@ -137,7 +137,14 @@ fn followers_sync_over_the_hosting_protocol_find_each_other_and_go_on_when_their
     let genesis_block = a.db().block(0).unwrap().unwrap();
     deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
         let namespace = host::namespace(&trust.namespace);
-        let (peer_a, server_a) = start_host(&context, &a, 1, 7001, generous(), Book::default());
+        // A hands out a host that is not there (nobody listens at its address): no follower
+        // takes it as a source.
+        let nowhere = PeerAddr {
+            key: identity(8).1,
+            addr: at(7999),
+        };
+        let (peer_a, server_a) =
+            start_host(&context, &a, 1, 7001, generous(), Book::new(vec![nowhere]));
 
         // B follows A over the protocol and hosts what it has.
         let (key_b, _) = identity(2);
@@ -161,7 +168,7 @@ fn followers_sync_over_the_hosting_protocol_find_each_other_and_go_on_when_their
         assert_eq!(
             hosts_b.discover_once(&follower_b).await,
             0,
-            "A knows no other host yet; B announced itself"
+            "A knows no other host that answers yet; B announced itself"
         );
         context
             .child("follow_b")

@@ -6,8 +6,9 @@
 //! the connection with Commonware's stream (the SAKE handshake, then ChaCha20-Poly1305 records:
 //! the transport under Commonware's p2p networks). Unlike those networks, a host admits any key:
 //! a follower needs no place in a validator set, so anyone can join, and what keeps a host up is
-//! the same as for its API — caps on connections (in all and per IP address), an idle time-out,
-//! one request at a time per connection, and a rate on forwarded transactions ([`Limits`]).
+//! the same as for its API — caps on connections (in all and per IP address), an idle time-out
+//! (for asking and for reading answers), one request at a time per connection, and rates per IP
+//! address on requests and on forwarded transactions that slow a fast peer down ([`Limits`]).
 //!
 //! Nothing a peer says is trusted: a follower checks every finalization certificate against the
 //! genesis validators before it downloads a block, and re-executes every block
@@ -25,7 +26,7 @@ mod serve;
 mod source;
 pub mod wire;
 
-pub use serve::{Book, serve};
+pub use serve::{Book, client, serve};
 pub use source::{Hosts, PeerSource};
 
 use crate::consensus::{PrivateKey, PublicKey};
@@ -120,9 +121,13 @@ pub struct Limits {
     pub connections: usize,
     /// Open connections from one IP address.
     pub per_ip: usize,
-    /// A connection with no request for this long is closed.
+    /// A connection with no request for this long, or whose answer is not read for this long,
+    /// is closed.
     pub idle: Duration,
-    /// Transactions one IP address may forward per second (a burst of as many).
+    /// Requests one IP address may make per second (beyond, it waits for its answers).
+    pub requests_per_second: u32,
+    /// Transactions one IP address may forward per second (a burst of as many, and at least
+    /// one forward's worth; beyond, it waits).
     pub forward_per_second: u32,
 }
 
@@ -132,6 +137,7 @@ impl Default for Limits {
             connections: 128,
             per_ip: 4,
             idle: Duration::from_secs(60),
+            requests_per_second: 500,
             forward_per_second: 1_000,
         }
     }

@@ -20,8 +20,8 @@ use std::time::Duration;
 pub const BOOK_MAX: usize = 256;
 
 /// The hosts a node knows and hands out: those it was configured with, and the newest
-/// announcements, one per IP address (so that one machine cannot fill the book), at most
-/// [`BOOK_MAX`].
+/// announcements, one per IP address ([`client`]: so that one machine cannot fill the book), at
+/// most [`BOOK_MAX`].
 #[derive(Debug, Default)]
 pub struct Book {
     known: Vec<PeerAddr>,
@@ -52,7 +52,7 @@ impl Book {
             key,
             addr: SocketAddr::new(ip, port),
         };
-        a.by_ip.insert(ip, (peer, seq));
+        a.by_ip.insert(client(ip), (peer, seq));
         if a.by_ip.len() > BOOK_MAX {
             let oldest = a
                 .by_ip
@@ -80,6 +80,21 @@ impl Book {
             }
         }
         out
+    }
+}
+
+/// Whom a connection counts against: its IPv4 address, or its IPv6 address's /64 (what one
+/// subscriber is given, so that one holds one place, not 2^64).
+pub fn client(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !u128::from(u64::MAX);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
     }
 }
 
@@ -125,8 +140,8 @@ impl Drop for Slot {
     }
 }
 
-/// Forwarded transactions per IP address, on the runtime's clock.
-type ForwardRate<E> = RateLimiter<
+/// A rate per IP address, on the runtime's clock.
+type Rate<E> = RateLimiter<
     IpAddr,
     governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
     E,
@@ -140,7 +155,33 @@ struct Shared<E: Clock> {
     upgrader: Upgrader,
     namespace: Vec<u8>,
     limits: Limits,
-    forward: ForwardRate<E>,
+    /// Requests per IP address.
+    requests: Rate<E>,
+    /// Forwarded transactions per IP address.
+    forward: Rate<E>,
+}
+
+/// Waits until `ip` may spend `n` of `rate`'s tokens: a peer faster than its rate is slowed
+/// down, not refused (its connection waits, and so do its others from the same address).
+/// `false` if `n` is more than the rate's burst: it never could.
+async fn throttle<E: Clock>(context: &E, rate: &Rate<E>, ip: &IpAddr, n: NonZeroU32) -> bool {
+    loop {
+        match rate.check_key_n(ip, n) {
+            Ok(Ok(())) => return true,
+            Ok(Err(later)) => {
+                let wait = later.wait_time_from(context.current());
+                context.sleep(wait.max(Duration::from_millis(1))).await;
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A rate of `per_second` per IP address, with a burst of at least `burst`.
+fn rate<E: Clock>(context: E, per_second: u32, burst: u32) -> Rate<E> {
+    let n = NonZeroU32::new(per_second.max(1)).expect("at least 1");
+    let burst = NonZeroU32::new(burst.max(per_second).max(1)).expect("at least 1");
+    RateLimiter::dashmap_with_clock(Quota::per_second(n).allow_burst(burst), context)
 }
 
 /// Hosts the chain on `listen` for any peer, as the node whose hosting identity is `key`, until
@@ -158,11 +199,13 @@ where
     E: Network + Spawner + Clock + rand_core_10::CryptoRng,
 {
     let mut listener = context.bind(listen).await?;
-    let per_second = NonZeroU32::new(limits.forward_per_second.max(1)).expect("at least 1");
+    let forward_max = u32::try_from(wire::FORWARD_MAX).expect("small");
     let shared = Arc::new(Shared {
-        forward: RateLimiter::dashmap_with_clock(
-            Quota::per_second(per_second),
+        requests: rate(context.child("rate"), limits.requests_per_second, 1),
+        forward: rate(
             context.child("rate"),
+            limits.forward_per_second,
+            forward_max,
         ),
         node,
         book,
@@ -171,6 +214,7 @@ where
         limits,
     });
     let open = Arc::new(Mutex::new(Open::default()));
+    let mut accepted = 0u64;
     loop {
         let (addr, sink, stream) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -182,7 +226,14 @@ where
                 continue;
             }
         };
-        let Some(slot) = Slot::take(&open, addr.ip(), &shared.limits) else {
+        accepted += 1;
+        if accepted.is_multiple_of(1_024) {
+            // Forget the rates of addresses gone quiet: the maps stay as small as the set of
+            // recent clients.
+            shared.requests.retain_recent();
+            shared.forward.retain_recent();
+        }
+        let Some(slot) = Slot::take(&open, client(addr.ip()), &shared.limits) else {
             tracing::debug!(%addr, "host: connection refused (at the connection limits)");
             continue;
         };
@@ -243,10 +294,20 @@ where
             }
         };
         let request: Request = wire::decode(message.coalesce().as_ref())?;
+        throttle(
+            &context,
+            &shared.requests,
+            &client(addr.ip()),
+            NonZeroU32::MIN,
+        )
+        .await;
         let response = answer(&context, shared, addr.ip(), &peer, request).await;
-        tx.send(wire::encode(&response))
-            .await
-            .map_err(|e| Ended::Stream(e.to_string()))?;
+        // A peer that does not read its answer is dropped, as one that asks nothing is.
+        let send = pin!(tx.send(wire::encode(&response)));
+        match select(send, pin!(context.sleep(shared.limits.idle))).await {
+            Either::Left((sent, _)) => sent.map_err(|e| Ended::Stream(e.to_string()))?,
+            Either::Right(_) => return Err(Ended::Idle),
+        }
     }
 }
 
@@ -336,25 +397,8 @@ where
                     format!("at most {} transactions at once", wire::FORWARD_MAX),
                 );
             }
-            // A peer that forwards faster than its rate is slowed down, not refused: its
-            // connection waits, and so do its other connections from the same address.
-            loop {
-                match shared.forward.check_key_n(&ip, n) {
-                    Ok(Ok(())) => break,
-                    Ok(Err(later)) => {
-                        let wait = later.wait_time_from(context.current());
-                        context.sleep(wait.max(Duration::from_millis(1))).await;
-                    }
-                    Err(_) => {
-                        return refused(
-                            Refusal::TooLarge,
-                            format!(
-                                "this host takes at most {} transactions a second from one address",
-                                shared.limits.forward_per_second
-                            ),
-                        );
-                    }
-                }
+            if !throttle(context, &shared.forward, &client(ip), n).await {
+                return refused(Refusal::TooLarge, "more than this host's burst of forwards");
             }
             let mut valid = Vec::with_capacity(txs.len());
             let mut refused_n = 0u32;
@@ -386,5 +430,68 @@ where
                     .collect(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_subscriber_counts_once_whatever_address_of_its_64_it_uses() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client(a), client(b));
+        assert_ne!(client(a), client(other));
+        let v4: IpAddr = "10.0.0.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(client(v4), v4);
+        assert_eq!(client(mapped), v4);
+    }
+
+    #[test]
+    fn connections_beyond_the_caps_are_turned_away_and_a_closed_one_frees_its_place() {
+        let open = Arc::new(Mutex::new(Open::default()));
+        let limits = Limits {
+            connections: 3,
+            per_ip: 2,
+            ..Limits::default()
+        };
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) = (
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap(),
+        );
+        let a1 = Slot::take(&open, a, &limits).unwrap();
+        let _a2 = Slot::take(&open, a, &limits).unwrap();
+        assert!(Slot::take(&open, a, &limits).is_none(), "per address");
+        let _b1 = Slot::take(&open, b, &limits).unwrap();
+        assert!(Slot::take(&open, c, &limits).is_none(), "in all");
+        drop(a1);
+        let c1 = Slot::take(&open, c, &limits);
+        assert!(c1.is_some(), "a place freed");
+        let total = open.lock().unwrap().total;
+        assert_eq!(total, 3);
+    }
+
+    #[test]
+    fn the_book_keeps_one_host_per_address_the_newest_and_never_hands_a_host_itself() {
+        let book = Book::new(Vec::new());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        book.announce([1; 32], ip, 7000);
+        book.announce([2; 32], ip, 7001);
+        let listed = book.list(None);
+        assert_eq!(listed.len(), 1, "one per address");
+        assert_eq!(listed[0].key, [2; 32], "the newest");
+        assert!(book.list(Some(&[2; 32])).is_empty(), "not to itself");
+        for i in 0..=BOOK_MAX {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(
+                0x0b00_0000 + u32::try_from(i).unwrap(),
+            ));
+            book.announce([3; 32], ip, 7000);
+        }
+        assert_eq!(book.announced.lock().unwrap().by_ip.len(), BOOK_MAX);
+        assert_eq!(book.list(None).len(), wire::PEERS_MAX);
     }
 }

@@ -281,25 +281,37 @@ where
         Arc::new(hosts)
     }
 
-    /// Adds `peer` unless it is this node, known already, or there are [`SOURCES_MAX`].
-    fn add(&self, peer: &PeerAddr) -> Option<Arc<PeerSource<E>>> {
+    /// Whether `peer` would be a new source: not this node, not known already, and fewer than
+    /// [`SOURCES_MAX`] known.
+    fn wanted(&self, peer: &PeerAddr) -> bool {
         let me = consensus::public_key_bytes(&consensus::public_key(&self.key));
-        let mut peers = self.peers.lock().expect("never poisoned");
-        if peer.key == me
-            || peers.len() >= SOURCES_MAX
-            || peers
+        let peers = self.peers.lock().expect("never poisoned");
+        peer.key != me
+            && peers.len() < SOURCES_MAX
+            && !peers
                 .iter()
                 .any(|p| p.peer.key == peer.key || p.peer.addr == peer.addr)
-        {
-            return None;
-        }
-        let source = Arc::new(PeerSource::new(
+    }
+
+    fn source(&self, peer: &PeerAddr) -> Arc<PeerSource<E>> {
+        Arc::new(PeerSource::new(
             self.context.child("peer"),
             self.key.clone(),
             self.namespace.clone(),
             peer.clone(),
-        ));
-        peers.push(source.clone());
+        ))
+    }
+
+    /// Adds `peer` if [`Hosts::wanted`].
+    fn add(&self, peer: &PeerAddr) -> Option<Arc<PeerSource<E>>> {
+        if !self.wanted(peer) {
+            return None;
+        }
+        let source = self.source(peer);
+        self.peers
+            .lock()
+            .expect("never poisoned")
+            .push(source.clone());
         Some(source)
     }
 
@@ -322,6 +334,12 @@ where
             match p.peers(self.listen).await {
                 Ok(list) => {
                     for peer in list {
+                        // Only a host that answers, with the key it was announced with, is
+                        // kept: an address that leads nowhere would cost the follower a
+                        // time-out each time it came round to it.
+                        if !self.wanted(&peer) || self.source(&peer).height().await.is_err() {
+                            continue;
+                        }
                         if let Some(s) = self.add(&peer) {
                             tracing::info!(peer = %peer, via = %p.name(), "found a host");
                             follower.add_source(s);
