@@ -215,6 +215,15 @@ fn a_follower_joins_by_peer_addresses_syncs_serves_forwards_and_audits_and_its_o
     let mut second = Proc::node(BIN, &second_cfg);
     let f2 = Api::at(second_http);
     f2.wait_height(v0.height(), "the second follower syncs from the first");
+    let served = f
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("kassa_host_requests_total "))
+        .map_or(0, |v| v.trim().parse::<u64>().unwrap_or(0));
+    assert!(
+        served > 0,
+        "the first follower's metrics count what it hosted"
+    );
     follower.interrupt();
     let later = v0.height() + 8;
     f2.wait_height(later, "the second follower goes on without the first");

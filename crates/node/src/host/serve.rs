@@ -9,6 +9,8 @@ use commonware_runtime::{Clock, Listener as _, Network, Spawner};
 use commonware_stream::Upgrader as _;
 use futures::future::{Either, select};
 use governor::{Quota, RateLimiter};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -103,6 +105,8 @@ pub fn client(ip: IpAddr) -> IpAddr {
 struct Open {
     total: usize,
     per_ip: BTreeMap<IpAddr, usize>,
+    /// `total`, in the node's metrics.
+    gauge: Gauge,
 }
 
 /// A connection's place among the [`Open`] ones, given back when it closes.
@@ -120,6 +124,7 @@ impl Slot {
         }
         o.total += 1;
         o.per_ip.insert(ip, mine + 1);
+        o.gauge.set(i64::try_from(o.total).unwrap_or(i64::MAX));
         Some(Slot {
             open: open.clone(),
             ip,
@@ -131,6 +136,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut o = self.open.lock().expect("never poisoned");
         o.total -= 1;
+        o.gauge.set(i64::try_from(o.total).unwrap_or(i64::MAX));
         match o.per_ip.get_mut(&self.ip) {
             Some(n) if *n > 1 => *n -= 1,
             _ => {
@@ -159,6 +165,7 @@ struct Shared<E: Clock> {
     requests: Rate<E>,
     /// Forwarded transactions per IP address.
     forward: Rate<E>,
+    requests_served: Counter,
 }
 
 /// Waits until `ip` may spend `n` of `rate`'s tokens: a peer faster than its rate is slowed
@@ -200,7 +207,27 @@ where
 {
     let mut listener = context.bind(listen).await?;
     let forward_max = u32::try_from(wire::FORWARD_MAX).expect("small");
+    let t = node.telemetry();
+    let open = Arc::new(Mutex::new(Open {
+        gauge: t.metric(
+            "kassa_host_connections",
+            "Connections open to this node's host (followers syncing from it)",
+            Gauge::default,
+        ),
+        ..Open::default()
+    }));
+    let turned_away: Counter = t.metric(
+        "kassa_host_connections_refused",
+        "Connections this node's host closed on accept, at its connection limits",
+        Counter::default,
+    );
+    let requests_served = t.metric(
+        "kassa_host_requests",
+        "Requests this node's host answered",
+        Counter::default,
+    );
     let shared = Arc::new(Shared {
+        requests_served,
         requests: rate(context.child("rate"), limits.requests_per_second, 1),
         forward: rate(
             context.child("rate"),
@@ -213,7 +240,6 @@ where
         namespace,
         limits,
     });
-    let open = Arc::new(Mutex::new(Open::default()));
     let mut accepted = 0u64;
     loop {
         let (addr, sink, stream) = match listener.accept().await {
@@ -235,6 +261,7 @@ where
         }
         let Some(slot) = Slot::take(&open, client(addr.ip()), &shared.limits) else {
             tracing::debug!(%addr, "host: connection refused (at the connection limits)");
+            turned_away.inc();
             continue;
         };
         let shared = shared.clone();
@@ -302,6 +329,7 @@ where
         )
         .await;
         let response = answer(&context, shared, addr.ip(), &peer, request).await;
+        shared.requests_served.inc();
         // A peer that does not read its answer is dropped, as one that asks nothing is.
         let send = pin!(tx.send(wire::encode(&response)));
         match select(send, pin!(context.sleep(shared.limits.idle))).await {

@@ -161,6 +161,31 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_are_those_docs_protocol_md_gives() {
+        assert_eq!(encode(&Request::Height), [0]);
+        assert_eq!(
+            encode(&Request::Finality { from: 7 }),
+            [1, 7, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            encode(&Request::Peers { listen: Some(258) }),
+            [5, 1, 2, 1],
+            "variant, Some, port little-endian"
+        );
+        assert_eq!(
+            encode(&Response::Refused {
+                why: Refusal::TooLarge,
+                message: "x".into()
+            }),
+            [6, 2, 1, 0, 0, 0, b'x']
+        );
+        let peer = Peer::new([9; 32], "1.2.3.4:5".parse().unwrap());
+        let mut ip = [0u8; 16];
+        ip[10..].copy_from_slice(&[0xff, 0xff, 1, 2, 3, 4]);
+        assert_eq!(peer.ip, ip, "IPv4 as IPv6-mapped");
+    }
+
+    #[test]
     fn a_length_prefix_beyond_the_message_does_not_allocate_it() {
         // A forward claiming four billion transactions in a five-byte message.
         let bytes = [4u8, 0xff, 0xff, 0xff, 0xff];
