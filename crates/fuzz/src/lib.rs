@@ -9,6 +9,8 @@
 //!   (nothing that is not signed by a quorum verifies).
 //! - [`api::run`]: HTTP requests to the API of a real in-process node: never a server error, and
 //!   every refusal in the API's JSON error shape.
+//! - [`host::run`]: the hosting protocol's messages from any peer: one encoding each, bounded
+//!   decoding.
 //! - [`state::run`]: the state machine driven by transaction sequences among a few accounts, with
 //!   the §9 invariants audited after every block and failed transactions checked to change
 //!   nothing but their fee and nonce.
@@ -17,12 +19,13 @@
 
 pub mod api;
 pub mod block;
+pub mod host;
 pub mod seeds;
 pub mod state;
 pub mod tx;
 
 /// The names of the targets, as the corpus folders and `scripts/fuzz` spell them.
-pub const TARGETS: [&str; 4] = ["tx", "block", "api", "state"];
+pub const TARGETS: [&str; 5] = ["tx", "block", "api", "state", "host"];
 
 /// Runs target `name` on `data`.
 ///
@@ -34,6 +37,7 @@ pub fn run(name: &str, data: &[u8]) {
         "block" => block::run(data),
         "api" => api::run(data),
         "state" => state::run(data),
+        "host" => host::run(data),
         other => panic!("no fuzz target {other}"),
     }
 }

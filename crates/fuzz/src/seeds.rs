@@ -20,8 +20,54 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         "block" => block(),
         "api" => api(),
         "state" => state(),
+        "host" => host(),
         other => panic!("no fuzz target {other}"),
     }
+}
+
+/// One message of each kind, either way.
+fn host() -> Vec<Vec<u8>> {
+    use kassa_node::host::wire::{self, Finality, Peer, Refusal, Request, Response};
+    let requests = [
+        Request::Height,
+        Request::Finality { from: 3 },
+        Request::Block { height: 7 },
+        Request::Chunk {
+            height: 7,
+            after: Some([1; 32]),
+        },
+        Request::Forward {
+            txs: tx().into_iter().take(2).collect(),
+        },
+        Request::Peers {
+            listen: Some(31650),
+        },
+    ];
+    let answers = [
+        Response::Height(9),
+        Response::Finality(Some(Finality {
+            height: 9,
+            block: [2; 32],
+            header: vec![3; 40],
+            certificate: vec![4; 80],
+        })),
+        Response::Block(vec![5; 64]),
+        Response::Chunk(vec![6; 64]),
+        Response::Forwarded { refused: 1 },
+        Response::Peers(vec![
+            Peer::new([7; 32], "10.0.0.1:31650".parse().expect("an address")),
+            Peer::new([8; 32], "[2001:db8::1]:31650".parse().expect("an address")),
+        ]),
+        Response::Refused {
+            why: Refusal::Pruned,
+            message: "pruned".into(),
+        },
+    ];
+    requests
+        .iter()
+        .map(wire::encode)
+        .chain(answers.iter().map(wire::encode))
+        .collect()
 }
 
 /// One transaction of each kind, signed by a member of the populated society with the nonce it

@@ -40,6 +40,11 @@ fn the_api_answers_its_whole_corpus_without_a_server_error() {
 }
 
 #[test]
+fn the_hosting_protocol_messages_have_one_encoding_each_over_their_whole_corpus() {
+    assert!(replay("host") >= 13);
+}
+
+#[test]
 fn the_state_machine_keeps_every_invariant_over_its_whole_corpus() {
     assert!(replay("state") >= 8);
 }

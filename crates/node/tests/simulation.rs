@@ -43,6 +43,7 @@ use kassa_db::Db;
 use kassa_db::disk::SimDisk;
 use kassa_node::consensus::{self, CHANNELS, Channels, EngineConfig, PublicKey};
 use kassa_node::follow::{Follower, Source, SourceError, Trust};
+use kassa_node::host::{self, PeerAddr, PeerSource};
 use kassa_node::state_sync;
 use kassa_node::{App, AppError, Finality, Finalized, MempoolConfig, Node, Observer};
 use kassa_state::audit::{Snapshot, audit};
@@ -213,8 +214,8 @@ enum Fault {
     /// from blocks its peers still keep.
     Pruning,
     /// [`HOSTS`] followers (not validators) join while the chain runs, syncing through
-    /// `kassa_node::follow` from validators or from hosts that joined before them, over links
-    /// that lose answers and delay them; one in three starts by state sync from a certified
+    /// `kassa_node::follow` from validators or from hosts that joined before them (over the
+    /// hosting protocol), over links that lose answers and delay them; one in three starts by state sync from a certified
     /// snapshot instead of replaying; one in ten leaves half-way, so that those syncing from it
     /// must move on to their other sources.
     Hosts,
@@ -1148,13 +1149,41 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
     })
 }
 
-/// Another node as a follower reaches it in [`Fault::Hosts`]: each answer comes after 20–70 ms,
-/// and one in seven is lost. `None` from `node`: the node is gone (a host that left).
+/// A lossy link of [`Fault::Hosts`]: each answer comes after 20–70 ms, and one in seven is
+/// lost.
+struct Lossy {
+    context: Context,
+    rng: Mutex<Rng>,
+}
+
+impl Lossy {
+    fn new(context: &Context, seed: u64) -> Lossy {
+        Lossy {
+            context: context.child("link"),
+            rng: Mutex::new(Rng(seed)),
+        }
+    }
+
+    /// Waits out the link's delay; an error if this answer is lost.
+    async fn pass(&self, name: &str) -> Result<(), SourceError> {
+        let (delay, lost) = {
+            let mut rng = self.rng.lock().unwrap();
+            (20 + rng.below(50), rng.below(7) == 0)
+        };
+        self.context.sleep(Duration::from_millis(delay)).await;
+        if lost {
+            return Err(SourceError::Unreachable(format!("{name}: lost")));
+        }
+        Ok(())
+    }
+}
+
+/// A validator as a follower reaches it in [`Fault::Hosts`]: directly, over a [`Lossy`] link.
+/// `None` from `node`: the validator is down.
 struct Direct {
     name: String,
     node: Box<dyn Fn() -> Option<Arc<Node>> + Send + Sync>,
-    context: Context,
-    rng: Mutex<Rng>,
+    link: Lossy,
 }
 
 impl Direct {
@@ -1163,31 +1192,90 @@ impl Direct {
         Arc::new(Direct {
             name: format!("validator {j}"),
             node: Box::new(move || nodes.lock().unwrap()[j].clone()),
-            context: context.child("link"),
-            rng: Mutex::new(Rng(seed)),
-        })
-    }
-
-    fn host(net: &Net, context: &Context, j: usize, seed: u64) -> Arc<dyn Source> {
-        let hosts = net.hosts.clone();
-        Arc::new(Direct {
-            name: format!("host {j}"),
-            node: Box::new(move || hosts.lock().unwrap()[j].clone()),
-            context: context.child("link"),
-            rng: Mutex::new(Rng(seed)),
+            link: Lossy::new(context, seed),
         })
     }
 
     async fn reach(&self) -> Result<Arc<Node>, SourceError> {
-        let (delay, lost) = {
-            let mut rng = self.rng.lock().unwrap();
-            (20 + rng.below(50), rng.below(7) == 0)
-        };
-        self.context.sleep(Duration::from_millis(delay)).await;
-        if lost {
-            return Err(SourceError::Unreachable(format!("{}: lost", self.name)));
-        }
+        self.link.pass(&self.name).await?;
         (self.node)().ok_or_else(|| SourceError::Unreachable(format!("{}: gone", self.name)))
+    }
+}
+
+/// Host `j` as a follower reaches it in [`Fault::Hosts`]: over the hosting protocol (the
+/// runtime's network, encrypted, one connection), behind a [`Lossy`] link.
+struct Hosted {
+    peer: PeerSource<Context>,
+    link: Lossy,
+}
+
+/// Where host `j` hosts, and the key it hosts with.
+fn host_peer(j: usize) -> (consensus::PrivateKey, PeerAddr) {
+    let key = consensus::key_from_seed([u8::try_from(j).unwrap() + 1; 32]).unwrap();
+    let peer = PeerAddr {
+        key: consensus::public_key_bytes(&consensus::public_key(&key)),
+        addr: ([127, 0, 0, 1], 9_000 + u16::try_from(j).unwrap()).into(),
+    };
+    (key, peer)
+}
+
+impl Hosted {
+    /// Host `j`, dialed by host `i`.
+    fn of(context: &Context, i: usize, j: usize, seed: u64) -> Arc<dyn Source> {
+        Arc::new(Hosted {
+            peer: PeerSource::new(
+                context.child("peer"),
+                host_peer(i).0,
+                host::namespace(&consensus::namespace(CHAIN)),
+                host_peer(j).1,
+            ),
+            link: Lossy::new(context, seed),
+        })
+    }
+}
+
+impl Source for Hosted {
+    fn name(&self) -> &str {
+        self.peer.name()
+    }
+
+    fn height(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(async move {
+            self.link.pass(self.name()).await?;
+            self.peer.height().await
+        })
+    }
+
+    fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>> {
+        Box::pin(async move {
+            self.link.pass(self.name()).await?;
+            self.peer.finality(from).await
+        })
+    }
+
+    fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            self.link.pass(self.name()).await?;
+            self.peer.block(height).await
+        })
+    }
+
+    fn chunk(
+        &self,
+        height: u64,
+        after: Option<[u8; 32]>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            self.link.pass(self.name()).await?;
+            self.peer.chunk(height, after).await
+        })
+    }
+
+    fn forward(&self, txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            self.link.pass(self.name()).await?;
+            self.peer.forward(txs).await
+        })
     }
 }
 
@@ -1252,8 +1340,9 @@ fn host_plan(i: usize) -> (bool, bool) {
 }
 
 /// Starts the [`HOSTS`] followers of [`Fault::Hosts`], one every 400 ms from 2 s on: the first
-/// ten sync from two validators, the others from two hosts that joined before them and a
-/// validator. Those that leave do so 40 s in.
+/// ten sync from two validators, the others from two hosts that joined before them (over the
+/// hosting protocol, each host hosting what it has) and a validator. Those that leave do so 40 s
+/// in, their host with them.
 fn start_hosts(context: &Context, net: &Net) {
     let trust = Trust {
         validators: net.keys.clone(),
@@ -1268,8 +1357,8 @@ fn start_hosts(context: &Context, net: &Net) {
             ]
         } else {
             vec![
-                Direct::host(net, context, (i * 7) % i, seed),
-                Direct::host(net, context, i - 1, seed + 1),
+                Hosted::of(context, i, (i * 7) % i, seed),
+                Hosted::of(context, i, i - 1, seed + 1),
                 Direct::validator(net, context, i % VALIDATORS, seed + 2),
             ]
         };
@@ -1355,6 +1444,27 @@ async fn host(
         previous: Mutex::new(None),
     }));
     hosts.lock().unwrap()[i] = Some(node.clone());
+    // Hosts what it has, for as long as it runs (a child of this task: gone when it leaves).
+    let (key, peer) = host_peer(i);
+    let limits = host::Limits {
+        per_ip: HOSTS,
+        ..host::Limits::default()
+    };
+    let served = node.clone();
+    context.child("serve").spawn(move |ctx| async move {
+        let namespace = host::namespace(&consensus::namespace(CHAIN));
+        host::serve(
+            ctx,
+            served,
+            key,
+            namespace,
+            peer.addr,
+            limits,
+            Arc::new(host::Book::default()),
+        )
+        .await
+        .expect("the host listens");
+    });
     let stopped = Follower::new(node, trust, sources)
         .run(context.child("follower"))
         .await;
