@@ -360,5 +360,12 @@ fn a_host_refuses_what_is_out_of_bounds_with_a_reason_admits_nothing_and_stays_u
         // And the host still answers.
         context.sleep(Duration::from_millis(10)).await;
         assert_eq!(ask(Request::Height).await, Response::Height(BLOCKS));
+
+        // A follower's connection closed for idling is dialed again without counting as a
+        // failure of the host.
+        let source = PeerSource::new(context.child("source"), identity(7).0, namespace, peer);
+        assert_eq!(source.height().await.unwrap(), BLOCKS);
+        context.sleep(Duration::from_secs(11)).await;
+        assert_eq!(source.height().await.unwrap(), BLOCKS, "dialed again");
     });
 }

@@ -95,30 +95,22 @@ where
     }
 
     /// Sends `request` and waits for its answer; a failed connection is dropped (the next
-    /// request dials again).
+    /// request dials again). A connection that fails before any answer after lying unused —
+    /// the host closes idle ones — is dialed again at once, once: it is no sign of a failing
+    /// host. (Asking again is safe: every request is a read, and a forwarded transaction the
+    /// host already has is refused as a duplicate.)
     async fn ask(&self, request: &Request) -> Result<Response, SourceError> {
         let mut conn = self.conn.lock().await;
-        if conn.is_none() {
-            *conn = Some(self.dial().await?);
-        }
-        let (tx, rx) = conn.as_mut().expect("dialed");
-        let answer = async {
-            tx.send(wire::encode(request))
-                .await
-                .map_err(|e| unreachable(format!("send: {e}")))?;
-            let recv = pin!(rx.recv());
-            let message = match select(recv, pin!(self.context.sleep(REQUEST_TIMEOUT))).await {
-                Either::Left((m, _)) => m.map_err(|e| unreachable(format!("receive: {e}")))?,
-                Either::Right(_) => return Err(unreachable("no answer in time")),
-            };
-            wire::decode::<Response>(message.coalesce().as_ref())
-                .map_err(|e| unreachable(e.to_string()))
-        }
-        .await;
-        if answer.is_err() {
-            *conn = None;
-        }
-        match answer? {
+        let reused = conn.is_some();
+        let answer = match self.exchange(&mut conn, request).await {
+            Err(Failed::Broken(_)) if reused => self.exchange(&mut conn, request).await,
+            answer => answer,
+        };
+        match answer.map_err(|f| match f {
+            Failed::Broken(why) | Failed::Other(why) => {
+                unreachable(format!("{}: {why}", self.name))
+            }
+        })? {
             Response::Refused {
                 why: Refusal::Pruned,
                 message,
@@ -129,6 +121,39 @@ where
             ))),
             other => Ok(other),
         }
+    }
+
+    /// One request and its answer on `conn`, dialed first if there is none; dropped if it fails.
+    async fn exchange(
+        &self,
+        conn: &mut Option<(Tx<E>, Rx<E>)>,
+        request: &Request,
+    ) -> Result<Response, Failed> {
+        if conn.is_none() {
+            *conn = Some(
+                self.dial()
+                    .await
+                    .map_err(|e| Failed::Other(e.to_string()))?,
+            );
+        }
+        let (tx, rx) = conn.as_mut().expect("dialed");
+        let answer = async {
+            tx.send(wire::encode(request))
+                .await
+                .map_err(|e| Failed::Broken(format!("send: {e}")))?;
+            let recv = pin!(rx.recv());
+            let message = match select(recv, pin!(self.context.sleep(REQUEST_TIMEOUT))).await {
+                Either::Left((m, _)) => m.map_err(|e| Failed::Broken(format!("receive: {e}")))?,
+                Either::Right(_) => return Err(Failed::Other("no answer in time".into())),
+            };
+            wire::decode::<Response>(message.coalesce().as_ref())
+                .map_err(|e| Failed::Other(e.to_string()))
+        }
+        .await;
+        if answer.is_err() {
+            *conn = None;
+        }
+        answer
     }
 
     /// The hosts this peer knows, announcing that this node hosts on `listen`.
@@ -154,6 +179,13 @@ where
             what.chars().take(60).collect::<String>()
         ))
     }
+}
+
+/// How an exchange failed: the connection broke (closed or reset), or anything else (a dial, a
+/// time-out, an undecodable answer).
+enum Failed {
+    Broken(String),
+    Other(String),
 }
 
 fn unreachable(why: impl Into<String>) -> SourceError {
