@@ -358,3 +358,27 @@ fn a_database_keeping_the_newest_heights_proves_those_as_an_archive_does_and_hol
         assert_eq!(reader.get(k).as_ref(), Some(v));
     }
 }
+
+#[test]
+fn a_follower_keeps_one_checked_certificate_per_stretch_of_heights_and_reopened_still_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.certificate(5).unwrap(), None, "none before any is kept");
+        assert!(db.keep_certificate(5, b"five").unwrap());
+        assert!(!db.keep_certificate(6, b"six").unwrap(), "the same stretch");
+        assert!(db.keep_certificate(CERTIFICATE_SPACING, b"next").unwrap());
+        assert!(
+            !db.keep_certificate(2 * CERTIFICATE_SPACING - 1, b"late")
+                .unwrap()
+        );
+    }
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.certificate(5).unwrap().as_deref(), Some(&b"five"[..]));
+    assert_eq!(db.certificate(6).unwrap(), None);
+    assert_eq!(
+        db.certificate(CERTIFICATE_SPACING).unwrap().as_deref(),
+        Some(&b"next"[..])
+    );
+}

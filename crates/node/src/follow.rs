@@ -10,8 +10,8 @@
 //!   reproduces the state root in its header. A source that is unreachable or serves something
 //!   that does not check is left for the next one. A certified block that executes to another
 //!   root is fatal ([`FollowError::Fatal`]), as for a validator. It serves the certificates it
-//!   checked (the newest [`CERTIFICATES_KEPT`]), so that light clients and other followers can
-//!   check what it serves.
+//!   checked (the newest [`CERTIFICATES_KEPT`], and one in every 512 heights kept on disk), so
+//!   that light clients and other followers can check what it serves.
 //! - [`crate::state_sync`] restores the state of a recent certified height from the same
 //!   sources, instead of replaying the chain from genesis.
 
@@ -165,13 +165,22 @@ pub async fn newest_certified(
 }
 
 /// The certificates a follower checked, by the height of the block each finalizes: the newest
-/// [`CERTIFICATES_KEPT`]. Served as a validator serves its own.
-#[derive(Clone, Debug, Default)]
-struct Checked(Arc<Mutex<BTreeMap<u64, Vec<u8>>>>);
+/// [`CERTIFICATES_KEPT`] in memory, and on disk one in every
+/// [`kassa_db::CERTIFICATE_SPACING`] heights, so that after a restart it can still serve
+/// another follower from genesis. Served as a validator serves its own.
+#[derive(Clone, Debug)]
+struct Checked {
+    newest: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
+    db: Arc<kassa_db::Db>,
+}
 
 impl Checked {
     fn keep(&self, height: u64, certificate: Vec<u8>) {
-        let mut kept = self.0.lock().expect("never poisoned");
+        if let Err(e) = self.db.keep_certificate(height, &certificate) {
+            // Only a certificate not served later: the chain is unaffected.
+            tracing::warn!(height, error = %e, "could not store a checked certificate");
+        }
+        let mut kept = self.newest.lock().expect("never poisoned");
         kept.insert(height, certificate);
         while kept.len() > CERTIFICATES_KEPT {
             kept.pop_first();
@@ -181,7 +190,13 @@ impl Checked {
 
 impl Certificates for Checked {
     fn finalization(&self, height: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
-        let found = self.0.lock().expect("never poisoned").get(&height).cloned();
+        let found = self
+            .newest
+            .lock()
+            .expect("never poisoned")
+            .get(&height)
+            .cloned();
+        let found = found.or_else(|| self.db.certificate(height).ok().flatten());
         Box::pin(async move { found })
     }
 }
@@ -263,7 +278,10 @@ impl Follower {
     /// now on serves the certificates it checks.
     pub fn new(node: Arc<Node>, trust: Trust, sources: Vec<Arc<dyn Source>>) -> Arc<Follower> {
         assert!(!sources.is_empty(), "a follower has a source");
-        let checked = Checked::default();
+        let checked = Checked {
+            newest: Arc::default(),
+            db: node.db().clone(),
+        };
         node.set_certificates(Box::new(checked.clone()));
         Arc::new(Follower {
             counts: Counts::register(&node),

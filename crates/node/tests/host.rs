@@ -175,6 +175,10 @@ fn followers_sync_over_the_hosting_protocol_find_each_other_and_go_on_when_their
             .spawn(move |ctx| async move { follower_b.run(ctx).await });
         reaches(&context, &b, BLOCKS).await;
         assert_eq!(b.head().state_root, a.head().state_root);
+        // It stored the first certificate it checked (one per 512 heights), to serve after a
+        // restart.
+        assert!(b.db().certificate(1).unwrap().is_some());
+        assert!(b.db().certificate(2).unwrap().is_none());
 
         // C knows only A, learns of B from A, and A goes away before C syncs anything.
         let (key_c, _) = identity(3);
