@@ -373,3 +373,31 @@ fn a_host_refuses_what_is_out_of_bounds_with_a_reason_admits_nothing_and_stays_u
         assert_eq!(source.height().await.unwrap(), BLOCKS, "dialed again");
     });
 }
+
+#[test]
+fn every_peer_a_follower_is_given_is_a_source_and_only_found_ones_are_capped() {
+    deterministic::Runner::timed(Duration::from_secs(60)).start(|context| async move {
+        let given: Vec<PeerAddr> = (0..host::SOURCES_MAX + 4)
+            .map(|i| PeerAddr {
+                key: identity(u8::try_from(i).unwrap() + 10).1,
+                addr: at(8_000 + u16::try_from(i).unwrap()),
+            })
+            .collect();
+        let mut twice = given.clone();
+        twice.push(given[0].clone());
+        let hosts = Hosts::new(
+            context.child("hosts"),
+            identity(1).0,
+            host::namespace(&consensus::namespace(CHAIN)),
+            None,
+            &twice,
+        );
+        let names: Vec<String> = hosts
+            .sources()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect();
+        let expected: Vec<String> = given.iter().map(ToString::to_string).collect();
+        assert_eq!(names, expected, "all of them, in order, once each");
+    });
+}

@@ -22,7 +22,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a follower asks its peers for others.
 pub const DISCOVER_EVERY: Duration = Duration::from_secs(30);
-/// Most peers a follower syncs from (those it was given, then those it found).
+/// Most peers a follower syncs from, counting those it was given (all of which it keeps) and
+/// then those it found.
 pub const SOURCES_MAX: usize = 16;
 
 type Tx<E> = <Upgrader as commonware_stream::Upgrader>::Sender<StreamOf<E>, SinkOf<E>>;
@@ -264,8 +265,8 @@ where
     }
 }
 
-/// A follower's peers: those it was given, then those they told it of, at most
-/// [`SOURCES_MAX`].
+/// A follower's peers: those it was given, then those they told it of, up to [`SOURCES_MAX`] in
+/// all.
 pub struct Hosts<E: Network> {
     context: E,
     key: PrivateKey,
@@ -307,9 +308,14 @@ where
             listen,
             peers: Mutex::new(Vec::new()),
         };
+        // Every peer it was given is a source; the cap is on those it finds.
+        let mut given: Vec<Arc<PeerSource<E>>> = Vec::new();
         for s in seeds {
-            hosts.add(s);
+            if !given.iter().any(|p| p.peer == *s) {
+                given.push(hosts.source(s));
+            }
         }
+        *hosts.peers.lock().expect("never poisoned") = given;
         Arc::new(hosts)
     }
 
