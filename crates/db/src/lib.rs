@@ -20,18 +20,21 @@
 //! (ARCHITECTURE.md says what that takes). Consensus' own storage (journals, archives) lives on
 //! Commonware's runtime storage.
 //!
-//! Files: this one holds the tables, the one write transaction of a block and pruning, which
-//! must be read together to check crash safety; `tree` the Merkle tree (its storage, its
-//! update by a block, its proofs), `batch` the tree's batched update, `reader` the read
-//! snapshot, `snapshot` state sync's chunks and restore, and [`disk`] the power-losing storage
-//! of the simulations.
+//! Files: this one holds the tables, the one write transaction of a block, pruning and the
+//! block reads, which must be read together to check crash safety (so it runs over 600 lines);
+//! `tree` the Merkle tree (its storage, its update by a block, its proofs), `batch` the tree's
+//! batched update, `reader` the read snapshot, `certificates` the certificates a follower
+//! keeps, `snapshot` state sync's chunks and restore, and [`disk`] the power-losing storage of
+//! the simulations.
 
 mod batch;
+mod certificates;
 pub mod disk;
 mod reader;
 mod snapshot;
 mod tree;
 
+pub use certificates::CERTIFICATE_SPACING;
 pub use reader::Reader;
 pub use snapshot::{
     CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX, Chunk, KEY_LEN_MAX, RangeProof, Restore, RestoreError,
@@ -75,14 +78,6 @@ const TX_INDEX: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("tx_
 /// a bounded history ([`Db::keeping`]).
 const STALE: TableDefinition<&[u8], ()> = TableDefinition::new("jmt_stale_nodes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// Finalization certificates a follower checked (height of the block each finalizes →
-/// certificate bytes), at most one per [`CERTIFICATE_SPACING`] heights: what lets it serve
-/// another follower from genesis after a restart. Written apart from blocks (a lost one is only
-/// a certificate not served).
-const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
-/// A follower keeps a certificate of at least one height in every this many: a follower asking
-/// it for the first certificate at or above a height (within 1,024) always finds one.
-pub const CERTIFICATE_SPACING: u64 = 512;
 const HEAD: &str = "head";
 /// The lowest height whose block, receipts and state (tree) are still kept (0 or absent: all).
 const PRUNED_BELOW: &str = "pruned_below";
@@ -521,37 +516,6 @@ impl Db {
             return Err(DbError::Pruned { height, kept });
         }
         Ok(None)
-    }
-
-    /// Keeps `certificate`, of the block at `height`, unless one of a height in the same
-    /// stretch of [`CERTIFICATE_SPACING`] is kept already; whether it was kept.
-    pub fn keep_certificate(&self, height: u64, certificate: &[u8]) -> Result<bool> {
-        let stretch = height - height % CERTIFICATE_SPACING;
-        let w = self.db.begin_write()?;
-        let kept = {
-            let mut t = w.open_table(CERTIFICATES)?;
-            let taken = t
-                .range(stretch..stretch + CERTIFICATE_SPACING)?
-                .next()
-                .is_some();
-            if !taken {
-                t.insert(height, certificate)?;
-            }
-            !taken
-        };
-        w.commit()?;
-        Ok(kept)
-    }
-
-    /// The certificate [`Db::keep_certificate`] kept for `height`, if any.
-    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>> {
-        let r = self.db.begin_read()?;
-        let t = match r.open_table(CERTIFICATES) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(t.get(height)?.map(|v| v.value().to_vec()))
     }
 
     /// The header of the block at `height`, without decoding its transactions (a block's

@@ -67,16 +67,7 @@ pub fn dev_plan(
     p2p: SocketAddr,
     block_ms: u64,
 ) -> Result<Plan> {
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let key_path = data_dir.join("validator.key");
-    let seed = if key_path.exists() {
-        genesis::read_seed(&key_path)?
-    } else {
-        let seed = kassa_types::SecretKey::generate().seed();
-        genesis::write_seed(&key_path, &seed)?;
-        seed
-    };
+    let seed = seed_in(&data_dir, "validator.key")?;
     let key = consensus::key_from_seed(seed).context("invalid validator key")?;
     let genesis_path = data_dir.join("genesis.json");
     let genesis = if genesis_path.exists() {
@@ -389,17 +380,20 @@ where
 /// start. It identifies the follower to its peers and nothing more (it holds no money and signs
 /// no vote).
 fn follower_key(data_dir: &std::path::Path) -> Result<consensus::PrivateKey> {
+    consensus::key_from_seed(seed_in(data_dir, "node.key")?).context("invalid node key")
+}
+
+/// The secret seed in `data_dir/file`, made (random, mode 0600) on first start.
+fn seed_in(data_dir: &std::path::Path, file: &str) -> Result<[u8; 32]> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let path = data_dir.join("node.key");
-    let seed = if path.exists() {
-        genesis::read_seed(&path)?
-    } else {
-        let seed = kassa_types::SecretKey::generate().seed();
-        genesis::write_seed(&path, &seed)?;
-        seed
-    };
-    consensus::key_from_seed(seed).context("invalid node key")
+    let path = data_dir.join(file);
+    if path.exists() {
+        return genesis::read_seed(&path);
+    }
+    let seed = kassa_types::SecretKey::generate().seed();
+    genesis::write_seed(&path, &seed)?;
+    Ok(seed)
 }
 
 /// A validator's consensus storage is written either whole (an archive) or pruned
