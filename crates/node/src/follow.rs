@@ -341,6 +341,32 @@ impl Follower {
         self.sources.lock().expect("never poisoned").push(source);
     }
 
+    /// The names of its sources, in the order it tries them.
+    pub fn source_names(&self) -> Vec<String> {
+        self.sources()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect()
+    }
+
+    /// Removes the source named `name`, unless it is the only one; returns whether it did.
+    /// The source synced from stays the same one unless it is the one removed (then the next).
+    pub fn remove_source(&self, name: &str) -> bool {
+        let mut sources = self.sources.lock().expect("never poisoned");
+        let Some(at) = sources.iter().position(|s| s.name() == name) else {
+            return false;
+        };
+        if sources.len() == 1 {
+            return false;
+        }
+        sources.remove(at);
+        let current = self.current.load(Ordering::Relaxed) % (sources.len() + 1);
+        let current = if current > at { current - 1 } else { current };
+        self.current
+            .store(current % sources.len(), Ordering::Relaxed);
+        true
+    }
+
     /// Follows forever (or until a certified block does not apply: that error is returned).
     /// Transactions submitted to the node are forwarded to the current source.
     pub async fn run<E>(self: Arc<Self>, context: E) -> FollowError

@@ -401,3 +401,98 @@ fn every_peer_a_follower_is_given_is_a_source_and_only_found_ones_are_capped() {
         assert_eq!(names, expected, "all of them, in order, once each");
     });
 }
+
+#[test]
+fn a_follower_drops_a_host_it_found_once_it_stops_answering_but_never_one_it_was_given() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (a, signers) = chain(dirs[0].path());
+    let b = node_in(dirs[1].path(), &genesis(), false);
+    let c = node_in(dirs[2].path(), &genesis(), false);
+    deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
+        let namespace = host::namespace(&signers.trust.namespace);
+        let (peer_b, server_b) = start_host(&context, &b, 2, 7102, generous(), Book::default());
+        let (peer_a, server_a) = start_host(
+            &context,
+            &a,
+            1,
+            7101,
+            generous(),
+            Book::new(vec![peer_b.clone()]),
+        );
+        context.sleep(Duration::from_millis(100)).await;
+        let hosts = Hosts::new(
+            context.child("hosts_c"),
+            identity(3).0,
+            namespace,
+            None,
+            std::slice::from_ref(&peer_a),
+        );
+        let follower = Follower::new(c, signers.trust.clone(), hosts.sources());
+        assert_eq!(hosts.discover_once(&follower).await, 1, "C finds B via A");
+        let both = vec![peer_a.to_string(), peer_b.to_string()];
+        assert_eq!(follower.source_names(), both);
+
+        server_b.abort();
+        for round in 1..host::DROP_AFTER {
+            hosts.discover_once(&follower).await;
+            assert_eq!(
+                follower.source_names(),
+                both,
+                "B is kept while it has missed {round} round(s)"
+            );
+        }
+        hosts.discover_once(&follower).await;
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(
+            follower.source_names(),
+            vec![peer_a.to_string()],
+            "B is dropped after missing {} rounds in a row",
+            host::DROP_AFTER
+        );
+
+        // A, which it was given, is kept however long it is away.
+        server_a.abort();
+        for _ in 0..2 * host::DROP_AFTER {
+            hosts.discover_once(&follower).await;
+        }
+        assert_eq!(follower.source_names(), vec![peer_a.to_string()]);
+        assert_eq!(hosts.len(), 1);
+    });
+}
+
+#[test]
+fn a_follower_source_is_removed_by_name_but_never_the_last_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = node_in(dir.path(), &genesis(), false);
+    deterministic::Runner::timed(Duration::from_secs(60)).start(|context| async move {
+        let peers: Vec<PeerAddr> = (0..3)
+            .map(|i| PeerAddr {
+                key: identity(20 + i).1,
+                addr: at(8_100 + u16::from(i)),
+            })
+            .collect();
+        let sources: Vec<Arc<dyn Source>> = peers
+            .iter()
+            .map(|p| {
+                Arc::new(PeerSource::new(
+                    context.child("peer"),
+                    identity(3).0,
+                    b"ns".to_vec(),
+                    p.clone(),
+                )) as Arc<dyn Source>
+            })
+            .collect();
+        let signers = Signers::new(CHAIN);
+        let follower = Follower::new(c, signers.trust.clone(), sources);
+        let name = |i: usize| peers[i].to_string();
+        assert!(!follower.remove_source("nobody@127.0.0.1:1"));
+        assert!(follower.remove_source(&name(1)));
+        assert_eq!(follower.source_names(), vec![name(0), name(2)]);
+        assert!(follower.remove_source(&name(0)));
+        assert!(
+            !follower.remove_source(&name(2)),
+            "the last source is never removed"
+        );
+        assert_eq!(follower.source_names(), vec![name(2)]);
+    });
+}

@@ -27,7 +27,7 @@ mod source;
 pub mod wire;
 
 pub use serve::{Book, client, serve};
-pub use source::{Hosts, PeerSource, SOURCES_MAX};
+pub use source::{DROP_AFTER, Hosts, PeerSource, SOURCES_MAX};
 
 use crate::consensus::{PrivateKey, PublicKey};
 use commonware_cryptography::ChaCha20Poly1305;

@@ -25,6 +25,9 @@ pub const DISCOVER_EVERY: Duration = Duration::from_secs(30);
 /// Most peers a follower syncs from, counting those it was given (all of which it keeps) and
 /// then those it found.
 pub const SOURCES_MAX: usize = 16;
+/// A peer it found is dropped once this many rounds of [`Hosts::discover_once`] in a row could
+/// not reach it, so that hosts that went away do not fill the places of [`SOURCES_MAX`].
+pub const DROP_AFTER: u32 = 3;
 
 type Tx<E> = <Upgrader as commonware_stream::Upgrader>::Sender<StreamOf<E>, SinkOf<E>>;
 type Rx<E> = <Upgrader as commonware_stream::Upgrader>::Receiver<StreamOf<E>, SinkOf<E>>;
@@ -266,14 +269,23 @@ where
 }
 
 /// A follower's peers: those it was given, then those they told it of, up to [`SOURCES_MAX`] in
-/// all.
+/// all; one it found is dropped when it stops answering ([`DROP_AFTER`]).
 pub struct Hosts<E: Network> {
     context: E,
     key: PrivateKey,
     namespace: Vec<u8>,
     /// The port this node hosts on, announced to its peers.
     listen: Option<u16>,
-    peers: Mutex<Vec<Arc<PeerSource<E>>>>,
+    peers: Mutex<Vec<Peer<E>>>,
+}
+
+/// One of a follower's peers.
+struct Peer<E: Network> {
+    source: Arc<PeerSource<E>>,
+    /// Given in the configuration (kept whatever happens), rather than found.
+    given: bool,
+    /// Rounds of discovery in a row in which it could not be asked.
+    unreachable: u32,
 }
 
 impl<E: Network> std::fmt::Debug for Hosts<E> {
@@ -282,7 +294,10 @@ impl<E: Network> std::fmt::Debug for Hosts<E> {
         f.debug_struct("Hosts")
             .field(
                 "peers",
-                &peers.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                &peers
+                    .iter()
+                    .map(|p| p.source.name.clone())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -309,10 +324,14 @@ where
             peers: Mutex::new(Vec::new()),
         };
         // Every peer it was given is a source; the cap is on those it finds.
-        let mut given: Vec<Arc<PeerSource<E>>> = Vec::new();
+        let mut given: Vec<Peer<E>> = Vec::new();
         for s in seeds {
-            if !given.iter().any(|p| p.peer == *s) {
-                given.push(hosts.source(s));
+            if !given.iter().any(|p| p.source.peer == *s) {
+                given.push(Peer {
+                    source: hosts.source(s),
+                    given: true,
+                    unreachable: 0,
+                });
             }
         }
         *hosts.peers.lock().expect("never poisoned") = given;
@@ -328,7 +347,7 @@ where
             && peers.len() < SOURCES_MAX
             && !peers
                 .iter()
-                .any(|p| p.peer.key == peer.key || p.peer.addr == peer.addr)
+                .any(|p| p.source.peer.key == peer.key || p.source.peer.addr == peer.addr)
     }
 
     fn source(&self, peer: &PeerAddr) -> Arc<PeerSource<E>> {
@@ -346,10 +365,11 @@ where
             return None;
         }
         let source = self.source(peer);
-        self.peers
-            .lock()
-            .expect("never poisoned")
-            .push(source.clone());
+        self.peers.lock().expect("never poisoned").push(Peer {
+            source: source.clone(),
+            given: false,
+            unreachable: 0,
+        });
         Some(source)
     }
 
@@ -359,17 +379,51 @@ where
             .lock()
             .expect("never poisoned")
             .iter()
-            .map(|p| p.clone() as Arc<dyn Source>)
+            .map(|p| p.source.clone() as Arc<dyn Source>)
             .collect()
     }
 
+    /// How many peers it has.
+    pub fn len(&self) -> usize {
+        self.peers.lock().expect("never poisoned").len()
+    }
+
+    /// Whether it has no peer (never: it keeps those it was given).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts a round in which `peer` could or could not be asked; drops a peer it found (from
+    /// here and from `follower`'s sources) after [`DROP_AFTER`] rounds in a row unreachable.
+    fn reached(&self, peer: &PeerSource<E>, reached: bool, follower: &Follower) {
+        let mut peers = self.peers.lock().expect("never poisoned");
+        let Some(at) = peers.iter().position(|p| p.source.peer == peer.peer) else {
+            return;
+        };
+        let p = &mut peers[at];
+        p.unreachable = if reached { 0 } else { p.unreachable + 1 };
+        if !p.given && p.unreachable >= DROP_AFTER && follower.remove_source(&peer.name) {
+            tracing::info!(peer = %peer.name, rounds = DROP_AFTER, "dropped a host that stopped answering");
+            peers.remove(at);
+        }
+    }
+
     /// Asks one round of every peer for the hosts it knows, and hands the new ones to
-    /// `follower` as sources; returns how many were new.
+    /// `follower` as sources; returns how many were new. A peer it found that could not be
+    /// asked in [`DROP_AFTER`] rounds in a row is dropped.
     pub async fn discover_once(&self, follower: &Follower) -> usize {
-        let peers: Vec<_> = self.peers.lock().expect("never poisoned").clone();
+        let peers: Vec<_> = self
+            .peers
+            .lock()
+            .expect("never poisoned")
+            .iter()
+            .map(|p| p.source.clone())
+            .collect();
         let mut found = 0;
         for p in peers {
-            match p.peers(self.listen).await {
+            let answer = p.peers(self.listen).await;
+            self.reached(&p, answer.is_ok(), follower);
+            match answer {
                 Ok(list) => {
                     for peer in list {
                         // Only a host that answers, with the key it was announced with, is
