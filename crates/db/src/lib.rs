@@ -30,6 +30,7 @@
 mod batch;
 mod certificates;
 pub mod disk;
+pub mod qmdb;
 mod reader;
 mod snapshot;
 mod tree;

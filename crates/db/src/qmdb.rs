@@ -1,0 +1,535 @@
+//! The state's commitment as Commonware's `qmdb::current` keeps it (ordered keys, variable-size
+//! values): a log of operations authenticated by a Merkle mountain range, with the bitmap of the
+//! operations still current grafted onto it, so that a proof shows a value is its key's current
+//! one and, the keys being ordered, that a key has none. A block's writes are one batch, appended
+//! rather than rewriting a tree path per key: at a million keys a block's root and durable write
+//! cost about a tenth of the Jellyfish tree's (docs/performance.md, "The store side by side").
+//!
+//! [`Commitment`] runs the database on a thread of its own (Commonware's tokio runtime over a
+//! directory) behind a synchronous interface, so that the rest of `kassa_db` stays synchronous.
+//! A block's batch is merkleized on its parent's batch before the parent is durable
+//! ([`Commitment::prepare`] with a parent), as a validator executes a block while its parent is
+//! written; [`Commitment::commit`] applies a batch whose parent is the committed state and makes
+//! it durable.
+//!
+//! Keys are the SHA-256 of the state key; each value is stored with its state key
+//! ([`crate::tree::leaf_row`]), so the state can be served from the log.
+
+use commonware_codec::{Encode as _, Read as _};
+use commonware_cryptography::{Hasher as _, Sha256, sha256::Digest};
+use commonware_parallel::Rayon;
+use commonware_runtime::buffer::paged::{CacheRef, page_size};
+use commonware_runtime::tokio::{Config, Context, Runner};
+use commonware_runtime::{BLOB_PAGE_SIZE, Runner as _, Strategizer as _, Supervisor as _};
+use commonware_storage::journal::contiguous::variable::Config as LogConfig;
+use commonware_storage::merkle::{full::Config as MerkleConfig, mmr::Family as Mmr};
+use commonware_storage::qmdb::current::VariableConfig;
+use commonware_storage::qmdb::current::ordered::proof::constant::{ExclusionProof, KeyValueProof};
+use commonware_storage::qmdb::current::ordered::variable::Db;
+use commonware_storage::qmdb::floor::Proportional;
+use commonware_storage::translator::EightCap;
+use commonware_utils::{NZU64, NZUsize};
+use futures::StreamExt as _;
+use futures::channel::mpsc;
+use kassa_types::Hash;
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Bytes of the bitmap of current operations per chunk (256 operations), the unit grafted onto
+/// the operations' Merkle range.
+const CHUNK: usize = 32;
+/// Largest value stored (a state key and its value, [`crate::tree::leaf_row`]).
+pub const VALUE_MAX: usize = 64 * 1024;
+/// Most digests a proof may carry when decoded (a mountain range over 2^64 operations needs
+/// fewer than 130).
+const PROOF_DIGESTS_MAX: usize = 256;
+
+type State = Db<Mmr, Context, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Rayon>;
+type Batch = commonware_storage::qmdb::current::batch::MerkleizedBatch<
+    Mmr,
+    Digest,
+    commonware_storage::qmdb::any::ordered::Update<
+        Digest,
+        commonware_storage::qmdb::any::value::VariableEncoding<Vec<u8>>,
+    >,
+    CHUNK,
+    Rayon,
+>;
+type Present = KeyValueProof<Mmr, Digest, Digest, CHUNK>;
+type Absent = ExclusionProof<
+    Mmr,
+    Digest,
+    commonware_storage::qmdb::any::value::VariableEncoding<Vec<u8>>,
+    Digest,
+    CHUNK,
+>;
+
+/// What went wrong in the commitment's database.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitmentError {
+    #[error("qmdb: {0}")]
+    Store(String),
+    #[error("no prepared batch {0}")]
+    UnknownBatch(u64),
+    #[error("the commitment's thread has stopped")]
+    Stopped,
+}
+
+type Result<T> = std::result::Result<T, CommitmentError>;
+
+fn store(e: impl std::fmt::Display) -> CommitmentError {
+    CommitmentError::Store(e.to_string())
+}
+
+/// A block's writes merkleized, not yet committed: its root, and the handle by which it is
+/// committed or built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    pub id: u64,
+    pub root: Hash,
+}
+
+/// A proof of a key's current value (`Present`) or that it has none (`Absent`), against the
+/// root it was made at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProof {
+    Present(Vec<u8>),
+    Absent(Vec<u8>),
+}
+
+/// The commitment's key for a state key.
+pub fn key_of(state_key: &[u8]) -> Digest {
+    Sha256::hash(&[state_key])
+}
+
+/// Whether `proof` shows that the state key `key` has `value` (`None`: no value) in the state
+/// whose commitment root is `root`.
+pub fn verify(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &KeyProof) -> bool {
+    let root = Digest::from(root.0);
+    let k = key_of(key);
+    match (value, proof) {
+        (Some(v), KeyProof::Present(bytes)) => {
+            let cfg = (PROOF_DIGESTS_MAX, ());
+            let Ok(p) = Present::read_cfg(&mut bytes::Bytes::copy_from_slice(bytes), &cfg) else {
+                return false;
+            };
+            p.verify::<Sha256, commonware_storage::qmdb::any::value::VariableEncoding<Vec<u8>>>(
+                k,
+                crate::tree::leaf_row(key, v),
+                &root,
+            )
+        }
+        (None, KeyProof::Absent(bytes)) => {
+            let value_cfg = ((0..=VALUE_MAX).into(), ());
+            let cfg = (PROOF_DIGESTS_MAX, ((), value_cfg), value_cfg);
+            let Ok(p) = Absent::read_cfg(&mut bytes::Bytes::copy_from_slice(bytes), &cfg) else {
+                return false;
+            };
+            p.verify::<Sha256>(&k, &root)
+        }
+        _ => false,
+    }
+}
+
+/// A committed root, a key's stored row and the proof of it.
+type Proven = (Hash, Option<Vec<u8>>, KeyProof);
+
+/// How the log decodes an operation's key (a digest) and value (at most [`VALUE_MAX`] bytes).
+type LogCodec = ((), (commonware_codec::RangeCfg<usize>, ()));
+
+enum Command {
+    Prepare {
+        parent: Option<u64>,
+        writes: Vec<(Digest, Option<Vec<u8>>)>,
+        reply: std::sync::mpsc::Sender<Result<Prepared>>,
+    },
+    Commit {
+        id: u64,
+        reply: std::sync::mpsc::Sender<Result<Hash>>,
+    },
+    Forget {
+        id: u64,
+    },
+    Root {
+        reply: std::sync::mpsc::Sender<Hash>,
+    },
+    Get {
+        key: Digest,
+        reply: std::sync::mpsc::Sender<Result<Option<Vec<u8>>>>,
+    },
+    Prove {
+        key: Digest,
+        reply: std::sync::mpsc::Sender<Result<Proven>>,
+    },
+}
+
+/// The state's commitment in `qmdb::current`, on a thread of its own (see the module's text).
+#[derive(Debug)]
+pub struct Commitment {
+    commands: mpsc::UnboundedSender<Command>,
+    thread: Option<std::thread::JoinHandle<std::result::Result<(), String>>>,
+}
+
+impl Commitment {
+    /// Opens (or creates) the commitment in `dir`, with a page cache of `cache_mib` MiB shared
+    /// by the log and the Merkle nodes.
+    pub fn open(dir: &Path, cache_mib: usize) -> Result<Commitment> {
+        std::fs::create_dir_all(dir).map_err(store)?;
+        let (commands, requests) = mpsc::unbounded();
+        let (opened, is_open) = std::sync::mpsc::channel();
+        let cfg = Config::new()
+            .with_storage_directory(dir.to_path_buf())
+            .with_worker_threads(2);
+        let pages = NonZeroUsize::new((cache_mib.max(1) << 20) / BLOB_PAGE_SIZE as usize)
+            .unwrap_or(NZUsize!(1));
+        let thread = std::thread::Builder::new()
+            .name("kassa-qmdb".into())
+            .spawn(move || {
+                Runner::new(cfg).start(|ctx| async move {
+                    let config = config(&ctx, pages);
+                    let db = match State::init(ctx.child("state"), config, None).await {
+                        Ok(db) => {
+                            let _ = opened.send(Ok(()));
+                            db
+                        }
+                        Err(e) => {
+                            let _ = opened.send(Err(store(&e)));
+                            return Err(e.to_string());
+                        }
+                    };
+                    serve(db, requests).await
+                })
+            })
+            .map_err(store)?;
+        is_open.recv().map_err(|_| CommitmentError::Stopped)??;
+        Ok(Commitment {
+            commands,
+            thread: Some(thread),
+        })
+    }
+
+    fn ask<T>(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::Sender<T>) -> Command,
+    ) -> std::result::Result<T, CommitmentError> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.commands
+            .unbounded_send(make(reply))
+            .map_err(|_| CommitmentError::Stopped)?;
+        answer.recv().map_err(|_| CommitmentError::Stopped)
+    }
+
+    /// The root of the committed state.
+    pub fn root(&self) -> Result<Hash> {
+        self.ask(|reply| Command::Root { reply })
+    }
+
+    /// Merkleizes `writes` (state key and new value, `None` to delete; the last write of a key
+    /// wins) on the committed state (`parent` `None`) or on a prepared batch not yet committed.
+    pub fn prepare(
+        &self,
+        parent: Option<Prepared>,
+        writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<Prepared> {
+        let writes = writes
+            .into_iter()
+            .map(|(k, v)| {
+                let row = v.map(|v| crate::tree::leaf_row(&k, &v));
+                (key_of(&k), row)
+            })
+            .collect();
+        self.ask(|reply| Command::Prepare {
+            parent: parent.map(|p| p.id),
+            writes,
+            reply,
+        })?
+    }
+
+    /// Applies `batch` (prepared on the committed state, or on a batch committed since) and makes
+    /// it durable; returns the committed root.
+    pub fn commit(&self, batch: Prepared) -> Result<Hash> {
+        self.ask(|reply| Command::Commit {
+            id: batch.id,
+            reply,
+        })?
+    }
+
+    /// Drops a prepared batch that will not be committed (a block not finalized).
+    pub fn forget(&self, batch: Prepared) {
+        let _ = self
+            .commands
+            .unbounded_send(Command::Forget { id: batch.id });
+    }
+
+    /// The committed value of a state key.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = key_of(key);
+        let row = self.ask(|reply| Command::Get { key: k, reply })??;
+        row.map(|r| value_of(key, &r)).transpose()
+    }
+
+    /// The committed root, the key's value, and the proof of it (or of its absence).
+    pub fn prove(&self, key: &[u8]) -> Result<(Hash, Option<Vec<u8>>, KeyProof)> {
+        let k = key_of(key);
+        let (root, row, proof) = self.ask(|reply| Command::Prove { key: k, reply })??;
+        let value = row.map(|r| value_of(key, &r)).transpose()?;
+        Ok((root, value, proof))
+    }
+}
+
+impl Drop for Commitment {
+    fn drop(&mut self) {
+        self.commands.close_channel();
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the state commitment stopped"),
+                Err(_) => tracing::error!("the state commitment's thread panicked"),
+            }
+        }
+    }
+}
+
+fn config(ctx: &Context, pages: NonZeroUsize) -> VariableConfig<EightCap, LogCodec, Rayon> {
+    let page_cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), pages);
+    VariableConfig {
+        merkle_config: MerkleConfig {
+            journal_partition: "merkle".into(),
+            metadata_partition: "merkle-meta".into(),
+            items_per_blob: NZU64!(262_144),
+            write_buffer: NZUsize!(2 << 20),
+            replay_buffer: NZUsize!(2 << 20),
+            strategy: ctx.strategy(NZUsize!(2)),
+            page_cache: page_cache.clone(),
+        },
+        journal_config: LogConfig {
+            partition: "log".into(),
+            items_per_section: NZU64!(100_000),
+            compression: None,
+            codec_config: ((), ((0..=VALUE_MAX).into(), ())),
+            page_cache,
+            write_buffer: NZUsize!(2 << 20),
+            replay_buffer: NZUsize!(2 << 20),
+        },
+        grafted_metadata_partition: "grafted-meta".into(),
+        translator: EightCap,
+        init_cache: Some(NZUsize!(1 << 18)),
+        init_buffer: NZUsize!(1 << 21),
+        init_concurrency: (),
+    }
+}
+
+/// The value in a stored row, which must be `key`'s (two state keys with one SHA-256 would be
+/// a collision).
+fn value_of(key: &[u8], row: &[u8]) -> Result<Vec<u8>> {
+    match crate::tree::split_row(row) {
+        (k, v) if k == key => Ok(v.to_vec()),
+        _ => Err(CommitmentError::Store(
+            "a stored row is another key's".into(),
+        )),
+    }
+}
+
+fn hash_of(d: &Digest) -> Hash {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(d.as_ref());
+    Hash(h)
+}
+
+/// Answers the commitment's commands until its handle is dropped.
+async fn serve(
+    mut db: State,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) -> std::result::Result<(), String> {
+    let mut batches: BTreeMap<u64, Arc<Batch>> = BTreeMap::new();
+    let mut next_id = 0u64;
+    while let Some(command) = commands.next().await {
+        match command {
+            Command::Prepare {
+                parent,
+                writes,
+                reply,
+            } => {
+                let batch = match parent {
+                    None => Ok(db.new_batch()),
+                    Some(id) => batches
+                        .get(&id)
+                        .map(|p| p.new_batch::<Sha256>())
+                        .ok_or(CommitmentError::UnknownBatch(id)),
+                };
+                let prepared = match batch {
+                    Err(e) => Err(e),
+                    Ok(mut batch) => {
+                        for (k, v) in writes {
+                            batch = batch.write(k, v);
+                        }
+                        match batch.merkleize(&db, None, &mut Proportional).await {
+                            Ok(m) => {
+                                let id = next_id;
+                                next_id += 1;
+                                let root = hash_of(&m.root());
+                                batches.insert(id, m);
+                                Ok(Prepared { id, root })
+                            }
+                            Err(e) => Err(store(e)),
+                        }
+                    }
+                };
+                let _ = reply.send(prepared);
+            }
+            Command::Commit { id, reply } => {
+                let Some(batch) = batches.remove(&id) else {
+                    let _ = reply.send(Err(CommitmentError::UnknownBatch(id)));
+                    continue;
+                };
+                db = db.apply_batch(batch).await.map_err(|e| e.to_string())?;
+                db = db.commit().await.map_err(|e| e.to_string())?;
+                let boundary = db.sync_boundary();
+                db = db.prune(boundary).await.map_err(|e| e.to_string())?;
+                let _ = reply.send(Ok(hash_of(&db.root())));
+            }
+            Command::Forget { id } => {
+                batches.remove(&id);
+            }
+            Command::Root { reply } => {
+                let _ = reply.send(hash_of(&db.root()));
+            }
+            Command::Get { key, reply } => {
+                let _ = reply.send(db.get(&key).await.map_err(store));
+            }
+            Command::Prove { key, reply } => {
+                let root = hash_of(&db.root());
+                let answer = match db.get(&key).await {
+                    Err(e) => Err(store(e)),
+                    Ok(Some(value)) => db
+                        .key_value_proof(key)
+                        .await
+                        .map(|p| (root, Some(value), KeyProof::Present(p.encode().to_vec())))
+                        .map_err(store),
+                    Ok(None) => db
+                        .exclusion_proof(&key)
+                        .await
+                        .map(|p| (root, None, KeyProof::Absent(p.encode().to_vec())))
+                        .map_err(store),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+    db.sync().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writes(block: u8, keys: u8) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        (0..keys)
+            .map(|k| (vec![b'a', k], Some(vec![block, k, 7])))
+            .collect()
+    }
+
+    #[test]
+    fn a_block_prepared_on_its_uncommitted_parent_gets_the_root_it_gets_on_the_committed_parent() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let piped = Commitment::open(d1.path(), 8).unwrap();
+        let stepped = Commitment::open(d2.path(), 8).unwrap();
+        assert_eq!(piped.root().unwrap(), stepped.root().unwrap());
+
+        let b1 = piped.prepare(None, writes(1, 40)).unwrap();
+        let b2 = piped.prepare(Some(b1), writes(2, 20)).unwrap();
+        assert_ne!(b1.root, b2.root);
+        assert_eq!(piped.commit(b1).unwrap(), b1.root);
+        assert_eq!(piped.commit(b2).unwrap(), b2.root);
+
+        let s1 = stepped.prepare(None, writes(1, 40)).unwrap();
+        assert_eq!(s1.root, b1.root);
+        stepped.commit(s1).unwrap();
+        let s2 = stepped.prepare(None, writes(2, 20)).unwrap();
+        assert_eq!(s2.root, b2.root);
+        assert_eq!(stepped.commit(s2).unwrap(), piped.root().unwrap());
+        assert_eq!(stepped.get(&[b'a', 3]).unwrap(), Some(vec![2, 3, 7]));
+        assert_eq!(stepped.get(&[b'a', 30]).unwrap(), Some(vec![1, 30, 7]));
+    }
+
+    #[test]
+    fn a_proof_shows_a_current_value_or_an_absent_key_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Commitment::open(dir.path(), 8).unwrap();
+        let b1 = c.prepare(None, writes(1, 30)).unwrap();
+        c.commit(b1).unwrap();
+        let mut w = writes(2, 10);
+        w.push((vec![b'a', 20], None));
+        let b2 = c.prepare(None, w).unwrap();
+        let root = c.commit(b2).unwrap();
+
+        let (at, value, proof) = c.prove(&[b'a', 5]).unwrap();
+        assert_eq!((at, value.as_deref()), (root, Some(&[2, 5, 7][..])));
+        assert!(verify(&root, &[b'a', 5], Some(&[2, 5, 7]), &proof));
+        assert!(
+            !verify(&root, &[b'a', 5], Some(&[1, 5, 7]), &proof),
+            "a value it had before is not its current one"
+        );
+        assert!(!verify(&root, &[b'a', 6], Some(&[2, 5, 7]), &proof));
+        assert!(!verify(&root, &[b'a', 5], None, &proof));
+        assert!(!verify(&b1.root, &[b'a', 5], Some(&[2, 5, 7]), &proof));
+
+        let (_, value, absent) = c.prove(&[b'a', 20]).unwrap();
+        assert_eq!(value, None, "deleted");
+        assert!(verify(&root, &[b'a', 20], None, &absent));
+        assert!(!verify(&root, &[b'a', 21], None, &absent));
+        assert!(!verify(&root, &[b'a', 20], Some(&[1, 20, 7]), &absent));
+
+        let mut forged = proof.clone();
+        if let KeyProof::Present(bytes) = &mut forged {
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+        }
+        assert!(!verify(&root, &[b'a', 5], Some(&[2, 5, 7]), &forged));
+        assert!(!verify(
+            &root,
+            &[b'a', 5],
+            Some(&[2, 5, 7]),
+            &KeyProof::Present(vec![1, 2, 3])
+        ));
+    }
+
+    #[test]
+    fn a_reopened_commitment_has_what_was_committed_and_nothing_only_prepared() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = {
+            let c = Commitment::open(dir.path(), 8).unwrap();
+            let b1 = c.prepare(None, writes(1, 30)).unwrap();
+            let root = c.commit(b1).unwrap();
+            let b2 = c.prepare(None, writes(2, 30)).unwrap();
+            assert_ne!(b2.root, root);
+            root
+        };
+        let c = Commitment::open(dir.path(), 8).unwrap();
+        assert_eq!(c.root().unwrap(), root);
+        assert_eq!(c.get(&[b'a', 9]).unwrap(), Some(vec![1, 9, 7]));
+    }
+
+    #[test]
+    fn an_unknown_batch_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Commitment::open(dir.path(), 8).unwrap();
+        let root = c.root().unwrap();
+        let ghost = Prepared { id: 99, root };
+        assert!(matches!(
+            c.commit(ghost),
+            Err(CommitmentError::UnknownBatch(99))
+        ));
+        assert!(matches!(
+            c.prepare(Some(ghost), writes(1, 1)),
+            Err(CommitmentError::UnknownBatch(99))
+        ));
+        let b = c.prepare(None, writes(1, 3)).unwrap();
+        c.forget(b);
+        assert!(matches!(c.commit(b), Err(CommitmentError::UnknownBatch(_))));
+        assert_eq!(c.root().unwrap(), root);
+    }
+}
