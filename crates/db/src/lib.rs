@@ -7,6 +7,7 @@
 //!   root is the state root and which serves inclusion and exclusion proofs at any height (its
 //!   values are stored under their leaf's height, so a block's values are appended, see
 //!   [`Reader::get_value_option`]);
+//! - every version of the keys history views show (`history`: society books);
 //! - the block, its transactions' receipts, and the chain head.
 //!
 //! Start reading at [`Db::commit_block`]. The byte-level layout is in `docs/storage.md`.
@@ -16,20 +17,22 @@
 //! well-kept crate each (`jmt` is used by Penumbra and Sovereign), and keeps the state machine
 //! independent of the async runtime. Its cost grows with the state (the tree's depth, the state
 //! table's random writes): at a million keys Commonware's `qmdb::current` updates a block's keys
-//! about nine times faster (`kassa bench store`), and the state is to move to it
-//! (ARCHITECTURE.md says what that takes). Consensus' own storage (journals, archives) lives on
+//! about four times faster (`kassa bench store`, through [`qmdb`]), and the state is to move
+//! to it (ARCHITECTURE.md says what that takes). Consensus' own storage (journals, archives) lives on
 //! Commonware's runtime storage.
 //!
 //! Files: this one holds the tables, the one write transaction of a block, pruning and the
 //! block reads, which must be read together to check crash safety (so it runs over 600 lines);
 //! `tree` the Merkle tree (its storage, its update by a block, its proofs), `batch` the tree's
 //! batched update, `reader` the read snapshot, `certificates` the certificates a follower
-//! keeps, `snapshot` state sync's chunks and restore, and [`disk`] the power-losing storage of
+//! keeps, `history` the versions of society books, [`qmdb`] the commitment the state is moving
+//! to, `snapshot` state sync's chunks and restore, and [`disk`] the power-losing storage of
 //! the simulations.
 
 mod batch;
 mod certificates;
 pub mod disk;
+mod history;
 pub mod qmdb;
 mod reader;
 mod snapshot;
@@ -94,8 +97,9 @@ const SCHEMA: &str = "schema";
 /// stake and checkpoint records write their counters as varints (the values change, the tables
 /// do not). 7: protocol version 2's records. 8: the index of each society's requests (`l` keys).
 /// 9: delegates' lapse buckets and paid-ahead periods. 10: a leaf's row holds its state key
-/// before its value ([`leaf_row`]), so that the state can be served as a snapshot.
-const SCHEMA_VERSION: u32 = 10;
+/// before its value ([`leaf_row`]), so that the state can be served as a snapshot. 11: the
+/// history of versioned keys in tables of their own (`history`, `history_by_height`).
+const SCHEMA_VERSION: u32 = 11;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +119,8 @@ pub enum DbError {
          start from an empty data directory (the chain is synced again from peers)"
     )]
     Schema { found: u32 },
+    #[error("no history is kept of the state key {0} (only of society books)")]
+    NotVersioned(String),
 }
 
 macro_rules! from_redb {
@@ -241,6 +247,8 @@ impl Db {
             w.open_table(RECEIPTS)?;
             w.open_table(TX_INDEX)?;
             w.open_table(STALE)?;
+            w.open_table(history::HISTORY)?;
+            w.open_table(history::HISTORY_BY_HEIGHT)?;
             let mut meta = w.open_table(META)?;
             let found = meta.get(SCHEMA)?.map(|v| dec::<u32>(v.value()));
             let has_head = meta.get(HEAD)?.is_some();
@@ -412,6 +420,12 @@ impl Db {
                     None => state.remove(k.as_slice())?,
                 };
             }
+            let writes = pending.writes.iter();
+            history::record(
+                &w,
+                pending.height,
+                writes.map(|(k, v)| (&k[..], v.as_deref())),
+            )?;
             let state_ms = lap();
             let mut nodes = w.open_table(JMT_NODES)?;
             let mut batch: Vec<(Vec<u8>, &Node)> = pending
@@ -561,7 +575,8 @@ impl Db {
 /// The first 8 bytes of a transaction hash, the [`TX_INDEX`] key's first part.
 /// Deletes, within the write transaction `w`, what only heights below `below` need, at most
 /// [`PRUNE_STEP`] heights beyond what was pruned before: their blocks (but the genesis block),
-/// receipts and index entries, and the tree nodes (with their leaves' values) stale by then.
+/// receipts and index entries, the tree nodes (with their leaves' values) stale by then, and
+/// the versions of versioned keys older than the last one below the new bound.
 fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
     let mut meta = w.open_table(META)?;
     let done: u64 = meta.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value()));
@@ -569,6 +584,7 @@ fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
         return Ok(());
     }
     let to = below.min(done + PRUNE_STEP);
+    history::prune(w, done, to)?;
     let mut blocks = w.open_table(BLOCKS)?;
     let mut rows = w.open_table(RECEIPTS)?;
     let mut index = w.open_table(TX_INDEX)?;

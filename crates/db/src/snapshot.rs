@@ -338,10 +338,12 @@ impl<'a> Restore<'a> {
             ));
         }
         let w = db.db.begin_write()?;
-        for table in [STATE, JMT_NODES, JMT_VALUES] {
+        for table in [STATE, JMT_NODES, JMT_VALUES, crate::history::HISTORY] {
             w.delete_table(table)?;
             w.open_table(table)?;
         }
+        w.delete_table(crate::history::HISTORY_BY_HEIGHT)?;
+        w.open_table(crate::history::HISTORY_BY_HEIGHT)?;
         {
             let mut blocks = w.open_table(BLOCKS)?;
             blocks.retain(|_, _| false)?;
@@ -432,6 +434,13 @@ impl<'a> Restore<'a> {
                 stored.insert(node_key_bytes(&key).as_slice(), enc(&node).as_slice())?;
             }
         }
+        // History starts at the restored height, as on a pruned node.
+        let entries = entries.iter();
+        crate::history::record(
+            &w,
+            self.height,
+            entries.map(|(k, v)| (&k[..], Some(&v[..]))),
+        )?;
         w.commit()?;
         Ok(())
     }

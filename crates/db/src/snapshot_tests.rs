@@ -25,6 +25,10 @@ fn block(height: u64, state_root: Hash) -> Block {
     }
 }
 
+fn book() -> Vec<u8> {
+    kassa_state::keys::book(kassa_types::SocietyId(1))
+}
+
 /// A database with `heights` blocks of inserts, updates and deletions over `keys` keys (every
 /// height's state is kept); returns it with the model of its last state.
 fn source(dir: &std::path::Path, heights: u64, keys: u64) -> (Db, BTreeMap<Vec<u8>, Vec<u8>>) {
@@ -41,6 +45,10 @@ fn source(dir: &std::path::Path, heights: u64, keys: u64) -> (Db, BTreeMap<Vec<u
                     .repeat(1 + (rng.next_u64() % 3) as usize)
             });
             writes.insert(key, value);
+        }
+        // A society's book, whose versions are kept for history views.
+        if height % 5 == 0 {
+            writes.insert(book(), Some(height.to_le_bytes().to_vec()));
         }
         for (k, v) in &writes {
             match v {
@@ -111,9 +119,18 @@ fn a_state_restored_chunk_by_chunk_is_the_certified_state_proves_as_the_source_a
             "key {i}"
         );
     }
-    // History below the restored height is absent, as on a pruned node.
+    // History below the restored height is absent, as on a pruned node; the history of a
+    // society's book starts at it.
     assert!(matches!(
         into.prove(b"k1", height - 1),
+        Err(DbError::Pruned { .. })
+    ));
+    assert_eq!(
+        into.values_at(&book(), &[height]).unwrap(),
+        vec![Some(5u64.to_le_bytes().to_vec())]
+    );
+    assert!(matches!(
+        into.values_at(&book(), &[height - 1]),
         Err(DbError::Pruned { .. })
     ));
     assert_eq!(into.pruned_below().unwrap(), height);

@@ -321,21 +321,6 @@ impl Db {
             .map_err(|e| DbError::Tree(e.to_string()))
     }
 
-    /// The values under `key` at each of `heights`, read from one snapshot (for history views;
-    /// [`Db::prove`] when a value must be proven).
-    pub fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
-        let reader = self.reader()?;
-        if let Some(&low) = heights.iter().min() {
-            reader.kept(low)?;
-        }
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(&reader);
-        let kh = key_hash(key);
-        heights
-            .iter()
-            .map(|&h| tree.get(kh, h).map_err(|e| DbError::Tree(e.to_string())))
-            .collect()
-    }
-
     /// The state root at `height`.
     pub fn root_at(&self, height: u64) -> Result<Hash> {
         let reader = self.reader()?;
@@ -345,12 +330,5 @@ impl Db {
             .get_root_hash(height)
             .map_err(|e| DbError::Tree(e.to_string()))?;
         Ok(Hash(root.0))
-    }
-}
-
-impl kassa_state::view::Versions for Db {
-    type Error = DbError;
-    fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
-        Db::values_at(self, key, heights)
     }
 }

@@ -371,15 +371,21 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
     // Schema 9: tree leaves' rows without their state keys.
     set_schema(Some(9));
     assert!(matches!(Db::open(&path), Err(DbError::Schema { found: 9 })));
-    // Nothing was changed: back at schema 10, the same head and state.
+    // Schema 10: no history tables.
     set_schema(Some(10));
+    assert!(matches!(
+        Db::open(&path),
+        Err(DbError::Schema { found: 10 })
+    ));
+    // Nothing was changed: back at schema 11, the same head and state.
+    set_schema(Some(11));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));
 }
 
 #[test]
-fn every_key_reads_and_proves_at_every_past_height_the_value_its_blocks_left_it() {
+fn every_key_proves_at_every_past_height_the_value_its_blocks_left_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kassa.redb");
     let db = Db::open(&path).unwrap();
@@ -431,10 +437,8 @@ fn every_key_reads_and_proves_at_every_past_height_the_value_its_blocks_left_it(
     keys.push(b"only".to_vec());
     let heights: Vec<u64> = (0..60).collect();
     for key in &keys {
-        let values = db.values_at(key, &heights).unwrap();
-        for (h, value) in heights.iter().zip(values) {
+        for h in &heights {
             let expected = history[usize::try_from(*h).unwrap()].get(key);
-            assert_eq!(value.as_ref(), expected, "{key:?} at {h}");
             let (proven, proof) = db.prove(key, *h).unwrap();
             assert_eq!(proven.as_ref(), expected, "{key:?} proven at {h}");
             let root = db.root_at(*h).unwrap();

@@ -105,6 +105,12 @@ pub fn society(id: SocietyId) -> Vec<u8> {
 pub fn book(id: SocietyId) -> Vec<u8> {
     key(BOOK, &[&id.0.to_be_bytes()])
 }
+
+/// Whether every version of `key` is kept for history views ([`crate::view::books_at`]): the
+/// society books. They are all one length, so none is a prefix of another.
+pub fn versioned(key: &[u8]) -> bool {
+    key.len() == 9 && key[0] == BOOK
+}
 pub fn member(s: SocietyId, a: &Address) -> Vec<u8> {
     key(MEMBER, &[&s.0.to_be_bytes(), &a.0])
 }

@@ -181,7 +181,8 @@ pub fn amendment(st: &impl Store, id: AmendmentId) -> Option<Amendment> {
     get(st, &keys::amendment(id))
 }
 
-/// A store that keeps every version of the state (the node's database).
+/// A store that keeps every version of the versioned keys ([`keys::versioned`]: society books),
+/// as the node's database does.
 pub trait Versions {
     type Error;
     /// The values under `key` at each of `heights`.
