@@ -142,6 +142,7 @@ type LogCodec = ((), (commonware_codec::RangeCfg<usize>, ()));
 enum Command {
     Prepare {
         parent: Option<u64>,
+        height: u64,
         writes: Vec<(Digest, Option<Vec<u8>>)>,
         reply: std::sync::mpsc::Sender<Result<Prepared>>,
     },
@@ -154,6 +155,9 @@ enum Command {
     },
     Root {
         reply: std::sync::mpsc::Sender<Hash>,
+    },
+    Height {
+        reply: std::sync::mpsc::Sender<Result<Option<u64>>>,
     },
     Get {
         key: Digest,
@@ -226,11 +230,20 @@ impl Commitment {
         self.ask(|reply| Command::Root { reply })
     }
 
-    /// Merkleizes `writes` (state key and new value, `None` to delete; the last write of a key
-    /// wins) on the committed state (`parent` `None`) or on a prepared batch not yet committed.
+    /// The height of the last committed batch (`None` before the first): what a restart
+    /// compares with the block database's head to find a block whose batch it must apply again.
+    pub fn height(&self) -> Result<Option<u64>> {
+        self.ask(|reply| Command::Height { reply })?
+    }
+
+    /// Merkleizes the writes of the block at `height` (state key and new value, `None` to
+    /// delete; the last write of a key wins) on the committed state (`parent` `None`) or on a
+    /// prepared batch not yet committed. The height is the batch's commit metadata, so the
+    /// root commits to it.
     pub fn prepare(
         &self,
         parent: Option<Prepared>,
+        height: u64,
         writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<Prepared> {
         let writes = writes
@@ -242,6 +255,7 @@ impl Commitment {
             .collect();
         self.ask(|reply| Command::Prepare {
             parent: parent.map(|p| p.id),
+            height,
             writes,
             reply,
         })?
@@ -349,6 +363,7 @@ async fn serve(
         match command {
             Command::Prepare {
                 parent,
+                height,
                 writes,
                 reply,
             } => {
@@ -365,7 +380,8 @@ async fn serve(
                         for (k, v) in writes {
                             batch = batch.write(k, v);
                         }
-                        match batch.merkleize(&db, None, &mut Proportional).await {
+                        let metadata = Some(height.to_be_bytes().to_vec());
+                        match batch.merkleize(&db, metadata, &mut Proportional).await {
                             Ok(m) => {
                                 let id = next_id;
                                 next_id += 1;
@@ -395,6 +411,17 @@ async fn serve(
             }
             Command::Root { reply } => {
                 let _ = reply.send(hash_of(&db.root()));
+            }
+            Command::Height { reply } => {
+                let height = db.get_metadata().await.map_err(store).and_then(|m| {
+                    m.map(|m| {
+                        <[u8; 8]>::try_from(m.as_slice())
+                            .map(u64::from_be_bytes)
+                            .map_err(|_| CommitmentError::Store("a commit's height".into()))
+                    })
+                    .transpose()
+                });
+                let _ = reply.send(height);
             }
             Command::Get { key, reply } => {
                 let _ = reply.send(db.get(&key).await.map_err(store));
@@ -439,16 +466,16 @@ mod tests {
         let stepped = Commitment::open(d2.path(), 8).unwrap();
         assert_eq!(piped.root().unwrap(), stepped.root().unwrap());
 
-        let b1 = piped.prepare(None, writes(1, 40)).unwrap();
-        let b2 = piped.prepare(Some(b1), writes(2, 20)).unwrap();
+        let b1 = piped.prepare(None, 1, writes(1, 40)).unwrap();
+        let b2 = piped.prepare(Some(b1), 2, writes(2, 20)).unwrap();
         assert_ne!(b1.root, b2.root);
         assert_eq!(piped.commit(b1).unwrap(), b1.root);
         assert_eq!(piped.commit(b2).unwrap(), b2.root);
 
-        let s1 = stepped.prepare(None, writes(1, 40)).unwrap();
+        let s1 = stepped.prepare(None, 1, writes(1, 40)).unwrap();
         assert_eq!(s1.root, b1.root);
         stepped.commit(s1).unwrap();
-        let s2 = stepped.prepare(None, writes(2, 20)).unwrap();
+        let s2 = stepped.prepare(None, 2, writes(2, 20)).unwrap();
         assert_eq!(s2.root, b2.root);
         assert_eq!(stepped.commit(s2).unwrap(), piped.root().unwrap());
         assert_eq!(stepped.get(&[b'a', 3]).unwrap(), Some(vec![2, 3, 7]));
@@ -459,11 +486,11 @@ mod tests {
     fn a_proof_shows_a_current_value_or_an_absent_key_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let c = Commitment::open(dir.path(), 8).unwrap();
-        let b1 = c.prepare(None, writes(1, 30)).unwrap();
+        let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
         c.commit(b1).unwrap();
         let mut w = writes(2, 10);
         w.push((vec![b'a', 20], None));
-        let b2 = c.prepare(None, w).unwrap();
+        let b2 = c.prepare(None, 2, w).unwrap();
         let root = c.commit(b2).unwrap();
 
         let (at, value, proof) = c.prove(&[b'a', 5]).unwrap();
@@ -502,14 +529,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = {
             let c = Commitment::open(dir.path(), 8).unwrap();
-            let b1 = c.prepare(None, writes(1, 30)).unwrap();
+            let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
             let root = c.commit(b1).unwrap();
-            let b2 = c.prepare(None, writes(2, 30)).unwrap();
+            let b2 = c.prepare(None, 2, writes(2, 30)).unwrap();
             assert_ne!(b2.root, root);
             root
         };
         let c = Commitment::open(dir.path(), 8).unwrap();
         assert_eq!(c.root().unwrap(), root);
+        assert_eq!(
+            c.height().unwrap(),
+            Some(1),
+            "the last committed block's height"
+        );
         assert_eq!(c.get(&[b'a', 9]).unwrap(), Some(vec![1, 9, 7]));
     }
 
@@ -517,6 +549,7 @@ mod tests {
     fn an_unknown_batch_is_refused_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let c = Commitment::open(dir.path(), 8).unwrap();
+        assert_eq!(c.height().unwrap(), None, "nothing committed yet");
         let root = c.root().unwrap();
         let ghost = Prepared { id: 99, root };
         assert!(matches!(
@@ -524,10 +557,10 @@ mod tests {
             Err(CommitmentError::UnknownBatch(99))
         ));
         assert!(matches!(
-            c.prepare(Some(ghost), writes(1, 1)),
+            c.prepare(Some(ghost), 1, writes(1, 1)),
             Err(CommitmentError::UnknownBatch(99))
         ));
-        let b = c.prepare(None, writes(1, 3)).unwrap();
+        let b = c.prepare(None, 1, writes(1, 3)).unwrap();
         c.forget(b);
         assert!(matches!(c.commit(b), Err(CommitmentError::UnknownBatch(_))));
         assert_eq!(c.root().unwrap(), root);

@@ -144,14 +144,17 @@ fn run_qmdb(o: &StoreOptions, dir: &Path) -> Result<Figures> {
     let c = Commitment::open(dir, 128)?;
     let mut rng = SplitMix(42);
     let clock = Clock::start();
+    // Each batch is a height, as each block's writes are.
+    let mut height = 0;
     let mut next = 0;
     while next < o.keys {
         let end = o.keys.min(next + 100_000);
         let writes: Vec<_> = (next..end)
             .map(|i| (key(i).to_vec(), Some(value(&mut rng))))
             .collect();
-        let batch = c.prepare(None, writes)?;
+        let batch = c.prepare(None, height, writes)?;
         c.commit(batch)?;
+        height += 1;
         next = end;
     }
     let load = clock.stop();
@@ -162,7 +165,8 @@ fn run_qmdb(o: &StoreOptions, dir: &Path) -> Result<Figures> {
             .map(|_| (key(rng.below(o.keys)).to_vec(), Some(value(&mut rng))))
             .collect();
         let clock = Clock::start();
-        let batch = c.prepare(None, writes)?;
+        let batch = c.prepare(None, height, writes)?;
+        height += 1;
         roots.push(clock.0.elapsed());
         c.commit(batch)?;
         batches.push(clock.stop());
