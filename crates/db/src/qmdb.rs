@@ -400,11 +400,25 @@ async fn serve(
                     let _ = reply.send(Err(CommitmentError::UnknownBatch(id)));
                     continue;
                 };
-                db = db.apply_batch(batch).await.map_err(|e| e.to_string())?;
-                db = db.commit().await.map_err(|e| e.to_string())?;
-                let boundary = db.sync_boundary();
-                db = db.prune(boundary).await.map_err(|e| e.to_string())?;
-                let _ = reply.send(Ok(hash_of(&db.root())));
+                let committed = async {
+                    let db = db.apply_batch(batch).await?;
+                    let db = db.commit().await?;
+                    let boundary = db.sync_boundary();
+                    db.prune(boundary).await
+                }
+                .await;
+                match committed {
+                    Ok(committed) => {
+                        db = committed;
+                        let _ = reply.send(Ok(hash_of(&db.root())));
+                    }
+                    // The database is gone with the failed step: the caller learns why, and
+                    // every later call finds the commitment stopped.
+                    Err(e) => {
+                        let _ = reply.send(Err(store(&e)));
+                        return Err(e.to_string());
+                    }
+                }
             }
             Command::Forget { id } => {
                 batches.remove(&id);
