@@ -340,3 +340,33 @@ fn a_chunk_is_served_only_for_a_kept_height_and_decodes_only_within_its_bounds()
         12
     );
 }
+
+#[test]
+fn a_restore_started_over_at_another_height_keeps_no_history_of_the_first_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, _) = source(dir.path(), 12, 100);
+    let path = dir.path().join("r.redb");
+    {
+        let into = Db::open(&path).unwrap();
+        let mut r = Restore::begin(&into, 8, src.root_at(8).unwrap()).unwrap();
+        // One chunk holds the whole state, the society's book with it.
+        r.add(src.snapshot_chunk(8, None, CHUNK_ENTRIES_MAX).unwrap())
+            .unwrap();
+        // Stopped before finishing.
+    }
+    let into = Db::open(&path).unwrap();
+    restore(&src, &into, 11, 30, |_, _| {}).unwrap();
+    use redb::{ReadableDatabase as _, ReadableTable as _};
+    let r = into.db.begin_read().unwrap();
+    let versions = r
+        .open_table(crate::history::HISTORY)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .count();
+    assert_eq!(versions, 1, "only the book as restored at height 11");
+    assert_eq!(
+        into.values_at(&book(), &[11]).unwrap(),
+        vec![Some(10u64.to_le_bytes().to_vec())]
+    );
+}
