@@ -12,7 +12,6 @@ use super::*;
 use anyhow::{Result, bail};
 use kassa_state::testkit::SplitMix;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The stores compared.
@@ -85,125 +84,184 @@ struct Figures {
     disk_bytes: u64,
 }
 
-fn run_jmt(o: &StoreOptions, dir: &Path) -> Result<Figures> {
-    use kassa_db::{Db, verify_proof};
-    use kassa_state::Store as _;
-    let db = Db::open(&dir.join("state.redb"))?;
-    let mut rng = SplitMix(42);
-    let clock = Clock::start();
-    let writes = (0..o.keys)
-        .map(|i| (key(i).to_vec(), Some(value(&mut rng))))
-        .collect();
-    let pending = db.prepare(0, writes)?;
-    db.commit_block(&pending, None, &[], 0)?;
-    let load = clock.stop();
-    let mut batches = Vec::new();
-    let mut roots = Vec::new();
-    for height in 1..=o.batches {
-        let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0..o.batch)
-            .map(|_| (key(rng.below(o.keys)).to_vec(), Some(value(&mut rng))))
+/// A block's worth of writes: state key → new value.
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// A read of one key (`None`: absent), or the check of one key's proof (`true`: it verifies).
+type ReadFn<'a> = Box<dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + 'a>;
+type ProveFn<'a> = Box<dyn Fn(&[u8]) -> Result<bool> + 'a>;
+
+/// What `kassa bench store` asks of a store; [`run`] does the same work on each and times it the
+/// same way.
+trait Measured {
+    type Prepared;
+    /// Writes keys `0..keys` (each with a value from `rng`), durably.
+    fn load(&mut self, keys: u64, rng: &mut SplitMix) -> Result<()>;
+    /// The root of the next height's `writes`, not yet durable.
+    fn prepare(&mut self, writes: Writes) -> Result<Self::Prepared>;
+    /// Makes a prepared height durable.
+    fn commit(&mut self, prepared: Self::Prepared) -> Result<()>;
+    /// Reads committed values (from one snapshot, where the store has them).
+    fn reader(&self) -> Result<ReadFn<'_>>;
+    /// Proves a key's committed value (or absence) and checks the proof.
+    fn prover(&self) -> Result<ProveFn<'_>>;
+}
+
+/// `kassa_db`: the Jellyfish Merkle tree over redb, the whole state loaded as height 0.
+struct Jmt {
+    db: kassa_db::Db,
+    height: u64,
+}
+
+impl Measured for Jmt {
+    type Prepared = kassa_db::PendingState;
+
+    fn load(&mut self, keys: u64, rng: &mut SplitMix) -> Result<()> {
+        let writes = (0..keys)
+            .map(|i| (key(i).to_vec(), Some(value(rng))))
             .collect();
-        let clock = Clock::start();
-        let pending = db.prepare(height, writes)?;
-        roots.push(clock.0.elapsed());
-        db.commit_block(&pending, None, &[], 0)?;
-        batches.push(clock.stop());
+        let pending = self.prepare(writes)?;
+        self.commit(pending)
     }
-    let clock = Clock::start();
-    let reader = db.reader()?;
-    for _ in 0..READS {
-        reader
-            .get(&key(rng.below(o.keys)))
-            .context("a stored key is read")?;
+
+    fn prepare(&mut self, writes: Writes) -> Result<Self::Prepared> {
+        let pending = self.db.prepare(self.height, writes)?;
+        self.height += 1;
+        Ok(pending)
     }
-    let reads = clock.stop();
-    let clock = Clock::start();
-    let (root, height) = (db.root_at(o.batches)?, o.batches);
-    for _ in 0..PROOFS {
-        let k = key(rng.below(o.keys));
-        let (v, proof) = db.prove(&k, height)?;
-        if !verify_proof(&root, &k, v.as_deref(), &proof) {
-            bail!("a proof of the JMT store does not verify");
-        }
+
+    fn commit(&mut self, prepared: Self::Prepared) -> Result<()> {
+        self.db.commit_block(&prepared, None, &[], 0)?;
+        Ok(())
     }
-    let proofs = clock.stop();
-    Ok(Figures {
-        load,
-        batches,
-        roots,
-        reads,
-        proofs,
-        disk_bytes: dir_bytes(dir)?,
-    })
+
+    fn reader(&self) -> Result<ReadFn<'_>> {
+        use kassa_state::Store as _;
+        let reader = self.db.reader()?;
+        Ok(Box::new(move |k| Ok(reader.get(k))))
+    }
+
+    fn prover(&self) -> Result<ProveFn<'_>> {
+        let height = self.height - 1;
+        let root = self.db.root_at(height)?;
+        Ok(Box::new(move |k| {
+            let (v, proof) = self.db.prove(k, height)?;
+            Ok(kassa_db::verify_proof(&root, k, v.as_deref(), &proof))
+        }))
+    }
 }
 
 /// `kassa_db::qmdb`: `qmdb::current` with ordered keys, behind the synchronous interface
-/// `kassa_db` uses (its own thread and tokio runtime, a 128 MiB page cache).
-fn run_qmdb(o: &StoreOptions, dir: &Path) -> Result<Figures> {
-    use kassa_db::qmdb::{Commitment, verify};
-    let c = Commitment::open(dir, 128)?;
+/// `kassa_db` uses (its own thread and tokio runtime, a 128 MiB page cache); each batch is a
+/// height, as each block's writes are.
+struct Qmdb {
+    c: kassa_db::qmdb::Commitment,
+    height: u64,
+}
+
+impl Measured for Qmdb {
+    type Prepared = kassa_db::qmdb::Prepared;
+
+    fn load(&mut self, keys: u64, rng: &mut SplitMix) -> Result<()> {
+        let mut next = 0;
+        while next < keys {
+            let end = keys.min(next + 100_000);
+            let writes = (next..end)
+                .map(|i| (key(i).to_vec(), Some(value(rng))))
+                .collect();
+            let batch = self.prepare(writes)?;
+            self.commit(batch)?;
+            next = end;
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, writes: Writes) -> Result<Self::Prepared> {
+        let batch = self.c.prepare(None, self.height, writes)?;
+        self.height += 1;
+        Ok(batch)
+    }
+
+    fn commit(&mut self, prepared: Self::Prepared) -> Result<()> {
+        self.c.commit(prepared)?;
+        Ok(())
+    }
+
+    fn reader(&self) -> Result<ReadFn<'_>> {
+        Ok(Box::new(|k| Ok(self.c.get(k)?)))
+    }
+
+    fn prover(&self) -> Result<ProveFn<'_>> {
+        Ok(Box::new(|k| {
+            let (root, v, proof) = self.c.prove(k)?;
+            Ok(kassa_db::qmdb::verify(&root, k, v.as_deref(), &proof))
+        }))
+    }
+}
+
+/// Loads the state, then updates, reads and proves random keys, each step timed.
+fn run(o: &StoreOptions, store: &mut impl Measured) -> Result<Figures> {
     let mut rng = SplitMix(42);
     let clock = Clock::start();
-    // Each batch is a height, as each block's writes are.
-    let mut height = 0;
-    let mut next = 0;
-    while next < o.keys {
-        let end = o.keys.min(next + 100_000);
-        let writes: Vec<_> = (next..end)
-            .map(|i| (key(i).to_vec(), Some(value(&mut rng))))
-            .collect();
-        let batch = c.prepare(None, height, writes)?;
-        c.commit(batch)?;
-        height += 1;
-        next = end;
-    }
+    store.load(o.keys, &mut rng)?;
     let load = clock.stop();
     let mut batches = Vec::new();
     let mut roots = Vec::new();
     for _ in 0..o.batches {
-        let writes: Vec<_> = (0..o.batch)
+        let writes: Writes = (0..o.batch)
             .map(|_| (key(rng.below(o.keys)).to_vec(), Some(value(&mut rng))))
             .collect();
         let clock = Clock::start();
-        let batch = c.prepare(None, height, writes)?;
-        height += 1;
+        let prepared = store.prepare(writes)?;
         roots.push(clock.0.elapsed());
-        c.commit(batch)?;
+        store.commit(prepared)?;
         batches.push(clock.stop());
     }
     let clock = Clock::start();
+    let read = store.reader()?;
     for _ in 0..READS {
-        c.get(&key(rng.below(o.keys)))?
-            .context("a stored key is read")?;
+        read(&key(rng.below(o.keys)))?.context("a stored key is read")?;
     }
     let reads = clock.stop();
     let clock = Clock::start();
+    let prove = store.prover()?;
     for _ in 0..PROOFS {
-        let k = key(rng.below(o.keys));
-        let (root, v, proof) = c.prove(&k)?;
-        if !verify(&root, &k, v.as_deref(), &proof) {
-            bail!("a proof of qmdb does not verify");
+        if !prove(&key(rng.below(o.keys)))? {
+            bail!("a proof does not verify");
         }
     }
     let proofs = clock.stop();
-    drop(c);
     Ok(Figures {
         load,
         batches,
         roots,
         reads,
         proofs,
-        disk_bytes: dir_bytes(dir)?,
+        disk_bytes: 0,
     })
 }
 
 /// One store, in this process: its rows.
 fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
     let dir = tempfile::tempdir_in(std::env::temp_dir())?;
-    let f = match engine {
-        Engine::Jmt => run_jmt(o, dir.path())?,
-        Engine::Qmdb => run_qmdb(o, dir.path())?,
+    let mut f = match engine {
+        Engine::Jmt => run(
+            o,
+            &mut Jmt {
+                db: kassa_db::Db::open(&dir.path().join("state.redb"))?,
+                height: 0,
+            },
+        )?,
+        Engine::Qmdb => run(
+            o,
+            &mut Qmdb {
+                c: kassa_db::qmdb::Commitment::open(dir.path(), 128)?,
+                height: 0,
+            },
+        )?,
     };
+    // Measured once each store is closed (qmdb's thread syncs as it stops).
+    f.disk_bytes = dir_bytes(dir.path())?;
     let name = match engine {
         Engine::Jmt => "jmt + redb",
         Engine::Qmdb => "qmdb current",
