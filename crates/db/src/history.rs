@@ -60,7 +60,7 @@ impl Db {
     /// pruned database keeps is refused ([`DbError::Pruned`]).
     pub fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
         if !kassa_state::keys::versioned(key) {
-            return Err(DbError::NotVersioned(hex(key)));
+            return Err(DbError::NotVersioned(hex::encode(key)));
         }
         let r = self.db.begin_read()?;
         let pruned_below: u64 = r
@@ -84,10 +84,6 @@ impl kassa_state::view::Versions for Db {
     fn values_at(&self, key: &[u8], heights: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
         Db::values_at(self, key, heights)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The values of `key` after each of `heights` (`None`: no value then), read in `r`.
