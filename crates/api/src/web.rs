@@ -29,6 +29,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/codec.js"),
     ),
     (
+        "qmdb.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/qmdb.js"),
+    ),
+    (
         "wallet.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/wallet.js"),

@@ -15,7 +15,7 @@
 //! Keys are the SHA-256 of the state key; each value is stored with its state key
 //! ([`crate::tree::leaf_row`]), so the state can be served from the log.
 
-use commonware_codec::{Encode as _, Read as _};
+use commonware_codec::{Decode as _, Encode as _};
 use commonware_cryptography::{Hasher as _, Sha256, sha256::Digest};
 use commonware_parallel::Rayon;
 use commonware_runtime::buffer::paged::{CacheRef, page_size};
@@ -112,7 +112,7 @@ pub fn verify(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &KeyProof) -
     match (value, proof) {
         (Some(v), KeyProof::Present(bytes)) => {
             let cfg = (PROOF_DIGESTS_MAX, ());
-            let Ok(p) = Present::read_cfg(&mut bytes::Bytes::copy_from_slice(bytes), &cfg) else {
+            let Ok(p) = Present::decode_cfg(bytes::Bytes::copy_from_slice(bytes), &cfg) else {
                 return false;
             };
             p.verify::<Sha256, commonware_storage::qmdb::any::value::VariableEncoding<Vec<u8>>>(
@@ -124,7 +124,7 @@ pub fn verify(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &KeyProof) -
         (None, KeyProof::Absent(bytes)) => {
             let value_cfg = ((0..=VALUE_MAX).into(), ());
             let cfg = (PROOF_DIGESTS_MAX, ((), value_cfg), value_cfg);
-            let Ok(p) = Absent::read_cfg(&mut bytes::Bytes::copy_from_slice(bytes), &cfg) else {
+            let Ok(p) = Absent::decode_cfg(bytes::Bytes::copy_from_slice(bytes), &cfg) else {
                 return false;
             };
             p.verify::<Sha256>(&k, &root)
@@ -464,6 +464,10 @@ async fn serve(
 }
 
 #[cfg(test)]
+#[path = "qmdb_vectors.rs"]
+mod vectors;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -536,6 +540,19 @@ mod tests {
             Some(&[2, 5, 7]),
             &KeyProof::Present(vec![1, 2, 3])
         ));
+        let KeyProof::Present(mut longer) = proof.clone() else {
+            panic!("a present key's proof")
+        };
+        longer.push(0);
+        assert!(
+            !verify(
+                &root,
+                &[b'a', 5],
+                Some(&[2, 5, 7]),
+                &KeyProof::Present(longer)
+            ),
+            "bytes after the proof's end"
+        );
     }
 
     #[test]
