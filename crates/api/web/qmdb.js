@@ -1,5 +1,5 @@
 // Checks a proof of the state's commitment in the browser, as the node's own verifier
-// (crates/db/src/qmdb.rs, Commonware's qmdb::current) does: the commitment is a log of
+// (crates/db/src/qmdb/mod.rs, Commonware's qmdb::current) does: the commitment is a log of
 // operations authenticated by a Merkle mountain range (SHA-256), with a bitmap of the operations
 // still current grafted onto it in 32-byte chunks (256 operations, the range's height 8). A proof
 // names one operation: the update that gives a key its value (then the key has that value), the

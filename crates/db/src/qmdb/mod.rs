@@ -19,7 +19,7 @@ use commonware_codec::{Decode as _, Encode as _};
 use commonware_cryptography::{Hasher as _, Sha256, sha256::Digest};
 use commonware_parallel::Rayon;
 use commonware_runtime::buffer::paged::{CacheRef, page_size};
-use commonware_runtime::tokio::{Config, Context, Runner};
+use commonware_runtime::tokio::{Config as TokioConfig, Context, Runner};
 use commonware_runtime::{BLOB_PAGE_SIZE, Runner as _, Strategizer as _, Supervisor as _};
 use commonware_storage::journal::contiguous::variable::Config as LogConfig;
 use commonware_storage::merkle::{full::Config as MerkleConfig, mmr::Family as Mmr};
@@ -67,7 +67,7 @@ type Absent = ExclusionProof<
 >;
 
 /// What went wrong in the commitment's database.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CommitmentError {
     #[error("qmdb: {0}")]
     Store(String),
@@ -75,6 +75,8 @@ pub enum CommitmentError {
     UnknownBatch(u64),
     #[error("the commitment's thread has stopped")]
     Stopped,
+    #[error("state sync: {0}")]
+    Sync(String),
 }
 
 type Result<T> = std::result::Result<T, CommitmentError>;
@@ -138,6 +140,22 @@ type Proven = (Hash, Option<Vec<u8>>, KeyProof);
 
 /// How the log decodes an operation's key (a digest) and value (at most [`VALUE_MAX`] bytes).
 type LogCodec = ((), (commonware_codec::RangeCfg<usize>, ()));
+fn log_codec() -> LogCodec {
+    ((), ((0..=VALUE_MAX).into(), ()))
+}
+
+/// The database's configuration.
+type Config = VariableConfig<EightCap, LogCodec, Rayon>;
+
+/// What the commitment's thread tells the caller waiting for it to open: a request for bytes
+/// (state sync's), or that it is open or failed to.
+enum Opening {
+    Fetch {
+        request: Vec<u8>,
+        reply: futures::channel::oneshot::Sender<std::result::Result<Vec<u8>, String>>,
+    },
+    Done(Result<()>),
+}
 
 enum Command {
     Prepare {
@@ -167,6 +185,7 @@ enum Command {
         key: Digest,
         reply: std::sync::mpsc::Sender<Result<Proven>>,
     },
+    Sync(sync::SyncCommand),
 }
 
 /// The state's commitment in `qmdb::current`, on a thread of its own (see the module's text).
@@ -180,10 +199,31 @@ impl Commitment {
     /// Opens (or creates) the commitment in `dir`, with a page cache of `cache_mib` MiB shared
     /// by the log and the Merkle nodes.
     pub fn open(dir: &Path, cache_mib: usize) -> Result<Commitment> {
+        Self::launch(
+            dir,
+            cache_mib,
+            |ctx, config, _| async move { State::init(ctx, config, None).await.map_err(store) },
+            |_| Err("nothing is being fetched".into()),
+        )
+    }
+
+    /// Starts the commitment's thread, whose database `init` opens (or fetches: it may ask the
+    /// caller for bytes through its `Opening` sender, which `fetch` answers on the caller's
+    /// thread), and waits until it is open.
+    fn launch<I, Fut>(
+        dir: &Path,
+        cache_mib: usize,
+        init: I,
+        mut fetch: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, String>,
+    ) -> Result<Commitment>
+    where
+        I: FnOnce(Context, Config, std::sync::mpsc::Sender<Opening>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<State>>,
+    {
         std::fs::create_dir_all(dir).map_err(store)?;
         let (commands, requests) = mpsc::unbounded();
-        let (opened, is_open) = std::sync::mpsc::channel();
-        let cfg = Config::new()
+        let (opening, events) = std::sync::mpsc::channel();
+        let cfg = TokioConfig::new()
             .with_storage_directory(dir.to_path_buf())
             .with_worker_threads(2);
         let pages = NonZeroUsize::new((cache_mib.max(1) << 20) / BLOB_PAGE_SIZE as usize)
@@ -193,25 +233,31 @@ impl Commitment {
             .spawn(move || {
                 Runner::new(cfg).start(|ctx| async move {
                     let config = config(&ctx, pages);
-                    let db = match State::init(ctx.child("state"), config, None).await {
+                    match init(ctx.child("state"), config, opening.clone()).await {
                         Ok(db) => {
-                            let _ = opened.send(Ok(()));
-                            db
+                            let _ = opening.send(Opening::Done(Ok(())));
+                            serve(db, requests).await
                         }
                         Err(e) => {
-                            let _ = opened.send(Err(store(&e)));
-                            return Err(e.to_string());
+                            let _ = opening.send(Opening::Done(Err(e.clone())));
+                            Err(e.to_string())
                         }
-                    };
-                    serve(db, requests).await
+                    }
                 })
             })
             .map_err(store)?;
-        is_open.recv().map_err(|_| CommitmentError::Stopped)??;
-        Ok(Commitment {
+        let commitment = Commitment {
             commands,
             thread: Some(thread),
-        })
+        };
+        loop {
+            match events.recv().map_err(|_| CommitmentError::Stopped)? {
+                Opening::Done(opened) => return opened.map(|()| commitment),
+                Opening::Fetch { request, reply } => {
+                    let _ = reply.send(fetch(request));
+                }
+            }
+        }
     }
 
     fn ask<T>(
@@ -306,7 +352,7 @@ impl Drop for Commitment {
     }
 }
 
-fn config(ctx: &Context, pages: NonZeroUsize) -> VariableConfig<EightCap, LogCodec, Rayon> {
+fn config(ctx: &Context, pages: NonZeroUsize) -> Config {
     let page_cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), pages);
     VariableConfig {
         merkle_config: MerkleConfig {
@@ -322,7 +368,7 @@ fn config(ctx: &Context, pages: NonZeroUsize) -> VariableConfig<EightCap, LogCod
             partition: "log".into(),
             items_per_section: NZU64!(100_000),
             compression: None,
-            codec_config: ((), ((0..=VALUE_MAX).into(), ())),
+            codec_config: log_codec(),
             page_cache,
             write_buffer: NZUsize!(2 << 20),
             replay_buffer: NZUsize!(2 << 20),
@@ -350,6 +396,18 @@ fn hash_of(d: &Digest) -> Hash {
     let mut h = [0u8; 32];
     h.copy_from_slice(d.as_ref());
     Hash(h)
+}
+
+/// The height the last commit carries as its metadata (`None` before the first).
+async fn metadata_height(db: &State) -> Result<Option<u64>> {
+    let metadata = db.get_metadata().await.map_err(store)?;
+    metadata
+        .map(|m| {
+            <[u8; 8]>::try_from(m.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| CommitmentError::Store("a commit's height".into()))
+        })
+        .transpose()
 }
 
 /// Answers the commitment's commands until its handle is dropped.
@@ -427,16 +485,9 @@ async fn serve(
                 let _ = reply.send(hash_of(&db.root()));
             }
             Command::Height { reply } => {
-                let height = db.get_metadata().await.map_err(store).and_then(|m| {
-                    m.map(|m| {
-                        <[u8; 8]>::try_from(m.as_slice())
-                            .map(u64::from_be_bytes)
-                            .map_err(|_| CommitmentError::Store("a commit's height".into()))
-                    })
-                    .transpose()
-                });
-                let _ = reply.send(height);
+                let _ = reply.send(metadata_height(&db).await);
             }
+            Command::Sync(command) => sync::answer(&db, command).await,
             Command::Get { key, reply } => {
                 let _ = reply.send(db.get(&key).await.map_err(store));
             }
@@ -463,8 +514,10 @@ async fn serve(
     Ok(())
 }
 
+mod sync;
+pub use sync::{MAX_OPS_PER_ANSWER, SyncTarget};
+
 #[cfg(test)]
-#[path = "qmdb_vectors.rs"]
 mod vectors;
 
 #[cfg(test)]

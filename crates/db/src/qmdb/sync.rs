@@ -1,0 +1,418 @@
+//! State sync of the commitment: a new node fetches the operations of a host's commitment instead
+//! of replaying every block.
+//!
+//! The host names its state ([`Commitment::sync_target`]): the canonical root, its operations
+//! root with the witness that the canonical root commits to it, and the range of operations a
+//! replica needs (from the sync boundary, below which every operation is inactive, to the end of
+//! the log). The follower checks the witness against the root it trusts (certified by the
+//! validators) before fetching anything, then runs Commonware's sync engine: it asks for ranges of
+//! operations ([`Commitment::serve_sync`] answers on the host), checks each range against the
+//! operations root with its proof, rebuilds the bitmap and the grafted tree from them, and the
+//! finished database's canonical root must be the trusted one. A host that sends anything else
+//! fails the sync with an error, and the caller can start again with another host in a fresh
+//! directory.
+//!
+//! [`Commitment::entries`] lists the current keys and values (in the commitment's key order), so
+//! that a synced node can fill the tables it reads the state from.
+
+use super::{
+    Commitment, CommitmentError, Config, Context, Digest, Mmr, Opening, Result, State, hash_of,
+    store,
+};
+use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
+use commonware_cryptography::Sha256;
+use commonware_storage::qmdb::current::proof::OpsRootWitness;
+use commonware_storage::qmdb::sync::{Database, Request, Response, Source, Target};
+use commonware_utils::range::NonEmptyRange;
+use commonware_utils::{NZU64, NZUsize};
+use futures::StreamExt as _;
+use kassa_types::Hash;
+use std::ops::Bound;
+use std::path::Path;
+
+/// Most operations a host sends in one answer.
+pub const MAX_OPS_PER_ANSWER: u64 = 4_096;
+/// Most operations a follower asks for at once.
+const FETCH_BATCH: u64 = 1_024;
+
+type Op = <State as Database>::Op;
+/// A current key of the commitment and its stored row.
+type Row = (Digest, Vec<u8>);
+
+/// What a host's commitment is, for a follower to sync to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncTarget {
+    /// The canonical root: the state root a block carries.
+    pub root: Hash,
+    /// The height of the block whose batch was committed last.
+    pub height: Option<u64>,
+    /// The root of the operations log alone, which the fetched ranges are checked against.
+    pub ops_root: Hash,
+    /// That `root` commits to `ops_root` (qmdb's `OpsRootWitness`, encoded).
+    pub witness: Vec<u8>,
+    /// The operations a replica needs: `start..end` of the log.
+    pub start: u64,
+    pub end: u64,
+}
+
+/// A host's side of state sync, answered on the commitment's thread.
+pub(super) enum SyncCommand {
+    Target {
+        reply: std::sync::mpsc::Sender<Result<SyncTarget>>,
+    },
+    Serve {
+        request: Vec<u8>,
+        reply: std::sync::mpsc::Sender<Result<Vec<u8>>>,
+    },
+    Entries {
+        after: Option<Digest>,
+        max: usize,
+        reply: std::sync::mpsc::Sender<Result<Vec<Row>>>,
+    },
+}
+
+pub(super) async fn answer(db: &State, command: SyncCommand) {
+    match command {
+        SyncCommand::Target { reply } => {
+            let target = async {
+                let witness = db.ops_root_witness().await.map_err(store)?;
+                Ok(SyncTarget {
+                    root: hash_of(&db.root()),
+                    height: super::metadata_height(db).await?,
+                    ops_root: hash_of(&db.ops_root()),
+                    witness: witness.encode().to_vec(),
+                    start: *db.sync_boundary(),
+                    end: *db.bounds().end,
+                })
+            }
+            .await;
+            let _ = reply.send(target);
+        }
+        SyncCommand::Serve { request, reply } => {
+            let served = async {
+                let request = Request::<Mmr>::decode(bytes::Bytes::from(request))
+                    .map_err(|e| CommitmentError::Sync(format!("a malformed request: {e}")))?;
+                let request = match request {
+                    Request::Operations {
+                        size,
+                        start,
+                        max_ops,
+                    } => Request::Operations {
+                        size,
+                        start,
+                        max_ops: max_ops.min(NZU64!(MAX_OPS_PER_ANSWER)),
+                    },
+                    boundary => boundary,
+                };
+                let (response, _) = db.serve(request).await.map_err(store)?;
+                Ok(response.encode().to_vec())
+            }
+            .await;
+            let _ = reply.send(served);
+        }
+        SyncCommand::Entries { after, max, reply } => {
+            let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let entries = db
+                .stream_range((from, Bound::Unbounded))
+                .take(max)
+                .map(|entry| entry.map_err(store))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect();
+            let _ = reply.send(entries);
+        }
+    }
+}
+
+impl Commitment {
+    /// What this commitment is, for a follower to sync to it.
+    pub fn sync_target(&self) -> Result<SyncTarget> {
+        self.ask(|reply| super::Command::Sync(SyncCommand::Target { reply }))?
+    }
+
+    /// A host's answer to a follower's request (qmdb's sync `Request`, encoded): a range of
+    /// operations with its proof, at most [`MAX_OPS_PER_ANSWER`] of them, or the boundary's
+    /// pinned nodes. Malformed bytes are refused with [`CommitmentError::Sync`].
+    pub fn serve_sync(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let request = request.to_vec();
+        self.ask(|reply| super::Command::Sync(SyncCommand::Serve { request, reply }))?
+    }
+
+    /// Up to `max` current state keys and values, in the commitment's key order (the SHA-256 of
+    /// the state key), from after the state key `after` (from the first with `None`).
+    pub fn entries(&self, after: Option<&[u8]>, max: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let after = after.map(super::key_of);
+        let rows =
+            self.ask(|reply| super::Command::Sync(SyncCommand::Entries { after, max, reply }))??;
+        rows.into_iter()
+            .map(|(_, row)| {
+                let (key, value) = crate::tree::split_row(&row);
+                Ok((key.to_vec(), value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Builds the commitment in `dir` (empty) from a host's operations: `target` is what the host
+    /// says it is, `trusted` the state root the validators certified for it, and `fetch` sends a
+    /// request's bytes to the host and returns its answer ([`Commitment::serve_sync`]'s). Fails,
+    /// with nothing to keep in `dir`, if the host's target is not under `trusted`, if an answer
+    /// does not match its proof, or if the rebuilt state's root is not `trusted`.
+    pub fn sync(
+        dir: &Path,
+        cache_mib: usize,
+        trusted: Hash,
+        target: &SyncTarget,
+        fetch: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, String>,
+    ) -> Result<Commitment> {
+        let ops_root = Digest::from(target.ops_root.0);
+        let witness =
+            OpsRootWitness::<Mmr, Digest>::decode(bytes::Bytes::copy_from_slice(&target.witness))
+                .map_err(|e| CommitmentError::Sync(format!("a malformed witness: {e}")))?;
+        if target.root != trusted || !witness.verify::<Sha256>(&ops_root, &Digest::from(trusted.0))
+        {
+            return Err(CommitmentError::Sync(
+                "the host's operations are not those of the certified state root".into(),
+            ));
+        }
+        let range = NonEmptyRange::new(target.start.into()..target.end.into())
+            .map_err(|_| CommitmentError::Sync("an empty range of operations".into()))?;
+        let init = move |ctx: Context, db_config: Config, opening| async move {
+            let config = commonware_storage::qmdb::sync::engine::Config {
+                context: ctx,
+                source: Fetcher { opening },
+                target: Target::new(ops_root, range),
+                max_outstanding_requests: NZUsize!(4),
+                fetch_batch_size: NZU64!(FETCH_BATCH),
+                apply_batch_size: NZU64!(4_096),
+                db_config,
+                update_rx: None,
+                finish_rx: None,
+                reached_target_tx: None,
+            };
+            let db: State = commonware_storage::qmdb::sync::sync(config)
+                .await
+                .map_err(|e| CommitmentError::Sync(e.to_string()))?;
+            if hash_of(&db.root()) != trusted {
+                return Err(CommitmentError::Sync(
+                    "the rebuilt state's root is not the certified one".into(),
+                ));
+            }
+            Ok(db)
+        };
+        Self::launch(dir, cache_mib, init, fetch)
+    }
+}
+
+/// The sync engine's source: each request goes to the caller waiting for the commitment to open,
+/// whose `fetch` asks the host.
+struct Fetcher {
+    opening: std::sync::mpsc::Sender<Opening>,
+}
+
+impl Source for Fetcher {
+    type Family = Mmr;
+    type Digest = Digest;
+    type Op = Op;
+    type Error = CommitmentError;
+
+    async fn serve(
+        &self,
+        request: Request<Mmr>,
+    ) -> std::result::Result<
+        (
+            Response<Mmr, Op, Digest>,
+            Option<commonware_storage::qmdb::sync::Feedback<Response<Mmr, Op, Digest>>>,
+        ),
+        CommitmentError,
+    > {
+        let (reply, answer) = futures::channel::oneshot::channel();
+        self.opening
+            .send(Opening::Fetch {
+                request: request.encode().to_vec(),
+                reply,
+            })
+            .map_err(|_| CommitmentError::Stopped)?;
+        let bytes = answer
+            .await
+            .map_err(|_| CommitmentError::Stopped)?
+            .map_err(CommitmentError::Sync)?;
+        let max_ops =
+            usize::try_from(request.max_ops().get().min(MAX_OPS_PER_ANSWER)).unwrap_or(usize::MAX);
+        let cfg = (max_ops, super::log_codec());
+        let response = Response::<Mmr, Op, Digest>::decode_cfg(bytes::Bytes::from(bytes), &cfg)
+            .map_err(|e| CommitmentError::Sync(format!("a malformed answer: {e}")))?;
+        Ok((response, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn key(i: u32) -> Vec<u8> {
+        [b"s".as_slice(), &i.to_be_bytes()].concat()
+    }
+
+    /// A host after `blocks` blocks over 500 keys (most updated in every block, some deleted),
+    /// so that its log is pruned and a replica starts past the beginning.
+    fn host(dir: &Path, blocks: u32) -> Commitment {
+        let c = Commitment::open(dir, 8).unwrap();
+        for h in 1..=blocks {
+            let writes = (0..500u32).filter(|i| h == 1 || i % 4 != h % 4).map(|i| {
+                let value = (i % 37 != h).then(|| format!("{i} at {h}").into_bytes());
+                (key(i), value)
+            });
+            let b = c.prepare(None, u64::from(h), writes).unwrap();
+            c.commit(b).unwrap();
+        }
+        c
+    }
+
+    fn all_entries(c: &Commitment) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        loop {
+            let page = c
+                .entries(out.last().map(|(k, _)| k.as_slice()), 64)
+                .unwrap();
+            if page.is_empty() {
+                return out;
+            }
+            out.extend(page);
+        }
+    }
+
+    #[test]
+    fn a_follower_synced_from_a_host_has_its_root_and_values_and_takes_the_next_block_as_it_does() {
+        let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let host = host(hd.path(), 12);
+        let target = host.sync_target().unwrap();
+        assert!(target.start > 0, "the host's log is pruned: {target:?}");
+        assert_eq!(target.height, Some(12));
+
+        let asked = Cell::new(0);
+        let follower = Commitment::sync(fd.path(), 8, target.root, &target, |request| {
+            asked.set(asked.get() + 1);
+            host.serve_sync(&request).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert!(asked.get() > 1, "a boundary and ranges of operations");
+        assert_eq!(follower.root().unwrap(), target.root);
+        assert_eq!(follower.height().unwrap(), Some(12));
+        let entries = all_entries(&follower);
+        assert_eq!(entries, all_entries(&host));
+        assert!(entries.len() > 400, "{} keys", entries.len());
+        assert_eq!(follower.get(&key(3)).unwrap(), host.get(&key(3)).unwrap());
+        assert_eq!(
+            follower.get(&key(49)).unwrap(),
+            None,
+            "deleted in the last block"
+        );
+
+        let next = |c: &Commitment| {
+            let b = c
+                .prepare(
+                    None,
+                    13,
+                    [(key(1), None), (key(900), Some(b"new".to_vec()))],
+                )
+                .unwrap();
+            c.commit(b).unwrap()
+        };
+        assert_eq!(next(&follower), next(&host));
+        let (root, value, proof) = follower.prove(&key(900)).unwrap();
+        assert!(super::super::verify(
+            &root,
+            &key(900),
+            value.as_deref(),
+            &proof
+        ));
+    }
+
+    #[test]
+    fn a_host_whose_operations_are_not_under_the_certified_root_is_refused_before_any_fetch() {
+        let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let host = host(hd.path(), 3);
+        let older = host.sync_target().unwrap();
+        let b = host.prepare(None, 4, [(key(1), None)]).unwrap();
+        host.commit(b).unwrap();
+        let target = host.sync_target().unwrap();
+
+        let never = |_: Vec<u8>| -> std::result::Result<Vec<u8>, String> {
+            panic!("nothing is fetched from a host that is not trusted")
+        };
+        // The certified root is an older one.
+        let refused = Commitment::sync(fd.path(), 8, older.root, &target, never);
+        assert!(
+            matches!(refused, Err(CommitmentError::Sync(_))),
+            "{refused:?}"
+        );
+        // The host claims the certified root but names the operations of another state.
+        let lying = SyncTarget {
+            ops_root: older.ops_root,
+            ..target.clone()
+        };
+        let refused = Commitment::sync(fd.path(), 8, target.root, &lying, never);
+        assert!(
+            matches!(refused, Err(CommitmentError::Sync(_))),
+            "{refused:?}"
+        );
+        let garbage = SyncTarget {
+            witness: vec![1, 2, 3],
+            ..target.clone()
+        };
+        let refused = Commitment::sync(fd.path(), 8, target.root, &garbage, never);
+        assert!(
+            matches!(refused, Err(CommitmentError::Sync(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_host_that_changes_an_operation_it_sends_fails_the_sync() {
+        let hd = tempfile::tempdir().unwrap();
+        let host = host(hd.path(), 6);
+        let target = host.sync_target().unwrap();
+        // Each answer changed at one byte from its end (an operation's value or digest), or
+        // shortened: the sync fails, whichever answer it is.
+        for (nth, cut) in [(0, false), (1, false), (0, true), (1, true)] {
+            let fd = tempfile::tempdir().unwrap();
+            let count = Cell::new(0);
+            let synced = Commitment::sync(fd.path(), 8, target.root, &target, |request| {
+                assert!(count.get() < 2, "a boundary and one range");
+                let mut answer = host.serve_sync(&request).map_err(|e| e.to_string())?;
+                if count.replace(count.get() + 1) == nth {
+                    if cut {
+                        answer.pop();
+                    } else {
+                        let at = answer.len() - 3;
+                        answer[at] ^= 0x40;
+                    }
+                }
+                Ok(answer)
+            });
+            assert!(
+                matches!(synced, Err(CommitmentError::Sync(_))),
+                "answer {nth}: {synced:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_host_refuses_a_malformed_request_and_goes_on_serving() {
+        let hd = tempfile::tempdir().unwrap();
+        let host = host(hd.path(), 2);
+        assert!(matches!(
+            host.serve_sync(&[9, 9, 9]),
+            Err(CommitmentError::Sync(_))
+        ));
+        let target = host.sync_target().unwrap();
+        let fd = tempfile::tempdir().unwrap();
+        let synced = Commitment::sync(fd.path(), 8, target.root, &target, |r| {
+            host.serve_sync(&r).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(synced.root().unwrap(), host.root().unwrap());
+    }
+}
