@@ -93,6 +93,16 @@ pub struct Prepared {
     pub root: Hash,
 }
 
+/// A batch committed: the root, the log's length after it (what [`Commitment::open_at`] takes to
+/// come back to it) and the lowest operation a replica of it needs (what
+/// [`Commitment::prune`] may drop up to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub root: Hash,
+    pub size: u64,
+    pub boundary: u64,
+}
+
 /// A proof of a key's current value (`Present`) or that it has none (`Absent`), against the
 /// root it was made at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +176,11 @@ enum Command {
     },
     Commit {
         id: u64,
-        reply: std::sync::mpsc::Sender<Result<Hash>>,
+        reply: std::sync::mpsc::Sender<Result<Committed>>,
+    },
+    Prune {
+        to: u64,
+        reply: std::sync::mpsc::Sender<Result<()>>,
     },
     Forget {
         id: u64,
@@ -203,6 +217,24 @@ impl Commitment {
             dir,
             cache_mib,
             |ctx, config, _| async move { State::init(ctx, config, None).await.map_err(store) },
+            |_| Err("nothing is being fetched".into()),
+        )
+    }
+
+    /// Opens the commitment in `dir` at its last commit whose log held at most `size`
+    /// operations ([`Committed::size`]), dropping the commits after it for good: how a restart
+    /// brings the commitment back to the block the block database last made durable. Fails if
+    /// the log was pruned past that commit (see [`Commitment::prune`]).
+    pub fn open_at(dir: &Path, cache_mib: usize, size: u64) -> Result<Commitment> {
+        Self::launch(
+            dir,
+            cache_mib,
+            move |ctx, config, _| async move {
+                let db = State::init(ctx, config, Some(size.into()))
+                    .await
+                    .map_err(store)?;
+                db.commit().await.map_err(store)
+            },
             |_| Err("nothing is being fetched".into()),
         )
     }
@@ -308,12 +340,20 @@ impl Commitment {
     }
 
     /// Applies `batch` (prepared on the committed state, or on a batch committed since) and makes
-    /// it durable; returns the committed root.
-    pub fn commit(&self, batch: Prepared) -> Result<Hash> {
+    /// it durable.
+    pub fn commit(&self, batch: Prepared) -> Result<Committed> {
         self.ask(|reply| Command::Commit {
             id: batch.id,
             reply,
         })?
+    }
+
+    /// Drops the operations below `to` (at most the last commit's [`Committed::boundary`]). A
+    /// commit can be reopened ([`Commitment::open_at`]) as long as the log is not pruned past
+    /// its own boundary, so a node prunes to the boundary of the last block its other store
+    /// made durable.
+    pub fn prune(&self, to: u64) -> Result<()> {
+        self.ask(|reply| Command::Prune { to, reply })?
     }
 
     /// Drops a prepared batch that will not be committed (a block not finalized).
@@ -458,20 +498,31 @@ async fn serve(
                     let _ = reply.send(Err(CommitmentError::UnknownBatch(id)));
                     continue;
                 };
-                let committed = async {
-                    let db = db.apply_batch(batch).await?;
-                    let db = db.commit().await?;
-                    let boundary = db.sync_boundary();
-                    db.prune(boundary).await
-                }
-                .await;
+                let committed = async { db.apply_batch(batch).await?.commit().await }.await;
                 match committed {
                     Ok(committed) => {
                         db = committed;
-                        let _ = reply.send(Ok(hash_of(&db.root())));
+                        let _ = reply.send(Ok(Committed {
+                            root: hash_of(&db.root()),
+                            size: *db.bounds().end,
+                            boundary: *db.sync_boundary(),
+                        }));
                     }
                     // The database is gone with the failed step: the caller learns why, and
                     // every later call finds the commitment stopped.
+                    Err(e) => {
+                        let _ = reply.send(Err(store(&e)));
+                        return Err(e.to_string());
+                    }
+                }
+            }
+            Command::Prune { to, reply } => {
+                let to = to.min(*db.sync_boundary());
+                match db.prune(to.into()).await {
+                    Ok(pruned) => {
+                        db = pruned;
+                        let _ = reply.send(Ok(()));
+                    }
                     Err(e) => {
                         let _ = reply.send(Err(store(&e)));
                         return Err(e.to_string());
@@ -540,15 +591,15 @@ mod tests {
         let b1 = piped.prepare(None, 1, writes(1, 40)).unwrap();
         let b2 = piped.prepare(Some(b1), 2, writes(2, 20)).unwrap();
         assert_ne!(b1.root, b2.root);
-        assert_eq!(piped.commit(b1).unwrap(), b1.root);
-        assert_eq!(piped.commit(b2).unwrap(), b2.root);
+        assert_eq!(piped.commit(b1).unwrap().root, b1.root);
+        assert_eq!(piped.commit(b2).unwrap().root, b2.root);
 
         let s1 = stepped.prepare(None, 1, writes(1, 40)).unwrap();
         assert_eq!(s1.root, b1.root);
         stepped.commit(s1).unwrap();
         let s2 = stepped.prepare(None, 2, writes(2, 20)).unwrap();
         assert_eq!(s2.root, b2.root);
-        assert_eq!(stepped.commit(s2).unwrap(), piped.root().unwrap());
+        assert_eq!(stepped.commit(s2).unwrap().root, piped.root().unwrap());
         assert_eq!(stepped.get(&[b'a', 3]).unwrap(), Some(vec![2, 3, 7]));
         assert_eq!(stepped.get(&[b'a', 30]).unwrap(), Some(vec![1, 30, 7]));
     }
@@ -562,7 +613,7 @@ mod tests {
         let mut w = writes(2, 10);
         w.push((vec![b'a', 20], None));
         let b2 = c.prepare(None, 2, w).unwrap();
-        let root = c.commit(b2).unwrap();
+        let root = c.commit(b2).unwrap().root;
 
         let (at, value, proof) = c.prove(&[b'a', 5]).unwrap();
         assert_eq!((at, value.as_deref()), (root, Some(&[2, 5, 7][..])));
@@ -614,7 +665,7 @@ mod tests {
         let root = {
             let c = Commitment::open(dir.path(), 8).unwrap();
             let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
-            let root = c.commit(b1).unwrap();
+            let root = c.commit(b1).unwrap().root;
             let b2 = c.prepare(None, 2, writes(2, 30)).unwrap();
             assert_ne!(b2.root, root);
             root
@@ -627,6 +678,44 @@ mod tests {
             "the last committed block's height"
         );
         assert_eq!(c.get(&[b'a', 9]).unwrap(), Some(vec![1, 9, 7]));
+    }
+
+    #[test]
+    fn a_commitment_reopened_at_an_earlier_commit_is_that_commit_and_goes_on_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut commits = Vec::new();
+        {
+            let c = Commitment::open(dir.path(), 8).unwrap();
+            // Each block rewrites most keys, so the boundary moves; the log is pruned to the
+            // boundary of the block before, as a node does.
+            let mut previous: Option<Committed> = None;
+            for h in 1..=40u8 {
+                let b = c.prepare(None, h.into(), writes(h, 60)).unwrap();
+                let committed = c.commit(b).unwrap();
+                if let Some(p) = previous {
+                    c.prune(p.boundary).unwrap();
+                }
+                previous = Some(committed);
+                commits.push(committed);
+            }
+            assert!(commits[38].boundary > 0, "the log is pruned");
+        }
+        let before_last = commits[38];
+        let c = Commitment::open_at(dir.path(), 8, before_last.size).unwrap();
+        assert_eq!(c.root().unwrap(), before_last.root);
+        assert_eq!(c.height().unwrap(), Some(39));
+        assert_eq!(c.get(&[b'a', 1]).unwrap(), Some(vec![39, 1, 7]));
+
+        // Another block 40 from there, and it is what a reopened commitment has.
+        let other = c.prepare(None, 40, writes(99, 3)).unwrap();
+        let committed = c.commit(other).unwrap();
+        assert_ne!(committed.root, commits[39].root);
+        drop(c);
+        let c = Commitment::open(dir.path(), 8).unwrap();
+        assert_eq!(c.root().unwrap(), committed.root);
+        assert_eq!(c.height().unwrap(), Some(40));
+        assert_eq!(c.get(&[b'a', 1]).unwrap(), Some(vec![99, 1, 7]));
+        assert_eq!(c.get(&[b'a', 50]).unwrap(), Some(vec![39, 50, 7]));
     }
 
     #[test]

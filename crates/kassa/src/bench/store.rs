@@ -183,7 +183,8 @@ impl Measured for Qmdb {
     }
 
     fn commit(&mut self, prepared: Self::Prepared) -> Result<()> {
-        self.c.commit(prepared)?;
+        let committed = self.c.commit(prepared)?;
+        self.c.prune(committed.boundary)?;
         Ok(())
     }
 
