@@ -93,14 +93,20 @@ pub struct Prepared {
     pub root: Hash,
 }
 
-/// A batch committed: the root, the log's length after it (what [`Commitment::open_at`] takes to
-/// come back to it) and the lowest operation a replica of it needs (what
-/// [`Commitment::prune`] may drop up to).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A commit, as a restart and state sync need it: the canonical root (a block's state root) and
+/// the block's height; the root of the operations log alone, with the witness (qmdb's
+/// `OpsRootWitness`, encoded) that the canonical root commits to it; and the operations a replica
+/// of this commit needs, `start..end` of the log. `end` is what [`Commitment::open_at`] takes to
+/// come back to the commit, `start` what [`Commitment::prune`] may drop up to, and the whole is
+/// what a follower syncs to ([`Commitment::sync`]) while the host keeps the log from `start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     pub root: Hash,
-    pub size: u64,
-    pub boundary: u64,
+    pub height: Option<u64>,
+    pub ops_root: Hash,
+    pub witness: Vec<u8>,
+    pub start: u64,
+    pub end: u64,
 }
 
 /// A proof of a key's current value (`Present`) or that it has none (`Absent`), against the
@@ -222,7 +228,7 @@ impl Commitment {
     }
 
     /// Opens the commitment in `dir` at its last commit whose log held at most `size`
-    /// operations ([`Committed::size`]), dropping the commits after it for good: how a restart
+    /// operations ([`Committed::end`]), dropping the commits after it for good: how a restart
     /// brings the commitment back to the block the block database last made durable. Fails if
     /// the log was pruned past that commit (see [`Commitment::prune`]).
     pub fn open_at(dir: &Path, cache_mib: usize, size: u64) -> Result<Commitment> {
@@ -348,7 +354,7 @@ impl Commitment {
         })?
     }
 
-    /// Drops the operations below `to` (at most the last commit's [`Committed::boundary`]). A
+    /// Drops the operations below `to` (at most the last commit's [`Committed::start`]). A
     /// commit can be reopened ([`Commitment::open_at`]) as long as the log is not pruned past
     /// its own boundary, so a node prunes to the boundary of the last block its other store
     /// made durable.
@@ -450,6 +456,19 @@ async fn metadata_height(db: &State) -> Result<Option<u64>> {
         .transpose()
 }
 
+/// What the last commit of `db` is.
+async fn committed_of(db: &State) -> Result<Committed> {
+    let witness = db.ops_root_witness().await.map_err(store)?;
+    Ok(Committed {
+        root: hash_of(&db.root()),
+        height: metadata_height(db).await?,
+        ops_root: hash_of(&db.ops_root()),
+        witness: witness.encode().to_vec(),
+        start: *db.sync_boundary(),
+        end: *db.bounds().end,
+    })
+}
+
 /// Answers the commitment's commands until its handle is dropped.
 async fn serve(
     mut db: State,
@@ -502,11 +521,7 @@ async fn serve(
                 match committed {
                     Ok(committed) => {
                         db = committed;
-                        let _ = reply.send(Ok(Committed {
-                            root: hash_of(&db.root()),
-                            size: *db.bounds().end,
-                            boundary: *db.sync_boundary(),
-                        }));
+                        let _ = reply.send(committed_of(&db).await);
                     }
                     // The database is gone with the failed step: the caller learns why, and
                     // every later call finds the commitment stopped.
@@ -566,7 +581,7 @@ async fn serve(
 }
 
 mod sync;
-pub use sync::{MAX_OPS_PER_ANSWER, SyncTarget};
+pub use sync::MAX_OPS_PER_ANSWER;
 
 #[cfg(test)]
 mod vectors;
@@ -693,15 +708,15 @@ mod tests {
                 let b = c.prepare(None, h.into(), writes(h, 60)).unwrap();
                 let committed = c.commit(b).unwrap();
                 if let Some(p) = previous {
-                    c.prune(p.boundary).unwrap();
+                    c.prune(p.start).unwrap();
                 }
-                previous = Some(committed);
+                previous = Some(committed.clone());
                 commits.push(committed);
             }
-            assert!(commits[38].boundary > 0, "the log is pruned");
+            assert!(commits[38].start > 0, "the log is pruned");
         }
-        let before_last = commits[38];
-        let c = Commitment::open_at(dir.path(), 8, before_last.size).unwrap();
+        let before_last = &commits[38];
+        let c = Commitment::open_at(dir.path(), 8, before_last.end).unwrap();
         assert_eq!(c.root().unwrap(), before_last.root);
         assert_eq!(c.height().unwrap(), Some(39));
         assert_eq!(c.get(&[b'a', 1]).unwrap(), Some(vec![39, 1, 7]));

@@ -16,8 +16,8 @@
 //! that a synced node can fill the tables it reads the state from.
 
 use super::{
-    Commitment, CommitmentError, Config, Context, Digest, Mmr, Opening, Result, State, hash_of,
-    store,
+    Commitment, CommitmentError, Committed, Config, Context, Digest, Mmr, Opening, Result, State,
+    hash_of, store,
 };
 use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Sha256;
@@ -39,26 +39,10 @@ type Op = <State as Database>::Op;
 /// A current key of the commitment and its stored row.
 type Row = (Digest, Vec<u8>);
 
-/// What a host's commitment is, for a follower to sync to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncTarget {
-    /// The canonical root: the state root a block carries.
-    pub root: Hash,
-    /// The height of the block whose batch was committed last.
-    pub height: Option<u64>,
-    /// The root of the operations log alone, which the fetched ranges are checked against.
-    pub ops_root: Hash,
-    /// That `root` commits to `ops_root` (qmdb's `OpsRootWitness`, encoded).
-    pub witness: Vec<u8>,
-    /// The operations a replica needs: `start..end` of the log.
-    pub start: u64,
-    pub end: u64,
-}
-
 /// A host's side of state sync, answered on the commitment's thread.
 pub(super) enum SyncCommand {
     Target {
-        reply: std::sync::mpsc::Sender<Result<SyncTarget>>,
+        reply: std::sync::mpsc::Sender<Result<Committed>>,
     },
     Serve {
         request: Vec<u8>,
@@ -74,19 +58,7 @@ pub(super) enum SyncCommand {
 pub(super) async fn answer(db: &State, command: SyncCommand) {
     match command {
         SyncCommand::Target { reply } => {
-            let target = async {
-                let witness = db.ops_root_witness().await.map_err(store)?;
-                Ok(SyncTarget {
-                    root: hash_of(&db.root()),
-                    height: super::metadata_height(db).await?,
-                    ops_root: hash_of(&db.ops_root()),
-                    witness: witness.encode().to_vec(),
-                    start: *db.sync_boundary(),
-                    end: *db.bounds().end,
-                })
-            }
-            .await;
-            let _ = reply.send(target);
+            let _ = reply.send(super::committed_of(db).await);
         }
         SyncCommand::Serve { request, reply } => {
             let served = async {
@@ -126,8 +98,9 @@ pub(super) async fn answer(db: &State, command: SyncCommand) {
 }
 
 impl Commitment {
-    /// What this commitment is, for a follower to sync to it.
-    pub fn sync_target(&self) -> Result<SyncTarget> {
+    /// What the last commit is ([`Commitment::commit`] returns the same), for a follower to
+    /// sync to it.
+    pub fn sync_target(&self) -> Result<Committed> {
         self.ask(|reply| super::Command::Sync(SyncCommand::Target { reply }))?
     }
 
@@ -162,7 +135,7 @@ impl Commitment {
         dir: &Path,
         cache_mib: usize,
         trusted: Hash,
-        target: &SyncTarget,
+        target: &Committed,
         fetch: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, String>,
     ) -> Result<Commitment> {
         let ops_root = Digest::from(target.ops_root.0);
@@ -331,6 +304,34 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_syncs_to_an_earlier_commit_of_a_host_that_went_on() {
+        let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let host = host(hd.path(), 8);
+        let at8 = host.sync_target().unwrap();
+        for h in 9..=12u64 {
+            let b = host
+                .prepare(
+                    None,
+                    h,
+                    (0..300u32).map(|i| (key(i), Some(h.to_be_bytes().to_vec()))),
+                )
+                .unwrap();
+            let committed = host.commit(b).unwrap();
+            // The host keeps its log from the oldest commit it offers.
+            host.prune(at8.start.min(committed.start)).unwrap();
+        }
+        assert_ne!(host.root().unwrap(), at8.root);
+
+        let follower = Commitment::sync(fd.path(), 8, at8.root, &at8, |request| {
+            host.serve_sync(&request).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(follower.root().unwrap(), at8.root);
+        assert_eq!(follower.height().unwrap(), Some(8));
+        assert_eq!(follower.get(&key(1)).unwrap(), Some(b"1 at 8".to_vec()));
+    }
+
+    #[test]
     fn a_host_whose_operations_are_not_under_the_certified_root_is_refused_before_any_fetch() {
         let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let host = host(hd.path(), 3);
@@ -349,7 +350,7 @@ mod tests {
             "{refused:?}"
         );
         // The host claims the certified root but names the operations of another state.
-        let lying = SyncTarget {
+        let lying = Committed {
             ops_root: older.ops_root,
             ..target.clone()
         };
@@ -358,7 +359,7 @@ mod tests {
             matches!(refused, Err(CommitmentError::Sync(_))),
             "{refused:?}"
         );
-        let garbage = SyncTarget {
+        let garbage = Committed {
             witness: vec![1, 2, 3],
             ..target.clone()
         };

@@ -184,7 +184,7 @@ impl Measured for Qmdb {
 
     fn commit(&mut self, prepared: Self::Prepared) -> Result<()> {
         let committed = self.c.commit(prepared)?;
-        self.c.prune(committed.boundary)?;
+        self.c.prune(committed.start)?;
         Ok(())
     }
 
