@@ -7,6 +7,7 @@
 //! tables. The root of version `h` is the state root after block `h`.
 
 use crate::batch;
+pub(crate) use crate::qmdb::{leaf_row, split_row};
 use crate::{Db, DbError, PendingState, Proof, Reader, Result};
 use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, ValueHash, Version};
@@ -25,25 +26,6 @@ pub(crate) fn leaf_value_key(version: Version, kh: &KeyHash) -> [u8; 40] {
     k[..8].copy_from_slice(&version.to_be_bytes());
     k[8..].copy_from_slice(&kh.0);
     k
-}
-
-/// A leaf's row in [`JMT_VALUES`]: the state key's length (`u16`, little-endian), the state key
-/// and the value. The key is kept with the value because the tree holds only its hash: a
-/// snapshot of the state ([`Db::snapshot_chunk`]) is served from the tree, in key-hash order,
-/// and a node restoring it needs the keys themselves for its `state` table.
-pub(crate) fn leaf_row(key: &[u8], value: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(key.len()).expect("state keys are short");
-    let mut row = Vec::with_capacity(2 + key.len() + value.len());
-    row.extend_from_slice(&len.to_le_bytes());
-    row.extend_from_slice(key);
-    row.extend_from_slice(value);
-    row
-}
-
-/// The state key and the value of a [`leaf_row`].
-pub(crate) fn split_row(row: &[u8]) -> (&[u8], &[u8]) {
-    let len = usize::from(u16::from_le_bytes([row[0], row[1]]));
-    row[2..].split_at(len)
 }
 
 /// Where a tree node is stored: its version (big-endian, so each block's nodes sort after all

@@ -13,7 +13,7 @@
 //! it durable.
 //!
 //! Keys are the SHA-256 of the state key; each value is stored with its state key
-//! ([`crate::tree::leaf_row`]), so the state can be served from the log.
+//! ([`leaf_row`]), so the state can be served from the log.
 
 use commonware_codec::{Decode as _, Encode as _};
 use commonware_cryptography::{Hasher as _, Sha256, sha256::Digest};
@@ -40,7 +40,7 @@ use std::sync::Arc;
 /// Bytes of the bitmap of current operations per chunk (256 operations), the unit grafted onto
 /// the operations' Merkle range.
 const CHUNK: usize = 32;
-/// Largest value stored (a state key and its value, [`crate::tree::leaf_row`]).
+/// Largest value stored (a state key and its value, [`leaf_row`]).
 pub const VALUE_MAX: usize = 64 * 1024;
 /// Most digests a proof may carry when decoded (a mountain range over 2^64 operations needs
 /// fewer than 130).
@@ -86,11 +86,21 @@ fn store(e: impl std::fmt::Display) -> CommitmentError {
 }
 
 /// A block's writes merkleized, not yet committed: its root, and the handle by which it is
-/// committed or built on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// committed or built on. Dropped uncommitted (a block not finalized), it is forgotten.
+#[derive(Debug)]
 pub struct Prepared {
     pub id: u64,
     pub root: Hash,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // Committed already, or the commitment stopped: nothing to forget either way.
+        let _ = self
+            .commands
+            .unbounded_send(Command::Forget { id: self.id });
+    }
 }
 
 /// A commit, as a restart and state sync need it: the canonical root (a block's state root) and
@@ -135,7 +145,7 @@ pub fn verify(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &KeyProof) -
             };
             p.verify::<Sha256, commonware_storage::qmdb::any::value::VariableEncoding<Vec<u8>>>(
                 k,
-                crate::tree::leaf_row(key, v),
+                leaf_row(key, v),
                 &root,
             )
         }
@@ -178,7 +188,7 @@ enum Command {
         parent: Option<u64>,
         height: u64,
         writes: Vec<(Digest, Option<Vec<u8>>)>,
-        reply: std::sync::mpsc::Sender<Result<Prepared>>,
+        reply: std::sync::mpsc::Sender<Result<(u64, Hash)>>,
     },
     Commit {
         id: u64,
@@ -326,28 +336,34 @@ impl Commitment {
     /// root commits to it.
     pub fn prepare(
         &self,
-        parent: Option<Prepared>,
+        parent: Option<&Prepared>,
         height: u64,
         writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<Prepared> {
         let writes = writes
             .into_iter()
             .map(|(k, v)| {
-                let row = v.map(|v| crate::tree::leaf_row(&k, &v));
+                let row = v.map(|v| leaf_row(&k, &v));
                 (key_of(&k), row)
             })
             .collect();
-        self.ask(|reply| Command::Prepare {
+        let (id, root) = self.ask(|reply| Command::Prepare {
             parent: parent.map(|p| p.id),
             height,
             writes,
             reply,
-        })?
+        })??;
+        Ok(Prepared {
+            id,
+            root,
+            commands: self.commands.clone(),
+        })
     }
 
     /// Applies `batch` (prepared on the committed state, or on a batch committed since) and makes
-    /// it durable.
-    pub fn commit(&self, batch: Prepared) -> Result<Committed> {
+    /// it durable. A batch prepared on a parent that is committed since is built on the
+    /// committed state then.
+    pub fn commit(&self, batch: &Prepared) -> Result<Committed> {
         self.ask(|reply| Command::Commit {
             id: batch.id,
             reply,
@@ -360,13 +376,6 @@ impl Commitment {
     /// made durable.
     pub fn prune(&self, to: u64) -> Result<()> {
         self.ask(|reply| Command::Prune { to, reply })?
-    }
-
-    /// Drops a prepared batch that will not be committed (a block not finalized).
-    pub fn forget(&self, batch: Prepared) {
-        let _ = self
-            .commands
-            .unbounded_send(Command::Forget { id: batch.id });
     }
 
     /// The committed value of a state key.
@@ -427,10 +436,35 @@ fn config(ctx: &Context, pages: NonZeroUsize) -> Config {
     }
 }
 
+/// A stored row: the state key's length (`u16`, little-endian), the state key and the value.
+/// The key is kept with the value because the commitment's keys are its hash: the current
+/// state is listed from the commitment ([`Commitment::entries`]) with the keys themselves.
+pub(crate) fn leaf_row(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(key.len()).expect("state keys are short");
+    let mut row = Vec::with_capacity(2 + key.len() + value.len());
+    row.extend_from_slice(&len.to_le_bytes());
+    row.extend_from_slice(key);
+    row.extend_from_slice(value);
+    row
+}
+
+/// The state key and the value of a [`leaf_row`] (empty for a row too short to hold its key,
+/// which this code never writes).
+pub(crate) fn split_row(row: &[u8]) -> (&[u8], &[u8]) {
+    let Some((len, rest)) = row.split_first_chunk::<2>() else {
+        return (&[], &[]);
+    };
+    let len = usize::from(u16::from_le_bytes(*len));
+    if rest.len() < len {
+        return (&[], &[]);
+    }
+    rest.split_at(len)
+}
+
 /// The value in a stored row, which must be `key`'s (two state keys with one SHA-256 would be
 /// a collision).
 fn value_of(key: &[u8], row: &[u8]) -> Result<Vec<u8>> {
-    match crate::tree::split_row(row) {
+    match split_row(row) {
         (k, v) if k == key => Ok(v.to_vec()),
         _ => Err(CommitmentError::Store(
             "a stored row is another key's".into(),
@@ -476,6 +510,8 @@ async fn serve(
 ) -> std::result::Result<(), String> {
     let mut batches: BTreeMap<u64, Arc<Batch>> = BTreeMap::new();
     let mut next_id = 0u64;
+    // The batch committed last: a child prepared on it builds on the committed state.
+    let mut last_committed = None;
     while let Some(command) = commands.next().await {
         match command {
             Command::Prepare {
@@ -486,6 +522,7 @@ async fn serve(
             } => {
                 let batch = match parent {
                     None => Ok(db.new_batch()),
+                    Some(id) if Some(id) == last_committed => Ok(db.new_batch()),
                     Some(id) => batches
                         .get(&id)
                         .map(|p| p.new_batch::<Sha256>())
@@ -504,7 +541,7 @@ async fn serve(
                                 next_id += 1;
                                 let root = hash_of(&m.root());
                                 batches.insert(id, m);
-                                Ok(Prepared { id, root })
+                                Ok((id, root))
                             }
                             Err(e) => Err(store(e)),
                         }
@@ -521,6 +558,7 @@ async fn serve(
                 match committed {
                     Ok(committed) => {
                         db = committed;
+                        last_committed = Some(id);
                         let _ = reply.send(committed_of(&db).await);
                     }
                     // The database is gone with the failed step: the caller learns why, and
@@ -604,19 +642,25 @@ mod tests {
         assert_eq!(piped.root().unwrap(), stepped.root().unwrap());
 
         let b1 = piped.prepare(None, 1, writes(1, 40)).unwrap();
-        let b2 = piped.prepare(Some(b1), 2, writes(2, 20)).unwrap();
+        let b2 = piped.prepare(Some(&b1), 2, writes(2, 20)).unwrap();
         assert_ne!(b1.root, b2.root);
-        assert_eq!(piped.commit(b1).unwrap().root, b1.root);
-        assert_eq!(piped.commit(b2).unwrap().root, b2.root);
+        assert_eq!(piped.commit(&b1).unwrap().root, b1.root);
+        assert_eq!(piped.commit(&b2).unwrap().root, b2.root);
 
         let s1 = stepped.prepare(None, 1, writes(1, 40)).unwrap();
         assert_eq!(s1.root, b1.root);
-        stepped.commit(s1).unwrap();
+        stepped.commit(&s1).unwrap();
         let s2 = stepped.prepare(None, 2, writes(2, 20)).unwrap();
         assert_eq!(s2.root, b2.root);
-        assert_eq!(stepped.commit(s2).unwrap().root, piped.root().unwrap());
+        assert_eq!(stepped.commit(&s2).unwrap().root, piped.root().unwrap());
         assert_eq!(stepped.get(&[b'a', 3]).unwrap(), Some(vec![2, 3, 7]));
         assert_eq!(stepped.get(&[b'a', 30]).unwrap(), Some(vec![1, 30, 7]));
+
+        // A child prepared on a parent committed since builds on the committed state.
+        let s3 = stepped.prepare(Some(&s2), 3, writes(3, 5)).unwrap();
+        let b3 = piped.prepare(None, 3, writes(3, 5)).unwrap();
+        assert_eq!(s3.root, b3.root);
+        assert_eq!(stepped.commit(&s3).unwrap().root, b3.root);
     }
 
     #[test]
@@ -624,11 +668,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Commitment::open(dir.path(), 8).unwrap();
         let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
-        c.commit(b1).unwrap();
+        c.commit(&b1).unwrap();
         let mut w = writes(2, 10);
         w.push((vec![b'a', 20], None));
         let b2 = c.prepare(None, 2, w).unwrap();
-        let root = c.commit(b2).unwrap().root;
+        let root = c.commit(&b2).unwrap().root;
 
         let (at, value, proof) = c.prove(&[b'a', 5]).unwrap();
         assert_eq!((at, value.as_deref()), (root, Some(&[2, 5, 7][..])));
@@ -680,7 +724,7 @@ mod tests {
         let root = {
             let c = Commitment::open(dir.path(), 8).unwrap();
             let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
-            let root = c.commit(b1).unwrap().root;
+            let root = c.commit(&b1).unwrap().root;
             let b2 = c.prepare(None, 2, writes(2, 30)).unwrap();
             assert_ne!(b2.root, root);
             root
@@ -706,7 +750,7 @@ mod tests {
             let mut previous: Option<Committed> = None;
             for h in 1..=40u8 {
                 let b = c.prepare(None, h.into(), writes(h, 60)).unwrap();
-                let committed = c.commit(b).unwrap();
+                let committed = c.commit(&b).unwrap();
                 if let Some(p) = previous {
                     c.prune(p.start).unwrap();
                 }
@@ -723,7 +767,7 @@ mod tests {
 
         // Another block 40 from there, and it is what a reopened commitment has.
         let other = c.prepare(None, 40, writes(99, 3)).unwrap();
-        let committed = c.commit(other).unwrap();
+        let committed = c.commit(&other).unwrap();
         assert_ne!(committed.root, commits[39].root);
         drop(c);
         let c = Commitment::open(dir.path(), 8).unwrap();
@@ -739,18 +783,30 @@ mod tests {
         let c = Commitment::open(dir.path(), 8).unwrap();
         assert_eq!(c.height().unwrap(), None, "nothing committed yet");
         let root = c.root().unwrap();
-        let ghost = Prepared { id: 99, root };
+        let ghost = Prepared {
+            id: 99,
+            root,
+            commands: c.commands.clone(),
+        };
         assert!(matches!(
-            c.commit(ghost),
+            c.commit(&ghost),
             Err(CommitmentError::UnknownBatch(99))
         ));
         assert!(matches!(
-            c.prepare(Some(ghost), 1, writes(1, 1)),
+            c.prepare(Some(&ghost), 1, writes(1, 1)),
             Err(CommitmentError::UnknownBatch(99))
         ));
-        let b = c.prepare(None, 1, writes(1, 3)).unwrap();
-        c.forget(b);
-        assert!(matches!(c.commit(b), Err(CommitmentError::UnknownBatch(_))));
+        // A batch dropped uncommitted is forgotten.
+        let id = c.prepare(None, 1, writes(1, 3)).unwrap().id;
+        let forgotten = Prepared {
+            id,
+            root,
+            commands: c.commands.clone(),
+        };
+        assert!(matches!(
+            c.commit(&forgotten),
+            Err(CommitmentError::UnknownBatch(_))
+        ));
         assert_eq!(c.root().unwrap(), root);
     }
 }

@@ -120,7 +120,7 @@ impl Commitment {
             self.ask(|reply| super::Command::Sync(SyncCommand::Entries { after, max, reply }))??;
         rows.into_iter()
             .map(|(_, row)| {
-                let (key, value) = crate::tree::split_row(&row);
+                let (key, value) = super::split_row(&row);
                 Ok((key.to_vec(), value.to_vec()))
             })
             .collect()
@@ -238,7 +238,7 @@ mod tests {
                 (key(i), value)
             });
             let b = c.prepare(None, u64::from(h), writes).unwrap();
-            c.commit(b).unwrap();
+            c.commit(&b).unwrap();
         }
         c
     }
@@ -291,7 +291,7 @@ mod tests {
                     [(key(1), None), (key(900), Some(b"new".to_vec()))],
                 )
                 .unwrap();
-            c.commit(b).unwrap()
+            c.commit(&b).unwrap()
         };
         assert_eq!(next(&follower), next(&host));
         let (root, value, proof) = follower.prove(&key(900)).unwrap();
@@ -316,7 +316,7 @@ mod tests {
                     (0..300u32).map(|i| (key(i), Some(h.to_be_bytes().to_vec()))),
                 )
                 .unwrap();
-            let committed = host.commit(b).unwrap();
+            let committed = host.commit(&b).unwrap();
             // The host keeps its log from the oldest commit it offers.
             host.prune(at8.start.min(committed.start)).unwrap();
         }
@@ -337,7 +337,7 @@ mod tests {
         let host = host(hd.path(), 3);
         let older = host.sync_target().unwrap();
         let b = host.prepare(None, 4, [(key(1), None)]).unwrap();
-        host.commit(b).unwrap();
+        host.commit(&b).unwrap();
         let target = host.sync_target().unwrap();
 
         let never = |_: Vec<u8>| -> std::result::Result<Vec<u8>, String> {

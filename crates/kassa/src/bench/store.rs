@@ -183,7 +183,7 @@ impl Measured for Qmdb {
     }
 
     fn commit(&mut self, prepared: Self::Prepared) -> Result<()> {
-        let committed = self.c.commit(prepared)?;
+        let committed = self.c.commit(&prepared)?;
         self.c.prune(committed.start)?;
         Ok(())
     }
