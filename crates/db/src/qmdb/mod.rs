@@ -619,7 +619,7 @@ async fn serve(
 }
 
 mod sync;
-pub use sync::MAX_OPS_PER_ANSWER;
+pub use sync::{MAX_OPS_PER_ANSWER, check_answer, check_target, requests};
 
 #[cfg(test)]
 mod vectors;

@@ -23,10 +23,12 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Sha256;
 use commonware_storage::qmdb::current::proof::OpsRootWitness;
 use commonware_storage::qmdb::sync::{Database, Request, Response, Source, Target};
+use commonware_storage::qmdb::{verify_proof, verify_proof_and_pinned_nodes};
 use commonware_utils::range::NonEmptyRange;
 use commonware_utils::{NZU64, NZUsize};
 use futures::StreamExt as _;
 use kassa_types::Hash;
+use std::num::NonZeroU64;
 use std::ops::Bound;
 use std::path::Path;
 
@@ -138,16 +140,8 @@ impl Commitment {
         target: &Committed,
         fetch: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, String>,
     ) -> Result<Commitment> {
+        check_target(&trusted, target)?;
         let ops_root = Digest::from(target.ops_root.0);
-        let witness =
-            OpsRootWitness::<Mmr, Digest>::decode(bytes::Bytes::copy_from_slice(&target.witness))
-                .map_err(|e| CommitmentError::Sync(format!("a malformed witness: {e}")))?;
-        if target.root != trusted || !witness.verify::<Sha256>(&ops_root, &Digest::from(trusted.0))
-        {
-            return Err(CommitmentError::Sync(
-                "the host's operations are not those of the certified state root".into(),
-            ));
-        }
         let range = NonEmptyRange::new(target.start.into()..target.end.into())
             .map_err(|_| CommitmentError::Sync("an empty range of operations".into()))?;
         let init = move |ctx: Context, db_config: Config, opening| async move {
@@ -175,6 +169,102 @@ impl Commitment {
         };
         Self::launch(dir, cache_mib, init, fetch)
     }
+}
+
+/// Checks that `target`, a host's description of a commit, is that of the state root `trusted`
+/// (certified by the validators): its operations root is the one the root commits to.
+pub fn check_target(trusted: &Hash, target: &Committed) -> Result<()> {
+    let ops_root = Digest::from(target.ops_root.0);
+    let witness =
+        OpsRootWitness::<Mmr, Digest>::decode(bytes::Bytes::copy_from_slice(&target.witness))
+            .map_err(|e| CommitmentError::Sync(format!("a malformed witness: {e}")))?;
+    if target.root != *trusted || !witness.verify::<Sha256>(&ops_root, &Digest::from(trusted.0)) {
+        return Err(CommitmentError::Sync(
+            "the host's operations are not those of the certified state root".into(),
+        ));
+    }
+    if target.start >= target.end {
+        return Err(CommitmentError::Sync("an empty range of operations".into()));
+    }
+    Ok(())
+}
+
+/// The requests (encoded) that fetch the operations of `target`, as the sync engine asks them:
+/// the pinned nodes and the operation at the range's start, then consecutive ranges of at most
+/// [`FETCH_BATCH`] operations after it. A follower can fetch these from any hosts, each answer checked on arrival
+/// ([`check_answer`]), and then build the state from them with no network
+/// ([`Commitment::sync`] with a `fetch` that looks them up), in whatever runtime it runs.
+pub fn requests(target: &Committed) -> Vec<Vec<u8>> {
+    let boundary = Request::<Mmr>::Boundary {
+        size: target.end.into(),
+        start: target.start.into(),
+    };
+    let mut out = vec![boundary.encode().to_vec()];
+    // The boundary's answer holds the operation at the range's start.
+    let mut start = target.start + 1;
+    while start < target.end {
+        let n = FETCH_BATCH.min(target.end - start);
+        let request = Request::<Mmr>::Operations {
+            size: target.end.into(),
+            start: start.into(),
+            max_ops: NonZeroU64::new(n).expect("a range before the end"),
+        };
+        out.push(request.encode().to_vec());
+        start += n;
+    }
+    out
+}
+
+/// Whether `answer` is a true and whole answer to `request` (one of [`requests`]`(target)`):
+/// it decodes, proves against `target`'s operations root (checked against the certified root by
+/// [`check_target`]), and a range holds every operation asked. A host whose answer fails this
+/// lied or broke; ask another.
+pub fn check_answer(target: &Committed, request: &[u8], answer: &[u8]) -> Result<()> {
+    let request = Request::<Mmr>::decode(bytes::Bytes::copy_from_slice(request))
+        .map_err(|e| CommitmentError::Sync(format!("a malformed request: {e}")))?;
+    if *request.size() != target.end {
+        return Err(CommitmentError::Sync("a request for another commit".into()));
+    }
+    let max_ops = request.max_ops().get();
+    let cfg = (
+        usize::try_from(max_ops).unwrap_or(usize::MAX),
+        super::log_codec(),
+    );
+    let response =
+        Response::<Mmr, Op, Digest>::decode_cfg(bytes::Bytes::copy_from_slice(answer), &cfg)
+            .map_err(|e| CommitmentError::Sync(format!("a malformed answer: {e}")))?;
+    let root = Digest::from(target.ops_root.0);
+    let proven = match (&request, &response) {
+        (Request::Operations { start, .. }, Response::Operations { proof, operations }) => {
+            u64::try_from(operations.len()).ok() == Some(max_ops)
+                && *proof.leaves == target.end
+                && verify_proof::<Sha256, _, _>(proof, *start, operations, &root)
+        }
+        (
+            Request::Boundary { start, .. },
+            Response::Boundary {
+                proof,
+                op,
+                pinned_nodes,
+            },
+        ) => {
+            *proof.leaves == target.end
+                && verify_proof_and_pinned_nodes::<Sha256, _, _>(
+                    proof,
+                    *start,
+                    core::slice::from_ref(op),
+                    pinned_nodes,
+                    &root,
+                )
+        }
+        _ => false,
+    };
+    if !proven {
+        return Err(CommitmentError::Sync(
+            "an answer that does not prove against the operations root".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The sync engine's source: each request goes to the caller waiting for the commitment to open,
@@ -329,6 +419,61 @@ mod tests {
         assert_eq!(follower.root().unwrap(), at8.root);
         assert_eq!(follower.height().unwrap(), Some(8));
         assert_eq!(follower.get(&key(1)).unwrap(), Some(b"1 at 8".to_vec()));
+    }
+
+    #[test]
+    fn answers_fetched_first_and_checked_one_by_one_build_the_state_with_no_host_and_a_liar_is_caught_at_its_answer()
+     {
+        let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Enough current operations for several ranges.
+        let host = host(hd.path(), 3);
+        let b = host
+            .prepare(
+                None,
+                4,
+                (1_000..4_000u32).map(|i| (key(i), Some(vec![7; 40]))),
+            )
+            .unwrap();
+        host.commit(&b).unwrap();
+        let target = host.sync_target().unwrap();
+        check_target(&target.root, &target).unwrap();
+        let asked = requests(&target);
+        assert!(asked.len() > 3, "{} requests", asked.len());
+
+        // Each request goes to a liar first (one byte changed), then to the honest host.
+        let mut answers = std::collections::BTreeMap::new();
+        let mut caught = 0;
+        for request in &asked {
+            let honest = host.serve_sync(request).unwrap();
+            let mut lie = honest.clone();
+            let at = lie.len() / 2;
+            lie[at] ^= 1;
+            if check_answer(&target, request, &lie).is_err() {
+                caught += 1;
+            }
+            check_answer(&target, request, &honest).unwrap();
+            answers.insert(request.clone(), honest);
+        }
+        assert_eq!(
+            caught,
+            asked.len(),
+            "every changed answer is caught where it arrives"
+        );
+        // An answer to another request, or one cut short, is not an answer to this one.
+        assert!(check_answer(&target, &asked[1], &answers[&asked[2]]).is_err());
+        let whole = &answers[&asked[1]];
+        assert!(check_answer(&target, &asked[1], &whole[..whole.len() - 1]).is_err());
+
+        // Built from the answers alone: the engine asks exactly those requests.
+        let follower = Commitment::sync(fd.path(), 8, target.root, &target, |request| {
+            answers
+                .remove(&request)
+                .ok_or_else(|| "a request that was not fetched".to_string())
+        })
+        .unwrap();
+        assert!(answers.is_empty(), "every answer used");
+        assert_eq!(follower.root().unwrap(), target.root);
+        assert_eq!(all_entries(&follower), all_entries(&host));
     }
 
     #[test]
