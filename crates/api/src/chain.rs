@@ -251,69 +251,151 @@ pub(super) async fn blocks(
     Ok(Json(wire::Blocks { items }))
 }
 
-/// A state value and its Merkle proof at a height (default: the head).
+/// A state key from its hex, 1 to 256 bytes.
+fn state_key(hex_key: &str) -> Result<Vec<u8>, ApiError> {
+    let key =
+        hex::decode(hex_key).map_err(|_| ApiError::bad("bad_key", "the state key is not hex"))?;
+    if key.is_empty() || key.len() > 256 {
+        return Err(ApiError::bad("bad_key", "a state key is 1 to 256 bytes"));
+    }
+    Ok(key)
+}
+
+/// Proves `keys` at the current state, all at one height.
+async fn prove(node: Arc<Node>, keys: Vec<Vec<u8>>) -> ApiResult<wire::Proofs> {
+    let n = node.clone();
+    let proven = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        Ok::<_, kassa_db::DbError>((n.db().prove_many(&refs)?, keys))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::db)?;
+    let (proven, keys) = proven;
+    let Some(first) = proven.first() else {
+        return Err(ApiError::bad("bad_key", "no key to prove"));
+    };
+    let (Some(height), root) = (first.height, first.root) else {
+        return Err(ApiError::not_found("height"));
+    };
+    // The commitment takes a block a moment before the node serves it: answer once it does,
+    // so that the block's certificate and header can be asked for.
+    let mut head = node.watch_head();
+    let served = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        head.wait_for(|h| h.height >= height),
+    )
+    .await;
+    if !matches!(served, Ok(Ok(_))) {
+        return Err(ApiError::internal(format!(
+            "the state proven at height {height} is not served yet"
+        )));
+    }
+    let header = node.db().header(height).map_err(ApiError::db)?;
+    let block_hash = header.map(|h| Hex(h.hash()));
+    let items = keys
+        .iter()
+        .zip(proven)
+        .map(|(key, p)| {
+            let (kind, bytes) = match p.proof {
+                kassa_db::KeyProof::Present(b) => ("present", b),
+                kassa_db::KeyProof::Absent(b) => ("absent", b),
+            };
+            wire::Proof {
+                key: hex::encode(key),
+                height,
+                state_root: Hex(root),
+                block_hash,
+                value: p.value.map(hex::encode),
+                kind: kind.into(),
+                proof: hex::encode(bytes),
+            }
+        })
+        .collect();
+    Ok(Json(wire::Proofs {
+        height,
+        state_root: Hex(root),
+        block_hash,
+        items,
+    }))
+}
+
+/// A state value and its proof, at the current state.
 #[utoipa::path(get, path = "/api/v1/proofs/{key}", tag = "chain",
-    params(("key" = String, Path, description = "the state key, hex"), wire::ProofQuery),
+    params(("key" = String, Path, description = "the state key, hex")),
     responses((status = 200, body = wire::Proof, description = "the value and its proof")))]
 pub(super) async fn proof(
     State(node): State<Arc<Node>>,
     Path(key): Path<String>,
-    Query(q): Query<wire::ProofQuery>,
 ) -> ApiResult<wire::Proof> {
-    let key =
-        hex::decode(&key).map_err(|_| ApiError::bad("bad_key", "the state key is not hex"))?;
-    if key.is_empty() || key.len() > 256 {
-        return Err(ApiError::bad("bad_key", "a state key is 1 to 256 bytes"));
-    }
-    let head = node.head();
-    let height = q.height.unwrap_or(head.height);
-    if height > head.height {
-        return Err(ApiError::not_found("height"));
-    }
-    let (value, proof) = node.db().prove(&key, height).map_err(ApiError::db)?;
-    let root = node.db().root_at(height).map_err(ApiError::db)?;
-    let header = node.db().header(height).map_err(ApiError::internal)?;
-    Ok(Json(wire::Proof {
-        key: hex::encode(&key),
-        height,
-        state_root: Hex(root),
-        block_hash: header.map(|h| Hex(h.hash())),
-        value: value.map(hex::encode),
-        proof: hex::encode(kassa_db::encode_proof(&proof)),
-    }))
+    let key = state_key(&key)?;
+    let Json(mut proofs) = prove(node, vec![key]).await?;
+    Ok(Json(proofs.items.remove(0)))
 }
 
-/// A chunk of the state at a kept height, for a node that starts from that height instead of
-/// genesis (state sync): consecutive entries in the order of their keys' SHA-256, each with its
-/// state key, and a range proof against that height's state root. The bytes are the Borsh
-/// encoding of `kassa_db::Chunk` (docs/protocol.md, "State sync"); a node that prunes answers
-/// `404 pruned` for a height it no longer keeps.
-#[utoipa::path(get, path = "/api/v1/snapshots/{height}", tag = "chain",
-    params(("height" = u64, Path), wire::SnapshotQuery),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>,
-        description = "the chunk")))]
-pub(super) async fn snapshot(
+/// Several state values and their proofs, all at the current state (one height, one root).
+#[utoipa::path(get, path = "/api/v1/proofs", tag = "chain",
+    params(wire::ProofsQuery),
+    responses((status = 200, body = wire::Proofs, description = "the values and their proofs")))]
+pub(super) async fn proofs(
     State(node): State<Arc<Node>>,
-    Path(height): Path<u64>,
-    Query(q): Query<wire::SnapshotQuery>,
-) -> Result<Response, ApiError> {
-    let after = match q.after {
-        None => None,
-        Some(hex) => Some(
-            <[u8; 32]>::try_from(hex::decode(&hex).unwrap_or_default()).map_err(|_| {
-                ApiError::bad("bad_after", "after is the hex of a 32-byte key hash")
-            })?,
-        ),
-    };
-    if height > node.head().height {
-        return Err(ApiError::not_found("height"));
+    Query(q): Query<wire::ProofsQuery>,
+) -> ApiResult<wire::Proofs> {
+    let keys = q
+        .keys
+        .split(',')
+        .map(state_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.len() > wire::PROOF_KEYS_MAX {
+        return Err(ApiError::bad(
+            "too_many_keys",
+            format!("at most {} keys at once", wire::PROOF_KEYS_MAX),
+        ));
     }
-    let limit = q.limit.unwrap_or(kassa_db::CHUNK_ENTRIES_MAX);
-    let chunk = tokio::task::spawn_blocking(move || node.db().snapshot_chunk(height, after, limit))
+    prove(node, keys).await
+}
+
+/// The heights this node offers to sync the state from, with what its state's commitment was
+/// after each: the Borsh encoding of `Vec<(u64, kassa_db::Committed)>` (docs/protocol.md,
+/// "State sync").
+#[utoipa::path(get, path = "/api/v1/sync/offers", tag = "chain",
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>,
+        description = "the offers")))]
+pub(super) async fn sync_offers(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
+    let offers = tokio::task::spawn_blocking(move || node.db().offers())
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::db)?;
-    Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], chunk.encode()).into_response())
+    let bytes = borsh::to_vec(&offers).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response())
+}
+
+/// This node's answer to a request of state sync (the body: its bytes, at most 64), for an
+/// offered height: qmdb's encoding of a range of the state's operations with its proof, or of
+/// the pinned nodes at the range's start (docs/protocol.md, "State sync"). `400 bad_request`
+/// for a malformed request or one of a height no longer offered.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "chain",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>,
+        description = "the answer")))]
+pub(super) async fn sync(
+    State(node): State<Arc<Node>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if body.len() > 64 {
+        return Err(ApiError::bad(
+            "bad_request",
+            "a request of state sync is at most 64 bytes",
+        ));
+    }
+    let answer = tokio::task::spawn_blocking(move || node.db().serve_sync(&body))
+        .await
+        .map_err(ApiError::internal)?;
+    match answer {
+        Ok(bytes) => Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response()),
+        Err(kassa_db::DbError::Commitment(e)) => Err(ApiError::bad("bad_request", e.to_string())),
+        Err(e) => Err(ApiError::db(e)),
+    }
 }
 
 /// Server-sent events: each finalized block (event `block`) with every transaction's receipt.

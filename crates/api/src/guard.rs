@@ -153,7 +153,7 @@ impl Cost {
             "/faucet" if post => Cost::Faucet,
             "/simulate" | "/blocks" | "/events" => Cost::Heavy,
             _ if (path.starts_with("/blocks/") && path.ends_with("/finality"))
-                || path.starts_with("/snapshots/")
+                || path.starts_with("/sync")
                 || (path.starts_with("/societies/") && path.ends_with("/history")) =>
             {
                 Cost::Heavy
@@ -333,15 +333,21 @@ mod tests {
             "/api/v1/blocks",
             "/api/v1/blocks/7/finality",
             "/api/v1/societies/1/history",
-            "/api/v1/snapshots/7",
+            "/api/v1/sync/offers",
             "/api/v1/events",
         ] {
             assert_eq!(Cost::of(&Method::GET, heavy, None), Cost::Heavy, "{heavy}");
         }
+        assert_eq!(
+            Cost::of(&Method::POST, "/api/v1/sync", Some(30)),
+            Cost::Heavy,
+            "an answer of state sync"
+        );
         for free in [
             "/api/v1/status",
             "/api/v1/blocks/7",
             "/api/v1/proofs/00",
+            "/api/v1/proofs?keys=00,01",
             "/api/v1/txs/ab",
             "/",
         ] {

@@ -175,8 +175,10 @@ pub(crate) fn app(node: Arc<Node>, guard: Arc<guard::Guard>) -> Router {
         .route("/api/v1/blocks/{height}", get(chain::block))
         .route("/api/v1/blocks/{height}/raw", get(chain::block_raw))
         .route("/api/v1/blocks/{height}/finality", get(chain::finality))
+        .route("/api/v1/proofs", get(chain::proofs))
         .route("/api/v1/proofs/{key}", get(chain::proof))
-        .route("/api/v1/snapshots/{height}", get(chain::snapshot))
+        .route("/api/v1/sync/offers", get(chain::sync_offers))
+        .route("/api/v1/sync", post(chain::sync))
         .route("/api/v1/events", get(chain::events))
         .route("/api/v1/faucet", post(faucet))
         .route("/api/v1/genesis", get(genesis))
@@ -323,9 +325,14 @@ async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
-/// Decodes a proof returned by `/api/v1/proofs`.
-pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
-    kassa_db::decode_proof(&hex::decode(hex_proof).ok()?)
+/// Decodes a proof returned by `/api/v1/proofs` (its `kind` and hex `proof`).
+pub fn decode_proof(kind: &str, hex_proof: &str) -> Option<kassa_db::KeyProof> {
+    let bytes = hex::decode(hex_proof).ok()?;
+    match kind {
+        "present" => Some(kassa_db::KeyProof::Present(bytes)),
+        "absent" => Some(kassa_db::KeyProof::Absent(bytes)),
+        _ => None,
+    }
 }
 
 /// The API's OpenAPI document, generated from the handlers and the [`wire`] types.
@@ -362,8 +369,10 @@ pub fn decode_proof(hex_proof: &str) -> Option<kassa_db::Proof> {
         chain::block,
         chain::block_raw,
         chain::finality,
+        chain::proofs,
         chain::proof,
-        chain::snapshot,
+        chain::sync_offers,
+        chain::sync,
         chain::events,
         faucet,
         genesis,

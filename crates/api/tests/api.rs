@@ -503,12 +503,41 @@ async fn queries_and_a_balance_proof_that_verifies_without_trusting_the_node() {
         kassa_state::exec::balance_in(AssetId::NATIVE, Some(&value)).unwrap(),
         5_000_000
     );
-    let proof = kassa_api::decode_proof(p["proof"].as_str().unwrap()).unwrap();
-    assert!(kassa_db::verify_proof(&root, &key, Some(&value), &proof));
+    assert_eq!(p["kind"], "present");
+    let proof =
+        kassa_api::decode_proof(p["kind"].as_str().unwrap(), p["proof"].as_str().unwrap()).unwrap();
+    assert!(kassa_db::verify(&root, &key, Some(&value), &proof));
     let mut account: kassa_state::records::Account = borsh::from_slice(&value).unwrap();
     account.kas = 6_000_000;
     let forged = borsh::to_vec(&account).unwrap();
-    assert!(!kassa_db::verify_proof(&root, &key, Some(&forged), &proof));
+    assert!(!kassa_db::verify(&root, &key, Some(&forged), &proof));
+    // Several keys at once, at one height: a present one and an absent one.
+    let absent = kassa_state::keys::holding(&kassa_types::Address([9; 32]), AssetId::NATIVE);
+    let (s, many) = call(
+        &n,
+        "GET",
+        &format!(
+            "/api/v1/proofs?keys={},{}",
+            hex::encode(&key),
+            hex::encode(&absent)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(many["state_root"], p["state_root"]);
+    let items = many["items"].as_array().unwrap();
+    assert_eq!(
+        (items[0]["kind"].as_str(), items[1]["kind"].as_str()),
+        (Some("present"), Some("absent"))
+    );
+    let absence = kassa_api::decode_proof("absent", items[1]["proof"].as_str().unwrap()).unwrap();
+    assert!(kassa_db::verify(&root, &absent, None, &absence));
+    let (s, v) = call(&n, "GET", "/api/v1/proofs?keys=zz", None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_key"))
+    );
 
     let (s, v) = call(&n, "GET", "/api/v1/societies/7", None).await;
     assert_eq!(

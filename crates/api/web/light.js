@@ -2,11 +2,13 @@
 // in any JavaScript with WebCrypto (a browser, Node.js 20+). Only the genesis is trusted: its
 // chain id and validator keys (an *anchor*). Nothing here trusts the node it reads from.
 //
-// One value is checked in four steps, each named in a `VerifyError` when it fails:
-//   certificate: the newest finalization certificate is signed by a quorum of the validators;
+// A node proves values of its current state only, at the height it is at; one value is checked
+// in four steps, each named in a `VerifyError` when it fails:
+//   certificate: the finalization certificate of the proof's height is signed by a quorum of the
+//                validators;
 //   header:      the block header the node sends hashes to the block the certificate finalizes;
-//   root:        the Merkle proof of the value is against that header's state root;
-//   proof:       the proof proves the value (or that the key is absent).
+//   root:        the proof is against that header's state root;
+//   proof:       the proof proves the value (or that the key is absent): qmdb.js.
 //
 // Wire formats (docs/protocol.md, "Light verification"):
 // - A finalization certificate is Commonware simplex's `Finalization` with ed25519 signatures:
@@ -20,7 +22,8 @@
 //   tx_root 32 ‖ state_root 32 ‖ consensus (u32 length ‖ bytes); its id is
 //   SHA-256("KASSA_BLOCK_V1" ‖ header).
 
-import { sha256, concat, toHex, fromHex, verifyProof } from './codec.js';
+import { sha256, concat, toHex, fromHex } from './codec.js';
+import { verifyStateProof } from './qmdb.js';
 
 /** A check that failed: `step` is `certificate`, `header`, `root`, `proof` or `anchor`. */
 export class VerifyError extends Error {
@@ -178,30 +181,62 @@ export async function certifiedHead(get, anchor) {
   const fin = (await get(`/blocks/${status.height}/finality`))
     || (await get(`/blocks/${Math.max(0, status.height - FINALITY_SEARCH)}/finality`));
   if (!fin) throw new VerifyError('certificate', 'this node has no finalization certificate of a recent block (a follower has those it checked since it started): choose another node');
+  return checkFinality(anchor, fin, fin.height);
+}
+
+/**
+ * The block of `height`, from the node's certificate of it, checked: `{ height, block,
+ * state_root, timestamp_ms, signers, validators }` as `certifiedHead` gives.
+ */
+export async function certifiedAt(get, anchor, height) {
+  const fin = await get(`/blocks/${height}/finality`);
+  if (!fin) throw new VerifyError('certificate', `this node proves its state at block ${height} but has no certificate of that block (a follower has those it checked since it started): choose another node`);
+  if (fin.height !== height) throw new VerifyError('header', `the node sent the certificate of block ${fin.height}, not of ${height}`);
+  return checkFinality(anchor, fin, height);
+}
+
+/** A certificate and its header as the API sends them (`fin`), checked to be of `height`. */
+async function checkFinality(anchor, fin, height) {
   if (typeof fin.header !== 'string') throw new VerifyError('header', 'the node sent no block header with the certificate');
   const header = fromHex(fin.header);
   const id = await blockId(header);
   const signed = await verifyFinalization(anchor, fromHex(fin.certificate), id);
   const h = decodeHeader(header);
-  if (h.height !== BigInt(fin.height)) throw new VerifyError('header', `the certified header is for height ${h.height}, not ${fin.height}`);
-  return { height: fin.height, block: toHex(id), state_root: toHex(h.state_root), timestamp_ms: Number(h.timestamp_ms), ...signed };
+  if (h.height !== BigInt(height)) throw new VerifyError('header', `the certified header is for height ${h.height}, not ${height}`);
+  return { height, block: toHex(id), state_root: toHex(h.state_root), timestamp_ms: Number(h.timestamp_ms), ...signed };
 }
 
 /**
- * The value under `key` (bytes) in the state of the certified block `head`, proven against its
- * state root: the bytes, or `null` if the key is proven absent.
+ * The values under `keys` (bytes each) in the node's current state, proven against the state
+ * root of the block the validators certified at the proofs' height: `{ head, values }` (a value
+ * is null if its key is proven absent). `certify(height)` gives the checked block of a height
+ * (`certifiedAt`, perhaps cached).
  */
-export async function proven(get, head, key) {
-  const p = await get(`/proofs/${toHex(key)}?height=${head.height}`);
-  if (!p) throw new VerifyError('proof', 'the node sent no proof');
-  if (p.height !== head.height || p.state_root !== head.state_root) throw new VerifyError('root', `the proof is against another state root than block ${head.height}’s`);
-  const value = p.value === null ? null : fromHex(p.value);
-  let check;
-  try {
-    check = await verifyProof(fromHex(head.state_root), key, value, fromHex(p.proof));
-  } catch (e) {
-    throw new VerifyError('proof', `the proof is malformed: ${e.message}`);
+export async function provenMany(get, certify, keys) {
+  const p = await get(`/proofs?keys=${keys.map(toHex).join(',')}`);
+  if (!p || !Array.isArray(p.items) || p.items.length !== keys.length) throw new VerifyError('proof', 'the node sent no proof');
+  const head = await certify(p.height);
+  if (p.state_root !== head.state_root) throw new VerifyError('root', `the proof is against another state root than block ${head.height}’s`);
+  const root = fromHex(head.state_root);
+  const values = [];
+  for (const [i, key] of keys.entries()) {
+    const item = p.items[i];
+    if (item.key !== toHex(key) || item.height !== head.height || item.state_root !== head.state_root) throw new VerifyError('root', `the proof of key ${toHex(key)} is not the one asked for at block ${head.height}`);
+    const value = item.value === null ? null : fromHex(item.value);
+    let check;
+    try {
+      check = await verifyStateProof(root, key, value, item.kind, fromHex(item.proof));
+    } catch (e) {
+      throw new VerifyError('proof', `the proof is malformed: ${e.message}`);
+    }
+    if (!check.ok) throw new VerifyError('proof', check.reason);
+    values.push(value);
   }
-  if (!check.ok) throw new VerifyError('proof', `${check.reason}`);
-  return value;
+  return { head, values };
+}
+
+/** `provenMany` of one key: `{ head, value }`. */
+export async function proven(get, certify, key) {
+  const { head, values } = await provenMany(get, certify, [key]);
+  return { head, value: values[0] };
 }

@@ -33,7 +33,7 @@ export async function verifyView(root) {
   const result = h('div', { id: 'proof-result', role: 'status' });
   const who = input('proof-address', { value: app.wallet ? app.wallet.address : '', required: true, autocomplete: 'off' });
   const form = h('form', { class: 'stack', id: 'proof-form' },
-    field('proof-address', 'Account', who, 'Your own by default. The node sends each balance with a Merkle proof; this page checks it against the certified state root.'),
+    field('proof-address', 'Account', who, 'Your own by default. The node sends each balance with a proof; this page checks it against the state root of the block the validators certified.'),
     h('button', { type: 'submit' }, 'Check the balances in this browser'));
   form.addEventListener('submit', action(async () => {
     const address = who.value.trim();
@@ -54,11 +54,11 @@ export async function verifyView(root) {
   }, { refresh: false }));
 
   root.append(h('h1', {}, 'Verify'),
-    h('p', { class: 'lead' }, 'Check for yourself instead of trusting this node’s word: this browser checks the validators’ signatures on the newest finalized block, then every balance, standing and request it shows against that block’s state root.'),
+    h('p', { class: 'lead' }, 'Check for yourself instead of trusting this node’s word: this browser checks every balance, standing and request it shows against the state root of a block whose validators’ signatures it checks.'),
     head,
     h('section', { class: 'panel', 'aria-labelledby': 'proof-title' }, h('h2', { id: 'proof-title' }, 'Prove a balance'), form, result),
     nodesPanel(),
-    h('p', { class: 'hint' }, 'What is checked: the finalization certificate (Ed25519 signatures of a quorum of the pinned validators), that the block header hashes to the certified block, and each value’s Merkle proof (SHA-256, the chain’s Jellyfish Merkle tree) against the header’s state root. What is not: the page’s own code, which the node serving it sends.'));
+    h('p', { class: 'hint' }, 'What is checked: the finalization certificate (Ed25519 signatures of a quorum of the pinned validators), that the block header hashes to the certified block, and each value’s proof (SHA-256: the state’s operation log under a Merkle mountain range with the bitmap of current operations grafted on) against the header’s state root. What is not: the page’s own code, which the node serving it sends.'));
 }
 
 /** The nodes the app may talk to: the one serving the page, and the ones the member added. */

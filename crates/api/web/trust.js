@@ -1,5 +1,5 @@
-// What the pages show as verified: values proven in this browser against a block the chain's
-// validators certified (light.js), the genesis those validators come from (pinned in the browser
+// What the pages show as verified: values proven in this browser against the block of the
+// node's current state that the chain's validators certified (light.js), the genesis those validators come from (pinned in the browser
 // on first contact, so that no node can later swap them), and the mark shown beside each value.
 // A value that does not verify is not shown: the mark says what failed instead.
 
@@ -48,11 +48,7 @@ export function certified() {
   const height = app.status ? app.status.height : null;
   if (!cache || cache.node !== node || cache.height !== height) {
     const promise = (async () => {
-      const a = await anchor();
-      if (app.status && app.status.genesis_hash !== a.genesis_hash) {
-        throw new light.VerifyError('anchor', `this node serves another chain (genesis ${app.status.genesis_hash.slice(0, 12)}…, pinned ${a.genesis_hash.slice(0, 12)}…)`);
-      }
-      return light.certifiedHead(apiOpt, a);
+      return light.certifiedHead(apiOpt, await anchorOfNode());
     })();
     cache = { node, height, promise };
     promise.catch(() => {
@@ -62,10 +58,40 @@ export function certified() {
   return cache.promise;
 }
 
-/** The value under `key` at the newest certified block: `{ head, value }` (value null: absent). */
-export async function proven(key) {
-  const head = await certified();
-  return { head, value: await light.proven(apiOpt, head, key) };
+const blocks = new Map(); // `${node}|${height}` → promise of the checked block
+
+/** The block of `height`, checked once (every mark of a page at that height shares it). */
+function certifiedAt(height) {
+  const key = `${nodeUrl()}|${height}`;
+  if (!blocks.has(key)) {
+    const promise = (async () => light.certifiedAt(apiOpt, await anchorOfNode(), height))();
+    blocks.set(key, promise);
+    promise.catch(() => blocks.delete(key)); // retried on the next call
+    while (blocks.size > 64) blocks.delete(blocks.keys().next().value);
+  }
+  return blocks.get(key);
+}
+
+/** The pinned genesis, if this node serves its chain. */
+async function anchorOfNode() {
+  const a = await anchor();
+  if (app.status && app.status.genesis_hash !== a.genesis_hash) {
+    throw new light.VerifyError('anchor', `this node serves another chain (genesis ${app.status.genesis_hash.slice(0, 12)}…, pinned ${a.genesis_hash.slice(0, 12)}…)`);
+  }
+  return a;
+}
+
+/**
+ * The values under `keys` in the node's current state, proven at one certified block:
+ * `{ head, values }` (a value null: absent).
+ */
+export function provenMany(keys) {
+  return light.provenMany(apiOpt, certifiedAt, keys);
+}
+
+/** The value under `key`, proven: `{ head, value }` (value null: absent). */
+export function proven(key) {
+  return light.proven(apiOpt, certifiedAt, key);
 }
 
 /** A certified block older than this is said to be old: a node can prove only what it shows. */
@@ -92,12 +118,12 @@ export function failed(e) {
 
 /** A member's record and the society's, proven: `{ head, member, now, good }` (member null: none). */
 export async function provenMember(society, address) {
-  const [s, m] = await Promise.all([proven(societyKey(society)), proven(memberKey(society, address))]);
-  if (!s.value) throw new light.VerifyError('proof', `there is no society ${society} in the certified state`);
-  const rec = decodeSociety(s.value);
-  const now = periodAt(rec, s.head.timestamp_ms);
-  const member = m.value ? decodeMember(m.value) : null;
-  return { head: m.head, member, now, good: member ? inGoodStanding(member, now) : false };
+  const { head, values: [s, m] } = await provenMany([societyKey(society), memberKey(society, address)]);
+  if (!s) throw new light.VerifyError('proof', `there is no society ${society} in the certified state`);
+  const rec = decodeSociety(s);
+  const now = periodAt(rec, head.timestamp_ms);
+  const member = m ? decodeMember(m) : null;
+  return { head, member, now, good: member ? inGoodStanding(member, now) : false };
 }
 
 const requests = new Map(); // request id → { head, request } last proven

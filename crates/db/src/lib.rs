@@ -1,71 +1,56 @@
-//! Kassa's persistent, authenticated state.
-//!
-//! One [`redb`] database (ACID, copy-on-write B-trees, crash-safe: a commit is durable and atomic
-//! or absent) holds, per finalized block, in **one write transaction**:
-//! - the current state (`state`: key → value), read by the state machine through [`Reader`];
-//! - a Jellyfish Merkle tree over the state (`jmt_nodes`, `jmt_leaf_values`), versioned by height, whose
-//!   root is the state root and which serves inclusion and exclusion proofs at any height (its
-//!   values are stored under their leaf's height, so a block's values are appended, see
-//!   [`Reader::get_value_option`]);
-//! - every version of the keys history views show (`history`: society books);
-//! - the block, its transactions' receipts, and the chain head.
+//! Kassa's persistent, authenticated state, in two stores committed together per finalized block:
+//! - the state's commitment, Commonware's `qmdb::current` ([`qmdb::Commitment`]): a log of
+//!   operations under a Merkle mountain range with the bitmap of current operations grafted on,
+//!   whose canonical root is the state root, which proves current values and absent keys, and
+//!   which a new node syncs from a host ([`Db::restore`]);
+//! - one [`redb`] database (ACID, copy-on-write B-trees) holding, in **one write transaction**
+//!   per block: the current state (`state`: key → value) that the state machine reads through
+//!   [`Reader`], every version of the keys history views show (`history`: society books), the
+//!   block, its transactions' receipts, the chain head, and what the commitment was at the
+//!   heights this node offers to sync from.
 //!
 //! Start reading at [`Db::commit_block`]. The byte-level layout is in `docs/storage.md`.
 //!
-//! Why a JMT over redb: the state machine reads state synchronously in its hot path and needs
-//! proofs of values at a given height; a JMT over an embedded B-tree gives both with one
-//! well-kept crate each (`jmt` is used by Penumbra and Sovereign), and keeps the state machine
-//! independent of the async runtime. Its cost grows with the state (the tree's depth, the state
-//! table's random writes): at a million keys Commonware's `qmdb::current` updates a block's keys
-//! about four times faster (`kassa bench store`, through [`qmdb`]), and the state is to move
-//! to it (ARCHITECTURE.md says what that takes). Consensus' own storage (journals, archives) lives on
-//! Commonware's runtime storage.
+//! A block commits to the commitment first, then to redb, so after a crash the commitment is
+//! never behind redb's head: a restart reopens it at that head ([`qmdb::Commitment::open_at`]),
+//! dropping the commits after it, which consensus delivers again. The commitment's log is kept
+//! back to the last block redb made durable and to the heights offered to sync from, and pruned
+//! below.
 //!
-//! Files: this one holds the tables, the one write transaction of a block, pruning and the
-//! block reads, which must be read together to check crash safety (so it runs over 600 lines);
-//! `tree` the Merkle tree (its storage, its update by a block, its proofs), `batch` the tree's
-//! batched update, `reader` the read snapshot, `certificates` the certificates a follower
-//! keeps, `history` the versions of society books, [`qmdb`] the commitment the state is moving
-//! to, `snapshot` state sync's chunks and restore, and [`disk`] the power-losing storage of
-//! the simulations.
+//! Why two stores: the state machine reads state synchronously in its hot path, and a read
+//! through the commitment is a round trip to its thread (tens of thousands a second, against
+//! redb's hundreds of thousands), so current values are read from redb, while the commitment
+//! appends a block's writes instead of rewriting a tree path per key (at a million keys a block's
+//! root and durable write cost about a quarter of a Merkle tree's over redb, `docs/performance.md`).
+//! Consensus' own storage (journals, archives) lives on Commonware's runtime storage.
+//!
+//! Files: this one holds the tables, the one write transaction of a block, recovery and pruning,
+//! which must be read together to check crash safety (so it runs over 600 lines); `reader` the
+//! read snapshot, `certificates` the certificates a follower keeps, `history` the versions of
+//! society books, [`qmdb`] the commitment, `restore` state sync (offering, serving, restoring),
+//! and [`disk`] the power-losing storage of the simulations.
 
-mod batch;
 mod certificates;
 pub mod disk;
 mod history;
 pub mod qmdb;
 mod reader;
-mod snapshot;
-mod tree;
+mod restore;
 
 pub use certificates::CERTIFICATE_SPACING;
+pub use qmdb::{Committed, KeyProof, Proven, verify};
 pub use reader::Reader;
-pub use snapshot::{
-    CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX, Chunk, KEY_LEN_MAX, RangeProof, Restore, RestoreError,
-};
-use tree::{
-    Stacked, Update, key_hash, leaf_row, leaf_value_key, node_key_bytes, root_key, split_row,
-    update_tree,
-};
-pub use tree::{decode_proof, encode_proof, verify_proof};
+pub use restore::RestoreError;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use jmt::storage::{Node, NodeBatch, NodeKey};
 use kassa_state::Receipt;
 use kassa_types::{Block, BlockHeader, Hash};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use sha2::Sha256;
 use std::collections::BTreeMap;
-use std::path::Path;
-
-/// A state proof (borsh-encodable, so clients can verify it with the `jmt` crate).
-pub type Proof = jmt::proof::SparseMerkleProof<Sha256>;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
-const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-/// The value of every leaf of the tree, under the leaf's version and key hash
-/// ([`leaf_value_key`]): a block's values are appended at the end of the table.
-const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_leaf_values");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Receipts by position, [`RECEIPTS_PER_ROW`] to a row: (height, index in the block /
 /// `RECEIPTS_PER_ROW`) → Borsh `Vec<Receipt>`. Each block's receipts are appended at the end of
@@ -77,17 +62,27 @@ const RECEIPTS_PER_ROW: u32 = 64;
 /// only table a transaction adds a random key to, kept to 20 bytes. A look-up reads the receipts
 /// of every position under the prefix and keeps the one whose hash is the transaction's.
 const TX_INDEX: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("tx_index_by_prefix");
-/// (the version from which on a tree node is no longer in the tree, big-endian ‖ the node's key
-/// as in `jmt_nodes`) → nothing: what pruning may delete. Written only by a database that keeps
-/// a bounded history ([`Db::keeping`]).
-const STALE: TableDefinition<&[u8], ()> = TableDefinition::new("jmt_stale_nodes");
+/// Height → Borsh [`Committed`]: what the commitment was after the heights this node offers to
+/// sync from ([`Db::offer_head`], the newest [`OFFERS`]).
+const COMMITS: TableDefinition<u64, &[u8]> = TableDefinition::new("commits");
+/// Heights offered to sync from, the newest kept: a follower that chose one finds it kept (with
+/// the commitment's log from its start) while it fetches the state, for [`OFFERS`] times
+/// [`OFFER_SPACING`] heights.
+const OFFERS: usize = 16;
+/// A node offers the state after every this many heights ([`Db::offer_head`]).
+pub const OFFER_SPACING: u64 = 64;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD: &str = "head";
-/// The lowest height whose block, receipts and state (tree) are still kept (0 or absent: all).
+/// The commitment's log length after the head ([`Committed::end`]): where a restart reopens it.
+const HEAD_LOG: &str = "head_log";
+/// The lowest height whose block and receipts are still kept (0 or absent: all).
 const PRUNED_BELOW: &str = "pruned_below";
 /// Most heights one commit prunes: catching up after pruning is turned on is spread over many
 /// blocks, so no commit takes much longer than the others.
 const PRUNE_STEP: u64 = 8;
+/// The commitment's log is pruned at every immediate commit of a height divisible by this (a
+/// prune costs a sync of the commitment's metadata).
+const PRUNE_LOG_EVERY: u64 = 16;
 const SCHEMA: &str = "schema";
 /// The layout of the tables above (`docs/storage.md`). 2: receipts by position and a hash index.
 /// 3: tree values under their leaf's version instead of their key hash, and tree nodes under
@@ -97,17 +92,24 @@ const SCHEMA: &str = "schema";
 /// stake and checkpoint records write their counters as varints (the values change, the tables
 /// do not). 7: protocol version 2's records. 8: the index of each society's requests (`l` keys).
 /// 9: delegates' lapse buckets and paid-ahead periods. 10: a leaf's row holds its state key
-/// before its value ([`leaf_row`]), so that the state can be served as a snapshot. 11: the
-/// history of versioned keys in tables of their own (`history`, `history_by_height`).
-const SCHEMA_VERSION: u32 = 11;
+/// before its value, so that the state can be served as a snapshot. 11: the history of
+/// versioned keys in tables of their own (`history`, `history_by_height`). 12: the state's
+/// commitment is `qmdb::current` beside this database (the Merkle tree's tables are gone; the
+/// head's log length and the offered heights' commits are here).
+const SCHEMA_VERSION: u32 = 12;
+
+/// The commitment's page cache, beside redb's: its Merkle nodes' and log's hot pages.
+const COMMITMENT_CACHE_MIB: usize = 64;
 
 /// Why the database failed. Every variant is an I/O or corruption problem, never a user error.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database: {0}")]
     Redb(String),
-    #[error("merkle tree: {0}")]
-    Tree(String),
+    #[error("state commitment: {0}")]
+    Commitment(#[from] qmdb::CommitmentError),
+    #[error("the state commitment does not match the block database: {0}")]
+    Inconsistent(String),
     #[error("block {got} committed, but the next height is {expected}")]
     NotNext { got: u64, expected: u64 },
     #[error(
@@ -180,22 +182,26 @@ pub struct PendingState {
     pub height: u64,
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub state_root: Hash,
-    batch: NodeBatch,
-    /// The row ([`leaf_row`]) of each new leaf of the tree, under [`leaf_value_key`]: the
-    /// values this block wrote, and those of leaves the tree moved (to make room for a new key)
-    /// unchanged.
-    leaf_values: BTreeMap<[u8; 40], Vec<u8>>,
-    /// The nodes of earlier versions this block's tree no longer holds.
-    stale: Vec<NodeKey>,
+    /// The block's batch in the commitment (forgotten if this is dropped uncommitted).
+    prepared: qmdb::Prepared,
 }
 
 /// The database.
 #[derive(Debug)]
 pub struct Db {
     db: Database,
-    /// How many of the newest heights to keep (blocks, receipts, the state's history); `None`:
-    /// all of them (an archive).
+    /// Replaced whole by a restore ([`Db::restore`]); `None` only while one replaces it.
+    commitment: RwLock<Option<qmdb::Commitment>>,
+    /// Where the commitment lives.
+    commitment_dir: PathBuf,
+    /// How many of the newest heights to keep (blocks, receipts, history); `None`: all of them
+    /// (an archive).
     keep: Option<u64>,
+    /// The commitment's log start of the last block redb made durable: the log is kept from
+    /// there (and from the offered heights' starts) for a restart to come back to it.
+    durable_start: Mutex<u64>,
+    /// A scratch directory for the commitment of a database on a simulated disk, removed with it.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 fn enc<T: BorshSerialize>(v: &T) -> Vec<u8> {
@@ -206,47 +212,78 @@ fn dec<T: BorshDeserialize>(bytes: &[u8]) -> T {
     borsh::from_slice(bytes).expect("the database holds only values this code wrote")
 }
 
+/// The commitment, read-locked.
+struct CommitmentRef<'a>(std::sync::RwLockReadGuard<'a, Option<qmdb::Commitment>>);
+
+impl std::ops::Deref for CommitmentRef<'_> {
+    type Target = qmdb::Commitment;
+
+    fn deref(&self) -> &qmdb::Commitment {
+        self.0
+            .as_ref()
+            .expect("checked when the reference was made")
+    }
+}
+
 /// The database's page cache unless configured otherwise: at a million accounts the state's
-/// hot pages (the tree's upper levels, the tables' branch pages) fit with room to spare, and
-/// the node's resident memory stays well under 1 GiB (`docs/performance.md`).
+/// hot pages (the tables' branch pages) fit with room to spare, and the node's resident memory
+/// stays well under 1 GiB (`docs/performance.md`).
 pub const CACHE_BYTES_DEFAULT: usize = 256 << 20;
 
+/// Where the commitment of the database file at `path` lives: beside it, `<file>.qmdb/`.
+fn commitment_dir_of(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".qmdb");
+    path.with_file_name(name)
+}
+
 impl Db {
-    /// Opens (or creates) the database file at `path`, with the default page cache
-    /// ([`CACHE_BYTES_DEFAULT`]).
+    /// Opens (or creates) the database file at `path` and its commitment beside it, with the
+    /// default page cache ([`CACHE_BYTES_DEFAULT`]).
     pub fn open(path: &Path) -> Result<Db> {
         Db::open_with_cache(path, CACHE_BYTES_DEFAULT)
     }
 
     /// Opens (or creates) the database file at `path`, caching at most `cache_bytes` of its
-    /// pages in memory (the bound of the database's memory, whatever the state's size).
+    /// pages in memory (the bound of the database's memory, whatever the state's size), and its
+    /// commitment beside it (`<file>.qmdb/`).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Db> {
-        Db::init(
-            redb::Builder::new()
-                .set_cache_size(cache_bytes)
-                .create(path)?,
-        )
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
+        Db::init(db, commitment_dir_of(path), None)
     }
 
-    /// Opens (or creates) the database on a simulated disk (crash-consistency tests).
-    pub fn open_on(disk: disk::SimDisk) -> Result<Db> {
-        Db::init(
-            redb::Builder::new()
-                .set_cache_size(CACHE_BYTES_DEFAULT)
-                .create_with_backend(disk)?,
-        )
+    /// Opens (or creates) the database on a simulated disk (crash-consistency tests), with its
+    /// commitment in `commitment_dir` (which a simulated restart must keep, as it keeps `disk`).
+    pub fn open_on(disk: disk::SimDisk, commitment_dir: &Path) -> Result<Db> {
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES_DEFAULT)
+            .create_with_backend(disk)?;
+        Db::init(db, commitment_dir.to_path_buf(), None)
     }
 
-    fn init(db: Database) -> Result<Db> {
+    /// A database in memory (its commitment in a scratch directory), gone when dropped.
+    pub fn scratch() -> Result<Db> {
+        let dir = tempfile::tempdir().map_err(|e| DbError::Redb(e.to_string()))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES_DEFAULT)
+            .create_with_backend(disk::SimDisk::new())?;
+        Db::init(db, dir.path().join("state.qmdb"), Some(dir))
+    }
+
+    fn init(
+        db: Database,
+        commitment_dir: PathBuf,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Result<Db> {
         let w = db.begin_write()?;
         {
             w.open_table(STATE)?;
-            w.open_table(JMT_NODES)?;
-            w.open_table(JMT_VALUES)?;
             w.open_table(BLOCKS)?;
             w.open_table(RECEIPTS)?;
             w.open_table(TX_INDEX)?;
-            w.open_table(STALE)?;
+            w.open_table(COMMITS)?;
             w.open_table(history::HISTORY)?;
             w.open_table(history::HISTORY_BY_HEIGHT)?;
             let mut meta = w.open_table(META)?;
@@ -263,13 +300,33 @@ impl Db {
             }
         }
         w.commit()?;
-        Ok(Db { db, keep: None })
+        let (commitment, durable_start) = recover(&db, &commitment_dir)?;
+        Ok(Db {
+            db,
+            commitment: RwLock::new(Some(commitment)),
+            commitment_dir,
+            keep: None,
+            durable_start: Mutex::new(durable_start),
+            _scratch: scratch,
+        })
     }
 
-    /// Keeps only the newest `keep` heights (at least 1): each commit then records which tree
-    /// nodes it made stale and deletes, a few heights at a time, the blocks (but the genesis
-    /// block), receipts and tree nodes only older heights need. History written before pruning was turned on stays.
-    /// `None` keeps everything (an archive).
+    /// The commitment (under a read lock: only a restore replaces it).
+    fn commitment(&self) -> Result<CommitmentRef<'_>> {
+        let guard = self
+            .commitment
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_none() {
+            return Err(qmdb::CommitmentError::Stopped.into());
+        }
+        Ok(CommitmentRef(guard))
+    }
+
+    /// Keeps only the newest `keep` heights (at least 1) of blocks (but the genesis block),
+    /// receipts and history, deleting older ones a few heights at a time. History written before
+    /// pruning was turned on stays. `None` keeps everything (an archive). The state's commitment
+    /// keeps only what the current state and the offered heights need either way.
     pub fn keeping(mut self, keep: Option<u64>) -> Db {
         self.keep = keep.map(|k| k.max(1));
         self
@@ -294,13 +351,9 @@ impl Db {
         let r = self.db.begin_read()?;
         let meta = r.open_table(META)?;
         let head = meta.get(HEAD)?.map(|v| dec(v.value()));
-        let pruned_below = meta.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value()));
         Ok(Reader {
             head,
-            pruned_below,
             state: r.open_table(STATE)?,
-            nodes: r.open_table(JMT_NODES)?,
-            values: r.open_table(JMT_VALUES)?,
         })
     }
 
@@ -317,18 +370,15 @@ impl Db {
     /// Like [`Db::prepare`], on top of blocks that are not committed yet: `below` are their
     /// prepared states, oldest first, consecutive, up to `height - 1`. Those at or below the
     /// committed head are skipped (a block may be committed while a child is prepared on it:
-    /// its state is then in the database, identical). The result can be committed as it is
-    /// once they are (the tree nodes it refers to are theirs), so each block's tree is hashed
-    /// once.
+    /// its state is then the committed one). The result can be committed as it is once they are,
+    /// so each block is merkleized once.
     pub fn prepare_on(
         &self,
         height: u64,
         writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         below: &[&PendingState],
     ) -> Result<PendingState> {
-        // The head and the state from one snapshot.
-        let reader = self.reader()?;
-        let next = reader.head.as_ref().map_or(0, |h| h.height + 1);
+        let next = self.head()?.map_or(0, |h| h.height + 1);
         let skip = below.iter().take_while(|p| p.height < next).count();
         let below = &below[skip..];
         for (i, p) in below.iter().enumerate() {
@@ -347,24 +397,19 @@ impl Db {
                 expected,
             });
         }
-        let stacked = Stacked {
-            base: &reader,
-            below,
-        };
-        let (root, batch, leaf_values, stale) =
-            update_tree(&stacked, &writes, height, Update::Batched)?;
+        let parent = below.last().map(|p| &p.prepared);
+        let writes_out = writes.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let prepared = self.commitment()?.prepare(parent, height, writes_out)?;
         Ok(PendingState {
             height,
             writes,
-            state_root: Hash(root.0),
-            batch,
-            leaf_values,
-            stale,
+            state_root: prepared.root,
+            prepared,
         })
     }
 
-    /// Commits a block atomically and durably: its state changes, tree nodes, the block, its
-    /// receipts, and the new head. Either all of it is durable or none of it is.
+    /// Commits a block atomically and durably: its state changes, the block, its receipts, and
+    /// the new head. Either all of it is durable or none of it is.
     pub fn commit_block(
         &self,
         pending: &PendingState,
@@ -377,6 +422,10 @@ impl Db {
 
     /// [`Db::commit_block`], durable now or with the next immediate commit ([`Durability`]).
     /// Atomic either way: after a crash the database holds whole blocks only.
+    ///
+    /// The block goes to the commitment first (made durable with the redb commit's durability),
+    /// then to redb in one write transaction; a crash between the two leaves the commitment
+    /// ahead, and the next [`Db::open`] takes it back to redb's head.
     pub fn commit_block_with(
         &self,
         pending: &PendingState,
@@ -399,11 +448,6 @@ impl Db {
             state_root: pending.state_root,
             time_ms,
         };
-        let mut w = self.db.begin_write()?;
-        if durability == Durability::Deferred {
-            w.set_durability(redb::Durability::None)
-                .map_err(|e| DbError::Redb(e.to_string()))?;
-        }
         // Milliseconds since the previous lap, for the debug timings below.
         let mut last = std::time::Instant::now();
         let mut lap = move || {
@@ -412,7 +456,22 @@ impl Db {
             last = now;
             ms
         };
-        let (state_ms, nodes_ms, values_ms, block_ms, receipts_ms, index_ms) = {
+        let committed = self
+            .commitment()?
+            .commit(&pending.prepared, durability == Durability::Immediate)?;
+        if committed.root != pending.state_root || committed.height != Some(pending.height) {
+            return Err(DbError::Inconsistent(format!(
+                "block {} committed with root {} at {:?}, prepared with root {}",
+                pending.height, committed.root, committed.height, pending.state_root
+            )));
+        }
+        let commitment_ms = lap();
+        let mut w = self.db.begin_write()?;
+        if durability == Durability::Deferred {
+            w.set_durability(redb::Durability::None)
+                .map_err(|e| DbError::Redb(e.to_string()))?;
+        }
+        let (state_ms, block_ms, receipts_ms, index_ms) = {
             let mut state = w.open_table(STATE)?;
             for (k, v) in &pending.writes {
                 match v {
@@ -427,23 +486,6 @@ impl Db {
                 writes.map(|(k, v)| (&k[..], v.as_deref())),
             )?;
             let state_ms = lap();
-            let mut nodes = w.open_table(JMT_NODES)?;
-            let mut batch: Vec<(Vec<u8>, &Node)> = pending
-                .batch
-                .nodes()
-                .iter()
-                .map(|(k, n)| (node_key_bytes(k), n))
-                .collect();
-            batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (k, n) in batch {
-                nodes.insert(k.as_slice(), enc(n).as_slice())?;
-            }
-            let nodes_ms = lap();
-            let mut values = w.open_table(JMT_VALUES)?;
-            for (k, v) in &pending.leaf_values {
-                values.insert(k.as_slice(), v.as_slice())?;
-            }
-            let values_ms = lap();
             if let Some(b) = block {
                 w.open_table(BLOCKS)?
                     .insert(pending.height, b.encode().as_slice())?;
@@ -472,39 +514,74 @@ impl Db {
             for position in positions {
                 index.insert(position, ())?;
             }
-            w.open_table(META)?.insert(HEAD, enc(&head).as_slice())?;
-            (state_ms, nodes_ms, values_ms, block_ms, receipts_ms, lap())
+            let mut meta = w.open_table(META)?;
+            meta.insert(HEAD, enc(&head).as_slice())?;
+            meta.insert(HEAD_LOG, enc(&committed.end).as_slice())?;
+            (state_ms, block_ms, receipts_ms, lap())
         };
         if let Some(keep) = self.keep {
-            {
-                let mut stale = w.open_table(STALE)?;
-                for key in &pending.stale {
-                    let mut k = pending.height.to_be_bytes().to_vec();
-                    k.extend_from_slice(&node_key_bytes(key));
-                    stale.insert(k.as_slice(), ())?;
-                }
-            }
             prune_step(&w, (pending.height + 1).saturating_sub(keep))?;
         }
         w.commit()?;
+        let commit_ms = lap();
+        if durability == Durability::Immediate {
+            *self
+                .durable_start
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = committed.start;
+            if pending.height.is_multiple_of(PRUNE_LOG_EVERY) {
+                self.prune_log()?;
+            }
+        }
         tracing::debug!(
             height = pending.height,
+            commitment_ms,
             state_ms,
-            nodes_ms,
-            values_ms,
             block_ms,
             receipts_ms,
             index_ms,
-            commit_ms = lap(),
+            commit_ms,
             "committed"
         );
         Ok(head)
     }
 
-    /// Makes every [`Durability::Deferred`] commit durable (an empty immediate commit).
+    /// Prunes the commitment's log below what the last durable block and the offered heights
+    /// need.
+    fn prune_log(&self) -> Result<()> {
+        let durable = *self
+            .durable_start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let oldest_offer = self.offers()?.first().map(|(_, c)| c.start);
+        self.commitment()?
+            .prune(oldest_offer.map_or(durable, |o| o.min(durable)))?;
+        Ok(())
+    }
+
+    /// Makes every [`Durability::Deferred`] commit durable (an empty immediate commit, after
+    /// the commitment's).
     pub fn sync(&self) -> Result<()> {
+        self.commitment()?.make_durable()?;
         self.db.begin_write()?.commit()?;
         Ok(())
+    }
+
+    /// The current value of `key` with the proof of it (or of its absence) against the state
+    /// root of the height it is at: (height, state root, value, proof). Proofs are of the
+    /// current state only; the commitment may be a block ahead of [`Db::head`] while that block
+    /// is committed.
+    pub fn prove(&self, key: &[u8]) -> Result<Proven> {
+        let proven = self.commitment()?.prove_many(&[key])?;
+        Ok(proven
+            .into_iter()
+            .next()
+            .expect("one key asked, one proven"))
+    }
+
+    /// [`Db::prove`] for several keys, all at one height.
+    pub fn prove_many(&self, keys: &[&[u8]]) -> Result<Vec<Proven>> {
+        Ok(self.commitment()?.prove_many(keys)?)
     }
 
     /// The block at `height`.
@@ -572,11 +649,10 @@ impl Db {
     }
 }
 
-/// The first 8 bytes of a transaction hash, the [`TX_INDEX`] key's first part.
 /// Deletes, within the write transaction `w`, what only heights below `below` need, at most
 /// [`PRUNE_STEP`] heights beyond what was pruned before: their blocks (but the genesis block),
-/// receipts and index entries, the tree nodes (with their leaves' values) stale by then, and
-/// the versions of versioned keys older than the last one below the new bound.
+/// receipts and index entries, and the versions of versioned keys older than the last one below
+/// the new bound.
 fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
     let mut meta = w.open_table(META)?;
     let done: u64 = meta.get(PRUNED_BELOW)?.map_or(0, |v| dec(v.value()));
@@ -603,29 +679,57 @@ fn prune_step(w: &redb::WriteTransaction, below: u64) -> Result<()> {
             row += 1;
         }
     }
-    // A node stale from version `v` on belongs to no tree of a version `v` or later.
-    let mut stale = w.open_table(STALE)?;
-    let mut nodes = w.open_table(JMT_NODES)?;
-    let mut values = w.open_table(JMT_VALUES)?;
-    let end = (to + 1).to_be_bytes();
-    let keys: Vec<Vec<u8>> = stale
-        .range(..end.as_slice())?
-        .map(|e| e.map(|(k, _)| k.value().to_vec()))
-        .collect::<std::result::Result<_, _>>()?;
-    for k in keys {
-        stale.remove(k.as_slice())?;
-        let node_key = &k[8..];
-        if let Some(node) = nodes.remove(node_key)?
-            && let Node::Leaf(leaf) = dec::<Node>(node.value())
-        {
-            let version = u64::from_be_bytes(node_key[..8].try_into().expect("a version"));
-            values.remove(leaf_value_key(version, &leaf.key_hash()).as_slice())?;
-        }
-    }
     meta.insert(PRUNED_BELOW, enc(&to).as_slice())?;
     Ok(())
 }
 
+/// Opens the commitment in `dir` at redb's head: as it is if it is there, taken back to it if a
+/// crash left it ahead (the blocks after the head are delivered again), emptied if redb has no
+/// head (a crash before genesis was committed, or during a restore). Returns it with the log's
+/// start the last durable block needs.
+fn recover(db: &Database, dir: &Path) -> Result<(qmdb::Commitment, u64)> {
+    let (head, log) = {
+        let r = db.begin_read()?;
+        let meta = r.open_table(META)?;
+        let head: Option<Head> = meta.get(HEAD)?.map(|v| dec(v.value()));
+        let log: Option<u64> = meta.get(HEAD_LOG)?.map(|v| dec(v.value()));
+        (head, log)
+    };
+    let Some(head) = head else {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| DbError::Redb(e.to_string()))?;
+        }
+        return Ok((qmdb::Commitment::open(dir, COMMITMENT_CACHE_MIB)?, 0));
+    };
+    let log = log.ok_or_else(|| DbError::Inconsistent("the head has no log length".into()))?;
+    let mut commitment = qmdb::Commitment::open(dir, COMMITMENT_CACHE_MIB)?;
+    let at = commitment.height()?;
+    if at != Some(head.height) {
+        if at.is_none_or(|at| at < head.height) {
+            return Err(DbError::Inconsistent(format!(
+                "the commitment is at height {at:?}, behind the head {}",
+                head.height
+            )));
+        }
+        tracing::warn!(
+            commitment = ?at,
+            head = head.height,
+            "the state commitment is ahead of the last durable block: taking it back"
+        );
+        drop(commitment);
+        commitment = qmdb::Commitment::open_at(dir, COMMITMENT_CACHE_MIB, log)?;
+    }
+    let committed = commitment.sync_target()?;
+    if committed.root != head.state_root || committed.height != Some(head.height) {
+        return Err(DbError::Inconsistent(format!(
+            "the commitment's root at {:?} is {}, the head's ({}) is {}",
+            committed.height, committed.root, head.height, head.state_root
+        )));
+    }
+    Ok((commitment, committed.start))
+}
+
+/// The first 8 bytes of a transaction hash, the [`TX_INDEX`] key's first part.
 fn hash_prefix(hash: &Hash) -> u64 {
     u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
 }

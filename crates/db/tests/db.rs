@@ -1,6 +1,6 @@
 //! The authenticated store: roots, proofs, durability across reopening, ordering.
 
-use kassa_db::{Db, DbError, Durability, verify_proof};
+use kassa_db::{Db, DbError, Durability, verify};
 use kassa_state::testkit::SplitMix;
 use kassa_state::{Genesis, MemStore, Order, ScanStore, Store};
 use kassa_types::tx::ChainId;
@@ -15,7 +15,7 @@ fn writes(pairs: &[(&[u8], Option<&[u8]>)]) -> BTreeMap<Vec<u8>, Option<Vec<u8>>
 }
 
 #[test]
-fn committed_state_is_readable_and_every_value_has_a_proof_against_its_heights_root() {
+fn committed_state_is_readable_and_every_value_has_a_proof_against_the_head_root() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("kassa.redb")).unwrap();
     let p0 = db
@@ -30,27 +30,27 @@ fn committed_state_is_readable_and_every_value_has_a_proof_against_its_heights_r
         .unwrap();
     let h1 = db.commit_block(&p1, None, &[], 1).unwrap();
     assert_ne!(h0.state_root, h1.state_root);
-    assert_eq!(db.root_at(0).unwrap(), h0.state_root);
-    assert_eq!(db.root_at(1).unwrap(), h1.state_root);
 
     let r = db.reader().unwrap();
     assert_eq!(r.get(b"a"), Some(b"3".to_vec()));
     assert_eq!(r.get(b"b"), None);
     assert_eq!(r.scan_prefix(b"").len(), 2);
 
-    // Inclusion at both heights, exclusion where deleted, and no proof for a wrong value.
-    let (v, proof) = db.prove(b"a", 1).unwrap();
-    assert_eq!(v.as_deref(), Some(&b"3"[..]));
-    assert!(verify_proof(&h1.state_root, b"a", Some(b"3"), &proof));
-    assert!(!verify_proof(&h1.state_root, b"a", Some(b"1"), &proof));
-    assert!(!verify_proof(&h0.state_root, b"a", Some(b"3"), &proof));
-    let (v, proof) = db.prove(b"a", 0).unwrap();
-    assert_eq!(v.as_deref(), Some(&b"1"[..]));
-    assert!(verify_proof(&h0.state_root, b"a", Some(b"1"), &proof));
-    let (v, proof) = db.prove(b"b", 1).unwrap();
-    assert_eq!(v, None);
-    assert!(verify_proof(&h1.state_root, b"b", None, &proof));
-    assert!(!verify_proof(&h1.state_root, b"b", Some(b"2"), &proof));
+    // Inclusion, exclusion where deleted, and no proof for a wrong value or an older root.
+    let p = db.prove(b"a").unwrap();
+    assert_eq!((p.height, p.root), (Some(1), h1.state_root));
+    assert_eq!(p.value.as_deref(), Some(&b"3"[..]));
+    assert!(verify(&h1.state_root, b"a", Some(b"3"), &p.proof));
+    assert!(!verify(&h1.state_root, b"a", Some(b"1"), &p.proof));
+    assert!(!verify(&h0.state_root, b"a", Some(b"3"), &p.proof));
+    let p = db.prove(b"b").unwrap();
+    assert_eq!(p.value, None);
+    assert!(verify(&h1.state_root, b"b", None, &p.proof));
+    assert!(!verify(&h1.state_root, b"b", Some(b"2"), &p.proof));
+    // Several keys at once, all at one height.
+    let many = db.prove_many(&[b"a", b"b", b"c"]).unwrap();
+    assert!(many.iter().all(|p| p.root == h1.state_root));
+    assert_eq!(many[2].value.as_deref(), Some(&b"4"[..]));
 }
 
 #[test]
@@ -235,15 +235,13 @@ fn a_state_prepared_on_uncommitted_parents_commits_exactly_as_if_prepared_after_
     for p in [p2, p3] {
         stacked.commit_block(&p, None, &[], 0).unwrap();
     }
-    // The committed tree serves the same proofs at every height.
-    for (h, root) in (0u64..).zip(&roots) {
-        assert_eq!(stacked.root_at(h).unwrap(), *root);
-        for key in [&b"a"[..], b"b", b"c", b"d", b"e", b"f"] {
-            let (v, proof) = stacked.prove(key, h).unwrap();
-            let (expected, _) = one_by_one.prove(key, h).unwrap();
-            assert_eq!(v, expected, "{key:?} at {h}");
-            assert!(verify_proof(root, key, v.as_deref(), &proof));
-        }
+    // The same state, proven the same way.
+    let head = stacked.head().unwrap().unwrap();
+    assert_eq!(head.state_root, roots[3]);
+    for key in [&b"a"[..], b"b", b"c", b"d", b"e", b"f"] {
+        let p = stacked.prove(key).unwrap();
+        assert_eq!(p.value, one_by_one.prove(key).unwrap().value, "{key:?}");
+        assert!(verify(&roots[3], key, p.value.as_deref(), &p.proof));
     }
 }
 
@@ -377,15 +375,21 @@ fn a_database_of_another_storage_schema_is_refused_with_its_schema_and_left_as_i
         Db::open(&path),
         Err(DbError::Schema { found: 10 })
     ));
-    // Nothing was changed: back at schema 11, the same head and state.
+    // Schema 11: the state's commitment a Merkle tree in this database.
     set_schema(Some(11));
+    assert!(matches!(
+        Db::open(&path),
+        Err(DbError::Schema { found: 11 })
+    ));
+    // Nothing was changed: back at schema 12, the same head and state.
+    set_schema(Some(12));
     let db = Db::open(&path).unwrap();
     assert_eq!(db.head().unwrap().unwrap().height, 0);
     assert_eq!(db.reader().unwrap().get(b"a"), Some(b"1".to_vec()));
 }
 
 #[test]
-fn every_key_proves_at_every_past_height_the_value_its_blocks_left_it() {
+fn every_key_proves_after_each_committed_block_the_value_its_blocks_left_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kassa.redb");
     let db = Db::open(&path).unwrap();
@@ -429,26 +433,30 @@ fn every_key_proves_at_every_past_height_the_value_its_blocks_left_it() {
             for p in prepared.drain(..) {
                 db.commit_block(&p, None, &[], 0).unwrap();
             }
+            check_proofs(&db, &state);
         }
     }
     drop(db);
     let db = Db::open(&path).unwrap();
+    check_proofs(&db, history.last().unwrap());
+}
+
+/// Every key of the test's key space is proven at its value in `state` (or absent) against the
+/// head's root.
+fn check_proofs(db: &Db, state: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    let head = db.head().unwrap().unwrap();
     let mut keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).collect();
     keys.push(b"only".to_vec());
-    let heights: Vec<u64> = (0..60).collect();
     for key in &keys {
-        for h in &heights {
-            let expected = history[usize::try_from(*h).unwrap()].get(key);
-            let (proven, proof) = db.prove(key, *h).unwrap();
-            assert_eq!(proven.as_ref(), expected, "{key:?} proven at {h}");
-            let root = db.root_at(*h).unwrap();
-            assert!(verify_proof(
-                &root,
-                key,
-                expected.map(Vec::as_slice),
-                &proof
-            ));
-        }
+        let p = db.prove(key).unwrap();
+        assert_eq!(p.height, Some(head.height));
+        assert_eq!(
+            p.value.as_ref(),
+            state.get(key),
+            "{key:?} at {}",
+            head.height
+        );
+        assert!(verify(&head.state_root, key, p.value.as_deref(), &p.proof));
     }
 }
 
@@ -506,7 +514,7 @@ fn deferred_commits_are_read_at_once_and_a_crash_loses_those_after_the_last_imme
             db.reader().unwrap().get(b"k"),
             Some(survives.to_be_bytes().to_vec())
         );
-        assert_eq!(db.root_at(head.height).unwrap(), head.state_root);
+        assert_eq!(db.prove(b"k").unwrap().root, head.state_root);
         // The lost blocks commit again, as a restarted node re-applies them.
         let next = survives + 1;
         let p = db
@@ -539,11 +547,11 @@ fn a_database_with_a_tiny_page_cache_holds_and_proves_the_same_state_as_one_with
     }
     let (r1, r2) = (tiny.reader().unwrap(), default.reader().unwrap());
     assert_eq!(r1.scan_prefix(b""), r2.scan_prefix(b""));
-    let root = tiny.root_at(19).unwrap();
+    let root = tiny.head().unwrap().unwrap().state_root;
     for k in 0..100u64 {
         let key = (k * 50).to_be_bytes();
-        let (v, proof) = tiny.prove(&key, 19).unwrap();
-        assert_eq!(v, r2.get(&key));
-        assert!(verify_proof(&root, &key, v.as_deref(), &proof));
+        let p = tiny.prove(&key).unwrap();
+        assert_eq!(p.value, r2.get(&key));
+        assert!(verify(&root, &key, p.value.as_deref(), &p.proof));
     }
 }

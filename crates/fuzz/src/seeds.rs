@@ -32,9 +32,9 @@ fn host() -> Vec<Vec<u8>> {
         Request::Height,
         Request::Finality { from: 3 },
         Request::Block { height: 7 },
-        Request::Chunk {
-            height: 7,
-            after: Some([1; 32]),
+        Request::Offers,
+        Request::Sync {
+            request: vec![0, 1, 2, 3],
         },
         Request::Forward {
             txs: tx().into_iter().take(2).collect(),
@@ -52,7 +52,18 @@ fn host() -> Vec<Vec<u8>> {
             certificate: vec![4; 80],
         })),
         Response::Block(vec![5; 64]),
-        Response::Chunk(vec![6; 64]),
+        Response::Offers(vec![(
+            512,
+            kassa_db::Committed {
+                root: kassa_types::Hash([6; 32]),
+                height: Some(512),
+                ops_root: kassa_types::Hash([7; 32]),
+                witness: vec![8; 34],
+                start: 256,
+                end: 900,
+            },
+        )]),
+        Response::Sync(vec![6; 64]),
         Response::Forwarded { refused: 1 },
         Response::Peers(vec![
             Peer::new([7; 32], "10.0.0.1:31650".parse().expect("an address")),

@@ -1,21 +1,22 @@
 //! `kassa audit`: anyone can check the chain. Replays the blocks into a fresh database,
-//! recomputes every state root and compares it with the block header (and, for a data
-//! directory, with the root the node stored), checks every invariant of docs/protocol.md §9 after
-//! every block, and reports the first divergence.
+//! recomputes every state root and compares it with the block header, checks every invariant of
+//! docs/protocol.md §9 after every block, and reports the first divergence; for a data directory,
+//! the stored state, head and receipts must then be the replay's.
 //!
 //! An archive is replayed from genesis. A pruned node (or a follower started by state sync)
-//! no longer has the first blocks: its audit starts from a snapshot, the state of the oldest
-//! height it keeps, restored chunk by chunk against that block's state root
-//! ([`kassa_db::Restore`]); the invariants are checked on that state, then every later block is
-//! replayed. Against a running node, the replay goes on to the newest block a quorum of the
-//! genesis validators certified, and must arrive at that very block: so the snapshot's block is
-//! the chain's (it links by hashes to a certified one) and so is every state after it.
+//! no longer has the first blocks: its audit starts from the state of the oldest height it
+//! offers to sync from whose later blocks it keeps, restored from its answers, each checked
+//! against that block's state root ([`kassa_db::Db::restore`]); the invariants are checked on
+//! that state, then every later block is replayed. Against a running node, the replay goes on to
+//! the newest block a quorum of the genesis validators certified, and must arrive at that very
+//! block: so the restored block is the chain's (it links by hashes to a certified one) and so is
+//! every state after it.
 
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::genesis::GenesisFile;
 use anyhow::{Context as _, Result};
-use kassa_db::{Db, Restore};
+use kassa_db::{Committed, Db, qmdb};
 use kassa_node::{App, MempoolConfig, Node};
 use kassa_types::Block;
 use std::path::PathBuf;
@@ -45,8 +46,23 @@ struct Blocks {
     client: Option<Client>,
     genesis: GenesisFile,
     head: u64,
-    /// The oldest height whose block and state the source keeps (0: all, an archive).
+    /// The height replayed from (0: genesis, an archive).
     kept_from: u64,
+    /// Unless from genesis, the source's offer of the state at `kept_from`.
+    offer: Option<Committed>,
+}
+
+/// The newest of `offers` whose later blocks the source keeps (they are from `pruned_below`
+/// on; the newest, for a running node goes on pruning while it is audited), or an error saying
+/// why the audit cannot start.
+fn offer_from(offers: Vec<(u64, Committed)>, pruned_below: u64) -> Result<(u64, Committed)> {
+    offers
+        .into_iter()
+        .rfind(|(h, _)| *h + 1 >= pruned_below)
+        .context(
+            "the node keeps no block from genesis and offers no state whose later blocks it \
+             keeps: audit it again after its next offered height",
+        )
 }
 
 impl Blocks {
@@ -63,7 +79,13 @@ impl Blocks {
                     .head()?
                     .context("the data directory has no chain")?
                     .height;
-                let kept_from = db.pruned_below()?;
+                let (kept_from, offer) = match db.pruned_below()? {
+                    0 => (0, None),
+                    below => {
+                        let (h, offer) = offer_from(db.offers()?, below)?;
+                        (h, Some(offer))
+                    }
+                };
                 let gpath = genesis.clone().unwrap_or_else(|| dir.join("genesis.json"));
                 Ok(Blocks {
                     db: Some(db),
@@ -71,6 +93,7 @@ impl Blocks {
                     genesis: GenesisFile::load(&gpath)?,
                     head,
                     kept_from,
+                    offer,
                 })
             }
             Source::Node(url) => {
@@ -78,13 +101,15 @@ impl Blocks {
                 let genesis: GenesisFile =
                     c.get("/api/v1/genesis").context("the node's genesis")?;
                 let status = c.get::<kassa_api::wire::Status>("/api/v1/status")?;
-                // A running node goes on pruning while it is audited: start from a height well
-                // inside what it keeps, so that the snapshot and the blocks after it are still
-                // there when they are read.
                 let head = status.height;
-                let kept_from = match status.pruned_below {
-                    0 => 0,
-                    below => head - head.saturating_sub(below) / 4,
+                let (kept_from, offer) = match status.pruned_below {
+                    0 => (0, None),
+                    below => {
+                        let bytes = c.bytes("/api/v1/sync/offers", 64 << 10)?;
+                        let offers = borsh::from_slice(&bytes).context("the node's offers")?;
+                        let (h, offer) = offer_from(offers, below)?;
+                        (h, Some(offer))
+                    }
                 };
                 Ok(Blocks {
                     db: None,
@@ -92,6 +117,7 @@ impl Blocks {
                     genesis,
                     head,
                     kept_from,
+                    offer,
                 })
             }
         }
@@ -230,18 +256,24 @@ fn run_once(source: &Source, quiet: bool) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Restores into `db` the state of the height the audit starts from, each chunk checked
+/// Restores into `db` the state of the height the audit starts from, each answer checked
 /// against that block's state root.
 fn restore_snapshot(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool) -> Result<()> {
     let height = blocks.kept_from;
     let block = blocks.block(height)?;
+    let target = blocks.offer.as_ref().expect("an offer unless from genesis");
     if !quiet {
         eprintln!(
-            "audit: this node does not keep the first blocks: auditing from the snapshot of \
-             height {height} (its state checked against block {height}'s state root), not from \
-             genesis"
+            "audit: this node does not keep the first blocks: auditing from the state of height \
+             {height} it offers (checked against block {height}'s state root), not from genesis"
         );
     }
+    let diverged = |e: &dyn std::fmt::Display| {
+        Failure::Divergence(format!(
+            "divergence in the offered state of height {height}: {e}"
+        ))
+    };
+    qmdb::check_target(&block.header.state_root, target).map_err(|e| diverged(&e))?;
     let mut progress = crate::sync::progress_bar();
     let mut quiet_progress = |_: u64, _: u64| {};
     let progress: kassa_node::state_sync::Progress<'_> = if quiet {
@@ -257,30 +289,29 @@ fn restore_snapshot(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool
             signers: 0,
             validators: 0,
         };
-        crate::sync::restore_once(db, &[c.base().to_string()], &at, genesis_block, progress)
-            .with_context(|| format!("restoring the snapshot of height {height}"))?;
+        crate::sync::restore_once(
+            db,
+            &[c.base().to_string()],
+            &at,
+            target,
+            genesis_block,
+            progress,
+        )
+        .with_context(|| format!("restoring the state of height {height}"))?;
         return Ok(());
     }
     let source = blocks.db.as_ref().expect("one source");
-    let mut r = Restore::begin(db, height, block.header.state_root)?;
-    loop {
-        let chunk = source.snapshot_chunk(height, r.after(), kassa_db::CHUNK_ENTRIES_MAX)?;
-        if chunk.entries.is_empty() {
-            break;
-        }
-        let total = chunk.total;
-        r.add(chunk).map_err(|e| {
-            Failure::Divergence(format!(
-                "divergence in the stored state of height {height}: {e}"
-            ))
-        })?;
-        progress(r.entries(), total);
+    let requests = qmdb::requests(target);
+    let total = u64::try_from(requests.len())?;
+    let mut answers = std::collections::BTreeMap::new();
+    for (n, request) in requests.into_iter().enumerate() {
+        let answer = source.serve_sync(&request)?;
+        qmdb::check_answer(target, &request, &answer).map_err(|e| diverged(&e))?;
+        answers.insert(request, answer);
+        progress(u64::try_from(n + 1)?, total);
     }
-    r.finish(&block, genesis_block).map_err(|e| {
-        Failure::Divergence(format!(
-            "divergence in the stored state of height {height}: {e}"
-        ))
-    })?;
+    db.restore(target, answers, &block, genesis_block)
+        .map_err(|e| diverged(&e))?;
     Ok(())
 }
 
@@ -297,7 +328,8 @@ fn replay_blocks(
     let step = (blocks.head / 20).max(1);
     for h in first..=blocks.head {
         let block = blocks.block(h)?;
-        let f = replay
+        // Finalizing checks the recomputed state root against the block header's.
+        replay
             .finalize(&block, kassa_node::Durability::Immediate)
             .map_err(|e| Failure::Divergence(format!("divergence at height {h}: {e}")))?
             .ok_or_else(|| {
@@ -306,15 +338,6 @@ fn replay_blocks(
                     h - 1
                 ))
             })?;
-        if let Some(db) = &blocks.db {
-            let stored = db.root_at(h)?;
-            if stored != f.head.state_root {
-                diverged!(
-                    "divergence at height {h}: the node stored state root {stored}, replay gives {}",
-                    f.head.state_root
-                );
-            }
-        }
         *snapshot = kassa_state::audit::audit(&replay.db().reader()?, Some(snapshot))
             .map_err(|v| Failure::Divergence(format!("divergence at height {h}: {v}")))?;
         txs += u64::try_from(block.txs.len())?;

@@ -128,6 +128,26 @@ impl Client {
             .map_err(|e| anyhow!("{path}: {e}"))
     }
 
+    /// The bytes a `POST` of `body` (`application/octet-stream`) to `path` answers, refusing
+    /// more than `limit`.
+    pub fn post_bytes(&self, path: &str, body: &[u8], limit: u64) -> Result<Vec<u8>> {
+        let mut resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .header("accept", "application/octet-stream")
+            .send(body)
+            .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
+        if !resp.status().is_success() {
+            return Self::finish(resp);
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| anyhow!("{path}: {e}"))
+    }
+
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let resp = self
             .agent

@@ -142,18 +142,24 @@ impl Source for HttpSource {
         Box::pin(blocking(move || c.block_bytes(height)))
     }
 
-    fn chunk(
+    fn offers(
         &self,
-        height: u64,
-        after: Option<[u8; 32]>,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<(u64, kassa_db::Committed)>, SourceError>> {
+        let c = self.0.clone();
+        Box::pin(blocking(move || {
+            let bytes = c.bytes("/api/v1/sync/offers", 64 << 10)?;
+            Ok(borsh::from_slice(&bytes)?)
+        }))
+    }
+
+    fn sync(
+        &self,
+        request: Vec<u8>,
     ) -> futures::future::BoxFuture<'_, Result<Vec<u8>, SourceError>> {
         let c = self.0.clone();
         Box::pin(blocking(move || {
-            let path = match after {
-                None => format!("/api/v1/snapshots/{height}"),
-                Some(a) => format!("/api/v1/snapshots/{height}?after={}", hex::encode(a)),
-            };
-            c.bytes(&path, u64::try_from(kassa_db::CHUNK_BYTES_MAX)?)
+            let limit = u64::try_from(kassa_db::qmdb::ANSWER_BYTES_MAX)?;
+            c.post_bytes("/api/v1/sync", &request, limit)
         }))
     }
 

@@ -266,10 +266,10 @@ where
             crate::sync::sync_state(&db, sources, hosting_key.clone(), trust, &genesis_block)?;
         let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         eprintln!(
-            "kassa node: state of height {} restored ({} entries, {} KiB received, certified \
+            "kassa node: state of height {} restored ({} answers, {} KiB received, certified \
              by {} of {} validators, {} restarts); following from there",
             synced.head.height,
-            synced.entries,
+            synced.answers,
             synced.bytes / 1024,
             synced.signers,
             synced.validators,

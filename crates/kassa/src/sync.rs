@@ -57,11 +57,13 @@ pub fn sync_state(
     })
 }
 
-/// Restores the state of `at` from `sources` in one attempt: (head, entries, bytes received).
+/// Restores the state of `at`, whose commitment a source described as `target`, from `sources`
+/// in one attempt: (head, answers, bytes received).
 pub fn restore_once(
     db: &Db,
     sources: &[String],
     at: &Certified,
+    target: &kassa_db::Committed,
     genesis_block: &Block,
     progress: Progress<'_>,
 ) -> Result<(Head, u64, u64)> {
@@ -70,6 +72,7 @@ pub fn restore_once(
         db,
         &sources,
         at,
+        target,
         genesis_block,
         progress,
     ))??)
@@ -86,7 +89,7 @@ pub fn progress_bar() -> impl FnMut(u64, u64) + Send {
         if tty {
             let filled = usize::try_from(done * 30 / total).unwrap_or(30);
             eprint!(
-                "\rstate sync: [{}{}] {:>3}% {done} of {total} entries",
+                "\rstate sync: [{}{}] {:>3}% {done} of {total} answers",
                 "#".repeat(filled),
                 ".".repeat(30 - filled.min(30)),
                 done * 100 / total
@@ -98,7 +101,7 @@ pub fn progress_bar() -> impl FnMut(u64, u64) + Send {
         } else if tenths > shown || done == total {
             shown = tenths;
             eprintln!(
-                "state sync: {}% ({done} of {total} entries)",
+                "state sync: {}% ({done} of {total} answers)",
                 done * 100 / total
             );
         }
@@ -108,7 +111,7 @@ pub fn progress_bar() -> impl FnMut(u64, u64) + Send {
 /// The chain's genesis block, computed from the genesis in memory (what a node that restores a
 /// recent state stores as its block 0).
 pub(crate) fn genesis_block(genesis: &kassa_state::Genesis) -> Result<kassa_types::Block> {
-    let db = kassa_db::Db::open_on(kassa_db::disk::SimDisk::new())?;
+    let db = kassa_db::Db::scratch()?;
     let app = kassa_node::App::open_db(
         db,
         genesis,

@@ -116,10 +116,10 @@ fn the_store_benchmark_runs_the_jmt_and_qmdb_on_the_same_updates_with_reads_and_
     assert_eq!(
         names,
         [
-            "store jmt + redb: load",
-            "store jmt + redb: update",
-            "store jmt + redb: read",
-            "store jmt + redb: prove",
+            "store kassa_db (redb + qmdb): load",
+            "store kassa_db (redb + qmdb): update",
+            "store kassa_db (redb + qmdb): read",
+            "store kassa_db (redb + qmdb): prove",
             "store qmdb current: load",
             "store qmdb current: update",
             "store qmdb current: read",

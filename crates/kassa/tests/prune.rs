@@ -53,7 +53,7 @@ fn pruned_to_keep(api: &Api, at_least: u64) -> Value {
 }
 
 #[test]
-fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones() {
+fn a_pruning_node_serves_its_newest_heights_and_proofs_of_its_state_and_refuses_older_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_ports(2);
     let mut node = start(dir.path(), port);
@@ -68,22 +68,17 @@ fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones()
     let below = status["pruned_below"].as_u64().unwrap();
     assert!(below > paid_at, "{status}");
 
-    // Older heights: their blocks, transactions and proofs are gone, and the node says so.
+    // Older heights: their blocks and transactions are gone, and the node says so.
     let account = hex::encode(kassa_state::keys::account(&bob.address()));
-    let (code, body) = get(&api, &format!("/api/v1/proofs/{account}?height={paid_at}"));
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (404, Some("pruned")),
-        "{body}"
-    );
     assert_eq!(get(&api, &format!("/api/v1/blocks/{paid_at}")).0, 404);
     assert_eq!(get(&api, &format!("/api/v1/txs/{paid}")).0, 404);
 
-    // The newest heights: blocks, and proofs against their roots, as an archive serves them.
-    let head = api.height();
-    let (code, proof) = get(&api, &format!("/api/v1/proofs/{account}?height={head}"));
+    // Proofs of its current state against the root of the block of their height, as an archive
+    // serves them.
+    let (code, proof) = get(&api, &format!("/api/v1/proofs/{account}"));
     assert_eq!(code, 200, "{proof}");
-    let (_, block) = get(&api, &format!("/api/v1/blocks/{head}"));
+    let at = proof["height"].as_u64().unwrap();
+    let (_, block) = get(&api, &format!("/api/v1/blocks/{at}"));
     assert_eq!(proof["state_root"], block["state_root"]);
     assert!(
         proof["value"].is_string(),
@@ -108,8 +103,9 @@ fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones()
     );
     assert_eq!(v["verified"], true);
 
-    // An audit cannot replay from genesis: it starts from the snapshot of the oldest kept
-    // height, checked against that block's root, and replays to a certified block.
+    // An audit cannot replay from genesis: it starts from the state of a height the node offers
+    // and keeps the later blocks of, checked against that block's root, and replays to a
+    // certified block.
     let audit = run_json(BIN, &["--json", "--node", &api.0, "audit"]);
     let from = audit["from_height"].as_u64().unwrap();
     assert!(from >= below, "{audit}");
@@ -129,6 +125,7 @@ fn a_pruning_node_serves_its_newest_heights_with_proofs_and_refuses_older_ones()
     });
 
     // It may not come back as an archive: its consensus storage is of the pruned kind.
+    let head = api.height();
     assert!(node.interrupt().success());
     let mut archive = start_with(dir.path(), port, &[]);
     let exit = archive

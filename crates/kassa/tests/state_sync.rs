@@ -150,7 +150,8 @@ fn a_follower_started_by_state_sync_holds_the_certified_state_and_follows_the_ch
     assert_eq!(log.matches("restored (").count(), 1, "{}", f2.log_tail());
 }
 
-/// Serves `GET`s by asking `upstream`, altering the first value of every state-sync chunk.
+/// Serves `GET`s and the `POST`s of state sync by asking `upstream`, altering one byte of every
+/// answer of state sync.
 fn lying_proxy(upstream: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
@@ -176,19 +177,44 @@ fn serve_altered(mut conn: TcpStream, upstream: &str) {
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let accept = if path.starts_with("/api/v1/snapshots/") || path.ends_with("/raw") {
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let path = words.next().unwrap_or("/").to_string();
+    let octets = path.starts_with("/api/v1/sync") || path.ends_with("/raw");
+    let accept = if octets {
         "application/octet-stream"
     } else {
         "application/json"
     };
-    let Ok(mut resp) = ureq::get(format!("{upstream}{path}"))
-        .header("accept", accept)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-    else {
+    let sent = if method == "POST" {
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length.min(1 << 20)];
+        if conn.read_exact(&mut body).is_err() {
+            return;
+        }
+        ureq::post(format!("{upstream}{path}"))
+            .header("accept", accept)
+            .header("content-type", "application/octet-stream")
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(&body[..])
+    } else {
+        ureq::get(format!("{upstream}{path}"))
+            .header("accept", accept)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+    };
+    let Ok(mut resp) = sent else {
         return;
     };
     let status = resp.status().as_u16();
@@ -204,12 +230,9 @@ fn serve_altered(mut conn: TcpStream, upstream: &str) {
         .limit(64 << 20)
         .read_to_vec()
         .unwrap_or_default();
-    if status == 200 && path.starts_with("/api/v1/snapshots/") {
-        let mut chunk = kassa_db::Chunk::decode(&body).unwrap();
-        if let Some((_, value)) = chunk.entries.first_mut() {
-            value.push(1);
-        }
-        body = chunk.encode();
+    if status == 200 && method == "POST" && path == "/api/v1/sync" && body.len() > 3 {
+        let at = body.len() - 3;
+        body[at] ^= 0x40;
     }
     let _ = write!(
         conn,
@@ -220,12 +243,12 @@ fn serve_altered(mut conn: TcpStream, upstream: &str) {
 }
 
 #[test]
-fn a_state_sync_source_whose_chunks_do_not_prove_is_dropped_and_the_state_comes_from_the_others() {
+fn a_state_sync_source_whose_answers_do_not_prove_is_dropped_and_the_state_comes_from_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_ports(3);
     let (_node, api, genesis) = chain(dir.path(), port);
-    // The proxy is asked first (it is the bootstrapper): its certificate is the validators' own,
-    // its chunk is not.
+    // The proxy is asked first (it is the bootstrapper): its certificate and offers are the
+    // validators' own, its answers are not.
     let liar = lying_proxy(api.0.clone());
     let f = follower(
         dir.path(),
@@ -241,7 +264,10 @@ fn a_state_sync_source_whose_chunks_do_not_prove_is_dropped_and_the_state_comes_
     let restored = status["pruned_below"].as_u64().unwrap();
     assert!(restored > 0, "{status}");
     let log = f.log_tail();
-    assert!(log.contains("served a state that does not prove"), "{log}");
+    assert!(
+        log.contains("served an answer that does not prove"),
+        "{log}"
+    );
     assert!(
         log.contains(&format!("state of height {restored} restored")),
         "{log}"

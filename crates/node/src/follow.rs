@@ -59,12 +59,12 @@ pub trait Source: Send + Sync {
     fn finality(&self, from: u64) -> BoxFuture<'_, Result<Option<Finality>, SourceError>>;
     /// The canonical bytes of its block at `height`.
     fn block(&self, height: u64) -> BoxFuture<'_, Result<Vec<u8>, SourceError>>;
-    /// The encoded [`Chunk`] of its state at `height` after the key hash `after`.
-    fn chunk(
-        &self,
-        height: u64,
-        after: Option<[u8; 32]>,
-    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>>;
+    /// The heights it offers to sync the state from, oldest first, with what its state's
+    /// commitment was after each ([`kassa_db::Db::offers`]).
+    fn offers(&self) -> BoxFuture<'_, Result<Vec<(u64, kassa_db::Committed)>, SourceError>>;
+    /// Its answer to a request of state sync ([`kassa_db::qmdb::requests`]), for an offered
+    /// height.
+    fn sync(&self, request: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, SourceError>>;
     /// Hands it transactions submitted to the follower.
     fn forward(&self, txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>>;
 }
@@ -175,10 +175,18 @@ struct Checked {
 }
 
 impl Checked {
+    /// Keeps the certificate of `height`, the head: the newest in memory, and on disk one per
+    /// stretch, whose height is then offered to sync the state from.
     fn keep(&self, height: u64, certificate: Vec<u8>) {
-        if let Err(e) = self.db.keep_certificate(height, &certificate) {
+        match self.db.keep_certificate(height, &certificate) {
+            Ok(true) => {
+                if let Err(e) = self.db.offer_head() {
+                    tracing::warn!(height, error = %e, "could not offer the state at a kept certificate");
+                }
+            }
+            Ok(false) => {}
             // Only a certificate not served later: the chain is unaffected.
-            tracing::warn!(height, error = %e, "could not store a checked certificate");
+            Err(e) => tracing::warn!(height, error = %e, "could not store a checked certificate"),
         }
         let mut kept = self.newest.lock().expect("never poisoned");
         kept.insert(height, certificate);
@@ -309,13 +317,13 @@ impl Follower {
             synced.head.height,
         );
         gauge(
-            "kassa_state_sync_entries",
-            "Entries of the state this node restored by state sync",
-            synced.entries,
+            "kassa_state_sync_answers",
+            "Answers (ranges of the state's operations) this node restored its state from",
+            synced.answers,
         );
         gauge(
             "kassa_state_sync_bytes",
-            "Bytes of state chunks this node received for its state sync",
+            "Bytes of answers this node received for its state sync",
             synced.bytes,
         );
         gauge(

@@ -541,6 +541,14 @@ impl Node {
             m.finalization_latency_ms.set(millis(latency));
             m.finalization_latency.observe(latency.as_secs_f64());
         }
+        // Every so many heights, the state after the block is offered to followers that sync
+        // it and to audits (validators serve every height's certificate; a follower offers the
+        // heights of those it keeps, too).
+        if self.db.offers_at(f.head.height)
+            && let Err(e) = self.db.offer_head()
+        {
+            tracing::warn!(height = f.head.height, error = %e, "could not offer the state");
+        }
         let f = Arc::new(f);
         self.announce.head.send_replace(f.head.clone());
         // No subscribers is fine.

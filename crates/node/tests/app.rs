@@ -86,12 +86,13 @@ fn a_proposed_block_is_verified_by_an_independent_node_and_both_reach_the_same_s
     assert!(a.finalize(&block, Durability::Immediate).unwrap().is_none());
     // Proofs: a balance verifies against the finalized root.
     let key = kassa_state::keys::holding(&crate::key(2).address(), AssetId::NATIVE);
-    let (value, proof) = a.db().prove(&key, 1).unwrap();
-    assert!(kassa_db::verify_proof(
+    let p = a.db().prove(&key).unwrap();
+    assert_eq!(p.height, Some(1));
+    assert!(kassa_db::verify(
         &block.header.state_root,
         &key,
-        value.as_deref(),
-        &proof
+        p.value.as_deref(),
+        &p.proof
     ));
 }
 

@@ -35,6 +35,8 @@ fn genesis() -> Genesis {
 struct Fake {
     height: u64,
     certified: Option<(BlockHeader, Vec<u8>)>,
+    /// The state it offers to sync from (it answers no request of state sync).
+    offer: Option<(u64, kassa_db::Committed)>,
 }
 
 impl Source for Fake {
@@ -69,12 +71,12 @@ impl Source for Fake {
         })
     }
 
-    fn chunk(
-        &self,
-        _height: u64,
-        _after: Option<[u8; 32]>,
-    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
-        Box::pin(async move { Err(SourceError::Unreachable("chunk: timed out".into())) })
+    fn offers(&self) -> BoxFuture<'_, Result<Vec<(u64, kassa_db::Committed)>, SourceError>> {
+        Box::pin(async move { Ok(self.offer.clone().into_iter().collect()) })
+    }
+
+    fn sync(&self, _request: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move { Err(SourceError::Unreachable("sync: timed out".into())) })
     }
 
     fn forward(&self, _txs: Vec<SignedTransaction>) -> BoxFuture<'_, Result<(), SourceError>> {
@@ -93,6 +95,7 @@ fn step_from(height: u64) -> Result<usize, FollowError> {
     let source: Arc<dyn Source> = Arc::new(Fake {
         height,
         certified: None,
+        offer: None,
     });
     let follower = Follower::new(node, trust, vec![source]);
     deterministic::Runner::default()
@@ -124,11 +127,13 @@ fn a_source_whose_next_certificate_may_still_come_is_waited_for() {
 #[test]
 fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up() {
     let dir = tempfile::tempdir().unwrap();
-    let genesis_block = kassa_testkit::node_in(dir.path(), &genesis(), false)
-        .db()
-        .block(0)
-        .unwrap()
-        .unwrap();
+    let node = kassa_testkit::node_in(dir.path(), &genesis(), false);
+    let genesis_block = node.db().block(0).unwrap().unwrap();
+    // What the genesis state's commitment is, offered as the state of height 5 (whose header
+    // carries the genesis state root).
+    node.db().offer_head().unwrap();
+    let (_, mut offer) = node.db().offers().unwrap().pop().unwrap();
+    offer.height = Some(5);
     let signers = Signers::new(CHAIN);
     let trust = signers.trust.clone();
     let mut header = genesis_block.header.clone();
@@ -138,6 +143,7 @@ fn state_sync_waits_longer_after_each_round_no_source_answered_and_then_gives_up
     let source: Arc<dyn Source> = Arc::new(Fake {
         height: header.height,
         certified: Some((header, certificate)),
+        offer: Some((5, offer)),
     });
     let empty = tempfile::tempdir().unwrap();
     let db = kassa_db::Db::open(&empty.path().join("state.redb")).unwrap();

@@ -210,7 +210,7 @@ fn followers_sync_over_the_hosting_protocol_find_each_other_and_go_on_when_their
         assert_eq!(c.head().state_root, a.head().state_root);
         assert_eq!(c.head().block_hash, a.head().block_hash);
 
-        // D starts from B's newest certified state instead of replaying, over the protocol.
+        // D starts from a state B offers instead of replaying, over the protocol.
         let from_b: Arc<dyn Source> = Arc::new(PeerSource::new(
             context.child("d"),
             identity(4).0,
@@ -231,8 +231,13 @@ fn followers_sync_over_the_hosting_protocol_find_each_other_and_go_on_when_their
         )
         .await
         .expect("state sync over the protocol");
-        assert_eq!(synced.head.height, BLOCKS);
-        assert_eq!(synced.head.state_root, a.head().state_root);
+        // The newest height B offers (it offers those whose certificates it keeps).
+        let offered = b.db().offers().unwrap().last().map(|(h, _)| *h);
+        assert_eq!(Some(synced.head.height), offered);
+        assert!(synced.head.height > 0);
+        let header = a.db().header(synced.head.height).unwrap().unwrap();
+        assert_eq!(synced.head.state_root, header.state_root);
+        assert_eq!(synced.head.block_hash, header.hash());
 
         // A transaction forwarded to B lands in B's mempool.
         let tx = transfer(&b, BLOCKS);
@@ -325,14 +330,27 @@ fn a_host_refuses_what_is_out_of_bounds_with_a_reason_admits_nothing_and_stays_u
             Response::Refused { why, .. } => assert_eq!(why, Refusal::NotFound),
             other => panic!("expected a refusal, got {other:?}"),
         }
-        match ask(Request::Chunk {
-            height: 999,
-            after: None,
+        // A malformed request of state sync, and one too long to be one.
+        match ask(Request::Sync {
+            request: vec![9, 9, 9],
         })
         .await
         {
             Response::Refused { why, .. } => assert_eq!(why, Refusal::NotFound),
             other => panic!("expected a refusal, got {other:?}"),
+        }
+        match ask(Request::Sync {
+            request: vec![0; wire::SYNC_REQUEST_MAX + 1],
+        })
+        .await
+        {
+            Response::Refused { why, .. } => assert_eq!(why, Refusal::TooLarge),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Its offers: those of its database.
+        match ask(Request::Offers).await {
+            Response::Offers(offers) => assert_eq!(offers, a.db().offers().unwrap()),
+            other => panic!("expected offers, got {other:?}"),
         }
 
         // Bytes that are no request end the connection.

@@ -256,8 +256,9 @@ struct SimNode {
 enum StateStore {
     /// A file in a temporary folder.
     Dir(std::path::PathBuf),
-    /// A simulated disk that loses its unsynced writes in a power cut.
-    Disk(SimDisk),
+    /// A simulated disk that loses its unsynced writes in a power cut, and the folder of the
+    /// state's commitment.
+    Disk(SimDisk, std::path::PathBuf),
 }
 
 type Oracle = simulated::Oracle<PublicKey, Context>;
@@ -334,7 +335,7 @@ async fn start(
             std::fs::create_dir_all(dir).expect("a state directory");
             Db::open(&dir.join("state.redb"))
         }
-        StateStore::Disk(disk) => Db::open_on(disk.clone()),
+        StateStore::Disk(disk, dir) => Db::open_on(disk.clone(), &dir.join("state.qmdb")),
     }
     .expect("the database opens")
     .keeping(sim.prune_keep);
@@ -865,7 +866,7 @@ async fn inject(context: &Context, net: &mut Net, fault: Fault) {
         }
         Fault::DiskError => {
             context.sleep(Duration::from_secs(10)).await;
-            let StateStore::Disk(disk) = net.sims[FAULTY].store.clone() else {
+            let StateStore::Disk(disk, _) = net.sims[FAULTY].store.clone() else {
                 unreachable!("the failing validator's state is on a simulated disk")
             };
             // A few writes into its next durable commit.
@@ -1066,7 +1067,9 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
             .iter()
             .enumerate()
             .map(|(i, t)| match (fault, i) {
-                (Fault::DiskError, FAULTY) => StateStore::Disk(SimDisk::new()),
+                (Fault::DiskError, FAULTY) => {
+                    StateStore::Disk(SimDisk::new(), t.path().to_path_buf())
+                }
                 _ => StateStore::Dir(t.path().to_path_buf()),
             })
             .collect();
@@ -1082,7 +1085,11 @@ fn simulate(fault: Fault, seed: u64) -> Fingerprint {
     // consensus storage that were not synced are torn by the runtime; writes to the state
     // databases (on simulated disks) that were not synced are kept, torn or lost by the disk.
     let disks: Vec<SimDisk> = (0..VALIDATORS).map(|_| SimDisk::new()).collect();
-    let stores: Vec<StateStore> = disks.iter().cloned().map(StateStore::Disk).collect();
+    let stores: Vec<StateStore> = disks
+        .iter()
+        .zip(&temp)
+        .map(|(d, t)| StateStore::Disk(d.clone(), t.path().to_path_buf()))
+        .collect();
     let torn = FaultConfig::default().write(WriteConfig {
         failure_rate: commonware_utils::probability!(0.0),
         retention_rate: commonware_utils::probability!(0.5),
@@ -1260,14 +1267,17 @@ impl Source for Hosted {
         })
     }
 
-    fn chunk(
-        &self,
-        height: u64,
-        after: Option<[u8; 32]>,
-    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+    fn offers(&self) -> BoxFuture<'_, Result<Vec<(u64, kassa_db::Committed)>, SourceError>> {
         Box::pin(async move {
             self.link.pass(self.name()).await?;
-            self.peer.chunk(height, after).await
+            self.peer.offers().await
+        })
+    }
+
+    fn sync(&self, request: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            self.link.pass(self.name()).await?;
+            self.peer.sync(request).await
         })
     }
 
@@ -1309,19 +1319,17 @@ impl Source for Direct {
         })
     }
 
-    fn chunk(
-        &self,
-        height: u64,
-        after: Option<[u8; 32]>,
-    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+    fn offers(&self) -> BoxFuture<'_, Result<Vec<(u64, kassa_db::Committed)>, SourceError>> {
         Box::pin(async move {
             let node = self.reach().await?;
-            // Small chunks: a restore takes many, each over a lossy link.
-            let chunk = node
-                .db()
-                .snapshot_chunk(height, after, 16)
-                .map_err(db_error)?;
-            Ok(chunk.encode())
+            node.db().offers().map_err(db_error)
+        })
+    }
+
+    fn sync(&self, request: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            let node = self.reach().await?;
+            node.db().serve_sync(&request).map_err(db_error)
         })
     }
 
@@ -1396,10 +1404,10 @@ async fn host(
     record: Arc<Mutex<Record>>,
 ) {
     let (g, context0) = (genesis(), consensus::genesis_context());
-    let db = Db::open_on(SimDisk::new()).unwrap();
+    let db = Db::scratch().unwrap();
     if state_sync {
         let genesis_block = App::open_db(
-            Db::open_on(SimDisk::new()).unwrap(),
+            Db::scratch().unwrap(),
             &g,
             &context0,
             MempoolConfig::default(),

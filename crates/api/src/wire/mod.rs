@@ -345,35 +345,41 @@ pub struct Finality {
     pub certificate: String,
 }
 
-/// `?height=`: the height to prove at (default: the head).
+/// `?keys=`: the state keys to prove, hex, separated by commas (at most [`PROOF_KEYS_MAX`]).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ProofQuery {
-    pub height: Option<u64>,
+pub struct ProofsQuery {
+    pub keys: String,
 }
 
-/// Which part of a state snapshot to send: the entries whose key hash is above `after` (hex of
-/// 32 bytes; from the first if absent), at most `limit` of them (default and most: 4,096).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct SnapshotQuery {
-    pub after: Option<String>,
-    pub limit: Option<usize>,
-}
+/// Most keys one `GET /api/v1/proofs` proves.
+pub const PROOF_KEYS_MAX: usize = 16;
 
-/// A state value and its Merkle proof against the state root at a height. `proof` is the Borsh
-/// encoding of a `jmt` `SparseMerkleProof<Sha256>` for the key hash `sha256(key)`, hex.
+/// A state value and its proof against the state root of the height the state is at (the
+/// current state: proofs are of current values only). `kind` is `present` (the proof shows the
+/// key has `value`) or `absent` (that it has none, `value` `null`); `proof` is qmdb's encoding
+/// of that proof, hex (docs/protocol.md, "State proofs").
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Proof {
     pub key: String,
     pub height: u64,
     pub state_root: Hex,
+    /// The block of `height`, once committed here (`null` for the moment it is being written).
     pub block_hash: Option<Hex>,
     /// The value's bytes, hex; `null` when the key is absent (the proof then proves absence).
     pub value: Option<String>,
+    pub kind: String,
     pub proof: String,
+}
+
+/// Several keys proven at one height.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Proofs {
+    pub height: u64,
+    pub state_root: Hex,
+    pub block_hash: Option<Hex>,
+    pub items: Vec<Proof>,
 }
 
 /// One finalized block on the event stream (`GET /api/v1/events`, server-sent events named

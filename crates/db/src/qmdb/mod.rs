@@ -109,7 +109,7 @@ impl Drop for Prepared {
 /// of this commit needs, `start..end` of the log. `end` is what [`Commitment::open_at`] takes to
 /// come back to the commit, `start` what [`Commitment::prune`] may drop up to, and the whole is
 /// what a follower syncs to ([`Commitment::sync`]) while the host keeps the log from `start`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct Committed {
     pub root: Hash,
     pub height: Option<u64>,
@@ -118,6 +118,20 @@ pub struct Committed {
     pub start: u64,
     pub end: u64,
 }
+
+/// A key's current value and the proof of it (or of its absence), against the root of the
+/// height the state is at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proven {
+    /// The height of the last committed block (`None` before the first).
+    pub height: Option<u64>,
+    pub root: Hash,
+    pub value: Option<Vec<u8>>,
+    pub proof: KeyProof,
+}
+
+/// What the commitment's thread proves of one key: height, root, stored row, proof.
+type ProvenRow = (Option<u64>, Hash, Option<Vec<u8>>, KeyProof);
 
 /// A proof of a key's current value (`Present`) or that it has none (`Absent`), against the
 /// root it was made at.
@@ -162,7 +176,7 @@ pub fn verify(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &KeyProof) -
 }
 
 /// A committed root, a key's stored row and the proof of it.
-type Proven = (Hash, Option<Vec<u8>>, KeyProof);
+type ProvenKey = (Hash, Option<Vec<u8>>, KeyProof);
 
 /// How the log decodes an operation's key (a digest) and value (at most [`VALUE_MAX`] bytes).
 type LogCodec = ((), (commonware_codec::RangeCfg<usize>, ()));
@@ -192,7 +206,15 @@ enum Command {
     },
     Commit {
         id: u64,
+        durable: bool,
         reply: std::sync::mpsc::Sender<Result<Committed>>,
+    },
+    Durable {
+        reply: std::sync::mpsc::Sender<Result<()>>,
+    },
+    ProveMany {
+        keys: Vec<Digest>,
+        reply: std::sync::mpsc::Sender<Result<Vec<ProvenRow>>>,
     },
     Prune {
         to: u64,
@@ -213,7 +235,7 @@ enum Command {
     },
     Prove {
         key: Digest,
-        reply: std::sync::mpsc::Sender<Result<Proven>>,
+        reply: std::sync::mpsc::Sender<Result<ProvenKey>>,
     },
     Sync(sync::SyncCommand),
 }
@@ -363,11 +385,38 @@ impl Commitment {
     /// Applies `batch` (prepared on the committed state, or on a batch committed since) and makes
     /// it durable. A batch prepared on a parent that is committed since is built on the
     /// committed state then.
-    pub fn commit(&self, batch: &Prepared) -> Result<Committed> {
+    pub fn commit(&self, batch: &Prepared, durable: bool) -> Result<Committed> {
         self.ask(|reply| Command::Commit {
             id: batch.id,
+            durable,
             reply,
         })?
+    }
+
+    /// Makes every batch committed so far durable.
+    pub fn make_durable(&self) -> Result<()> {
+        self.ask(|reply| Command::Durable { reply })?
+    }
+
+    /// The current values of `keys` with their proofs, all against one root.
+    pub fn prove_many(&self, keys: &[&[u8]]) -> Result<Vec<Proven>> {
+        let hashed = keys.iter().map(|k| key_of(k)).collect();
+        let proven = self.ask(|reply| Command::ProveMany {
+            keys: hashed,
+            reply,
+        })??;
+        keys.iter()
+            .zip(proven)
+            .map(|(key, (height, root, row, proof))| {
+                let value = row.map(|r| value_of(key, &r)).transpose()?;
+                Ok(Proven {
+                    height,
+                    root,
+                    value,
+                    proof,
+                })
+            })
+            .collect()
     }
 
     /// Drops the operations below `to` (at most the last commit's [`Committed::start`]). A
@@ -503,6 +552,21 @@ async fn committed_of(db: &State) -> Result<Committed> {
     })
 }
 
+/// The committed root, `key`'s stored row, and the proof of it (or of its absence).
+async fn prove(db: &State, key: Digest) -> Result<ProvenKey> {
+    let root = hash_of(&db.root());
+    match db.get(&key).await.map_err(store)? {
+        Some(row) => {
+            let proof = db.key_value_proof(key).await.map_err(store)?;
+            Ok((root, Some(row), KeyProof::Present(proof.encode().to_vec())))
+        }
+        None => {
+            let proof = db.exclusion_proof(&key).await.map_err(store)?;
+            Ok((root, None, KeyProof::Absent(proof.encode().to_vec())))
+        }
+    }
+}
+
 /// Answers the commitment's commands until its handle is dropped.
 async fn serve(
     mut db: State,
@@ -549,12 +613,16 @@ async fn serve(
                 };
                 let _ = reply.send(prepared);
             }
-            Command::Commit { id, reply } => {
+            Command::Commit { id, durable, reply } => {
                 let Some(batch) = batches.remove(&id) else {
                     let _ = reply.send(Err(CommitmentError::UnknownBatch(id)));
                     continue;
                 };
-                let committed = async { db.apply_batch(batch).await?.commit().await }.await;
+                let committed = async {
+                    let db = db.apply_batch(batch).await?;
+                    if durable { db.commit().await } else { Ok(db) }
+                }
+                .await;
                 match committed {
                     Ok(committed) => {
                         db = committed;
@@ -595,23 +663,33 @@ async fn serve(
             Command::Get { key, reply } => {
                 let _ = reply.send(db.get(&key).await.map_err(store));
             }
-            Command::Prove { key, reply } => {
-                let root = hash_of(&db.root());
-                let answer = match db.get(&key).await {
-                    Err(e) => Err(store(e)),
-                    Ok(Some(value)) => db
-                        .key_value_proof(key)
-                        .await
-                        .map(|p| (root, Some(value), KeyProof::Present(p.encode().to_vec())))
-                        .map_err(store),
-                    Ok(None) => db
-                        .exclusion_proof(&key)
-                        .await
-                        .map(|p| (root, None, KeyProof::Absent(p.encode().to_vec())))
-                        .map_err(store),
-                };
+            Command::ProveMany { keys, reply } => {
+                let mut proven = Vec::with_capacity(keys.len());
+                let height = metadata_height(&db).await;
+                let answer = async {
+                    let height = height?;
+                    for key in keys {
+                        let (root, row, proof) = prove(&db, key).await?;
+                        proven.push((height, root, row, proof));
+                    }
+                    Ok(proven)
+                }
+                .await;
                 let _ = reply.send(answer);
             }
+            Command::Prove { key, reply } => {
+                let _ = reply.send(prove(&db, key).await);
+            }
+            Command::Durable { reply } => match db.commit().await {
+                Ok(committed) => {
+                    db = committed;
+                    let _ = reply.send(Ok(()));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(store(&e)));
+                    return Err(e.to_string());
+                }
+            },
         }
     }
     db.sync().await.map_err(|e| e.to_string())?;
@@ -619,7 +697,7 @@ async fn serve(
 }
 
 mod sync;
-pub use sync::{MAX_OPS_PER_ANSWER, check_answer, check_target, requests};
+pub use sync::{ANSWER_BYTES_MAX, MAX_OPS_PER_ANSWER, check_answer, check_target, requests};
 
 #[cfg(test)]
 mod vectors;
@@ -644,15 +722,18 @@ mod tests {
         let b1 = piped.prepare(None, 1, writes(1, 40)).unwrap();
         let b2 = piped.prepare(Some(&b1), 2, writes(2, 20)).unwrap();
         assert_ne!(b1.root, b2.root);
-        assert_eq!(piped.commit(&b1).unwrap().root, b1.root);
-        assert_eq!(piped.commit(&b2).unwrap().root, b2.root);
+        assert_eq!(piped.commit(&b1, true).unwrap().root, b1.root);
+        assert_eq!(piped.commit(&b2, true).unwrap().root, b2.root);
 
         let s1 = stepped.prepare(None, 1, writes(1, 40)).unwrap();
         assert_eq!(s1.root, b1.root);
-        stepped.commit(&s1).unwrap();
+        stepped.commit(&s1, true).unwrap();
         let s2 = stepped.prepare(None, 2, writes(2, 20)).unwrap();
         assert_eq!(s2.root, b2.root);
-        assert_eq!(stepped.commit(&s2).unwrap().root, piped.root().unwrap());
+        assert_eq!(
+            stepped.commit(&s2, true).unwrap().root,
+            piped.root().unwrap()
+        );
         assert_eq!(stepped.get(&[b'a', 3]).unwrap(), Some(vec![2, 3, 7]));
         assert_eq!(stepped.get(&[b'a', 30]).unwrap(), Some(vec![1, 30, 7]));
 
@@ -660,7 +741,7 @@ mod tests {
         let s3 = stepped.prepare(Some(&s2), 3, writes(3, 5)).unwrap();
         let b3 = piped.prepare(None, 3, writes(3, 5)).unwrap();
         assert_eq!(s3.root, b3.root);
-        assert_eq!(stepped.commit(&s3).unwrap().root, b3.root);
+        assert_eq!(stepped.commit(&s3, true).unwrap().root, b3.root);
     }
 
     #[test]
@@ -668,11 +749,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Commitment::open(dir.path(), 8).unwrap();
         let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
-        c.commit(&b1).unwrap();
+        c.commit(&b1, true).unwrap();
         let mut w = writes(2, 10);
         w.push((vec![b'a', 20], None));
         let b2 = c.prepare(None, 2, w).unwrap();
-        let root = c.commit(&b2).unwrap().root;
+        let root = c.commit(&b2, true).unwrap().root;
 
         let (at, value, proof) = c.prove(&[b'a', 5]).unwrap();
         assert_eq!((at, value.as_deref()), (root, Some(&[2, 5, 7][..])));
@@ -724,7 +805,7 @@ mod tests {
         let root = {
             let c = Commitment::open(dir.path(), 8).unwrap();
             let b1 = c.prepare(None, 1, writes(1, 30)).unwrap();
-            let root = c.commit(&b1).unwrap().root;
+            let root = c.commit(&b1, true).unwrap().root;
             let b2 = c.prepare(None, 2, writes(2, 30)).unwrap();
             assert_ne!(b2.root, root);
             root
@@ -750,7 +831,7 @@ mod tests {
             let mut previous: Option<Committed> = None;
             for h in 1..=40u8 {
                 let b = c.prepare(None, h.into(), writes(h, 60)).unwrap();
-                let committed = c.commit(&b).unwrap();
+                let committed = c.commit(&b, true).unwrap();
                 if let Some(p) = previous {
                     c.prune(p.start).unwrap();
                 }
@@ -767,7 +848,7 @@ mod tests {
 
         // Another block 40 from there, and it is what a reopened commitment has.
         let other = c.prepare(None, 40, writes(99, 3)).unwrap();
-        let committed = c.commit(&other).unwrap();
+        let committed = c.commit(&other, true).unwrap();
         assert_ne!(committed.root, commits[39].root);
         drop(c);
         let c = Commitment::open(dir.path(), 8).unwrap();
@@ -789,7 +870,7 @@ mod tests {
             commands: c.commands.clone(),
         };
         assert!(matches!(
-            c.commit(&ghost),
+            c.commit(&ghost, true),
             Err(CommitmentError::UnknownBatch(99))
         ));
         assert!(matches!(
@@ -804,7 +885,7 @@ mod tests {
             commands: c.commands.clone(),
         };
         assert!(matches!(
-            c.commit(&forgotten),
+            c.commit(&forgotten, true),
             Err(CommitmentError::UnknownBatch(_))
         ));
         assert_eq!(c.root().unwrap(), root);

@@ -32,10 +32,13 @@ use std::num::NonZeroU64;
 use std::ops::Bound;
 use std::path::Path;
 
-/// Most operations a host sends in one answer.
-pub const MAX_OPS_PER_ANSWER: u64 = 4_096;
+/// Most operations a host sends in one answer (what a follower asks for at once).
+pub const MAX_OPS_PER_ANSWER: u64 = FETCH_BATCH;
 /// Most operations a follower asks for at once.
 const FETCH_BATCH: u64 = 1_024;
+/// Largest answer a host sends: [`MAX_OPS_PER_ANSWER`] operations of the state's records (each
+/// well under 2 KiB) and their proof, with room to spare. A host refuses to send a larger one.
+pub const ANSWER_BYTES_MAX: usize = 8 << 20;
 
 type Op = <State as Database>::Op;
 /// A current key of the commitment and its stored row.
@@ -79,7 +82,14 @@ pub(super) async fn answer(db: &State, command: SyncCommand) {
                     boundary => boundary,
                 };
                 let (response, _) = db.serve(request).await.map_err(store)?;
-                Ok(response.encode().to_vec())
+                let answer = response.encode().to_vec();
+                if answer.len() > ANSWER_BYTES_MAX {
+                    return Err(CommitmentError::Sync(format!(
+                        "an answer of {} bytes, over {ANSWER_BYTES_MAX}",
+                        answer.len()
+                    )));
+                }
+                Ok(answer)
             }
             .await;
             let _ = reply.send(served);
@@ -190,18 +200,23 @@ pub fn check_target(trusted: &Hash, target: &Committed) -> Result<()> {
 }
 
 /// The requests (encoded) that fetch the operations of `target`, as the sync engine asks them:
-/// the pinned nodes and the operation at the range's start, then consecutive ranges of at most
-/// [`FETCH_BATCH`] operations after it. A follower can fetch these from any hosts, each answer checked on arrival
+/// the pinned nodes and the operation at the range's start (unless it starts at the log's
+/// beginning), then consecutive ranges of at most [`FETCH_BATCH`] operations after it. A follower can fetch these from any hosts, each answer checked on arrival
 /// ([`check_answer`]), and then build the state from them with no network
 /// ([`Commitment::sync`] with a `fetch` that looks them up), in whatever runtime it runs.
 pub fn requests(target: &Committed) -> Vec<Vec<u8>> {
-    let boundary = Request::<Mmr>::Boundary {
-        size: target.end.into(),
-        start: target.start.into(),
-    };
-    let mut out = vec![boundary.encode().to_vec()];
-    // The boundary's answer holds the operation at the range's start.
-    let mut start = target.start + 1;
+    let mut out = Vec::new();
+    let mut start = target.start;
+    // A log pruned below `start` is rebuilt from the pinned nodes there; the boundary's answer
+    // holds them and the operation at `start`.
+    if start > 0 {
+        let boundary = Request::<Mmr>::Boundary {
+            size: target.end.into(),
+            start: target.start.into(),
+        };
+        out.push(boundary.encode().to_vec());
+        start += 1;
+    }
     while start < target.end {
         let n = FETCH_BATCH.min(target.end - start);
         let request = Request::<Mmr>::Operations {
@@ -328,7 +343,7 @@ mod tests {
                 (key(i), value)
             });
             let b = c.prepare(None, u64::from(h), writes).unwrap();
-            c.commit(&b).unwrap();
+            c.commit(&b, true).unwrap();
         }
         c
     }
@@ -381,7 +396,7 @@ mod tests {
                     [(key(1), None), (key(900), Some(b"new".to_vec()))],
                 )
                 .unwrap();
-            c.commit(&b).unwrap()
+            c.commit(&b, true).unwrap()
         };
         assert_eq!(next(&follower), next(&host));
         let (root, value, proof) = follower.prove(&key(900)).unwrap();
@@ -406,7 +421,7 @@ mod tests {
                     (0..300u32).map(|i| (key(i), Some(h.to_be_bytes().to_vec()))),
                 )
                 .unwrap();
-            let committed = host.commit(&b).unwrap();
+            let committed = host.commit(&b, true).unwrap();
             // The host keeps its log from the oldest commit it offers.
             host.prune(at8.start.min(committed.start)).unwrap();
         }
@@ -434,7 +449,7 @@ mod tests {
                 (1_000..4_000u32).map(|i| (key(i), Some(vec![7; 40]))),
             )
             .unwrap();
-        host.commit(&b).unwrap();
+        host.commit(&b, true).unwrap();
         let target = host.sync_target().unwrap();
         check_target(&target.root, &target).unwrap();
         let asked = requests(&target);
@@ -477,12 +492,39 @@ mod tests {
     }
 
     #[test]
+    fn a_young_state_whose_operations_start_at_the_log_s_beginning_is_built_from_answers_alone() {
+        let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let host = Commitment::open(hd.path(), 8).unwrap();
+        let b = host
+            .prepare(None, 1, (0..10u32).map(|i| (key(i), Some(vec![1]))))
+            .unwrap();
+        let target = host.commit(&b, true).unwrap();
+        assert_eq!(target.start, 0, "nothing inactive yet: {target:?}");
+        let mut answers: std::collections::BTreeMap<_, _> = requests(&target)
+            .into_iter()
+            .map(|r| {
+                let a = host.serve_sync(&r).unwrap();
+                check_answer(&target, &r, &a).unwrap();
+                (r, a)
+            })
+            .collect();
+        let follower = Commitment::sync(fd.path(), 8, target.root, &target, |r| {
+            answers
+                .remove(&r)
+                .ok_or_else(|| "a request that was not fetched".to_string())
+        })
+        .unwrap();
+        assert!(answers.is_empty());
+        assert_eq!(follower.root().unwrap(), target.root);
+    }
+
+    #[test]
     fn a_host_whose_operations_are_not_under_the_certified_root_is_refused_before_any_fetch() {
         let (hd, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let host = host(hd.path(), 3);
         let older = host.sync_target().unwrap();
         let b = host.prepare(None, 4, [(key(1), None)]).unwrap();
-        host.commit(&b).unwrap();
+        host.commit(&b, true).unwrap();
         let target = host.sync_target().unwrap();
 
         let never = |_: Vec<u8>| -> std::result::Result<Vec<u8>, String> {

@@ -127,7 +127,7 @@ fn qmdb_vectors_are_what_the_commitment_proves() {
             }
         }
         let b = c.prepare(None, height, writes).unwrap();
-        c.commit(&b).unwrap();
+        c.commit(&b, true).unwrap();
         if [1, 4, 8].contains(&height) {
             let gone: Vec<u32> = (0..600).filter(|i| !live.contains(i)).take(2).collect();
             let mut absent = gone;

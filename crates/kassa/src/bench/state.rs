@@ -174,9 +174,10 @@ fn bench_reads(node: &Node, opts: &Options) -> Result<Vec<Row>> {
     let head = node.head();
     for who in &addresses[..PROOFS] {
         let key = kassa_state::keys::account(who);
-        let (value, proof) = node.db().prove(&key, head.height)?;
+        let p = node.db().prove(&key)?;
         ensure!(
-            kassa_db::verify_proof(&head.state_root, &key, value.as_deref(), &proof),
+            p.root == head.state_root
+                && kassa_db::verify(&head.state_root, &key, p.value.as_deref(), &p.proof),
             "an account's proof verifies"
         );
     }

@@ -1,7 +1,7 @@
-//! `kassa bench store`: Kassa's authenticated state store (a Jellyfish Merkle tree over redb,
-//! `kassa_db`) side by side with Commonware's `qmdb::current` (an operation log authenticated
-//! by a Merkle mountain range, with a bitmap of the operations still current), on the same
-//! work: a state of `--keys` 32-byte keys with 40–80-byte values, then blocks of `--batch`
+//! `kassa bench store`: Kassa's state store (`kassa_db`: the state table in redb, read by
+//! execution, and its commitment in Commonware's `qmdb::current`, an operation log authenticated
+//! by a Merkle mountain range with a bitmap of the operations still current) side by side with
+//! the commitment alone, on the same work: a state of `--keys` 32-byte keys with 40–80-byte values, then blocks of `--batch`
 //! updates of random keys, each made durable and given its new root before the next, then
 //! random reads and proofs of current values.
 //!
@@ -9,7 +9,7 @@
 //! resident memory each reports is its own.
 
 use super::*;
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use kassa_state::testkit::SplitMix;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// The stores compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// `kassa_db`: a Jellyfish Merkle tree over redb.
-    Jmt,
+    /// `kassa_db`: the redb state table and the qmdb commitment, committed together.
+    Kassa,
     /// Commonware's `qmdb::current` (ordered keys, variable-size values) as `kassa_db::qmdb`
     /// runs it.
     Qmdb,
@@ -107,13 +107,13 @@ trait Measured {
     fn prover(&self) -> Result<ProveFn<'_>>;
 }
 
-/// `kassa_db`: the Jellyfish Merkle tree over redb, the whole state loaded as height 0.
-struct Jmt {
+/// `kassa_db`: the state table and the commitment, the whole state loaded as height 0.
+struct Kassa {
     db: kassa_db::Db,
     height: u64,
 }
 
-impl Measured for Jmt {
+impl Measured for Kassa {
     type Prepared = kassa_db::PendingState;
 
     fn load(&mut self, keys: u64, rng: &mut SplitMix) -> Result<()> {
@@ -142,11 +142,10 @@ impl Measured for Jmt {
     }
 
     fn prover(&self) -> Result<ProveFn<'_>> {
-        let height = self.height - 1;
-        let root = self.db.root_at(height)?;
+        let root = self.db.head()?.context("a committed state")?.state_root;
         Ok(Box::new(move |k| {
-            let (v, proof) = self.db.prove(k, height)?;
-            Ok(kassa_db::verify_proof(&root, k, v.as_deref(), &proof))
+            let p = self.db.prove(k)?;
+            Ok(kassa_db::verify(&root, k, p.value.as_deref(), &p.proof))
         }))
     }
 }
@@ -183,7 +182,7 @@ impl Measured for Qmdb {
     }
 
     fn commit(&mut self, prepared: Self::Prepared) -> Result<()> {
-        let committed = self.c.commit(&prepared)?;
+        let committed = self.c.commit(&prepared, true)?;
         self.c.prune(committed.start)?;
         Ok(())
     }
@@ -246,9 +245,9 @@ fn run(o: &StoreOptions, store: &mut impl Measured) -> Result<Figures> {
 fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
     let dir = tempfile::tempdir_in(std::env::temp_dir())?;
     let mut f = match engine {
-        Engine::Jmt => run(
+        Engine::Kassa => run(
             o,
-            &mut Jmt {
+            &mut Kassa {
                 db: kassa_db::Db::open(&dir.path().join("state.redb"))?,
                 height: 0,
             },
@@ -264,7 +263,7 @@ fn measure(o: &StoreOptions, engine: Engine) -> Result<Vec<Row>> {
     // Measured once each store is closed (qmdb's thread syncs as it stops).
     f.disk_bytes = dir_bytes(dir.path())?;
     let name = match engine {
-        Engine::Jmt => "jmt + redb",
+        Engine::Kassa => "kassa_db (redb + qmdb)",
         Engine::Qmdb => "qmdb current",
     };
     let rss = rss_kib();
@@ -331,7 +330,7 @@ pub fn bench_store(o: &StoreOptions) -> Result<Vec<Row>> {
         return measure(o, engine);
     }
     let mut rows = Vec::new();
-    for engine in [Engine::Jmt, Engine::Qmdb] {
+    for engine in [Engine::Kassa, Engine::Qmdb] {
         let name = format!("{engine:?}").to_lowercase();
         eprintln!("store: {name}, {} keys, in a process of its own…", o.keys);
         let args = [

@@ -34,7 +34,9 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
     )?;
     let node = Node::new(app, None);
     set_up(&node, &w)?;
+    node.db().offer_head()?;
     let head = node.head();
+    let (_, target) = node.db().offers()?.pop().context("the head is offered")?;
     let at = Certified {
         height: head.height,
         header: node.db().header(head.height)?.context("the head's block")?,
@@ -52,10 +54,11 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
     std::fs::create_dir_all(&into_dir)?;
     let into = kassa_db::Db::open_with_cache(&into_dir.join("state.redb"), opts.cache_mib << 20)?;
     let (cpu0, t0) = (cpu_time(), Instant::now());
-    let (restored, entries, bytes) = crate::sync::restore_once(
+    let (restored, answers, bytes) = crate::sync::restore_once(
         &into,
         &[url],
         &at,
+        &target,
         &genesis_block,
         &mut crate::sync::progress_bar(),
     )?;
@@ -64,18 +67,18 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
         restored.state_root == head.state_root && restored.height == head.height,
         "the restored state is the served one"
     );
+    let accounts = u64::try_from(opts.accounts + opts.preload)?;
     Ok(vec![Row {
         name: "sync: restore the state over HTTP".into(),
-        txs: entries,
+        txs: accounts,
         wall: t1 - t0,
         latencies: Vec::new(),
         cpu: cpu1.saturating_sub(cpu0),
         rss_kib: peak_rss_kib(),
         disk_bytes: Some(dir_bytes(&into_dir)?),
         note: format!(
-            "{entries} entries ({} accounts, {} members), {} MiB received; rate = entries/s; \
-             server and restorer in one process; rss = peak",
-            opts.accounts + opts.preload,
+            "{answers} answers for {accounts} accounts ({} members), {} MiB received; rate = \
+             accounts/s; server and restorer in one process; rss = peak",
             opts.accounts,
             bytes >> 20
         ),

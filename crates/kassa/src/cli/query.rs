@@ -178,8 +178,8 @@ fn proof(common: &Common, who: &str, asset: &str) -> Result<()> {
         bail!("the proof's root is not the block's state root");
     }
     let value = p.value.as_deref().map(hex::decode).transpose()?;
-    let proof = kassa_api::decode_proof(&p.proof).context("undecodable proof")?;
-    if !kassa_db::verify_proof(&p.state_root.0, &key, value.as_deref(), &proof) {
+    let proof = kassa_api::decode_proof(&p.kind, &p.proof).context("undecodable proof")?;
+    if !kassa_db::verify(&p.state_root.0, &key, value.as_deref(), &proof) {
         bail!("the proof does not verify against the state root");
     }
     let units = kassa_state::exec::balance_in(asset, value.as_deref())?;

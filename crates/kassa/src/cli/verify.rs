@@ -2,11 +2,11 @@
 //! than taken from the node that serves it.
 //!
 //! The only thing trusted is the genesis file (its chain id and validator keys). From any node,
-//! the command fetches the newest finalization certificate with the header of the block it
-//! certifies (not the block: a light client downloads no transactions) and a Merkle proof of each
-//! state key it needs at that block's height, and checks, in order: the certificate is signed by
-//! a quorum of the genesis validators; the header hashes to the block certified; each proof's
-//! root is the header's state root; each proof proves its value. A node
+//! the command fetches a proof of each state key it needs against the node's current state, and
+//! the finalization certificate of the proof's height with the header of the block it certifies
+//! (not the block: a light client downloads no transactions), and checks, in order: the
+//! certificate is signed by a quorum of the genesis validators; the header hashes to the block
+//! certified; the proof's root is the header's state root; the proof proves its value. A node
 //! that alters a value, a proof, a block or a certificate is caught at one of these steps, and
 //! the command says which and fails.
 
@@ -63,24 +63,64 @@ pub(crate) fn certified(c: &Client, genesis: &GenesisFile) -> Result<Certified> 
     ))??)
 }
 
-/// The value under `key` in the state of the certified block, proven against its state root.
-fn proven(c: &Client, at: &Certified, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    let p: wire::Proof = c.get(&format!(
-        "/api/v1/proofs/{}?height={}",
-        hex::encode(key),
-        at.height
-    ))?;
+/// Where the proven values stand: whom to believe, and the certified block of the last proof.
+/// A node proves its current state only, which moves on between two proofs, so each proof is
+/// checked against the certificate of its own height.
+pub(crate) struct Anchor {
+    trust: follow::Trust,
+    cert: std::cell::RefCell<Certified>,
+}
+
+impl Anchor {
+    fn new(c: &Client, genesis: &GenesisFile) -> Result<Anchor> {
+        Ok(Anchor {
+            trust: genesis.trust()?,
+            cert: std::cell::RefCell::new(certified(c, genesis)?),
+        })
+    }
+
+    /// The certified block of `height`, from the node's certificate of it, checked.
+    fn at(&self, c: &Client, height: u64) -> Result<std::cell::Ref<'_, Certified>> {
+        if self.cert.borrow().height != height {
+            let f: wire::Finality = c
+                .get_opt(&format!("/api/v1/blocks/{height}/finality"))?
+                .with_context(|| {
+                    format!("the node proved at height {height} but has no certificate of it")
+                })?;
+            ensure!(
+                f.height == height,
+                "the node proved at height {height} but sent the certificate of block {}",
+                f.height
+            );
+            let f = kassa_node::Finality {
+                height: f.height,
+                block: f.block.0,
+                header: hex::decode(&f.header)?,
+                certificate: hex::decode(&f.certificate)?,
+            };
+            let mut rng = rand_core_10::UnwrapErr(getrandom::SysRng);
+            *self.cert.borrow_mut() = follow::check(&self.trust, &mut rng, &f)?;
+        }
+        Ok(self.cert.borrow())
+    }
+}
+
+/// The value under `key` in the node's current state, proven against the state root of a block
+/// the validators certified (that of the proof's height).
+fn proven(c: &Client, anchor: &Anchor, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let p: wire::Proof = c.get(&format!("/api/v1/proofs/{}", hex::encode(key)))?;
+    let at = anchor.at(c, p.height)?;
     let root = at.header.state_root;
     ensure!(
-        p.height == at.height && p.state_root.0 == root,
+        p.state_root.0 == root,
         "key {}: a proof against another state root than block {}'s",
         hex::encode(key),
         at.height
     );
     let value = p.value.as_deref().map(hex::decode).transpose()?;
-    let proof = kassa_api::decode_proof(&p.proof).context("an undecodable proof")?;
+    let proof = kassa_api::decode_proof(&p.kind, &p.proof).context("an undecodable proof")?;
     ensure!(
-        kassa_db::verify_proof(&root, key, value.as_deref(), &proof),
+        kassa_db::verify(&root, key, value.as_deref(), &proof),
         "key {}: the value does not match its proof against block {}'s state root",
         hex::encode(key),
         at.height
@@ -106,7 +146,7 @@ fn decode<T: borsh::BorshDeserialize>(what: &str, bytes: &[u8]) -> Result<T> {
 }
 
 /// An asset by symbol or id, with its record, each proven.
-fn proven_asset(c: &Client, at: &Certified, symbol_or_id: &str) -> Result<(AssetId, Asset)> {
+fn proven_asset(c: &Client, at: &Anchor, symbol_or_id: &str) -> Result<(AssetId, Asset)> {
     let id = match symbol_or_id.parse::<u64>() {
         Ok(id) => AssetId(id),
         Err(_) => {
@@ -120,7 +160,7 @@ fn proven_asset(c: &Client, at: &Certified, symbol_or_id: &str) -> Result<(Asset
 }
 
 /// An asset's record, proven.
-fn proven_asset_record(c: &Client, at: &Certified, id: AssetId) -> Result<Asset> {
+fn proven_asset_record(c: &Client, at: &Anchor, id: AssetId) -> Result<Asset> {
     let v = proven(c, at, &kassa_state::keys::asset(id))?
         .with_context(|| format!("no asset {} (proven)", id.0))?;
     decode("asset", &v)
@@ -129,7 +169,7 @@ fn proven_asset_record(c: &Client, at: &Certified, id: AssetId) -> Result<Asset>
 pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
     let genesis = GenesisFile::load(&args.genesis)?;
     let c = common.client();
-    let at = certified(&c, &genesis)?;
+    let at = Anchor::new(&c, &genesis)?;
     let value = match &args.what {
         VerifyWhat::Balance { who, asset } => {
             let who = address_arg(&common.keystore(), who)?;
@@ -154,7 +194,7 @@ pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
                 Some(v) => {
                     let m: Member = decode("member", &v)?;
                     let asset = proven_asset_record(&c, &at, meta.asset)?;
-                    let now = meta.period_at(at.header.timestamp_ms);
+                    let now = meta.period_at(at.cert.borrow().header.timestamp_ms);
                     let standing = if m.in_good_standing(now) {
                         "in good standing"
                     } else {
@@ -196,6 +236,7 @@ pub fn verify(args: VerifyArgs, common: &Common) -> Result<()> {
             }
         }
     };
+    let at = at.cert.borrow();
     let out = Verified {
         verified: true,
         height: at.height,

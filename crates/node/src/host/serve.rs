@@ -394,22 +394,27 @@ where
                 None => internal(&"the read stopped"),
             }
         }
-        Request::Chunk { height, after } => {
-            if height > node.head().height {
+        Request::Offers => {
+            let n = node.clone();
+            match read(context, move || n.db().offers()).await {
+                Some(Ok(offers)) => Response::Offers(offers),
+                Some(Err(e)) => internal(&e),
+                None => internal(&"the read stopped"),
+            }
+        }
+        Request::Sync { request } => {
+            if request.len() > wire::SYNC_REQUEST_MAX {
                 return refused(
-                    Refusal::NotFound,
-                    format!("no state at height {height} yet"),
+                    Refusal::TooLarge,
+                    "a request of state sync is a few dozen bytes",
                 );
             }
             let n = node.clone();
-            let chunk = read(context, move || {
-                n.db()
-                    .snapshot_chunk(height, after, kassa_db::CHUNK_ENTRIES_MAX)
-            });
-            match chunk.await {
-                Some(Ok(chunk)) => Response::Chunk(chunk.encode()),
-                Some(Err(e @ kassa_db::DbError::Pruned { .. })) => {
-                    refused(Refusal::Pruned, e.to_string())
+            match read(context, move || n.db().serve_sync(&request)).await {
+                Some(Ok(answer)) => Response::Sync(answer),
+                // A malformed request, or one for a state no longer offered.
+                Some(Err(kassa_db::DbError::Commitment(e))) => {
+                    refused(Refusal::NotFound, e.to_string())
                 }
                 Some(Err(e)) => internal(&e),
                 None => internal(&"the read stopped"),

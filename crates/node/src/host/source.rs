@@ -236,14 +236,19 @@ where
         })
     }
 
-    fn chunk(
-        &self,
-        height: u64,
-        after: Option<[u8; 32]>,
-    ) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+    fn offers(&self) -> BoxFuture<'_, Result<Vec<(u64, kassa_db::Committed)>, SourceError>> {
         Box::pin(async move {
-            match self.ask(&Request::Chunk { height, after }).await? {
-                Response::Chunk(bytes) => Ok(bytes),
+            match self.ask(&Request::Offers).await? {
+                Response::Offers(offers) => Ok(offers),
+                other => Err(self.unexpected(&other)),
+            }
+        })
+    }
+
+    fn sync(&self, request: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            match self.ask(&Request::Sync { request }).await? {
+                Response::Sync(answer) => Ok(answer),
                 other => Err(self.unexpected(&other)),
             }
         })

@@ -10,13 +10,14 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 pub const FORWARD_MAX: usize = 1_000;
 /// Most peers one [`Response::Peers`] lists.
 pub const PEERS_MAX: usize = 64;
-/// Largest message, either way: a block at the consensus block-size limit, or a state chunk, with
-/// room for their framing (the stream refuses anything larger before reading it).
+/// Largest message, either way: a block at the consensus block-size limit, or an answer of
+/// state sync, with room for their framing (the stream refuses anything larger before reading
+/// it).
 #[allow(clippy::cast_possible_truncation)] // Asserted to fit at compile time.
 pub const MESSAGE_MAX: u32 = {
     let block = kassa_types::BLOCK_SIZE_MAX;
-    let chunk = kassa_db::CHUNK_BYTES_MAX;
-    let max = if block > chunk { block } else { chunk } + 64 * 1024;
+    let answer = kassa_db::qmdb::ANSWER_BYTES_MAX;
+    let max = if block > answer { block } else { answer } + 64 * 1024;
     assert!(max <= u32::MAX as usize);
     max as u32
 };
@@ -30,18 +31,22 @@ pub enum Request {
     Finality { from: u64 },
     /// The canonical bytes of the block at `height`.
     Block { height: u64 },
-    /// A chunk of the state at `height` after the key hash `after` (state sync).
-    Chunk {
-        height: u64,
-        after: Option<[u8; 32]>,
-    },
+    /// The heights it offers to sync the state from, with what its state's commitment was
+    /// after each (state sync).
+    Offers,
     /// Transactions (canonical bytes, at most [`FORWARD_MAX`]) submitted to the asker, for the
     /// host's mempool.
     Forward { txs: Vec<Vec<u8>> },
     /// Other hosts it knows; `listen` announces the port the asker hosts on (at the IP address
     /// it connects from), so that the host may hand it out.
     Peers { listen: Option<u16> },
+    /// Its answer to a request of state sync (`kassa_db::qmdb::requests`, at most
+    /// [`SYNC_REQUEST_MAX`] bytes).
+    Sync { request: Vec<u8> },
 }
+
+/// Longest request of state sync (they are a few dozen bytes).
+pub const SYNC_REQUEST_MAX: usize = 64;
 
 /// A finalization certificate and the header of the block it finalizes.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -99,7 +104,7 @@ pub enum Response {
     Height(u64),
     Finality(Option<Finality>),
     Block(Vec<u8>),
-    Chunk(Vec<u8>),
+    Offers(Vec<(u64, kassa_db::Committed)>),
     /// How many of the forwarded transactions its mempool refused (each is logged there).
     Forwarded {
         refused: u32,
@@ -109,6 +114,8 @@ pub enum Response {
         why: Refusal,
         message: String,
     },
+    /// An answer of state sync (qmdb's encoding).
+    Sync(Vec<u8>),
 }
 
 /// Why a message is not one.
@@ -136,9 +143,9 @@ mod tests {
             Request::Height,
             Request::Finality { from: 7 },
             Request::Block { height: 9 },
-            Request::Chunk {
-                height: 3,
-                after: Some([5; 32]),
+            Request::Offers,
+            Request::Sync {
+                request: vec![1, 2],
             },
             Request::Forward {
                 txs: vec![vec![1, 2, 3]],
