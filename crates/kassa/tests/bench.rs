@@ -101,7 +101,8 @@ fn the_curve_runs_the_state_benchmark_at_each_size_in_a_process_of_its_own_and_s
 }
 
 #[test]
-fn the_store_benchmark_runs_the_jmt_and_qmdb_on_the_same_updates_with_reads_and_checked_proofs() {
+fn the_store_benchmark_runs_kassa_db_and_the_commitment_alone_on_the_same_updates_with_reads_and_checked_proofs()
+ {
     let r = bench(&[
         "store",
         "--keys",

@@ -3,7 +3,8 @@
 //! operations still current grafted onto it, so that a proof shows a value is its key's current
 //! one and, the keys being ordered, that a key has none. A block's writes are one batch, appended
 //! rather than rewriting a tree path per key: at a million keys a block's root and durable write
-//! cost about a tenth of the Jellyfish tree's (docs/performance.md, "The store side by side").
+//! cost about a quarter of a Merkle tree's over redb (docs/performance.md, "The store side by
+//! side").
 //!
 //! [`Commitment`] runs the database on a thread of its own (Commonware's tokio runtime over a
 //! directory) behind a synchronous interface, so that the rest of `kassa_db` stays synchronous.

@@ -1,7 +1,7 @@
 //! `kassa bench`: measures the chain the way its users feel it, on realistic signed Kassa
 //! transactions generated before the clock starts.
 //!
-//! - `state`: the application alone over the real storage (redb + Jellyfish Merkle tree):
+//! - `state`: the application alone over the real storage (redb and the qmdb commitment):
 //!   mempool admission (batch signature verification, account checks), then block building,
 //!   execution and the durable commit, each block executed while its parent is written, as a
 //!   validator does.
