@@ -112,12 +112,21 @@ impl Client {
 
     /// The bytes at `path` (`Accept: application/octet-stream`), refusing more than `limit`.
     pub fn bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
-        let mut resp = self
+        let resp = self
             .agent
             .get(format!("{}{path}", self.base))
             .header("accept", "application/octet-stream")
             .call()
             .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
+        Self::body_bytes(resp, path, limit)
+    }
+
+    /// An answer's body, refusing more than `limit` bytes (an error answer as [`Self::finish`]).
+    fn body_bytes(
+        mut resp: ureq::http::Response<ureq::Body>,
+        path: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
         if !resp.status().is_success() {
             return Self::finish(resp);
         }
@@ -131,21 +140,14 @@ impl Client {
     /// The bytes a `POST` of `body` (`application/octet-stream`) to `path` answers, refusing
     /// more than `limit`.
     pub fn post_bytes(&self, path: &str, body: &[u8], limit: u64) -> Result<Vec<u8>> {
-        let mut resp = self
+        let resp = self
             .agent
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/octet-stream")
             .header("accept", "application/octet-stream")
             .send(body)
             .map_err(|e| anyhow!("cannot reach the node at {}: {e}", self.base))?;
-        if !resp.status().is_success() {
-            return Self::finish(resp);
-        }
-        resp.body_mut()
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| anyhow!("{path}: {e}"))
+        Self::body_bytes(resp, path, limit)
     }
 
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
