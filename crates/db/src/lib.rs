@@ -30,6 +30,7 @@
 //! society books, [`qmdb`] the commitment, `restore` state sync (offering, serving, restoring),
 //! and [`disk`] the power-losing storage of the simulations.
 
+mod answers;
 mod certificates;
 pub mod disk;
 mod history;
@@ -37,6 +38,7 @@ pub mod qmdb;
 mod reader;
 mod restore;
 
+pub use answers::Answers;
 pub use certificates::CERTIFICATE_SPACING;
 pub use qmdb::{Committed, KeyProof, Proven, verify};
 pub use reader::Reader;
@@ -123,6 +125,9 @@ pub enum DbError {
     Schema { found: u32 },
     #[error("no history is kept of the state key {0} (only of society books)")]
     NotVersioned(String),
+    /// A file of the database's own, beside redb and the commitment.
+    #[error("{0}")]
+    File(String),
 }
 
 macro_rules! from_redb {

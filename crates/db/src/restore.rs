@@ -17,7 +17,6 @@ use crate::{
 use crate::{COMMITMENT_CACHE_MIB, Committed};
 use kassa_types::{Block, Hash};
 use redb::{ReadableDatabase, ReadableTable};
-use std::collections::BTreeMap;
 
 /// The height a restore is writing, until it finishes (absent otherwise).
 const RESTORING: &str = "restoring";
@@ -119,7 +118,7 @@ impl Db {
     pub fn restore(
         &self,
         target: &Committed,
-        mut answers: BTreeMap<Vec<u8>, Vec<u8>>,
+        mut answers: crate::Answers,
         block: &Block,
         genesis: &Block,
     ) -> std::result::Result<Head, RestoreError> {
@@ -154,10 +153,10 @@ impl Db {
             COMMITMENT_CACHE_MIB,
             block.header.state_root,
             target,
-            |request| {
-                answers
-                    .remove(&request)
-                    .ok_or_else(|| "an answer is missing".to_string())
+            |request| match answers.take(&request) {
+                Ok(Some(answer)) => Ok(answer),
+                Ok(None) => Err("an answer is missing".to_string()),
+                Err(e) => Err(e.to_string()),
             },
         );
         let commitment = match built {

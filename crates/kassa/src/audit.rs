@@ -303,11 +303,11 @@ fn restore_snapshot(blocks: &Blocks, db: &Db, genesis_block: &Block, quiet: bool
     let source = blocks.db.as_ref().expect("one source");
     let requests = qmdb::requests(target);
     let total = u64::try_from(requests.len())?;
-    let mut answers = std::collections::BTreeMap::new();
+    let mut answers = kassa_db::Answers::new(db)?;
     for (n, request) in requests.into_iter().enumerate() {
         let answer = source.serve_sync(&request)?;
         qmdb::check_answer(target, &request, &answer).map_err(|e| diverged(&e))?;
-        answers.insert(request, answer);
+        answers.insert(request, &answer)?;
         progress(u64::try_from(n + 1)?, total);
     }
     db.restore(target, answers, &block, genesis_block)

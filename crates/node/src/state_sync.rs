@@ -11,7 +11,6 @@ use crate::follow::{Certified, FollowError, Source, SourceError, Trust, check};
 use futures::future::BoxFuture;
 use kassa_db::{Committed, Db, Head, RestoreError, qmdb};
 use kassa_types::Block;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,7 +220,7 @@ async fn restore(
     tracing::info!(height = at.height, signers = at.signers, validators = at.validators, root = %at.header.state_root, "state sync: restoring");
     let requests = qmdb::requests(target);
     let total = u64::try_from(requests.len()).expect("a count");
-    let mut answers = BTreeMap::new();
+    let mut answers = kassa_db::Answers::new(db).map_err(|e| Failed::Other(e.into()))?;
     let mut turn = 0usize;
     for (n, request) in requests.into_iter().enumerate() {
         let mut fetched = None;
@@ -247,7 +246,9 @@ async fn restore(
             )));
         };
         turn = i + 1;
-        answers.insert(request, answer);
+        answers
+            .insert(request, &answer)
+            .map_err(|e| Failed::Other(e.into()))?;
         progress(u64::try_from(n + 1).expect("a count"), total);
     }
     let block = certified_block(sources, at).await.map_err(Failed::Other)?;
