@@ -287,9 +287,12 @@ async fn prove(node: Arc<Node>, keys: Vec<Vec<u8>>) -> ApiResult<wire::Proofs> {
     )
     .await;
     if !matches!(served, Ok(Ok(_))) {
-        return Err(ApiError::internal(format!(
-            "the state proven at height {height} is not served yet"
-        )));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_served_yet",
+            format!("the state proven at height {height} is not served yet; ask again"),
+        )
+        .retry_after(1));
     }
     let header = node.db().header(height).map_err(ApiError::db)?;
     let block_hash = header.map(|h| Hex(h.hash()));
@@ -323,7 +326,9 @@ async fn prove(node: Arc<Node>, keys: Vec<Vec<u8>>) -> ApiResult<wire::Proofs> {
 /// A state value and its proof, at the current state.
 #[utoipa::path(get, path = "/api/v1/proofs/{key}", tag = "chain",
     params(("key" = String, Path, description = "the state key, hex")),
-    responses((status = 200, body = wire::Proof, description = "the value and its proof")))]
+    responses((status = 200, body = wire::Proof, description = "the value and its proof"),
+        (status = 503, body = wire::ErrorBody,
+            description = "`not_served_yet`: the proven height is not served within 5 s")))]
 pub(super) async fn proof(
     State(node): State<Arc<Node>>,
     Path(key): Path<String>,
@@ -336,7 +341,9 @@ pub(super) async fn proof(
 /// Several state values and their proofs, all at the current state (one height, one root).
 #[utoipa::path(get, path = "/api/v1/proofs", tag = "chain",
     params(wire::ProofsQuery),
-    responses((status = 200, body = wire::Proofs, description = "the values and their proofs")))]
+    responses((status = 200, body = wire::Proofs, description = "the values and their proofs"),
+        (status = 503, body = wire::ErrorBody,
+            description = "`not_served_yet`: the proven height is not served within 5 s")))]
 pub(super) async fn proofs(
     State(node): State<Arc<Node>>,
     Query(q): Query<wire::ProofsQuery>,
