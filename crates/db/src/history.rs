@@ -1,7 +1,7 @@
 //! Every version of the keys that history views show ([`kassa_state::keys::versioned`]: the
 //! society books, `view::books_at`), in a table of their own: the state key and the height
 //! that wrote it, big-endian, so a key's versions are neighbours in height order and the value
-//! at a height is the last one at or below it. Kept apart from the Merkle tree, which proves
+//! at a height is the last one at or below it. Kept apart from the commitment, which proves
 //! current values; a history view needs the values, not proofs.
 //!
 //! A pruned database ([`crate::Db::keeping`]) keeps, for each key, its versions from the

@@ -53,6 +53,26 @@ fn the_state_benchmark_admits_executes_and_commits_every_generated_transaction()
     }
     assert!(results[1]["p50_us"].as_u64().is_some(), "per-block latency");
     assert!(results[1]["disk_bytes"].as_u64().unwrap() > 0);
+    // What each block wrote, and the disk of both stores, each more than nothing.
+    let note = results[1]["note"].as_str().unwrap();
+    for what in [" written a block", "redb ", "commitment "] {
+        let at = note
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} in {note}"));
+        let figure = if what.starts_with(' ') {
+            note[..at].rsplit("; ").next().unwrap()
+        } else {
+            note[at + what.len()..].split([',', ';']).next().unwrap()
+        };
+        let n: u64 = figure
+            .split(' ')
+            .next()
+            .unwrap()
+            .replace('.', "")
+            .parse()
+            .unwrap();
+        assert!(n > 0, "{what:?} is {figure:?} in {note}");
+    }
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! A block's header commits to the state root *after* executing it. Blocks that are proposed or
 //! verified but not yet finalized are executed speculatively on top of the committed state plus
 //! their not-yet-finalized ancestors (kept in memory, keyed by block id); their roots come from
-//! the Merkle tree without writing anything. Finalizing a block commits exactly what was
-//! verified, in one atomic database transaction.
+//! the commitment's batches, each merkleized on its parent's without writing anything.
+//! Finalizing a block commits exactly what was verified.
 //!
 //! One file on purpose: propose, verify and finalize share the executed-but-unfinalized blocks and
 //! one lock discipline, which must be read as a whole.
@@ -269,7 +269,7 @@ impl Base {
             txs = included.len(),
             keys,
             apply_us = applied.as_micros(),
-            tree_us = (started.elapsed() - applied).as_micros(),
+            root_us = (started.elapsed() - applied).as_micros(),
             "executed"
         );
         Ok(Some(Execution {

@@ -296,9 +296,31 @@ pub(super) fn peak_rss_kib() -> u64 {
     status_kib("VmHWM:")
 }
 
+/// Bytes this process has handed to `write` and `pwrite` so far (0 where `/proc` does not say).
+pub(super) fn written_bytes() -> u64 {
+    proc_field("/proc/self/io", "wchar:")
+}
+
+/// A size for people: bytes, KiB, or MiB with a tenth.
+pub(super) fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => {
+            let tenths = b.saturating_mul(10) >> 20;
+            format!("{}.{} MiB", tenths / 10, tenths % 10)
+        }
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
 /// A memory figure of `/proc/self/status`, KiB.
 fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_field("/proc/self/status", field)
+}
+
+/// The number after `field` on its line of the `/proc` file `path`, or 0.
+fn proc_field(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()

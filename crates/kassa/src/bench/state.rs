@@ -105,11 +105,17 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
         refused == 0,
         "{refused} transactions refused by the mempool"
     );
-    let (cpu1, t1) = (cpu_time(), Instant::now());
+    let (cpu1, t1, written1) = (cpu_time(), Instant::now(), written_bytes());
     let blocks = drain(&node, &mut time_ms, proposer)?;
-    let (cpu2, t2) = (cpu_time(), Instant::now());
+    let (cpu2, t2, written2) = (cpu_time(), Instant::now(), written_bytes());
     let nblocks = blocks.len();
     let disk = dir_bytes(dir.path())?;
+    // What each block writes (a B-tree rewrites a whole page for each key it changes), and
+    // where the disk goes: the redb file (state table, history, blocks, receipts) and the
+    // commitment's directory (operation log and mountain range).
+    let per_block = (written2 - written1) / u64::try_from(nblocks.max(1))?;
+    let redb = std::fs::metadata(dir.path().join("state.redb"))?.len();
+    let commitment = disk.saturating_sub(redb);
     let reads = bench_reads(&node, opts)?;
     let mut rows = vec![
         Row {
@@ -130,7 +136,13 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
             cpu: cpu2.saturating_sub(cpu1),
             rss_kib: rss_kib(),
             disk_bytes: Some(disk),
-            note: format!("{nblocks} blocks; latency = per block"),
+            note: format!(
+                "{nblocks} blocks; latency = per block; {} written a block; \
+                 disk: redb {}, commitment {}",
+                size(per_block),
+                size(redb),
+                size(commitment)
+            ),
         },
         Row {
             name: "state: end to end".into(),

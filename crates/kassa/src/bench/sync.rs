@@ -1,8 +1,9 @@
 //! `kassa bench sync`: state sync at scale. A node holding `--accounts` members of one society
 //! (each joined and paid in, a request filed) among `--accounts + --preload` funded accounts
-//! serves its API on loopback; a new, empty database restores its head's state from it, chunk
-//! by chunk, each checked against the state root before it is written, as a follower started
-//! with `state_sync` does. Both run in this process, so they share its cores.
+//! serves its API on loopback and offers its head; a new, empty database restores that state
+//! from it, fetching the answers to the commitment's sync requests and checking each against
+//! the offered commitment where it arrives, as a follower started with `state_sync` does. Both
+//! run in this process, so they share its cores.
 //!
 //! The certificate check is left out (this chain has no consensus, so no certificate): it is
 //! one signature check per validator, done once per sync.
