@@ -54,6 +54,8 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
     let into_dir = dir.path().join("restored");
     std::fs::create_dir_all(&into_dir)?;
     let into = kassa_db::Db::open_with_cache(&into_dir.join("state.redb"), opts.cache_mib << 20)?;
+    // The source's own peak (building the state), before the restore adds to it.
+    let source_peak_kib = peak_rss_kib();
     let (cpu0, t0) = (cpu_time(), Instant::now());
     let (restored, answers, bytes) = crate::sync::restore_once(
         &into,
@@ -79,9 +81,11 @@ pub(super) fn bench_sync(opts: &Options) -> Result<Vec<Row>> {
         disk_bytes: Some(dir_bytes(&into_dir)?),
         note: format!(
             "{answers} answers for {accounts} accounts ({} members), {} MiB received; rate = \
-             accounts/s; server and restorer in one process; rss = peak",
+             accounts/s; server and restorer in one process; rss = peak ({} MiB before the \
+             restore)",
             opts.accounts,
-            bytes >> 20
+            bytes >> 20,
+            source_peak_kib >> 10
         ),
     }])
 }
