@@ -186,6 +186,29 @@ fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged(
 }
 
 #[test]
+fn a_batch_large_enough_to_be_checked_on_every_core_still_tells_exactly_which_are_forged() {
+    let n = kassa_node::mempool::PARALLEL_SIGNATURES_MIN * 2 + 3;
+    // The first and last of the batch, and either side of where it is cut in two.
+    let forged_at = [0, n / 2 - 1, n / 2, n / 2 + 1, n - 1];
+    let txs: Vec<SignedTransaction> = (0..n)
+        .map(|i| {
+            let mut t = transfer(i % 4, (i + 1) % 4, i as u64, 1);
+            if forged_at.contains(&i) {
+                t.signature.0[9] ^= 1;
+            }
+            t
+        })
+        .collect();
+    let valid = kassa_node::mempool::signatures_each_valid(&txs);
+    let expected: Vec<bool> = (0..n).map(|i| !forged_at.contains(&i)).collect();
+    assert_eq!(valid, expected);
+    assert_eq!(
+        kassa_node::mempool::signatures_each_valid(&txs[1..n / 2 - 1]),
+        vec![true; n / 2 - 2]
+    );
+}
+
+#[test]
 fn relayed_transactions_are_admitted_as_one_signature_batch_before_this_node_builds_or_checks_a_block()
  {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
