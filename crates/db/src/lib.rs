@@ -337,6 +337,24 @@ impl Db {
         self
     }
 
+    /// The bytes of the pages each of redb's tables holds (what it stores, its pages'
+    /// overhead and their unused space), largest first: where the file's space goes. The rest
+    /// of the file is free pages (copy-on-write frees a page only once the next commit is
+    /// durable) and room redb grew into ahead of need.
+    pub fn table_sizes(&self) -> Result<Vec<(String, u64)>> {
+        use redb::{ReadableTableMetadata as _, TableHandle as _};
+        let r = self.db.begin_read()?;
+        let mut sizes = Vec::new();
+        for handle in r.list_tables()? {
+            let name = handle.name().to_string();
+            let stats = r.open_untyped_table(handle)?.stats()?;
+            let bytes = stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes();
+            sizes.push((name, bytes));
+        }
+        sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(sizes)
+    }
+
     /// The lowest height still kept whole (0 on an archive).
     pub fn pruned_below(&self) -> Result<u64> {
         let r = self.db.begin_read()?;

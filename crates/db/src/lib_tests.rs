@@ -297,3 +297,39 @@ fn a_follower_keeps_one_checked_certificate_per_stretch_of_heights_and_reopened_
         Some(&b"next"[..])
     );
 }
+
+#[test]
+fn the_table_sizes_name_each_table_largest_first_and_the_state_table_holds_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("state.redb")).unwrap();
+    let mut rng = SplitMix(3);
+    for height in 0..3 {
+        commit(&db, height, random_writes(&mut rng, 5_000, 2_000));
+    }
+    let sizes = db.table_sizes().unwrap();
+    assert!(
+        sizes.windows(2).all(|w| w[0].1 >= w[1].1),
+        "largest first: {sizes:?}"
+    );
+    let state = sizes.iter().find(|(name, _)| name == "state").unwrap().1;
+    // At least the keys and values it holds, and within the file.
+    let held: u64 = {
+        let r = db.db.begin_read().unwrap();
+        let t = r.open_table(STATE).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                u64::try_from(k.value().len() + v.value().len()).unwrap()
+            })
+            .sum()
+    };
+    assert!(held > 0 && state >= held, "{state} bytes for {held} held");
+    let file = std::fs::metadata(dir.path().join("state.redb"))
+        .unwrap()
+        .len();
+    assert!(
+        sizes.iter().map(|(_, b)| b).sum::<u64>() <= file,
+        "{sizes:?} in {file}"
+    );
+}

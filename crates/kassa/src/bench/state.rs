@@ -116,6 +116,14 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
     let per_block = (written2 - written1) / u64::try_from(nblocks.max(1))?;
     let redb = std::fs::metadata(dir.path().join("state.redb"))?.len();
     let commitment = disk.saturating_sub(redb);
+    // The largest of redb's tables.
+    let tables: Vec<String> = node
+        .db()
+        .table_sizes()?
+        .into_iter()
+        .take(4)
+        .map(|(name, bytes)| format!("{name} {}", size(bytes)))
+        .collect();
     let reads = bench_reads(&node, opts)?;
     let mut rows = vec![
         Row {
@@ -138,9 +146,10 @@ pub(super) fn bench_state(opts: &Options) -> Result<Vec<Row>> {
             disk_bytes: Some(disk),
             note: format!(
                 "{nblocks} blocks; latency = per block; {} written a block; \
-                 disk: redb {}, commitment {}",
+                 disk: redb {} ({}), commitment {}",
                 size(per_block),
                 size(redb),
+                tables.join(", "),
                 size(commitment)
             ),
         },
