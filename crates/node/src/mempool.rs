@@ -117,26 +117,40 @@ pub fn signatures_each_valid(txs: &[SignedTransaction]) -> Vec<bool> {
             mark(b, vb);
         }
     }
-    let mut valid = vec![false; txs.len()];
+    fn each(txs: &[SignedTransaction]) -> Vec<bool> {
+        let mut valid = vec![false; txs.len()];
+        mark(txs, &mut valid);
+        valid
+    }
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let parts = cores.min(txs.len() / PARALLEL_SIGNATURES_MIN).max(1);
     if parts == 1 {
-        mark(txs, &mut valid);
-        return valid;
+        return each(txs);
     }
-    let part = txs.len().div_ceil(parts);
+    let mut cut = txs.chunks(txs.len().div_ceil(parts));
+    let first = cut.next().unwrap_or_default();
     std::thread::scope(|s| {
-        let mut cut = txs.chunks(part).zip(valid.chunks_mut(part));
-        let here = cut.next();
-        for (t, v) in cut {
-            s.spawn(move || mark(t, v));
+        let others: Vec<_> = cut
+            .map(|t| {
+                let thread = std::thread::Builder::new().spawn_scoped(s, move || each(t));
+                (t, thread)
+            })
+            .collect();
+        // The first part on this thread, while the others run; a part no thread could be
+        // started for, here too.
+        let mut valid = each(first);
+        for (t, thread) in others {
+            match thread {
+                Ok(thread) => valid.extend(
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                ),
+                Err(_) => valid.extend(each(t)),
+            }
         }
-        // The first part on this thread, while the others run.
-        if let Some((t, v)) = here {
-            mark(t, v);
-        }
-    });
-    valid
+        valid
+    })
 }
 
 /// Why a transaction was not admitted.
