@@ -153,10 +153,11 @@ impl Db {
             COMMITMENT_CACHE_MIB,
             block.header.state_root,
             target,
-            |request| match answers.take(&request) {
-                Ok(Some(answer)) => Ok(answer),
-                Ok(None) => Err("an answer is missing".to_string()),
-                Err(e) => Err(e.to_string()),
+            |request| {
+                answers
+                    .take(&request)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "an answer is missing".to_string())
             },
         );
         let commitment = match built {

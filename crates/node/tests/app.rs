@@ -163,10 +163,9 @@ fn a_waiting_transaction_spares_a_block_its_signature_check_only_with_the_very_s
     assert!(b.verify(&good, 2_000, 1_000).unwrap());
 }
 
-#[test]
-fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged() {
-    let forged_at = [0usize, 17, 18, 36];
-    let txs: Vec<SignedTransaction> = (0..37usize)
+/// `n` transfers among four accounts, those at `forged_at` with a forged signature.
+fn transfers_forged_at(n: usize, forged_at: &[usize]) -> Vec<SignedTransaction> {
+    (0..n)
         .map(|i| {
             let mut t = transfer(i % 4, (i + 1) % 4, i as u64, 1);
             if forged_at.contains(&i) {
@@ -174,7 +173,13 @@ fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged(
             }
             t
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_signature_batch_with_forged_signatures_tells_exactly_which_ones_are_forged() {
+    let forged_at = [0usize, 17, 18, 36];
+    let txs = transfers_forged_at(37, &forged_at);
     let valid = kassa_node::mempool::signatures_each_valid(&txs);
     let expected: Vec<bool> = (0..37).map(|i| !forged_at.contains(&i)).collect();
     assert_eq!(valid, expected);
@@ -190,15 +195,7 @@ fn a_batch_large_enough_to_be_checked_on_every_core_still_tells_exactly_which_ar
     let n = kassa_node::mempool::PARALLEL_SIGNATURES_MIN * 2 + 3;
     // The first and last of the batch, and either side of where it is cut in two.
     let forged_at = [0, n / 2 - 1, n / 2, n / 2 + 1, n - 1];
-    let txs: Vec<SignedTransaction> = (0..n)
-        .map(|i| {
-            let mut t = transfer(i % 4, (i + 1) % 4, i as u64, 1);
-            if forged_at.contains(&i) {
-                t.signature.0[9] ^= 1;
-            }
-            t
-        })
-        .collect();
+    let txs = transfers_forged_at(n, &forged_at);
     let valid = kassa_node::mempool::signatures_each_valid(&txs);
     let expected: Vec<bool> = (0..n).map(|i| !forged_at.contains(&i)).collect();
     assert_eq!(valid, expected);
